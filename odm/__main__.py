@@ -1,0 +1,3 @@
+from odm.cli import main
+
+main()
