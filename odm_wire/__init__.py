@@ -1,0 +1,46 @@
+"""odm_wire: the DHCPv6 / Router Discovery codec with odm's mobility-type options.
+
+``decode(bytes) -> message`` and ``encode(message) -> bytes`` handle both a
+DHCPv6 UDP payload (first octet 1–13, RFC 8415 §8–§9) and an ICMPv6 RS/RA
+(first octet 133/134, RFC 4861 §4.1–§4.2). Errors: :class:`WireFormatError`.
+
+Importing this package also registers odm's scapy layers
+(:mod:`odm_wire.scapy_layers`) so that a plain scapy session dissects odm's
+vendor sub-options and PIO type bits by name.
+"""
+
+from __future__ import annotations
+
+from odm_wire.constants import *  # noqa: F401,F403
+from odm_wire.constants import ODM_PEN, MobilityType
+from odm_wire.dhcp6 import *  # noqa: F401,F403
+from odm_wire.dhcp6 import Message, RelayMessage, decode_dhcp6, encode_dhcp6
+from odm_wire.errors import OdmError, WireFormatError
+from odm_wire.nd import *  # noqa: F401,F403
+from odm_wire.nd import RouterAdvertisement, RouterSolicitation, decode_nd, encode_nd
+
+__all__ = ["decode", "encode", "WireFormatError", "OdmError", "MobilityType", "ODM_PEN"]
+
+
+def decode(data: bytes, pen: int = ODM_PEN
+           ) -> Message | RelayMessage | RouterSolicitation | RouterAdvertisement:
+    """Decode a DHCPv6 payload or an ICMPv6 RS/RA, told apart by the first octet.
+    Raises :class:`WireFormatError` for anything else or anything malformed."""
+    if not data:
+        raise WireFormatError("empty datagram", 0)
+    if data[0] in (133, 134):
+        return decode_nd(data)
+    return decode_dhcp6(data, pen)
+
+
+def encode(msg) -> bytes:
+    """Encode any odm_wire message (DHCPv6 or RS/RA) to octets."""
+    if isinstance(msg, (RouterAdvertisement, RouterSolicitation)):
+        return encode_nd(msg)
+    return encode_dhcp6(msg)
+
+
+try:  # scapy is a runtime dependency; keep the codec importable without it
+    from odm_wire import scapy_layers as _scapy_layers  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
