@@ -11,15 +11,15 @@ vendor sub-options and PIO type bits by name.
 
 from __future__ import annotations
 
-from odm_wire.constants import *  # noqa: F401,F403
+from odm_wire.constants import *
 from odm_wire.constants import ODM_PEN, MobilityType
-from odm_wire.dhcp6 import *  # noqa: F401,F403
+from odm_wire.dhcp6 import *
 from odm_wire.dhcp6 import Message, RelayMessage, decode_dhcp6, encode_dhcp6
 from odm_wire.errors import OdmError, WireFormatError
-from odm_wire.nd import *  # noqa: F401,F403
+from odm_wire.nd import *
 from odm_wire.nd import RouterAdvertisement, RouterSolicitation, decode_nd, encode_nd
 
-__all__ = ["decode", "encode", "WireFormatError", "OdmError", "MobilityType", "ODM_PEN"]
+__all__ = ["ODM_PEN", "MobilityType", "OdmError", "WireFormatError", "decode", "encode"]
 
 
 def decode(data: bytes, pen: int = ODM_PEN
@@ -40,7 +40,5 @@ def encode(msg) -> bytes:
     return encode_dhcp6(msg)
 
 
-try:  # scapy is a runtime dependency; keep the codec importable without it
-    from odm_wire import scapy_layers as _scapy_layers  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+# scapy is a hard dependency: registering the layers is part of importing odm_wire.
+from odm_wire import scapy_layers as _scapy_layers  # noqa: F401
