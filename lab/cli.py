@@ -1,0 +1,235 @@
+"""``odm lab``: build, inspect, move and tear down the namespace lab.
+
+Commands (all need root)::
+
+    odm lab up     [--config FILE] [--prefix P] [--state-dir D]
+    odm lab status [--prefix P] [--json]
+    odm lab move   mh ar2 [--gap SECONDS]
+    odm lab exec   [--prefix P] NODE -- CMD [ARG...]    # exit status = CMD's
+    odm lab down   [--prefix P]
+
+``--prefix`` (env ``ODM_LAB_PREFIX``, default ``odm``) names the lab; the lab's
+state lives in ``--state-dir`` (env ``ODM_LAB_STATE_DIR``, default
+``/run/odm-lab``), so every command after ``up`` needs the same two values.
+
+Adding commands from another module: define a click command there, register
+it with ``lab.add_command(cmd)`` (``from lab.cli import lab, lab_options,
+open_lab``; ``@lab_options`` adds ``--prefix/--state-dir``, ``open_lab`` turns
+them into a :class:`~lab.Lab`), and add the module's name to
+:data:`EXTENSIONS` at the bottom of this file so ``odm lab`` imports it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lab.config import LabConfig, LabConfigError, load_config
+from lab.topology import Lab, LabError
+
+
+def lab_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--prefix`` and ``--state-dir`` (passed as ``prefix``, ``state_dir``)."""
+    fn = click.option(
+        "--state-dir", type=click.Path(file_okay=False, path_type=Path), envvar="ODM_LAB_STATE_DIR",
+        default=None, help="Where lab state is kept [default: /run/odm-lab].",
+    )(fn)
+    fn = click.option(
+        "--prefix", "-p", envvar="ODM_LAB_PREFIX", default=None,
+        help="Lab name: namespaces are PREFIX-cn, PREFIX-ar1, ... [default: odm].",
+    )(fn)
+    return fn
+
+
+def open_lab(prefix: str | None, state_dir: Path | None) -> Lab:
+    """The :class:`Lab` for ``--prefix/--state-dir`` (recorded config if it is up).
+
+    Raises:
+        click.ClickException: bad prefix or unreadable state.
+    """
+    try:
+        return Lab(prefix=prefix or "odm", state_dir=state_dir)
+    except (LabError, LabConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        raise click.ClickException("the lab needs root (network namespaces)")
+
+
+def _lab_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (LabError, LabConfigError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+@click.group(name="lab")
+def lab() -> None:
+    """Namespace lab: cn -- ar1/ar2 -- mh, built with pyroute2."""
+
+
+@lab.command()
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML lab configuration (see lab/config.py).")
+@lab_options
+@_lab_errors
+def up(config_file: Path | None, prefix: str | None, state_dir: Path | None) -> None:
+    """Create the lab's namespaces, links, addresses and routes."""
+    _need_root()
+    if config_file is not None:
+        cfg = load_config(config_file, prefix=prefix, state_dir=state_dir)
+    else:
+        kw: dict[str, Any] = {}
+        if prefix:
+            kw["prefix"] = prefix
+        if state_dir:
+            kw["state_dir"] = state_dir
+        cfg = LabConfig(**kw)
+    the_lab = Lab(cfg)
+    the_lab.up()
+    _print_status(the_lab.status())
+    hint = f" --prefix {cfg.prefix}" if cfg.prefix != "odm" else ""
+    click.echo(f"lab {cfg.prefix} is up; `odm lab down{hint}` removes it")
+
+
+@lab.command()
+@lab_options
+@_lab_errors
+def down(prefix: str | None, state_dir: Path | None) -> None:
+    """Stop the lab's processes, delete its links and namespaces and its state."""
+    _need_root()
+    the_lab = open_lab(prefix, state_dir)
+    report = the_lab.down()
+    if not (report["netns_removed"] or report["stopped"]):
+        click.echo(f"lab {the_lab.prefix}: nothing to remove")
+        return
+    click.echo(f"lab {the_lab.prefix} down: removed {len(report['netns_removed'])} namespaces, "
+               f"stopped {len(report['stopped'])} processes")
+    for name, pids in report["foreign_pids"].items():
+        click.echo(f"warning: {name} held processes the lab did not start: {pids}", err=True)
+
+
+@lab.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@lab_options
+@_lab_errors
+def status(as_json: bool, prefix: str | None, state_dir: Path | None) -> None:
+    """Show the lab's namespaces, interfaces, addresses and processes."""
+    _need_root()
+    st = open_lab(prefix, state_dir).status()
+    if as_json:
+        click.echo(json.dumps(st, indent=2))
+    else:
+        _print_status(st)
+
+
+@lab.command()
+@click.argument("host")
+@click.argument("router")
+@click.option("--gap", type=float, default=0.0, show_default=True,
+              help="Seconds without carrier between leaving and arriving.")
+@lab_options
+@_lab_errors
+def move(host: str, router: str, gap: float, prefix: str | None, state_dir: Path | None) -> None:
+    """Move HOST (mh) to ROUTER: its link's router end goes to ROUTER's namespace."""
+    _need_root()
+    the_lab = open_lab(prefix, state_dir)
+    before = the_lab.attached
+    if the_lab.move(host, router, gap=gap):
+        click.echo(f"{host}: {before} -> {router}")
+    else:
+        click.echo(f"{host} is already at {router}")
+
+
+@lab.command(name="exec", context_settings={"ignore_unknown_options": True,
+                                            "allow_interspersed_args": False})
+@lab_options
+@click.argument("node")
+@click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
+@_lab_errors
+def exec_(node: str, cmd: tuple[str, ...], prefix: str | None, state_dir: Path | None) -> None:
+    """Run CMD inside NODE's namespace (cn, ar1, ar2, mh); exit with its status.
+
+    Options go before NODE; put `--` before CMD: odm lab exec cn -- ip -6 addr
+    """
+    _need_root()
+    if cmd and cmd[0] == "--":  # click keeps a `--` that follows NODE
+        cmd = cmd[1:]
+    if not cmd:
+        raise click.UsageError("no command given after NODE")
+    the_lab = open_lab(prefix, state_dir)
+    try:
+        rc = the_lab.exec(node, list(cmd)).returncode
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"{cmd[0]}: {exc.strerror}") from exc
+    sys.exit(rc if rc >= 0 else 128 - rc)
+
+
+def _print_status(st: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    phase = st["phase"] or "down"
+    console.print(f"[bold]lab {st['prefix']}[/bold]: {phase}"
+                  + (f", mh attached to [bold]{st['attached']}[/bold]" if st["attached"] else "")
+                  + f"  (state {st['state_path']})")
+    if st["phase"] is None and not any(n["exists"] for n in st["nodes"].values()):
+        return
+    console.print("namespaces: " + ", ".join(n["netns"] for n in st["nodes"].values()))
+    routers = Table(title="routers", title_justify="left")
+    for col in ("router", "core address", "access link-local", "access prefix", "PD pool"):
+        routers.add_column(col, overflow="fold")
+    for name, r in st["routers"].items():
+        routers.add_row(name, r["core_address"], r["access_link_local"], r["access_prefix"],
+                        r["pd_pool"])
+    console.print(routers)
+    table = Table(title="interfaces", title_justify="left")
+    for col in ("node", "interface", "index", "state", "master"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("addresses", overflow="fold")
+    for node, info in st["nodes"].items():
+        if not info["exists"]:
+            table.add_row(node, "[red]namespace missing[/red]", "", "", "", "")
+            continue
+        for i in info["interfaces"]:
+            if i["ifname"] == "lo":
+                continue
+            state = i["state"] + ("" if i["carrier"] else " no-carrier")
+            table.add_row(node, i["ifname"], str(i["index"]), state, i["master"] or "",
+                          "\n".join(i["addresses"]))
+    console.print(table)
+    if st["processes"]:
+        procs = Table(title="processes", title_justify="left")
+        for col in ("pid", "node", "alive", "command", "log"):
+            procs.add_column(col)
+        for p in st["processes"]:
+            procs.add_row(str(p["pid"]), p["node"], "yes" if p["alive"] else "no",
+                          " ".join(p["argv"])[:60], p["log"] or "")
+        console.print(procs)
+
+
+#: Modules that add commands to the ``lab`` group (``lab.add_command``) when
+#: imported. A module that is not installed is skipped.
+EXTENSIONS: list[str] = []
+
+for _module in EXTENSIONS:
+    try:
+        importlib.import_module(_module)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _module:
+            raise
