@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from odm_wire.constants import ODM_PEN
 
@@ -89,8 +90,8 @@ def show(file: str, filter_text: str, tree: bool, as_json: bool, pen: int) -> No
     for p in chosen:
         name, text = packet_summary(p)
         style = "red" if (p.error is not None or p.framing_error) else None
-        table.add_row(str(p.number), f"{p.time - t0:.3f}", str(p.src), str(p.dst), name, text,
-                      style=style)
+        table.add_row(str(p.number), f"{p.time - t0:.3f}", str(p.src), str(p.dst), name,
+                      Text(text), style=style)
     con.print(table)
 
 
@@ -137,7 +138,8 @@ def check(files: tuple[str, ...], no_checksums: bool, as_json: bool, pen: int) -
             for f in group:
                 detail = f.detail + (f" (frame octet {f.offset})" if f.offset is not None
                                      else "")
-                t.add_row(str(f.frame), f.category, f.rule, f.section, f.where, detail)
+                t.add_row(str(f.frame), f.category, f.rule, f.section, Text(f.where),
+                          Text(detail))
             con.print(t)
     if total:
         sys.exit(1)

@@ -9,6 +9,7 @@ import dataclasses
 import enum
 from ipaddress import IPv6Address
 
+from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
 
@@ -211,6 +212,10 @@ def packet_summary(pkt: Packet) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- trees --
 def _value_text(v) -> str:
+    return escape(_raw_value_text(v))
+
+
+def _raw_value_text(v) -> str:
     if isinstance(v, MobilityType):
         return f"{v.name} ({int(v)})"
     if isinstance(v, SC):
@@ -311,10 +316,10 @@ def packet_tree(pkt: Packet, t0: float = 0.0) -> Tree:
     if pkt.message is not None:
         _add_message(tree.add(f"[bold]{name}[/]"), pkt.message)
     elif pkt.error is not None:
-        tree.add(f"[red]MALFORMED[/]: {pkt.error.reason} (frame octet "
+        tree.add(f"[red]MALFORMED[/]: {escape(pkt.error.reason)} (frame octet "
                  f"{pkt.error_frame_offset})")
     if pkt.framing_error:
-        tree.add(f"[red]framing[/]: {pkt.framing_error}")
+        tree.add(f"[red]framing[/]: {escape(pkt.framing_error)}")
     return tree
 
 

@@ -7,7 +7,8 @@ Grammar (case-insensitive words)::
     factor := ("not" | "!") factor | "(" expr ")" | field OP value | word
     OP     := == | != | < | <= | > | >= | ~        (~ : substring)
 
-Fields (a field with several values matches when any value does):
+Fields (a field with several values matches when any value does; ``!=``
+matches when the packet has the field and no value equals):
 
 ==========  ==========================================================
 ``kind``    ``dhcp6`` or ``icmp6``
@@ -167,7 +168,10 @@ def compile_filter(text: str) -> Pred:
             _values_check(fld)
             want = _coerce(fld, take())
             if op == "!=":
-                return lambda p: not any(_compare("==", v, want) for v in _values(p, fld))
+                def ne(p):
+                    vals = _values(p, fld)
+                    return bool(vals) and not any(_compare("==", v, want) for v in vals)
+                return ne
             return lambda p: any(_compare(op, v, want) for v in _values(p, fld))
         if low == "dhcp6":
             return lambda p: p.kind == "dhcp6"
