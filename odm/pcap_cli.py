@@ -143,3 +143,44 @@ def check(files: tuple[str, ...], no_checksums: bool, as_json: bool, pen: int) -
             con.print(t)
     if total:
         sys.exit(1)
+
+
+@pcap.command("lua-path")
+def lua_path_cmd() -> None:
+    """Print the path of odm's Wireshark Lua dissector (for scripts)."""
+    from odm.wireshark import lua_path
+
+    click.echo(str(lua_path()))
+
+
+@pcap.command("wireshark")
+@click.option("--install", is_flag=True,
+              help="Also link odm.lua into the personal Wireshark plugin folder "
+                   "(~/.local/lib/wireshark/plugins).")
+def wireshark_cmd(install: bool) -> None:
+    """Show how to load odm's Lua dissector in tshark / Wireshark.
+
+    The dissector names odm's vendor sub-options inside IAPREFIX
+    (MOBILITY_TYPE, SUPPORTED_TYPES) and the PIO mobility-type bits, and adds
+    the filter fields odm.mobility_type, odm.supported_type,
+    odm.pio.mobility_type, odm.iaid and odm.prefix.
+    """
+    from odm.wireshark import lua_path
+
+    path = lua_path()
+    con = _console()
+    if install:
+        plugins = Path.home() / ".local" / "lib" / "wireshark" / "plugins"
+        plugins.mkdir(parents=True, exist_ok=True)
+        link = plugins / "odm.lua"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(path)
+        con.print(f"linked {link} → {path}; Wireshark and tshark load it on start")
+    con.print(f"odm's dissector: [bold]{path}[/]\n\n"
+              f"  tshark -X lua_script:{path} -V -r capture.pcap\n"
+              f"  tshark -X lua_script:{path} -r capture.pcap -Y 'odm.mobility_type == 2'\n"
+              f"  wireshark -X lua_script:{path} capture.pcap\n\n"
+              "or copy/link it into ~/.local/lib/wireshark/plugins/ "
+              "(`odm pcap wireshark --install`).\n"
+              "Enterprise number: Preferences › Protocols › ODM (default 32473).")
