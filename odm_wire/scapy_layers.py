@@ -66,6 +66,7 @@ __all__ = [
     "ODMUnknownSubOption",
     "odm_pens",
     "register_pen",
+    "unregister_pen",
 ]
 
 #: value → name for scapy enum fields (reserved values show as numbers).
@@ -80,6 +81,12 @@ def register_pen(pen: int) -> None:
     if not 0 <= pen <= 0xFFFFFFFF:
         raise ValueError(f"enterprise number {pen} does not fit 32 bits")
     _ODM_PENS.add(pen)
+
+
+def unregister_pen(pen: int) -> None:
+    """Stop dissecting enterprise ``pen`` as odm's (``ODM_PEN`` stays)."""
+    if pen != ODM_PEN:
+        _ODM_PENS.discard(pen)
 
 
 def odm_pens() -> frozenset[int]:
