@@ -1,0 +1,241 @@
+"""Host agent configuration: one frozen, validated dataclass loaded from TOML.
+
+A config file holds a ``[host]`` table (keys are the field names below) and,
+optionally, ``[host.release_policy]`` (mobility type name → ``"release"`` or
+``"keep"``)::
+
+    [host]
+    iface = "mh0"
+    api_socket = "/run/odm/host.sock"
+    timer_profile = "lab"        # RFC 8415 §7.6 constants scaled by timer_scale
+    timer_scale = 0.05
+    boot_types = ["session-lasting"]
+
+    [host.release_policy]
+    session-lasting = "release"
+
+Timers: ``timer_profile = "rfc"`` uses the RFC 8415 §7.6 and RFC 4861 §10
+constants as they are (production); ``"lab"`` multiplies every client-side
+duration (retransmission times, MRD, delays, rate-limit window) by
+``timer_scale``. Lifetimes and T1/T2 come from the server and are never scaled.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from odm_wire import constants as C
+from odm_wire.constants import ODM_PEN, MobilityType
+
+__all__ = ["HostConfig", "Timers", "ConfigError", "load_config", "DEFAULT_API_SOCKET"]
+
+DEFAULT_API_SOCKET = Path("/run/odm/host.sock")
+
+
+class ConfigError(ValueError):
+    """A host config value that is missing, of the wrong type, or out of range."""
+
+
+@dataclass(frozen=True)
+class Timers:
+    """Client-side protocol constants in seconds (RFC 8415 §7.6, §14.1; RFC 4861
+    §10). ``Timers.rfc()`` gives the RFC values; ``scaled(f)`` multiplies every
+    duration by ``f`` (counts such as MRC stay)."""
+
+    sol_max_delay: float = C.SOL_MAX_DELAY
+    sol_timeout: float = C.SOL_TIMEOUT
+    sol_max_rt: float = C.SOL_MAX_RT
+    req_timeout: float = C.REQ_TIMEOUT
+    req_max_rt: float = C.REQ_MAX_RT
+    req_max_rc: int = C.REQ_MAX_RC
+    cnf_max_delay: float = C.CNF_MAX_DELAY
+    cnf_timeout: float = C.CNF_TIMEOUT
+    cnf_max_rt: float = C.CNF_MAX_RT
+    cnf_max_rd: float = C.CNF_MAX_RD
+    ren_timeout: float = C.REN_TIMEOUT
+    ren_max_rt: float = C.REN_MAX_RT
+    reb_timeout: float = C.REB_TIMEOUT
+    reb_max_rt: float = C.REB_MAX_RT
+    rel_timeout: float = C.REL_TIMEOUT
+    rel_max_rc: int = C.REL_MAX_RC
+    #: §14.1 rate limit: at most ``rate_limit_count`` messages per
+    #: ``rate_limit_interval`` seconds (token bucket).
+    rate_limit_count: int = 20
+    rate_limit_interval: float = 20.0
+    max_rtr_solicitation_delay: float = C.MAX_RTR_SOLICITATION_DELAY
+    rtr_solicitation_interval: float = C.RTR_SOLICITATION_INTERVAL
+    max_rtr_solicitations: int = C.MAX_RTR_SOLICITATIONS
+
+    @classmethod
+    def rfc(cls) -> "Timers":
+        return cls()
+
+    def scaled(self, factor: float) -> "Timers":
+        """Every duration multiplied by ``factor`` (> 0); counts unchanged."""
+        if not factor > 0:
+            raise ConfigError(f"timer scale must be > 0, not {factor}")
+        kw = {}
+        for f in fields(self):
+            if f.type == "float":
+                kw[f.name] = float(getattr(self, f.name)) * factor
+        return replace(self, **kw)
+
+
+_RELEASE_CHOICES = ("release", "keep")
+
+
+def _default_release_policy() -> Mapping[MobilityType, str]:
+    return MappingProxyType({
+        MobilityType.FIXED: "keep",
+        MobilityType.SESSION_LASTING: "release",
+        MobilityType.NON_PERSISTENT: "keep",
+        MobilityType.GRACEFUL_REPLACEMENT: "keep",
+    })
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """Everything the host agent is told. Times in seconds, lengths in bits."""
+
+    #: The interface the agent runs on (RS/RA, DHCPv6 on UDP 546, addresses).
+    iface: str = "eth0"
+    #: Unix stream socket the setsc() API listens on.
+    api_socket: Path = DEFAULT_API_SOCKET
+    #: Enterprise number of odm's OPTION_VENDOR_OPTS (DESIGN §2).
+    pen: int = ODM_PEN
+    #: DUID as hex (e.g. ``"00030001020000000002"``); None: DUID-LL from the MAC.
+    duid: str | None = None
+    #: Add Rapid Commit (RFC 8415 §21.14) to Solicits.
+    rapid_commit: bool = True
+    #: Ask for one untyped (legacy) IA_PD at start (spec §5.2: no type).
+    legacy_pd: bool = True
+    #: Types acquired at start by host policy (spec §3.4 "initial set").
+    boot_types: tuple[MobilityType, ...] = ()
+    #: Prefix length hinted in the IAPREFIX of a Solicit/Request (RFC 8415 §18.2.1).
+    prefix_length_hint: int = 64
+    #: Also send the type as a top-level odm vendor option when a message holds
+    #: exactly one typed IA_PD (what ISC Kea can classify on; docs/kea-typed.md).
+    top_level_type: bool = False
+    #: Interface identifiers: ``"stable"`` (RFC 7217 style hash) or ``"random"``.
+    iid: str = "stable"
+    #: Secret key of the stable IIDs, hex; None: ``secret_file`` (created if missing).
+    secret: str | None = None
+    secret_file: Path = Path("/var/lib/odm/host.secret")
+    #: Upper bound of one setsc() call that has to ask the network.
+    setsc_timeout: float = 5.0
+    #: What to do with an on-demand prefix when its last socket closes.
+    release_policy: Mapping[MobilityType, str] = field(default_factory=_default_release_policy)
+    #: ``"rfc"`` or ``"lab"`` (client durations scaled by ``timer_scale``).
+    timer_profile: str = "rfc"
+    timer_scale: float = 0.05
+    #: Delay the first Solicit by up to SOL_MAX_DELAY (RFC 8415 §18.2.1).
+    first_solicit_delay: bool = True
+    #: Turn off kernel SLAAC on the interface (autoconf=0, accept_ra kept: 2 if
+    #: forwarding) so the agent forms every address itself.
+    manage_sysctls: bool = True
+    #: Install the default route from RAs (needed only when accept_ra is 0).
+    install_default_route: bool = False
+    #: How often the agent checks that a setsc()'d socket is still open.
+    socket_poll_interval: float = 1.0
+    #: How long a router with lifetime 0 is remembered (move detection).
+    router_memory: float = 1800.0
+
+    @property
+    def timers(self) -> Timers:
+        return Timers.rfc() if self.timer_profile == "rfc" else Timers.rfc().scaled(self.timer_scale)
+
+    def validate(self) -> "HostConfig":
+        """Raise :class:`ConfigError` for an impossible value; return self."""
+        if not self.iface or len(self.iface) > 15:
+            raise ConfigError(f"iface {self.iface!r} is not an interface name")
+        if not 0 < self.pen < 2**32:
+            raise ConfigError(f"pen {self.pen} is not a 32-bit enterprise number")
+        if not 1 <= self.prefix_length_hint <= 128:
+            raise ConfigError(f"prefix_length_hint {self.prefix_length_hint} not in 1..128")
+        if self.iid not in ("stable", "random"):
+            raise ConfigError(f"iid must be 'stable' or 'random', not {self.iid!r}")
+        if self.timer_profile not in ("rfc", "lab"):
+            raise ConfigError(f"timer_profile must be 'rfc' or 'lab', not {self.timer_profile!r}")
+        if not self.timer_scale > 0:
+            raise ConfigError("timer_scale must be > 0")
+        if not self.setsc_timeout > 0:
+            raise ConfigError("setsc_timeout must be > 0")
+        if not self.socket_poll_interval > 0:
+            raise ConfigError("socket_poll_interval must be > 0")
+        for t, v in self.release_policy.items():
+            if v not in _RELEASE_CHOICES:
+                raise ConfigError(f"release_policy[{t}] must be 'release' or 'keep', not {v!r}")
+        if self.duid is not None:
+            try:
+                b = bytes.fromhex(self.duid)
+            except ValueError:
+                raise ConfigError(f"duid {self.duid!r} is not hex") from None
+            if not 2 < len(b) <= 130:
+                raise ConfigError("duid must be 3..130 octets")
+        if self.secret is not None:
+            try:
+                bytes.fromhex(self.secret)
+            except ValueError:
+                raise ConfigError("secret is not hex") from None
+        return self
+
+    def policy_for(self, t: MobilityType) -> str:
+        return self.release_policy.get(t, "keep")
+
+
+def _parse_types(v: Any, key: str) -> tuple[MobilityType, ...]:
+    if not isinstance(v, list):
+        raise ConfigError(f"{key} must be a list of type names")
+    try:
+        return tuple(MobilityType.from_name(str(x)) for x in v)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
+def config_from_mapping(table: Mapping[str, Any], **overrides: Any) -> HostConfig:
+    """Build a validated :class:`HostConfig` from a ``[host]`` table. Unknown
+    keys raise :class:`ConfigError`."""
+    known = {f.name: f for f in fields(HostConfig)}
+    kw: dict[str, Any] = {}
+    for k, v in table.items():
+        if k not in known:
+            raise ConfigError(f"unknown host config key {k!r}")
+        if k == "boot_types":
+            v = _parse_types(v, k)
+        elif k in ("api_socket", "secret_file"):
+            v = Path(v)
+        elif k == "release_policy":
+            if not isinstance(v, Mapping):
+                raise ConfigError("release_policy must be a table")
+            pol = dict(_default_release_policy())
+            for name, choice in v.items():
+                try:
+                    pol[MobilityType.from_name(name)] = choice
+                except ValueError as exc:
+                    raise ConfigError(f"release_policy: {exc}") from None
+            v = MappingProxyType(pol)
+        elif k in ("timer_scale", "setsc_timeout", "socket_poll_interval", "router_memory"):
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise ConfigError(f"{k} must be a number")
+            v = float(v)
+        kw[k] = v
+    kw.update({k: v for k, v in overrides.items() if v is not None})
+    return HostConfig(**kw).validate()
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> HostConfig:
+    """Read the ``[host]`` table of a TOML file (or none: defaults), apply
+    ``overrides`` (None values skipped), validate. Raises :class:`ConfigError`."""
+    table: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                doc = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from None
+        table = dict(doc.get("host", {}))
+    return config_from_mapping(table, **overrides)

@@ -1,0 +1,332 @@
+"""The host agent's core: RA listener + DHCPv6-PD client + addresses + setsc(),
+behind the shared sans-I/O contract (``handle_datagram``, ``handle_timer``,
+``get_timer``, ``datagrams_to_send``, ``next_event``).
+
+Events out (in order; an address is always announced before the setsc answer
+that hands it out): everything the PD client and the RA listener emit
+(PrefixBound, PrefixRenewed, PrefixDeprecated, PrefixExpired, PrefixRemoved,
+RequestFailed, ServerSeen, RouterSeen, RouterExpired, OnLinkPrefix, RaRejected),
+then AddressAdded / AddressUpdated / AddressRemoved for the netlink adapter,
+SetscCompleted for the API server, AppNotification and ReleaseDecided.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections import deque
+from ipaddress import IPv6Address
+
+from odm_wire.constants import MobilityType
+from odm_wire.dhcp6 import Duid
+from odm.transport import Outgoing
+
+from host.config import HostConfig
+from host.core.addresses import AddressManager
+from host.core.events import (
+    AppNotification,
+    Event,
+    FailureReason,
+    OnLinkPrefix,
+    PrefixBound,
+    PrefixDeprecated,
+    PrefixExpired,
+    PrefixRemoved,
+    PrefixRenewed,
+    ReleaseDecided,
+    RequestFailed,
+    SetscCompleted,
+)
+from host.core.pd_client import IaState, PdClient
+from host.core.ra_listener import RaListener
+from host.core.setsc import Pending, Reference, parse_address_type
+
+log = logging.getLogger(__name__)
+
+
+class HostCore:
+    """One interface's host agent state machine.
+
+    ``duid``: the client DUID; ``secret``: key of the stable interface
+    identifiers (octets); ``mac``: link-layer address for the RS's SLLA option.
+    API inputs: :meth:`start`, :meth:`setsc`, :meth:`close_owner`,
+    :meth:`address_ready`, :meth:`address_dad_failed`, :meth:`rebind_all`,
+    :meth:`release_all`, :meth:`link_up`.
+    """
+
+    def __init__(self, config: HostConfig, duid: Duid, secret: bytes = b"odm", *,
+                 mac: bytes | None = None, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.rng = rng or random.Random()
+        self.pd = PdClient(config, duid, rng=self.rng)
+        self.ra = RaListener(config.timers, rng=self.rng, router_memory=config.router_memory,
+                             mac=mac)
+        self.addrs = AddressManager(config.iface, secret, mode=config.iid, rng=self.rng)
+        self._events: deque[Event] = deque()
+        self.addrs._events = self._events  # address events go straight out, in order
+        self.pending: dict[int, Pending] = {}
+        self.refs: dict[int, Reference] = {}
+        self.started_at: float | None = None
+
+    # --------------------------------------------------------------- API --
+    def start(self, now: float) -> None:
+        """Send RSs and start the legacy IA_PD and boot types."""
+        self.started_at = now
+        self.ra.start(now)
+        self.pd.start(now)
+        self._pump(now)
+
+    def link_up(self, now: float) -> None:
+        """Carrier came back: solicit routers again (the next router seen is new)."""
+        self.ra.forget_routers()
+        self.ra.solicit_now(now)
+
+    def rebind_all(self, now: float) -> None:
+        """After a move (RFC 8415 §18.2.12)."""
+        self.pd.rebind_all(now)
+        self._pump(now)
+
+    def release_all(self, now: float) -> None:
+        """Shutdown: release every delegated prefix."""
+        self.pd.release_all(now)
+        self._pump(now)
+
+    def setsc(self, request_id: int, owner: int, address_type, now: float, *,
+              on_net: bool = False, timeout: float | None = None) -> None:
+        """A setsc() call from ``owner`` (spec §6.1): answered by a
+        :class:`SetscCompleted` with ``request_id`` — at once when an address of
+        the type is held and ON_NET is clear, else once the network answered or
+        ``timeout`` (default ``config.setsc_timeout``) seconds passed. A second
+        setsc() from the same owner replaces its reference."""
+        t = parse_address_type(address_type)
+        if t is None:
+            self._events.append(SetscCompleted(request_id, None, FailureReason.NOTSUPPORTED,
+                                               f"address type {address_type!r} is reserved"))
+            return
+        self._drop_ref(owner, now)
+        if not on_net:
+            cands = self.addrs.usable(t, now)
+            if cands:
+                self._complete(request_id, owner, cands[0].address, t, now)
+                return
+        timeout = self.config.setsc_timeout if timeout is None else timeout
+        p = Pending(request_id, owner, t, on_net, now + timeout, started=now)
+        if not on_net:
+            for ia in self.pd.ias.values():
+                if ia.mobility_type == t and ia.state in (IaState.SOLICITING,
+                                                          IaState.REQUESTING):
+                    p.iaid = ia.iaid
+                    break
+            if p.iaid is None and any(a.mobility_type == t and not a.deprecated
+                                      for a in self.addrs.by_prefix.values()):
+                self.pending[request_id] = p  # an address in DAD: wait for it
+                return
+        if p.iaid is None:
+            p.iaid = self.pd.acquire(t, now)
+        self.pending[request_id] = p
+        self._pump(now)
+
+    def close_owner(self, owner: int, now: float) -> None:
+        """``owner``'s socket is closed or its process is gone: its reference and
+        pending requests end; on the last reference the release policy applies."""
+        for rid, p in list(self.pending.items()):
+            if p.owner == owner:
+                del self.pending[rid]
+                self._maybe_cancel(p.iaid, now)
+        self._drop_ref(owner, now)
+        self._pump(now)
+
+    def address_ready(self, address: IPv6Address, now: float) -> None:
+        """The kernel finished DAD for ``address``."""
+        a = self.addrs.mark_ready(address)
+        if a is not None:
+            self._address_usable(a, now)
+
+    def address_dad_failed(self, address: IPv6Address, now: float) -> None:
+        self.addrs.dad_failed(address, now)
+
+    # ---------------------------------------------------------- contract --
+    def handle_datagram(self, data: bytes, src: IPv6Address, now: float, *, kind: str = "dhcp6",
+                        hop_limit: int = 255, ifname: str | None = None) -> None:
+        if kind == "icmp6":
+            self.ra.handle_ra(data, src, hop_limit, now)
+        else:
+            self.pd.handle_datagram(data, src, now, kind=kind)
+        self._pump(now)
+
+    def handle_timer(self, now: float) -> None:
+        self.pd.handle_timer(now)
+        self.ra.handle_timer(now)
+        self._pump(now)
+        # RA prefixes that ran out, addresses past their valid lifetime
+        for net, a in list(self.addrs.by_prefix.items()):
+            if (a.source == "ra" and net not in self.ra.prefixes) or now >= a.valid_until:
+                self._address_gone(net, "expired", now)
+        for rid, p in list(self.pending.items()):
+            if now >= p.deadline:
+                reason = self.pd.failure_reason(p.mobility_type)
+                self._fail(p, reason, f"no {p.mobility_type.name} prefix within "
+                           f"{p.deadline - p.started:g} s")
+                self._maybe_cancel(p.iaid, now)
+        self._pump(now)
+
+    def get_timer(self) -> float | None:
+        ts = [t for t in (self.pd.get_timer(), self.ra.get_timer()) if t is not None]
+        ts += [p.deadline for p in self.pending.values()]
+        ts += [a.valid_until for a in self.addrs.by_prefix.values() if a.valid_until != math.inf]
+        return min(ts) if ts else None
+
+    def datagrams_to_send(self) -> list[Outgoing]:
+        return self.ra.datagrams_to_send() + self.pd.datagrams_to_send()
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    # ------------------------------------------------------------ wiring --
+    def _pump(self, now: float) -> None:
+        while True:
+            ev = self.pd.next_event() or self.ra.next_event()
+            if ev is None:
+                return
+            self._events.append(ev)
+            self._react(ev, now)
+
+    def _react(self, ev: Event, now: float) -> None:
+        t = type(ev)
+        if t is PrefixBound or t is PrefixRenewed:
+            ia = self.pd.ias.get(ev.iaid)
+            lease = ia.leases.get(ev.prefix) if ia else None
+            if lease is None:
+                return
+            a = self.addrs.add_delegated(ev.prefix, ev.mobility_type, lease.preferred_until,
+                                         lease.valid_until, ev.iaid, now)
+            if t is PrefixBound:
+                self._address_usable(a, now)
+                if not a.refs and ia is not None and not ia.persistent and not any(
+                        p.iaid == ev.iaid for p in self.pending.values()):
+                    self._last_ref_gone(a, now)
+        elif t is PrefixDeprecated:
+            a = self.addrs.deprecate(ev.prefix, now, ev.valid_until)
+            if a is not None and a.refs:
+                msg = {"event": "address-deprecated", "address": str(a.address),
+                       "type": a.mobility_type.cli_name if a.mobility_type else None,
+                       "valid_for": None if ev.valid_until is None
+                       else round(max(0.0, ev.valid_until - now), 3)}
+                if a.mobility_type == MobilityType.GRACEFUL_REPLACEMENT:
+                    msg["event"] = "graceful-deadline"
+                self._events.append(AppNotification(tuple(sorted(a.refs)), msg))
+        elif t is PrefixExpired:
+            self._address_gone(ev.prefix, "expired", now)
+        elif t is PrefixRemoved:
+            self._address_gone(ev.prefix, ev.reason, now)
+        elif t is RequestFailed:
+            for p in list(self.pending.values()):
+                if p.iaid == ev.iaid:
+                    self._fail(p, ev.reason, ev.detail)
+            self._maybe_cancel(ev.iaid, now)
+        elif t is OnLinkPrefix:
+            if ev.mobility_type is not None:
+                self.pd.note_network_types((ev.mobility_type,))
+            sp = self.ra.prefixes.get(ev.prefix)
+            if sp is None:
+                return
+            a = self.addrs.add_onlink(ev.prefix, ev.mobility_type, sp.preferred_until,
+                                      sp.valid_until, now)
+            self._address_usable(a, now)
+
+    def _address_usable(self, a, now: float) -> None:
+        if not a.usable(now):
+            return
+        for rid, p in list(self.pending.items()):
+            if p.mobility_type != a.mobility_type:
+                continue
+            if p.on_net and p.iaid != a.iaid:
+                continue
+            self._complete(rid, p.owner, a.address, p.mobility_type, now)
+
+    def _address_gone(self, prefix, reason: str, now: float) -> None:
+        a = self.addrs.remove(prefix, reason)
+        if a is None:
+            return
+        if a.refs:
+            owners = tuple(sorted(a.refs))
+            for o in owners:
+                self.refs.pop(o, None)
+            self._events.append(AppNotification(owners, {
+                "event": "address-gone", "address": str(a.address),
+                "type": a.mobility_type.cli_name if a.mobility_type else None,
+                "reason": reason}))
+
+    def _complete(self, request_id: int, owner: int, address: IPv6Address, t: MobilityType,
+                  now: float) -> None:
+        p = self.pending.pop(request_id, None)
+        a = self.addrs.by_address.get(address)
+        if a is None:
+            return
+        self._drop_ref(owner, now, apply_policy=False)
+        a.refs.add(owner)
+        self.refs[owner] = Reference(owner, address, t, now)
+        self._events.append(SetscCompleted(request_id, address))
+        if p is not None and p.iaid is not None and p.iaid != a.iaid:
+            self._maybe_cancel(p.iaid, now)
+
+    def _fail(self, p: Pending, reason: FailureReason, detail: str) -> None:
+        self.pending.pop(p.request_id, None)
+        self._events.append(SetscCompleted(p.request_id, None, reason, detail))
+
+    def _maybe_cancel(self, iaid: int | None, now: float) -> None:
+        """Stop an on-demand acquisition nobody waits for any more."""
+        if iaid is None:
+            return
+        ia = self.pd.ias.get(iaid)
+        if ia is None or ia.persistent or ia.leases:
+            return
+        if any(p.iaid == iaid for p in self.pending.values()):
+            return
+        self.pd.cancel(iaid, now)
+
+    def _drop_ref(self, owner: int, now: float, *, apply_policy: bool = True) -> None:
+        ref = self.refs.pop(owner, None)
+        if ref is None:
+            return
+        a = self.addrs.by_address.get(ref.address)
+        if a is None:
+            return
+        a.refs.discard(owner)
+        if not a.refs and apply_policy:
+            self._last_ref_gone(a, now)
+
+    def _last_ref_gone(self, a, now: float) -> None:
+        if a.source != "dhcpv6-pd" or a.mobility_type is None or a.iaid is None:
+            return
+        ia = self.pd.ias.get(a.iaid)
+        if ia is None or ia.persistent:
+            return
+        action = self.config.policy_for(a.mobility_type)
+        self._events.append(ReleaseDecided(a.address, a.mobility_type, action))
+        if action == "release":
+            self.pd.release(a.iaid, now)
+            self._pump(now)
+
+    # ------------------------------------------------------------ status --
+    def status(self, now: float) -> dict:
+        """Everything ``odm host status`` shows, as plain JSON-able data."""
+        ra = self.ra.snapshot(now)
+        return {
+            "addresses": self.addrs.snapshot(now),
+            "ia_pds": self.pd.snapshot(now),
+            "servers": [{"duid": k.hex(), "address": str(v[0]),
+                         "supported_types": None if v[1] is None
+                         else [t.cli_name for t in v[1]]} for k, v in self.pd.servers.items()],
+            "routers": ra["routers"],
+            "onlink": ra["onlink"],
+            "network_types": sorted(t.cli_name for t in self.pd.network_types),
+            "references": [{"owner": r.owner, "address": str(r.address),
+                            "type": r.mobility_type.cli_name,
+                            "age": round(now - r.since, 1)} for r in self.refs.values()],
+            "pending": [{"request": p.request_id, "owner": p.owner,
+                         "type": p.mobility_type.cli_name, "on_net": p.on_net,
+                         "deadline_in": round(p.deadline - now, 2)}
+                        for p in self.pending.values()],
+        }

@@ -1,0 +1,908 @@
+"""DHCPv6 Prefix Delegation client core (RFC 8415 §18.2, §15, §14.1), sans-I/O.
+
+One :class:`IaPd` per acquisition: each requested mobility type gets its own
+IA_PD with a fresh IAID, and an untyped (legacy) IA_PD carries the default
+prefix with no odm option at all (spec §5.2). Each IA_PD runs its own message
+exchanges (Solicit/Advertise/Request/Reply, Renew at T1, Rebind at T2, Release),
+so a FIXED prefix with long lifetimes is not renewed at the pace of a short
+NON_PERSISTENT one, and every message carries exactly one type — which is also
+what lets ISC Kea classify it (below). The wire form of a typed IA_PD (DESIGN
+§2): ORO lists 17 and 82; the IA_PD holds an IAPREFIX hint ``::/<hint>`` with
+zero lifetimes whose IAprefix-options hold ``mobility_type_option(t, pen)``;
+Requests, Renews, Rebinds and Releases repeat the type inside every IAPREFIX
+(draft-moses M4).
+
+Receiving (every datagram validated; a bad one is logged and dropped):
+
+- wrong transaction-id, no Server Identifier, no or another client's Client
+  Identifier → dropped (RFC 8415 §16.3, §16.10); an option whose length overruns
+  its container → the whole datagram is invalid (the codec raises); an option
+  the client does not use (e.g. NTP 56 with a broken sub-option) is kept as
+  octets and ignored;
+- top-level Status UnspecFail / UseMulticast → the Reply is ignored and the
+  exchange keeps retransmitting (§18.2.10); any other top-level status (Kea's
+  NoAddrsAvail summary for an IA_NA, a NoBinding summary) does not hide a good
+  IA_PD: each IA_PD is judged on its own status (§21.13 scope rule);
+- an IA_PD with T1 > T2 (both non-zero) is discarded (§21.21); an IAPREFIX with
+  preferred > valid is discarded (§21.22); a typed IAPREFIX in an IA_PD that
+  asked no type is discarded (draft-moses M8); a reserved type value is
+  ignored (M3: the prefix counts as untyped);
+- a typed IA_PD answered with an untyped prefix means the server does not
+  know odm (M6): :class:`RequestFailed` NOTSUPPORTED; a prefix already
+  committed that way (Rapid Commit, Request) is released again;
+- **Kea's way**: ISC Kea cannot put options inside an IAPREFIX, so it answers
+  with a top-level odm vendor option MOBILITY_TYPE. The client accepts that
+  top-level type for an IA_PD only when the message holds exactly one IA_PD and
+  that IA_PD asked for exactly that type; in every other case the top-level
+  type is ignored (it never types a legacy prefix). With ``top_level_type``
+  set the client also *sends* the type at top level in messages that hold one
+  typed IA_PD, which is what Kea classifies on (docs/kea-typed.md).
+
+Timers: T1 = T2 = 0 → the client picks 0.5 / 0.8 of the shortest non-zero
+preferred lifetime (never "now": at least 1 s); infinite T1/T2 → no renewal;
+expiry happens at each prefix's valid lifetime (not at T2, not at a failed
+Rebind). A Reply to Renew/Rebind with NoBinding in the IA_PD → Request for it,
+keeping the prefix meanwhile (§18.2.10.1). A prefix with valid lifetime 0 in a
+Reply is removed at once; preferred 0 deprecates it (GRACEFUL after a move).
+Retransmission per §15 (:class:`~host.core.retransmit.Retransmitter`), sends
+bounded by a §14.1 token bucket.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import random
+from collections import deque
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv6Address, IPv6Network
+
+from odm_wire import rules
+from odm_wire.constants import (
+    ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
+    DHCP6_SERVER_PORT,
+    INFINITY,
+    MessageType,
+    MobilityType,
+    OptionCode,
+    StatusCode as SC,
+)
+from odm_wire.dhcp6 import (
+    IAPD,
+    Advertise,
+    ClientId,
+    Duid,
+    ElapsedTime,
+    IAPrefix,
+    Message,
+    MobilityTypeSubOption,
+    OdmVendorOpts,
+    OptionRequest,
+    Preference,
+    RapidCommit,
+    Rebind,
+    Release,
+    Renew,
+    Reply,
+    Request,
+    ServerId,
+    SolMaxRt,
+    Solicit,
+    StatusCode,
+    SupportedTypesSubOption,
+    decode_dhcp6,
+    encode_dhcp6,
+    encode_duid,
+    mobility_type_option,
+)
+from odm_wire.errors import WireFormatError
+from odm.transport import Outgoing
+
+from host.config import HostConfig, Timers
+from host.core.events import (
+    Event,
+    FailureReason,
+    MType,
+    PrefixBound,
+    PrefixDeprecated,
+    PrefixExpired,
+    PrefixRemoved,
+    PrefixRenewed,
+    RequestFailed,
+    ServerSeen,
+)
+from host.core.retransmit import Retransmitter, RtParams, TokenBucket
+
+log = logging.getLogger(__name__)
+
+ALL_SERVERS = IPv6Address(ALL_DHCP_RELAY_AGENTS_AND_SERVERS)
+ORO_CODES = (int(OptionCode.VENDOR_OPTS), int(OptionCode.SOL_MAX_RT))
+#: Shortest T1 the client picks itself when the server leaves T1/T2 to it.
+MIN_CLIENT_T1 = 1.0
+
+
+class IaState(enum.Enum):
+    """Where one IA_PD stands."""
+
+    SOLICITING = "soliciting"
+    REQUESTING = "requesting"
+    BOUND = "bound"
+    RENEWING = "renewing"
+    REBINDING = "rebinding"
+    RELEASING = "releasing"
+    IDLE = "idle"
+
+
+@dataclass
+class Lease:
+    """One delegated prefix held by an IA_PD. Lifetimes in seconds as granted;
+    ``*_until`` on the core clock (``math.inf`` for infinity)."""
+
+    prefix: IPv6Network
+    mobility_type: MType
+    preferred_lifetime: int
+    valid_lifetime: int
+    obtained: float
+    preferred_until: float
+    valid_until: float
+    deprecated: bool = False
+
+    def remaining(self, now: float) -> tuple[int, int]:
+        """(preferred, valid) seconds left, 0xffffffff for infinity, rounded down."""
+        def left(until: float) -> int:
+            if until == math.inf:
+                return INFINITY
+            return max(0, min(INFINITY - 1, int(until - now)))
+        return left(self.preferred_until), left(self.valid_until)
+
+
+@dataclass
+class IaPd:
+    """One IA_PD: IAID, the type it asks for (None: legacy, no type sent), its
+    leases, the server that granted them and its T1/T2 (core clock)."""
+
+    iaid: int
+    mobility_type: MType
+    state: IaState = IaState.SOLICITING
+    leases: dict[IPv6Network, Lease] = field(default_factory=dict)
+    server_duid: Duid | None = None
+    server_address: IPv6Address | None = None
+    t1_at: float = math.inf
+    t2_at: float = math.inf
+    exchange: "Exchange | None" = None
+    #: Keep acquiring it when it has no prefix (legacy and boot types do).
+    persistent: bool = False
+    created: float = 0.0
+
+
+@dataclass
+class Exchange:
+    """One client-initiated message exchange (RFC 8415 §15)."""
+
+    kind: MessageType
+    xid: int
+    ia: IaPd
+    rt: Retransmitter
+    send_at: float
+    server_duid: Duid | None = None
+    hints: tuple[IAPrefix, ...] = ()
+    rapid_commit: bool = False
+    collect_until: float | None = None
+    advertises: list = field(default_factory=list)
+    refused_reported: bool = False
+    confirm_like: bool = False
+    keep_leases_on_failure: bool = False
+
+    @property
+    def started(self) -> bool:
+        return self.rt.started is not None
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    kind: str  # ok | absent | discard | nobinding | refused
+    grants: tuple = ()
+    untyped: bool = False
+    t1: int = 0
+    t2: int = 0
+    status: int = 0
+    detail: str = ""
+
+
+def _net(p: IAPrefix) -> IPv6Network:
+    return IPv6Network((p.prefix, p.prefix_length), strict=False)
+
+
+def _real_type(v) -> MobilityType | None:
+    """A MobilityType, or None for "no type" / a reserved value (draft-moses M3)."""
+    return v if isinstance(v, MobilityType) else None
+
+
+def _top_level_type(msg: Message) -> MobilityType | None:
+    for o in msg.options:
+        if type(o) is OdmVendorOpts:
+            for s in o.suboptions:
+                if type(s) is MobilityTypeSubOption:
+                    return _real_type(s.mobility_type)
+    return None
+
+
+def _supported_types(msg: Message) -> tuple[MobilityType, ...] | None:
+    for o in msg.options:
+        if type(o) is OdmVendorOpts:
+            for s in o.suboptions:
+                if type(s) is SupportedTypesSubOption:
+                    return tuple(t for t in s.types if isinstance(t, MobilityType))
+    return None
+
+
+class PdClient:
+    """The DHCPv6-PD client state machine for one interface.
+
+    Inputs: :meth:`handle_datagram` (UDP payloads from port 547),
+    :meth:`handle_timer`, and the API calls :meth:`start`, :meth:`acquire`,
+    :meth:`cancel`, :meth:`release`, :meth:`release_all`, :meth:`rebind_all`.
+    Outputs: :meth:`datagrams_to_send` (to ff02::1:2 port 547),
+    :meth:`get_timer`, :meth:`next_event`. ``rng`` drives xids, IAIDs and the
+    §15 randomisation (inject a seeded :class:`random.Random` in tests).
+    """
+
+    def __init__(self, config: HostConfig, duid: Duid, *, rng: random.Random | None = None,
+                 timers: Timers | None = None) -> None:
+        self.config = config
+        self.duid = duid
+        self.duid_bytes = encode_duid(duid)
+        self.rng = rng or random.Random()
+        self.timers = timers or config.timers
+        self.ias: dict[int, IaPd] = {}
+        self._exchanges: dict[int, Exchange] = {}
+        self._out: list[Outgoing] = []
+        self._deferred: deque[Exchange] = deque()
+        self._events: deque[Event] = deque()
+        self._bucket = TokenBucket(self.timers.rate_limit_count, self.timers.rate_limit_interval)
+        self._next_iaid = self.rng.randrange(1, 1 << 24)
+        self._first_solicit_done = not config.first_solicit_delay
+        self.sol_max_rt = self.timers.sol_max_rt
+        #: Types the network is known to offer (SUPPORTED_TYPES, grants, RA bits).
+        self.network_types: set[MobilityType] = set()
+        #: server DUID octets → (address, supported types or None)
+        self.servers: dict[bytes, tuple[IPv6Address, tuple | None]] = {}
+        self.dropped = 0
+
+    # ------------------------------------------------------------------ API --
+    def start(self, now: float) -> None:
+        """Begin acquiring the legacy IA_PD (if configured) and the boot types."""
+        if self.config.legacy_pd:
+            self.acquire(None, now, persistent=True)
+        for t in self.config.boot_types:
+            self.acquire(t, now, persistent=True)
+
+    def acquire(self, mobility_type: MType, now: float, *, persistent: bool = False,
+                via: str = "auto") -> int:
+        """Start acquiring a new prefix of ``mobility_type`` (None: untyped) in a
+        fresh IA_PD; returns its IAID. ``via``: ``"solicit"`` (with Rapid
+        Commit if configured), ``"request"`` (straight to the server that
+        granted a prefix before), or ``"auto"`` (request when such a server is
+        known and no move is pending, else solicit)."""
+        iaid = self._new_iaid()
+        ia = IaPd(iaid, mobility_type, persistent=persistent, created=now)
+        self.ias[iaid] = ia
+        server = self._known_server() if via in ("auto", "request") else None
+        if server is not None:
+            self._start_request(ia, now, server, hints=(), from_solicit=False)
+        else:
+            self._start_solicit(ia, now)
+        return iaid
+
+    def cancel(self, iaid: int, now: float, *, release: bool = True) -> None:
+        """Stop wanting IA ``iaid``: end its exchange; release its prefixes if it
+        holds any and ``release``; forget it."""
+        ia = self.ias.get(iaid)
+        if ia is None:
+            return
+        if ia.leases and release:
+            self.release(iaid, now)
+            return
+        self._end_exchange(ia)
+        for lease in list(ia.leases.values()):
+            self._drop_lease(ia, lease, "discarded")
+        ia.state = IaState.IDLE
+        del self.ias[iaid]
+
+    def release(self, iaid: int, now: float) -> None:
+        """Release IA ``iaid`` (RFC 8415 §18.2.7): its prefixes stop being used
+        at once (PrefixRemoved "released"), then Release is sent up to
+        REL_MAX_RC times; any Reply ends the exchange."""
+        ia = self.ias.get(iaid)
+        if ia is None:
+            return
+        self._end_exchange(ia)
+        if not ia.leases or ia.server_duid is None:
+            for lease in list(ia.leases.values()):
+                self._drop_lease(ia, lease, "released")
+            del self.ias[iaid]
+            return
+        hints = self._lease_hints(ia)
+        for lease in list(ia.leases.values()):
+            self._drop_lease(ia, lease, "released")
+        ia.state = IaState.RELEASING
+        ia.persistent = False
+        t = self.timers
+        ex = self._new_exchange(MessageType.RELEASE, ia, RtParams(t.rel_timeout, 0, t.rel_max_rc),
+                                now, server_duid=ia.server_duid, hints=hints)
+        self._transmit(ex, now)
+
+    def release_all(self, now: float) -> None:
+        """Release every IA_PD that holds prefixes (agent shutdown)."""
+        for iaid in list(self.ias):
+            self.release(iaid, now)
+
+    def rebind_all(self, now: float) -> None:
+        """After a possible link change (a move): Rebind every IA_PD that holds
+        prefixes, with Confirm-like timing (RFC 8415 §18.2.12: delay up to
+        CNF_MAX_DELAY, IRT CNF_TIMEOUT, MRT CNF_MAX_RT, MRD CNF_MAX_RD; then the
+        ordinary Rebind until the valid lifetimes end); restart Solicits."""
+        t = self.timers
+        for ia in list(self.ias.values()):
+            if ia.state == IaState.RELEASING:
+                continue
+            if ia.leases:
+                self._end_exchange(ia)
+                ia.state = IaState.REBINDING
+                ex = self._new_exchange(
+                    MessageType.REBIND, ia, RtParams(t.cnf_timeout, t.cnf_max_rt, 0, t.cnf_max_rd),
+                    now + self.rng.uniform(0, t.cnf_max_delay), hints=self._lease_hints(ia))
+                ex.confirm_like = True
+            elif ia.state in (IaState.SOLICITING, IaState.REQUESTING):
+                self._end_exchange(ia)
+                self._start_solicit(ia, now)
+
+    def note_network_types(self, types) -> None:
+        """Tell the client types the network is known to offer (e.g. from RA PIO
+        type bits); used to tell NOTSUPPORTED from FAILED."""
+        self.network_types.update(t for t in types if isinstance(t, MobilityType))
+
+    def failure_reason(self, t: MType) -> FailureReason:
+        """FAILED when the network is known to offer ``t``, else NOTSUPPORTED."""
+        return FailureReason.FAILED if t is None or t in self.network_types \
+            else FailureReason.NOTSUPPORTED
+
+    # ------------------------------------------------------- core contract --
+    def datagrams_to_send(self) -> list[Outgoing]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        t = math.inf
+        for ex in self._exchanges.values():
+            if not ex.started:
+                t = min(t, ex.send_at)
+            else:
+                t = min(t, ex.rt.deadline)
+                if ex.collect_until is not None and ex.advertises:
+                    t = min(t, ex.collect_until)
+        for ia in self.ias.values():
+            if ia.state == IaState.BOUND:
+                t = min(t, ia.t1_at, ia.t2_at)
+            elif ia.state == IaState.RENEWING:
+                t = min(t, ia.t2_at)
+            for lease in ia.leases.values():
+                t = min(t, lease.valid_until)
+                if not lease.deprecated:
+                    t = min(t, lease.preferred_until)
+        if self._deferred:
+            t = min(t, self._bucket.next_available(self._bucket.stamp or 0.0))
+        return None if t == math.inf else t
+
+    def handle_timer(self, now: float) -> None:
+        # deferred sends first (rate limit)
+        while self._deferred and self._bucket.take(now):
+            ex = self._deferred.popleft()
+            if self._exchanges.get(ex.xid) is ex:
+                self._out.append(self._build(ex, now))
+        for ex in list(self._exchanges.values()):
+            if self._exchanges.get(ex.xid) is not ex:
+                continue
+            if not ex.started:
+                if now >= ex.send_at:
+                    self._transmit(ex, now)
+                continue
+            if ex.collect_until is not None and ex.advertises and now >= ex.collect_until:
+                self._choose_advertise(ex, now)
+                continue
+            if now >= ex.rt.deadline:
+                self._on_rt_expired(ex, now)
+        for ia in list(self.ias.values()):
+            self._ia_timers(ia, now)
+
+    def handle_datagram(self, data: bytes, src: IPv6Address, now: float, *, kind: str = "dhcp6",
+                        hop_limit: int = 255, ifname: str | None = None) -> None:
+        """One UDP payload received on port 546 from ``src``."""
+        if kind != "dhcp6":
+            return
+        try:
+            msg = decode_dhcp6(data, self.config.pen)
+        except WireFormatError as exc:
+            self._drop(src, f"malformed: {exc}")
+            return
+        if type(msg) not in (Advertise, Reply):
+            self._drop(src, f"{type(msg).__name__} is not for a client")
+            return
+        ex = self._exchanges.get(msg.transaction_id)
+        if ex is None:
+            self._drop(src, f"{type(msg).__name__} xid {msg.transaction_id:#x} matches no exchange")
+            return
+        if msg.server_duid is None:
+            self._drop(src, "no Server Identifier (RFC 8415 §16.3/§16.10)")
+            return
+        cd = msg.get(ClientId)
+        if cd is None or encode_duid(cd.duid) != self.duid_bytes:
+            self._drop(src, "missing or foreign Client Identifier (RFC 8415 §16.3/§16.10)")
+            return
+        self._note_server(msg, src)
+        if type(msg) is Advertise:
+            if ex.kind != MessageType.SOLICIT:
+                self._drop(src, "Advertise outside a Solicit exchange")
+                return
+            self._on_advertise(ex, msg, src, now)
+        else:
+            self._on_reply(ex, msg, src, now)
+
+    # ------------------------------------------------------------- internals --
+    def _drop(self, src, why: str) -> None:
+        self.dropped += 1
+        log.info("dropped DHCPv6 datagram from %s: %s", src, why)
+
+    def _emit(self, ev: Event) -> None:
+        self._events.append(ev)
+
+    def _new_iaid(self) -> int:
+        iaid = self._next_iaid
+        self._next_iaid = (self._next_iaid + 1) % (1 << 32) or 1
+        return iaid
+
+    def _new_xid(self) -> int:
+        while True:
+            x = self.rng.getrandbits(24)
+            if x not in self._exchanges:
+                return x
+
+    def _known_server(self) -> Duid | None:
+        for ia in self.ias.values():
+            if ia.leases and ia.server_duid is not None and ia.state in (
+                    IaState.BOUND, IaState.RENEWING):
+                return ia.server_duid
+        return None
+
+    def _note_server(self, msg: Message, src: IPv6Address) -> None:
+        sup = _supported_types(msg)
+        if sup:
+            self.network_types.update(sup)
+        key = encode_duid(msg.server_duid)
+        prev = self.servers.get(key)
+        self.servers[key] = (src, sup if sup is not None else (prev[1] if prev else None))
+        if prev is None or prev[0] != src or (sup is not None and prev[1] != sup):
+            self._emit(ServerSeen(key, src, sup))
+        sm = msg.get(SolMaxRt)
+        if sm is not None and 60 <= sm.sol_max_rt <= 86400:  # RFC 8415 §21.24
+            self.sol_max_rt = sm.sol_max_rt * (self.timers.sol_max_rt / 3600.0)
+
+    def _lease_hints(self, ia: IaPd) -> tuple[IAPrefix, ...]:
+        return tuple(IAPrefix(0, 0, l.prefix.prefixlen, l.prefix.network_address)
+                     for l in ia.leases.values())
+
+    def _new_exchange(self, kind: MessageType, ia: IaPd, params: RtParams, send_at: float, *,
+                      server_duid: Duid | None = None, hints=(), first_rt_above_irt=False
+                      ) -> Exchange:
+        ex = Exchange(kind, self._new_xid(), ia,
+                      Retransmitter(params, self.rng, first_rt_above_irt=first_rt_above_irt),
+                      send_at, server_duid=server_duid, hints=tuple(hints))
+        self._exchanges[ex.xid] = ex
+        ia.exchange = ex
+        return ex
+
+    def _end_exchange(self, ia: IaPd) -> None:
+        ex = ia.exchange
+        if ex is not None:
+            self._exchanges.pop(ex.xid, None)
+            ia.exchange = None
+
+    def _start_solicit(self, ia: IaPd, now: float) -> None:
+        t = self.timers
+        delay = 0.0
+        if not self._first_solicit_done:
+            delay = self.rng.uniform(0, t.sol_max_delay)
+            self._first_solicit_done = True
+        ia.state = IaState.SOLICITING
+        ex = self._new_exchange(MessageType.SOLICIT, ia, RtParams(t.sol_timeout, self.sol_max_rt),
+                                now + delay, first_rt_above_irt=True)
+        ex.rapid_commit = self.config.rapid_commit
+        if delay == 0.0:
+            self._transmit(ex, now)
+
+    def _start_request(self, ia: IaPd, now: float, server: Duid, hints, *,
+                       from_solicit: bool = True, keep_leases: bool = False) -> None:
+        t = self.timers
+        if not keep_leases:
+            ia.state = IaState.REQUESTING
+        ex = self._new_exchange(MessageType.REQUEST, ia,
+                                RtParams(t.req_timeout, t.req_max_rt, t.req_max_rc), now,
+                                server_duid=server, hints=hints)
+        ex.keep_leases_on_failure = keep_leases
+        self._transmit(ex, now)
+
+    def _transmit(self, ex: Exchange, now: float) -> None:
+        """(Re)send ``ex`` now, subject to the §14.1 rate limit."""
+        if not ex.started:
+            ex.rt.start(now)
+            if ex.kind == MessageType.SOLICIT:
+                ex.collect_until = ex.rt.deadline
+        if self._bucket.take(now):
+            self._out.append(self._build(ex, now))
+        elif ex not in self._deferred:
+            log.info("send rate limit reached (RFC 8415 §14.1): %s deferred", ex.kind.name)
+            self._deferred.append(ex)
+
+    def _type_opts(self, t: MType) -> tuple:
+        return (mobility_type_option(t, self.config.pen),) if t is not None else ()
+
+    def _build(self, ex: Exchange, now: float) -> Outgoing:
+        ia = ex.ia
+        topts = self._type_opts(ia.mobility_type)
+        if ex.hints:
+            prefixes = tuple(replace(h, preferred_lifetime=0, valid_lifetime=0, options=topts)
+                             for h in ex.hints)
+        elif ex.kind in (MessageType.SOLICIT, MessageType.REQUEST):
+            prefixes = (IAPrefix(0, 0, self.config.prefix_length_hint, IPv6Address("::"), topts),)
+        else:
+            prefixes = ()
+        opts: list = [ClientId(self.duid)]
+        if ex.server_duid is not None and ex.kind in (
+                MessageType.REQUEST, MessageType.RENEW, MessageType.RELEASE):
+            opts.append(ServerId(ex.server_duid))
+        opts.append(ElapsedTime(ex.rt.elapsed_centis(now)))
+        if ex.kind != MessageType.RELEASE:
+            opts.append(OptionRequest(ORO_CODES))
+        if ex.kind == MessageType.SOLICIT and ex.rapid_commit:
+            opts.append(RapidCommit())
+        opts.append(IAPD(ia.iaid, 0, 0, prefixes))
+        if self.config.top_level_type and ia.mobility_type is not None:
+            opts.append(mobility_type_option(ia.mobility_type, self.config.pen))
+        cls = {MessageType.SOLICIT: Solicit, MessageType.REQUEST: Request,
+               MessageType.RENEW: Renew, MessageType.REBIND: Rebind,
+               MessageType.RELEASE: Release}[ex.kind]
+        payload = encode_dhcp6(cls(ex.xid, tuple(opts)))
+        return Outgoing(payload, ALL_SERVERS, "dhcp6", DHCP6_SERVER_PORT)
+
+    # ---- evaluating one IA_PD of a server message
+    def _judge(self, ia: IaPd, msg: Message) -> _Verdict:
+        mine = [o for o in msg.ia_pds if o.iaid == ia.iaid]
+        if not mine:
+            return _Verdict("absent", detail="no IA_PD with our IAID")
+        iapd = mine[0]
+        if not rules.ia_pd_timers_valid(iapd):
+            return _Verdict("discard", detail=f"T1 {iapd.t1} > T2 {iapd.t2} (RFC 8415 §21.21)")
+        st = rules.ia_status(iapd)
+        if st == SC.NO_BINDING:
+            return _Verdict("nobinding", status=int(st))
+        if st != SC.SUCCESS:
+            msgtext = iapd.status.status_message if iapd.status else ""
+            return _Verdict("refused", status=int(st), detail=f"status {int(st)} {msgtext!r}")
+        top = None
+        if ia.mobility_type is not None and len(msg.ia_pds) == 1:
+            tl = _top_level_type(msg)
+            if tl == ia.mobility_type:
+                top = tl
+        grants = []
+        untyped = False
+        for p in iapd.prefixes:
+            if not rules.iaprefix_usable(p):
+                log.info("IAPREFIX %s discarded: preferred %d > valid %d (RFC 8415 §21.22)",
+                         p.network, p.preferred_lifetime, p.valid_lifetime)
+                continue
+            mt = _real_type(p.mobility_type)
+            if p.mobility_type is not None and mt is None:
+                log.info("IAPREFIX %s: reserved mobility type %r ignored (draft-moses §3)",
+                         p.network, p.mobility_type)
+            if ia.mobility_type is None:
+                if mt is not None:
+                    log.info("IAPREFIX %s typed %s in an untyped IA_PD: discarded "
+                             "(draft-moses M8)", p.network, mt.name)
+                    continue
+                grants.append((p, None))
+                continue
+            if mt is None:
+                mt = top
+            if mt is None:
+                untyped = True
+                continue
+            if mt != ia.mobility_type:
+                log.info("IAPREFIX %s has type %s, asked %s: discarded", p.network, mt.name,
+                         ia.mobility_type.name)
+                continue
+            grants.append((p, mt))
+        if not grants:
+            return _Verdict("refused", untyped=untyped, status=int(SC.NO_PREFIX_AVAIL),
+                            detail="untyped prefix for a typed IA_PD (draft-moses M6)"
+                            if untyped else "no usable prefix")
+        return _Verdict("ok", tuple(grants), untyped, iapd.t1, iapd.t2)
+
+    def _refusal(self, ia: IaPd, ex: Exchange, v: _Verdict, *, final: bool = False) -> None:
+        if ex.refused_reported and not final:
+            return
+        ex.refused_reported = True
+        if v.untyped:
+            reason = FailureReason.NOTSUPPORTED
+        else:
+            reason = self.failure_reason(ia.mobility_type)
+        self._emit(RequestFailed(ia.mobility_type, reason, v.detail, ia.iaid, final))
+
+    # ---- Advertise
+    def _on_advertise(self, ex: Exchange, msg: Message, src: IPv6Address, now: float) -> None:
+        ia = ex.ia
+        v = self._judge(ia, msg)
+        if v.kind != "ok" or not any(p.valid_lifetime for p, _ in v.grants):
+            # RFC 8415 §18.2.9: an Advertise with no prefix is ignored; the
+            # Solicit keeps backing off.
+            log.info("Advertise from %s for IAID %d ignored: %s", src, ia.iaid,
+                     v.detail or v.kind)
+            if v.kind == "refused" and ia.mobility_type is not None:
+                self._refusal(ia, ex, v)
+            return
+        pref = msg.get(Preference)
+        pv = pref.preference if pref else 0
+        ex.advertises.append((pv, len(ex.advertises), msg, v, src))
+        if pv == 255 or (ex.collect_until is not None and now >= ex.collect_until):
+            self._choose_advertise(ex, now)
+
+    def _choose_advertise(self, ex: Exchange, now: float) -> None:
+        best = max(ex.advertises, key=lambda a: (a[0], -a[1]))
+        _, _, msg, v, src = best
+        ia = ex.ia
+        self._end_exchange(ia)
+        ia.server_address = src
+        hints = tuple(p for p, _ in v.grants)
+        self._start_request(ia, now, msg.server_duid, hints)
+
+    # ---- Reply
+    def _on_reply(self, ex: Exchange, msg: Message, src: IPv6Address, now: float) -> None:
+        ia = ex.ia
+        if ex.kind == MessageType.RELEASE:
+            log.info("Release of IAID %d acknowledged by %s", ia.iaid, src)
+            self._end_exchange(ia)
+            self.ias.pop(ia.iaid, None)
+            return
+        if ex.kind == MessageType.SOLICIT and msg.get(RapidCommit) is None:
+            self._drop(src, "Reply to Solicit without Rapid Commit (RFC 8415 §18.2.1)")
+            return
+        top = rules.message_status(msg)
+        if top in (SC.UNSPEC_FAIL, SC.USE_MULTICAST):
+            log.info("Reply from %s with top-level status %d: ignored, retransmitting",
+                     src, int(top))
+            return
+        v = self._judge(ia, msg)
+        if v.kind in ("absent", "discard"):
+            log.info("Reply from %s: IA_PD %d %s; ignored", src, ia.iaid, v.detail)
+            return
+        kind = ex.kind
+        if kind in (MessageType.SOLICIT, MessageType.REQUEST) and not ex.keep_leases_on_failure:
+            if v.kind == "ok":
+                self._end_exchange(ia)
+                self._bind(ia, v, msg, src, now)
+                return
+            if v.untyped and v.kind == "refused":
+                self._refusal(ia, ex, v, final=True)
+                # a server that does not know odm committed an untyped prefix:
+                # give it back (only possible with Rapid Commit / Request).
+                self._release_untyped(ia, msg, src, now)
+                return
+            if kind == MessageType.SOLICIT:  # Rapid Commit Reply without prefix
+                if ia.mobility_type is not None:
+                    self._refusal(ia, ex, v)
+                return
+            # Request refused
+            if ia.mobility_type is not None:
+                self._refusal(ia, ex, v)
+            self._end_exchange(ia)
+            self._start_solicit(ia, now)
+            return
+        # Renew / Rebind / Request after NoBinding
+        if v.kind == "nobinding":
+            log.info("NoBinding for IAID %d from %s: Request (RFC 8415 §18.2.10.1)", ia.iaid, src)
+            self._end_exchange(ia)
+            ia.state = IaState.BOUND
+            self._start_request(ia, now, msg.server_duid, self._lease_hints(ia) or (),
+                                keep_leases=True)
+            return
+        if v.kind == "refused":
+            log.info("%s for IAID %d refused (%s): keeping prefixes until they expire",
+                     kind.name, ia.iaid, v.detail)
+            self._end_exchange(ia)
+            ia.state = IaState.BOUND
+            if kind == MessageType.RENEW:
+                ia.t1_at = ia.t2_at
+            else:
+                ia.t1_at = ia.t2_at = math.inf
+            return
+        self._end_exchange(ia)
+        self._bind(ia, v, msg, src, now)
+
+    def _release_untyped(self, ia: IaPd, msg: Message, src: IPv6Address, now: float) -> None:
+        mine = [o for o in msg.ia_pds if o.iaid == ia.iaid]
+        hints = tuple(IAPrefix(0, 0, p.prefix_length, p.prefix) for p in mine[0].prefixes) \
+            if mine else ()
+        self._end_exchange(ia)
+        ia.persistent = False
+        if not hints:
+            self.ias.pop(ia.iaid, None)
+            return
+        ia.state = IaState.RELEASING
+        t = self.timers
+        ex = self._new_exchange(MessageType.RELEASE, ia, RtParams(t.rel_timeout, 0, t.rel_max_rc),
+                                now, server_duid=msg.server_duid, hints=hints)
+        self._transmit(ex, now)
+
+    def _bind(self, ia: IaPd, v: _Verdict, msg: Message, src: IPv6Address, now: float) -> None:
+        server = encode_duid(msg.server_duid)
+        ia.server_duid = msg.server_duid
+        ia.server_address = src
+        for p, mt in v.grants:
+            net = _net(p)
+            if mt is not None:
+                self.network_types.add(mt)
+            old = ia.leases.get(net)
+            if p.valid_lifetime == 0:
+                if old is not None:
+                    self._drop_lease(ia, old, "lifetime-0")
+                continue
+            pu = math.inf if p.preferred_lifetime == INFINITY else now + p.preferred_lifetime
+            vu = math.inf if p.valid_lifetime == INFINITY else now + p.valid_lifetime
+            lease = Lease(net, mt, p.preferred_lifetime, p.valid_lifetime, now, pu, vu)
+            ia.leases[net] = lease
+            cls = PrefixBound if old is None else PrefixRenewed
+            self._emit(cls(net, mt, p.preferred_lifetime, p.valid_lifetime, ia.iaid, server))
+            if p.preferred_lifetime == 0:
+                lease.deprecated = True
+                self._emit(PrefixDeprecated(net, mt, ia.iaid, None if vu == math.inf else vu))
+        if not ia.leases:
+            self._ia_empty(ia, now)
+            return
+        ia.state = IaState.BOUND
+        self._set_t1_t2(ia, v.t1, v.t2, now)
+
+    def _set_t1_t2(self, ia: IaPd, t1: int, t2: int, now: float) -> None:
+        if t1 == INFINITY or (t1 and t2 == INFINITY and t1 == INFINITY):
+            ia.t1_at = ia.t2_at = math.inf
+            return
+        live = [l for l in ia.leases.values()]
+        prefs = [l.preferred_lifetime for l in live if l.preferred_lifetime not in (0, INFINITY)]
+        if not prefs:
+            prefs = [l.valid_lifetime for l in live if l.valid_lifetime != INFINITY]
+        base = min(prefs) if prefs else math.inf
+        if t1 == 0:
+            t1f = max(MIN_CLIENT_T1, 0.5 * base) if base != math.inf else math.inf
+        else:
+            t1f = float(t1)
+        if t2 == 0:
+            t2f = max(t1f, 0.8 * base) if base != math.inf else math.inf
+        elif t2 == INFINITY:
+            t2f = math.inf
+        else:
+            t2f = max(float(t2), t1f) if t1f != math.inf else float(t2)
+        ia.t1_at = now + t1f
+        ia.t2_at = now + t2f
+
+    def _drop_lease(self, ia: IaPd, lease: Lease, reason: str) -> None:
+        ia.leases.pop(lease.prefix, None)
+        if reason == "expired":
+            self._emit(PrefixExpired(lease.prefix, lease.mobility_type, ia.iaid))
+        else:
+            self._emit(PrefixRemoved(lease.prefix, lease.mobility_type, ia.iaid, reason))
+
+    def _ia_empty(self, ia: IaPd, now: float) -> None:
+        """All prefixes of ``ia`` are gone (RFC 8415 §18.2.5: back to Solicit)."""
+        self._end_exchange(ia)
+        ia.t1_at = ia.t2_at = math.inf
+        if ia.persistent:
+            self._start_solicit(ia, now)
+        else:
+            ia.state = IaState.IDLE
+            self.ias.pop(ia.iaid, None)
+
+    def _ia_timers(self, ia: IaPd, now: float) -> None:
+        if ia.state == IaState.RELEASING:
+            return
+        for lease in list(ia.leases.values()):
+            if now >= lease.valid_until:
+                self._drop_lease(ia, lease, "expired")
+            elif not lease.deprecated and now >= lease.preferred_until:
+                lease.deprecated = True
+                self._emit(PrefixDeprecated(lease.prefix, lease.mobility_type, ia.iaid,
+                                            None if lease.valid_until == math.inf
+                                            else lease.valid_until))
+        if not ia.leases:
+            if ia.state in (IaState.BOUND, IaState.RENEWING, IaState.REBINDING) or (
+                    ia.state == IaState.REQUESTING and ia.exchange is not None
+                    and ia.exchange.keep_leases_on_failure):
+                self._ia_empty(ia, now)
+            return
+        t = self.timers
+        if ia.state in (IaState.BOUND, IaState.RENEWING) and now >= ia.t2_at and (
+                ia.exchange is None or ia.exchange.kind != MessageType.REQUEST):
+            self._end_exchange(ia)
+            ia.state = IaState.REBINDING
+            mrd = max(l.valid_until for l in ia.leases.values()) - now
+            ex = self._new_exchange(MessageType.REBIND, ia,
+                                    RtParams(t.reb_timeout, t.reb_max_rt, 0,
+                                             0.0 if mrd == math.inf else mrd),
+                                    now, hints=self._lease_hints(ia))
+            self._transmit(ex, now)
+        elif ia.state == IaState.BOUND and ia.exchange is None and now >= ia.t1_at:
+            ia.state = IaState.RENEWING
+            mrd = ia.t2_at - now
+            ex = self._new_exchange(MessageType.RENEW, ia,
+                                    RtParams(t.ren_timeout, t.ren_max_rt, 0,
+                                             0.0 if mrd == math.inf else max(mrd, 1e-3)),
+                                    now, server_duid=ia.server_duid,
+                                    hints=self._lease_hints(ia))
+            self._transmit(ex, now)
+
+    def _on_rt_expired(self, ex: Exchange, now: float) -> None:
+        ia = ex.ia
+        if ex.rt.expire(now):
+            if ex.kind == MessageType.SOLICIT and ex.advertises:
+                self._choose_advertise(ex, now)
+                return
+            self._transmit(ex, now)
+            return
+        # the exchange failed (MRC / MRD)
+        self._end_exchange(ia)
+        t = self.timers
+        if ex.kind == MessageType.RELEASE:
+            log.info("Release of IAID %d: no Reply after %d tries", ia.iaid, ex.rt.count)
+            self.ias.pop(ia.iaid, None)
+        elif ex.kind == MessageType.REQUEST:
+            if ex.keep_leases_on_failure:
+                ia.state = IaState.BOUND
+                if now >= ia.t1_at:
+                    ia.t1_at = ia.t2_at
+                return
+            detail = f"no Reply to Request after {ex.rt.count} transmissions (REQ_MAX_RC)"
+            self._emit(RequestFailed(ia.mobility_type, self.failure_reason(ia.mobility_type),
+                                     detail, ia.iaid, False))
+            self._start_solicit(ia, now)
+        elif ex.kind == MessageType.REBIND and ex.confirm_like and ia.leases:
+            mrd = max(l.valid_until for l in ia.leases.values()) - now
+            nex = self._new_exchange(MessageType.REBIND, ia,
+                                     RtParams(t.reb_timeout, t.reb_max_rt, 0,
+                                              0.0 if mrd == math.inf else mrd),
+                                     now, hints=self._lease_hints(ia))
+            self._transmit(nex, now)
+        elif ex.kind == MessageType.RENEW:
+            ia.state = IaState.BOUND  # T2 takes over (Rebind)
+            ia.t1_at = ia.t2_at
+        else:
+            ia.state = IaState.BOUND if ia.leases else ia.state
+            ia.t1_at = ia.t2_at = math.inf  # wait for the valid lifetimes to end
+
+    # ------------------------------------------------------------ status --
+    def snapshot(self, now: float) -> list[dict]:
+        """The IA_PDs as plain dicts (for ``odm host status``)."""
+        out = []
+        for ia in self.ias.values():
+            out.append({
+                "iaid": ia.iaid,
+                "type": ia.mobility_type.cli_name if ia.mobility_type else None,
+                "state": ia.state.value,
+                "server": encode_duid(ia.server_duid).hex() if ia.server_duid else None,
+                "t1_in": None if ia.t1_at == math.inf else round(ia.t1_at - now, 1),
+                "t2_in": None if ia.t2_at == math.inf else round(ia.t2_at - now, 1),
+                "prefixes": [{"prefix": str(l.prefix),
+                              "preferred": l.remaining(now)[0], "valid": l.remaining(now)[1],
+                              "deprecated": l.deprecated} for l in ia.leases.values()],
+            })
+        return out

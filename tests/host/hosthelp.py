@@ -1,0 +1,93 @@
+"""Helpers for the host-core tests: a fake clock, a scripted DHCPv6 server that
+answers the client's own messages, RA builders."""
+
+from __future__ import annotations
+
+import random
+from ipaddress import IPv6Address, IPv6Network
+
+from odm_wire import constants as C
+from odm_wire.constants import MobilityType
+from odm_wire.dhcp6 import (
+    IAPD, IANA, Advertise, ClientId, DuidLL, IAPrefix, OdmVendorOpts, Preference, RapidCommit,
+    Reply, ServerId, StatusCode, SupportedTypesSubOption, decode_dhcp6, encode_dhcp6,
+    mobility_type_option,
+)
+from odm_wire.nd import PrefixInformation, RouterAdvertisement, encode_nd
+
+from host.config import HostConfig
+
+SERVER = DuidLL(1, b"\x02\x00\x00\x00\x00\x01")
+CLIENT = DuidLL(1, b"\x02\x00\x00\x00\x00\x02")
+SERVER_LL = IPv6Address("fe80::ff:fe00:1")
+ROUTER_LL = IPv6Address("fe80::ff:fe00:1")
+
+
+def config(**kw) -> HostConfig:
+    base = dict(iface="mh0", first_solicit_delay=False, rapid_commit=False,
+                secret="00" * 16)
+    base.update(kw)
+    return HostConfig(**base).validate()
+
+
+def rng(seed: int = 1) -> random.Random:
+    return random.Random(seed)
+
+
+def decoded(outgoing) -> list:
+    return [decode_dhcp6(o.payload) for o in outgoing if o.kind == "dhcp6"]
+
+
+def prefix(text: str, pl: int = 3000, vl: int = 4000, t=None, extra=()) -> IAPrefix:
+    net = IPv6Network(text)
+    opts = tuple(extra)
+    if t is not None:
+        opts = (mobility_type_option(t),) + opts
+    return IAPrefix(pl, vl, net.prefixlen, net.network_address, opts)
+
+
+def answer(cls, req, prefixes=(), *, t1=1000, t2=2000, status=None, iaid=None,
+           pref=None, top_type=None, supported=None, server=SERVER, client=None, xid=None,
+           extra=(), rapid=False, ia_status=None, extra_ia=()):
+    """An Advertise/Reply to the client message ``req`` (decoded)."""
+    iaid = req.ia_pds[0].iaid if iaid is None else iaid
+    ia_opts = tuple(prefixes)
+    if ia_status is not None:
+        ia_opts += (StatusCode(ia_status, "scripted"),)
+    opts = [ClientId(client or req.client_duid), ServerId(server)]
+    if status is not None:
+        opts.append(StatusCode(status, "top"))
+    if pref is not None:
+        opts.append(Preference(pref))
+    if rapid:
+        opts.append(RapidCommit())
+    if top_type is not None:
+        opts.append(mobility_type_option(top_type))
+    if supported is not None:
+        opts.append(OdmVendorOpts((SupportedTypesSubOption(tuple(supported)),)))
+    opts.append(IAPD(iaid, t1, t2, ia_opts))
+    opts.extend(extra_ia)
+    opts.extend(extra)
+    return encode_dhcp6(cls(req.transaction_id if xid is None else xid, tuple(opts)))
+
+
+def advertise(req, prefixes=(), **kw) -> bytes:
+    return answer(Advertise, req, prefixes, **kw)
+
+
+def reply(req, prefixes=(), **kw) -> bytes:
+    return answer(Reply, req, prefixes, **kw)
+
+
+def ra(pios=(), *, lifetime=1800, managed=False, other=False, code=0, extra=()) -> bytes:
+    return encode_nd(RouterAdvertisement(64, managed, other, lifetime, 0, 0,
+                                         tuple(pios) + tuple(extra), code=code))
+
+
+def pio(text: str, pl=1800, vl=3600, t=0, a=True, l=True, p=False) -> PrefixInformation:
+    net = IPv6Network(text)
+    return PrefixInformation(net.prefixlen, net.network_address, vl, pl, l, a, False, p, t)
+
+
+__all__ = ["SERVER", "CLIENT", "SERVER_LL", "ROUTER_LL", "config", "rng", "decoded",
+           "prefix", "advertise", "reply", "answer", "ra", "pio", "IANA", "C", "MobilityType"]

@@ -1,0 +1,243 @@
+"""HostCore: addresses from prefixes, setsc() semantics, references and release."""
+
+from ipaddress import IPv6Address, IPv6Network
+
+import pytest
+
+from odm_wire.constants import MobilityType as MT, StatusCode as SC
+from odm_wire.dhcp6 import OdmVendorOpts, Release, Request, Solicit
+
+from host.core.addresses import AddressManager
+from host.core.events import (
+    AddressAdded, AddressRemoved, AppNotification, FailureReason, ReleaseDecided,
+    SetscCompleted,
+)
+from host.core.host import HostCore
+from hosthelp import CLIENT, ROUTER_LL, SERVER_LL, advertise, config, decoded, pio, prefix, ra, reply, rng
+
+P1 = "2001:db8:8100:100::/56"
+P2 = "2001:db8:8200:100::/56"
+PL = "2001:db8:8000::/56"
+
+
+def core(**kw):
+    return HostCore(config(**kw), CLIENT, b"secret", rng=rng())
+
+
+def drain(c):
+    out = []
+    while (e := c.next_event()) is not None:
+        out.append(e)
+    return out
+
+
+def of(evs, cls):
+    return [e for e in evs if type(e) is cls]
+
+
+def serve(c, now, grants, *, rapid=False, **kw):
+    """Answer every DHCPv6 message the core sent: Solicit → Advertise(255),
+    Request → Reply with ``grants[type]`` (a prefix text or None = NoPrefixAvail)."""
+    for m in decoded(c.datagrams_to_send()):
+        ia = m.ia_pds[0]
+        t = ia.prefixes[0].mobility_type if ia.prefixes else None
+        g = grants.get(t)
+        pf = [prefix(g, t=t)] if g else []
+        st = None if g else SC.NO_PREFIX_AVAIL
+        if type(m) is Solicit:
+            c.handle_datagram(advertise(m, pf, pref=255, ia_status=st, **kw), SERVER_LL, now)
+        elif type(m) is Request:
+            c.handle_datagram(reply(m, pf, ia_status=st, **kw), SERVER_LL, now)
+        elif type(m) is Release:
+            c.handle_datagram(reply(m, [], t1=0, t2=0), SERVER_LL, now)
+
+
+def serve_all(c, now, grants, **kw):
+    for _ in range(4):
+        serve(c, now, grants, **kw)
+
+
+def test_setsc_asks_network_then_address_added_before_answer():
+    c = core()
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL})
+    drain(c)
+    c.setsc(1, owner=10, address_type=MT.SESSION_LASTING, now=1.0)
+    serve_all(c, 1.0, {None: PL, MT.SESSION_LASTING: P1})
+    evs = drain(c)
+    added = [e for e in evs if type(e) is AddressAdded]
+    done = of(evs, SetscCompleted)
+    assert done and done[0].error is None
+    assert evs.index(added[-1]) < evs.index(done[0])
+    a = added[-1]
+    assert a.address == done[0].address and a.address in IPv6Network(P1)
+    assert a.prefix_length == 128 and a.nodad and a.mobility_type == MT.SESSION_LASTING
+    assert a.preferred_lifetime <= 3000 and a.valid_lifetime <= 4000
+
+
+def test_setsc_with_held_address_answers_at_once_without_sending():
+    c = core(boot_types=(MT.FIXED,))
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL, MT.FIXED: P1})
+    drain(c)
+    c.setsc(5, 1, MT.FIXED, 2.0)
+    (done,) = of(drain(c), SetscCompleted)
+    assert done.address in IPv6Network(P1)
+    assert c.datagrams_to_send() == []
+    c.setsc(6, 2, "fixed", 2.0)
+    (d2,) = of(drain(c), SetscCompleted)
+    assert d2.address == done.address  # shared
+    assert len(c.addrs.by_address[done.address].refs) == 2
+
+
+def test_on_net_asks_for_a_new_prefix_even_when_one_is_held():
+    c = core(boot_types=(MT.NON_PERSISTENT,))
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL, MT.NON_PERSISTENT: P1})
+    drain(c)
+    c.setsc(1, 1, MT.NON_PERSISTENT, 3.0, on_net=True)
+    assert not of(drain(c), SetscCompleted)
+    sent = decoded(c.datagrams_to_send())
+    assert len(sent) == 1 and sent[0].ia_pds[0].prefixes[0].mobility_type == MT.NON_PERSISTENT
+    for m in sent:
+        c.handle_datagram(reply(m, [prefix(P2, t=MT.NON_PERSISTENT)]), SERVER_LL, 3.01)
+    (done,) = of(drain(c), SetscCompleted)
+    assert done.address in IPv6Network(P2)
+
+
+def test_last_close_releases_session_lasting_and_keeps_fixed():
+    c = core()
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL})
+    c.setsc(1, 1, MT.SESSION_LASTING, 1.0)
+    c.setsc(2, 2, MT.FIXED, 1.0)
+    serve_all(c, 1.0, {MT.SESSION_LASTING: P1, MT.FIXED: P2})
+    drain(c)
+    c.setsc(3, 3, MT.SESSION_LASTING, 1.5)  # shares the SL address
+    drain(c)
+    c.close_owner(1, 2.0)
+    assert not of(drain(c), ReleaseDecided)
+    assert c.datagrams_to_send() == []
+    c.close_owner(3, 2.0)
+    evs = drain(c)
+    assert of(evs, ReleaseDecided)[0].action == "release"
+    assert of(evs, AddressRemoved)
+    (rel,) = decoded(c.datagrams_to_send())
+    assert type(rel) is Release and rel.ia_pds[0].prefixes[0].network == P1
+    c.close_owner(2, 2.0)
+    evs = drain(c)
+    assert of(evs, ReleaseDecided)[0].action == "keep"
+    assert not of(evs, AddressRemoved) and c.datagrams_to_send() == []
+
+
+def test_plain_server_gives_notsupported_and_no_typed_ask_without_setsc():
+    c = core()
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL})
+    # backward compatibility: nothing typed went out on its own
+    drain(c)
+    c.setsc(1, 1, MT.GRACEFUL_REPLACEMENT, 1.0)
+    (sol_or_req,) = decoded(c.datagrams_to_send())
+    # a plain server ignores the type and delegates an untyped prefix
+    c.handle_datagram(reply(sol_or_req, [prefix(P1)]), SERVER_LL, 1.01)
+    evs = drain(c)
+    (done,) = of(evs, SetscCompleted)
+    assert done.error == FailureReason.NOTSUPPORTED
+    assert not [e for e in of(evs, AddressAdded) if e.address in IPv6Network(P1)]
+
+
+def test_no_server_at_all_times_out_with_notsupported():
+    c = core(setsc_timeout=2.0)
+    c.start(0.0)
+    c.datagrams_to_send()
+    c.setsc(1, 1, MT.FIXED, 0.5)
+    now = 0.5
+    done = []
+    while not done:
+        now = c.get_timer()
+        c.handle_timer(now)
+        c.datagrams_to_send()
+        done = of(drain(c), SetscCompleted)
+    assert now == pytest.approx(2.5)
+    assert done[0].error == FailureReason.NOTSUPPORTED
+    # the on-demand acquisition was abandoned with it
+    assert all(ia.mobility_type is None for ia in c.pd.ias.values())
+
+
+def test_network_offering_the_type_but_out_of_prefixes_gives_failed():
+    c = core()
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL}, supported=[MT.FIXED, MT.SESSION_LASTING])
+    drain(c)
+    c.setsc(1, 1, MT.FIXED, 1.0)
+    serve_all(c, 1.0, {None: PL}, supported=[MT.FIXED, MT.SESSION_LASTING])
+    (done,) = of(drain(c), SetscCompleted)
+    assert done.error == FailureReason.FAILED
+
+
+@pytest.mark.parametrize("t", [0, 5, 7, "bogus"])
+def test_reserved_address_type_fails_at_once(t):
+    c = core()
+    c.setsc(1, 1, t, 0.0)
+    (done,) = of(drain(c), SetscCompleted)
+    assert done.error == FailureReason.NOTSUPPORTED
+
+
+def test_holders_told_when_their_address_goes():
+    c = core(boot_types=(MT.NON_PERSISTENT,))
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL, MT.NON_PERSISTENT: P1})
+    c.setsc(1, 7, MT.NON_PERSISTENT, 1.0)
+    drain(c)
+    c.rebind_all(5.0)
+    sent = []
+    while len(sent) < 2:
+        c.handle_timer(c.get_timer())
+        sent += decoded(c.datagrams_to_send())
+    for m in sent:
+        t = m.ia_pds[0].prefixes[0].mobility_type
+        if t == MT.NON_PERSISTENT:
+            c.handle_datagram(reply(m, [prefix(P1, 0, 0, t=t)]), SERVER_LL, 6.0)
+    (n,) = of(drain(c), AppNotification)
+    assert n.owners == (7,) and n.message["event"] == "address-gone"
+
+
+def test_ra_typed_prefix_address_waits_for_dad():
+    c = core()
+    c.handle_datagram(ra([pio("2001:db8:1::/64", t=MT.NON_PERSISTENT)]), ROUTER_LL, 0.0,
+                      kind="icmp6")
+    (added,) = of(drain(c), AddressAdded)
+    assert not added.nodad and added.prefix_length == 64 and added.noprefixroute
+    c.setsc(1, 1, MT.NON_PERSISTENT, 0.1)
+    assert not of(drain(c), SetscCompleted)
+    assert c.datagrams_to_send() == []  # nothing asked: the address is on its way
+    c.address_ready(added.address, 0.2)
+    (done,) = of(drain(c), SetscCompleted)
+    assert done.address == added.address
+
+
+def test_legacy_ra_prefix_forms_untyped_address():
+    c = core()
+    c.handle_datagram(ra([pio("2001:db8:1::/64")]), ROUTER_LL, 0.0, kind="icmp6")
+    (added,) = of(drain(c), AddressAdded)
+    assert added.mobility_type is None
+
+
+def test_stable_iid_repeats_and_random_differs():
+    net = IPv6Network("2001:db8:1::/64")
+    a = AddressManager("mh0", b"k").form(net)
+    assert a == AddressManager("mh0", b"k").form(net)
+    assert a != AddressManager("mh1", b"k").form(net)
+    assert a != AddressManager("mh0", b"k").form(net, 1)
+    r1 = AddressManager("mh0", b"k", mode="random", rng=rng(1)).form(net)
+    r2 = AddressManager("mh0", b"k", mode="random", rng=rng(2)).form(net)
+    assert r1 != r2 and r1 in net
+
+
+def test_dad_failure_forms_next_address():
+    m = AddressManager("mh0", b"k")
+    net = IPv6Network("2001:db8:1::/64")
+    a = m.add_onlink(net, None, 100.0, 200.0, 0.0)
+    first = a.address
+    m.dad_failed(first, 1.0)
+    assert m.by_prefix[net].address != first and m.by_prefix[net].address in net
