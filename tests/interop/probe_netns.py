@@ -1,0 +1,152 @@
+"""A veth pair between two fresh network namespaces, for the probe interop
+tests: ``srv`` (Kea / radvd / an odm router) and ``cli`` (where odm probe
+runs). Unique names, DAD off, checksum offload off, always removed."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SRV_MAC = "02:00:00:00:00:01"
+CLI_MAC = "02:00:00:00:00:02"
+
+
+def netns_ok() -> tuple[bool, str]:
+    if os.geteuid() != 0:
+        return False, "needs root"
+    try:
+        from pyroute2 import netns
+        name = f"odmpq{secrets.token_hex(3)}"
+        netns.create(name)
+        netns.remove(name)
+    except Exception as exc:  # noqa: BLE001
+        return False, f"no network namespaces: {exc}"
+    return True, ""
+
+
+@dataclass
+class Pair:
+    srv_ns: str
+    cli_ns: str
+    srv_if: str
+    cli_if: str
+    procs: list = field(default_factory=list)
+
+    def spawn(self, ns: str, argv: Sequence[str], log: Path, env: dict | None = None
+              ) -> subprocess.Popen:
+        """Start ``argv`` inside namespace ``ns`` (stopped at teardown)."""
+        from lab.nsutil import enter_netns_fd, open_netns
+        fd = open_netns(ns)
+        fh = open(log, "wb")
+        try:
+            p = subprocess.Popen(list(argv), stdout=fh, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+                                 preexec_fn=lambda: enter_netns_fd(fd), pass_fds=(fd,))
+        finally:
+            os.close(fd)
+            fh.close()
+        self.procs.append(p)
+        return p
+
+    def odm(self, *args: str, ns: str | None = None, timeout: float = 60
+            ) -> subprocess.CompletedProcess:
+        """Run ``python -m odm ARGS --netns <cli ns>`` and return the result."""
+        return subprocess.run([sys.executable, "-m", "odm", *args, "--netns", ns or self.cli_ns],
+                              capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "COLUMNS": "200"})
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(5)
+        self.procs.clear()
+
+
+def _ns_prep(ns: str) -> None:
+    from lab.nsutil import ns_sysctls, run_in_netns
+    run_in_netns(ns, ns_sysctls, {"net.ipv6.conf.default.accept_dad": 0,
+                                  "net.ipv6.conf.all.accept_dad": 0,
+                                  "net.ipv6.conf.default.accept_ra": 0})
+
+
+@contextmanager
+def veth_pair(forwarding_srv: bool = True) -> Iterator[Pair]:
+    """Create the pair (MACs 02:00:00:00:00:01 srv / :02 cli), yield a Pair,
+    remove namespaces (and with them the veth and their processes' sockets)."""
+    from lab.nsutil import ns_sysctls, ns_tx_checksum, run_in_netns
+    from pyroute2 import IPRoute, NetNS, netns
+
+    tag = secrets.token_hex(3)
+    pair = Pair(f"odmps{tag}", f"odmpc{tag}", f"ps{tag}", f"pc{tag}")
+    created: list[str] = []
+    try:
+        for ns in (pair.srv_ns, pair.cli_ns):
+            netns.create(ns)
+            created.append(ns)
+            _ns_prep(ns)
+        with IPRoute() as ipr:
+            ipr.link("add", ifname=pair.srv_if, kind="veth", peer=pair.cli_if)
+            for ifn, mac, ns in ((pair.srv_if, SRV_MAC, pair.srv_ns),
+                                 (pair.cli_if, CLI_MAC, pair.cli_ns)):
+                idx = ipr.link_lookup(ifname=ifn)[0]
+                ipr.link("set", index=idx, address=mac)
+                ipr.link("set", index=idx, net_ns_fd=ns)
+        for ns, ifn in ((pair.srv_ns, pair.srv_if), (pair.cli_ns, pair.cli_if)):
+            with NetNS(ns) as n:
+                n.link("set", index=n.link_lookup(ifname="lo")[0], state="up")
+                n.link("set", index=n.link_lookup(ifname=ifn)[0], state="up")
+            run_in_netns(ns, ns_tx_checksum, [ifn], False)
+        if forwarding_srv:
+            run_in_netns(pair.srv_ns, ns_sysctls, {"net.ipv6.conf.all.forwarding": 1})
+        _wait_ll(pair.srv_ns, pair.srv_if)
+        _wait_ll(pair.cli_ns, pair.cli_if)
+        yield pair
+    finally:
+        pair.stop_all()
+        for ns in created:
+            try:
+                netns.remove(ns)
+            except Exception as exc:  # noqa: BLE001
+                print(f"cannot remove {ns}: {exc}")
+
+
+def _wait_ll(ns: str, ifn: str, timeout: float = 5.0) -> None:
+    import socket as s
+    from pyroute2 import NetNS
+    deadline = time.monotonic() + timeout
+    with NetNS(ns) as n:
+        idx = n.link_lookup(ifname=ifn)[0]
+        while time.monotonic() < deadline:
+            for a in n.get_addr(family=s.AF_INET6, index=idx):
+                if a.get_attr("IFA_ADDRESS").startswith("fe80") and not (
+                        (a.get_attr("IFA_FLAGS") or a["flags"]) & 0x40):
+                    return
+            time.sleep(0.05)
+    raise RuntimeError(f"no link-local on {ifn} in {ns}")
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 10.0, proc=None) -> None:
+    """Wait until ``text`` appears in the file ``path`` (a daemon's log)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited ({proc.returncode}): "
+                               f"{path.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{text!r} not in {path} after {timeout}s: "
+                       f"{path.read_text(errors='replace')[-2000:] if path.exists() else ''}")
