@@ -234,11 +234,14 @@ def pd_exchange(transport, clock, *, client_duid: d6.Duid,
     ia_pds = [build_ia_pd(i, t, hint, pen) for i, t in asked.items()]
     cid = d6.ClientId(client_duid)
 
-    def matches(xid, kinds):
+    def matches(xid, kinds, server=None):
         def ok(e: LogEntry) -> bool:
             m = e.message
             if m.transaction_id != xid or m.msg_type not in kinds:
                 e.notes.append("not for this exchange: ignored")
+                return False
+            if server is not None and m.server_duid != server:
+                e.notes.append("from another server: ignored")
                 return False
             if m.client_duid != client_duid:
                 e.notes.append("Client Identifier is not ours: ignored (RFC 8415 §16)")
@@ -291,7 +294,7 @@ def pd_exchange(transport, clock, *, client_duid: d6.Duid,
             return d6.Request(xid2, (cid, sid, d6.ElapsedTime(el), oro, *req_ias))
 
         run.deadline = clock() + timeout
-        got = run.exchange(request, matches(xid2, {MessageType.REPLY}), 1.0, 30, 10)
+        got = run.exchange(request, matches(xid2, {MessageType.REPLY}, sid.duid), 1.0, 30, 10)
         if not got:
             res.outcome = "malformed" if run.malformed else "no-answer"
             return res
@@ -308,7 +311,7 @@ def pd_exchange(transport, clock, *, client_duid: d6.Duid,
             return d6.Release(xid3, (cid, sid, d6.ElapsedTime(el), *rel_ias))
 
         run.deadline = clock() + timeout
-        got = run.exchange(rel, matches(xid3, {MessageType.REPLY}), 1.0, 0, 4)
+        got = run.exchange(rel, matches(xid3, {MessageType.REPLY}, sid.duid), 1.0, 0, 4)
         if got:
             st = got[0].message.status
             res.released = _status_name(st.status_code) if st else "Success"
