@@ -653,8 +653,14 @@ MESSAGE_CLASSES: dict[int, type] = {c.msg_type: c for c in (
 
 
 # ------------------------------------------------------------------------ decoder
-# Decoders take (buf, start, end, pen) where buf[start:end] is the option-data
-# and return the option object; offsets in errors are absolute in ``buf``.
+# Decoders take (buf, start, end, pen, depth) where buf[start:end] is the
+# option-data and depth the nesting level of the option list it sits in; they
+# return the option object; offsets in errors are absolute in ``buf``.
+
+#: Deepest option nesting a datagram may have (a relay chain of
+#: HOP_COUNT_LIMIT relays, RFC 8415 §7.6, carrying IA_PD → IAPREFIX → options
+#: needs about a dozen); deeper input is rejected, never recursed into.
+MAX_NESTING = 32
 
 _CACHE_MAX = 4096
 _ADDR_CACHE: dict[bytes, IPv6Address] = {}
@@ -671,82 +677,82 @@ def _addr(raw: bytes) -> IPv6Address:
     return a
 
 
-def _d_clientid(buf, s, e, pen):
+def _d_clientid(buf, s, e, pen, depth):
     return ClientId(decode_duid(buf, s, e))
 
 
-def _d_serverid(buf, s, e, pen):
+def _d_serverid(buf, s, e, pen, depth):
     return ServerId(decode_duid(buf, s, e))
 
 
 def _d_ia(cls):
     name = "IA_PD" if cls.code == OptionCode.IA_PD else "IA_NA"
 
-    def dec(buf, s, e, pen):
+    def dec(buf, s, e, pen, depth):
         if e - s < 12:
             raise WireFormatError(f"{name} option-len {e - s} is shorter than 12", s - 4)
         iaid, t1, t2 = _III.unpack_from(buf, s)
-        return cls(iaid, t1, t2, _decode_options(buf, s + 12, e, pen))
+        return cls(iaid, t1, t2, _decode_options(buf, s + 12, e, pen, depth + 1))
     return dec
 
 
-def _d_iaaddr(buf, s, e, pen):
+def _d_iaaddr(buf, s, e, pen, depth):
     if e - s < 24:
         raise WireFormatError(f"IAADDR option-len {e - s} is shorter than 24", s - 4)
     pl, vl = struct.unpack_from("!II", buf, s + 16)
-    return IAAddr(_addr(buf[s:s + 16]), pl, vl, _decode_options(buf, s + 24, e, pen))
+    return IAAddr(_addr(buf[s:s + 16]), pl, vl, _decode_options(buf, s + 24, e, pen, depth + 1))
 
 
-def _d_iaprefix(buf, s, e, pen):
+def _d_iaprefix(buf, s, e, pen, depth):
     if e - s < 25:
         raise WireFormatError(f"IAPREFIX option-len {e - s} is shorter than 25", s - 4)
     pl, vl, plen = _IIB.unpack_from(buf, s)
     if plen > 128:
         raise WireFormatError(f"IAPREFIX prefix-length {plen} exceeds 128", s + 8)
     return IAPrefix(pl, vl, plen, _addr(buf[s + 9:s + 25]),
-                    _decode_options(buf, s + 25, e, pen) if e > s + 25 else ())
+                    _decode_options(buf, s + 25, e, pen, depth + 1) if e > s + 25 else ())
 
 
-def _d_oro(buf, s, e, pen):
+def _d_oro(buf, s, e, pen, depth):
     n = e - s
     if n & 1:
         raise WireFormatError(f"ORO option-len {n} is odd", s - 4)
     return OptionRequest(struct.unpack_from(f"!{n >> 1}H", buf, s))
 
 
-def _d_pref(buf, s, e, pen):
+def _d_pref(buf, s, e, pen, depth):
     if e - s != 1:
         raise WireFormatError(f"Preference option-len must be 1, not {e - s}", s - 4)
     return Preference(buf[s])
 
 
-def _d_elapsed(buf, s, e, pen):
+def _d_elapsed(buf, s, e, pen, depth):
     if e - s != 2:
         raise WireFormatError(f"Elapsed Time option-len must be 2, not {e - s}", s - 4)
     return ElapsedTime((buf[s] << 8) | buf[s + 1])
 
 
-def _d_relaymsg(buf, s, e, pen):
-    return RelayMsg(_decode_message(buf, s, e, pen))
+def _d_relaymsg(buf, s, e, pen, depth):
+    return RelayMsg(_decode_message(buf, s, e, pen, depth + 1))
 
 
 _STATUS = {int(v): v for v in StatusCodeValue}
 
 
-def _d_status(buf, s, e, pen):
+def _d_status(buf, s, e, pen, depth):
     if e - s < 2:
         raise WireFormatError(f"Status Code option-len {e - s} is shorter than 2", s - 4)
     v = (buf[s] << 8) | buf[s + 1]
     return StatusCode(_STATUS.get(v, v), buf[s + 2:e].decode("utf-8", "surrogateescape"))
 
 
-def _d_rapid(buf, s, e, pen):
+def _d_rapid(buf, s, e, pen, depth):
     if e != s:
         raise WireFormatError(f"Rapid Commit option-len must be 0, not {e - s}", s - 4)
     return _RAPID
 
 
-def _d_vendor(buf, s, e, pen):
+def _d_vendor(buf, s, e, pen, depth):
     if e - s < 4:
         raise WireFormatError(
             f"Vendor-specific Information option-len {e - s} is shorter than its "
@@ -780,24 +786,24 @@ def _d_vendor(buf, s, e, pen):
     return OdmVendorOpts(tuple(subs), en)
 
 
-def _d_ifid(buf, s, e, pen):
+def _d_ifid(buf, s, e, pen, depth):
     return InterfaceId(buf[s:e])
 
 
-def _d_reconf_msg(buf, s, e, pen):
+def _d_reconf_msg(buf, s, e, pen, depth):
     if e - s != 1:
         raise WireFormatError(f"Reconfigure Message option-len must be 1, not {e - s}", s - 4)
     return ReconfigureMessage(buf[s])
 
 
-def _d_reconf_accept(buf, s, e, pen):
+def _d_reconf_accept(buf, s, e, pen, depth):
     if e != s:
         raise WireFormatError(f"Reconfigure Accept option-len must be 0, not {e - s}", s - 4)
     return ReconfigureAccept()
 
 
 def _d_u32(cls, name):
-    def dec(buf, s, e, pen):
+    def dec(buf, s, e, pen, depth):
         if e - s != 4:
             raise WireFormatError(f"{name} option-len must be 4, not {e - s}", s - 4)
         return cls(_I.unpack_from(buf, s)[0])
@@ -823,7 +829,10 @@ _INTERNED_CODES = frozenset({2, 6, 7, 8, 13, 14, 17, 20, 26, 82, 83})
 _LEAF_CACHES: dict[int, dict[bytes, Option]] = {}
 
 
-def _decode_options(buf, pos, end, pen):
+def _decode_options(buf, pos, end, pen, depth):
+    if depth > MAX_NESTING:
+        raise WireFormatError(
+            f"options nested more than {MAX_NESTING} levels deep", pos)
     out = []
     append = out.append
     get = _DECODERS.get
@@ -849,18 +858,18 @@ def _decode_options(buf, pos, end, pen):
             raw = buf[hs:pos]
             o = cache.get(raw)
             if o is None:
-                o = _DECODERS[code](buf, ds, pos, pen)
+                o = _DECODERS[code](buf, ds, pos, pen, depth)
                 if len(cache) >= _CACHE_MAX:
                     cache.clear()
                 cache[raw] = o
             append(o)
             continue
         dec = get(code)
-        append(dec(buf, ds, pos, pen) if dec else UnknownOption(code, buf[ds:pos]))
+        append(dec(buf, ds, pos, pen, depth) if dec else UnknownOption(code, buf[ds:pos]))
     return tuple(out)
 
 
-def _decode_message(buf, start, end, pen):
+def _decode_message(buf, start, end, pen, depth):
     if end - start < 4:
         raise WireFormatError(
             f"DHCPv6 message of {end - start} octets is shorter than its 4-octet header", start)
@@ -875,9 +884,9 @@ def _decode_message(buf, start, end, pen):
                 start)
         return cls(buf[start + 1], _addr(buf[start + 2:start + 18]),
                    _addr(buf[start + 18:start + 34]),
-                   _decode_options(buf, start + 34, end, pen))
+                   _decode_options(buf, start + 34, end, pen, depth))
     return cls((buf[start + 1] << 16) | (buf[start + 2] << 8) | buf[start + 3],
-               _decode_options(buf, start + 4, end, pen))
+               _decode_options(buf, start + 4, end, pen, depth))
 
 
 def decode_dhcp6(data: bytes, pen: int = ODM_PEN) -> Message | RelayMessage:
@@ -888,12 +897,13 @@ def decode_dhcp6(data: bytes, pen: int = ODM_PEN) -> Message | RelayMessage:
     :class:`VendorOpts`. Returns an instance of the class in
     :data:`MESSAGE_CLASSES` for its msg-type. Raises :class:`WireFormatError`
     (with the offset) for a truncated header, an unknown msg-type, an option
-    whose option-len runs past its container or the datagram, and a known option
-    whose data is malformed.
+    whose option-len runs past its container or the datagram, a known option
+    whose data is malformed, and options nested more than :data:`MAX_NESTING`
+    levels deep.
     """
     if type(data) is not bytes:
         data = bytes(data)
-    return _decode_message(data, 0, len(data), pen)
+    return _decode_message(data, 0, len(data), pen, 0)
 
 
 # ------------------------------------------------------------------------ encoder

@@ -143,3 +143,34 @@ def test_server_message_rules_flag_both_violations():
     msg = Reply(1, (IAPD(1, 1000, 500, (prefix(3600, 1800),)),))
     rules = {v.rule for v in check_server_message(msg)}
     assert {"t1-gt-t2", "preferred-gt-valid", "no-server-id"} <= rules
+
+
+# ---------------------------------------------------------- nesting depth --
+def nest_ia_pds(levels: int) -> bytes:
+    inner = b""
+    for _ in range(levels):
+        inner = h("0019") + (12 + len(inner)).to_bytes(2, "big") + bytes(12) + inner
+    return h(SOL) + inner
+
+
+def nest_relays(levels: int) -> bytes:
+    msg = h(SOL)
+    for _ in range(levels):
+        msg = h("0c 00") + bytes(32) + h("0009") + len(msg).to_bytes(2, "big") + msg
+    return msg
+
+
+def test_deep_nesting_is_rejected_not_recursed():
+    """Options nested thousands deep (a 48 kB datagram of IA_PDs in IA_PDs, or
+    relay messages in relay messages) raise WireFormatError, not RecursionError."""
+    from odm_wire.dhcp6 import MAX_NESTING
+
+    for data in (nest_ia_pds(3000), nest_relays(1500)):
+        with pytest.raises(WireFormatError) as exc:
+            odm_wire.decode(data)
+        assert "nested" in exc.value.reason
+    with pytest.raises(WireFormatError) as exc:
+        odm_wire.decode(nest_ia_pds(MAX_NESTING + 1))
+    assert exc.value.offset == 4 + 16 * (MAX_NESTING + 1)
+    for ok in (nest_ia_pds(MAX_NESTING), nest_relays(8)):
+        assert odm_wire.encode(odm_wire.decode(ok)) == ok
