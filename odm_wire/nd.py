@@ -221,6 +221,12 @@ class RouterAdvertisement(_NdContainer):
 
     @property
     def flags(self) -> int:
+        """The whole flag octet. Raises :class:`WireFormatError` when
+        ``router_preference`` or ``reserved_flags`` does not fit its 2 bits."""
+        if not (0 <= self.router_preference <= 3 and 0 <= self.reserved_flags <= 3):
+            raise WireFormatError(
+                f"RA router_preference {self.router_preference} / reserved_flags "
+                f"{self.reserved_flags} do not fit 2 bits")
         return ((0x80 if self.managed else 0) | (0x40 if self.other else 0)
                 | (0x20 if self.home_agent else 0) | ((self.router_preference & 3) << 3)
                 | (0x04 if self.proxy else 0) | (self.reserved_flags & 3))
@@ -335,6 +341,10 @@ def encode_nd(msg: RouterSolicitation | RouterAdvertisement,
         out = hdr + b"".join(o.encode() for o in msg.options)
     except struct.error as exc:
         raise WireFormatError(f"value out of range while encoding: {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, WireFormatError):
+            raise
+        raise WireFormatError(f"cannot encode {type(msg).__name__}: {exc}") from None
     if src is not None and dst is not None:
         ck = icmpv6_checksum(IPv6Address(src), IPv6Address(dst), out)
         out = out[:2] + struct.pack("!H", ck) + out[4:]

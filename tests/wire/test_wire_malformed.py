@@ -174,3 +174,27 @@ def test_deep_nesting_is_rejected_not_recursed():
     assert exc.value.offset == 4 + 16 * (MAX_NESTING + 1)
     for ok in (nest_ia_pds(MAX_NESTING), nest_relays(8)):
         assert odm_wire.encode(odm_wire.decode(ok)) == ok
+
+
+# ------------------------------------------------------ encoding bad values --
+@pytest.mark.parametrize("make", [
+    lambda nd, A: nd.RouterAdvertisement(router_preference=5),
+    lambda nd, A: nd.RouterAdvertisement(reserved_flags=4),
+    lambda nd, A: nd.RouterAdvertisement(cur_hop_limit=256),
+    lambda nd, A: nd.RouterAdvertisement(options=(
+        nd.Rdnss(10, tuple(A(i) for i in range(200))),)),          # length > 255 units
+    lambda nd, A: nd.RouterAdvertisement(options=(
+        nd.SourceLinkLayerAddress(bytes(3000)),)),
+    lambda nd, A: nd.RouterAdvertisement(options=(
+        nd.PrefixInformation(64, "2001:db8::", 1, 1),)),            # prefix not an address
+    lambda nd, A: nd.RouterAdvertisement(options=(
+        nd.PrefixInformation(64, A("2001:db8::"), 1, 1, mobility_type=8),)),
+], ids=["prf-5", "reserved-4", "hop-limit-256", "rdnss-200", "slla-3000", "pio-str",
+        "pio-type-8"])
+def test_nd_values_that_do_not_fit_raise_wire_format_error(make):
+    """Encoding never silently masks a value nor leaks another exception type."""
+    from ipaddress import IPv6Address
+
+    from odm_wire import nd
+    with pytest.raises(WireFormatError):
+        odm_wire.encode(make(nd, IPv6Address))
