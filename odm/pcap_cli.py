@@ -184,3 +184,30 @@ def wireshark_cmd(install: bool) -> None:
               "or copy/link it into ~/.local/lib/wireshark/plugins/ "
               "(`odm pcap wireshark --install`).\n"
               "Enterprise number: Preferences › Protocols › ODM (default 32473).")
+
+
+@pcap.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="FILE.svg or FILE.png (PNG through rsvg-convert).")
+@click.option("--filter", "filter_text", metavar="EXPR", default="",
+              help="Draw only the packets matching EXPR (see `odm pcap show`).")
+@click.option("--title", default=None, help="Title (default: the capture's name).")
+@_pen_option
+def flow(file: str, out: str, filter_text: str, title: str | None, pen: int) -> None:
+    """Draw a message-sequence (ladder) diagram of FILE: one lane per address,
+    messages labelled with type, transaction-id, IAIDs and mobility types."""
+    from odm.pcaptools.filters import FilterError, compile_filter
+    from odm.pcaptools.flow import FlowError, write_flow
+
+    pkts = _load(file, pen)
+    try:
+        pred = compile_filter(filter_text)
+    except FilterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--filter") from None
+    chosen = [p for p in pkts if p.kind is not None and pred(p)]
+    try:
+        path = write_flow(chosen, out, Path(file).name if title is None else title)
+    except FlowError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{path}: {len(chosen)} messages")

@@ -1,0 +1,75 @@
+"""odm pcap flow: an SVG/PNG ladder with one lane per address and labelled
+arrows (type, xid, IAIDs, mobility types, statuses)."""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ALL_DHCP, CLIENT, SERVER, hint, reply, solicit, typed_exchange, typed_ra
+from odm_wire import dhcp6 as d6
+from odm_wire.constants import MobilityType, StatusCode
+
+from odm.pcap_cli import pcap
+
+NS = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture
+def capture(pcap_path):
+    ask = solicit(0x30, [d6.IAPD(3, 0, 0, (hint(MobilityType.GRACEFUL_REPLACEMENT),))])
+    no = reply(0x30, [d6.IAPD(3, 0, 0, (d6.StatusCode(StatusCode.NO_PREFIX_AVAIL, ""),))],
+               d6.Advertise)
+    return pcap_path("f.pcap", [(typed_ra(MobilityType.FIXED), SERVER, "ff02::1")]
+                     + typed_exchange() + [(ask, CLIENT, ALL_DHCP), (no, SERVER, CLIENT)])
+
+
+def texts(svg_path):
+    root = ET.parse(svg_path).getroot()
+    return [t.text for t in root.iter(f"{NS}text")], root
+
+
+def test_svg_lanes_and_labels(capture, tmp_path):
+    out = tmp_path / "f.svg"
+    res = CliRunner().invoke(pcap, ["flow", capture, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    words, root = texts(out)
+    # one lane per address, unicast first, multicast groups named
+    lanes = [w for w in words if w in (CLIENT, SERVER, "ff02::1", "ff02::1:2")]
+    assert lanes == [SERVER, CLIENT, "ff02::1", "ff02::1:2"]
+    assert "All DHCP Relay Agents and Servers" in words
+    assert "#3 Advertise  xid 0x000010" in words
+    assert "IA_PD 1: SESSION_LASTING 2001:db8:1::/56" in words
+    assert "IA_PD 1: SESSION_LASTING (hint /64)" in words
+    assert "PIO 2001:db8:a::/64 FIXED 300/600 s" in words
+    assert "IA_PD 3: NoPrefixAvail" in words
+    # every message is an arrow (a line with a marker)
+    arrows = [e for e in root.iter(f"{NS}line") if e.get("marker-end")]
+    assert len(arrows) == 7
+    red = [t for t in root.iter(f"{NS}text") if t.text == "IA_PD 3: NoPrefixAvail"]
+    assert red[0].get("fill") == "#c62828"
+
+
+def test_filter_and_title(capture, tmp_path):
+    out = tmp_path / "f.svg"
+    res = CliRunner().invoke(pcap, ["flow", capture, "--out", str(out), "--filter", "dhcp6",
+                                    "--title", "typed PD"])
+    assert res.exit_code == 0 and "6 messages" in res.output
+    words, _ = texts(out)
+    assert "typed PD" in words and "ff02::1" not in words
+
+
+@pytest.mark.skipif(shutil.which("rsvg-convert") is None, reason="rsvg-convert missing")
+def test_png(capture, tmp_path):
+    out = tmp_path / "f.png"
+    res = CliRunner().invoke(pcap, ["flow", capture, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_suffix(capture, tmp_path):
+    res = CliRunner().invoke(pcap, ["flow", capture, "--out", str(tmp_path / "f.pdf")])
+    assert res.exit_code == 1 and ".svg or .png" in res.output
