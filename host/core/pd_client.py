@@ -299,7 +299,7 @@ class PdClient:
         """Stop wanting IA ``iaid``: end its exchange; release its prefixes if it
         holds any and ``release``; forget it."""
         ia = self.ias.get(iaid)
-        if ia is None:
+        if ia is None or ia.state == IaState.RELEASING:
             return
         if ia.leases and release:
             self.release(iaid, now)

@@ -241,3 +241,20 @@ def test_dad_failure_forms_next_address():
     first = a.address
     m.dad_failed(first, 1.0)
     assert m.by_prefix[net].address != first and m.by_prefix[net].address in net
+
+
+def test_untyped_grant_released_even_after_setsc_gave_up():
+    c = core()
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL})
+    drain(c)
+    c.setsc(1, 1, MT.FIXED, 1.0)
+    (req,) = decoded(c.datagrams_to_send())
+    c.handle_datagram(reply(req, [prefix(P1)]), SERVER_LL, 1.01)  # plain server
+    assert of(drain(c), SetscCompleted)[0].error == FailureReason.NOTSUPPORTED
+    (rel,) = decoded(c.datagrams_to_send())
+    assert type(rel) is Release
+    c.handle_timer(c.get_timer())  # the Release is retransmitted until answered
+    assert [type(m) for m in decoded(c.datagrams_to_send())] == [Release]
+    c.handle_datagram(reply(rel, [], t1=0, t2=0), SERVER_LL, 3.0)
+    assert all(ia.mobility_type is None for ia in c.pd.ias.values())

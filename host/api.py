@@ -1,0 +1,250 @@
+"""setsc() for applications (draft-ietf-dmm-ondemand-mobility §3.5, §6; DESIGN §3).
+
+    import socket
+    from host.api import setsc, set_addr_preferences, EAI_REQUIREDIPNOTSUPPORTED
+    from odm_wire.constants import MobilityType, IPV6_REQUIRE_SRC_ON_NET
+
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    set_addr_preferences(s, IPV6_REQUIRE_SRC_ON_NET)   # optional: a new prefix
+    try:
+        addr = setsc(s, MobilityType.SESSION_LASTING, bind=True)
+    except EAI_REQUIREDIPNOTSUPPORTED:
+        ...  # the network does not offer the type: go on with a legacy socket
+    s.connect(("2001:db8::80", 80))
+
+``setsc`` talks to the host agent over its Unix socket (default
+``/run/odm/host.sock``; protocol in :mod:`host.io.api_server`). Each
+application socket gets its own API connection, opened on the first setsc() and
+kept with the socket: the agent learns the socket (its fd is passed once by
+``SCM_RIGHTS``; the agent only reads its inode and closes its copy at once) and
+ends the reference when the socket is closed, the process dies, or
+:func:`release` is called. The connection also brings notifications
+(:func:`notifications`): ``address-gone``, ``address-deprecated``,
+``graceful-deadline``, ``reference-ended``.
+"""
+
+from __future__ import annotations
+
+import array
+import itertools
+import json
+import os
+import select
+import socket
+import time
+import weakref
+from ipaddress import IPv6Address
+from pathlib import Path
+
+from odm_wire.constants import IPV6_ADDR_PREFERENCES, IPV6_REQUIRE_SRC_ON_NET, MobilityType
+
+__all__ = [
+    "setsc", "set_addr_preferences", "get_addr_preferences", "release", "notifications",
+    "status", "SetscError", "EAI_REQUIREDIPNOTSUPPORTED", "EAI_REQUIREDIPFAILED",
+    "AgentUnavailable", "DEFAULT_PATH", "DEFAULT_TIMEOUT",
+]
+
+DEFAULT_PATH = Path(os.environ.get("ODM_HOST_SOCKET", "/run/odm/host.sock"))
+#: Client-side bound of one setsc() when the caller gives none (seconds); the
+#: agent applies its own ``setsc_timeout`` and always answers first.
+DEFAULT_TIMEOUT = None
+
+
+class SetscError(OSError):
+    """A setsc() that produced no address. ``name`` is the spec's error name,
+    ``detail`` the agent's reason."""
+
+    name = "EAI_REQUIREDIPFAILED"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(f"{self.name}: {detail}" if detail else self.name)
+        self.detail = detail
+
+
+class EAI_REQUIREDIPNOTSUPPORTED(SetscError):  # noqa: N801 - the spec's name
+    """The required service type is not supported (spec §6.1)."""
+
+    name = "EAI_REQUIREDIPNOTSUPPORTED"
+
+
+class EAI_REQUIREDIPFAILED(SetscError):  # noqa: N801 - the spec's name
+    """The network could not fulfil the desired request (spec §6.1)."""
+
+    name = "EAI_REQUIREDIPFAILED"
+
+
+class AgentUnavailable(EAI_REQUIREDIPNOTSUPPORTED):
+    """No host agent answers: a legacy IP stack, which does not support
+    setsc() (spec §5.1)."""
+
+
+_ERRORS = {"EAI_REQUIREDIPNOTSUPPORTED": EAI_REQUIREDIPNOTSUPPORTED,
+           "EAI_REQUIREDIPFAILED": EAI_REQUIREDIPFAILED}
+_ids = itertools.count(1)
+
+
+class _Handle:
+    """The API connection of one application socket."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.conn.connect(str(path))
+        self.buf = b""
+        self.fd_sent = False
+        self.events: list[dict] = []
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+
+    def request(self, msg: dict, deadline: float | None, fd: int | None = None) -> dict:
+        data = json.dumps(msg).encode() + b"\n"
+        if fd is not None:
+            self.conn.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                        array.array("i", [fd]))])
+        else:
+            self.conn.sendall(data)
+        while True:
+            for obj in self._lines():
+                if obj.get("id") == msg["id"]:
+                    return obj
+                self.events.append(obj)
+            timeout = None if deadline is None else deadline - time.monotonic()
+            if timeout is not None and timeout <= 0:
+                raise EAI_REQUIREDIPFAILED("the host agent did not answer in time")
+            r, _, _ = select.select([self.conn], [], [], timeout)
+            if not r:
+                continue
+            chunk = self.conn.recv(65536)
+            if not chunk:
+                raise EAI_REQUIREDIPFAILED("the host agent closed the connection")
+            self.buf += chunk
+
+    def _lines(self):
+        while b"\n" in self.buf:
+            line, _, self.buf = self.buf.partition(b"\n")
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+
+    def poll_events(self) -> list[dict]:
+        while True:
+            r, _, _ = select.select([self.conn], [], [], 0)
+            if not r:
+                break
+            chunk = self.conn.recv(65536)
+            if not chunk:
+                break
+            self.buf += chunk
+        self.events.extend(self._lines())
+        out, self.events = self.events, []
+        return out
+
+
+_handles: "weakref.WeakKeyDictionary[socket.socket, _Handle]" = weakref.WeakKeyDictionary()
+_prefs: "weakref.WeakKeyDictionary[socket.socket, int]" = weakref.WeakKeyDictionary()
+
+
+def set_addr_preferences(sock: socket.socket, flags: int) -> None:
+    """``setsockopt(IPPROTO_IPV6, IPV6_ADDR_PREFERENCES, flags)`` (RFC 5014 §4)
+    with odm's ``IPV6_REQUIRE_SRC_ON_NET`` (0x1000) bit kept by the library and
+    never passed to the kernel. Raises OSError as the kernel does (EINVAL for
+    contradicting flags such as TMP|PUBLIC)."""
+    kernel = flags & ~IPV6_REQUIRE_SRC_ON_NET
+    sock.setsockopt(socket.IPPROTO_IPV6, IPV6_ADDR_PREFERENCES, kernel)
+    _prefs[sock] = flags & IPV6_REQUIRE_SRC_ON_NET
+
+
+def get_addr_preferences(sock: socket.socket) -> int:
+    """The kernel's RFC 5014 flags of the socket, plus ON_NET if set here."""
+    k = sock.getsockopt(socket.IPPROTO_IPV6, IPV6_ADDR_PREFERENCES)
+    return k | _prefs.get(sock, 0)
+
+
+def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
+          timeout: float | None = DEFAULT_TIMEOUT, bind: bool = False,
+          path: str | Path | None = None) -> IPv6Address:
+    """Ask for a source address of ``address_type`` for ``sock`` (spec §6.1).
+
+    Returns the address (an :class:`~ipaddress.IPv6Address`); with ``bind=True``
+    also binds ``sock`` to it (port 0), which makes it win over any RFC 5014
+    preferences of the socket (spec §5.4). Without ON_NET
+    (:func:`set_addr_preferences`) a held address of the type comes back at once;
+    with it, or with none held, the agent asks the network and this call blocks
+    up to ``timeout`` seconds (None: the agent's ``setsc_timeout``).
+
+    Raises :class:`EAI_REQUIREDIPNOTSUPPORTED` (type not offered; also
+    :class:`AgentUnavailable` when no agent runs), :class:`EAI_REQUIREDIPFAILED`
+    (offered but not delivered: pool empty, no answer in time).
+    """
+    if isinstance(address_type, MobilityType):
+        t: int | str = int(address_type)
+    else:
+        t = address_type
+    p = Path(path) if path is not None else DEFAULT_PATH
+    h = _handles.get(sock)
+    if h is None:
+        try:
+            h = _Handle(p)
+        except OSError as exc:
+            raise AgentUnavailable(f"no host agent at {p}: {exc.strerror or exc}") from None
+        _handles[sock] = h
+        weakref.finalize(sock, h.close)
+    msg = {"op": "setsc", "id": next(_ids), "type": t,
+           "on_net": bool(_prefs.get(sock, 0) & IPV6_REQUIRE_SRC_ON_NET),
+           "timeout": timeout, "fd": sock.fileno()}
+    # the agent answers by its own deadline; allow it a margin for the reply
+    deadline = None if timeout is None else time.monotonic() + timeout + 2.0
+    fd = None if h.fd_sent else sock.fileno()
+    try:
+        ans = h.request(msg, deadline, fd)
+    except OSError as exc:
+        if isinstance(exc, SetscError):
+            raise
+        raise EAI_REQUIREDIPFAILED(f"host agent connection: {exc}") from None
+    h.fd_sent = True
+    if not ans.get("ok"):
+        raise _ERRORS.get(ans.get("error"), EAI_REQUIREDIPFAILED)(ans.get("detail", ""))
+    addr = IPv6Address(ans["address"])
+    if bind:
+        sock.bind((str(addr), 0, 0, 0))
+    return addr
+
+
+def release(sock: socket.socket) -> None:
+    """End ``sock``'s reference now (closing the socket does it too)."""
+    h = _handles.pop(sock, None)
+    if h is not None:
+        h.close()
+
+
+def notifications(sock: socket.socket) -> list[dict]:
+    """Notifications the agent pushed for ``sock`` since the last call
+    (non-blocking): ``{"event": "address-gone", "address": ..., ...}``."""
+    h = _handles.get(sock)
+    return h.poll_events() if h is not None else []
+
+
+def api_fileno(sock: socket.socket) -> int | None:
+    """The fd of ``sock``'s API connection, to wait on notifications with
+    select/poll/asyncio (read them with :func:`notifications`)."""
+    h = _handles.get(sock)
+    return h.conn.fileno() if h is not None else None
+
+
+def status(path: str | Path | None = None, timeout: float = 5.0) -> dict:
+    """The agent's state (``odm host status --json``). Raises
+    :class:`AgentUnavailable` when no agent answers."""
+    p = Path(path) if path is not None else DEFAULT_PATH
+    try:
+        h = _Handle(p)
+    except OSError as exc:
+        raise AgentUnavailable(f"no host agent at {p}: {exc.strerror or exc}") from None
+    try:
+        ans = h.request({"op": "status", "id": next(_ids)}, time.monotonic() + timeout)
+    finally:
+        h.close()
+    return ans.get("status", {})

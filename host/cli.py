@@ -1,0 +1,129 @@
+"""``odm host run|status`` and ``odm setsc`` (click + rich)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+
+import click
+
+from odm_wire.constants import IPV6_REQUIRE_SRC_ON_NET, MobilityType
+
+
+def _console():
+    from rich.console import Console
+    return Console()
+
+
+@click.group("host")
+def host() -> None:
+    """The host agent: RA processing, DHCPv6-PD client, setsc() for applications."""
+
+
+@host.command("run")
+@click.option("--iface", "-i", help="Interface to run on (overrides the config).")
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
+              help="TOML file with a [host] table.")
+@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+@click.option("--lab-timers", is_flag=True, help="Use the scaled (lab) timer profile.")
+def run_cmd(iface, config_path, api_socket, lab_timers) -> None:
+    """Run the host agent on IFACE until SIGTERM/SIGINT (then Release)."""
+    from host.config import ConfigError, load_config
+    from host.io.agent import run_agent
+
+    try:
+        cfg = load_config(config_path, iface=iface, api_socket=api_socket,
+                          timer_profile="lab" if lab_timers else None)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if iface is None and config_path is None:
+        raise click.UsageError("give --iface or a --config with iface")
+    try:
+        run_agent(cfg)
+    except OSError as exc:
+        raise click.ClickException(f"{cfg.iface}: {exc}") from None
+
+
+def _fmt_life(v) -> str:
+    if v is None:
+        return "-"
+    return "∞" if v == 0xFFFFFFFF else f"{v}s"
+
+
+@host.command("status")
+@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status_cmd(api_socket, as_json) -> None:
+    """Addresses (type, lifetimes, references), prefixes, servers and routers."""
+    from host.api import AgentUnavailable, status
+
+    try:
+        st = status(api_socket)
+    except AgentUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(st, indent=2))
+        return
+    from rich.table import Table
+
+    con = _console()
+    t = Table(title=f"addresses on {st.get('iface', '?')}")
+    for col in ("address", "type", "source", "preferred", "valid", "refs", "state"):
+        t.add_column(col)
+    for a in st["addresses"]:
+        state = "deprecated" if a["deprecated"] else ("ready" if a["ready"] else "tentative")
+        t.add_row(a["address"], a["type"] or "(legacy)", a["source"], _fmt_life(a["preferred"]),
+                  _fmt_life(a["valid"]), str(a["refs"]), state)
+    con.print(t)
+    t = Table(title="IA_PDs")
+    for col in ("iaid", "type", "state", "prefixes", "T1 in", "T2 in"):
+        t.add_column(col)
+    for ia in st["ia_pds"]:
+        t.add_row(str(ia["iaid"]), ia["type"] or "(legacy)", ia["state"],
+                  "\n".join(f"{p['prefix']} {_fmt_life(p['preferred'])}/{_fmt_life(p['valid'])}"
+                            for p in ia["prefixes"]) or "-",
+                  "-" if ia["t1_in"] is None else f"{ia['t1_in']}s",
+                  "-" if ia["t2_in"] is None else f"{ia['t2_in']}s")
+    con.print(t)
+    t = Table(title="servers and routers")
+    for col in ("kind", "address", "id / lifetime", "types"):
+        t.add_column(col)
+    for s in st["servers"]:
+        t.add_row("DHCPv6 server", s["address"], s["duid"],
+                  ", ".join(s["supported_types"] or []) or "-")
+    for r in st["routers"]:
+        t.add_row("router", r["address"], f"{r['lifetime']}s (seen {r['age']}s ago)",
+                  "M" * r["managed"] + "O" * r["other"])
+    for p in st["onlink"]:
+        t.add_row("on-link prefix", p["prefix"], p["router"], p["type"] or "(untyped)")
+    con.print(t)
+
+
+@click.command("setsc")
+@click.argument("address_type")
+@click.option("--on-net", is_flag=True, help="Ask the current network for a new prefix "
+              "(IPV6_REQUIRE_SRC_ON_NET).")
+@click.option("--timeout", type=float, default=None, help="Seconds to wait at most.")
+@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+def setsc_command(address_type, on_net, timeout, api_socket) -> None:
+    """Ask the host agent for an address of ADDRESS_TYPE (fixed, session-lasting,
+    non-persistent, graceful-replacement or 1-4) and print it; print the EAI
+    error and exit non-zero if there is none."""
+    from host.api import SetscError, set_addr_preferences, setsc
+
+    try:
+        t = MobilityType.from_name(address_type)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="ADDRESS_TYPE") from None
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        if on_net:
+            set_addr_preferences(s, IPV6_REQUIRE_SRC_ON_NET)
+        addr = setsc(s, t, timeout=timeout, path=api_socket)
+    except SetscError as exc:
+        click.echo(f"{exc.name}: {exc.detail}", err=True)
+        sys.exit(2 if exc.name == "EAI_REQUIREDIPNOTSUPPORTED" else 3)
+    finally:
+        s.close()
+    click.echo(str(addr))

@@ -1,0 +1,300 @@
+"""The asyncio host agent: kernel sockets, netlink and the Unix API around one
+:class:`~host.core.host.HostCore` (aioquic-style thin adapter).
+
+``HostAgent(config).run()``: turns kernel SLAAC off on the interface, opens
+UDP 546 (bound to the interface) and a raw ICMPv6 socket (RA in with their hop
+limit, RS out), subscribes to netlink address/link notifications, starts the
+API socket, then feeds every datagram, timer and API request to the core and
+carries out what comes back: datagrams out, addresses in the kernel (with
+IFA_CACHEINFO lifetimes), setsc() answers, notifications. On SIGTERM/SIGINT it
+releases its delegated prefixes (RFC 8415 §18.2.7) and waits briefly for the
+Replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+from ipaddress import IPv6Address
+from pathlib import Path
+
+from odm_wire.dhcp6 import DuidLL, decode_duid
+
+from host.config import HostConfig
+from host.core.events import (
+    AddressAdded,
+    AddressRemoved,
+    AddressUpdated,
+    AppNotification,
+    RouterExpired,
+    RouterSeen,
+    SetscCompleted,
+)
+from host.core.host import HostCore
+from host.io.api_server import ApiServer, Connection
+from host.io.netlink import ThreadedNetlink as Netlink
+from host.io.sockets import dhcp6_client_socket, icmp6_socket, recv_icmp6
+
+log = logging.getLogger(__name__)
+
+
+def load_secret(config: HostConfig) -> bytes:
+    """The stable-IID secret: ``config.secret``, else ``config.secret_file``
+    (16 random octets written there on first use), else a fresh random one."""
+    if config.secret:
+        return bytes.fromhex(config.secret)
+    p = Path(config.secret_file)
+    try:
+        return bytes.fromhex(p.read_text().strip())
+    except (OSError, ValueError):
+        pass
+    key = secrets.token_bytes(16)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(key.hex() + "\n")
+        os.chmod(p, 0o600)
+    except OSError as exc:
+        log.warning("cannot store IID secret in %s (%s): stable IIDs last this run only", p, exc)
+    return key
+
+
+class HostAgent:
+    """One interface's host agent process."""
+
+    def __init__(self, config: HostConfig) -> None:
+        self.config = config
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.core: HostCore | None = None
+        self.nl: Netlink | None = None
+        self.api: ApiServer | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting: dict[int, tuple[Connection, object]] = {}
+        self._next_request = 1
+        self._stop: asyncio.Event | None = None
+        self._routes = False
+
+    def now(self) -> float:
+        assert self.loop is not None
+        return self.loop.time()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        cfg = self.config
+        self.loop = asyncio.get_running_loop()
+        self._stop = stop or asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self.loop.add_signal_handler(sig, self._stop.set)
+            except (RuntimeError, ValueError):
+                pass
+        self.nl = nl = Netlink(cfg.iface)
+        if cfg.manage_sysctls:
+            log.info("sysctls on %s: %s", cfg.iface, nl.configure_sysctls())
+        self._routes = cfg.install_default_route or nl.accept_ra() == 0
+        mac = nl.mac()
+        duid = decode_duid(bytes.fromhex(cfg.duid)) if cfg.duid else DuidLL(1, mac or b"\0" * 6)
+        self.core = HostCore(cfg, duid, load_secret(cfg), mac=mac)
+        self.dhcp = dhcp6_client_socket(cfg.iface, nl.index)
+        self.icmp = icmp6_socket(cfg.iface, nl.index)
+        self.loop.add_reader(self.dhcp.fileno(), self._on_dhcp)
+        self.loop.add_reader(self.icmp.fileno(), self._on_icmp)
+        self.loop.add_reader(nl.open_monitor(), self._on_netlink)
+        self.api = ApiServer(cfg.api_socket, self.loop, self._on_request, self._on_close,
+                             poll_interval=cfg.socket_poll_interval)
+        self.api.start()
+        log.info("host agent on %s (ifindex %d), API %s", cfg.iface, nl.index, cfg.api_socket)
+        self.core.start(self.now())
+        self._kick()
+        try:
+            await self._stop.wait()
+            self.core.release_all(self.now())
+            self._kick()
+            await self._drain_releases(timeout=max(0.2, min(2.0, cfg.timers.rel_timeout * 2)))
+        finally:
+            self._close()
+
+    async def _drain_releases(self, timeout: float) -> None:
+        end = self.now() + timeout
+        while self.core.pd.ias and self.now() < end:
+            await asyncio.sleep(0.02)
+
+    def _close(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        for s in (getattr(self, "dhcp", None), getattr(self, "icmp", None)):
+            if s is not None:
+                self.loop.remove_reader(s.fileno())
+                s.close()
+        if self.api:
+            self.api.close()
+        if self.nl:
+            if self.nl.monitor is not None:
+                self.loop.remove_reader(self.nl.monitor.fileno())
+            # the addresses this agent formed go with it
+            for a in list(self.core.addrs.by_prefix.values()):
+                self.nl.apply(AddressRemoved(a.address, a.prefix_length, a.mobility_type,
+                                             "agent-stop"))
+            self.nl.close()
+
+    # -------------------------------------------------------------- inputs --
+    def _on_dhcp(self) -> None:
+        while True:
+            try:
+                data, addr = self.dhcp.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                log.info("DHCPv6 socket: %s", exc)
+                break
+            if addr[1] != 547:
+                continue
+            self.core.handle_datagram(data, IPv6Address(addr[0].split("%")[0]), self.now(),
+                                      kind="dhcp6", ifname=self.config.iface)
+        self._kick()
+
+    def _on_icmp(self) -> None:
+        while True:
+            try:
+                data, src, hop = recv_icmp6(self.icmp)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                log.info("ICMPv6 socket: %s", exc)
+                break
+            self.core.handle_datagram(data, src, self.now(), kind="icmp6", hop_limit=hop,
+                                      ifname=self.config.iface)
+        self._kick()
+
+    def _on_netlink(self) -> None:
+        try:
+            items = self.nl.read_monitor()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("netlink monitor: %s", exc)
+            return
+        now = self.now()
+        for it in items:
+            if isinstance(it, tuple):
+                if it[1]:
+                    log.info("carrier up on %s", self.config.iface)
+                    self.core.link_up(now)
+                continue
+            a = self.core.addrs.by_address.get(it.address)
+            if a is None or it.deleted:
+                continue
+            if it.dadfailed:
+                self.core.address_dad_failed(it.address, now)
+            elif not it.tentative and not a.ready:
+                self.core.address_ready(it.address, now)
+        self._kick()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.core.handle_timer(self.now())
+        self._kick()
+
+    # ----------------------------------------------------------------- API --
+    def _on_request(self, c: Connection, msg: dict) -> None:
+        op = msg.get("op")
+        rid = msg.get("id")
+        if op == "setsc":
+            n = self._next_request
+            self._next_request += 1
+            self._waiting[n] = (c, rid)
+            timeout = msg.get("timeout")
+            if timeout is not None:
+                try:
+                    timeout = max(0.0, min(float(timeout), 3600.0))
+                except (TypeError, ValueError):
+                    timeout = None
+            self.core.setsc(n, c.owner, msg.get("type"), self.now(),
+                            on_net=bool(msg.get("on_net")), timeout=timeout)
+        elif op == "release":
+            self.core.close_owner(c.owner, self.now())
+            self.api.send(c, {"id": rid, "ok": True})
+        elif op == "status":
+            st = self.core.status(self.now())
+            st["iface"] = self.config.iface
+            st["owners"] = [x.info() for x in self.api.conns.values()]
+            self.api.send(c, {"id": rid, "ok": True, "status": st})
+        elif op == "ping":
+            self.api.send(c, {"id": rid, "ok": True})
+        else:
+            self.api.send(c, {"id": rid, "ok": False, "error": "EINVAL",
+                              "detail": f"unknown op {op!r}"})
+        self._kick()
+
+    def _on_close(self, c: Connection, reason: str) -> None:
+        log.info("owner %d (pid %d) ended: %s", c.owner, c.pid, reason)
+        for n, (conn, _) in list(self._waiting.items()):
+            if conn is c:
+                del self._waiting[n]
+        self.core.close_owner(c.owner, self.now())
+        self._kick()
+
+    # ------------------------------------------------------------- outputs --
+    def _kick(self) -> None:
+        core = self.core
+        for out in core.datagrams_to_send():
+            self._send(out)
+        while (ev := core.next_event()) is not None:
+            self._apply(ev)
+        # applying events may have produced more datagrams (none today), flush
+        for out in core.datagrams_to_send():
+            self._send(out)
+        if self._timer:
+            self._timer.cancel()
+            self._timer = None
+        t = core.get_timer()
+        if t is not None:
+            self._timer = self.loop.call_at(max(t, self.now()), self._on_timer)
+
+    def _send(self, out) -> None:
+        dst = (str(out.dst), out.dst_port or 0, 0, self.nl.index)
+        sock = self.dhcp if out.kind == "dhcp6" else self.icmp
+        try:
+            sock.sendto(out.payload, dst)
+        except OSError as exc:
+            log.info("send to %s failed: %s", out.dst, exc)
+
+    def _apply(self, ev) -> None:
+        t = type(ev)
+        if t in (AddressAdded, AddressUpdated, AddressRemoved):
+            try:
+                self.nl.apply(ev)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("netlink %s %s: %s", t.__name__, ev.address, exc)
+            log.info("%s %s/%d type=%s", t.__name__, ev.address, ev.prefix_length,
+                     ev.mobility_type.name if ev.mobility_type else "-")
+        elif t is SetscCompleted:
+            w = self._waiting.pop(ev.request_id, None)
+            if w is None:
+                return
+            c, rid = w
+            if ev.address is not None:
+                self.api.send(c, {"id": rid, "ok": True, "address": str(ev.address)})
+            else:
+                self.api.send(c, {"id": rid, "ok": False, "error": ev.error.value,
+                                  "detail": ev.detail})
+        elif t is AppNotification:
+            for owner in ev.owners:
+                c = self.api.conns.get(owner)
+                if c is not None:
+                    self.api.send(c, ev.message)
+        elif t is RouterSeen:
+            if self._routes:
+                self.nl.default_route(ev.router, ev.lifetime)
+            log.info("router %s lifetime %d%s", ev.router, ev.lifetime,
+                     " (new)" if ev.new else "")
+        elif t is RouterExpired:
+            if self._routes:
+                self.nl.default_route(ev.router, 0)
+        else:
+            log.info("%s", ev)
+
+
+def run_agent(config: HostConfig) -> None:
+    """Blocking entry point of ``odm host run``."""
+    asyncio.run(HostAgent(config).run())

@@ -1,0 +1,198 @@
+"""pyroute2 adapter of the host agent: addresses with kernel lifetimes, the
+interface's sysctls, the default route, and a netlink monitor for DAD results
+and carrier changes. Runs in the agent's network namespace (the caller's).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from ipaddress import IPv6Address
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.rtnl import RTMGRP_IPV6_IFADDR, RTMGRP_LINK
+
+from host.core.events import AddressAdded, AddressRemoved, AddressUpdated
+
+log = logging.getLogger(__name__)
+
+IFA_F_NODAD = 0x02
+IFA_F_DADFAILED = 0x08
+IFA_F_TENTATIVE = 0x40
+IFA_F_NOPREFIXROUTE = 0x200
+IFF_LOWER_UP = 0x10000
+INFINITY = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class AddrState:
+    """A kernel address notification: address, tentative, DAD failed, deleted."""
+
+    address: IPv6Address
+    tentative: bool
+    dadfailed: bool
+    deleted: bool
+
+
+def _sysctl(iface: str, key: str, value: str | None = None) -> str:
+    p = Path("/proc/sys/net/ipv6/conf") / iface / key
+    if value is not None:
+        p.write_text(value)
+    return p.read_text().strip()
+
+
+class Netlink:
+    """Addresses and routes on one interface through rtnetlink (pyroute2)."""
+
+    def __init__(self, iface: str) -> None:
+        self.iface = iface
+        self.ipr = IPRoute()
+        idx = self.ipr.link_lookup(ifname=iface)
+        if not idx:
+            self.ipr.close()
+            raise OSError(f"no interface {iface!r}")
+        self.index = idx[0]
+        self.monitor: IPRoute | None = None
+
+    def close(self) -> None:
+        self.ipr.close()
+        if self.monitor is not None:
+            self.monitor.close()
+
+    # ------------------------------------------------------------ facts --
+    def mac(self) -> bytes | None:
+        (link,) = self.ipr.get_links(self.index)
+        a = link.get("IFLA_ADDRESS")
+        return bytes.fromhex(a.replace(":", "")) if a else None
+
+    def link_local(self) -> IPv6Address | None:
+        for a in self.ipr.get_addr(family=socket.AF_INET6, index=self.index):
+            addr = IPv6Address(a.get("IFA_ADDRESS"))
+            if addr.is_link_local:
+                return addr
+        return None
+
+    def configure_sysctls(self) -> dict[str, str]:
+        """Kernel SLAAC off on the interface (autoconf=0) so the agent forms every
+        address itself; accept_ra kept on for routes (2 when forwarding is on,
+        else 1 — never lowered)."""
+        out = {}
+        try:
+            out["autoconf"] = _sysctl(self.iface, "autoconf", "0")
+            fwd = _sysctl(self.iface, "forwarding")
+            ar = _sysctl(self.iface, "accept_ra")
+            if fwd != "0" and ar != "2":
+                ar = _sysctl(self.iface, "accept_ra", "2")
+            out["accept_ra"] = ar
+        except OSError as exc:
+            log.warning("cannot set sysctls on %s: %s", self.iface, exc)
+        return out
+
+    def accept_ra(self) -> int:
+        try:
+            return int(_sysctl(self.iface, "accept_ra"))
+        except (OSError, ValueError):
+            return 0
+
+    # -------------------------------------------------------- addresses --
+    def apply(self, ev) -> None:
+        """Carry out AddressAdded / AddressUpdated / AddressRemoved."""
+        if isinstance(ev, (AddressAdded, AddressUpdated)):
+            flags = (IFA_F_NODAD if ev.nodad else 0) | (
+                IFA_F_NOPREFIXROUTE if ev.noprefixroute else 0)
+            valid = ev.valid_lifetime
+            pref = min(ev.preferred_lifetime, valid)
+            self.ipr.addr("replace", index=self.index, address=str(ev.address),
+                          prefixlen=ev.prefix_length, preferred_lft=pref, valid_lft=valid,
+                          flags=flags)
+        elif isinstance(ev, AddressRemoved):
+            try:
+                self.ipr.addr("del", index=self.index, address=str(ev.address),
+                              prefixlen=ev.prefix_length)
+            except Exception as exc:  # noqa: BLE001 - already gone (kernel expiry)
+                log.debug("address %s already gone: %s", ev.address, exc)
+
+    def address_flags(self, address: IPv6Address) -> int | None:
+        for a in self.ipr.get_addr(family=socket.AF_INET6, index=self.index):
+            if IPv6Address(a.get("IFA_ADDRESS")) == address:
+                return a.get("IFA_FLAGS") or a["flags"]
+        return None
+
+    # ----------------------------------------------------------- routes --
+    def default_route(self, router: IPv6Address, lifetime: int) -> None:
+        """Install (lifetime > 0) or remove (0) a default route via ``router``."""
+        try:
+            if lifetime:
+                self.ipr.route("replace", dst="::/0", gateway=str(router), oif=self.index,
+                               family=socket.AF_INET6)
+            else:
+                self.ipr.route("del", dst="::/0", gateway=str(router), oif=self.index,
+                               family=socket.AF_INET6)
+        except Exception as exc:  # noqa: BLE001
+            log.debug("default route via %s: %s", router, exc)
+
+    # ---------------------------------------------------------- monitor --
+    def open_monitor(self) -> int:
+        """Subscribe to IPv6 address and link notifications; returns the fd to
+        watch (then call :meth:`read_monitor` when readable)."""
+        self.monitor = IPRoute()
+        self.monitor.bind(groups=RTMGRP_IPV6_IFADDR | RTMGRP_LINK)
+        return self.monitor.fileno()
+
+    def read_monitor(self) -> list:
+        """Pending notifications for our interface: :class:`AddrState` items and
+        ``("carrier", up: bool)`` tuples."""
+        out: list = []
+        assert self.monitor is not None
+        for msg in self.monitor.get():
+            ev = msg.get("event")
+            if ev in ("RTM_NEWADDR", "RTM_DELADDR"):
+                if msg.get("index") != self.index:
+                    continue
+                a = msg.get("IFA_ADDRESS")
+                if not a:
+                    continue
+                fl = msg.get("IFA_FLAGS") or msg["flags"]
+                out.append(AddrState(IPv6Address(a), bool(fl & IFA_F_TENTATIVE),
+                                     bool(fl & IFA_F_DADFAILED), ev == "RTM_DELADDR"))
+            elif ev == "RTM_NEWLINK" and msg.get("index") == self.index:
+                out.append(("carrier", bool(msg["flags"] & IFF_LOWER_UP)))
+        return out
+
+
+class ThreadedNetlink:
+    """:class:`Netlink` driven from one worker thread.
+
+    pyroute2 0.9's synchronous ``IPRoute`` runs an asyncio loop of its own and
+    cannot be used inside the agent's running loop, so every call is handed to
+    a single dedicated thread and waited for (netlink calls take tens of µs;
+    the agent needs the address in the kernel before it answers setsc())."""
+
+    def __init__(self, iface: str) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._ex = ThreadPoolExecutor(1, thread_name_prefix="odm-netlink")
+        self._nl: Netlink = self._ex.submit(Netlink, iface).result()
+        self.iface = iface
+        self.index = self._nl.index
+
+    @property
+    def monitor(self):
+        return self._nl.monitor
+
+    def __getattr__(self, name: str):
+        fn = getattr(self._nl, name)
+        if not callable(fn):
+            return fn
+
+        def call(*args, **kwargs):
+            return self._ex.submit(fn, *args, **kwargs).result()
+        return call
+
+    def close(self) -> None:
+        try:
+            self._ex.submit(self._nl.close).result()
+        finally:
+            self._ex.shutdown(wait=True)
