@@ -254,7 +254,10 @@ def test_untyped_grant_released_even_after_setsc_gave_up():
     assert of(drain(c), SetscCompleted)[0].error == FailureReason.NOTSUPPORTED
     (rel,) = decoded(c.datagrams_to_send())
     assert type(rel) is Release
-    c.handle_timer(c.get_timer())  # the Release is retransmitted until answered
-    assert [type(m) for m in decoded(c.datagrams_to_send())] == [Release]
+    again = []
+    while not again and c.get_timer() < 5.0:  # retransmitted until answered
+        c.handle_timer(c.get_timer())
+        again = decoded(c.datagrams_to_send())
+    assert [type(m) for m in again] == [Release]
     c.handle_datagram(reply(rel, [], t1=0, t2=0), SERVER_LL, 3.0)
     assert all(ia.mobility_type is None for ia in c.pd.ias.values())
