@@ -211,3 +211,85 @@ def flow(file: str, out: str, filter_text: str, title: str | None, pen: int) -> 
     except FlowError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{path}: {len(chosen)} messages")
+
+
+@pcap.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--iface", required=True, metavar="IF", help="Interface to send on.")
+@click.option("--netns", metavar="NAME", help="Send from inside this network namespace.")
+@click.option("--speed", type=float, default=1.0, show_default=True,
+              help="Play the capture X times faster than recorded.")
+@click.option("--topspeed", is_flag=True, help="Send the frames back to back.")
+@click.option("--loop", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Play the capture N times.")
+@click.option("--filter", "filter_text", metavar="EXPR", default="",
+              help="Send only DHCPv6/ND packets matching EXPR (see `odm pcap show`).")
+@click.option("--no-fix", is_flag=True, help="Send checksums as captured.")
+@click.option("--against", type=click.Choice(["router", "host"]), default=None,
+              help="Conformance replay: play the client (router) or server (host) side to a "
+                   "live agent and compare its answers with the capture.")
+@click.option("--timeout", type=float, default=3.0, show_default=True,
+              help="With --against: seconds to wait for each answer.")
+@_pen_option
+def replay(file, iface, netns, speed, topspeed, loop, filter_text, no_fix, against, timeout,
+           pen) -> None:
+    """Send the frames of FILE out of IF, with their timing, fixing the UDP and
+    ICMPv6 checksums that veth offload left wrong.
+
+    With --against, play one side of a golden capture to the live agent on
+    IF and compare its answers with the capture (exit 1 on a difference).
+    """
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+
+    from odm.pcaptools.capture import read_capture
+    from odm.pcaptools.filters import FilterError, compile_filter
+    from odm.pcaptools.packets import dissect
+    from odm.pcaptools.replay import PacketSender, prepare
+    from odm.pcaptools.replay import replay as do_replay
+
+    if speed <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--speed")
+    try:
+        frames = read_capture(file)
+        pred = compile_filter(filter_text) if filter_text else None
+    except (CaptureError, FilterError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if netns:
+        from odm.probetools.link import ProbeError, enter_netns
+        try:
+            enter_netns(netns)
+        except ProbeError as exc:
+            raise click.ClickException(str(exc)) from None
+    if against:
+        from odm.pcaptools.conformance import run_against
+        report = run_against(frames, against, iface, timeout=timeout, pen=pen)
+        _print_conformance(report)
+        sys.exit(0 if report.ok else 1)
+
+    def keep(f):
+        p = dissect(f, pen)
+        return p.kind is not None and pred(p)
+
+    todo = prepare(frames, keep if pred else None, fix=not no_fix)
+    if not todo:
+        raise click.ClickException("nothing to send")
+    try:
+        sender = PacketSender(iface)
+    except OSError as exc:
+        raise click.ClickException(f"cannot send on {iface}: {exc.strerror or exc}") from None
+    con = _console()
+    with sender, Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                          MofNCompleteColumn(), TimeElapsedColumn(), console=con,
+                          transient=False) as prog:
+        task = prog.add_task(f"{Path(file).name} → {iface}", total=len(todo) * loop)
+        stats = do_replay(todo, sender.send, speed=speed, topspeed=topspeed, loop=loop,
+                          on_sent=lambda f: prog.advance(task))
+    con.print(f"sent {stats.sent} frames ({stats.octets} octets) in {stats.loops} loop(s); "
+              f"{stats.fixed} checksum(s) fixed")
+
+
+def _print_conformance(report) -> None:
+    con = _console()
+    for line in report.lines():
+        con.print(Text(line))

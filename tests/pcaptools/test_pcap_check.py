@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import (ALL_DHCP, CLIENT, SERVER, grant, hint, reply, solicit, typed_exchange,
+from crafted import (ALL_DHCP, CLIENT, SERVER, grant, hint, reply, solicit, typed_exchange,
                       typed_ra)
 from odm_wire import dhcp6 as d6
 from odm_wire import nd

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from click.testing import CliRunner
 
-from conftest import ALL_DHCP, CLIENT, SERVER, hint, reply, solicit, typed_exchange, typed_ra
+from crafted import ALL_DHCP, CLIENT, SERVER, hint, reply, solicit, typed_exchange, typed_ra
 from odm_wire import dhcp6 as d6
 from odm_wire.constants import MobilityType, StatusCode
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import ALL_DHCP, CLIENT, SERVER, grant, reply, typed_exchange, typed_ra
+from crafted import ALL_DHCP, CLIENT, SERVER, grant, reply, typed_exchange, typed_ra
 from odm_wire import dhcp6 as d6
 from odm_wire.constants import MobilityType, StatusCode
 
