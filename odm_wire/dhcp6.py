@@ -51,7 +51,10 @@ _I = struct.Struct("!I")
 _III = struct.Struct("!III")
 _IIB = struct.Struct("!IIB")
 _HHI = struct.Struct("!HHI")
+_III_unpack = _III.unpack_from
+_IIB_unpack = _IIB.unpack_from
 _new = object.__new__
+_from_bytes = int.from_bytes
 
 T = TypeVar("T")
 
@@ -148,7 +151,11 @@ def decode_duid(buf: bytes, start: int = 0, end: int | None = None) -> Duid:
     if t == 3:
         if n < 4:
             raise WireFormatError("DUID-LL shorter than 4 octets", start)
-        return DuidLL((buf[start + 2] << 8) | buf[start + 3], buf[start + 4:end])
+        o = _new(DuidLL)
+        d = o.__dict__
+        d["hardware_type"] = (buf[start + 2] << 8) | buf[start + 3]
+        d["link_layer_address"] = buf[start + 4:end]
+        return o
     if t == 1:
         if n < 8:
             raise WireFormatError("DUID-LLT shorter than 8 octets", start)
@@ -668,12 +675,17 @@ _ADDR_CACHE: dict[bytes, IPv6Address] = {}
 
 def _addr(raw: bytes) -> IPv6Address:
     """IPv6Address from 16 octets, interned (addresses such as ``::`` hints and
-    server link-locals repeat in nearly every datagram)."""
+    server link-locals repeat in nearly every datagram). A new one is built
+    without ``IPv6Address.__init__``'s type dispatch: the 16 octets are known
+    to be a packed address, so the instance gets its integer directly."""
     a = _ADDR_CACHE.get(raw)
     if a is None:
         if len(_ADDR_CACHE) >= _CACHE_MAX:
             _ADDR_CACHE.clear()
-        a = _ADDR_CACHE[raw] = IPv6Address(raw)
+        a = _new(IPv6Address)
+        a._ip = _from_bytes(raw, "big")
+        a._scope_id = None
+        _ADDR_CACHE[raw] = a
     return a
 
 
@@ -706,11 +718,15 @@ def _d_iaaddr(buf, s, e, pen, depth):
 def _d_iaprefix(buf, s, e, pen, depth):
     if e - s < 25:
         raise WireFormatError(f"IAPREFIX option-len {e - s} is shorter than 25", s - 4)
-    pl, vl, plen = _IIB.unpack_from(buf, s)
+    o = _new(IAPrefix)
+    d = o.__dict__
+    d["preferred_lifetime"], d["valid_lifetime"], plen = _IIB_unpack(buf, s)
     if plen > 128:
         raise WireFormatError(f"IAPREFIX prefix-length {plen} exceeds 128", s + 8)
-    return IAPrefix(pl, vl, plen, _addr(buf[s + 9:s + 25]),
-                    _decode_options(buf, s + 25, e, pen, depth + 1) if e > s + 25 else ())
+    d["prefix_length"] = plen
+    d["prefix"] = _addr(buf[s + 9:s + 25])
+    d["options"] = _decode_options(buf, s + 25, e, pen, depth + 1) if e > s + 25 else ()
+    return o
 
 
 def _d_oro(buf, s, e, pen, depth):
@@ -830,42 +846,54 @@ _LEAF_CACHES: dict[int, dict[bytes, Option]] = {}
 
 
 def _decode_options(buf, pos, end, pen, depth):
+    """The options in ``buf[pos:end]`` as a tuple (RFC 8415 §21.1 framing).
+
+    The hot path: IA_PD and Client Identifier, present in nearly every
+    datagram, are decoded inline, and the objects are built in place (see
+    :func:`model`); interned leaf options come from the per-PEN table."""
     if depth > MAX_NESTING:
         raise WireFormatError(
             f"options nested more than {MAX_NESTING} levels deep", pos)
     out = []
     append = out.append
-    get = _DECODERS.get
-    unpack = _HH.unpack_from
-    cache = None
+    cache = _LEAF_CACHES.get(pen)
+    if cache is None:
+        cache = _LEAF_CACHES[pen] = {}
     while pos < end:
         if end - pos < 4:
             raise WireFormatError(
                 f"{end - pos} octets left where a 4-octet option header is due", pos)
-        code, n = unpack(buf, pos)
-        hs = pos
+        code = (buf[pos] << 8) | buf[pos + 1]
         ds = pos + 4
-        pos = ds + n
-        if pos > end:
+        de = ds + ((buf[pos + 2] << 8) | buf[pos + 3])
+        if de > end:
             raise WireFormatError(
-                f"option {code} option-len {n} runs past its container "
-                f"({end - ds} octets left)", hs)
+                f"option {code} option-len {de - ds} runs past its container "
+                f"({end - ds} octets left)", pos)
         if code in _INTERNED_CODES:
-            if cache is None:
-                cache = _LEAF_CACHES.get(pen)
-                if cache is None:
-                    cache = _LEAF_CACHES[pen] = {}
-            raw = buf[hs:pos]
+            raw = buf[pos:de]
             o = cache.get(raw)
             if o is None:
-                o = _DECODERS[code](buf, ds, pos, pen, depth)
+                o = _DECODERS[code](buf, ds, de, pen, depth)
                 if len(cache) >= _CACHE_MAX:
                     cache.clear()
                 cache[raw] = o
-            append(o)
-            continue
-        dec = get(code)
-        append(dec(buf, ds, pos, pen, depth) if dec else UnknownOption(code, buf[ds:pos]))
+        elif code == 25:
+            if de - ds < 12:
+                raise WireFormatError(f"IA_PD option-len {de - ds} is shorter than 12", pos)
+            o = _new(IAPD)
+            d = o.__dict__
+            d["iaid"], d["t1"], d["t2"] = _III_unpack(buf, ds)
+            d["options"] = (_decode_options(buf, ds + 12, de, pen, depth + 1)
+                            if de > ds + 12 else ())
+        elif code == 1:
+            o = _new(ClientId)
+            o.__dict__["duid"] = decode_duid(buf, ds, de)
+        else:
+            dec = _DECODERS.get(code)
+            o = dec(buf, ds, de, pen, depth) if dec else UnknownOption(code, buf[ds:de])
+        append(o)
+        pos = de
     return tuple(out)
 
 
@@ -877,16 +905,21 @@ def _decode_message(buf, start, end, pen, depth):
     cls = MESSAGE_CLASSES.get(mt)
     if cls is None:
         raise WireFormatError(f"unknown DHCPv6 msg-type {mt}", start)
+    o = _new(cls)
+    d = o.__dict__
     if mt >= 12:
         if end - start < 34:
             raise WireFormatError(
                 f"relay message of {end - start} octets is shorter than its 34-octet header",
                 start)
-        return cls(buf[start + 1], _addr(buf[start + 2:start + 18]),
-                   _addr(buf[start + 18:start + 34]),
-                   _decode_options(buf, start + 34, end, pen, depth))
-    return cls((buf[start + 1] << 16) | (buf[start + 2] << 8) | buf[start + 3],
-               _decode_options(buf, start + 4, end, pen, depth))
+        d["hop_count"] = buf[start + 1]
+        d["link_address"] = _addr(buf[start + 2:start + 18])
+        d["peer_address"] = _addr(buf[start + 18:start + 34])
+        d["options"] = _decode_options(buf, start + 34, end, pen, depth)
+        return o
+    d["transaction_id"] = (buf[start + 1] << 16) | (buf[start + 2] << 8) | buf[start + 3]
+    d["options"] = _decode_options(buf, start + 4, end, pen, depth)
+    return o
 
 
 def decode_dhcp6(data: bytes, pen: int = ODM_PEN) -> Message | RelayMessage:

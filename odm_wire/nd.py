@@ -15,7 +15,7 @@ import struct
 from ipaddress import IPv6Address
 
 from odm_wire.constants import Icmp6Type, MobilityType, NdOptionType, mobility_type_or_raw
-from odm_wire.dhcp6 import model
+from odm_wire.dhcp6 import _addr, model
 from odm_wire.errors import WireFormatError
 
 __all__ = [
@@ -233,8 +233,18 @@ class RouterAdvertisement(_NdContainer):
 
 
 # ------------------------------------------------------------------------ decode
+_PIO_BODY = struct.Struct("!BBIII")
+_PIO_BODY_unpack = _PIO_BODY.unpack_from
+_new = object.__new__
+# flag octet → (on_link, autonomous, router_address, pd_preferred, mobility_type,
+# reserved_flag): one table lookup instead of six bit tests per PIO.
+_PIO_FLAGS = [(bool(f & 0x80), bool(f & 0x40), bool(f & 0x20), bool(f & 0x10),
+               mobility_type_or_raw(f & 7), bool(f & 8)) for f in range(256)]
+
+
 def _decode_nd_options(buf: bytes, pos: int) -> tuple[NdOption, ...]:
     out = []
+    append = out.append
     end = len(buf)
     while pos < end:
         if end - pos < 2:
@@ -251,32 +261,41 @@ def _decode_nd_options(buf: bytes, pos: int) -> tuple[NdOption, ...]:
             if n != 4:
                 raise WireFormatError(f"Prefix Information option length must be 4, not {n}",
                                       pos)
-            _, _, plen, fl, vl, pl, r2, pfx = _PIO.unpack_from(buf, pos)
+            plen, fl, vl, pl, r2 = _PIO_BODY_unpack(buf, pos + 2)
             if plen > 128:
                 raise WireFormatError(f"PIO prefix length {plen} exceeds 128", pos + 2)
-            out.append(PrefixInformation(
-                plen, IPv6Address(pfx), vl, pl, bool(fl & 0x80), bool(fl & 0x40),
-                bool(fl & 0x20), bool(fl & 0x10), mobility_type_or_raw(fl & 7), bool(fl & 8),
-                struct.unpack("!I", r2)[0]))
-        elif t in (1, 2):
-            cls = SourceLinkLayerAddress if t == 1 else TargetLinkLayerAddress
+            o = _new(PrefixInformation)
+            d = o.__dict__
+            d["prefix_length"] = plen
+            d["prefix"] = _addr(buf[pos + 16:oe])
+            d["valid_lifetime"] = vl
+            d["preferred_lifetime"] = pl
+            (d["on_link"], d["autonomous"], d["router_address"], d["pd_preferred"],
+             d["mobility_type"], d["reserved_flag"]) = _PIO_FLAGS[fl]
+            d["reserved2"] = r2
+            append(o)
+        elif t == 1 or t == 2:
             data = buf[pos + 2:oe]
             # Ethernet: 6-octet address + no padding in an 8-octet option.
             lla = data[:6] if n == 1 else data
-            out.append(cls(lla, data[len(lla):]))
+            o = _new(SourceLinkLayerAddress if t == 1 else TargetLinkLayerAddress)
+            d = o.__dict__
+            d["link_layer_address"] = lla
+            d["padding"] = data[len(lla):]
+            append(o)
         elif t == 5:
             if n != 1:
                 raise WireFormatError(f"MTU option length must be 1, not {n}", pos)
             r, mtu = struct.unpack_from("!HI", buf, pos + 2)
-            out.append(Mtu(mtu, r))
+            append(Mtu(mtu, r))
         elif t == 25:
             if n < 3 or (n - 1) % 2:
                 raise WireFormatError(f"RDNSS option length {n} is not odd and >= 3", pos)
             r, life = struct.unpack_from("!HI", buf, pos + 2)
-            servers = tuple(IPv6Address(buf[p:p + 16]) for p in range(pos + 8, oe, 16))
-            out.append(Rdnss(life, servers, r))
+            servers = tuple(_addr(buf[p:p + 16]) for p in range(pos + 8, oe, 16))
+            append(Rdnss(life, servers, r))
         else:
-            out.append(UnknownNdOption(t, buf[pos + 2:oe]))
+            append(UnknownNdOption(t, buf[pos + 2:oe]))
         pos = oe
     return tuple(out)
 
@@ -288,7 +307,8 @@ def decode_nd(data: bytes) -> RouterSolicitation | RouterAdvertisement:
     length 0 (RFC 4861 §4.6), an option running past the message, a PIO whose
     length is not 4, an MTU option whose length is not 1, or a malformed RDNSS.
     The checksum is kept, not verified (the kernel verifies it on receipt)."""
-    data = bytes(data)
+    if type(data) is not bytes:
+        data = bytes(data)
     if len(data) < 4:
         raise WireFormatError("ICMPv6 message shorter than 4 octets", 0)
     t = data[0]
@@ -297,9 +317,22 @@ def decode_nd(data: bytes) -> RouterSolicitation | RouterAdvertisement:
             raise WireFormatError(f"Router Advertisement of {len(data)} octets is shorter "
                                   "than 16", 0)
         _, code, ck, hl, fl, rl, rt, rtt = _RA_HDR.unpack_from(data)
-        return RouterAdvertisement(
-            hl, bool(fl & 0x80), bool(fl & 0x40), rl, rt, rtt, _decode_nd_options(data, 16),
-            bool(fl & 0x20), (fl >> 3) & 3, bool(fl & 4), fl & 3, code, ck)
+        o = _new(RouterAdvertisement)
+        d = o.__dict__
+        d["cur_hop_limit"] = hl
+        d["managed"] = fl & 0x80 != 0
+        d["other"] = fl & 0x40 != 0
+        d["router_lifetime"] = rl
+        d["reachable_time"] = rt
+        d["retrans_timer"] = rtt
+        d["options"] = _decode_nd_options(data, 16)
+        d["home_agent"] = fl & 0x20 != 0
+        d["router_preference"] = (fl >> 3) & 3
+        d["proxy"] = fl & 4 != 0
+        d["reserved_flags"] = fl & 3
+        d["code"] = code
+        d["checksum"] = ck
+        return o
     if t == 133:
         if len(data) < 8:
             raise WireFormatError(f"Router Solicitation of {len(data)} octets is shorter "

@@ -169,10 +169,11 @@ def test_deep_nesting_is_rejected_not_recursed():
         with pytest.raises(WireFormatError) as exc:
             odm_wire.decode(data)
         assert "nested" in exc.value.reason
+    # the option lists of depth 0..MAX_NESTING may hold options; one deeper may not
     with pytest.raises(WireFormatError) as exc:
-        odm_wire.decode(nest_ia_pds(MAX_NESTING + 1))
+        odm_wire.decode(nest_ia_pds(MAX_NESTING + 2))
     assert exc.value.offset == 4 + 16 * (MAX_NESTING + 1)
-    for ok in (nest_ia_pds(MAX_NESTING), nest_relays(8)):
+    for ok in (nest_ia_pds(MAX_NESTING + 1), nest_relays(8)):
         assert odm_wire.encode(odm_wire.decode(ok)) == ok
 
 
