@@ -1,0 +1,178 @@
+"""Prefix allocation from DHCPv6-PD pools (Kea's pd-pool, iterative allocator).
+
+A pool ``prefix`` of length P delegating length D holds ``2**(D-P)`` prefixes,
+numbered 0..size-1. :class:`PoolAllocator` keeps the set of numbers in use and
+a cursor that moves on after every allocation, so consecutive clients get
+consecutive prefixes and a prefix just given up is not handed out again at
+once. Reserved prefixes (host reservations inside a pool) are never handed
+out to anyone else.
+
+Hints (RFC 8415 §18.3.1/§21.22, Kea #1958, in this order):
+
+* a specific prefix is honoured when it is one of the pool's prefixes (its
+  length is the delegated length), free and not reserved for another client;
+* a length (a ``::/L`` hint, or the length of a hint that cannot be honoured)
+  puts the pools whose delegated length equals L first;
+* ``::/0`` or no hint: pools in configuration order.
+
+Lifetimes in a hint are ignored.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Address, IPv6Network
+from typing import Iterator
+
+from router.config import InterfaceConfig, PdPool, Reservation
+
+__all__ = ["PoolAllocator", "Allocator"]
+
+
+class PoolAllocator:
+    """Free/used bookkeeping of one pool. Indices are ``int``s."""
+
+    __slots__ = ("pool", "base", "shift", "size", "plen", "used", "reserved", "cursor",
+                 "cumulative", "reclaimed")
+
+    def __init__(self, pool: PdPool) -> None:
+        self.pool = pool
+        self.base = int(pool.prefix.network_address)
+        self.plen = pool.delegated_length
+        self.shift = 128 - pool.delegated_length
+        self.size = pool.size
+        self.used: set[int] = set()
+        self.reserved: dict[int, Reservation] = {}
+        self.cursor = 0
+        self.cumulative = 0
+        """prefixes assigned since start (Kea cumulative-assigned-pds)"""
+        self.reclaimed = 0
+        """expired bindings reclaimed since start (Kea reclaimed-leases)"""
+
+    def index(self, net: IPv6Network) -> int | None:
+        """Index of ``net`` if it is one of this pool's prefixes, else None."""
+        if net.prefixlen != self.plen:
+            return None
+        off = int(net.network_address) - self.base
+        if off < 0:
+            return None
+        i = off >> self.shift
+        return i if i < self.size else None
+
+    def contains(self, net: IPv6Network) -> bool:
+        """True if ``net`` lies inside the pool's prefix (any length)."""
+        return net.subnet_of(self.pool.prefix) if net.version == 6 else False
+
+    def network(self, i: int) -> IPv6Network:
+        return IPv6Network((self.base + (i << self.shift), self.plen))
+
+    @property
+    def assigned(self) -> int:
+        """Prefixes in use (bindings, quarantined, held by others)."""
+        return len(self.used)
+
+    @property
+    def total(self) -> int:
+        return self.size
+
+    def is_free(self, i: int, duid: bytes | None = None, iaid: int | None = None) -> bool:
+        """Free for this client: not used, and not reserved for someone else."""
+        if i in self.used:
+            return False
+        r = self.reserved.get(i)
+        return r is None or (duid == r.duid and (r.iaid is None or r.iaid == iaid))
+
+    def next_free(self) -> int | None:
+        """The next unused, unreserved index at or after the cursor (wrapping);
+        the cursor moves past it. None when the pool is full."""
+        used, reserved, size = self.used, self.reserved, self.size
+        blocked = len(used) + (sum(1 for i in reserved if i not in used) if reserved else 0)
+        if blocked >= size:
+            return None
+        i = self.cursor
+        for _ in range(size):
+            if i >= size:
+                i = 0
+            if i not in used and i not in reserved:
+                self.cursor = i + 1
+                return i
+            i += 1
+        return None
+
+    def claim(self, i: int) -> None:
+        self.used.add(i)
+
+    def free(self, i: int) -> None:
+        self.used.discard(i)
+
+
+class Allocator:
+    """The pools of one interface, by name, with lookups by prefix and type."""
+
+    def __init__(self, iface: InterfaceConfig) -> None:
+        self.iface = iface
+        self.pools: dict[str, PoolAllocator] = {p.name: PoolAllocator(p) for p in iface.pools}
+        self._list = list(self.pools.values())
+        for r in iface.reservations:
+            for pa in self._list:
+                i = pa.index(r.prefix)
+                if i is not None:
+                    pa.reserved[i] = r
+
+    def locate(self, net: IPv6Network) -> tuple[PoolAllocator, int] | None:
+        """(pool, index) of a delegable prefix of one of the pools, or None."""
+        for pa in self._list:
+            i = pa.index(net)
+            if i is not None:
+                return pa, i
+        return None
+
+    def mark_used(self, net: IPv6Network) -> PoolAllocator | None:
+        loc = self.locate(net)
+        if loc is None:
+            return None
+        loc[0].claim(loc[1])
+        return loc[0]
+
+    def mark_free(self, net: IPv6Network) -> PoolAllocator | None:
+        loc = self.locate(net)
+        if loc is None:
+            return None
+        loc[0].free(loc[1])
+        return loc[0]
+
+    def candidates(self, pools: tuple[PdPool, ...], hint: IPv6Network | None,
+                   hint_length: int, duid: bytes, iaid: int,
+                   max_tries: int = 16) -> Iterator[tuple[PoolAllocator, IPv6Network]]:
+        """Prefixes to try for a client, best first (see the module docstring).
+        ``hint``: a specific prefix hint or None; ``hint_length``: 0 = none.
+        Yields at most ``max_tries`` prefixes after the specific hint. The
+        caller claims the one it keeps (:meth:`PoolAllocator.claim`)."""
+        pas = [self.pools[p.name] for p in pools if p.name in self.pools]
+        if hint is not None:
+            for pa in pas:
+                i = pa.index(hint)
+                if i is not None and pa.is_free(i, duid, iaid):
+                    yield pa, pa.network(i)
+                    break
+        if hint_length:
+            pas = sorted(pas, key=lambda pa: pa.plen != hint_length)
+        n = 0
+        for pa in pas:
+            while n < max_tries:
+                i = pa.next_free()
+                if i is None:
+                    break
+                n += 1
+                yield pa, pa.network(i)
+
+    @staticmethod
+    def hint_of(prefix: IPv6Address, length: int) -> tuple[IPv6Network | None, int]:
+        """(specific prefix or None, length hint or 0) from an IAPREFIX hint."""
+        if length == 0 or length > 128:
+            return None, 0
+        if prefix.is_unspecified:
+            return None, length
+        try:
+            return IPv6Network((prefix, length)), length
+        except ValueError:  # host bits set: only the length is usable
+            return None, length

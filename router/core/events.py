@@ -1,0 +1,95 @@
+"""Events the router core reports to its adapter, drained with ``next_event()``.
+
+Small frozen dataclasses, one per happening (aioquic style). Times are
+seconds; prefixes are :class:`ipaddress.IPv6Network`; ``duid`` is the client's
+DUID in wire octets. The adapter acts on them: install or remove the route of a
+delegated prefix, tunnel a prefix anchored elsewhere (issue 5), exit after the
+final RAs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv6Address, IPv6Network
+
+from odm_wire.constants import MobilityType
+
+__all__ = ["Event", "PrefixDelegated", "PrefixRenewed", "PrefixReleased",
+           "BindingMovedHere", "RaShutdownComplete"]
+
+
+class Event:
+    """Base of router core events."""
+
+
+@dataclass(frozen=True)
+class PrefixDelegated(Event):
+    """A prefix was committed to a client (Request, Rapid-Commit Solicit, or a
+    Renew/Rebind that re-created a binding): route ``prefix`` via
+    ``client_ll`` on ``interface``."""
+
+    prefix: IPv6Network
+    duid: bytes
+    iaid: int
+    mobility_type: MobilityType | None
+    """None for a legacy (untyped) client"""
+    client_ll: IPv6Address | None
+    interface: str
+    preferred_lifetime: int
+    valid_lifetime: int
+    """seconds, as granted"""
+
+
+@dataclass(frozen=True)
+class PrefixRenewed(Event):
+    """An existing binding was extended (Renew, Rebind, repeated Request).
+    ``client_ll`` may have changed: replace the route."""
+
+    prefix: IPv6Network
+    duid: bytes
+    iaid: int
+    mobility_type: MobilityType | None
+    client_ll: IPv6Address | None
+    interface: str
+    preferred_lifetime: int
+    valid_lifetime: int
+
+
+@dataclass(frozen=True)
+class PrefixReleased(Event):
+    """A binding ended: remove the route of ``prefix``. ``reason`` is
+    ``"release"``, ``"decline"``, ``"expired"``, ``"replaced"`` (the client
+    asked another type on the same IAID) or ``"moved"`` (another router now
+    serves it)."""
+
+    prefix: IPv6Network
+    client_ll: IPv6Address | None
+    interface: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BindingMovedHere(Event):
+    """A host Rebound here with a prefix another router anchors (DESIGN §2,
+    "No Reconfigure"). SESSION_LASTING and FIXED: extended, to be kept routed
+    to ``client_ll`` (and tunnelled to ``anchor`` by the mobility code);
+    GRACEFUL_REPLACEMENT: kept for the grace period only (``valid_lifetime``).
+    NON_PERSISTENT prefixes never produce this event: they are ended at once."""
+
+    prefix: IPv6Network
+    anchor: str
+    """router id of the router that delegated the prefix"""
+    client_ll: IPv6Address | None
+    mobility_type: MobilityType | None
+    interface: str
+    duid: bytes
+    iaid: int
+    valid_lifetime: int
+
+
+@dataclass(frozen=True)
+class RaShutdownComplete(Event):
+    """The final RAs (router lifetime 0) of ``interface`` have all been handed
+    out by ``datagrams_to_send()``; the adapter may close the interface."""
+
+    interface: str

@@ -1,0 +1,320 @@
+"""The router's lease store: the durable copy of its bindings.
+
+:class:`LeaseStore` is the small interface the sans-I/O core
+(:mod:`router.core.dhcp_server`) calls synchronously; :class:`SqliteLeaseStore`
+implements it on one SQLite file in WAL mode. Writes of one batch (everything
+the core did since its last :meth:`~LeaseStore.commit`) form one transaction,
+and the core commits it *before* it hands out the Replies of that batch, so a
+prefix a client was told about is on disk (RFC 8415 §18.3: the server records
+the binding before it answers; Kea's memfile with ``persist`` does the same).
+
+Several routers may share one file (the lab does): each row records the router
+that delegated the prefix (``anchor``) and the router the host is attached to
+now (``served_by``), which is how a router that receives a Rebind after a move
+finds the binding, and how the anchoring router learns its prefix moved
+(:meth:`LeaseStore.moved_away`). A PostgreSQL backend for routers on several
+machines would implement the same methods with the same transaction rule.
+
+Prefixes are keyed by 17 octets (16 of the network address, one of the prefix
+length), so a prefix is held by at most one binding at a time (the PRIMARY
+KEY); two routers racing for it are serialised by SQLite's write lock
+(``BEGIN IMMEDIATE``) and the loser's :meth:`~LeaseStore.insert` returns
+``False``. Times are wall-clock seconds (REAL, ``inf`` for infinity).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from ipaddress import IPv6Address, IPv6Network
+from pathlib import Path
+
+from odm_wire.constants import MobilityType
+from router.core.bindings import Binding, BindingState
+from router.errors import StoreError
+
+__all__ = ["LeaseStore", "SqliteLeaseStore", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+_MT = {int(m): m for m in MobilityType}
+_STATES = {s.value: s for s in BindingState}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bindings (
+    prefix          BLOB PRIMARY KEY,   -- 16 octets network address + 1 octet length
+    duid            BLOB NOT NULL,
+    iaid            INTEGER NOT NULL,
+    mobility_type   INTEGER,            -- NULL: legacy client, no type granted
+    pool            TEXT,
+    interface       TEXT NOT NULL,
+    client_ll       BLOB,               -- 16 octets, next hop of the route
+    anchor          TEXT NOT NULL,      -- router id that delegated the prefix
+    served_by       TEXT NOT NULL,      -- router id the host is attached to now
+    state           TEXT NOT NULL,
+    preferred_lifetime INTEGER NOT NULL,
+    valid_lifetime  INTEGER NOT NULL,
+    preferred_until REAL NOT NULL,
+    valid_until     REAL NOT NULL,
+    cltt            REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS bindings_client ON bindings (duid, iaid);
+CREATE INDEX IF NOT EXISTS bindings_served ON bindings (served_by, interface);
+CREATE INDEX IF NOT EXISTS bindings_anchor ON bindings (anchor);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_COLUMNS = ("prefix, duid, iaid, mobility_type, pool, interface, client_ll, anchor, "
+            "served_by, state, preferred_lifetime, valid_lifetime, preferred_until, "
+            "valid_until, cltt")
+_SELECT = f"SELECT {_COLUMNS} FROM bindings"
+_PLACEHOLDERS = ", ".join("?" * 15)
+
+
+def _key(prefix: IPv6Network) -> bytes:
+    return prefix.network_address.packed + bytes((prefix.prefixlen,))
+
+
+class LeaseStore(ABC):
+    """What the router core needs of a durable binding store.
+
+    Mutations (:meth:`insert`, :meth:`update`, :meth:`delete`) join the open
+    batch; nothing is durable, nor visible to other routers, until
+    :meth:`commit` returns. :meth:`rollback` forgets the batch. Reads see the
+    committed state plus this store's own open batch. Every method raises
+    :class:`~router.errors.StoreError` when the backend fails.
+    """
+
+    @property
+    @abstractmethod
+    def pending(self) -> bool:
+        """True while a batch holds uncommitted writes."""
+
+    @abstractmethod
+    def load(self, router_id: str, interface: str | None = None) -> list[Binding]:
+        """Bindings router ``router_id`` must know at start-up: those it serves
+        (on ``interface``, or on any when ``None``), and those it anchors that
+        moved to another router (it keeps their prefixes out of its pools)."""
+
+    @abstractmethod
+    def insert(self, b: Binding) -> bool:
+        """Add a new binding; ``False`` (and no change) when its prefix is held."""
+
+    @abstractmethod
+    def update(self, b: Binding) -> None:
+        """Write ``b`` over the row of its prefix (insert it if absent)."""
+
+    @abstractmethod
+    def delete(self, prefix: IPv6Network, *, served_by: str | None = None,
+               valid_until_max: float | None = None) -> bool:
+        """Remove the binding of ``prefix``; with ``served_by`` only if that
+        router serves it, with ``valid_until_max`` only if it has not been
+        extended past that time. ``True`` if a row went."""
+
+    @abstractmethod
+    def find_client(self, duid: bytes, iaid: int) -> list[Binding]:
+        """Every binding of (DUID, IAID), whichever router serves it."""
+
+    @abstractmethod
+    def find_prefix(self, prefix: IPv6Network) -> Binding | None:
+        """The binding holding exactly ``prefix``, or ``None``."""
+
+    @abstractmethod
+    def moved_away(self, anchor: str) -> list[Binding]:
+        """Bindings anchored at ``anchor`` and served by another router now
+        (the prefixes ``anchor`` must forward to where their host went)."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make the open batch durable (per the configured sync level)."""
+
+    @abstractmethod
+    def rollback(self) -> None:
+        """Discard the open batch."""
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None:
+        """A persisted setting (for example the server DUID), or ``None``."""
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str) -> None:
+        """Persist a setting at once (its own transaction)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Commit any open batch and release the backend."""
+
+
+class SqliteLeaseStore(LeaseStore):
+    """:class:`LeaseStore` on the SQLite file ``path`` (created with its
+    parent directory if missing), in WAL mode.
+
+    ``synchronous``: SQLite's ``PRAGMA synchronous`` — ``"full"`` (default)
+    fsyncs the WAL on every commit, so an acknowledged binding survives a power
+    loss; ``"normal"`` survives a crash or SIGKILL of the agent but may lose the
+    last commits on power loss; ``"off"`` is for bulk loading in tests and
+    benchmarks only. ``busy_timeout``: seconds to wait for another router's
+    write lock on a shared file before :class:`StoreError`.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "full",
+                 busy_timeout: float = 5.0) -> None:
+        if synchronous not in ("full", "normal", "off"):
+            raise ValueError(f"synchronous must be full, normal or off, not {synchronous!r}")
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None,
+                                       timeout=busy_timeout, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._db.executescript(_SCHEMA)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                             (str(SCHEMA_VERSION),))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open lease store {self.path}: {exc}") from exc
+        self._in_txn = False
+
+    # -- rows ------------------------------------------------------------------
+    @staticmethod
+    def _row(b: Binding) -> tuple:
+        return (_key(b.prefix), b.duid, b.iaid,
+                None if b.mobility_type is None else int(b.mobility_type), b.pool,
+                b.interface, None if b.client_ll is None else b.client_ll.packed, b.anchor,
+                b.served_by, b.state.value, b.preferred_lifetime, b.valid_lifetime,
+                b.preferred_until, b.valid_until, b.cltt)
+
+    @staticmethod
+    def _binding(r: tuple) -> Binding:
+        k = r[0]
+        ll = r[6]
+        return Binding(
+            IPv6Network((int.from_bytes(k[:16], "big"), k[16])), bytes(r[1]), r[2],
+            None if r[3] is None else _MT.get(r[3]), r[4], r[5],
+            None if ll is None else IPv6Address(bytes(ll)), r[7], r[8],
+            _STATES.get(r[9], BindingState.ACTIVE), r[10], r[11], r[12], r[13], r[14])
+
+    def _begin(self) -> None:
+        if not self._in_txn:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._in_txn = True
+
+    def _query(self, sql: str, args: tuple = ()) -> list[Binding]:
+        try:
+            rows = self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"lease store read failed: {exc}") from exc
+        conv = self._binding
+        return [conv(r) for r in rows]
+
+    # -- LeaseStore ----------------------------------------------------------------
+    @property
+    def pending(self) -> bool:
+        return self._in_txn
+
+    def load(self, router_id: str, interface: str | None = None) -> list[Binding]:
+        if interface is None:
+            return self._query(f"{_SELECT} WHERE served_by = ? OR anchor = ?",
+                               (router_id, router_id))
+        return self._query(
+            f"{_SELECT} WHERE (served_by = ? AND interface = ?) "
+            f"OR (anchor = ? AND served_by <> ?)",
+            (router_id, interface, router_id, router_id))
+
+    def insert(self, b: Binding) -> bool:
+        try:
+            self._begin()
+            cur = self._db.execute(
+                f"INSERT OR IGNORE INTO bindings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+                self._row(b))
+        except sqlite3.Error as exc:
+            raise StoreError(f"lease store insert of {b.prefix} failed: {exc}") from exc
+        return cur.rowcount == 1
+
+    def update(self, b: Binding) -> None:
+        try:
+            self._begin()
+            self._db.execute(
+                f"INSERT OR REPLACE INTO bindings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+                self._row(b))
+        except sqlite3.Error as exc:
+            raise StoreError(f"lease store update of {b.prefix} failed: {exc}") from exc
+
+    def delete(self, prefix: IPv6Network, *, served_by: str | None = None,
+               valid_until_max: float | None = None) -> bool:
+        sql = "DELETE FROM bindings WHERE prefix = ?"
+        args: list = [_key(prefix)]
+        if served_by is not None:
+            sql += " AND served_by = ?"
+            args.append(served_by)
+        if valid_until_max is not None:
+            sql += " AND valid_until <= ?"
+            args.append(valid_until_max)
+        try:
+            self._begin()
+            cur = self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"lease store delete of {prefix} failed: {exc}") from exc
+        return cur.rowcount > 0
+
+    def find_client(self, duid: bytes, iaid: int) -> list[Binding]:
+        return self._query(f"{_SELECT} WHERE duid = ? AND iaid = ?", (duid, iaid))
+
+    def find_prefix(self, prefix: IPv6Network) -> Binding | None:
+        rows = self._query(f"{_SELECT} WHERE prefix = ?", (_key(prefix),))
+        return rows[0] if rows else None
+
+    def moved_away(self, anchor: str) -> list[Binding]:
+        return self._query(f"{_SELECT} WHERE anchor = ? AND served_by <> ?", (anchor, anchor))
+
+    def all(self) -> list[Binding]:
+        """Every binding in the file (for status and tests)."""
+        return self._query(_SELECT)
+
+    def commit(self) -> None:
+        if not self._in_txn:
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"lease store commit failed: {exc}") from exc
+        self._in_txn = False
+
+    def rollback(self) -> None:
+        if not self._in_txn:
+            return
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # nothing to undo if SQLite already rolled back on the error
+        self._in_txn = False
+
+    def get_meta(self, key: str) -> str | None:
+        try:
+            r = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"lease store read failed: {exc}") from exc
+        return None if r is None else r[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        try:
+            if self._in_txn:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            else:
+                with self._db:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        except sqlite3.Error as exc:
+            raise StoreError(f"lease store meta write failed: {exc}") from exc
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            self._db.close()
+        except sqlite3.Error:
+            pass
