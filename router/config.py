@@ -16,6 +16,8 @@ The documented example is ``router/example.toml``. In short::
       [[interface.ra.prefix]]    AdvPrefixList entries (on-link prefixes, PIO type bits)
       [[interface.pd_pool]]      DHCPv6-PD pools, one mobility type each (or legacy)
       [[interface.reservation]]  DUID[/IAID] -> prefix (the natural backing of FIXED)
+    [mobility]            sid, core_interface, notify_port, poll_interval
+      [[mobility.peer]]   id, sid, sid_prefix, core_address (routers sharing the store)
 
 RA keys may be written in snake_case (``max_rtr_adv_interval``) or exactly as
 RFC 4861 §6.2.1 spells them (``MaxRtrAdvInterval``); prefix keys likewise
@@ -55,7 +57,7 @@ from odm_wire.errors import OdmError
 
 __all__ = [
     "ConfigError", "TimerProfile", "RaPrefix", "RaConfig", "PdPool", "Reservation",
-    "InterfaceConfig", "RouterConfig", "load_config", "parse_config", "parse_duid_text",
+    "InterfaceConfig", "MobilityPeer", "MobilityConfig", "RouterConfig", "load_config", "parse_config", "parse_duid_text",
 ]
 
 
@@ -244,6 +246,42 @@ class InterfaceConfig:
 
 
 @dataclass(frozen=True)
+class MobilityPeer:
+    """Another access router sharing the lease store: its router id, its SRv6
+    SID (End.DT6, RFC 8986 §4.8), the prefix its SIDs are in, and its address
+    on the core link (next hop towards that prefix)."""
+
+    router_id: str
+    sid: IPv6Address
+    sid_prefix: IPv6Network
+    core_address: IPv6Address
+
+
+@dataclass(frozen=True)
+class MobilityConfig:
+    """``[mobility]``: keeping SESSION_LASTING and FIXED prefixes routed after
+    their host moved to another router (DESIGN §2, :mod:`router.mobility`).
+
+    ``sid``: this router's End.DT6 SID (a /128 that is not a local address);
+    ``core_interface``: the link to the other routers; ``notify_port``: UDP
+    port on which peers tell this router that a binding it anchors moved (a
+    nudge to re-read the shared lease store); ``poll_interval``: seconds
+    between re-reads without a nudge; ``peers``: the other routers."""
+
+    sid: IPv6Address
+    core_interface: str
+    peers: tuple[MobilityPeer, ...] = ()
+    notify_port: int = 5470
+    poll_interval: float = 1.0
+
+    def peer(self, router_id: str) -> MobilityPeer | None:
+        for p in self.peers:
+            if p.router_id == router_id:
+                return p
+        return None
+
+
+@dataclass(frozen=True)
 class RouterConfig:
     """The whole router agent configuration (see module docstring)."""
 
@@ -268,6 +306,8 @@ class RouterConfig:
     timers: TimerProfile = field(default_factory=TimerProfile.rfc)
     log_rate_limit: float = 10.0
     """at most one log line per kind of bad input per this many seconds"""
+    mobility: MobilityConfig | None = None
+    """``None``: no ``[mobility]`` table, prefixes are not followed across routers"""
 
     def interface(self, name: str) -> InterfaceConfig:
         for i in self.interfaces:
@@ -678,6 +718,37 @@ def _parse_interface(t: _Table, prof: TimerProfile) -> InterfaceConfig:
                    offered_types=offered_t, default_pool=default_pool)
 
 
+def _parse_mobility(t: _Table) -> MobilityConfig:
+    def addr(tb: _Table, name: str) -> IPv6Address:
+        v = tb.str_(name, required=True)
+        try:
+            return IPv6Address(v)
+        except ValueError as exc:
+            raise ConfigError(tb.key(name), f"not an IPv6 address: {exc}") from None
+
+    sid = addr(t, "sid")
+    core = t.str_("core_interface", required=True)
+    peers = []
+    for i, pt in enumerate(t.tables("peer")):
+        p = _Table(pt, f"{t.path}.peer[{i}]")
+        pid = p.str_("id", required=True)
+        psid = addr(p, "sid")
+        sp = p.network("sid_prefix") if p.has("sid_prefix") else IPv6Network(f"{psid}/128")
+        if psid not in sp:
+            raise ConfigError(p.key("sid_prefix"), f"{sp} does not hold the peer's sid {psid}")
+        peers.append(MobilityPeer(pid, psid, sp, addr(p, "core_address")))
+        p.done()
+    ids = [p.router_id for p in peers]
+    for i, n in enumerate(ids):
+        if n in ids[:i]:
+            raise ConfigError(f"{t.path}.peer[{i}].id", f"peer {n!r} is listed twice")
+    m = MobilityConfig(sid=sid, core_interface=core, peers=tuple(peers),
+                       notify_port=t.int_("notify_port", 5470, lo=1, hi=65535),
+                       poll_interval=t.num("poll_interval", 1.0, lo=0.01))
+    t.done()
+    return m
+
+
 def parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
     """Build a :class:`RouterConfig` from a parsed TOML document. Relative paths
     are taken from ``base_dir``. Raises :class:`ConfigError` naming the key."""
@@ -727,6 +798,8 @@ def parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
         timers=prof,
     )
     r.done()
+    if top.has("mobility"):
+        kwargs["mobility"] = _parse_mobility(_Table(top.get("mobility"), "mobility"))
     ifaces = []
     for i, it in enumerate(top.tables("interface")):
         ifaces.append(_parse_interface(_Table(it, f"interface[{i}]"), prof))

@@ -159,8 +159,9 @@ class SqliteLeaseStore(LeaseStore):
 
     def __init__(self, path: str | Path, *, synchronous: str = "full",
                  busy_timeout: float = 5.0) -> None:
-        if synchronous not in ("full", "normal", "off"):
-            raise ValueError(f"synchronous must be full, normal or off, not {synchronous!r}")
+        if synchronous not in ("extra", "full", "normal", "off"):
+            raise ValueError(f"synchronous must be extra, full, normal or off, "
+                             f"not {synchronous!r}")
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
