@@ -187,10 +187,12 @@ class BindingTable:
         """Remove from the heap and return the bindings whose valid lifetime
         ended at or before ``now`` (they stay in the table; the caller removes)."""
         out = []
+        seen = set()
         h = self._heap
         while h and h[0][0] <= now and len(out) < limit:
             t, _, p = heapq.heappop(h)
             b = self.by_prefix.get(p)
-            if b is not None and b.valid_until == t:
+            if b is not None and b.valid_until == t and p not in seen:
+                seen.add(p)  # a binding scheduled twice at one time expires once
                 out.append(b)
         return out

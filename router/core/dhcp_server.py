@@ -683,11 +683,20 @@ class DhcpServer:
         wall = now + self.offset
         for b in self.table.pop_expired(wall):
             try:
-                self.store.delete(b.prefix, served_by=self.router_id,
-                                  valid_until_max=b.valid_until)
+                gone = self.store.delete(b.prefix, served_by=self.router_id,
+                                         valid_until_max=b.valid_until)
+                held = None if gone else self.store.find_prefix(b.prefix)
             except StoreError as exc:
                 log.error("%s: cannot reclaim %s: %s", self.ifname, b.prefix, exc)
                 self.table.schedule(b)
+                continue
+            if held is not None and held.valid_until > wall:
+                # A stale copy: the host moved and another router serves (and
+                # extends) the binding now. Forget the copy, keep the prefix out
+                # of the pool, and leave its routes (the anchor's redirect) be.
+                self.table.remove(b)
+                log.debug("%s: %s is served by %s now; stale copy dropped", self.ifname,
+                          b.prefix, held.served_by)
                 continue
             pa = None
             self.table.remove(b)

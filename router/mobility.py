@@ -1,0 +1,322 @@
+"""Following a host across routers: the network side of each type's guarantee.
+
+RFC 8653 §3.2 and DESIGN §2: after a move, SESSION_LASTING and FIXED prefixes
+stay valid *and routed* to the host; a GRACEFUL_REPLACEMENT prefix stays
+usable for its grace period; NON_PERSISTENT ones end. The sans-I/O core
+(:mod:`router.core.dhcp_server`) decides the lifetimes when the host Rebinds
+(RFC 8415 §18.2.12) at its new router and records in the shared lease store
+that this router now serves the prefix (``served_by``) while the router that
+delegated it stays its ``anchor``. This module makes the data plane follow
+that record, with the SRv6 helpers of :mod:`router.srv6`:
+
+* **serving router** (the host is here, the prefix is anchored elsewhere): on
+  :class:`~router.core.events.BindingMovedHere` the agent has already routed
+  the prefix to the host's link-local address; :class:`Mobility` adds the
+  ``from <prefix>`` rule whose table encapsulates the host's packets to the
+  anchor's SID (upstream leaves where the prefix is anchored), and nudges the
+  anchor (one UDP datagram holding the prefix, to the anchor's core address
+  and ``notify_port``) so it need not wait for its next poll;
+* **anchoring router** (its prefix moved away): on a nudge, and every
+  ``poll_interval`` seconds, it reads :meth:`~router.store.LeaseStore.moved_away`
+  and routes each such prefix with ``H.Encaps`` to the serving router's SID
+  (downstream follows the host); when the binding is gone (released, or its
+  valid lifetime over) the redirect goes; when the host comes back the agent's
+  own route to the host replaces it.
+
+A serving router whose host left again (the store names another router) or
+whose moved-here binding ended drops its rule and its route. The nudge carries
+nothing but a prefix in text; the store stays the one source of truth, so a
+lost or forged nudge only triggers a re-read.
+
+Only NON_PERSISTENT prefixes are never forwarded: their old-router lifetimes
+are zeroed on the Rebind and the host drops them at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from ipaddress import IPv6Network
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from pyroute2 import NetlinkError
+
+from odm_wire.constants import MobilityType
+from router import srv6
+from router.core.events import BindingMovedHere, Event, PrefixDelegated, PrefixReleased, \
+    PrefixRenewed
+from router.errors import StoreError
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from router.config import RouterConfig
+    from router.store import LeaseStore
+
+__all__ = ["Mobility", "write_proc_sysctl"]
+
+log = logging.getLogger(__name__)
+
+_NUDGE_MAX = 64  # octets: a prefix in text is at most 43
+
+
+def write_proc_sysctl(key: str, value: str) -> None:
+    """Write ``value`` to ``/proc/sys/<key>`` (``key`` with ``/`` separators)
+    of the calling process's network namespace."""
+    Path("/proc/sys", key).write_text(value)
+
+
+class Mobility:
+    """The data-plane side of moves for one router agent.
+
+    ``config``: the router config (its ``mobility`` table must be set);
+    ``store``: the shared lease store the core uses; ``ipr``: a pyroute2
+    ``IPRoute`` in the router's namespace; ``write_sysctl(key, value)``: how
+    to write a sysctl (default: ``/proc/sys`` of this process).
+
+    Driven by the agent: :meth:`start` once its sockets are up,
+    :meth:`handle_event` with every core event (after the agent routed or
+    unrouted the prefix on the access link), :meth:`stop` at shutdown. Netlink
+    errors are logged and counted in :attr:`stats`, never raised into the
+    agent's loop.
+    """
+
+    def __init__(self, config: RouterConfig, store: LeaseStore, ipr, *,
+                 write_sysctl: Callable[[str, str], None] = write_proc_sysctl) -> None:
+        if config.mobility is None:
+            raise ValueError("the router config has no [mobility] table")
+        self.config = config
+        self.m = config.mobility
+        self.me = config.router_id
+        self.store = store
+        self.ipr = ipr
+        self.write_sysctl = write_sysctl
+        self.core_oif: int | None = None
+        #: prefixes this router anchors and forwards: prefix -> serving router id
+        self.redirected: dict[IPv6Network, str] = {}
+        #: prefixes served here for another anchor: prefix -> anchor router id
+        self.serving: dict[IPv6Network, str] = {}
+        self.stats = {"redirects-added": 0, "redirects-removed": 0, "uplinks-added": 0,
+                      "uplinks-removed": 0, "nudges-sent": 0, "nudges-received": 0,
+                      "netlink-errors": 0, "polls": 0}
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- life cycle ------------------------------------------------------------
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Enable SRv6 on the core link, install this router's End.DT6 SID and
+        the routes to the peers' SIDs, open the nudge socket, take over the
+        moves already in the store, and start polling. Raises ``OSError`` /
+        ``NetlinkError`` if the core interface is missing or the kernel
+        refuses the SID (the agent cannot keep its mobility promise then)."""
+        links = self.ipr.link_lookup(ifname=self.m.core_interface)
+        if not links:
+            raise OSError(f"mobility core_interface {self.m.core_interface!r} does not exist")
+        self.core_oif = links[0]
+        srv6.enable_seg6(self.write_sysctl, [self.m.core_interface])
+        srv6.install_local_sid(self.ipr, self.m.sid, self.core_oif)
+        for p in self.m.peers:
+            srv6.route_to_peer_sid(self.ipr, str(p.sid_prefix), p.core_address, self.core_oif)
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE,
+                     self.m.core_interface.encode())
+        s.bind(("::", self.m.notify_port))
+        s.setblocking(False)
+        self._sock = s
+        self._loop = loop
+        loop.add_reader(s.fileno(), self._on_nudge)
+        self._adopt_serving()
+        self.poll()
+        self._schedule()
+        log.info("mobility: SID %s on %s, %d peers, nudges on port %d", self.m.sid,
+                 self.m.core_interface, len(self.m.peers), self.m.notify_port)
+
+    def stop(self) -> None:
+        """Stop polling and close the nudge socket. Routes and rules are left
+        to the agent's final :func:`router.srv6.flush`."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+
+    def _schedule(self) -> None:
+        if self._loop is not None:
+            self._timer = self._loop.call_later(self.m.poll_interval, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        try:
+            self.poll()
+        finally:
+            self._schedule()
+
+    # -- events from the core ------------------------------------------------------
+    def handle_event(self, ev: Event) -> None:
+        """Carry out what a core event means for routing across routers."""
+        if isinstance(ev, BindingMovedHere):
+            if ev.anchor == self.me:
+                self._back_home(ev.prefix)
+                return
+            if ev.mobility_type is MobilityType.NON_PERSISTENT:
+                return
+            self._add_uplink(ev.prefix, ev.anchor)
+            self._nudge(ev.anchor, ev.prefix)
+        elif isinstance(ev, (PrefixDelegated, PrefixRenewed)):
+            if ev.prefix in self.redirected:
+                self._back_home(ev.prefix)
+        elif isinstance(ev, PrefixReleased):
+            anchor = self.serving.get(ev.prefix)
+            if anchor is not None:
+                self._remove_uplink(ev.prefix)
+                self._nudge(anchor, ev.prefix)
+            if ev.prefix in self.redirected:
+                self._remove_redirect(ev.prefix)
+
+    def _back_home(self, prefix: IPv6Network) -> None:
+        """The host brought an anchored prefix back: the agent's route to the
+        host replaced the redirect; tell the router it left."""
+        was = self.redirected.pop(prefix, None)
+        if was is not None:
+            self.stats["redirects-removed"] += 1
+            log.info("mobility: %s is back here from %s", prefix, was)
+            self._nudge(was, prefix)
+
+    # -- the store --------------------------------------------------------------
+    def poll(self) -> None:
+        """Re-read the shared store and make the routes match it (anchor side:
+        one redirect per moved-away binding; serving side: drop rules of
+        bindings that moved on or ended)."""
+        self.stats["polls"] += 1
+        try:
+            moved = {b.prefix: b for b in self.store.moved_away(self.me)}
+        except StoreError as exc:
+            log.error("mobility: cannot read the lease store: %s", exc)
+            return
+        for prefix, b in moved.items():
+            if self.redirected.get(prefix) != b.served_by:
+                self._add_redirect(prefix, b.served_by)
+        for prefix in [p for p in self.redirected if p not in moved]:
+            try:
+                b = self.store.find_prefix(prefix)
+            except StoreError:
+                continue
+            if b is None:
+                self._remove_redirect(prefix)
+            else:  # served here again: the agent's route to the host took over
+                self.redirected.pop(prefix, None)
+        for prefix in list(self.serving):
+            try:
+                b = self.store.find_prefix(prefix)
+            except StoreError:
+                continue
+            if b is None or b.served_by != self.me:
+                self._remove_uplink(prefix)
+                self._netlink(srv6.remove_prefix_route, prefix)
+
+    def _adopt_serving(self) -> None:
+        """After a restart: the bindings served here for another anchor get
+        their upstream rule back."""
+        try:
+            mine = [b for b in self.store.load(self.me) if b.served_by == self.me]
+        except StoreError as exc:
+            log.error("mobility: cannot read the lease store: %s", exc)
+            return
+        for b in mine:
+            if b.anchor != self.me and b.mobility_type is not MobilityType.NON_PERSISTENT:
+                self._add_uplink(b.prefix, b.anchor)
+
+    # -- data plane -------------------------------------------------------------------
+    def _peer_table(self, router_id: str) -> int | None:
+        for i, p in enumerate(self.m.peers):
+            if p.router_id == router_id:
+                return srv6.TABLE_BASE + i
+        return None
+
+    def _netlink(self, fn, *args) -> bool:
+        try:
+            fn(self.ipr, *args)
+            return True
+        except (NetlinkError, OSError) as exc:
+            self.stats["netlink-errors"] += 1
+            log.error("mobility: %s%r failed: %s", fn.__name__, args, exc)
+            return False
+
+    def _add_redirect(self, prefix: IPv6Network, served_by: str) -> None:
+        peer = self.m.peer(served_by)
+        if peer is None:
+            log.warning("mobility: %s moved to %s, which is not a configured peer", prefix,
+                        served_by)
+            return
+        if self._netlink(srv6.anchor_redirect, str(prefix), peer.sid, self.core_oif):
+            self.redirected[prefix] = served_by
+            self.stats["redirects-added"] += 1
+            log.info("mobility: %s anchored here now reaches its host via %s (SID %s)",
+                     prefix, served_by, peer.sid)
+
+    def _remove_redirect(self, prefix: IPv6Network) -> None:
+        self.redirected.pop(prefix, None)
+        if self._netlink(srv6.remove_prefix_route, str(prefix)):
+            self.stats["redirects-removed"] += 1
+            log.info("mobility: %s ended; redirect removed", prefix)
+
+    def _add_uplink(self, prefix: IPv6Network, anchor: str) -> None:
+        peer = self.m.peer(anchor)
+        table = self._peer_table(anchor)
+        if peer is None or table is None:
+            log.warning("mobility: %s is anchored at %s, which is not a configured peer",
+                        prefix, anchor)
+            return
+        if self._netlink(srv6.serving_uplink, str(prefix), peer.sid, table, self.core_oif):
+            self.serving[prefix] = anchor
+            self.stats["uplinks-added"] += 1
+            log.info("mobility: %s of %s served here; upstream via SID %s", prefix, anchor,
+                     peer.sid)
+
+    def _remove_uplink(self, prefix: IPv6Network) -> None:
+        anchor = self.serving.pop(prefix, None)
+        table = self._peer_table(anchor) if anchor else None
+        if table is not None and self._netlink(srv6.remove_serving_uplink, str(prefix), table):
+            self.stats["uplinks-removed"] += 1
+            log.info("mobility: %s no longer served here for %s", prefix, anchor)
+
+    # -- nudges -------------------------------------------------------------------------
+    def _nudge(self, router_id: str, prefix: IPv6Network) -> None:
+        peer = self.m.peer(router_id)
+        if peer is None or self._sock is None:
+            return
+        try:
+            self._sock.sendto(str(prefix).encode(), (str(peer.core_address),
+                                                     self.m.notify_port))
+            self.stats["nudges-sent"] += 1
+        except OSError as exc:
+            log.warning("mobility: nudge to %s failed: %s", router_id, exc)
+
+    def _on_nudge(self) -> None:
+        got = False
+        while self._sock is not None:
+            try:
+                data, _ = self._sock.recvfrom(_NUDGE_MAX)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                log.warning("mobility: nudge socket: %s", exc)
+                break
+            self.stats["nudges-received"] += 1
+            got = True
+            del data  # its content only says "look again"; the store is the truth
+        if got:
+            self.poll()
+
+    def status(self) -> dict:
+        """JSON-ready: redirects, served-here prefixes and counters."""
+        return {"sid": str(self.m.sid),
+                "redirected": {str(p): r for p, r in self.redirected.items()},
+                "serving": {str(p): a for p, a in self.serving.items()},
+                "counters": dict(self.stats)}
