@@ -7,6 +7,7 @@ Commands (all need root)::
     odm lab move   mh ar2 [--gap SECONDS]
     odm lab exec   [--prefix P] NODE -- CMD [ARG...]    # exit status = CMD's
     odm lab down   [--prefix P]
+    odm lab demo   [--scenario 4.2|all-types] [--pcap-dir D] [--json] [--keep-logs]
 
 ``--prefix`` (env ``ODM_LAB_PREFIX``, default ``odm``) names the lab; the lab's
 state lives in ``--state-dir`` (env ``ODM_LAB_STATE_DIR``, default
@@ -221,6 +222,65 @@ def _print_status(st: dict[str, Any]) -> None:
             procs.add_row(str(p["pid"]), p["node"], "yes" if p["alive"] else "no",
                           " ".join(p["argv"])[:60], p["log"] or "")
         console.print(procs)
+
+
+@lab.command("demo")
+@click.option("--scenario", type=click.Choice(["4.2", "all-types"]), default="4.2",
+              show_default=True, help="4.2: the spec's §4.2 flow (SL + NP offered); "
+              "all-types: all four types, FIXED inbound and the GR grace timed.")
+@click.option("--pcap-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the captures go [default: pcaps/demo-SCENARIO].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--keep-logs", is_flag=True, help="Keep agent and app logs even on success.")
+@lab_options
+def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: bool,
+             prefix: str | None, state_dir: Path | None) -> None:
+    """Run the spec's §4.2 flow on real agents in a fresh lab, then remove it.
+
+    Prints each step with what was expected and observed; exits 0 only if
+    every step matched and nothing was left behind.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from lab.demo import run_demo
+
+    _need_root()
+    console = Console(stderr=as_json)
+
+    def show(step) -> None:
+        if not as_json:
+            mark = "[green]✓[/green]" if step.ok else "[red]✗[/red]"
+            console.print(f"{mark} {step.number:2d}. {step.name} [dim]({step.seconds:.2f} s)[/dim]")
+
+    if not as_json:
+        console.print(f"[bold]odm lab demo[/bold] — scenario {scenario}")
+    res = run_demo(scenario, pcap_dir=pcap_dir, prefix=prefix or "odm", state_dir=state_dir,
+                   keep_logs=keep_logs, on_step=show)
+    if as_json:
+        click.echo(json.dumps(res.to_json(), indent=2))
+    else:
+        t = Table(title=f"RFC 8653 §4.2 — scenario {scenario}", title_justify="left",
+                  show_lines=True)
+        for col, kw in (("#", {"justify": "right"}), ("step", {}), ("expected", {}),
+                        ("observed", {}), ("", {})):
+            t.add_column(col, overflow="fold", **kw)
+        for s in res.steps:
+            t.add_row(str(s.number), s.name, s.expected, s.observed,
+                      "[green]ok[/green]" if s.ok else "[red]FAIL[/red]")
+        console.print(t)
+        if res.timings:
+            console.print("timings (s): " + ", ".join(f"{k} {v}" for k, v in res.timings.items()))
+        console.print("captures: " + (", ".join(res.pcaps) or "none"))
+        if res.error:
+            console.print(f"[red]error:[/red] {res.error}")
+        if res.leftovers:
+            console.print(f"[red]left behind:[/red] {res.leftovers}")
+        if res.logs:
+            console.print(f"logs kept in {res.logs}")
+        console.print("[bold green]all steps matched[/bold green]" if res.ok
+                      else "[bold red]the demo failed[/bold red]")
+    sys.exit(0 if res.ok else 1)
 
 
 #: Modules that add commands to the ``lab`` group (``lab.add_command``) when

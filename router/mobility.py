@@ -36,16 +36,22 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Callable
 from ipaddress import IPv6Network
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from pyroute2 import NetlinkError
 
 from odm_wire.constants import MobilityType
 from router import srv6
-from router.core.events import BindingMovedHere, Event, PrefixDelegated, PrefixReleased, \
-    PrefixRenewed
+from router.core.events import (
+    BindingMovedHere,
+    Event,
+    PrefixDelegated,
+    PrefixReleased,
+    PrefixRenewed,
+)
 from router.errors import StoreError
 
 if TYPE_CHECKING:

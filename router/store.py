@@ -33,7 +33,7 @@ from odm_wire.constants import MobilityType
 from router.core.bindings import Binding, BindingState
 from router.errors import StoreError
 
-__all__ = ["LeaseStore", "SqliteLeaseStore", "SCHEMA_VERSION"]
+__all__ = ["SCHEMA_VERSION", "LeaseStore", "SqliteLeaseStore"]
 
 SCHEMA_VERSION = 1
 
