@@ -1,0 +1,233 @@
+"""``odm router run|check-config|status`` (click + rich)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+DEFAULT_SOCKET = "/run/odm/router.sock"
+_LEVELS = ["debug", "info", "warning", "error"]
+
+
+def _console():
+    from rich.console import Console
+    return Console()
+
+
+@click.group("router")
+def router() -> None:
+    """The router agent: typed RAs and a DHCPv6-PD server with per-type pools."""
+
+
+@router.command("run")
+@click.option("--config", "-c", "config_path", required=True,
+              type=click.Path(exists=True, dir_okay=False), help="TOML configuration file.")
+@click.option("--iface", "-i", "ifaces", multiple=True,
+              help="Serve only this [[interface]] (repeatable). With a one-interface "
+                   "config and one --iface of another name, that config runs on it.")
+@click.option("--log-level", type=click.Choice(_LEVELS, case_sensitive=False),
+              default="info", show_default=True, help="Logging threshold.")
+def run_cmd(config_path, ifaces, log_level) -> None:
+    """Run the router agent in the foreground until SIGTERM/SIGINT (then final
+    RAs with router lifetime 0, routes flushed, lease store closed)."""
+    from router.config import ConfigError, load_config
+    from router.errors import StoreError
+    from router.io.agent import run_agent
+
+    level = getattr(logging, log_level.upper())
+    logging.basicConfig(level=level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+    try:
+        cfg = load_config(config_path)
+        if ifaces:
+            cfg = cfg.with_interface_names(list(ifaces))
+    except ConfigError as exc:
+        raise click.ClickException(f"{config_path}: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"{config_path}: {exc}") from None
+    try:
+        run_agent(cfg)
+    except (OSError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:  # a second ^C during shutdown
+        sys.exit(130)
+
+
+@router.command("check-config")
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
+def check_config_cmd(config_file, as_json) -> None:
+    """Validate CONFIG_FILE; on error name the offending key and exit 1."""
+    from router.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config_file)
+    except ConfigError as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "key": exc.key, "reason": exc.reason}))
+        else:
+            click.echo(f"{config_file}: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "key": "", "reason": str(exc)}))
+        else:
+            click.echo(f"{config_file}: {exc}", err=True)
+        sys.exit(1)
+    summary = {
+        "ok": True, "router-id": cfg.router_id, "lease-db": str(cfg.lease_db),
+        "control-socket": str(cfg.control_socket), "timers": cfg.timers.name,
+        "scale": cfg.timers.scale, "mobility": cfg.mobility is not None,
+        "interfaces": [{
+            "name": i.name,
+            "offered-types": [m.cli_name for m in i.offered_types],
+            "default-pool": i.default_pool,
+            "ra-prefixes": [str(p.prefix) for p in i.ra.prefixes],
+            "pools": [{"name": p.name, "prefix": str(p.prefix),
+                       "delegated-length": p.delegated_length,
+                       "mobility-type": p.mobility_type.cli_name if p.mobility_type
+                       else "legacy", "total-pds": p.size} for p in i.pools],
+            "reservations": len(i.reservations),
+        } for i in cfg.interfaces],
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    from rich.table import Table
+
+    con = _console()
+    con.print(f"[green]OK[/green] {config_file}: router {cfg.router_id}, timers "
+              f"{cfg.timers.name}" + (f" x{cfg.timers.scale:g}" if cfg.timers.name != "rfc"
+                                      else ""), highlight=False)
+    t = Table(title="pools")
+    for col in ("interface", "pool", "type", "prefix", "delegated", "total-pds"):
+        t.add_column(col)
+    for i in summary["interfaces"]:
+        for p in i["pools"]:
+            t.add_row(i["name"], p["name"] + (" (default)" if p["name"] == i["default-pool"]
+                                              else ""),
+                      p["mobility-type"], p["prefix"], f"/{p['delegated-length']}",
+                      str(p["total-pds"]))
+    con.print(t)
+
+
+def _life(v) -> str:
+    if v is None:
+        return "-"
+    return "∞" if v == 0xFFFFFFFF else f"{v}s"
+
+
+def _type_bits(v: int) -> str:
+    from odm_wire.constants import MobilityType
+    try:
+        return f"{v} {MobilityType(v).cli_name}" if v else "0 (none)"
+    except ValueError:
+        return f"{v} (reserved)"
+
+
+def _socket_path(sock, config_path) -> str:
+    if sock:
+        return sock
+    if config_path:
+        from router.config import ConfigError, load_config
+        try:
+            return str(load_config(config_path).control_socket)
+        except (ConfigError, OSError) as exc:
+            raise click.ClickException(f"{config_path}: {exc}") from None
+    return DEFAULT_SOCKET
+
+
+@router.command("status")
+@click.option("--socket", "sock", type=click.Path(),
+              help=f"Control socket (default: the config's, else {DEFAULT_SOCKET}).")
+@click.option("--config", "-c", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="Take the control socket path from this config.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--limit", type=int, default=50, show_default=True,
+              help="Bindings shown in the table (0 = all; --json shows all).")
+def status_cmd(sock, config_path, as_json, limit) -> None:
+    """Bindings, pools with utilisation and counters (Kea's names) of a running
+    router agent."""
+    from router.io.control import ControlUnavailable, request
+
+    path = _socket_path(sock, config_path)
+    try:
+        ans = request(path, "status")
+    except ControlUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    if not ans.get("ok"):
+        raise click.ClickException(f"{ans.get('error')}: {ans.get('detail')}")
+    st = ans["status"]
+    if as_json:
+        click.echo(json.dumps(st, indent=2))
+        return
+    from rich.table import Table
+
+    con = _console()
+    con.print(f"router [bold]{st['router-id']}[/bold]  pid {st['pid']}  up {st['uptime']}s  "
+              f"server DUID {st['server-duid']}  lease db {st['lease-db']}", highlight=False)
+    t = Table(title="pools")
+    for col in ("interface", "pool", "type", "prefix", "assigned-pds", "total-pds",
+                "utilisation", "cumulative-assigned-pds", "reclaimed"):
+        t.add_column(col, justify="right" if col[0] in "atucr" and col != "type" else "left")
+    for i in st["interfaces"]:
+        for p in i["pools"]:
+            t.add_row(i["interface"], p["pool"] + (" *" if p.get("default") else ""),
+                      p["mobility-type"], f"{p['prefix']} → /{p['delegated-length']}",
+                      str(p["assigned-pds"]), str(p["total-pds"]),
+                      f"{100 * p['utilisation']:.1f}%", str(p["cumulative-assigned-pds"]),
+                      str(p["reclaimed-leases"]))
+    con.print(t)
+    bindings = [b for i in st["interfaces"] for b in i["bindings"]]
+    t = Table(title=f"bindings ({len(bindings)})")
+    for col in ("interface", "prefix", "type", "DUID", "IAID", "via", "state", "preferred",
+                "valid", "anchor"):
+        t.add_column(col)
+    shown = bindings if limit <= 0 else bindings[:limit]
+    for b in shown:
+        t.add_row(b["interface"], b["prefix"], b["mobility-type"], b["duid"], str(b["iaid"]),
+                  b["client-ll"] or "-", b["state"], _life(b["preferred-left"]),
+                  _life(b["valid-left"]),
+                  b["anchor"] if b["anchor"] != st["router-id"] else "")
+    con.print(t)
+    if len(shown) < len(bindings):
+        con.print(f"… {len(bindings) - len(shown)} more (--limit 0 or --json for all)")
+    t = Table(title="counters")
+    t.add_column("counter")
+    for i in st["interfaces"]:
+        t.add_column(i["interface"], justify="right")
+    names: list[str] = []
+    per = []
+    for i in st["interfaces"]:
+        c = dict(i["counters"])
+        c["total-pds"] = sum(p["total-pds"] for p in i["pools"])
+        c["assigned-pds"] = sum(p["assigned-pds"] for p in i["pools"])
+        per.append(c)
+        for k in c:
+            if k not in names:
+                names.append(k)
+    for k in ("total-pds", "assigned-pds", "cumulative-assigned-pds"):
+        if k in names:
+            names.remove(k)
+    names = ["total-pds", "assigned-pds", "cumulative-assigned-pds"] + names
+    for k in names:
+        vals = [c.get(k, 0) for c in per]
+        if k in ("total-pds", "assigned-pds") or any(vals) or k.startswith("pkt6-received"):
+            t.add_row(k, *(str(v) for v in vals))
+    for k, v in st.get("adapter", {}).items():
+        if v:
+            t.add_row(f"adapter {k}", *([str(v)] + [""] * (len(per) - 1)))
+    con.print(t)
+    ra = [p for i in st["interfaces"] for p in i.get("ra-prefixes", [])]
+    if ra:
+        t = Table(title="advertised prefixes (PIO)")
+        for col in ("interface", "prefix", "type bits", "preferred", "valid", "stale"):
+            t.add_column(col)
+        for p in ra:
+            t.add_row(p["interface"], p["prefix"], _type_bits(p["mobility-type"]),
+                      _life(p["preferred"]), _life(p["valid"]), "yes" if p["stale"] else "")
+        con.print(t)

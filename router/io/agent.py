@@ -1,0 +1,489 @@
+"""The asyncio router agent: kernel sockets, netlink and the control socket
+around one :class:`~router.core.router.RouterCore` per access interface
+(aioquic-style thin adapter).
+
+``RouterAgent(config).run()``:
+
+1. opens the lease store (:class:`~router.store.SqliteLeaseStore`, WAL) and a
+   netlink worker (:mod:`router.io.netlink`);
+2. picks the server DUID (RFC 8415 §11): ``[router] server_duid`` as hex, or
+   a DUID-LLT / DUID-LL made from the first interface's MAC on first start and
+   persisted in the store's ``meta`` table (key ``server-duid``), so clients
+   keep talking to "the same server" across restarts;
+3. per interface: a core (bindings loaded from the store), the routes of the
+   bindings it serves re-installed, a UDP 547 socket joined to ff02::1:2 and a
+   raw ICMPv6 socket (:mod:`router.io.sockets`); prefixes advertised by the
+   previous run and no longer configured are advertised once more with
+   lifetimes 0 (``meta`` key ``ra-prefixes/<ifname>``);
+4. serves the control socket (:mod:`router.io.control`) and, when
+   ``[mobility]`` is configured, starts :class:`router.mobility.Mobility`;
+5. feeds datagrams and timers to the cores and carries out what comes back:
+   datagrams out (after the store commit the core does in
+   ``datagrams_to_send()``: one commit per batch of received datagrams), and
+   events: :class:`PrefixDelegated`, :class:`PrefixRenewed`,
+   :class:`BindingMovedHere` → route the prefix to the client's link-local
+   address on that interface (:func:`router.srv6.route_to_host`, proto
+   ``RTPROT_ODM``); :class:`PrefixReleased` → remove the route. Every event is
+   then passed to the mobility hook;
+6. on SIGTERM/SIGINT: final RAs with router lifetime 0 (RFC 4861 §6.2.5),
+   waiting briefly for :class:`RaShutdownComplete`, then the mobility hook is
+   stopped, every odm route flushed, sockets and store closed. Bindings stay
+   in the store; the next start re-installs their routes.
+
+Bad input never stops the loop: the cores count and log it; the adapter
+catches anything they raise as well (counted as ``adapter-errors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address, IPv6Network
+from typing import Any
+
+from odm_wire.dhcp6 import Duid, DuidLL, DuidLLT, decode_duid
+from odm_wire.errors import WireFormatError
+from router import srv6
+from router.config import RouterConfig, parse_duid_text
+from router.core.bindings import BindingState
+from router.core.events import (
+    BindingMovedHere,
+    PrefixDelegated,
+    PrefixReleased,
+    PrefixRenewed,
+    RaShutdownComplete,
+)
+from router.core.router import RouterCore
+from router.io.control import ControlServer
+from router.io.netlink import NetlinkWorker
+from router.io.sockets import dhcp6_server_socket, icmp6_router_socket, recv_icmp6
+from router.store import LeaseStore, SqliteLeaseStore
+
+log = logging.getLogger("router.agent")
+
+__all__ = ["BATCH", "RouterAgent", "run_agent", "server_duid"]
+
+#: Datagrams read from one socket before the core's answers are flushed (and
+#: the store committed once for all of them).
+BATCH = 256
+#: Seconds since 1970-01-01 of 2000-01-01 00:00 UTC (DUID-LLT time base).
+_DUID_EPOCH = 946684800
+_ALL_NODES = ("ff02::1", 0)
+_META_DUID = "server-duid"
+
+
+def server_duid(config: RouterConfig, store: LeaseStore, mac: bytes | None,
+                wall: float | None = None) -> Duid:
+    """The server DUID (RFC 8415 §11): the hex DUID of ``[router]
+    server_duid``, or for ``"llt"`` / ``"ll"`` the one persisted in the store
+    if it is of that type, else a new DUID-LLT (time ``wall``, seconds since
+    1970, default now) or DUID-LL from ``mac`` (random locally administered
+    octets if None), persisted. Raises :class:`~router.errors.StoreError`."""
+    v = config.server_duid
+    if v not in ("llt", "ll"):
+        return decode_duid(parse_duid_text(v))
+    want = DuidLLT if v == "llt" else DuidLL
+    saved = store.get_meta(_META_DUID)
+    if saved:
+        try:
+            d = decode_duid(bytes.fromhex(saved))
+            if type(d) is want:
+                return d
+        except (ValueError, WireFormatError):
+            log.warning("ignoring unreadable persisted server DUID %r", saved)
+    if not mac:
+        mac = bytes([(secrets.randbits(8) & 0xFC) | 0x02]) + secrets.token_bytes(5)
+    if want is DuidLLT:
+        t = int((time.time() if wall is None else wall) - _DUID_EPOCH) & 0xFFFFFFFF
+        d = DuidLLT(1, t, mac)
+    else:
+        d = DuidLL(1, mac)
+    store.set_meta(_META_DUID, bytes(d).hex())
+    return d
+
+
+class _RateLog:
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.last: dict[str, float] = {}
+
+    def __call__(self, kind: str, fmt: str, *args: Any, level: int = logging.WARNING) -> None:
+        now = time.monotonic()
+        t = self.last.get(kind)
+        if t is not None and now - t < self.interval:
+            return
+        self.last[kind] = now
+        log.log(level, fmt, *args)
+
+
+@dataclass
+class _Iface:
+    """What the agent keeps per access interface."""
+
+    name: str
+    index: int
+    mac: bytes | None
+    core: RouterCore
+    dhcp: socket.socket | None = None
+    icmp: socket.socket | None = None
+    timer: asyncio.TimerHandle | None = None
+    timer_at: float | None = None
+    ra_done: bool = False
+    routes: set = field(default_factory=set)
+
+
+class RouterAgent:
+    """The router agent process for ``config`` (see the module docstring).
+
+    ``store``: a lease store to use instead of opening ``config.lease_db``
+    (tests). After :meth:`run` returns everything it opened is closed.
+    """
+
+    def __init__(self, config: RouterConfig, *, store: LeaseStore | None = None) -> None:
+        self.config = config
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.store: LeaseStore | None = store
+        self._own_store = store is None
+        self.nl: NetlinkWorker | None = None
+        self.ifaces: dict[str, _Iface] = {}
+        self.control: ControlServer | None = None
+        self.mobility: Any = None
+        self.duid: Duid | None = None
+        self.stats = {"adapter-errors": 0, "send-failed": 0, "routes-added": 0,
+                      "routes-removed": 0}
+        self._stop: asyncio.Event | None = None
+        self._started_at = 0.0
+        self._rl = _RateLog(config.log_rate_limit or 1.0)
+        self.ready = asyncio.Event()
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    # ============================================================ lifecycle
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until ``stop`` is set or SIGTERM/SIGINT arrives, then shut
+        down cleanly. Raises :class:`OSError` when an interface is missing or
+        a socket cannot be opened, :class:`~router.errors.StoreError` when the
+        lease store cannot be opened."""
+        cfg = self.config
+        self.loop = loop = asyncio.get_running_loop()
+        self._stop = stop or asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self._stop.set)
+            except (RuntimeError, ValueError):
+                pass
+        try:
+            self._open()
+            await self._start_services()
+            log.info("router agent %s ready on %s (server DUID %s, lease db %s, control %s)",
+                     cfg.router_id, ", ".join(self.ifaces), bytes(self.duid).hex(),
+                     cfg.lease_db, cfg.control_socket)
+            self.ready.set()
+            await self._stop.wait()
+            log.info("shutting down")
+            await self._shutdown()
+        finally:
+            await self._close()
+
+    def _open(self) -> None:
+        cfg = self.config
+        if self.store is None:
+            self.store = SqliteLeaseStore(cfg.lease_db, synchronous=cfg.lease_db_synchronous)
+        self.nl = nl = NetlinkWorker()
+        found = []
+        for ic in cfg.interfaces:
+            idx = nl.link_index(ic.name)
+            if idx is None:
+                raise OSError(19, f"no interface {ic.name!r} in this network namespace")
+            found.append((ic.name, idx, nl.link_mac(idx)))
+        self.duid = server_duid(cfg, self.store, found[0][2])
+        offset = time.time() - self.now()
+        for name, idx, mac in found:
+            core = RouterCore(cfg, name, self.store, self.duid, clock_offset=offset,
+                              link_layer_address=mac if mac and len(mac) == 6 else None)
+            self.ifaces[name] = _Iface(name, idx, mac, core)
+        for st in self.ifaces.values():
+            st.dhcp = dhcp6_server_socket(st.name, st.index)
+            st.icmp = icmp6_router_socket(st.name, st.index)
+
+    async def _start_services(self) -> None:
+        cfg = self.config
+        loop = self.loop
+        self._started_at = time.time()
+        for st in self.ifaces.values():
+            self._restore_routes(st)
+        self.control = ControlServer(cfg.control_socket, self._on_control)
+        await self.control.start()
+        now = self.now()
+        for st in self.ifaces.values():
+            st.core.start(now, self._stale_ra_prefixes(st))
+            loop.add_reader(st.dhcp.fileno(), self._on_dhcp, st)
+            loop.add_reader(st.icmp.fileno(), self._on_icmp, st)
+        if cfg.mobility is not None:
+            from router.mobility import Mobility
+
+            self.mobility = Mobility(cfg, self.store, self.nl.ipr)
+            r = self.mobility.start(loop)
+            if inspect.isawaitable(r):
+                await r
+        for st in self.ifaces.values():
+            self._kick(st)
+
+    def _restore_routes(self, st: _Iface) -> None:
+        """Routes of the bindings this router serves on ``st`` (after a restart
+        the previous run flushed them)."""
+        n = 0
+        for b in st.core.dhcp.bindings():
+            if (b.state is not BindingState.DECLINED and b.client_ll is not None
+                    and b.interface == st.name and b.served_by == self.config.router_id):
+                self._route_add(st, b.prefix, b.client_ll)
+                n += 1
+        if n:
+            log.info("%s: re-installing %d routes of stored bindings", st.name, n)
+
+    def _stale_ra_prefixes(self, st: _Iface) -> list[IPv6Network]:
+        key = f"ra-prefixes/{st.name}"
+        now_cfg = [str(p.prefix) for p in st.core.iface.ra.prefixes]
+        stale: list[IPv6Network] = []
+        try:
+            old = json.loads(self.store.get_meta(key) or "[]")
+            stale = [IPv6Network(p) for p in old if p not in now_cfg]
+            if old != now_cfg:
+                self.store.set_meta(key, json.dumps(now_cfg))
+        except Exception as exc:  # noqa: BLE001 - a bad meta value only loses stale PIOs
+            log.warning("%s: previously advertised prefixes unreadable: %s", st.name, exc)
+        if stale:
+            log.info("%s: withdrawing prefixes of the previous run: %s", st.name,
+                     ", ".join(map(str, stale)))
+        return stale
+
+    async def _shutdown(self) -> None:
+        cfg = self.config
+        now = self.now()
+        for st in self.ifaces.values():
+            st.core.shutdown(now)
+            self._kick(st)
+        t = cfg.timers
+        wait = min(10.0, t.min_delay_between_ras * t.max_final_rtr_advertisements + 1.0)
+        end = self.now() + wait
+        while not all(st.ra_done for st in self.ifaces.values()) and self.now() < end:
+            await asyncio.sleep(0.01)
+        if not all(st.ra_done for st in self.ifaces.values()):
+            log.warning("final RAs not all sent within %.1f s", wait)
+
+    async def _close(self) -> None:
+        loop = self.loop
+        for st in self.ifaces.values():
+            if st.timer is not None:
+                st.timer.cancel()
+            for s in (st.dhcp, st.icmp):
+                if s is not None:
+                    try:
+                        loop.remove_reader(s.fileno())
+                    except (ValueError, OSError):
+                        pass
+        if self.mobility is not None:
+            try:
+                r = self.mobility.stop()
+                if inspect.isawaitable(r):
+                    await r
+            except Exception:
+                log.exception("mobility stop failed")
+        if self.control is not None:
+            await self.control.close()
+        if self.nl is not None:
+            try:
+                self.nl.drain()
+                n = self.nl.call(srv6.flush, self.nl.raw)
+                log.info("flushed %d odm routes", n)
+            except Exception as exc:  # noqa: BLE001
+                log.error("cannot flush odm routes: %s", exc)
+            self.nl.close()
+        for st in self.ifaces.values():
+            for s in (st.dhcp, st.icmp):
+                if s is not None:
+                    s.close()
+        if self.store is not None and self._own_store:
+            try:
+                self.store.close()
+            except Exception as exc:  # noqa: BLE001
+                log.error("closing the lease store: %s", exc)
+
+    # =============================================================== inputs
+    def _on_dhcp(self, st: _Iface) -> None:
+        sock = st.dhcp
+        core = st.core
+        now = self.loop.time()
+        name = st.name
+        for _ in range(BATCH):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self._rl("dhcp-recv", "%s: DHCPv6 socket: %s", name, exc)
+                break
+            try:
+                a = addr[0]
+                i = a.find("%")
+                src = IPv6Address(a if i < 0 else a[:i])
+                core.handle_datagram(data, src, now, kind="dhcp6", ifname=name)
+            except Exception as exc:  # noqa: BLE001 - never let one datagram stop us
+                self.stats["adapter-errors"] += 1
+                self._rl("dhcp-core", "%s: DHCPv6 datagram from %s not handled: %r",
+                         name, addr, exc, level=logging.ERROR)
+        self._kick(st)
+
+    def _on_icmp(self, st: _Iface) -> None:
+        now = self.loop.time()
+        for _ in range(BATCH):
+            try:
+                data, src, hop = recv_icmp6(st.icmp)
+            except (BlockingIOError, InterruptedError):
+                break
+            except (OSError, ValueError) as exc:
+                self._rl("icmp-recv", "%s: ICMPv6 socket: %s", st.name, exc)
+                break
+            try:
+                st.core.handle_datagram(data, src, now, kind="icmp6", hop_limit=hop,
+                                        ifname=st.name)
+            except Exception as exc:  # noqa: BLE001
+                self.stats["adapter-errors"] += 1
+                self._rl("icmp-core", "%s: ICMPv6 from %s not handled: %r", st.name, src,
+                         exc, level=logging.ERROR)
+        self._kick(st)
+
+    def _on_timer(self, st: _Iface) -> None:
+        st.timer = None
+        st.timer_at = None
+        try:
+            st.core.handle_timer(self.loop.time())
+        except Exception as exc:  # noqa: BLE001
+            self.stats["adapter-errors"] += 1
+            self._rl("timer", "%s: timer: %r", st.name, exc, level=logging.ERROR)
+        self._kick(st)
+
+    # ============================================================== outputs
+    def _kick(self, st: _Iface) -> None:
+        """Send what the core has (the core commits the store first), carry
+        out its events, re-arm its timer."""
+        core = st.core
+        try:
+            out = core.datagrams_to_send()
+        except Exception as exc:  # noqa: BLE001
+            self.stats["adapter-errors"] += 1
+            self._rl("flush", "%s: %r", st.name, exc, level=logging.ERROR)
+            out = []
+        if out:
+            self._send(st, out)
+        while True:
+            try:
+                ev = core.next_event()
+            except Exception as exc:  # noqa: BLE001
+                self.stats["adapter-errors"] += 1
+                self._rl("event", "%s: %r", st.name, exc, level=logging.ERROR)
+                break
+            if ev is None:
+                break
+            self._on_event(st, ev)
+        t = core.get_timer()
+        if t != st.timer_at:
+            if st.timer is not None:
+                st.timer.cancel()
+                st.timer = None
+            st.timer_at = t
+            if t is not None:
+                st.timer = self.loop.call_at(t, self._on_timer, st)
+
+    def _send(self, st: _Iface, out: list) -> None:
+        idx = st.index
+        dsock, isock = st.dhcp, st.icmp
+        for o in out:
+            try:
+                if o.kind == "dhcp6":
+                    dsock.sendto(o.payload, (str(o.dst), o.dst_port or 546, 0, idx))
+                else:
+                    isock.sendto(o.payload, (str(o.dst), 0, 0, idx))
+            except BlockingIOError:
+                # socket buffer full: the client retransmits (RFC 8415 §15)
+                self.stats["send-failed"] += 1
+            except OSError as exc:
+                self.stats["send-failed"] += 1
+                self._rl("send", "%s: send to %s failed: %s", st.name, o.dst, exc,
+                         level=logging.INFO)
+
+    def _on_event(self, st: _Iface, ev) -> None:
+        t = type(ev)
+        if t is PrefixDelegated or t is PrefixRenewed or t is BindingMovedHere:
+            target = self.ifaces.get(ev.interface, st)
+            if ev.client_ll is not None:
+                self._route_add(target, ev.prefix, ev.client_ll)
+            if t is PrefixDelegated:
+                log.debug("%s: delegated %s to %s", target.name, ev.prefix, ev.client_ll)
+        elif t is PrefixReleased:
+            target = self.ifaces.get(ev.interface, st)
+            self._route_del(target, ev.prefix)
+            log.debug("%s: %s ended (%s)", target.name, ev.prefix, ev.reason)
+        elif t is RaShutdownComplete:
+            self.ifaces.get(ev.interface, st).ra_done = True
+        if self.mobility is not None:
+            try:
+                self.mobility.handle_event(ev)
+            except Exception:
+                self.stats["adapter-errors"] += 1
+                log.exception("mobility hook failed on %s", ev)
+
+    def _route_add(self, st: _Iface, prefix: IPv6Network, via: IPv6Address) -> None:
+        self.stats["routes-added"] += 1
+        st.routes.add(prefix)
+        self.nl.submit(f"route {prefix} via {via} dev {st.name}", srv6.route_to_host,
+                       self.nl.raw, str(prefix), str(via), st.index)
+
+    def _route_del(self, st: _Iface, prefix: IPv6Network) -> None:
+        self.stats["routes-removed"] += 1
+        st.routes.discard(prefix)
+        self.nl.submit(f"remove route {prefix}", srv6.remove_prefix_route, self.nl.raw,
+                       str(prefix))
+
+    # ============================================================= control
+    def status(self) -> dict:
+        """Everything ``odm router status`` shows, JSON-ready."""
+        now = self.now()
+        st: dict[str, Any] = {
+            "router-id": self.config.router_id,
+            "pid": os.getpid(),
+            "uptime": round(time.time() - self._started_at, 1),
+            "server-duid": bytes(self.duid).hex(":") if self.duid else None,
+            "lease-db": str(self.config.lease_db),
+            "adapter": dict(self.stats) | {"netlink-failures":
+                                           self.nl.failures if self.nl else 0},
+            "interfaces": [s.core.status(now) for s in self.ifaces.values()],
+        }
+        if self.mobility is not None and hasattr(self.mobility, "status"):
+            try:
+                st["mobility"] = self.mobility.status()
+            except Exception as exc:  # noqa: BLE001
+                st["mobility"] = {"error": repr(exc)}
+        return st
+
+    def _on_control(self, req: dict) -> dict:
+        op = req.get("op")
+        if op == "status":
+            return {"ok": True, "status": self.status()}
+        if op == "ping":
+            return {"ok": True}
+        return {"ok": False, "error": "EINVAL", "detail": f"unknown op {op!r}"}
+
+
+def run_agent(config: RouterConfig) -> None:
+    """Blocking entry point of ``odm router run``."""
+    asyncio.run(RouterAgent(config).run())
