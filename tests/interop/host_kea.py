@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-from ipaddress import IPv6Network
 from pathlib import Path
 
 from odm_wire.constants import MobilityType
 
 PEN = 32473
 PLAIN_POOL = "2001:db8:8000::/40"
-#: The pool of each type in the typed configuration (delegated length 56).
+#: The pool of each type in the documented configuration (delegated length 56).
 TYPED_POOLS = {
     MobilityType.FIXED: "2001:db8:8100::/40",
     MobilityType.SESSION_LASTING: "2001:db8:8200::/40",
@@ -59,44 +58,45 @@ def kea_plain_config(tmp: Path, iface: str, *, rapid: bool = False,
     return {"Dhcp6": d}
 
 
+DOC = Path(__file__).resolve().parents[2] / "docs" / "kea-typed.md"
+
+
+def documented_kea_config() -> dict:
+    """The ``kea-dhcp6.conf`` printed in docs/kea-typed.md (its first json block)."""
+    text = DOC.read_text()
+    block = text.split("```json\n", 1)[1].split("```", 1)[0]
+    return json.loads(block)
+
+
 def kea_typed_config(tmp: Path, iface: str, *, rapid: bool = False,
                      types=tuple(TYPED_POOLS), lifetimes=(1000, 2000, 3000, 4000),
                      pool_len: dict | None = None, supported_types: bool = True) -> dict:
-    """Kea serving the mobility ``types`` (each from its TYPED_POOLS pool, of
-    /56s; ``pool_len[t]`` narrows a pool, e.g. 56 = one prefix only) and legacy
-    clients from PLAIN_POOL. ``supported_types``: also announce SUPPORTED_TYPES.
+    """The documented configuration (docs/kea-typed.md) adapted to a test:
+    interface ``iface``, lease file, log and control socket in ``tmp``;
+    offering only ``types`` (the classes and pools of the others removed, the
+    SUPPORTED_TYPES list shortened, or left out when ``supported_types`` is
+    false); ``pool_len[t]`` narrows type ``t``'s pool (56 = one /56 only);
     ``lifetimes``: (renew-timer, rebind-timer, preferred, valid) in seconds."""
+    doc = documented_kea_config()["Dhcp6"]
     d = _base(tmp, iface, lifetimes)
-    space = f"vendor-{PEN}"
-    d["option-def"] = [
-        {"name": "odm-mobility-type", "code": 1, "space": space, "type": "uint8"},
-        {"name": "odm-supported-types", "code": 2, "space": space, "type": "uint8",
-         "array": True},
-    ]
+    d["option-def"] = doc["option-def"]
+    names = {f"odm-{t.cli_name}": t for t in MobilityType}
+    keep = {f"odm-{t.cli_name}" for t in types} | {"odm-untyped"}
+    d["client-classes"] = [c for c in doc["client-classes"] if c["name"] in keep]
     if supported_types:
-        d["option-data"] = [{"name": "odm-supported-types", "space": space, "code": 2,
-                             "data": ", ".join(str(int(t)) for t in sorted(types)),
-                             "always-send": True}]
-    classes = [{"name": "odm-untyped", "test": f"not vendor[{PEN}].exists"}]
-    pools = [{"prefix": "2001:db8:8000::", "prefix-len": 40, "delegated-len": 56,
-              "client-class": "odm-untyped"}]
-    for t in types:
-        name = f"odm-{t.cli_name}"
-        classes.append({
-            "name": name,
-            "test": f"vendor[{PEN}].option[1].hex == 0x{int(t):02x}",
-            "option-data": [
-                {"name": "vendor-opts", "data": str(PEN)},
-                {"name": "odm-mobility-type", "space": space, "code": 1,
-                 "data": str(int(t)), "always-send": True},
-            ]})
-        net = IPv6Network(TYPED_POOLS[t])
-        plen = (pool_len or {}).get(t, net.prefixlen)
-        pools.append({"prefix": str(net.network_address), "prefix-len": plen,
-                      "delegated-len": 56, "client-class": name})
-    d["client-classes"] = classes
-    d["subnet6"] = [{"id": 1, "subnet": "2001:db8:1::/64", "interface": iface,
-                     "rapid-commit": rapid, "pd-pools": pools}]
+        (st,) = doc["option-data"]
+        d["option-data"] = [dict(st, data=", ".join(str(int(t)) for t in sorted(types)))]
+    (sub,) = doc["subnet6"]
+    pools = []
+    for pool in sub["pd-pools"]:
+        cls = pool["client-class"]
+        if cls not in keep:
+            continue
+        t = names.get(cls)
+        if t is not None and t in (pool_len or {}):
+            pool = dict(pool, **{"prefix-len": pool_len[t]})
+        pools.append(pool)
+    d["subnet6"] = [dict(sub, interface=iface, **{"rapid-commit": rapid, "pd-pools": pools})]
     return {"Dhcp6": d}
 
 

@@ -13,10 +13,15 @@ import socket
 from ipaddress import IPv6Address, IPv6Network
 
 import pytest
-
 from host_kea import (
-    PLAIN_POOL, TYPED_POOLS, kea_leases, kea_plain_config, kea_typed_config, start_host,
-    start_kea, wait_status,
+    PLAIN_POOL,
+    TYPED_POOLS,
+    kea_leases,
+    kea_plain_config,
+    kea_typed_config,
+    start_host,
+    start_kea,
+    wait_status,
 )
 from probe_netns import netns_ok, veth_pair, wait_for_text
 
@@ -27,11 +32,14 @@ needs_kea = pytest.mark.skipif(shutil.which("kea-dhcp6") is None,
                                reason="kea-dhcp6-server not installed")
 needs_radvd = pytest.mark.skipif(shutil.which("radvd") is None, reason="radvd not installed")
 
-from host.api import (  # noqa: E402
-    EAI_REQUIREDIPFAILED, EAI_REQUIREDIPNOTSUPPORTED, set_addr_preferences, setsc,
+from host.api import (
+    EAI_REQUIREDIPFAILED,
+    EAI_REQUIREDIPNOTSUPPORTED,
+    set_addr_preferences,
+    setsc,
 )
-from odm_wire.constants import IPV6_REQUIRE_SRC_ON_NET  # noqa: E402
-from odm_wire.constants import MobilityType as MT  # noqa: E402
+from odm_wire.constants import IPV6_REQUIRE_SRC_ON_NET
+from odm_wire.constants import MobilityType as MT
 
 IFA_F_NODAD = 0x02
 
