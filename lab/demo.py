@@ -26,7 +26,8 @@ Scenario ``all-types`` offers all four types: a FIXED server application in
 ``mh`` and GRACEFUL_REPLACEMENT and SESSION_LASTING clients; after the move cn
 opens an inbound connection to the FIXED address, the old GR address stays
 usable during the grace and goes when it ends (timed), and a new GR address
-serves new sockets.
+serves new sockets; then the host moves back to ar1 and the SL connection and
+the FIXED address still work.
 
 Every step records what was expected and what was observed; the captures of
 the host's link, each router's access link and the core link are written to
@@ -350,6 +351,12 @@ def scenario_all_types(r: _Run) -> None:
         a = r.client("gr-app2", MT.GRACEFUL_REPLACEMENT)
         return _connect(r, a, MT.GRACEFUL_REPLACEMENT, "ar2", gr_new[0] if gr_new else None)
     r.step("new GR socket", "the new GR address from ar2", gr_new_socket)
+
+    _move(r, "ar1")
+    r.step("SL connection survives the move back", "bytes echoed on IPsl1 (routed by ar1 "
+           "directly again)", lambda: _ping(sl, "sl-back-home"))
+    r.step("cn connects in to the FIXED address back at ar1", "accepted and echoed",
+           inbound("back"))
 
 
 def _notice(app: App, event: str) -> tuple[bool, str]:

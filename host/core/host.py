@@ -36,6 +36,7 @@ from host.core.events import (
     PrefixRenewed,
     ReleaseDecided,
     RequestFailed,
+    RouterSeen,
     SetscCompleted,
 )
 from host.core.pd_client import IaState, PdClient
@@ -68,6 +69,8 @@ class HostCore:
         self.pending: dict[int, Pending] = {}
         self.refs: dict[int, Reference] = {}
         self.started_at: float | None = None
+        #: routers seen since the last carrier change (move detection)
+        self._link_routers: set[IPv6Address] = set()
 
     # --------------------------------------------------------------- API --
     def start(self, now: float) -> None:
@@ -78,9 +81,16 @@ class HostCore:
         self._pump(now)
 
     def link_up(self, now: float) -> None:
-        """Carrier came back: solicit routers again (the next router seen is new)."""
+        """Carrier came back: the host may be on another link (a move,
+        RFC 8653 §4.2). Forget the routers (their default routes go), send an
+        RS at once, and Rebind every IA_PD that holds prefixes with the
+        Confirm-like timing of RFC 8415 §18.2.12, so the router now on the link
+        answers each prefix per its type (DESIGN §2 "No Reconfigure")."""
         self.ra.forget_routers()
         self.ra.solicit_now(now)
+        self._link_routers.clear()
+        self.pd.rebind_all(now)
+        self._pump(now)
 
     def rebind_all(self, now: float) -> None:
         """After a move (RFC 8415 §18.2.12)."""
@@ -225,6 +235,8 @@ class HostCore:
                 if p.iaid == ev.iaid:
                     self._fail(p, ev.reason, ev.detail)
             self._maybe_cancel(ev.iaid, now)
+        elif t is RouterSeen:
+            self._router_seen(ev, now)
         elif t is OnLinkPrefix:
             if ev.mobility_type is not None:
                 self.pd.note_network_types((ev.mobility_type,))
@@ -234,6 +246,21 @@ class HostCore:
             a = self.addrs.add_onlink(ev.prefix, ev.mobility_type, sp.preferred_until,
                                       sp.valid_until, now)
             self._address_usable(a, now)
+
+    def _router_seen(self, ev: RouterSeen, now: float) -> None:
+        """A router we have not seen on this link since the last carrier change
+        advertises (RFC 6059 spirit: a different router is a hint of a move
+        without a carrier change, e.g. behind an L2 switch): Rebind, unless a
+        Rebind started for this link change already."""
+        if ev.router in self._link_routers:
+            return
+        first = not self._link_routers
+        self._link_routers.add(ev.router)
+        if first:
+            return  # the first router after start or after link_up: nothing moved
+        if ev.lifetime == 0:
+            return  # not a default router: no sign of a new attachment
+        self.pd.rebind_all(now)
 
     def _address_usable(self, a, now: float) -> None:
         if not a.usable(now):

@@ -143,7 +143,13 @@ class RaListener:
                 del self.prefixes[net]
 
     def forget_routers(self) -> None:
-        """Drop the router list (carrier loss): the next RA of any router is new."""
+        """Drop the router list (carrier loss, a move): the next RA of any
+        router is new. Each forgotten router yields :class:`RouterExpired`, so
+        the adapter removes the default route through it (a router of the
+        previous link must not stay the default after a move; RFC 4861 §6.3.5,
+        RFC 6059 §2.3)."""
+        for addr in list(self.routers):
+            self._events.append(RouterExpired(addr))
         self.routers.clear()
 
     # --------------------------------------------------------------- RA --

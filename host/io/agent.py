@@ -289,8 +289,10 @@ class HostAgent:
             log.info("router %s lifetime %d%s", ev.router, ev.lifetime,
                      " (new)" if ev.new else "")
         elif t is RouterExpired:
-            if self._routes:
-                self.nl.default_route(ev.router, 0)
+            # also the kernel's own RA-learned route (accept_ra): a router of
+            # the previous link must not stay the default after a move
+            self.nl.default_route(ev.router, 0)
+            log.info("router %s forgotten; default route through it removed", ev.router)
         else:
             log.info("%s", ev)
 

@@ -1,0 +1,100 @@
+"""Noticing a move (RFC 8653 §4.2, RFC 6059 spirit, RFC 8415 §18.2.12): after
+carrier comes back, or when a new default router appears on the link, the host
+sends an RS at once, forgets the old routers (their default routes go) and
+Rebinds every IA_PD that holds prefixes, to the multicast address, with the
+Confirm-like first delay."""
+
+from ipaddress import IPv6Address
+
+from odm_wire.constants import MessageType, MobilityType as MT
+from odm_wire.nd import RouterSolicitation, decode_nd
+
+from host.core.events import RouterExpired
+from host.core.host import HostCore
+from hosthelp import CLIENT, SERVER_LL, config, decoded, rng, ra
+from test_host_core_setsc import drain, of, serve_all
+
+AR1 = IPv6Address("fe80::1")
+AR2 = IPv6Address("fe80::2")
+P_SL = "2001:db8:1002:1::/64"
+P_NP = "2001:db8:1003:1::/64"
+SCALE = 0.02
+
+
+def bound_core():
+    c = HostCore(config(boot_types=(MT.SESSION_LASTING, MT.NON_PERSISTENT), legacy_pd=False,
+                        timer_profile="lab", timer_scale=SCALE), CLIENT, b"k", rng=rng())
+    c.start(0.0)
+    c.handle_datagram(ra(lifetime=1800, managed=True), AR1, 0.0, kind="icmp6", hop_limit=255)
+    serve_all(c, 0.0, {MT.SESSION_LASTING: P_SL, MT.NON_PERSISTENT: P_NP})
+    drain(c)
+    c.datagrams_to_send()
+    assert len(c.pd.ias) == 2 and all(ia.leases for ia in c.pd.ias.values())
+    return c
+
+
+def run_until(c, t_end, step=0.001):
+    """Fire timers up to ``t_end``; returns every datagram sent with its time."""
+    sent = []
+    t = c.get_timer()
+    while t is not None and t <= t_end:
+        c.handle_timer(t)
+        sent += [(t, o) for o in c.datagrams_to_send()]
+        t = c.get_timer()
+    return sent
+
+
+def rebinds(sent):
+    """The first transmission of each Rebind exchange (retransmissions keep
+    the transaction-id)."""
+    seen, out = set(), []
+    for t, o in sent:
+        for m in decoded([o]) if o.kind == "dhcp6" else ():
+            if m.msg_type == MessageType.REBIND and m.transaction_id not in seen:
+                seen.add(m.transaction_id)
+                out.append((t, m))
+    return out
+
+
+def test_carrier_up_sends_rs_now_and_rebinds_every_bound_ia_pd():
+    c = bound_core()
+    c.link_up(10.0)
+    evs = drain(c)
+    assert [e.router for e in of(evs, RouterExpired)] == [AR1]
+    sent = [(10.0, o) for o in c.datagrams_to_send()] + run_until(c, 10.0 + 1.0 * SCALE + 0.001)
+    rs = [t for t, o in sent if o.kind == "icmp6"
+          and isinstance(decode_nd(o.payload), RouterSolicitation)]
+    assert rs and rs[0] == 10.0
+    rb = rebinds(sent)
+    assert {m.ia_pds[0].iaid for _, m in rb} == set(c.pd.ias)
+    # Confirm-like timing: the first Rebind within CNF_MAX_DELAY (1 s, scaled)
+    assert all(10.0 <= t <= 10.0 + 1.0 * SCALE for t, _ in rb)
+    for _, m in rb:
+        assert m.server_duid is None  # Rebind goes to any server (§18.2.5)
+        assert [str(p.network) for p in m.ia_pds[0].prefixes] in ([P_SL], [P_NP])
+    assert all(str(o.dst) == "ff02::1:2" for _, o in sent if o.kind == "dhcp6")
+
+
+def test_a_new_default_router_without_carrier_change_triggers_rebind():
+    c = bound_core()
+    c.handle_datagram(ra(lifetime=1800), AR2, 5.0, kind="icmp6", hop_limit=255)
+    drain(c)
+    sent = run_until(c, 5.0 + 1.0 * SCALE + 0.001)
+    assert len(rebinds(sent)) == 2
+
+
+def test_the_same_router_again_or_a_non_default_router_triggers_nothing():
+    c = bound_core()
+    c.handle_datagram(ra(lifetime=1800), AR1, 5.0, kind="icmp6", hop_limit=255)
+    c.handle_datagram(ra(lifetime=0), AR2, 5.0, kind="icmp6", hop_limit=255)
+    drain(c)
+    assert rebinds(run_until(c, 6.0)) == []
+
+
+def test_the_first_router_after_carrier_up_does_not_rebind_twice():
+    c = bound_core()
+    c.link_up(10.0)
+    c.handle_datagram(ra(lifetime=1800), AR2, 10.005, kind="icmp6", hop_limit=255)
+    drain(c)
+    sent = [(10.0, o) for o in c.datagrams_to_send()] + run_until(c, 10.0 + 1.0 * SCALE + 0.001)
+    assert len(rebinds(sent)) == 2  # one per IA_PD, not two each
