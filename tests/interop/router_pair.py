@@ -1,0 +1,345 @@
+"""Two network namespaces joined by one veth pair, with the odm router agent
+on one side: the fixture of the router agent's real-kernel tests
+(tests/netns/test_router_agent.py), interop tests (tests/interop/test_router_*.py)
+and bench/router_vs_kea.py.
+
+``rtr`` runs the router agent (forwarding on), ``cli`` runs the client (odm's
+own probe code, WIDE dhcp6c, ISC dhclient, dhcpcd, rdisc6, perfdhcp). Names
+carry the tag ``h1`` and 6 random hex digits; DAD is off, TX checksum offload
+is off on both veth ends (captures carry real checksums). Every process
+started through the pair is stopped by PID, and both namespaces (with the
+veth) are removed on exit, also on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RTR_MAC = "02:00:00:00:01:01"
+CLI_MAC = "02:00:00:00:01:02"
+REPO = Path(__file__).resolve().parents[2]
+RTPROT_ODM = 0x4F
+
+#: A scaled-timer config for one interface ``{iface}``; RAs every ~0.3-0.5 s,
+#: one untyped (default) pool and one per mobility type, short lifetimes.
+CONFIG_TEMPLATE = """\
+[router]
+id = "h1rtr"
+lease_db = "{lease_db}"
+lease_db_synchronous = "{sync}"
+control_socket = "{control}"
+server_duid = "llt"
+rapid_commit = {rapid}
+max_bindings_per_client = {max_per_client}
+log_rate_limit = 1
+
+[timers]
+profile = "scaled"
+scale = {scale}
+
+[[interface]]
+name = "{iface}"
+default_pool = "legacy"
+
+  [interface.ra]
+  adv_send_advertisements = true
+  max_rtr_adv_interval = {max_ra}
+  min_rtr_adv_interval = {min_ra}
+  adv_managed_flag = true
+  adv_other_config_flag = true
+  adv_default_lifetime = 1800
+
+    [[interface.ra.prefix]]
+    prefix = "2001:db8:1::/64"
+    mobility_type = "non-persistent"
+    adv_valid_lifetime = 86400
+    adv_preferred_lifetime = 14400
+
+  [[interface.pd_pool]]
+  name = "legacy"
+  prefix = "{legacy_pool}"
+  delegated_length = {legacy_len}
+  preferred_lifetime = {pref}
+  valid_lifetime = {valid}
+  {t1t2}
+
+  [[interface.pd_pool]]
+  name = "fixed"
+  mobility_type = "fixed"
+  prefix = "2001:db8:f000::/48"
+  delegated_length = 56
+  preferred_lifetime = {pref}
+  valid_lifetime = {valid}
+
+  [[interface.pd_pool]]
+  name = "session"
+  mobility_type = "session-lasting"
+  prefix = "2001:db8:5000::/48"
+  delegated_length = 56
+  preferred_lifetime = {pref}
+  valid_lifetime = {valid}
+
+  [[interface.pd_pool]]
+  name = "nonpersistent"
+  mobility_type = "non-persistent"
+  prefix = "2001:db8:3000::/48"
+  delegated_length = 56
+  preferred_lifetime = {pref}
+  valid_lifetime = {valid}
+"""
+
+
+def netns_ok() -> tuple[bool, str]:
+    """(ok, reason): root, and a namespace can be created and removed."""
+    if os.geteuid() != 0:
+        return False, "needs root"
+    try:
+        from pyroute2 import netns
+        name = f"h1probe{secrets.token_hex(3)}"
+        netns.create(name)
+        netns.remove(name)
+    except Exception as exc:  # noqa: BLE001
+        return False, f"no network namespaces: {exc}"
+    return True, ""
+
+
+def write_config(path: Path, iface: str, workdir: Path, **kw) -> Path:
+    """Write a router config for ``iface`` (template above) to ``path``.
+    Keywords override: scale, sync, rapid, pref, valid, t1, t2, max_ra,
+    min_ra, legacy_pool, legacy_len, max_per_client, lease_db, control."""
+    t1, t2 = kw.pop("t1", None), kw.pop("t2", None)
+    t1t2 = "\n  ".join(f"{k} = {v}" for k, v in (("t1", t1), ("t2", t2)) if v is not None)
+    vals = {"lease_db": workdir / "leases.sqlite3", "control": workdir / "router.sock",
+            "sync": "normal", "rapid": "true", "scale": 0.01, "pref": 40, "valid": 60,
+            "max_ra": 4, "min_ra": 3, "legacy_pool": "2001:db8:8000::/40", "legacy_len": 56,
+            "max_per_client": 16}
+    vals.update(kw)
+    if isinstance(vals["rapid"], bool):
+        vals["rapid"] = "true" if vals["rapid"] else "false"
+    path.write_text(CONFIG_TEMPLATE.format(iface=iface, t1t2=t1t2, **vals))
+    return path
+
+
+@dataclass
+class RouterPair:
+    rtr_ns: str
+    cli_ns: str
+    rtr_if: str
+    cli_if: str
+    workdir: Path
+    procs: list = field(default_factory=list)
+
+    # ------------------------------------------------------------ processes
+    def spawn(self, ns: str, argv: Sequence[str], log: Path, env: dict | None = None,
+              stdout=None) -> subprocess.Popen:
+        """Start ``argv`` inside namespace ``ns`` (stopped at teardown); output
+        to ``log`` (or ``stdout`` if given)."""
+        from lab.nsutil import enter_netns_fd, open_netns
+        fd = open_netns(ns)
+        fh = open(log, "wb")  # noqa: SIM115 - handed to the child, closed below
+        try:
+            p = subprocess.Popen(list(argv), stdout=stdout or fh, stderr=fh,
+                                 stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+                                 preexec_fn=lambda: enter_netns_fd(fd),  # noqa: PLW1509
+                                 pass_fds=(fd,), cwd=str(self.workdir))
+        finally:
+            os.close(fd)
+            fh.close()
+        self.procs.append(p)
+        return p
+
+    def run(self, ns: str, argv: Sequence[str], timeout: float = 60,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+        """Run ``argv`` to completion inside ``ns``; capture its output."""
+        from lab.nsutil import enter_netns_fd, open_netns
+        fd = open_netns(ns)
+        try:
+            return subprocess.run(list(argv), check=False, capture_output=True, text=True,
+                                  timeout=timeout,
+                                  env={**os.environ, "COLUMNS": "200", **(env or {})},
+                                  preexec_fn=lambda: enter_netns_fd(fd),
+                                  pass_fds=(fd,), cwd=str(self.workdir))
+        finally:
+            os.close(fd)
+
+    def stop(self, p: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10.0
+             ) -> int:
+        """Signal one process we started and wait for it; SIGKILL after
+        ``timeout`` seconds. Returns its exit code."""
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        if p in self.procs:
+            self.procs.remove(p)
+        return p.returncode
+
+    def stop_all(self) -> None:
+        for p in list(self.procs):
+            self.stop(p, timeout=5)
+
+    # --------------------------------------------------------- router agent
+    def config(self, name: str = "router.toml", **kw) -> Path:
+        return write_config(self.workdir / name, self.rtr_if, self.workdir, **kw)
+
+    def start_router(self, config: Path, log: Path | None = None, level: str = "info",
+                     timeout: float = 15.0) -> subprocess.Popen:
+        """``python -m odm router run --config CONFIG`` in the router
+        namespace; returns once it answers on its control socket."""
+        log = log or self.workdir / "router.log"
+        p = self.spawn(self.rtr_ns, [sys.executable, "-m", "odm", "router", "run", "--config",
+                                     str(config), "--log-level", level], log,
+                       env={"PYTHONPATH": str(REPO)})
+        self.wait_router(p, log, timeout)
+        return p
+
+    def wait_router(self, p: subprocess.Popen, log: Path, timeout: float = 15.0) -> None:
+        from router.io.control import ControlUnavailable, request
+        sock = self.workdir / "router.sock"
+        deadline = time.monotonic() + timeout
+        while True:
+            if p.poll() is not None:
+                raise RuntimeError(f"router agent exited ({p.returncode}):\n"
+                                   f"{log.read_text(errors='replace')[-3000:]}")
+            try:
+                if request(sock, "ping", timeout=1.0).get("ok"):
+                    return
+            except ControlUnavailable:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"router agent not ready after {timeout} s:\n"
+                                   f"{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.05)
+
+    def status(self) -> dict:
+        from router.io.control import request
+        ans = request(self.workdir / "router.sock", "status")
+        assert ans["ok"], ans
+        return ans["status"]
+
+    def odm_routes(self) -> dict[str, str]:
+        """{prefix: gateway} of the routes with proto RTPROT_ODM in the router
+        namespace (read through netlink)."""
+        from pyroute2 import NetNS
+        out = {}
+        with NetNS(self.rtr_ns) as n:
+            for r in n.get_routes(family=socket.AF_INET6):
+                if r["proto"] == RTPROT_ODM:
+                    out[f"{r.get_attr('RTA_DST')}/{r['dst_len']}"] = r.get_attr("RTA_GATEWAY")
+        return out
+
+    def link_local(self, ns: str, ifname: str) -> str:
+        from pyroute2 import NetNS
+        with NetNS(ns) as n:
+            idx = n.link_lookup(ifname=ifname)[0]
+            for a in n.get_addr(family=socket.AF_INET6, index=idx):
+                if a.get_attr("IFA_ADDRESS").startswith("fe80"):
+                    return a.get_attr("IFA_ADDRESS")
+        raise RuntimeError(f"no link-local on {ifname}")
+
+    # -------------------------------------------------------------- capture
+    def capture(self, ns: str, ifname: str, pcap: Path, bpf: str | None = None
+                ) -> subprocess.Popen:
+        """tcpdump on ``ifname`` in ``ns`` into ``pcap``; returns once listening.
+        Stop it with ``stop(p, signal.SIGINT)``."""
+        log = pcap.with_suffix(".tcpdump.log")
+        argv = ["tcpdump", "-i", ifname, "-w", str(pcap), "-U", "--immediate-mode", "-n",
+                "-Z", "root"] + ([bpf] if bpf else [])
+        p = self.spawn(ns, argv, log)
+        deadline = time.monotonic() + 5
+        while "listening on" not in (log.read_text(errors="replace") if log.exists() else ""):
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"tcpdump did not start: {log.read_text(errors='replace')}")
+            time.sleep(0.02)
+        return p
+
+
+def wait_until(pred, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    """Poll ``pred()`` until it returns a truthy value (returned) or raise
+    AssertionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def _wait_ll(ns: str, ifn: str, timeout: float = 5.0) -> None:
+    from pyroute2 import NetNS
+    deadline = time.monotonic() + timeout
+    with NetNS(ns) as n:
+        idx = n.link_lookup(ifname=ifn)[0]
+        while time.monotonic() < deadline:
+            for a in n.get_addr(family=socket.AF_INET6, index=idx):
+                if a.get_attr("IFA_ADDRESS").startswith("fe80") and not (
+                        (a.get_attr("IFA_FLAGS") or a["flags"]) & 0x40):
+                    return
+            time.sleep(0.05)
+    raise RuntimeError(f"no link-local on {ifn} in {ns}")
+
+
+@contextmanager
+def router_pair(workdir: Path, tag: str = "h1") -> Iterator[RouterPair]:
+    """Create the namespaces and veth (module docstring), yield a
+    :class:`RouterPair`, and remove everything afterwards."""
+    from pyroute2 import IPRoute, NetNS, netns
+
+    from lab.nsutil import ns_sysctls, ns_tx_checksum, run_in_netns
+
+    h = secrets.token_hex(3)
+    pair = RouterPair(f"{tag}r{h}", f"{tag}c{h}", f"{tag}r{h}", f"{tag}c{h}", Path(workdir))
+    pair.workdir.mkdir(parents=True, exist_ok=True)
+    created: list[str] = []
+    try:
+        for ns in (pair.rtr_ns, pair.cli_ns):
+            netns.create(ns)
+            created.append(ns)
+            run_in_netns(ns, ns_sysctls, {"net.ipv6.conf.default.accept_dad": 0,
+                                          "net.ipv6.conf.all.accept_dad": 0,
+                                          "net.ipv6.conf.default.accept_ra": 0})
+        with IPRoute() as ipr:
+            ipr.link("add", ifname=pair.rtr_if, kind="veth", peer=pair.cli_if)
+            try:
+                for ifn, mac, ns in ((pair.rtr_if, RTR_MAC, pair.rtr_ns),
+                                     (pair.cli_if, CLI_MAC, pair.cli_ns)):
+                    idx = ipr.link_lookup(ifname=ifn)[0]
+                    ipr.link("set", index=idx, address=mac)
+                    ipr.link("set", index=idx, net_ns_fd=ns)
+            except Exception:
+                for ifn in (pair.rtr_if, pair.cli_if):
+                    found = ipr.link_lookup(ifname=ifn)
+                    if found:
+                        ipr.link("del", index=found[0])
+                raise
+        for ns, ifn in ((pair.rtr_ns, pair.rtr_if), (pair.cli_ns, pair.cli_if)):
+            with NetNS(ns) as n:
+                n.link("set", index=n.link_lookup(ifname="lo")[0], state="up")
+                n.link("set", index=n.link_lookup(ifname=ifn)[0], state="up")
+            run_in_netns(ns, ns_tx_checksum, [ifn], False)
+        run_in_netns(pair.rtr_ns, ns_sysctls, {"net.ipv6.conf.all.forwarding": 1})
+        _wait_ll(pair.rtr_ns, pair.rtr_if)
+        _wait_ll(pair.cli_ns, pair.cli_if)
+        yield pair
+    finally:
+        pair.stop_all()
+        for ns in created:
+            try:
+                netns.remove(ns)
+            except Exception as exc:  # noqa: BLE001
+                print(f"cannot remove {ns}: {exc}")

@@ -1,0 +1,320 @@
+"""The router agent on real kernel sockets, in two namespaces joined by a veth
+pair (tests/interop/router_pair.py): typed RAs, a PD exchange by odm's probe
+code and hand-built Renew/Release, routes of delegated prefixes, restart,
+SIGTERM, malformed input, and tshark on a capture of a whole session.
+
+The agent runs as ``python -m odm router run`` with the scaled timer profile
+(scale 0.01: RAs about every 3-4 s, lifetimes 40/60 s)."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from ipaddress import IPv6Address, IPv6Network
+from pathlib import Path
+
+import pytest
+
+from odm_wire import dhcp6 as d6
+from odm_wire import nd
+from odm_wire.constants import MessageType, MobilityType, OptionCode
+from odm_wire.constants import StatusCode as SC
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
+from router_pair import router_pair, wait_until
+
+pytestmark = [pytest.mark.netns]
+
+ALL_ROUTERS = IPv6Address("ff02::2")
+ALL_DHCP = IPv6Address("ff02::1:2")
+
+
+def in_netns(ns: str, fn, *args):
+    """Run ``fn(*args)`` on a thread that entered network namespace ``ns``
+    (sockets made there stay in ``ns``); return its result."""
+    from pyroute2 import netns
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            netns.setns(ns, flags=0)  # only this thread moves
+            box["v"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001
+            box["e"] = exc
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if "e" in box:
+        raise box["e"]
+    return box["v"]
+
+
+class Client:
+    """A DHCPv6 client and RS sender on the client end of the pair, built on
+    odm's probe sockets (odm/probetools/link.py), messages built by hand."""
+
+    def __init__(self, pair) -> None:
+        from odm.probetools.link import Dhcp6ClientSocket, Icmp6Socket, interface_info
+
+        def make():
+            info = interface_info(pair.cli_if)
+            return info, Dhcp6ClientSocket(info), Icmp6Socket(info, (134,))
+        self.info, self.dhcp, self.icmp = in_netns(pair.cli_ns, make)
+        self.duid = d6.DuidLL(1, self.info.mac)
+        self.server: d6.Duid | None = None
+        self.rng = random.Random(7)
+
+    def close(self) -> None:
+        self.dhcp.close()
+        self.icmp.close()
+
+    # -- ND ---------------------------------------------------------------
+    def send_rs(self) -> None:
+        self.icmp.send(nd.encode_nd(nd.RouterSolicitation(
+            (nd.SourceLinkLayerAddress(self.info.mac),))), ALL_ROUTERS)
+
+    def ras(self, timeout: float, until=None) -> list[tuple[nd.RouterAdvertisement, int]]:
+        """RAs (decoded, with the hop limit they came with) for ``timeout``
+        seconds, or until ``until(ra)`` is true."""
+        out = []
+        end = time.monotonic() + timeout
+        while (left := end - time.monotonic()) > 0:
+            got = self.icmp.recv(left)
+            if got is None:
+                break
+            msg = nd.decode_nd(got[0])
+            if isinstance(msg, nd.RouterAdvertisement):
+                out.append((msg, got[2]))
+                if until is not None and until(msg):
+                    break
+        return out
+
+    # -- DHCPv6 -----------------------------------------------------------
+    def exchange(self, msg, timeout: float = 3.0, tries: int = 3):
+        """Send ``msg`` and return the decoded answer with the same
+        transaction id (retransmitting up to ``tries`` times), or None."""
+        raw = d6.encode_dhcp6(msg)
+        for _ in range(tries):
+            self.dhcp.send(raw)
+            end = time.monotonic() + timeout / tries
+            while (left := end - time.monotonic()) > 0:
+                got = self.dhcp.recv(left)
+                if got is None:
+                    break
+                ans = d6.decode_dhcp6(got[0])
+                if ans.transaction_id == msg.transaction_id:
+                    return ans
+        return None
+
+    def xid(self) -> int:
+        return self.rng.randrange(1 << 24)
+
+    def ids(self, server: bool = True) -> tuple:
+        base = (d6.ClientId(self.duid), d6.ElapsedTime(0))
+        return base + ((d6.ServerId(self.server),) if server and self.server else ())
+
+    def acquire(self, iaid: int, mt: MobilityType | None = None) -> d6.IAPD:
+        """Solicit/Advertise/Request/Reply for one IA_PD; the Reply's IA_PD."""
+        from odm.probetools.pd import build_ia_pd
+        oro = d6.OptionRequest((OptionCode.VENDOR_OPTS,))
+        adv = self.exchange(d6.Solicit(self.xid(), self.ids(False) + (
+            oro, build_ia_pd(iaid, mt, "::/56"))))
+        assert adv is not None and adv.msg_type == MessageType.ADVERTISE, adv
+        self.server = adv.server_duid
+        (ia,) = adv.ia_pds
+        rep = self.exchange(d6.Request(self.xid(), self.ids() + (oro, ia)))
+        assert rep is not None and rep.msg_type == MessageType.REPLY, rep
+        (ia,) = rep.ia_pds
+        assert ia.prefixes and ia.status is None, ia
+        return ia
+
+    def renew(self, ia: d6.IAPD):
+        return self.exchange(d6.Renew(self.xid(), self.ids() + (ia,)))
+
+    def release(self, ia: d6.IAPD):
+        return self.exchange(d6.Release(self.xid(), self.ids() + (ia,)))
+
+
+@pytest.fixture
+def pair(tmp_path):
+    with router_pair(tmp_path) as p:
+        yield p
+
+
+@pytest.fixture
+def client(pair):
+    c = Client(pair)
+    yield c
+    c.close()
+
+
+def net_of(ia: d6.IAPD) -> IPv6Network:
+    (p,) = ia.prefixes
+    return IPv6Network((p.prefix, p.prefix_length))
+
+
+def test_ra_has_typed_pio_and_hop_limit_255(pair, client):
+    pair.start_router(pair.config())
+    client.send_rs()
+    got = client.ras(3.0, until=lambda ra: bool(ra.prefixes))
+    assert got, "no RA"
+    ra, hop = got[-1]
+    assert hop == 255
+    assert ra.router_lifetime == 1800 and ra.managed and ra.other
+    (pio,) = ra.prefixes
+    assert IPv6Network(pio.network) == IPv6Network("2001:db8:1::/64")
+    assert pio.mobility_type == MobilityType.NON_PERSISTENT
+    assert pio.on_link and pio.autonomous
+    assert (pio.valid_lifetime, pio.preferred_lifetime) == (86400, 14400)
+    assert ra.get(nd.SourceLinkLayerAddress).link_layer_address == bytes.fromhex(
+        "020000000101")
+
+
+def test_pd_route_follows_grant_renew_release(pair, client):
+    from odm.probetools.link import now
+    from odm.probetools.pd import pd_exchange
+
+    pair.start_router(pair.config())
+    # odm's own probe code: typed (fixed) and untyped IA_PDs in one exchange
+    res = pd_exchange(client.dhcp, now, client_duid=client.duid,
+                      types=[MobilityType.FIXED, None], timeout=3)
+    assert res.outcome == "granted", res
+    grants = {o.asked: o.grants[0] for o in res.ias}
+    assert grants[MobilityType.FIXED].mobility_type == MobilityType.FIXED
+    assert IPv6Network(grants[MobilityType.FIXED].prefix).subnet_of(
+        IPv6Network("2001:db8:f000::/48"))
+    assert grants[None].mobility_type is None
+    ll = pair.link_local(pair.cli_ns, pair.cli_if)
+    want = {g.prefix: ll for g in grants.values()}
+    wait_until(lambda: pair.odm_routes() == want, 5, what=f"routes {want}")
+
+    # hand-built exchange: acquire, Renew extends, Release removes the route
+    ia = client.acquire(77, MobilityType.SESSION_LASTING)
+    net = net_of(ia)
+    assert net.subnet_of(IPv6Network("2001:db8:5000::/48"))
+    wait_until(lambda: pair.odm_routes().get(str(net)) == ll, 5, what="route of the grant")
+    rep = client.renew(ia)
+    assert rep is not None and rep.msg_type == MessageType.REPLY
+    (ria,) = rep.ia_pds
+    assert net_of(ria) == net and ria.prefixes[0].valid_lifetime == 60
+    assert 0 < ria.t1 <= ria.t2 <= ria.prefixes[0].preferred_lifetime
+    rel = client.release(ia)
+    assert rel is not None and rel.status is not None and rel.status.status_code == SC.SUCCESS
+    wait_until(lambda: str(net) not in pair.odm_routes(), 5, what="route removed")
+    assert set(pair.odm_routes()) == set(want)
+    st = pair.status()
+    (i,) = st["interfaces"]
+    assert i["counters"]["pkt6-release-received"] == 1
+    assert sum(p["assigned-pds"] for p in i["pools"]) == 2
+
+
+def test_sigterm_final_ra_no_routes_and_restart_keeps_binding(pair, client):
+    cfg = pair.config()
+    proc = pair.start_router(cfg)
+    ia = client.acquire(5)
+    net = net_of(ia)
+    ll = pair.link_local(pair.cli_ns, pair.cli_if)
+    wait_until(lambda: pair.odm_routes() == {str(net): ll}, 5, what="route")
+    server = client.server
+    client.ras(0.2)  # drain RAs heard so far
+    proc.send_signal(signal.SIGTERM)
+    final = client.ras(5.0, until=lambda ra: ra.router_lifetime == 0)
+    assert final and final[-1][0].router_lifetime == 0
+    assert proc.wait(10) == 0
+    assert pair.odm_routes() == {}
+    pair.procs.remove(proc)
+
+    # restart on the same lease store: same server DUID, the binding and its
+    # route are back, and a Renew keeps the same prefix
+    pair.start_router(cfg, log=pair.workdir / "router2.log")
+    wait_until(lambda: pair.odm_routes() == {str(net): ll}, 5, what="route restored")
+    rep = client.renew(ia)
+    assert rep is not None and rep.server_duid == server
+    (ria,) = rep.ia_pds
+    assert net_of(ria) == net and ria.prefixes[0].valid_lifetime > 0
+    # a new Solicit for the same IAID is offered the same prefix
+    adv = client.exchange(d6.Solicit(client.xid(), client.ids(False) + (
+        d6.IAPD(5, 0, 0, ()),)))
+    assert adv is not None and net_of(adv.ia_pds[0]) == net
+
+
+def test_malformed_datagrams_do_not_stop_the_agent(pair, client):
+    pair.start_router(pair.config())
+    junk = [b"", b"\x01", b"\x01\x00\x00\x01\x00\x01\x00\xff\x00",  # truncated option
+            b"\x0c" + b"\xff" * 40,                                    # Relay-Forw garbage
+            bytes(range(256)) * 4]
+    for j in junk:
+        client.dhcp.send(j)
+    client.icmp.send(b"\x85\x01\x00\x00", ALL_ROUTERS)  # RS with code 1, too short
+    ia = client.acquire(9)
+    assert net_of(ia).subnet_of(IPv6Network("2001:db8:8000::/40"))
+    c = pair.status()["interfaces"][0]["counters"]
+    assert c["pkt6-parse-failed"] >= 3
+    assert c["pkt6-reply-sent"] == 1
+
+
+def _tshark_problems(path: Path) -> list[str]:
+    def run(*args):
+        r = subprocess.run(["tshark", "-r", str(path), "-o", "udp.check_checksum:TRUE", *args],
+                           capture_output=True, text=True, timeout=60, check=False)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    verbose = run("-V")
+    problems = [ln.strip() for ln in verbose.splitlines() if "Malformed" in ln]
+    problems += [ln.strip() for ln in run("-q", "-z", "expert").splitlines()
+                 if ln.startswith(("Errors", "Warns", "Warnings"))]
+    return problems, verbose
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+def test_tshark_sees_nothing_malformed_in_a_full_session(pair, client, tmp_path):
+    pcap = tmp_path / "session.pcap"
+    cap = pair.capture(pair.rtr_ns, pair.rtr_if, pcap, "udp or icmp6")
+    proc = pair.start_router(pair.config())
+    client.send_rs()
+    assert client.ras(3.0, until=lambda ra: bool(ra.prefixes))
+    typed = client.acquire(1, MobilityType.FIXED)
+    legacy = client.acquire(2)
+    assert client.renew(legacy) is not None
+    assert client.release(legacy) is not None
+    assert client.release(typed) is not None
+    # relayed Solicit (RFC 8415 §19): answered in a Relay-Repl to port 547
+    inner = d6.Solicit(client.xid(), client.ids(False) + (d6.IAPD(3, 0, 0, ()),))
+    relay = d6.RelayForw(0, IPv6Address("::"), IPv6Address("fe80::abcd"),
+                         (d6.RelayMsg(inner), d6.InterfaceId(b"port7")))
+    from odm.probetools.link import Dhcp6ClientSocket
+
+    rsock = in_netns(pair.cli_ns, lambda: Dhcp6ClientSocket(client.info, port=547))
+    try:
+        rsock.send(d6.encode_dhcp6(relay))
+        got = rsock.recv(3.0)
+        assert got is not None
+        rr = d6.decode_dhcp6(got[0])
+        assert rr.msg_type == MessageType.RELAY_REPL
+        assert rr.get(d6.InterfaceId).interface_id == b"port7"
+    finally:
+        rsock.close()
+    proc.send_signal(signal.SIGTERM)
+    assert client.ras(5.0, until=lambda ra: ra.router_lifetime == 0)
+    assert proc.wait(10) == 0
+    time.sleep(0.2)
+    pair.stop(cap, signal.SIGINT)
+    problems, verbose = _tshark_problems(pcap)
+    assert problems == []
+    for kind in ("Router Solicitation", "Router Advertisement", "Solicit", "Advertise",
+                 "Request", "Renew", "Release", "Relay-forw", "Relay-reply"):
+        assert kind in verbose, kind
+
+
+def test_missing_interface_is_an_error_and_leaves_nothing(pair):
+    cfg = pair.config()
+    r = pair.run(pair.rtr_ns, [sys.executable, "-m", "odm", "router", "run", "--config",
+                               str(cfg), "--iface", "nosuch0"], timeout=30)
+    assert r.returncode == 1
+    assert "nosuch0" in r.stderr
+    assert not (pair.workdir / "router.sock").exists()
