@@ -1,0 +1,810 @@
+"""Conformance replay: play one side of a golden capture to a live agent and
+compare what it says with what the capture says.
+
+Two directions:
+
+* **against a router** (:func:`conform_router`): every client message of the
+  capture (Solicit, Request, Renew, Rebind, Release, Decline, Confirm,
+  Information-request, RS) is sent, in order, to the router; its answer (the
+  server message with the same transaction-id; an RA after an RS) is compared
+  with the capture's answer. Before sending, a message is rewritten for the
+  live peer: its Server Identifier becomes the DUID the live server used in
+  its place, and each delegated prefix the one the live server gave in its
+  place (both learned from earlier answers).
+* **against a host** (:func:`conform_host`): the capture's server side is
+  played to the host. Each DHCPv6 message the host sent in the capture must
+  come from the live host next (retransmissions of a message already matched
+  are skipped) and is compared; each Advertise/Reply/RA of the capture is
+  sent when reached, rewritten with the live host's transaction-id, DUID and
+  IAIDs. What made the host act in the capture (a setsc(), a socket closed, a
+  move) is replayed from the capture's *actions* (:class:`Action`, recorded
+  by ``pcaps/regenerate.py`` in ``pcaps/golden.toml``). RSs are not compared:
+  the kernel sends its own next to the agent's, in no fixed number.
+
+Normalising (:class:`Normaliser`) makes equal what must differ between two
+runs: transaction-ids, DUIDs (replaced by their role, client or server),
+Elapsed Time, MAC addresses (SLLA), checksums, status texts (the code stays),
+padding; options are compared as sets ordered by option code, matched by kind
+and key (IAID, prefix). Lifetimes, T1/T2 and the router lifetime are compared
+as numbers with a slack of ``lifetime_slack`` seconds for finite non-zero
+values (they count down); 0 and infinity must match exactly. Delegated and
+on-link prefixes are named P1, P2 … in order of first appearance on each
+side (the *structure* must match; ``exact_prefixes`` compares them as they
+are: a router with a fresh lease store and the capture's configuration
+delegates the same prefixes). Against a host, IAIDs are named I1, I2 … too
+(the host picks fresh ones).
+
+The first difference stops the run and is reported with its path, e.g.
+``Reply/IA_PD[iaid=1]/IAPREFIX[P1]/VENDOR_OPTS(odm)/MOBILITY_TYPE``:
+capture ``SESSION_LASTING``, live ``FIXED`` (:meth:`Report.lines`).
+
+Peers: :class:`CoreRouterPeer` and :class:`CoreHostPeer` drive odm's sans-I/O
+cores in memory with a fake clock; :mod:`odm.pcaptools.livepeers` has the
+kernel-socket peers (``odm pcap replay --against``, tests/replay).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address
+
+import odm_wire
+from odm.pcaptools.describe import message_name, status_name
+from odm.pcaptools.packets import Packet
+from odm_wire import dhcp6 as d6
+from odm_wire import nd
+from odm_wire.constants import INFINITY, ODM_PEN, MessageType
+from odm_wire.errors import WireFormatError
+
+__all__ = [
+    "CLIENT_MESSAGES",
+    "SERVER_MESSAGES",
+    "Action",
+    "CompareOptions",
+    "ConformanceError",
+    "CoreHostPeer",
+    "CoreRouterPeer",
+    "Lifetime",
+    "Normaliser",
+    "Report",
+    "Step",
+    "conform_host",
+    "conform_router",
+    "first_difference",
+]
+
+CLIENT_MESSAGES = frozenset({
+    MessageType.SOLICIT, MessageType.REQUEST, MessageType.CONFIRM, MessageType.RENEW,
+    MessageType.REBIND, MessageType.RELEASE, MessageType.DECLINE,
+    MessageType.INFORMATION_REQUEST})
+SERVER_MESSAGES = frozenset({MessageType.ADVERTISE, MessageType.REPLY,
+                             MessageType.RECONFIGURE})
+_CLIENT_CODES = frozenset(int(t) for t in CLIENT_MESSAGES)
+_SERVER_CODES = frozenset(int(t) for t in SERVER_MESSAGES)
+_TIMES = frozenset({"preferred_lifetime", "valid_lifetime", "t1", "t2", "router_lifetime",
+                    "lifetime"})
+_DROP = frozenset({"checksum", "transaction_id", "status_message", "padding"})
+ND_RS, ND_RA = 133, 134
+_CLIENT_LL = IPv6Address("fe80::ff:fe00:2")
+
+
+class ConformanceError(RuntimeError):
+    """A replay that cannot go on for a reason outside the comparison: an
+    action the peer cannot perform, a socket that cannot be opened."""
+
+
+# ----------------------------------------------------------------- actions --
+@dataclass(frozen=True)
+class Action:
+    """Something done to the live agents before capture frame ``before_frame``
+    (1-based) is played: ``do`` is ``"setsc"`` (``args``: ``type`` name,
+    ``owner`` int, ``on_net`` bool), ``"close"`` (``owner``: the application
+    socket closes), ``"move"`` (``router``: the host moves there) or
+    ``"wait"`` (``seconds``)."""
+
+    before_frame: int
+    do: str
+    args: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        a = " ".join(f"{k}={v}" for k, v in self.args.items())
+        return f"{self.do} {a}".strip()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Action:
+        """From a ``pcaps/golden.toml`` entry ``{before_frame=…, do=…, …}``.
+        Raises ValueError for a missing ``before_frame``/``do``."""
+        d = dict(d)
+        try:
+            frame, do = int(d.pop("before_frame")), str(d.pop("do"))
+        except KeyError as exc:
+            raise ValueError(f"action {d} lacks {exc.args[0]}") from None
+        return cls(frame, do, d)
+
+    def as_dict(self) -> dict:
+        return {"before_frame": self.before_frame, "do": self.do, **self.args}
+
+
+# ------------------------------------------------------------- normalising --
+@dataclass(frozen=True)
+class CompareOptions:
+    """How strictly answers are compared (module docstring).
+
+    ``exact_prefixes``: compare prefixes as they are instead of P1, P2 …;
+    ``exact_iaids``: compare IAIDs as they are instead of I1, I2 …;
+    ``lifetime_slack``: seconds by which finite non-zero lifetimes and timers
+    may differ."""
+
+    exact_prefixes: bool = False
+    exact_iaids: bool = True
+    lifetime_slack: int = 2
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """A lifetime or timer in seconds (0xffffffff = infinity)."""
+
+    value: int
+
+    def __str__(self) -> str:
+        return "infinity" if self.value == INFINITY else f"{self.value} s"
+
+    def close_to(self, other: Lifetime, slack: int) -> bool:
+        a, b = self.value, other.value
+        if a == b:
+            return True
+        if 0 in (a, b) or INFINITY in (a, b):
+            return False
+        return abs(a - b) <= slack
+
+
+def _order(o) -> int:
+    for attr in ("code", "option_type", "sub_code"):
+        v = getattr(o, attr, None)
+        if isinstance(v, int):
+            return int(v)
+    return 0
+
+
+class Normaliser:
+    """Turns decoded messages of one side into comparable dicts, naming
+    prefixes (and IAIDs) consistently across the messages of that side."""
+
+    def __init__(self, options: CompareOptions = CompareOptions()) -> None:
+        self.options = options
+        self.prefixes: dict[str, str] = {}
+        self.iaids: dict[int, str] = {}
+
+    def prefix(self, addr: IPv6Address, length: int) -> str:
+        net = f"{addr}/{length}"
+        if self.options.exact_prefixes or addr.is_unspecified:
+            return net
+        return self.prefixes.setdefault(net, f"P{len(self.prefixes) + 1}")
+
+    def iaid(self, v: int):
+        if self.options.exact_iaids:
+            return v
+        return self.iaids.setdefault(v, f"I{len(self.iaids) + 1}")
+
+    def __call__(self, msg) -> dict:
+        """The comparable form of ``msg`` (an odm_wire message)."""
+        return self._obj(msg, None)
+
+    def _obj(self, obj, role):
+        if isinstance(obj, enum.Enum):
+            return obj.name
+        if isinstance(obj, d6.Duid):
+            return f"<{role or 'a'} DUID>"
+        if isinstance(obj, d6.ElapsedTime):
+            return None
+        if isinstance(obj, d6.StatusCode):
+            return {"kind": "StatusCode", "status_code": status_name(obj.status_code)}
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            out = {"kind": type(obj).__name__}
+            if isinstance(obj, d6.ClientId):
+                role = "client"
+            elif isinstance(obj, d6.ServerId):
+                role = "server"
+            prefixed = isinstance(obj, (d6.IAPrefix, nd.PrefixInformation))
+            for f in dataclasses.fields(obj):
+                name = f.name
+                if name in _DROP or (prefixed and name == "prefix_length"):
+                    continue
+                v = getattr(obj, name)
+                if name in ("options", "suboptions"):
+                    items = [self._obj(o, role) for o in sorted(v, key=_order)]
+                    out[name] = [x for x in items if x is not None]
+                elif prefixed and name == "prefix":
+                    out[name] = self.prefix(v, obj.prefix_length)
+                    if out[name] != obj.network:
+                        out["_actual"] = obj.network  # shown, not compared
+                elif name == "iaid":
+                    out[name] = self.iaid(v)
+                elif name in _TIMES and isinstance(v, int):
+                    out[name] = Lifetime(v)
+                elif name == "link_layer_address":
+                    out[name] = "<MAC>"
+                elif name == "mobility_type" and isinstance(obj, nd.PrefixInformation) \
+                        and not v:
+                    out[name] = "untyped"
+                else:
+                    out[name] = self._obj(v, role)
+            return out
+        if isinstance(obj, (list, tuple)):
+            return [self._obj(x, role) for x in obj]
+        if isinstance(obj, bytes):
+            return obj.hex()
+        if isinstance(obj, IPv6Address):
+            return str(obj)
+        return obj
+
+
+_LABELS = {
+    "ClientId": "CLIENTID", "ServerId": "SERVERID", "OptionRequest": "ORO",
+    "Preference": "PREFERENCE", "RapidCommit": "RAPID_COMMIT", "StatusCode": "STATUS_CODE",
+    "OdmVendorOpts": "VENDOR_OPTS(odm)", "MobilityTypeSubOption": "MOBILITY_TYPE",
+    "SupportedTypesSubOption": "SUPPORTED_TYPES", "SourceLinkLayerAddress": "SLLA",
+    "TargetLinkLayerAddress": "TLLA", "Mtu": "MTU", "Rdnss": "RDNSS",
+    "SolMaxRt": "SOL_MAX_RT", "InfMaxRt": "INF_MAX_RT", "IANA": "IA_NA",
+    "RouterAdvertisement": "RA", "RouterSolicitation": "RS",
+}
+
+
+def label(d, show: bool = False) -> str:
+    """A path element for a normalised option (``IA_PD[iaid=1]``,
+    ``IAPREFIX[P1]``); ``show`` adds the actual prefix to a named one
+    (``IAPREFIX[P1=2001:db8:1f00::/56]``)."""
+    if not isinstance(d, dict):
+        return str(d)
+    k = d.get("kind", "?")
+    if k == "IAPD":
+        return f"IA_PD[iaid={d.get('iaid')}]"
+    if k in ("IAPrefix", "PrefixInformation"):
+        name = "IAPREFIX" if k == "IAPrefix" else "PIO"
+        actual = f"={d['_actual']}" if show and "_actual" in d else ""
+        return f"{name}[{d.get('prefix')}{actual}]"
+    if k == "VendorOpts":
+        return f"VENDOR_OPTS({d.get('enterprise_number')})"
+    if k in ("UnknownOption", "UnknownNdOption", "UnknownSubOption"):
+        return f"{k}({d.get('option_code', d.get('nd_type', d.get('sub_code')))})"
+    return _LABELS.get(k, k)
+
+
+def _show(v) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return label(v, show=True)
+    return str(v)
+
+
+def first_difference(want, got, path: str = "", slack: int = 2
+                     ) -> tuple[str, str, str] | None:
+    """The first difference between two normalised messages (capture ``want``,
+    live ``got``) as ``(path, capture text, live text)``, or None."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        if want.get("kind") != got.get("kind"):
+            return path or "message", label(want, True), label(got, True)
+        here = path or label(want)
+        keys = [k for k in want if k != "kind" and not k.startswith("_")] + \
+            [k for k in got if k not in want and not k.startswith("_")]
+        single = len([k for k in keys if k not in ("options", "suboptions")]) == 1 and \
+            not any(k in want for k in ("options", "suboptions"))
+        for k in keys:
+            a, b = want.get(k), got.get(k)
+            if k in ("options", "suboptions"):
+                r = _list_difference(a or [], b or [], here, slack)
+                if r:
+                    return r
+                continue
+            sub = here if single else f"{here}/{k}"
+            if isinstance(a, Lifetime) and isinstance(b, Lifetime):
+                if not a.close_to(b, slack):
+                    return sub, str(a), str(b)
+                continue
+            if isinstance(a, dict) and isinstance(b, dict):
+                r = first_difference(a, b, sub, slack)
+                if r:
+                    return r
+                continue
+            if a != b:
+                return sub, _show(a) if a is not None else "(absent)", \
+                    _show(b) if b is not None else "(absent)"
+        return None
+    if want != got:
+        return path or "message", _show(want), _show(got)
+    return None
+
+
+def _list_difference(a: list, b: list, path: str, slack: int):
+    la, lb = [label(x) for x in a], [label(x) for x in b]
+    left = list(la)
+    missing: list[str] = []
+    extra: list[str] = []
+    for x, y in zip(lb, b):
+        if x in left:
+            left.remove(x)
+        else:
+            extra.append(label(y, True))
+    for x in a:
+        if label(x) in left:
+            left.remove(label(x))
+            missing.append(label(x, True))
+    if missing or extra:
+        if missing and extra:
+            return path, ", ".join(missing), ", ".join(extra) + " instead"
+        if missing:
+            return path, ", ".join(missing), f"no {', '.join(missing)}"
+        return path, f"no {', '.join(extra)}", ", ".join(extra)
+    used: set[int] = set()
+    for x in a:
+        lab = label(x)
+        j = next(j for j, y in enumerate(b) if j not in used and label(y) == lab)
+        used.add(j)
+        r = first_difference(x, b[j], f"{path}/{label(x, True)}", slack)
+        if r:
+            return r
+    return None
+
+
+# ------------------------------------------------------------------ report --
+@dataclass
+class Step:
+    """One exchange of the replay. ``frame``: the capture frame played or
+    expected; ``what``: e.g. ``Solicit → Advertise``; ``capture_frame``: the
+    capture frame the live message was compared with; ``difference``:
+    ``(path, capture, live)`` or None; ``note``: what happened besides."""
+
+    frame: int
+    what: str
+    capture_frame: int | None = None
+    difference: tuple[str, str, str] | None = None
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.difference is None
+
+
+@dataclass
+class Report:
+    """The outcome of a conformance replay: its steps in order; ``error`` when
+    it could not go on. ``ok`` when every step matched."""
+
+    side: str = "router"
+    steps: list[Step] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(s.ok for s in self.steps)
+
+    @property
+    def compared(self) -> int:
+        """How many live messages were compared with the capture."""
+        return sum(1 for s in self.steps if s.capture_frame is not None)
+
+    def first_failure(self) -> Step | None:
+        return next((s for s in self.steps if not s.ok), None)
+
+    def describe_failure(self) -> str:
+        """The first difference in a few lines ('' when conformant)."""
+        s = self.first_failure()
+        if s is None:
+            return self.error or ""
+        path, want, got = s.difference
+        where = f" (capture frame #{s.capture_frame})" if s.capture_frame else ""
+        return (f"frame #{s.frame} {s.what}{where} differs at {path}:\n"
+                f"    capture: {want}\n    live:    {got}")
+
+    def lines(self) -> list[str]:
+        """Human-readable lines, one per step, then the verdict."""
+        out = []
+        for s in self.steps:
+            if s.ok:
+                tail = f" (= capture #{s.capture_frame})" if s.capture_frame else ""
+                out.append(f"✓ #{s.frame} {s.what}{tail}{'  ' + s.note if s.note else ''}")
+            else:
+                path, want, got = s.difference
+                where = f" capture #{s.capture_frame}" if s.capture_frame else ""
+                out.append(f"✗ #{s.frame} {s.what}: differs from{where} at {path}")
+                out.append(f"    capture: {want}")
+                out.append(f"    live:    {got}")
+        if self.error:
+            out.append(f"✗ {self.error}")
+        out.append(f"conformant ({self.compared} messages compared)" if self.ok
+                   else "NOT conformant")
+        return out
+
+
+# ------------------------------------------------------------ router side --
+def _odm_packets(packets: list[Packet]) -> list[Packet]:
+    return [p for p in packets if p.message is not None
+            and isinstance(p.message, (d6.Message, nd.RouterSolicitation,
+                                       nd.RouterAdvertisement))]
+
+
+def _answer_for(pkts: list[Packet], i: int) -> Packet | None:
+    """The capture's answer to client packet ``pkts[i]``: the next server
+    message with its transaction-id (the next RA for an RS)."""
+    ask = pkts[i].message
+    for p in pkts[i + 1:]:
+        m = p.message
+        if isinstance(ask, nd.RouterSolicitation):
+            if isinstance(m, nd.RouterAdvertisement):
+                return p
+            continue
+        if isinstance(m, d6.Message) and m.msg_type in SERVER_MESSAGES \
+                and m.transaction_id == ask.transaction_id:
+            return p
+    return None
+
+
+def _duid_key(duid) -> bytes:
+    return d6.encode_duid(duid)
+
+
+def _rewrite_client(msg: d6.Message, servers: dict[bytes, d6.Duid],
+                    prefixes: dict[str, tuple[IPv6Address, int]]) -> d6.Message:
+    """The captured client message for the live router (module docstring)."""
+    opts = []
+    for o in msg.options:
+        if isinstance(o, d6.ServerId) and _duid_key(o.duid) in servers:
+            o = d6.ServerId(servers[_duid_key(o.duid)])
+        elif isinstance(o, d6.IAPD):
+            ps = []
+            for p in o.options:
+                if isinstance(p, d6.IAPrefix) and p.network in prefixes:
+                    addr, plen = prefixes[p.network]
+                    p = dataclasses.replace(p, prefix=addr, prefix_length=plen)
+                ps.append(p)
+            o = dataclasses.replace(o, options=tuple(ps))
+        opts.append(o)
+    return dataclasses.replace(msg, options=tuple(opts))
+
+
+def _learn_prefixes(want, got, prefixes: dict) -> None:
+    """Pair the capture's prefixes with the live ones, IA_PD by IA_PD."""
+    if isinstance(want, nd.RouterAdvertisement):
+        return
+    live = {ia.iaid: ia for ia in got.ia_pds}
+    for ia in want.ia_pds:
+        other = live.get(ia.iaid)
+        if other is None:
+            continue
+        for a, b in zip([p for p in ia.prefixes if not p.prefix.is_unspecified],
+                        [p for p in other.prefixes if not p.prefix.is_unspecified]):
+            prefixes[a.network] = (b.prefix, b.prefix_length)
+
+
+def _act(peer, action: Action, report: Report) -> bool:
+    try:
+        note = peer.act(action)
+    except ConformanceError as exc:
+        report.error = f"before frame #{action.before_frame}: cannot {action}: {exc}"
+        return False
+    report.steps.append(Step(action.before_frame, f"[{action}]", note=note or ""))
+    return True
+
+
+def conform_router(packets: list[Packet], peer, *, actions: list[Action] = (),
+                   timeout: float = 3.0, options: CompareOptions = CompareOptions(),
+                   pen: int = ODM_PEN) -> Report:
+    """Play the client side of ``packets`` (a dissected golden capture) to the
+    router ``peer`` and compare its answers (module docstring).
+
+    ``peer`` has ``ask(kind, payload, accept, timeout) -> bytes | None`` (send
+    ``payload``, ``"dhcp6"`` or ``"icmp6"``, and return the first answer that
+    ``accept(octets)`` takes within ``timeout`` seconds; ``timeout`` 0: send
+    only) and ``act(action) -> str | None`` (perform an :class:`Action`, raise
+    :class:`ConformanceError` if it cannot). ``actions`` are performed before
+    the frames they name. Returns a :class:`Report`; stops at the first
+    difference."""
+    report = Report("router")
+    pkts = _odm_packets(packets)
+    todo = sorted(actions, key=lambda a: a.before_frame)
+    want_n, got_n = Normaliser(options), Normaliser(options)
+    servers: dict[bytes, d6.Duid] = {}
+    prefixes: dict[str, tuple[IPv6Address, int]] = {}
+    compared_ra: set[int] = set()
+    for i, p in enumerate(pkts):
+        while todo and todo[0].before_frame <= p.number:
+            if not _act(peer, todo.pop(0), report):
+                return report
+        m = p.message
+        if isinstance(m, nd.RouterSolicitation):
+            kind, payload = "icmp6", p.payload
+
+            def accept(raw):
+                return len(raw) >= 16 and raw[0] == ND_RA
+        elif isinstance(m, d6.Message) and m.msg_type in CLIENT_MESSAGES:
+            kind = "dhcp6"
+            new = _rewrite_client(m, servers, prefixes)
+            payload = p.payload if new == m else odm_wire.encode(new)
+            xid = m.transaction_id
+
+            def accept(raw, xid=xid):
+                return len(raw) >= 4 and raw[0] in _SERVER_CODES and \
+                    int.from_bytes(raw[1:4], "big") == xid
+        else:
+            continue
+        ans = _answer_for(pkts, i)
+        name = message_name(m)
+        if ans is None or (kind == "icmp6" and ans.number in compared_ra):
+            peer.ask(kind, payload, accept, 0)
+            why = "RA already compared" if ans is not None else "no answer in the capture"
+            report.steps.append(Step(p.number, f"{name} sent", note=f"({why})"))
+            continue
+        what = f"{name} → {message_name(ans.message)}"
+        step = Step(p.number, what, ans.number)
+        report.steps.append(step)
+        raw = peer.ask(kind, payload, accept, timeout)
+        if raw is None:
+            step.difference = ("answer", f"{message_name(ans.message)} (frame #{ans.number})",
+                               f"nothing within {timeout:g} s")
+            return report
+        try:
+            got = odm_wire.decode(raw, pen)
+        except WireFormatError as exc:
+            step.difference = ("answer", "a well-formed message", f"malformed: {exc}")
+            return report
+        diff = first_difference(want_n(ans.message), got_n(got), slack=options.lifetime_slack)
+        if diff:
+            step.difference = diff
+            return report
+        if kind == "icmp6":
+            compared_ra.add(ans.number)
+        else:
+            _learn_prefixes(ans.message, got, prefixes)
+            if ans.message.server_duid is not None and got.server_duid is not None:
+                servers[_duid_key(ans.message.server_duid)] = got.server_duid
+    for a in todo:  # actions after the last frame
+        if not _act(peer, a, report):
+            return report
+    return report
+
+
+# -------------------------------------------------------------- host side --
+def _rewrite_server(msg: d6.Message, xid: int, client: d6.Duid | None,
+                    iaids: dict[int, int]) -> d6.Message:
+    opts = []
+    for o in msg.options:
+        if isinstance(o, d6.ClientId) and client is not None:
+            o = d6.ClientId(client)
+        elif isinstance(o, d6.IAPD) and o.iaid in iaids:
+            o = dataclasses.replace(o, iaid=iaids[o.iaid])
+        opts.append(o)
+    return dataclasses.replace(msg, transaction_id=xid, options=tuple(opts))
+
+
+def conform_host(packets: list[Packet], peer, *, actions: list[Action] = (),
+                 timeout: float = 3.0, options: CompareOptions | None = None,
+                 pen: int = ODM_PEN) -> Report:
+    """Play the server side of ``packets`` to the host ``peer`` and compare
+    the host's DHCPv6 messages with the capture's (module docstring).
+
+    ``peer`` has ``expect(accept, timeout) -> (octets, source) | None`` (the
+    next DHCPv6 message from the host that ``accept`` takes, others dropped),
+    ``send(kind, payload, dst)`` and ``act(action)``. Waiting for a host
+    message allows ``timeout`` seconds plus 1.5 times the gap before it in
+    the capture (timers such as T1 run on the host). ``options`` default:
+    IAIDs named, prefixes exact. Returns a :class:`Report`."""
+    options = options or CompareOptions(exact_prefixes=True, exact_iaids=False)
+    report = Report("host")
+    pkts = _odm_packets(packets)
+    todo = sorted(actions, key=lambda a: a.before_frame)
+    want_n, got_n = Normaliser(options), Normaliser(options)
+    xids: dict[int, int] = {}
+    iaids: dict[int, int] = {}
+    matched: set[int] = set()
+    client: d6.Duid | None = None
+    host_addr: IPv6Address | None = None
+    prev_time = pkts[0].time if pkts else 0.0
+    for p in pkts:
+        while todo and todo[0].before_frame <= p.number:
+            if not _act(peer, todo.pop(0), report):
+                return report
+        m = p.message
+        gap, prev_time = max(0.0, p.time - prev_time), p.time
+        if isinstance(m, nd.RouterSolicitation):
+            continue
+        if isinstance(m, nd.RouterAdvertisement):
+            peer.send("icmp6", p.payload, p.dst)
+            report.steps.append(Step(p.number, "RA sent"))
+            continue
+        if not isinstance(m, d6.Message):
+            continue
+        if m.msg_type in CLIENT_MESSAGES:
+            retrans = m.transaction_id in xids
+            step = Step(p.number, f"host sent {message_name(m)}", p.number)
+            report.steps.append(step)
+
+            def accept(raw, retrans=retrans, cap=m.transaction_id):
+                if len(raw) < 4 or raw[0] not in _CLIENT_CODES:
+                    return False
+                x = int.from_bytes(raw[1:4], "big")
+                if retrans:
+                    return x == xids[cap]
+                return x not in matched
+            got = peer.expect(accept, timeout + 1.5 * gap)
+            if got is None:
+                step.difference = ("message", f"{message_name(m)} (frame #{p.number})",
+                                   f"nothing within {timeout + 1.5 * gap:.1f} s")
+                return report
+            raw, src = got
+            try:
+                live = odm_wire.decode(raw, pen)
+            except WireFormatError as exc:
+                step.difference = ("message", "a well-formed message", f"malformed: {exc}")
+                return report
+            diff = first_difference(want_n(m), got_n(live), slack=options.lifetime_slack)
+            if diff:
+                step.difference = diff
+                return report
+            xids[m.transaction_id] = live.transaction_id
+            matched.add(live.transaction_id)
+            client, host_addr = live.client_duid or client, src
+            for a, b in zip(m.ia_pds, live.ia_pds):
+                iaids[a.iaid] = b.iaid
+        elif m.msg_type in SERVER_MESSAGES:
+            if m.transaction_id not in xids:
+                report.steps.append(Step(p.number, f"{message_name(m)} not sent",
+                                         note="(answers a message the live host did not send)"))
+                continue
+            out = _rewrite_server(m, xids[m.transaction_id], client, iaids)
+            peer.send("dhcp6", odm_wire.encode(out), host_addr or p.dst)
+            report.steps.append(Step(p.number, f"{message_name(m)} sent"))
+    for a in todo:
+        if not _act(peer, a, report):
+            return report
+    return report
+
+
+# --------------------------------------------------------- in-memory peers --
+class CoreRouterPeer:
+    """Routers as sans-I/O cores (odm's core contract) on a fake clock.
+
+    ``routers``: ``{name: core}``; the client is attached to ``attached``
+    (default: the first) and a ``move`` action re-attaches it. ``src``: the
+    client's link-local address. ``now``: the clock's start (seconds)."""
+
+    def __init__(self, routers: dict, attached: str | None = None, *, now: float = 1000.0,
+                 src: IPv6Address = _CLIENT_LL) -> None:
+        if not hasattr(routers, "items"):
+            routers = {"router": routers}
+        self.routers = dict(routers)
+        self.attached = attached or next(iter(self.routers))
+        self.now, self.src = now, src
+
+    @property
+    def core(self):
+        return self.routers[self.attached]
+
+    def _tick_all(self, until: float) -> None:
+        """Run every router's timers up to ``until`` (answers are dropped)."""
+        while True:
+            ts = [(c.get_timer(), c) for c in self.routers.values()]
+            ts = [(t, c) for t, c in ts if t is not None and t <= until]
+            if not ts:
+                break
+            t, c = min(ts, key=lambda x: x[0])
+            self.now = max(self.now, t)
+            c.handle_timer(self.now)
+            if c is not self.core:
+                c.datagrams_to_send()
+        self.now = max(self.now, until)
+
+    def ask(self, kind: str, payload: bytes, accept, timeout: float):
+        self.core.datagrams_to_send()  # what was sent before is not an answer
+        self.core.handle_datagram(payload, self.src, self.now, kind=kind, hop_limit=255)
+        deadline = self.now + timeout
+        while True:
+            for out in self.core.datagrams_to_send():
+                if out.kind == kind and accept(out.payload):
+                    return out.payload
+            t = self.core.get_timer()
+            if timeout <= 0 or t is None or t > deadline:
+                return None
+            self.now = max(self.now, t)
+            self.core.handle_timer(self.now)
+
+    def act(self, action: Action) -> str | None:
+        if action.do == "move":
+            router = action.args.get("router")
+            if router not in self.routers:
+                raise ConformanceError(f"no router {router!r} here")
+            self.attached = router
+            return f"client now on {router}"
+        if action.do == "wait":
+            self._tick_all(self.now + float(action.args.get("seconds", 0)))
+            return None
+        return "(host action: nothing to do against a router)"
+
+
+class CoreHostPeer:
+    """A host as a sans-I/O core (:class:`host.core.host.HostCore`) on a fake
+    clock. The kernel's part is played: every address the core adds is
+    reported ready at once (DAD done). ``router_ll``: the source of what is
+    sent to it (per router name: ``{"ar1": fe80::1, ...}``)."""
+
+    def __init__(self, core, router_ll: dict | IPv6Address, attached: str | None = None,
+                 *, now: float = 1000.0) -> None:
+        self.core = core
+        self.router_ll = router_ll if isinstance(router_ll, dict) else {"router": router_ll}
+        self.attached = attached or next(iter(self.router_ll))
+        self.now = now
+        self.host_ll = IPv6Address("fe80::ff:fe00:2")
+        self.completed: list = []
+        self._queue: list = []
+        self._rid = 0
+
+    def _pump(self) -> None:
+        from host.core.events import AddressAdded, SetscCompleted
+
+        while True:
+            e = self.core.next_event()
+            if e is None:
+                break
+            if isinstance(e, AddressAdded):
+                self.core.address_ready(e.address, self.now)
+            elif isinstance(e, SetscCompleted):
+                self.completed.append(e)
+        for out in self.core.datagrams_to_send():
+            if out.kind == "dhcp6":
+                self._queue.append((out.payload, self.host_ll))
+
+    def start(self) -> None:
+        self.core.start(self.now)
+        self._pump()
+
+    def advance(self, until: float) -> None:
+        """Run the host's timers up to ``until``; what it sends is kept."""
+        while True:
+            self._pump()
+            t = self.core.get_timer()
+            if t is None or t > until:
+                break
+            self.now = max(self.now, t)
+            self.core.handle_timer(self.now)
+        self.now = max(self.now, until)
+
+    def expect(self, accept, timeout: float):
+        deadline = self.now + timeout
+        while True:
+            self._pump()
+            while self._queue:
+                raw, src = self._queue.pop(0)
+                if accept(raw):
+                    return raw, src
+            t = self.core.get_timer()
+            if t is None or t > deadline:
+                return None
+            self.now = max(self.now, t)
+            self.core.handle_timer(self.now)
+
+    def send(self, kind: str, payload: bytes, dst) -> None:
+        self.core.handle_datagram(payload, self.router_ll[self.attached], self.now, kind=kind,
+                                  hop_limit=255)
+        self._pump()
+
+    def act(self, action: Action) -> str | None:
+        a = action.args
+        if action.do == "setsc":
+            self._rid += 1
+            self.core.setsc(self._rid, int(a.get("owner", 1)), a["type"], self.now,
+                            on_net=bool(a.get("on_net", False)))
+        elif action.do == "close":
+            self.core.close_owner(int(a.get("owner", 1)), self.now)
+        elif action.do == "move":
+            if a.get("router") not in self.router_ll:
+                raise ConformanceError(f"no router {a.get('router')!r} here")
+            self.attached = a["router"]
+            self.core.link_up(self.now)
+        elif action.do == "wait":
+            self.advance(self.now + float(a.get("seconds", 0)))
+        else:
+            raise ConformanceError(f"unknown action {action.do!r}")
+        self._pump()
+        return None
