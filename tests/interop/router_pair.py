@@ -267,6 +267,18 @@ class RouterPair:
         return p
 
 
+def private_mounts(binds: dict[str, Path], argv: Sequence[str]) -> list[str]:
+    """``argv`` run in a private mount namespace (``unshare --mount``) with a
+    fresh tmpfs on ``/run`` and each ``{target: source}`` directory bind-mounted
+    (for example a temporary directory over ``/var/lib/dhcpcd``), so a client
+    whose state paths are compiled in writes nothing outside the test's
+    directory."""
+    cmds = ["mount -t tmpfs tmpfs /run"] + [
+        f"mkdir -p {t} && mount --bind {src} {t}" for t, src in binds.items()]
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            " && ".join(cmds) + ' && exec "$@"', "sh", *argv]
+
+
 def wait_until(pred, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
     """Poll ``pred()`` until it returns a truthy value (returned) or raise
     AssertionError after ``timeout`` seconds."""
