@@ -16,7 +16,6 @@ import signal
 import time
 
 import pytest
-
 from router_pair import netns_ok, private_mounts, router_pair, wait_until
 
 _ok, _why = netns_ok()

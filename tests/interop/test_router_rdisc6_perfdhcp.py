@@ -7,7 +7,6 @@ import re
 import shutil
 
 import pytest
-
 from router_pair import netns_ok, router_pair
 
 _ok, _why = netns_ok()
@@ -22,7 +21,7 @@ def pair(tmp_path):
 
 
 def field(text: str, name: str) -> str:
-    m = re.search(rf"^\s*{re.escape(name)}\s*:\s*(.+?)\s*$", text, re.M)
+    m = re.search(rf"^\s*{re.escape(name)}\s*:\s*(.+?)\s*$", text, re.MULTILINE)
     assert m, f"{name!r} not in rdisc6 output:\n{text}"
     return m.group(1)
 
