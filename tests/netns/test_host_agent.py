@@ -219,14 +219,14 @@ class Topology:
     def spawn(self, ns: str, argv, log: Path | None = None, pipe: bool = False):
         from lab.nsutil import enter_netns_fd, open_netns
         fd = open_netns(ns)
-        fh = open(log, "wb") if log else None
+        fh = open(log, "wb") if log else None  # noqa: SIM115 - handed to the child
         try:
             p = subprocess.Popen(
                 list(argv), cwd=str(ROOT), env={**os.environ, "PYTHONPATH": str(ROOT)},
                 stdin=subprocess.PIPE if pipe else subprocess.DEVNULL,
                 stdout=subprocess.PIPE if pipe else fh,
                 stderr=subprocess.PIPE if pipe else subprocess.STDOUT,
-                preexec_fn=lambda: enter_netns_fd(fd), pass_fds=(fd,))
+                preexec_fn=lambda: enter_netns_fd(fd), pass_fds=(fd,))  # noqa: PLW1509
         finally:
             os.close(fd)
             if fh:
@@ -272,7 +272,7 @@ class Topology:
     def router_bindings(self) -> list[dict]:
         res = subprocess.run([sys.executable, "-m", "odm", "router", "status", "--socket",
                               str(self.router_sock), "--json"], capture_output=True, text=True,
-                             cwd=str(ROOT), timeout=20)
+                             cwd=str(ROOT), timeout=20, check=False)
         assert res.returncode == 0, res.stderr
         st = json.loads(res.stdout)
         out = []
@@ -384,9 +384,11 @@ def test_killing_the_process_ends_its_reference_and_releases_the_prefix(topo):
     # the agent noticed through the API connection closing (EOF), by itself
     topo.wait(lambda: f"(pid {app.pid}) ended: eof" in (topo.tmp / "host.log").read_text(),
               "the agent to log the owner's end")
-    st = topo.wait(lambda: (lambda s: s if not any(a["address"] == addr
-                                                   for a in s["addresses"]) else None)(
-        topo.status()), "the address to go")
+
+    def address_gone():
+        s = topo.status()
+        return s if not any(a["address"] == addr for a in s["addresses"]) else None
+    st = topo.wait(address_gone, "the address to go")
     assert not [r for r in st["references"] if r["address"] == addr]
     assert app.pid not in {o["pid"] for o in st["owners"]}
     # SESSION_LASTING's default policy is "release": the router got the Release
