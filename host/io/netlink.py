@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl import RTMGRP_IPV6_IFADDR, RTMGRP_LINK
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from host.core.events import AddressAdded, AddressRemoved, AddressUpdated
 
@@ -136,30 +137,56 @@ class Netlink:
     # ---------------------------------------------------------- monitor --
     def open_monitor(self) -> int:
         """Subscribe to IPv6 address and link notifications; returns the fd to
-        watch (then call :meth:`read_monitor` when readable)."""
-        self.monitor = IPRoute()
-        self.monitor.bind(groups=RTMGRP_IPV6_IFADDR | RTMGRP_LINK)
-        return self.monitor.fileno()
+        watch (then call :meth:`read_monitor` when readable).
+
+        The subscription is a plain non-blocking ``NETLINK_ROUTE`` socket whose
+        datagrams pyroute2's marshal parses: :meth:`read_monitor` drains the
+        socket to EAGAIN, so no notification can wait in a library buffer
+        while the fd looks idle (a carrier-up stuck there is a missed move)."""
+        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
+                          socket.NETLINK_ROUTE)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        s.bind((0, RTMGRP_IPV6_IFADDR | RTMGRP_LINK))
+        self.monitor = s
+        self._marshal = MarshalRtnl()
+        return s.fileno()
 
     def read_monitor(self) -> list:
         """Pending notifications for our interface: :class:`AddrState` items and
-        ``("carrier", up: bool)`` tuples."""
+        ``("carrier", up: bool)`` tuples, in kernel order."""
         out: list = []
         assert self.monitor is not None
-        for msg in self.monitor.get():
-            ev = msg.get("event")
-            if ev in ("RTM_NEWADDR", "RTM_DELADDR"):
-                if msg.get("index") != self.index:
-                    continue
-                a = msg.get("IFA_ADDRESS")
-                if not a:
-                    continue
-                fl = msg.get("IFA_FLAGS") or msg["flags"]
-                out.append(AddrState(IPv6Address(a), bool(fl & IFA_F_TENTATIVE),
-                                     bool(fl & IFA_F_DADFAILED), ev == "RTM_DELADDR"))
-            elif ev == "RTM_NEWLINK" and msg.get("index") == self.index:
-                out.append(("carrier", bool(msg["flags"] & IFF_LOWER_UP)))
+        while True:
+            try:
+                data = self.monitor.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # ENOBUFS: notifications were lost
+                log.warning("netlink monitor: %s; re-reading the link state", exc)
+                out.append(("carrier", self.carrier()))
+                continue
+            for msg in self._marshal.parse(data):
+                self._monitor_item(msg, out)
         return out
+
+    def _monitor_item(self, msg, out: list) -> None:
+        ev = msg.get("event")
+        if ev in ("RTM_NEWADDR", "RTM_DELADDR"):
+            if msg.get("index") != self.index:
+                return
+            a = msg.get_attr("IFA_ADDRESS")
+            if not a:
+                return
+            fl = msg.get_attr("IFA_FLAGS") or msg["flags"]
+            out.append(AddrState(IPv6Address(a), bool(fl & IFA_F_TENTATIVE),
+                                 bool(fl & IFA_F_DADFAILED), ev == "RTM_DELADDR"))
+        elif ev == "RTM_NEWLINK" and msg.get("index") == self.index:
+            out.append(("carrier", bool(msg["flags"] & IFF_LOWER_UP)))
+
+    def carrier(self) -> bool:
+        """Whether the interface has carrier now (IFF_LOWER_UP)."""
+        links = self.ipr.get_links(self.index)
+        return bool(links and links[0]["flags"] & IFF_LOWER_UP)
 
 
 class ThreadedNetlink:
