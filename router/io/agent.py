@@ -91,7 +91,10 @@ def server_duid(config: RouterConfig, store: LeaseStore, mac: bytes | None,
     if v not in ("llt", "ll"):
         return decode_duid(parse_duid_text(v))
     want = DuidLLT if v == "llt" else DuidLL
-    saved = store.get_meta(_META_DUID)
+    # per router id: routers sharing one lease store (DESIGN §2) must not
+    # share a DUID (RFC 8415 §11: a DUID identifies one server)
+    key = f"{_META_DUID}/{config.router_id}"
+    saved = store.get_meta(key)
     if saved:
         try:
             d = decode_duid(bytes.fromhex(saved))
@@ -106,7 +109,7 @@ def server_duid(config: RouterConfig, store: LeaseStore, mac: bytes | None,
         d = DuidLLT(1, t, mac)
     else:
         d = DuidLL(1, mac)
-    store.set_meta(_META_DUID, bytes(d).hex())
+    store.set_meta(key, bytes(d).hex())
     return d
 
 
@@ -251,7 +254,7 @@ class RouterAgent:
             log.info("%s: re-installing %d routes of stored bindings", st.name, n)
 
     def _stale_ra_prefixes(self, st: _Iface) -> list[IPv6Network]:
-        key = f"ra-prefixes/{st.name}"
+        key = f"ra-prefixes/{self.config.router_id}/{st.name}"
         now_cfg = [str(p.prefix) for p in st.core.iface.ra.prefixes]
         stale: list[IPv6Network] = []
         try:
