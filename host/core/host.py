@@ -108,12 +108,21 @@ class HostCore:
         :class:`SetscCompleted` with ``request_id`` — at once when an address of
         the type is held and ON_NET is clear, else once the network answered or
         ``timeout`` (default ``config.setsc_timeout``) seconds passed. A second
-        setsc() from the same owner replaces its reference."""
+        setsc() from the same owner replaces its reference — except that the
+        same type without ON_NET, while the owner's address is usable, gets
+        that address again (its reference is not dropped, so the release
+        policy does not run)."""
         t = parse_address_type(address_type)
         if t is None:
             self._events.append(SetscCompleted(request_id, None, FailureReason.NOTSUPPORTED,
                                                f"address type {address_type!r} is reserved"))
             return
+        ref = self.refs.get(owner)
+        if ref is not None and not on_net and ref.mobility_type == t:
+            a = self.addrs.by_address.get(ref.address)
+            if a is not None and a.usable(now):
+                self._events.append(SetscCompleted(request_id, a.address))
+                return
         self._drop_ref(owner, now)
         if not on_net:
             cands = self.addrs.usable(t, now)

@@ -261,3 +261,29 @@ def test_untyped_grant_released_even_after_setsc_gave_up():
     assert [type(m) for m in again] == [Release]
     c.handle_datagram(reply(rel, [], t1=0, t2=0), SERVER_LL, 3.0)
     assert all(ia.mobility_type is None for ia in c.pd.ias.values())
+
+
+def test_setsc_again_on_the_same_socket_keeps_its_session_lasting_address():
+    """A second setsc() of the same type from the same owner (the same
+    application socket) must not drop its only reference first: that ran the
+    release policy and gave the SESSION_LASTING prefix back, then asked the
+    network for a new one."""
+    c = core()
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL})
+    c.setsc(1, 1, MT.SESSION_LASTING, 1.0)
+    serve_all(c, 1.0, {MT.SESSION_LASTING: P1})
+    (first,) = of(drain(c), SetscCompleted)
+    c.setsc(2, 1, MT.SESSION_LASTING, 1.5)
+    evs = drain(c)
+    (again,) = of(evs, SetscCompleted)
+    assert again.address == first.address and again.error is None
+    assert not of(evs, ReleaseDecided) and not of(evs, AddressRemoved)
+    assert c.datagrams_to_send() == []
+    assert c.addrs.by_address[first.address].refs == {1}
+    # asking another type from the same socket does end the old reference
+    c.setsc(3, 1, MT.FIXED, 2.0)
+    evs = drain(c)
+    assert of(evs, ReleaseDecided)[0].action == "release"
+    sent = decoded(c.datagrams_to_send())
+    assert [type(m) for m in sent] == [Release, Request]
