@@ -17,8 +17,17 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Frame", "CaptureError", "read_capture", "write_pcap", "LINKTYPE_ETHERNET",
-           "LINKTYPE_RAW", "LINKTYPE_IPV6", "LINKTYPE_LINUX_SLL", "LINKTYPE_LINUX_SLL2"]
+__all__ = [
+    "LINKTYPE_ETHERNET",
+    "LINKTYPE_IPV6",
+    "LINKTYPE_LINUX_SLL",
+    "LINKTYPE_LINUX_SLL2",
+    "LINKTYPE_RAW",
+    "CaptureError",
+    "Frame",
+    "read_capture",
+    "write_pcap",
+]
 
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
@@ -169,7 +178,7 @@ def write_pcap(path: str | Path, frames: list[Frame] | list[tuple[float, bytes]]
             t, data = f
             orig = len(data)
         sec = int(t)
-        usec = int(round((t - sec) * 1e6))
+        usec = round((t - sec) * 1e6)
         if usec >= 1_000_000:
             sec, usec = sec + 1, usec - 1_000_000
         out.append(struct.pack("<IIII", sec, usec, len(data), orig) + data)

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from odm.pcaptools.packets import Packet
 from odm_wire import dhcp6 as d6
 from odm_wire import nd, rules
-from odm_wire.constants import MessageType, MobilityType, StatusCode as SC
-
-from odm.pcaptools.packets import Packet
+from odm_wire.constants import MessageType, MobilityType
+from odm_wire.constants import StatusCode as SC
 
 __all__ = ["Finding", "check_packets", "section_for_error"]
 

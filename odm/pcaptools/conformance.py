@@ -188,6 +188,18 @@ class Normaliser:
             return v
         return self.iaids.setdefault(v, f"I{len(self.iaids) + 1}")
 
+    def copy(self) -> Normaliser:
+        """A copy whose names can grow without changing this one."""
+        n = Normaliser(self.options)
+        n.prefixes, n.iaids = dict(self.prefixes), dict(self.iaids)
+        return n
+
+    def iaid_of(self, name) -> int | None:
+        """The IAID named ``name`` (or ``name`` itself with exact IAIDs)."""
+        if self.options.exact_iaids:
+            return name
+        return next((v for v, n in self.iaids.items() if n == name), None)
+
     def __call__(self, msg) -> dict:
         """The comparable form of ``msg`` (an odm_wire message)."""
         return self._obj(msg, None)
@@ -595,14 +607,34 @@ def conform_host(packets: list[Packet], peer, *, actions: list[Action] = (),
     report = Report("host")
     pkts = _odm_packets(packets)
     todo = sorted(actions, key=lambda a: a.before_frame)
-    want_n, got_n = Normaliser(options), Normaliser(options)
-    xids: dict[int, int] = {}
-    iaids: dict[int, int] = {}
-    matched: set[int] = set()
+    norm = [Normaliser(options), Normaliser(options)]  # capture, live
+    xids: dict[int, int] = {}  # capture transaction-id -> live one
+    matched: set[int] = set()  # live transaction-ids already matched
+    early: set[int] = set()  # capture frames matched before their turn
     client: d6.Duid | None = None
     host_addr: IPv6Address | None = None
     prev_time = pkts[0].time if pkts else 0.0
-    for p in pkts:
+
+    def is_client(j: int) -> bool:
+        m = pkts[j].message
+        return isinstance(m, d6.Message) and m.msg_type in CLIENT_MESSAGES
+
+    def window(i: int) -> list[int]:
+        """Capture client frames that may come now: from ``i`` up to the
+        next action (concurrent exchanges may leave the host in any order)."""
+        stop = todo[0].before_frame if todo else None
+        return [j for j in range(i, len(pkts)) if is_client(j) and j not in early
+                and (stop is None or pkts[j].number < stop or j == i)]
+
+    def try_match(j: int, live) -> bool:
+        trial = [n.copy() for n in norm]
+        if first_difference(trial[0](pkts[j].message), trial[1](live),
+                            slack=options.lifetime_slack) is None:
+            norm[:] = trial
+            return True
+        return False
+
+    for i, p in enumerate(pkts):
         while todo and todo[0].before_frame <= p.number:
             if not _act(peer, todo.pop(0), report):
                 return report
@@ -617,49 +649,66 @@ def conform_host(packets: list[Packet], peer, *, actions: list[Action] = (),
         if not isinstance(m, d6.Message):
             continue
         if m.msg_type in CLIENT_MESSAGES:
-            retrans = m.transaction_id in xids
+            if i in early:
+                continue
             step = Step(p.number, f"host sent {message_name(m)}", p.number)
-            report.steps.append(step)
-
-            def accept(raw, retrans=retrans, cap=m.transaction_id):
-                if len(raw) < 4 or raw[0] not in _CLIENT_CODES:
-                    return False
-                x = int.from_bytes(raw[1:4], "big")
-                if retrans:
-                    return x == xids[cap]
-                return x not in matched
-            got = peer.expect(accept, timeout + 1.5 * gap)
-            if got is None:
-                step.difference = ("message", f"{message_name(m)} (frame #{p.number})",
-                                   f"nothing within {timeout + 1.5 * gap:.1f} s")
-                return report
-            raw, src = got
-            try:
-                live = odm_wire.decode(raw, pen)
-            except WireFormatError as exc:
-                step.difference = ("message", "a well-formed message", f"malformed: {exc}")
-                return report
-            diff = first_difference(want_n(m), got_n(live), slack=options.lifetime_slack)
-            if diff:
-                step.difference = diff
-                return report
-            xids[m.transaction_id] = live.transaction_id
-            matched.add(live.transaction_id)
-            client, host_addr = live.client_duid or client, src
-            for a, b in zip(m.ia_pds, live.ia_pds):
-                iaids[a.iaid] = b.iaid
+            wait = timeout + 1.5 * gap
+            for _ in range(32):  # bounded: retransmissions the capture lacks are dropped
+                got = peer.expect(_is_client_message, wait)
+                if got is None:
+                    step.difference = ("message", f"{message_name(m)} (frame #{p.number})",
+                                       f"nothing within {wait:.1f} s")
+                    report.steps.append(step)
+                    return report
+                raw, src = got
+                try:
+                    live = odm_wire.decode(raw, pen)
+                except WireFormatError as exc:
+                    step.difference = ("message", "a well-formed message", f"malformed: {exc}")
+                    report.steps.append(step)
+                    return report
+                lx = live.transaction_id
+                cands = [j for j in window(i)
+                         if (xids.get(pkts[j].message.transaction_id) == lx) == (lx in matched)
+                         and (lx in matched or pkts[j].message.transaction_id not in xids)]
+                if lx in matched and not cands:
+                    continue  # a retransmission the capture does not have
+                hit = next((j for j in ([i] if i in cands else []) + cands if try_match(j, live)),
+                           None)
+                if hit is None:
+                    step.difference = first_difference(
+                        norm[0](m), norm[1](live), slack=options.lifetime_slack) or (
+                        "message", f"frame #{p.number}", "another client message")
+                    report.steps.append(step)
+                    return report
+                cm = pkts[hit].message
+                xids[cm.transaction_id] = lx
+                matched.add(lx)
+                client, host_addr = live.client_duid or client, src
+                if hit == i:
+                    report.steps.append(step)
+                    break
+                early.add(hit)
+                report.steps.append(Step(pkts[hit].number, f"host sent {message_name(cm)}",
+                                         pkts[hit].number, note=f"(before #{p.number})"))
         elif m.msg_type in SERVER_MESSAGES:
             if m.transaction_id not in xids:
                 report.steps.append(Step(p.number, f"{message_name(m)} not sent",
                                          note="(answers a message the live host did not send)"))
                 continue
-            out = _rewrite_server(m, xids[m.transaction_id], client, iaids)
+            iaids = {a: norm[1].iaid_of(name) for a, name in norm[0].iaids.items()}
+            out = _rewrite_server(m, xids[m.transaction_id], client,
+                                  {a: b for a, b in iaids.items() if b is not None})
             peer.send("dhcp6", odm_wire.encode(out), host_addr or p.dst)
             report.steps.append(Step(p.number, f"{message_name(m)} sent"))
     for a in todo:
         if not _act(peer, a, report):
             return report
     return report
+
+
+def _is_client_message(raw: bytes) -> bool:
+    return len(raw) >= 4 and raw[0] in _CLIENT_CODES
 
 
 # --------------------------------------------------------- in-memory peers --

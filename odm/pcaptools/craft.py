@@ -12,12 +12,11 @@ import struct
 from ipaddress import IPv6Address
 
 import odm_wire
+from odm.pcaptools.packets import l4_checksum
 from odm_wire import dhcp6 as d6
 from odm_wire import nd
 
-from odm.pcaptools.packets import l4_checksum
-
-__all__ = ["frame_for", "ipv6_packet", "multicast_mac", "mac_bytes", "mac_from_link_local"]
+__all__ = ["frame_for", "ipv6_packet", "mac_bytes", "mac_from_link_local", "multicast_mac"]
 
 
 def mac_bytes(mac: str | bytes) -> bytes:

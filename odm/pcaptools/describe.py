@@ -13,15 +13,27 @@ from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
 
+from odm.pcaptools.packets import ND_NAMES, Packet
 from odm_wire import dhcp6 as d6
 from odm_wire import nd
-from odm_wire.constants import INFINITY, MessageType, MobilityType, StatusCode as SC
+from odm_wire.constants import INFINITY, MessageType, MobilityType
+from odm_wire.constants import StatusCode as SC
 
-from odm.pcaptools.packets import ND_NAMES, Packet
-
-__all__ = ["message_name", "type_name", "status_name", "lifetime", "summary",
-           "packet_summary", "message_tree", "packet_tree", "to_jsonable", "packet_json",
-           "iaids", "mobility_types", "top_level_types"]
+__all__ = [
+    "iaids",
+    "lifetime",
+    "message_name",
+    "message_tree",
+    "mobility_types",
+    "packet_json",
+    "packet_summary",
+    "packet_tree",
+    "status_name",
+    "summary",
+    "to_jsonable",
+    "top_level_types",
+    "type_name",
+]
 
 _MSG_NAMES = {
     MessageType.SOLICIT: "Solicit", MessageType.ADVERTISE: "Advertise",

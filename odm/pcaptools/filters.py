@@ -33,12 +33,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from odm.pcaptools.describe import mobility_types, packet_summary, status_name
+from odm.pcaptools.packets import Packet
 from odm_wire import dhcp6 as d6
 from odm_wire import nd
 from odm_wire.constants import MobilityType
-
-from odm.pcaptools.describe import mobility_types, packet_summary, status_name
-from odm.pcaptools.packets import Packet
 
 __all__ = ["FilterError", "compile_filter"]
 

@@ -18,15 +18,13 @@ import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from odm.pcaptools.describe import lifetime, packet_summary, status_name, top_level_types, type_name
+from odm.pcaptools.packets import Packet
 from odm_wire import dhcp6 as d6
 from odm_wire import nd
 from odm_wire.constants import MessageType
 
-from odm.pcaptools.describe import (lifetime, packet_summary, status_name, top_level_types,
-                                    type_name)
-from odm.pcaptools.packets import Packet
-
-__all__ = ["flow_svg", "write_flow", "arrow_labels", "FlowError"]
+__all__ = ["FlowError", "arrow_labels", "flow_svg", "write_flow"]
 
 GROUP_NAMES = {
     "ff02::1:2": "All DHCP Relay Agents and Servers",
@@ -161,8 +159,8 @@ def flow_svg(packets: list[Packet], title: str = "") -> str:
                          f'marker-end="url(#a-{cls})"/>')
         y = arrow_y + 30
     height = int(y + 20)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="{FONT}" font-size="12">',
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="{FONT}" font-size="12">'),
            "<defs>"]
     for cls, colour in COLOURS.items():
         out.append(f'<marker id="a-{cls}" viewBox="0 0 10 10" refX="9" refY="5" '
@@ -214,7 +212,7 @@ def write_flow(packets: list[Packet], out: str | Path, title: str = "") -> Path:
         tmp = fh.name
     try:
         res = subprocess.run([conv, "-f", "png", "-o", str(out), tmp], capture_output=True,
-                             text=True, timeout=60)
+                             text=True, timeout=60, check=False)
         if res.returncode != 0:
             raise FlowError(f"rsvg-convert failed: {res.stderr.strip()}")
     finally:

@@ -19,9 +19,6 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 
 import odm_wire
-from odm_wire.constants import ODM_PEN
-from odm_wire.errors import WireFormatError
-
 from odm.pcaptools.capture import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV6,
@@ -31,9 +28,19 @@ from odm.pcaptools.capture import (
     LINKTYPE_RAW,
     Frame,
 )
+from odm_wire.constants import ODM_PEN
+from odm_wire.errors import WireFormatError
 
-__all__ = ["Packet", "dissect", "dissect_all", "ipv6_offset", "fix_checksums",
-           "l4_checksum", "ND_NAMES", "is_odm_packet"]
+__all__ = [
+    "ND_NAMES",
+    "Packet",
+    "dissect",
+    "dissect_all",
+    "fix_checksums",
+    "ipv6_offset",
+    "is_odm_packet",
+    "l4_checksum",
+]
 
 ETH_P_IPV6 = 0x86DD
 IPPROTO_UDP = 17
@@ -175,7 +182,7 @@ def _walk_ipv6(data: bytes, ip: int) -> tuple[int, int, int, int]:
         hlen = (data[p + 1] + 2) * 4 if nh == 51 else (data[p + 1] + 1) * 8
         nh, p = data[p], p + hlen
         if p > end:
-            raise ValueError(f"extension header length runs past the IPv6 payload")
+            raise ValueError("extension header length runs past the IPv6 payload")
     return nh, p, end, hlim
 
 

@@ -23,7 +23,7 @@ from odm.pcaptools.capture import LINKTYPE_ETHERNET, Frame
 from odm.pcaptools.craft import mac_from_link_local, multicast_mac
 from odm.pcaptools.packets import dissect, fix_checksums, ipv6_offset
 
-__all__ = ["ReplayFrame", "prepare", "PacketSender", "replay", "ReplayStats"]
+__all__ = ["PacketSender", "ReplayFrame", "ReplayStats", "prepare", "replay"]
 
 ETH_P_ALL = 0x0003
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address
 
+from odm.pcaptools.capture import write_pcap
+from odm.pcaptools.craft import frame_for
 from odm_wire import dhcp6 as d6
 from odm_wire import nd
 from odm_wire.constants import MobilityType
-
-from odm.pcaptools.capture import write_pcap
-from odm.pcaptools.craft import frame_for
 
 CLIENT = "fe80::ff:fe00:2"
 SERVER = "fe80::ff:fe00:1"

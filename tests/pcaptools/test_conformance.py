@@ -264,3 +264,15 @@ def test_host_side_finds_a_changed_client(tmp_path):
     rep = conform_host(pkts, core_host_peer(s.golden, tmp_path / "idle"), timeout=1.0)
     assert rep.first_failure().difference[0] == "message"
     assert "nothing within" in rep.first_failure().difference[2]
+
+
+def test_host_side_accepts_concurrent_messages_in_another_order(tmp_path):
+    s, pkts = move_session(tmp_path)
+    rebinds = [i for i, p in enumerate(pkts) if type(p.message).__name__ == "Rebind"]
+    assert len(rebinds) >= 2
+    a, b = rebinds[0], rebinds[1]  # each followed by its Reply: swap the two exchanges
+    swapped = pkts[:a] + pkts[b:b + 2] + pkts[a:a + 2] + pkts[b + 2:] if b == a + 2 else None
+    assert swapped is not None and len(swapped) == len(pkts)
+    rep = conform_host(swapped, core_host_peer(s.golden, tmp_path / "live"), actions=s.actions)
+    assert rep.ok, "\n".join(rep.lines())
+    assert any("(before #" in st.note for st in rep.steps)

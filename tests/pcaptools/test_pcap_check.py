@@ -9,18 +9,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from crafted import ALL_DHCP, CLIENT, SERVER, grant, hint, reply, solicit, typed_exchange, typed_ra
 
-from crafted import (ALL_DHCP, CLIENT, SERVER, grant, hint, reply, solicit, typed_exchange,
-                      typed_ra)
-from odm_wire import dhcp6 as d6
-from odm_wire import nd
-from odm_wire.constants import MobilityType
 import odm_wire
-
 from odm.pcap_cli import pcap
 from odm.pcaptools.capture import read_capture
 from odm.pcaptools.check import check_packets
 from odm.pcaptools.packets import dissect_all
+from odm_wire import dhcp6 as d6
+from odm_wire import nd
+from odm_wire.constants import MobilityType
 
 PEERS = Path("/work/shared/pcaps-peers")
 if not PEERS.is_dir():  # CI keeps shared/ beside the clone

@@ -8,12 +8,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
-
 from crafted import ALL_DHCP, CLIENT, SERVER, hint, reply, solicit, typed_exchange, typed_ra
-from odm_wire import dhcp6 as d6
-from odm_wire.constants import MobilityType, StatusCode
 
 from odm.pcap_cli import pcap
+from odm_wire import dhcp6 as d6
+from odm_wire.constants import MobilityType, StatusCode
 
 NS = "{http://www.w3.org/2000/svg}"
 

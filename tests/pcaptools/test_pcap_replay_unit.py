@@ -4,8 +4,8 @@ re-framed, gaps scaled by --speed, --topspeed, --loop."""
 from __future__ import annotations
 
 import pytest
-
 from crafted import SERVER, typed_exchange, typed_ra
+
 from odm.pcaptools.capture import LINKTYPE_IPV6, Frame, read_capture
 from odm.pcaptools.packets import dissect
 from odm.pcaptools.replay import odm_only, prepare, replay

@@ -6,15 +6,14 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
-from crafted import ALL_DHCP, CLIENT, SERVER, grant, reply, typed_exchange, typed_ra
-from odm_wire import dhcp6 as d6
-from odm_wire.constants import MobilityType, StatusCode
+from crafted import CLIENT, SERVER, reply, typed_exchange, typed_ra
 
 from odm.pcap_cli import pcap
 from odm.pcaptools.capture import read_capture
 from odm.pcaptools.filters import FilterError, compile_filter
 from odm.pcaptools.packets import dissect_all
+from odm_wire import dhcp6 as d6
+from odm_wire.constants import MobilityType, StatusCode
 
 
 @pytest.fixture
