@@ -27,6 +27,14 @@ application that takes its listening address from ``setsc()`` (a FIXED address
 is what a host that must stay reachable asks for) and echoes every connection;
 prints ``{"event": "listening", "address": ADDR}``.
 
+``python -m lab.apps stream --type TYPE --server ADDR --port P [--interval S]``
+(in ``mh``): a setsc() socket connected to cn that sends 8 octets every
+``interval`` seconds (default 0.002) and reads the echoes; whenever an echo
+arrives more than ``--gap`` seconds (default 0.02) after the previous one it
+prints ``{"event": "gap", "from": T0, "to": T1}`` (monotonic seconds, the
+same clock in every namespace), so a handover benchmark sees when bytes
+flowed again.
+
 ``python -m lab.apps dial --to ADDR --port P [--word W]`` (in ``cn``): one
 inbound connection and round trip; prints ``{"event": "echo", "ok": ...}`` and
 exits 0 only if the echo came back.
@@ -165,6 +173,49 @@ def listen(mobility_type: str, port: int, api_path: str | None, timeout: float) 
     return 0
 
 
+def stream(mobility_type: str, server: str, port: int, api_path: str | None,
+           interval: float, gap: float) -> int:
+    """Send 8 octets every ``interval`` s on a setsc() socket; report echo gaps."""
+    from host import api
+    from odm_wire.constants import MobilityType
+
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    kw = {"timeout": 5.0} | ({"path": api_path} if api_path else {})
+    try:
+        addr = api.setsc(s, MobilityType.from_name(mobility_type), bind=True, **kw)
+        s.connect((server, port))
+    except OSError as exc:
+        _say(event="setsc-error", error=type(exc).__name__, detail=str(exc))
+        return 1
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _say(event="connected", src=str(addr))
+
+    def sender() -> None:
+        while True:
+            try:
+                s.sendall(b"odm-ping")
+            except OSError as exc:
+                _say(event="send-error", error=str(exc))
+                return
+            time.sleep(interval)
+
+    threading.Thread(target=sender, daemon=True).start()
+    last = time.monotonic()
+    while True:
+        try:
+            d = s.recv(4096)
+        except OSError as exc:
+            _say(event="recv-error", error=str(exc))
+            return 1
+        if not d:
+            _say(event="closed")
+            return 1
+        now = time.monotonic()
+        if now - last > gap:
+            _say(event="gap", **{"from": last, "to": now})
+        last = now
+
+
 def dial(to: str, port: int, word: str, timeout: float) -> int:
     """One connection to ``to``:``port`` and one echo of ``word``."""
     try:
@@ -201,6 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("--port", type=int, default=7001)
     pl.add_argument("--api", default=None)
     pl.add_argument("--timeout", type=float, default=5.0)
+    pst = sub.add_parser("stream")
+    pst.add_argument("--type", required=True)
+    pst.add_argument("--server", required=True)
+    pst.add_argument("--port", type=int, default=7000)
+    pst.add_argument("--api", default=None)
+    pst.add_argument("--interval", type=float, default=0.002)
+    pst.add_argument("--gap", type=float, default=0.02)
     pd = sub.add_parser("dial")
     pd.add_argument("--to", required=True)
     pd.add_argument("--port", type=int, default=7001)
@@ -212,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if a.cmd == "listen":
         return listen(a.type, a.port, a.api, a.timeout)
+    if a.cmd == "stream":
+        return stream(a.type, a.server, a.port, a.api, a.interval, a.gap)
     if a.cmd == "dial":
         return dial(a.to, a.port, a.word, a.timeout)
     c = Client(a.type, a.server, a.port, a.on_net, a.api, a.timeout)

@@ -18,10 +18,6 @@ import random
 from collections import deque
 from ipaddress import IPv6Address
 
-from odm_wire.constants import MobilityType
-from odm_wire.dhcp6 import Duid
-from odm.transport import Outgoing
-
 from host.config import HostConfig
 from host.core.addresses import AddressManager
 from host.core.events import (
@@ -42,6 +38,9 @@ from host.core.events import (
 from host.core.pd_client import IaState, PdClient
 from host.core.ra_listener import RaListener
 from host.core.setsc import Pending, Reference, parse_address_type
+from odm.transport import Outgoing
+from odm_wire.constants import MobilityType
+from odm_wire.dhcp6 import Duid
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +89,14 @@ class HostCore:
         self.ra.solicit_now(now)
         self._link_routers.clear()
         self.pd.rebind_all(now)
+        self._pump(now)
+
+    def link_down(self, now: float) -> None:
+        """Carrier lost: the routers of this link are no longer reachable;
+        forget them (RouterExpired each, their default routes go). Bindings
+        stay: the host may come back, or Rebind at the next router."""
+        self.ra.forget_routers()
+        self._link_routers.clear()
         self._pump(now)
 
     def rebind_all(self, now: float) -> None:

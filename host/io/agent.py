@@ -18,11 +18,8 @@ import logging
 import os
 import secrets
 import signal
-import socket
 from ipaddress import IPv6Address
 from pathlib import Path
-
-from odm_wire.dhcp6 import DuidLL, decode_duid
 
 from host.config import HostConfig
 from host.core.events import (
@@ -38,6 +35,7 @@ from host.core.host import HostCore
 from host.io.api_server import ApiServer, Connection
 from host.io.netlink import ThreadedNetlink as Netlink
 from host.io.sockets import dhcp6_client_socket, icmp6_socket, recv_icmp6
+from odm_wire.dhcp6 import DuidLL, decode_duid
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +74,8 @@ class HostAgent:
         self._next_request = 1
         self._stop: asyncio.Event | None = None
         self._routes = False
+        #: last carrier state seen (True at start: the first "up" is no move)
+        self._carrier = True
 
     def now(self) -> float:
         assert self.loop is not None
@@ -177,9 +177,21 @@ class HostAgent:
         now = self.now()
         for it in items:
             if isinstance(it, tuple):
-                if it[1]:
-                    log.info("carrier up on %s", self.config.iface)
+                up = it[1]
+                was, self._carrier = self._carrier, up
+                if up and not was:  # a transition, not any RTM_NEWLINK (promisc...)
+                    n = self.nl.flush_neighbours()
+                    log.info("carrier up on %s (%d neighbour entries of the previous "
+                             "link flushed)", self.config.iface, n)
                     self.core.link_up(now)
+                elif was and not up:
+                    # forget the routers now: with no default route, TCP's
+                    # segments sent during the gap fail at once instead of
+                    # waiting in a neighbour queue of the old router
+                    self.core.link_down(now)
+                    n = self.nl.flush_neighbours()
+                    log.info("carrier lost on %s (routers forgotten, %d neighbour entries "
+                             "flushed)", self.config.iface, n)
                 continue
             a = self.core.addrs.by_address.get(it.address)
             if a is None or it.deleted:

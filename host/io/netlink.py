@@ -15,6 +15,9 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl import RTMGRP_IPV6_IFADDR, RTMGRP_LINK
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
+NUD_NOARP = 0x40
+NUD_PERMANENT = 0x80
+
 from host.core.events import AddressAdded, AddressRemoved, AddressUpdated
 
 log = logging.getLogger(__name__)
@@ -182,6 +185,30 @@ class Netlink:
                                  bool(fl & IFA_F_DADFAILED), ev == "RTM_DELADDR"))
         elif ev == "RTM_NEWLINK" and msg.get("index") == self.index:
             out.append(("carrier", bool(msg["flags"] & IFF_LOWER_UP)))
+
+    def flush_neighbours(self) -> int:
+        """Delete the interface's dynamic neighbour-cache entries (NUD states
+        other than PERMANENT/NOARP); returns how many went.
+
+        Called when the link may have changed (carrier back, a move): entries
+        of the previous link are meaningless (RFC 4861 §7.3), and one left in
+        INCOMPLETE or PROBE holds the packets queued on it — TCP then declines
+        to retransmit a segment whose clone is still in that queue
+        ("still in host queue") and backs its timer off until the entry fails,
+        seconds later. Deleting the entry frees them."""
+        n = 0
+        for e in self.ipr.get_neighbours(family=socket.AF_INET6, ifindex=self.index):
+            if e["state"] & (NUD_PERMANENT | NUD_NOARP):
+                continue
+            dst = e.get_attr("NDA_DST")
+            if not dst or IPv6Address(dst).is_multicast:
+                continue
+            try:
+                self.ipr.neigh("del", dst=dst, ifindex=self.index, family=socket.AF_INET6)
+                n += 1
+            except Exception as exc:  # noqa: BLE001 - gone meanwhile
+                log.debug("neighbour %s: %s", dst, exc)
+        return n
 
     def carrier(self) -> bool:
         """Whether the interface has carrier now (IFF_LOWER_UP)."""

@@ -98,3 +98,19 @@ def test_the_first_router_after_carrier_up_does_not_rebind_twice():
     drain(c)
     sent = [(10.0, o) for o in c.datagrams_to_send()] + run_until(c, 10.0 + 1.0 * SCALE + 0.001)
     assert len(rebinds(sent)) == 2  # one per IA_PD, not two each
+
+
+def test_carrier_loss_forgets_routers_at_once_and_keeps_the_bindings():
+    """The old router's default route must go when the carrier does: packets
+    sent during the gap then fail at once instead of queueing on the old
+    router's neighbour entry, where TCP would not retransmit them."""
+    c = bound_core()
+    c.link_down(10.0)
+    evs = drain(c)
+    assert [e.router for e in of(evs, RouterExpired)] == [AR1]
+    assert all(ia.leases for ia in c.pd.ias.values())
+    assert rebinds([(10.0, o) for o in c.datagrams_to_send()]) == []
+    c.link_up(10.05)
+    assert not of(drain(c), RouterExpired)  # nothing left to forget
+    sent = [(10.05, o) for o in c.datagrams_to_send()] + run_until(c, 10.05 + SCALE + 0.001)
+    assert len(rebinds(sent)) == 2
