@@ -143,10 +143,21 @@ class HostConfig:
     socket_poll_interval: float = 1.0
     #: How long a router with lifetime 0 is remembered (move detection).
     router_memory: float = 1800.0
+    #: RFC 8415 §14.1 send-rate limit: at most ``rate_limit_count`` DHCPv6
+    #: messages per ``rate_limit_interval`` seconds (None: the profile's,
+    #: 20 per 20 s scaled). A host whose applications ask ON_NET in bursts
+    #: needs a larger bucket; above it, sends wait for a token.
+    rate_limit_count: int | None = None
+    rate_limit_interval: float | None = None
 
     @property
     def timers(self) -> Timers:
-        return Timers.rfc() if self.timer_profile == "rfc" else Timers.rfc().scaled(self.timer_scale)
+        t = Timers.rfc() if self.timer_profile == "rfc" else Timers.rfc().scaled(self.timer_scale)
+        if self.rate_limit_count is not None:
+            t = replace(t, rate_limit_count=self.rate_limit_count)
+        if self.rate_limit_interval is not None:
+            t = replace(t, rate_limit_interval=self.rate_limit_interval)
+        return t
 
     def validate(self) -> "HostConfig":
         """Raise :class:`ConfigError` for an impossible value; return self."""
@@ -166,6 +177,12 @@ class HostConfig:
             raise ConfigError("setsc_timeout must be > 0")
         if not self.socket_poll_interval > 0:
             raise ConfigError("socket_poll_interval must be > 0")
+        if self.rate_limit_count is not None and (
+                isinstance(self.rate_limit_count, bool)
+                or not isinstance(self.rate_limit_count, int) or self.rate_limit_count < 1):
+            raise ConfigError("rate_limit_count must be an integer >= 1")
+        if self.rate_limit_interval is not None and not self.rate_limit_interval > 0:
+            raise ConfigError("rate_limit_interval must be > 0")
         for t, v in self.release_policy.items():
             if v not in _RELEASE_CHOICES:
                 raise ConfigError(f"release_policy[{t}] must be 'release' or 'keep', not {v!r}")
@@ -218,7 +235,8 @@ def config_from_mapping(table: Mapping[str, Any], **overrides: Any) -> HostConfi
                 except ValueError as exc:
                     raise ConfigError(f"release_policy: {exc}") from None
             v = MappingProxyType(pol)
-        elif k in ("timer_scale", "setsc_timeout", "socket_poll_interval", "router_memory"):
+        elif k in ("timer_scale", "setsc_timeout", "socket_poll_interval", "router_memory",
+                   "rate_limit_interval"):
             if not isinstance(v, (int, float)) or isinstance(v, bool):
                 raise ConfigError(f"{k} must be a number")
             v = float(v)

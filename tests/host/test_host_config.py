@@ -29,3 +29,34 @@ def test_bad_values_raise_config_error(tmp_path, body):
     f.write_text("[host]\n" + body + "\n")
     with pytest.raises(ConfigError):
         load_config(f)
+
+
+def test_rate_limit_is_configurable_and_bounds_a_burst_of_on_net_requests(tmp_path):
+    """RFC 8415 §14.1: 20 messages per 20 s unless the config says otherwise; a
+    burst of ON_NET setsc() calls beyond the bucket waits for tokens."""
+    import random
+
+    from host.core.host import HostCore
+    from odm_wire.dhcp6 import DuidLL
+
+    f = tmp_path / "h.toml"
+    f.write_text('[host]\niface = "mh0"\nrate_limit_count = 100\nrate_limit_interval = 2\n'
+                 "first_solicit_delay = false\nlegacy_pd = false\n")
+    big = load_config(f)
+    assert (big.timers.rate_limit_count, big.timers.rate_limit_interval) == (100, 2.0)
+    assert load_config(None, iface="x").timers.rate_limit_count == 20
+    small = load_config(None, iface="mh0", first_solicit_delay=False, legacy_pd=False)
+    sent = {}
+    for name, cfg in (("big", big), ("small", small)):
+        core = HostCore(cfg, DuidLL(1, b"\x02\x00\x00\x00\x00\x02"), b"k",
+                        rng=random.Random(1))
+        core.start(0.0)
+        for i in range(30):
+            core.setsc(i, i, MT.NON_PERSISTENT, 0.0, on_net=True)
+        sent[name] = len(core.datagrams_to_send())
+    assert sent == {"big": 30, "small": 20}
+    for body in ("rate_limit_count = 0", "rate_limit_interval = -1",
+                 "rate_limit_count = 1.5"):
+        f.write_text("[host]\n" + body + "\n")
+        with pytest.raises(ConfigError):
+            load_config(f)
