@@ -377,23 +377,33 @@ class PdClient:
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
+        # called after every input: plain comparisons, no min() calls (this
+        # loop over every IA_PD and lease was most of a setsc()'s core time)
         t = math.inf
         for ex in self._exchanges.values():
             if not ex.started:
-                t = min(t, ex.send_at)
+                if ex.send_at < t:
+                    t = ex.send_at
             else:
-                t = min(t, ex.rt.deadline)
-                if ex.collect_until is not None and ex.advertises:
-                    t = min(t, ex.collect_until)
+                if ex.rt.deadline < t:
+                    t = ex.rt.deadline
+                if ex.collect_until is not None and ex.advertises and ex.collect_until < t:
+                    t = ex.collect_until
+        bound, renewing = IaState.BOUND, IaState.RENEWING
         for ia in self.ias.values():
-            if ia.state == IaState.BOUND:
-                t = min(t, ia.t1_at, ia.t2_at)
-            elif ia.state == IaState.RENEWING:
-                t = min(t, ia.t2_at)
+            st = ia.state
+            if st is bound:
+                if ia.t1_at < t:
+                    t = ia.t1_at
+                if ia.t2_at < t:
+                    t = ia.t2_at
+            elif st is renewing and ia.t2_at < t:
+                t = ia.t2_at
             for lease in ia.leases.values():
-                t = min(t, lease.valid_until)
-                if not lease.deprecated:
-                    t = min(t, lease.preferred_until)
+                if lease.valid_until < t:
+                    t = lease.valid_until
+                if not lease.deprecated and lease.preferred_until < t:
+                    t = lease.preferred_until
         if self._deferred:
             t = min(t, self._bucket.next_available(self._bucket.stamp or 0.0))
         return None if t == math.inf else t
