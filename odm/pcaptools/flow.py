@@ -55,7 +55,10 @@ def arrow_labels(pkt: Packet) -> tuple[list[str], str]:
     """(label lines, colour class) of one packet's arrow."""
     name, _ = packet_summary(pkt)
     if pkt.message is None:
-        why = pkt.error.reason if pkt.error is not None else (pkt.framing_error or "")
+        if pkt.error is None and not pkt.framing_error:
+            # a well-formed ND message odm does not model (NS, NA, Redirect)
+            return [f"#{pkt.number} {name}"], "nd"
+        why = pkt.error.reason if pkt.error is not None else pkt.framing_error
         return [f"#{pkt.number} {name}", f"MALFORMED: {why}"[:90]], "bad"
     msg = pkt.message
     if isinstance(msg, nd.RouterAdvertisement):

@@ -72,3 +72,21 @@ def test_png(capture, tmp_path):
 def test_bad_suffix(capture, tmp_path):
     res = CliRunner().invoke(pcap, ["flow", capture, "--out", str(tmp_path / "f.pdf")])
     assert res.exit_code == 1 and ".svg or .png" in res.output
+
+
+def test_nd_messages_odm_does_not_model_are_not_drawn_as_malformed(tmp_path):
+    """A DAD Neighbor Solicitation from :: (RFC 4862 §5.4.2) is well formed:
+    odm_wire leaves it undissected, which is not a fault."""
+    from odm.pcaptools.flow import arrow_labels
+    from odm.pcaptools.capture import read_capture
+    from odm.pcaptools.packets import dissect_all
+    from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+    pcap = tmp_path / "ns.pcap"
+    wrpcap(str(pcap), [Ether(src="02:00:00:00:00:10", dst="33:33:ff:00:00:10")
+                       / IPv6(src="::", dst="ff02::1:ff00:10", hlim=255)
+                       / ICMPv6ND_NS(tgt="fe80::ff:fe00:10")])
+    (pkt,) = dissect_all(read_capture(pcap))
+    lines, cls = arrow_labels(pkt)
+    assert cls == "nd" and not any("MALFORMED" in line for line in lines)
