@@ -17,10 +17,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from odm_wire.constants import ODM_PEN
-
 from odm.pcaptools.capture import CaptureError, read_capture
 from odm.pcaptools.packets import Packet, dissect_all
+from odm_wire.constants import ODM_PEN
 
 __all__ = ["pcap"]
 
@@ -226,21 +225,40 @@ def flow(file: str, out: str, filter_text: str, title: str | None, pen: int) -> 
               help="Send only DHCPv6/ND packets matching EXPR (see `odm pcap show`).")
 @click.option("--no-fix", is_flag=True, help="Send checksums as captured.")
 @click.option("--against", type=click.Choice(["router", "host"]), default=None,
-              help="Conformance replay: play the client (router) or server (host) side to a "
-                   "live agent and compare its answers with the capture.")
+              help="Conformance replay: play the client side to a live router (IF: the "
+                   "client's interface) or the server side to a live host agent (IF: the "
+                   "router's access interface) and compare with the capture.")
 @click.option("--timeout", type=float, default=3.0, show_default=True,
               help="With --against: seconds to wait for each answer.")
+@click.option("--exact-prefixes", is_flag=True,
+              help="With --against: prefixes must be the captured ones (a fresh lease store "
+                   "with the capture's configuration), not just the same structure.")
+@click.option("--host-socket", metavar="PATH",
+              help="With --against host: the host agent's API socket, to repeat the "
+                   "capture's setsc() calls and socket closes.")
+@click.option("--lab", "lab_prefix", metavar="PREFIX",
+              help="With --against: the odm lab the capture is replayed in (moves the host "
+                   "between routers for the capture's move actions; --against host serves "
+                   "every router of the capture from its acc link).")
+@click.option("--lab-state-dir", type=click.Path(file_okay=False), default=None,
+              help="State directory of that lab (default: the lab's).")
+@click.option("--no-actions", is_flag=True,
+              help="With --against: ignore the actions of pcaps/golden.toml.")
 @_pen_option
 def replay(file, iface, netns, speed, topspeed, loop, filter_text, no_fix, against, timeout,
-           pen) -> None:
+           exact_prefixes, host_socket, lab_prefix, lab_state_dir, no_actions, pen) -> None:
     """Send the frames of FILE out of IF, with their timing, fixing the UDP and
     ICMPv6 checksums that veth offload left wrong.
 
     With --against, play one side of a golden capture to the live agent on
-    IF and compare its answers with the capture (exit 1 on a difference).
+    IF and compare what it says with the capture, after normalising what must
+    differ (transaction-ids, DUIDs, times, lifetimes counting down, prefixes
+    unless --exact-prefixes); the first difference is reported with its path
+    and both values, and the exit status is 1. The capture's actions
+    (setsc(), socket closes, moves: pcaps/golden.toml beside it) are performed
+    before the frames they came before.
     """
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from odm.pcaptools.capture import read_capture
     from odm.pcaptools.filters import FilterError, compile_filter
@@ -255,17 +273,16 @@ def replay(file, iface, netns, speed, topspeed, loop, filter_text, no_fix, again
         pred = compile_filter(filter_text) if filter_text else None
     except (CaptureError, FilterError) as exc:
         raise click.ClickException(str(exc)) from None
+    if against:
+        _conformance(file, frames, against, iface, netns, timeout, exact_prefixes,
+                     host_socket, lab_prefix, lab_state_dir, no_actions, pen)
+        return
     if netns:
         from odm.probetools.link import ProbeError, enter_netns
         try:
             enter_netns(netns)
         except ProbeError as exc:
             raise click.ClickException(str(exc)) from None
-    if against:
-        from odm.pcaptools.conformance import run_against
-        report = run_against(frames, against, iface, timeout=timeout, pen=pen)
-        _print_conformance(report)
-        sys.exit(0 if report.ok else 1)
 
     def keep(f):
         p = dissect(f, pen)
@@ -289,7 +306,41 @@ def replay(file, iface, netns, speed, topspeed, loop, filter_text, no_fix, again
               f"{stats.fixed} checksum(s) fixed")
 
 
-def _print_conformance(report) -> None:
+def _conformance(file, frames, against, iface, netns, timeout, exact_prefixes, host_socket,
+                 lab_prefix, lab_state_dir, no_actions, pen) -> None:
+    from odm.pcaptools.conformance import CompareOptions
+    from odm.pcaptools.golden import find_golden
+    from odm.pcaptools.livepeers import run_against
+
+    golden = find_golden(file)
+    actions = [] if (no_actions or golden is None) else list(golden.actions)
+    mover, routers = None, None
+    if lab_prefix:
+        from lab import Lab, LabError
+        try:
+            lab = Lab(prefix=lab_prefix, state_dir=lab_state_dir)
+        except LabError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not lab.is_up:
+            raise click.ClickException(f"lab {lab_prefix!r} is not up")
+
+        def mover(router: str) -> None:
+            lab.move("mh", router)
+        if against == "host" and golden is not None:
+            routers = {r: (lab.netns(r), "acc") for r in golden.routers}
+        if netns is None:
+            netns = lab.netns("mh" if against == "router" else lab.attached or "ar1")
+    if against == "router":
+        options = CompareOptions(exact_prefixes=exact_prefixes)
+    else:
+        options = CompareOptions(exact_prefixes=True, exact_iaids=False)
+    report = run_against(dissect_all(frames, pen), against, iface, netns=netns,
+                         actions=actions, routers=routers, mover=mover,
+                         host_socket=host_socket, timeout=timeout, options=options, pen=pen)
     con = _console()
+    con.print(Text(f"{Path(file).name} against the live {against}"
+                   + (f" ({len(actions)} action(s) from golden.toml)" if actions else "")))
     for line in report.lines():
-        con.print(Text(line))
+        style = "red" if line.startswith(("✗", "NOT")) else None
+        con.print(Text(line, style=style))
+    sys.exit(0 if report.ok else 1)

@@ -192,12 +192,13 @@ class GoldenLab:
 
 
 def replay_router(golden: Golden, lab, workdir: str | Path, *, timeout: float = 3.0,
-                  options: CompareOptions | None = None,
-                  directory: str | Path = GOLDEN_DIR) -> Report:
+                  options: CompareOptions | None = None, directory: str | Path = GOLDEN_DIR,
+                  configs: dict[str, str] | None = None) -> Report:
     """Start ``golden``'s router agents (fresh shared lease store) in ``lab``,
     play the capture's client side from ``mh0`` and compare (exact prefixes
-    by default: same configuration, fresh store). The agents are stopped
-    before returning."""
+    by default: same configuration, fresh store). ``configs``: router name →
+    TOML text to run instead of ``pcaps/{name}.toml``. The agents are
+    stopped before returning."""
     from odm.pcaptools.capture import read_capture
     from odm.pcaptools.livepeers import LiveRouterPeer
     from odm.pcaptools.packets import dissect_all
@@ -205,7 +206,7 @@ def replay_router(golden: Golden, lab, workdir: str | Path, *, timeout: float = 
     gl = GoldenLab(lab, workdir, directory)
     try:
         for r in golden.routers:
-            gl.start_router(r)
+            gl.start_router(r, config_text=(configs or {}).get(r))
         peer = LiveRouterPeer("mh0", netns=lab.netns("mh"), mover=lambda r: lab.move("mh", r))
         try:
             return conform_router(dissect_all(read_capture(golden.path)), peer,

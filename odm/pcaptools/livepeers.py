@@ -30,7 +30,7 @@ from ipaddress import IPv6Address
 from odm.pcaptools.conformance import Action, ConformanceError
 from odm_wire.constants import DHCP6_CLIENT_PORT, DHCP6_SERVER_PORT
 
-__all__ = ["LiveHostPeer", "LiveRouterPeer", "in_netns"]
+__all__ = ["ApiApp", "LiveHostPeer", "LiveRouterPeer", "in_netns", "run_against"]
 
 ALL_DHCP = IPv6Address("ff02::1:2")
 ALL_ROUTERS = IPv6Address("ff02::2")
@@ -243,3 +243,81 @@ class LiveHostPeer:
     def close(self) -> None:
         for s in self.sides.values():
             s.close()
+
+
+class ApiApp:
+    """setsc() and close through the host agent's API socket from this
+    process (``odm pcap replay --against host --host-socket PATH``): each
+    owner gets a UDP socket here; the calls run in threads (a setsc() waits
+    for the answers this replay sends). ``results`` collects their outcomes."""
+
+    def __init__(self, socket_path: str) -> None:
+        self.path = socket_path
+        self.socks: dict[int, socket.socket] = {}
+        self.results: list[tuple[int, str]] = []
+
+    def setsc(self, owner: int, t: str, on_net: bool = False) -> None:
+        import threading
+
+        from host import api
+        from odm_wire.constants import IPV6_REQUIRE_SRC_ON_NET
+
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        if on_net:
+            api.set_addr_preferences(s, IPV6_REQUIRE_SRC_ON_NET)
+        self.socks[owner] = s
+
+        def ask() -> None:
+            try:
+                self.results.append((owner, str(api.setsc(s, t, path=self.path))))
+            except api.SetscError as exc:
+                self.results.append((owner, exc.name))
+        threading.Thread(target=ask, daemon=True).start()
+
+    def close(self, owner: int) -> None:
+        from host import api
+
+        s = self.socks.pop(owner, None)
+        if s is not None:
+            api.release(s)
+            s.close()
+
+    def stop(self) -> None:
+        for owner in list(self.socks):
+            self.close(owner)
+
+
+def run_against(packets, side: str, iface: str, *, netns: str | None = None,
+                actions=(), routers: dict[str, tuple[str | None, str]] | None = None,
+                mover: Callable[[str], None] | None = None, host_socket: str | None = None,
+                timeout: float = 3.0, options=None, pen: int | None = None):
+    """``odm pcap replay --against``: a conformance replay of dissected
+    ``packets`` with kernel sockets. ``side="router"``: the client side from
+    ``iface`` (in ``netns``) to the router on that link. ``side="host"``:
+    the server side from ``iface`` (in ``netns``) — or from each router of
+    ``routers`` (name → (netns, iface)) — to the host agent on that link,
+    ``host_socket`` performing its setsc()/close actions. Returns a
+    :class:`~odm.pcaptools.conformance.Report` (``error`` set when the
+    sockets cannot be opened)."""
+    from odm.pcaptools.conformance import Report, conform_host, conform_router
+    from odm_wire.constants import ODM_PEN
+
+    pen = ODM_PEN if pen is None else pen
+    try:
+        if side == "router":
+            peer = LiveRouterPeer(iface, netns=netns, mover=mover)
+        else:
+            app = ApiApp(host_socket) if host_socket else None
+            peer = LiveHostPeer(routers or {"router": (netns, iface)}, mover=mover, app=app)
+    except ConformanceError as exc:
+        return Report(side, error=str(exc))
+    try:
+        if side == "router":
+            return conform_router(packets, peer, actions=list(actions), timeout=timeout,
+                                  pen=pen, **({"options": options} if options else {}))
+        return conform_host(packets, peer, actions=list(actions), timeout=timeout,
+                            options=options, pen=pen)
+    finally:
+        peer.close()
+        if side == "host" and peer.app is not None:
+            peer.app.stop()
