@@ -1,4 +1,4 @@
-"""Replaying the server side of real peers' captures (/work/shared/pcaps-peers:
+"""Replaying the server side of real peers' captures (pcaps/peers:
 ISC Kea answering WIDE dhcp6c, ISC dhclient, dhcpcd and a typed scapy client;
 radvd's RAs) to the odm host drives it to a bound state.
 
@@ -38,7 +38,7 @@ from odm_wire import dhcp6 as d6
 from odm_wire import nd
 from odm_wire.constants import MessageType, MobilityType
 
-PEERS = Path("/work/shared/pcaps-peers")
+PEERS = Path(__file__).resolve().parents[2] / "pcaps" / "peers"
 pytestmark = [pytest.mark.interop,
               pytest.mark.skipif(not PEERS.is_dir(), reason=f"no {PEERS}")]
 

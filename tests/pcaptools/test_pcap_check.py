@@ -20,7 +20,7 @@ from odm_wire import dhcp6 as d6
 from odm_wire import nd
 from odm_wire.constants import MobilityType
 
-PEERS = Path("/work/shared/pcaps-peers")
+PEERS = Path(__file__).resolve().parents[2] / "pcaps" / "peers"
 if not PEERS.is_dir():  # CI keeps shared/ beside the clone
     PEERS = Path(__file__).resolve().parents[3] / "shared" / "pcaps-peers"
 

@@ -27,7 +27,7 @@ from odm.pcaptools.packets import dissect_all
 from odm_wire import dhcp6 as d6
 from odm_wire.constants import MobilityType
 
-PEERS = Path(__file__).resolve().parents[3] / "shared" / "pcaps-peers"
+PEERS = Path(__file__).resolve().parents[2] / "pcaps" / "peers"
 
 
 def packets(name: str) -> list:

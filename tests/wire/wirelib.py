@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PEERS = Path(__file__).resolve().parents[3] / "shared" / "pcaps-peers"
-if not PEERS.is_dir():  # CI lays shared/ beside the clone; a work tree has it at /work
-    PEERS = Path("/work/shared/pcaps-peers")
+#: captures of real third-party peers (Kea, dhcp6c, dhclient, dhcpcd, radvd)
+PEERS = Path(__file__).resolve().parents[2] / "pcaps" / "peers"
 
 SERVER_LL = "fe80::ff:fe00:1"
 CLIENT_LL = "fe80::ff:fe00:2"
