@@ -58,6 +58,7 @@ from odm_wire.errors import OdmError
 __all__ = [
     "ConfigError", "TimerProfile", "RaPrefix", "RaConfig", "PdPool", "Reservation",
     "InterfaceConfig", "MobilityPeer", "MobilityConfig", "RouterConfig", "load_config", "parse_config", "parse_duid_text",
+    "Limits", "RateLimit", "type_key",
 ]
 
 
@@ -282,6 +283,54 @@ class MobilityConfig:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """``count`` messages per ``interval`` seconds (a token bucket of
+    ``count`` tokens refilled at ``count / interval`` per second);
+    ``count == 0`` switches the limit off."""
+
+    count: int = 0
+    interval: float = 1.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.count > 0
+
+
+def type_key(mt: MobilityType | None) -> str:
+    """The config name of a mobility type (``legacy`` for untyped requests)."""
+    return mt.cli_name if mt is not None else "legacy"
+
+
+LIMIT_TYPE_NAMES = ("fixed", "session-lasting", "non-persistent", "graceful-replacement",
+                    "legacy")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """``[limits]``: what one client may take and how fast it may ask
+    (:mod:`router.core.limits`).
+
+    ``max_bindings_per_type``: active bindings per DUID of one type, by
+    :func:`type_key` name (``legacy`` = untyped); a type not listed is capped
+    by ``max_bindings_per_client`` only. Default: FIXED 4 (the costly type:
+    long lifetimes, kept across moves). ``client_rate``: messages per DUID;
+    default 100 per 10 s (interval scaled by the timer profile).
+    ``source_rate``: messages per IPv6 source address; default off (every
+    client behind a relay, and a load tester, shares one source).
+    ``max_tracked``: keys kept per bucket kind (least recently seen
+    forgotten first)."""
+
+    max_bindings_per_type: dict = field(default_factory=lambda: {"fixed": 4})
+    client_rate: RateLimit = RateLimit(100, 10.0)
+    source_rate: RateLimit = RateLimit(0, 10.0)
+    max_tracked: int = 65536
+
+    def type_cap(self, mt: MobilityType | None) -> int | None:
+        """The per-client cap of type ``mt`` (None: no cap of its own)."""
+        return self.max_bindings_per_type.get(type_key(mt))
+
+
+@dataclass(frozen=True)
 class RouterConfig:
     """The whole router agent configuration (see module docstring)."""
 
@@ -308,6 +357,8 @@ class RouterConfig:
     """at most one log line per kind of bad input per this many seconds"""
     mobility: MobilityConfig | None = None
     """``None``: no ``[mobility]`` table, prefixes are not followed across routers"""
+    limits: Limits = field(default_factory=Limits)
+    """``[limits]``: per-type caps and rate limits (:class:`Limits`)"""
 
     def interface(self, name: str) -> InterfaceConfig:
         for i in self.interfaces:
@@ -749,6 +800,38 @@ def _parse_mobility(t: _Table) -> MobilityConfig:
     return m
 
 
+def _parse_rate(t: _Table, name: str, default: RateLimit, s: float) -> RateLimit:
+    v = t.get(name)
+    if v is None:
+        return RateLimit(default.count, default.interval * s)
+    r = _Table(v, t.key(name))
+    count = r.int_("count", default.count, lo=0)
+    interval = r.num("interval", default.interval * s, lo=1e-6)
+    r.done()
+    return RateLimit(count, interval)
+
+
+def _parse_limits(t: _Table, prof: TimerProfile) -> Limits:
+    s = prof.scale
+    d = Limits()
+    caps = dict(d.max_bindings_per_type)
+    if t.has("max_bindings_per_type"):
+        ct = _Table(t.get("max_bindings_per_type"), t.key("max_bindings_per_type"))
+        caps = {}
+        for k in list(ct.data):
+            if k not in LIMIT_TYPE_NAMES:
+                raise ConfigError(ct.key(k), "not a mobility type (fixed, session-lasting, "
+                                  "non-persistent, graceful-replacement, legacy)")
+            caps[k] = ct.int_(k, None, lo=0)
+        ct.done()
+    lim = Limits(max_bindings_per_type=caps,
+                 client_rate=_parse_rate(t, "client_rate", d.client_rate, s),
+                 source_rate=_parse_rate(t, "source_rate", d.source_rate, s),
+                 max_tracked=t.int_("max_tracked", d.max_tracked, lo=1))
+    t.done()
+    return lim
+
+
 def parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
     """Build a :class:`RouterConfig` from a parsed TOML document. Relative paths
     are taken from ``base_dir``. Raises :class:`ConfigError` naming the key."""
@@ -798,6 +881,7 @@ def parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
         timers=prof,
     )
     r.done()
+    kwargs["limits"] = _parse_limits(_Table(top.get("limits", {}), "limits"), prof)
     if top.has("mobility"):
         kwargs["mobility"] = _parse_mobility(_Table(top.get("mobility"), "mobility"))
     ifaces = []

@@ -102,6 +102,7 @@ class BindingTable:
         self.by_prefix: dict[IPv6Network, Binding] = {}
         self.by_client: dict[tuple[bytes, int], list[Binding]] = {}
         self.per_duid: dict[bytes, int] = {}
+        self.per_duid_type: dict[tuple[bytes, MobilityType | None], int] = {}
         self._heap: list[tuple[float, int, IPv6Network]] = []
         self._seq = 0
 
@@ -121,6 +122,19 @@ class BindingTable:
         """Active bindings held by ``duid`` (the per-client limit counts these)."""
         return self.per_duid.get(duid, 0)
 
+    def count_duid_type(self, duid: bytes, mobility_type: MobilityType | None) -> int:
+        """Active bindings of ``mobility_type`` (``None`` = untyped) held by
+        ``duid`` (the per-type limit counts these)."""
+        return self.per_duid_type.get((duid, mobility_type), 0)
+
+    def _count(self, b: Binding, delta: int) -> None:
+        for d, k in ((self.per_duid, b.duid), (self.per_duid_type, (b.duid, b.mobility_type))):
+            n = d.get(k, 0) + delta
+            if n > 0:
+                d[k] = n
+            else:
+                d.pop(k, None)
+
     def add(self, b: Binding) -> None:
         old = self.by_prefix.get(b.prefix)
         if old is not None:
@@ -128,7 +142,7 @@ class BindingTable:
         self.by_prefix[b.prefix] = b
         self.by_client.setdefault((b.duid, b.iaid), []).append(b)
         if b.state is BindingState.ACTIVE:
-            self.per_duid[b.duid] = self.per_duid.get(b.duid, 0) + 1
+            self._count(b, 1)
         self.schedule(b)
 
     def remove(self, b: Binding) -> None:
@@ -144,24 +158,16 @@ class BindingTable:
             if not lst:
                 del self.by_client[(b.duid, b.iaid)]
         if b.state is BindingState.ACTIVE:
-            n = self.per_duid.get(b.duid, 0) - 1
-            if n > 0:
-                self.per_duid[b.duid] = n
-            else:
-                self.per_duid.pop(b.duid, None)
+            self._count(b, -1)
 
     def set_state(self, b: Binding, state: BindingState) -> None:
         if b.state is state:
             return
         if self.by_prefix.get(b.prefix) is b:
             if b.state is BindingState.ACTIVE:
-                n = self.per_duid.get(b.duid, 0) - 1
-                if n > 0:
-                    self.per_duid[b.duid] = n
-                else:
-                    self.per_duid.pop(b.duid, None)
+                self._count(b, -1)
             elif state is BindingState.ACTIVE:
-                self.per_duid[b.duid] = self.per_duid.get(b.duid, 0) + 1
+                self._count(b, 1)
         b.state = state
 
     def schedule(self, b: Binding) -> None:

@@ -117,6 +117,7 @@ from odm.transport import Outgoing
 from router.config import InterfaceConfig, PdPool, Reservation, RouterConfig, _timers
 from router.core.allocator import Allocator, PoolAllocator
 from router.core.bindings import Binding, BindingState, BindingTable, remaining
+from router.core.limits import TokenBuckets, type_key
 from router.core.events import (
     BindingMovedHere,
     Event,
@@ -161,7 +162,9 @@ BASE_COUNTERS = (
     "pkt6-sent", "pkt6-advertise-sent", "pkt6-reply-sent",
     *RECEIVED_COUNTERS.values(),
     "v6-allocation-fail", "v6-allocation-fail-no-pools", "v6-allocation-fail-client-limit",
-    "v6-allocation-fail-type-not-offered", "cumulative-assigned-pds", "reclaimed-leases",
+    "v6-allocation-fail-type-not-offered", "v6-allocation-fail-type-limit",
+    "v6-allocation-fail-pool-exhausted", "pkt6-rate-limited-client", "pkt6-rate-limited-source",
+    "cumulative-assigned-pds", "reclaimed-leases",
     "declined-pds", "moved-here-pds", "store-commit-failed",
 )
 
@@ -240,6 +243,9 @@ class DhcpServer:
         self._out: list[Outgoing] = []
         self._events: deque[Event] = deque()
         self._bad = _RateLimitedLog(config.log_rate_limit)
+        lim = config.limits
+        self._client_buckets = TokenBuckets(lim.client_rate, lim.max_tracked)
+        self._source_buckets = TokenBuckets(lim.source_rate, lim.max_tracked)
         self._last_sweep: float | None = None
         self._server_id_opt = ServerId(server_duid)
         self._supported = OdmVendorOpts(
@@ -319,6 +325,12 @@ class DhcpServer:
         rate; it never raises."""
         st = self.stats
         st["pkt6-received"] += 1
+        if not self._source_buckets.allow(src, now):
+            st["pkt6-rate-limited-source"] += 1
+            self._bad("rate-source", now, "%s: %s exceeds the per-source rate limit "
+                      "(%d per %g s); dropped", self.ifname, src,
+                      self._source_buckets.limit.count, self._source_buckets.limit.interval)
+            return
         try:
             msg = decode_dhcp6(data, self.pen)
         except WireFormatError as exc:
@@ -408,6 +420,13 @@ class DhcpServer:
         duid_opt = msg.get(ClientId)
         ctx = _Ctx(msg, encode_duid(duid_opt.duid) if duid_opt else b"", client_ll, now,
                    now + self.offset, frozenset(oro.requested_options) if oro else frozenset())
+        if ctx.duid and not self._client_buckets.allow(ctx.duid, now):
+            self.stats["pkt6-rate-limited-client"] += 1
+            self._bad("rate-client", now, "%s: client %s (via %s) exceeds the per-client rate "
+                      "limit (%d per %g s); %s dropped", self.ifname, ctx.duid.hex(), client_ll,
+                      self._client_buckets.limit.count, self._client_buckets.limit.interval,
+                      type(msg).__name__)
+            return None
         return handler(ctx)
 
     def _relay(self, relay: RelayForw, src: IPv6Address, now: float) -> None:
@@ -839,6 +858,12 @@ class DhcpServer:
             st["v6-allocation-fail-client-limit"] += 1
             return None, (f"no {label} prefix: this client already holds "
                           f"{self.config.max_bindings_per_client} prefixes (per-client limit)")
+        cap = self.config.limits.type_cap(mt)
+        if cap is not None and self.table.count_duid_type(ctx.duid, mt) >= cap:
+            st["v6-allocation-fail"] += 1
+            st["v6-allocation-fail-type-limit"] += 1
+            return None, (f"no {label} prefix: this client already holds {cap} "
+                          f"{type_key(mt)} prefixes (per-type limit)")
         r = self._reservation_for(ctx.duid, iaid, mt)
         if r is not None:
             holder = self.table.get(r.prefix)
@@ -858,15 +883,24 @@ class DhcpServer:
             return None, f"no {label} prefix available for this client"
         spec, hlen = (None, 0) if hint is None else Allocator.hint_of(hint.prefix,
                                                                       hint.prefix_length)
-        for pa, net in self.allocator.candidates(pools, spec, hlen, ctx.duid, iaid):
-            p = pa.pool
-            b = self._new_binding(ctx, iaid, mt, net, p.name, p.preferred_lifetime,
-                                  p.valid_lifetime)
-            if not commit:
-                return b, ""
-            if self._commit_new(b, pa):
-                return b, ""
+        for sweep in (False, True):
+            if sweep:
+                # Exhausted: bindings that expired since the last sweep go back
+                # to their pools now rather than at the next reclaim timer.
+                exp = self.table.next_expiry()
+                if exp is None or exp > ctx.wall:
+                    break
+                self._reclaim(ctx.now)
+            for pa, net in self.allocator.candidates(pools, spec, hlen, ctx.duid, iaid):
+                p = pa.pool
+                b = self._new_binding(ctx, iaid, mt, net, p.name, p.preferred_lifetime,
+                                      p.valid_lifetime)
+                if not commit:
+                    return b, ""
+                if self._commit_new(b, pa):
+                    return b, ""
         st["v6-allocation-fail"] += 1
+        st["v6-allocation-fail-pool-exhausted"] += 1
         return None, f"no {label} prefix available (pool exhausted)"
 
     # =========================================================== extend ==
@@ -919,6 +953,9 @@ class DhcpServer:
         if self.table.get(net) is not None:
             return None
         if self.table.count_duid(ctx.duid) >= self.config.max_bindings_per_client:
+            return None
+        cap = self.config.limits.type_cap(mt)
+        if cap is not None and self.table.count_duid_type(ctx.duid, mt) >= cap:
             return None
         r = self._reservation_for(ctx.duid, iaid, mt)
         if r is not None and r.prefix == net:

@@ -343,6 +343,7 @@ def test_reservation_backs_fixed(clock, store, client):
 def test_reserved_prefix_is_never_given_to_another_client(clock, store):
     toml = RES_TOML.replace('prefix = "2001:db8:f000::/52"', 'prefix = "2001:db8:f000:a800::/53"')
     toml = toml.replace("2001:db8:f000:ab00::/56", "2001:db8:f000:a800::/56")
+    toml += "\n[limits]\nmax_bindings_per_type = {}\n"  # no FIXED cap: take the whole pool
     h = Harness(make_config(toml, max_bindings_per_client=100), store, clock)
     other = Client("020000000055")
     got = set()

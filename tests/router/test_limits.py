@@ -1,0 +1,265 @@
+"""Router limits (router/core/limits.py, issue 7): per-type caps per client,
+token-bucket rate limits per DUID and per source address, pool exhaustion
+that keeps serving other clients and types, and a counter for every refusal.
+Sans-I/O core, fake clock."""
+
+from __future__ import annotations
+
+import tomllib
+from ipaddress import IPv6Address, IPv6Network
+
+import pytest
+
+from odm_wire.constants import MobilityType as MT
+from odm_wire.constants import StatusCode as SC
+from odm_wire.dhcp6 import Advertise, Reply
+from router.config import ConfigError, Limits, RateLimit, parse_config
+from router.core.limits import TokenBuckets
+from tests.router.conftest import (
+    BASE_TOML,
+    CLIENT_LL,
+    SERVER_DUID,
+    Client,
+    Harness,
+    net,
+    prefixes_of,
+)
+
+REFUSALS = ("v6-allocation-fail-client-limit", "v6-allocation-fail-type-limit",
+            "v6-allocation-fail-type-not-offered", "v6-allocation-fail-no-pools",
+            "v6-allocation-fail-pool-exhausted", "pkt6-rate-limited-client",
+            "pkt6-rate-limited-source")
+
+
+def cfg(limits: str = "", **router):
+    data = tomllib.loads(BASE_TOML + "\n[limits]\n" + limits)
+    data["router"].update(router)
+    return parse_config(data)
+
+
+def bind(h, c, *ias):
+    adv = h.one(c.solicit(*ias))
+    assert type(adv) is Advertise
+    return h.one(c.request(SERVER_DUID, *ias))
+
+
+def ia_status(msg, iaid):
+    for ia in msg.ia_pds:
+        if ia.iaid == iaid:
+            return ia.status
+    raise KeyError(iaid)
+
+
+def counters(h):
+    return {k: v for k, v in h.core.status(h.clock())["counters"].items() if k in REFUSALS}
+
+
+# ------------------------------------------------------------- per-type caps
+def test_per_type_cap_refuses_the_next_prefix_of_that_type_only(clock, store, client):
+    h = Harness(cfg("max_bindings_per_type = { fixed = 2 }"), store, clock)
+    r = bind(h, client, client.typed(1, MT.FIXED), client.typed(2, MT.FIXED))
+    assert len(prefixes_of(r)) == 2
+    r = bind(h, client, client.typed(3, MT.FIXED), client.typed(4, MT.SESSION_LASTING))
+    assert prefixes_of(r, 3) == []
+    st = ia_status(r, 3)
+    assert st.status_code == SC.NO_PREFIX_AVAIL and "per-type limit" in st.status_message
+    (sl,) = prefixes_of(r, 4)
+    assert sl.mobility_type == MT.SESSION_LASTING and sl.valid_lifetime > 0
+    assert h.dhcp.stats["v6-allocation-fail-type-limit"] == 2  # Advertise and Reply
+    assert h.dhcp.stats["v6-allocation-fail-client-limit"] == 0
+
+
+def test_per_type_cap_is_per_client(clock, store, client):
+    h = Harness(cfg("max_bindings_per_type = { fixed = 1 }"), store, clock)
+    bind(h, client, client.typed(1, MT.FIXED))
+    other = Client("020000000077")
+    (p,) = prefixes_of(bind(h, other, other.typed(1, MT.FIXED)))
+    assert p.mobility_type == MT.FIXED and p.valid_lifetime > 0
+
+
+def test_binding_at_the_cap_is_still_renewed_and_a_release_frees_a_slot(clock, store, client):
+    h = Harness(cfg("max_bindings_per_type = { fixed = 1 }"), store, clock)
+    r = bind(h, client, client.typed(1, MT.FIXED))
+    held = client.held(r.ia_pds[0])
+    clock.advance(100)
+    ren = h.one(client.renew(SERVER_DUID, held))
+    (p,) = prefixes_of(ren)
+    assert net(p) == net(held.prefixes[0]) and p.valid_lifetime == 2000
+    assert prefixes_of(bind(h, client, client.typed(2, MT.FIXED))) == []
+    h.one(client.release(SERVER_DUID, held))
+    (p2,) = prefixes_of(bind(h, client, client.typed(2, MT.FIXED)))
+    assert p2.valid_lifetime > 0
+
+
+def test_legacy_cap_counts_untyped_requests(clock, store, client):
+    h = Harness(cfg("max_bindings_per_type = { legacy = 1 }"), store, clock)
+    assert prefixes_of(bind(h, client, client.ia(1)))
+    r = bind(h, client, client.ia(2), client.typed(3, MT.NON_PERSISTENT))
+    assert prefixes_of(r, 2) == [] and ia_status(r, 2).status_code == SC.NO_PREFIX_AVAIL
+    assert prefixes_of(r, 3)
+
+
+def test_cap_zero_refuses_the_type_to_everyone(clock, store, client):
+    h = Harness(cfg("max_bindings_per_type = { graceful-replacement = 0 }"), store, clock)
+    r = h.one(client.solicit(client.typed(1, MT.GRACEFUL_REPLACEMENT)))
+    assert prefixes_of(r) == []
+    assert h.dhcp.stats["v6-allocation-fail-type-limit"] == 1
+
+
+def test_unknown_ia_of_a_client_at_its_cap_is_not_recreated_on_rebind(clock, store, client):
+    """A Rebind listing a free pool prefix the server does not know is
+    re-created only within the caps (unknown IA policy)."""
+    h = Harness(cfg("max_bindings_per_type = { fixed = 1 }"), store, clock)
+    bind(h, client, client.typed(1, MT.FIXED))
+    free = client.ia(9, MT.FIXED, "2001:db8:f000:f00::", 56)
+    ans = h.one(client.rebind(free))
+    (p,) = prefixes_of(ans)
+    assert p.valid_lifetime == 0  # not appropriate for this client now
+    assert len(h.store.load("ar1")) == 1
+
+
+def test_default_caps_fixed_at_four(clock, store, client):
+    assert Limits().type_cap(MT.FIXED) == 4 and Limits().type_cap(MT.SESSION_LASTING) is None
+    h = Harness(cfg(), store, clock)
+    r = bind(h, client, *(client.typed(i, MT.FIXED) for i in range(5)))
+    assert sum(1 for p in prefixes_of(r) if p.valid_lifetime) == 4
+
+
+def test_per_client_cap_counted(clock, store, client):
+    h = Harness(cfg(max_bindings_per_client=2), store, clock)
+    r = bind(h, client, *(client.typed(i, MT.SESSION_LASTING) for i in range(3)))
+    assert sum(1 for p in prefixes_of(r) if p.valid_lifetime) == 2
+    assert "per-client limit" in ia_status(r, 2).status_message
+    assert h.dhcp.stats["v6-allocation-fail-client-limit"] == 1  # the Advertise held none
+
+
+# ---------------------------------------------------------------- rate limits
+def test_client_rate_limit_drops_beyond_the_burst_and_refills(clock, store, client):
+    h = Harness(cfg("client_rate = { count = 3, interval = 6 }"), store, clock)
+    for _ in range(3):
+        assert len(h.exchange(client.solicit(client.typed(1, MT.NON_PERSISTENT)))) == 1
+    assert h.exchange(client.solicit(client.typed(1, MT.NON_PERSISTENT))) == []
+    assert h.dhcp.stats["pkt6-rate-limited-client"] == 1
+    other = Client("020000000033")
+    assert len(h.exchange(other.solicit(other.typed(1, MT.NON_PERSISTENT)))) == 1
+    clock.advance(1.9)  # 0.5 token per second: not yet one token
+    assert h.exchange(client.solicit(client.typed(1, MT.NON_PERSISTENT))) == []
+    clock.advance(0.2)
+    assert len(h.exchange(client.solicit(client.typed(1, MT.NON_PERSISTENT)))) == 1
+    assert h.dhcp.stats["pkt6-rate-limited-client"] == 2
+
+
+def test_client_rate_limit_keys_on_the_duid_not_the_address(clock, store, client):
+    h = Harness(cfg("client_rate = { count = 2, interval = 100 }"), store, clock)
+    for i in range(2):
+        assert h.exchange(client.solicit(client.ia(1)), src=IPv6Address(f"fe80::{i + 1}"))
+    assert h.exchange(client.solicit(client.ia(1)), src=IPv6Address("fe80::99")) == []
+
+
+def test_source_rate_limit_drops_before_decoding(clock, store):
+    h = Harness(cfg("source_rate = { count = 2, interval = 10 }"), store, clock)
+    a, b = Client("0200000000a1"), Client("0200000000a2")
+    assert h.exchange(a.solicit(a.ia(1)))
+    assert h.exchange(b.solicit(b.ia(1)))
+    garbage = b"\x01\x00"  # would be a parse failure, but never gets that far
+    assert h.feed_raw(garbage) == []
+    assert h.exchange(a.solicit(a.ia(1))) == []
+    assert h.dhcp.stats["pkt6-rate-limited-source"] == 2
+    assert h.dhcp.stats["pkt6-parse-failed"] == 0
+    assert h.exchange(a.solicit(a.ia(1)), src=IPv6Address("fe80::77"))
+    clock.advance(5)
+    assert h.exchange(b.solicit(b.ia(1)))
+
+
+def test_rate_limit_off_answers_every_message(clock, store, client):
+    h = Harness(cfg("client_rate = { count = 0 }"), store, clock)
+    for _ in range(300):
+        assert h.exchange(client.solicit(client.ia(1)))
+    assert h.dhcp.stats["pkt6-rate-limited-client"] == 0
+
+
+def test_default_client_rate_is_scaled_with_the_timer_profile():
+    lim = cfg().limits  # BASE_TOML: profile scaled, scale 0.01
+    assert lim.client_rate == RateLimit(100, pytest.approx(0.1))
+    assert not lim.source_rate.enabled
+    assert cfg("client_rate = { count = 7, interval = 2 }").limits.client_rate == RateLimit(7, 2)
+
+
+def test_token_buckets_forget_the_least_recently_seen_key():
+    tb = TokenBuckets(RateLimit(1, 100), max_tracked=2)
+    assert tb.allow("a", 0) and tb.allow("b", 0)
+    assert not tb.allow("a", 1)  # "a" seen again: most recent
+    assert tb.allow("c", 1)  # evicts "b"
+    assert len(tb) == 2
+    assert not tb.allow("a", 2)
+    assert tb.allow("b", 2)  # forgotten: a full bucket again
+
+
+@pytest.mark.parametrize("text,key", [
+    ("max_bindings_per_type = { fixd = 1 }", "limits.max_bindings_per_type.fixd"),
+    ("max_bindings_per_type = { fixed = -1 }", "limits.max_bindings_per_type.fixed"),
+    ("client_rate = { count = 5, interval = 0 }", "limits.client_rate.interval"),
+    ("source_rate = { rate = 5 }", "limits.source_rate.rate"),
+    ("max_trackd = 5", "limits.max_trackd"),
+])
+def test_limits_config_errors_name_the_key(text, key):
+    with pytest.raises(ConfigError) as ei:
+        cfg(text)
+    assert ei.value.key == key
+
+
+# ------------------------------------------------------------ pool exhaustion
+SMALL_NP = BASE_TOML.replace('prefix = "2001:db8:3000::/52"', 'prefix = "2001:db8:3000::/54"')
+
+
+def test_exhausted_pool_keeps_serving_other_types_clients_and_renewals(clock, store):
+    h = Harness(parse_config(tomllib.loads(SMALL_NP)), store, clock)
+    clients = [Client(f"0200000001{i:02x}") for i in range(5)]
+    held = []
+    for c in clients[:4]:
+        r = bind(h, c, c.typed(1, MT.NON_PERSISTENT))
+        held.append((c, c.held(r.ia_pds[0])))
+    last = clients[4]
+    r = bind(h, last, last.typed(1, MT.NON_PERSISTENT), last.typed(2, MT.SESSION_LASTING))
+    assert prefixes_of(r, 1) == []
+    st = ia_status(r, 1)
+    assert st.status_code == SC.NO_PREFIX_AVAIL and "pool exhausted" in st.status_message
+    assert prefixes_of(r, 2)[0].valid_lifetime > 0
+    assert h.dhcp.stats["v6-allocation-fail-pool-exhausted"] == 2
+    c0, ia0 = held[0]
+    (p,) = prefixes_of(h.one(c0.renew(SERVER_DUID, ia0)))
+    assert p.valid_lifetime == 800  # existing bindings are extended
+    h.one(c0.release(SERVER_DUID, ia0))
+    (p,) = prefixes_of(bind(h, last, last.typed(1, MT.NON_PERSISTENT)))
+    assert net(p) == net(ia0.prefixes[0])
+
+
+def test_exhausted_pool_reclaims_expired_bindings_on_demand(clock, store):
+    h = Harness(parse_config(tomllib.loads(SMALL_NP)), store, clock)
+    for i in range(4):
+        c = Client(f"0200000002{i:02x}")
+        bind(h, c, c.typed(1, MT.NON_PERSISTENT))
+    clock.advance(801)  # every binding expired; no reclaim timer has run
+    assert len(h.dhcp.bindings()) == 4
+    late = Client("0200000002ff")
+    (p,) = prefixes_of(bind(h, late, late.typed(1, MT.NON_PERSISTENT)))
+    assert p.valid_lifetime == 800 and net(p).subnet_of(IPv6Network("2001:db8:3000::/54"))
+    assert h.dhcp.stats["reclaimed-leases"] == 4
+    assert h.dhcp.stats["v6-allocation-fail-pool-exhausted"] == 0
+
+
+def test_every_refusal_counter_shows_in_status_at_zero(h):
+    assert counters(h) == {k: 0 for k in REFUSALS}
+
+
+def test_rate_limited_relay_forw_counts_the_inner_client(clock, store, client):
+    from odm_wire.dhcp6 import InterfaceId, RelayForw, RelayMsg
+    h = Harness(cfg("client_rate = { count = 1, interval = 100 }"), store, clock)
+
+    def relayed():
+        return RelayForw(0, IPv6Address("2001:db8:1::1"), CLIENT_LL,
+                         (RelayMsg(client.solicit(client.ia(1))), InterfaceId(b"p1")))
+    assert h.exchange(relayed(), src=IPv6Address("2001:db8:1::1"))
+    assert h.exchange(relayed(), src=IPv6Address("2001:db8:1::1")) == []
+    assert h.dhcp.stats["pkt6-rate-limited-client"] == 1
+    assert type(h.one(Client("0200000000cc").solicit(client.ia(1)))) in (Advertise, Reply)
