@@ -22,9 +22,11 @@ around one :class:`~router.core.router.RouterCore` per access interface
    ``datagrams_to_send()``: one commit per batch of received datagrams), and
    events: :class:`PrefixDelegated`, :class:`PrefixRenewed`,
    :class:`BindingMovedHere` → route the prefix to the client's link-local
-   address on that interface (:func:`router.srv6.route_to_host`, proto
-   ``RTPROT_ODM``); :class:`PrefixReleased` → remove the route. Every event is
-   then passed to the mobility hook;
+   address on that interface (the route :func:`router.srv6.route_to_host`
+   makes, proto ``RTPROT_ODM``, written in batches by
+   :mod:`router.io.routes`); :class:`PrefixReleased` → remove the route. The
+   batch is in the kernel before the events are passed, in order, to the
+   mobility hook (which gets the netlink worker's ``IPRoute`` proxy);
 6. on SIGTERM/SIGINT: final RAs with router lifetime 0 (RFC 4861 §6.2.5),
    waiting briefly for :class:`RaShutdownComplete`, then the mobility hook is
    stopped, every odm route flushed, sockets and store closed. Bindings stay
@@ -45,7 +47,7 @@ import secrets
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
@@ -64,6 +66,7 @@ from router.core.events import (
 from router.core.router import RouterCore
 from router.io.control import ControlServer
 from router.io.netlink import NetlinkWorker
+from router.io.routes import RouteBatcher
 from router.io.sockets import dhcp6_server_socket, icmp6_router_socket, recv_icmp6
 from router.store import LeaseStore, SqliteLeaseStore
 
@@ -140,7 +143,6 @@ class _Iface:
     timer: asyncio.TimerHandle | None = None
     timer_at: float | None = None
     ra_done: bool = False
-    routes: set = field(default_factory=set)
 
 
 class RouterAgent:
@@ -156,6 +158,7 @@ class RouterAgent:
         self.store: LeaseStore | None = store
         self._own_store = store is None
         self.nl: NetlinkWorker | None = None
+        self.routes: RouteBatcher | None = None
         self.ifaces: dict[str, _Iface] = {}
         self.control: ControlServer | None = None
         self.mobility: Any = None
@@ -165,6 +168,8 @@ class RouterAgent:
         self._stop: asyncio.Event | None = None
         self._started_at = 0.0
         self._rl = _RateLog(config.log_rate_limit or 1.0)
+        self._parsed: dict[str, IPv6Address] = {}
+        self._text: dict[IPv6Address, str] = {}
         self.ready = asyncio.Event()
 
     def now(self) -> float:
@@ -202,6 +207,7 @@ class RouterAgent:
         if self.store is None:
             self.store = SqliteLeaseStore(cfg.lease_db, synchronous=cfg.lease_db_synchronous)
         self.nl = nl = NetlinkWorker()
+        self.routes = RouteBatcher()
         found = []
         for ic in cfg.interfaces:
             idx = nl.link_index(ic.name)
@@ -224,6 +230,7 @@ class RouterAgent:
         self._started_at = time.time()
         for st in self.ifaces.values():
             self._restore_routes(st)
+        self.loop.add_reader(self.routes.fileno(), self.routes.read_acks)
         self.control = ControlServer(cfg.control_socket, self._on_control)
         await self.control.start()
         now = self.now()
@@ -250,6 +257,9 @@ class RouterAgent:
                     and b.interface == st.name and b.served_by == self.config.router_id):
                 self._route_add(st, b.prefix, b.client_ll)
                 n += 1
+                if self.routes.queued >= 2048:  # keep the acknowledgements readable
+                    self.routes.drain(30.0)
+        self.routes.drain(30.0)
         if n:
             log.info("%s: re-installing %d routes of stored bindings", st.name, n)
 
@@ -303,6 +313,13 @@ class RouterAgent:
                 log.exception("mobility stop failed")
         if self.control is not None:
             await self.control.close()
+        if self.routes is not None:
+            try:
+                loop.remove_reader(self.routes.fileno())
+            except (ValueError, OSError):
+                pass
+            self.routes.drain(5.0)
+            self.routes.close()
         if self.nl is not None:
             try:
                 self.nl.drain()
@@ -327,6 +344,7 @@ class RouterAgent:
         core = st.core
         now = self.loop.time()
         name = st.name
+        parsed = self._parsed
         for _ in range(BATCH):
             try:
                 data, addr = sock.recvfrom(65535)
@@ -337,14 +355,27 @@ class RouterAgent:
                 break
             try:
                 a = addr[0]
-                i = a.find("%")
-                src = IPv6Address(a if i < 0 else a[:i])
+                src = parsed.get(a)
+                if src is None:
+                    src = self._parse_src(a)
                 core.handle_datagram(data, src, now, kind="dhcp6", ifname=name)
             except Exception as exc:  # noqa: BLE001 - never let one datagram stop us
                 self.stats["adapter-errors"] += 1
                 self._rl("dhcp-core", "%s: DHCPv6 datagram from %s not handled: %r",
                          name, addr, exc, level=logging.ERROR)
         self._kick(st)
+
+    def _parse_src(self, text: str) -> IPv6Address:
+        """``fe80::1%eth0`` → IPv6Address (no scope), remembered both ways
+        (a busy link has few sources: clients or relays)."""
+        i = text.find("%")
+        a = IPv6Address(text if i < 0 else text[:i])
+        if len(self._parsed) > 4096:
+            self._parsed.clear()
+            self._text.clear()
+        self._parsed[text] = a
+        self._text[a] = text if i < 0 else text[:i]
+        return a
 
     def _on_icmp(self, st: _Iface) -> None:
         now = self.loop.time()
@@ -388,6 +419,7 @@ class RouterAgent:
             out = []
         if out:
             self._send(st, out)
+        events = []
         while True:
             try:
                 ev = core.next_event()
@@ -398,6 +430,16 @@ class RouterAgent:
             if ev is None:
                 break
             self._on_event(st, ev)
+            events.append(ev)
+        if events:
+            self.routes.flush()  # our route changes are in the kernel before the hook runs
+            if self.mobility is not None:
+                for ev in events:
+                    try:
+                        self.mobility.handle_event(ev)
+                    except Exception:
+                        self.stats["adapter-errors"] += 1
+                        log.exception("mobility hook failed on %s", ev)
         t = core.get_timer()
         if t != st.timer_at:
             if st.timer is not None:
@@ -410,12 +452,14 @@ class RouterAgent:
     def _send(self, st: _Iface, out: list) -> None:
         idx = st.index
         dsock, isock = st.dhcp, st.icmp
+        text = self._text
         for o in out:
             try:
+                dst = text.get(o.dst) or str(o.dst)
                 if o.kind == "dhcp6":
-                    dsock.sendto(o.payload, (str(o.dst), o.dst_port or 546, 0, idx))
+                    dsock.sendto(o.payload, (dst, o.dst_port or 546, 0, idx))
                 else:
-                    isock.sendto(o.payload, (str(o.dst), 0, 0, idx))
+                    isock.sendto(o.payload, (dst, 0, 0, idx))
             except BlockingIOError:
                 # socket buffer full: the client retransmits (RFC 8415 §15)
                 self.stats["send-failed"] += 1
@@ -438,24 +482,16 @@ class RouterAgent:
             log.debug("%s: %s ended (%s)", target.name, ev.prefix, ev.reason)
         elif t is RaShutdownComplete:
             self.ifaces.get(ev.interface, st).ra_done = True
-        if self.mobility is not None:
-            try:
-                self.mobility.handle_event(ev)
-            except Exception:
-                self.stats["adapter-errors"] += 1
-                log.exception("mobility hook failed on %s", ev)
 
     def _route_add(self, st: _Iface, prefix: IPv6Network, via: IPv6Address) -> None:
+        """Queue the route of ``prefix`` via ``via`` on ``st`` (what
+        :func:`router.srv6.route_to_host` does, batched: :mod:`router.io.routes`)."""
         self.stats["routes-added"] += 1
-        st.routes.add(prefix)
-        self.nl.submit(f"route {prefix} via {via} dev {st.name}", srv6.route_to_host,
-                       self.nl.raw, str(prefix), str(via), st.index)
+        self.routes.add(prefix, via, st.index)
 
     def _route_del(self, st: _Iface, prefix: IPv6Network) -> None:
         self.stats["routes-removed"] += 1
-        st.routes.discard(prefix)
-        self.nl.submit(f"remove route {prefix}", srv6.remove_prefix_route, self.nl.raw,
-                       str(prefix))
+        self.routes.delete(prefix)
 
     # ============================================================= control
     def status(self) -> dict:
@@ -467,8 +503,9 @@ class RouterAgent:
             "uptime": round(time.time() - self._started_at, 1),
             "server-duid": bytes(self.duid).hex(":") if self.duid else None,
             "lease-db": str(self.config.lease_db),
-            "adapter": dict(self.stats) | {"netlink-failures":
-                                           self.nl.failures if self.nl else 0},
+            "adapter": dict(self.stats) | {
+                "netlink-failures": (self.nl.failures if self.nl else 0)
+                + (self.routes.failures if self.routes else 0)},
             "interfaces": [s.core.status(now) for s in self.ifaces.values()],
         }
         if self.mobility is not None and hasattr(self.mobility, "status"):

@@ -318,3 +318,33 @@ def test_missing_interface_is_an_error_and_leaves_nothing(pair):
     assert r.returncode == 1
     assert "nosuch0" in r.stderr
     assert not (pair.workdir / "router.sock").exists()
+
+
+def test_route_batcher_batches_and_reports_failures(pair):
+    """router.io.routes: many changes in one datagram, the same routes as
+    router.srv6.route_to_host, a refused change counted, a missing route's
+    deletion not an error."""
+    from pyroute2 import NetNS
+
+    from router.io.routes import RouteBatcher
+
+    with NetNS(pair.rtr_ns) as n:
+        idx = n.link_lookup(ifname=pair.rtr_if)[0]
+    rb = in_netns(pair.rtr_ns, RouteBatcher)
+    try:
+        via = IPv6Address("fe80::ff:fe00:102")
+        nets = [IPv6Network(f"2001:db8:8{i >> 8:03x}:{i & 255:x}00::/56") for i in range(300)]
+        for net in nets:
+            rb.add(net, via, idx)
+        rb.add(IPv6Network("2001:db8:9999::/48"), via, 999999)  # no such interface
+        rb.delete(IPv6Network("2001:db8:7777::/48"))             # nothing to delete
+        assert rb.drain(10)
+        assert rb.failures == 1 and rb.sent == 302
+        routes = pair.odm_routes()
+        assert routes == {str(net): str(via) for net in nets}
+        for net in nets[:200]:
+            rb.delete(net)
+        assert rb.drain(10) and rb.failures == 1
+        assert set(pair.odm_routes()) == {str(net) for net in nets[200:]}
+    finally:
+        rb.close()
