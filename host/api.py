@@ -40,7 +40,7 @@ from odm_wire.constants import IPV6_ADDR_PREFERENCES, IPV6_REQUIRE_SRC_ON_NET, M
 
 __all__ = [
     "setsc", "set_addr_preferences", "get_addr_preferences", "release", "notifications",
-    "status", "SetscError", "EAI_REQUIREDIPNOTSUPPORTED", "EAI_REQUIREDIPFAILED",
+    "status", "SetscError", "EAI_REQUIREDIPNOTSUPPORTED", "EAI_REQUIREDIPFAILED", "SetscDenied",
     "AgentUnavailable", "DEFAULT_PATH", "DEFAULT_TIMEOUT",
 ]
 
@@ -73,13 +73,25 @@ class EAI_REQUIREDIPFAILED(SetscError):  # noqa: N801 - the spec's name
     name = "EAI_REQUIREDIPFAILED"
 
 
+class SetscDenied(SetscError):
+    """The host's policy does not let this caller have it (draft-ietf-dmm-
+    ondemand-mobility §7: costly types for authorised applications only): the
+    type is not allowed for the caller's uid/gid, the uid holds as many
+    addresses of the type as its quota allows, or it asked ON_NET more often
+    than its rate allows. Nothing was asked of the network; not one of the two
+    EAI codes, which mean the network said no (docs/security.md)."""
+
+    name = "ODM_POLICY_DENIED"
+
+
 class AgentUnavailable(EAI_REQUIREDIPNOTSUPPORTED):
     """No host agent answers: a legacy IP stack, which does not support
     setsc() (spec §5.1)."""
 
 
 _ERRORS = {"EAI_REQUIREDIPNOTSUPPORTED": EAI_REQUIREDIPNOTSUPPORTED,
-           "EAI_REQUIREDIPFAILED": EAI_REQUIREDIPFAILED}
+           "EAI_REQUIREDIPFAILED": EAI_REQUIREDIPFAILED,
+           "ODM_POLICY_DENIED": SetscDenied}
 _ids = itertools.count(1)
 
 
@@ -178,7 +190,9 @@ def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
 
     Raises :class:`EAI_REQUIREDIPNOTSUPPORTED` (type not offered; also
     :class:`AgentUnavailable` when no agent runs), :class:`EAI_REQUIREDIPFAILED`
-    (offered but not delivered: pool empty, no answer in time).
+    (offered but not delivered: pool empty, no answer in time),
+    :class:`SetscDenied` (the host's policy refuses this caller; nothing was
+    sent to the network).
     """
     if isinstance(address_type, MobilityType):
         t: int | str = int(address_type)

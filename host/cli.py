@@ -48,8 +48,12 @@ def run_cmd(iface, config_path, api_socket, lab_timers, log_level) -> None:
         raise click.ClickException(str(exc)) from None
     if iface is None and config_path is None:
         raise click.UsageError("give --iface or a --config with iface")
+    from host.policy import PolicyError
+
     try:
         run_agent(cfg)
+    except PolicyError as exc:
+        raise click.ClickException(f"policy: {exc}") from None
     except OSError as exc:
         raise click.ClickException(f"{cfg.iface}: {exc}") from None
 
@@ -118,7 +122,8 @@ def status_cmd(api_socket, as_json) -> None:
 def setsc_command(address_type, on_net, timeout, api_socket) -> None:
     """Ask the host agent for an address of ADDRESS_TYPE (fixed, session-lasting,
     non-persistent, graceful-replacement or 1-4) and print it; print the EAI
-    error and exit non-zero if there is none."""
+    error and exit non-zero if there is none (2: EAI_REQUIREDIPNOTSUPPORTED,
+    3: EAI_REQUIREDIPFAILED, 4: ODM_POLICY_DENIED)."""
     from host.api import SetscError, set_addr_preferences, setsc
 
     try:
@@ -132,7 +137,7 @@ def setsc_command(address_type, on_net, timeout, api_socket) -> None:
         addr = setsc(s, t, timeout=timeout, path=api_socket)
     except SetscError as exc:
         click.echo(f"{exc.name}: {exc.detail}", err=True)
-        sys.exit(2 if exc.name == "EAI_REQUIREDIPNOTSUPPORTED" else 3)
+        sys.exit({"EAI_REQUIREDIPNOTSUPPORTED": 2, "ODM_POLICY_DENIED": 4}.get(exc.name, 3))
     finally:
         s.close()
     click.echo(str(addr))

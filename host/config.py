@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from ipaddress import IPv6Address
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -149,6 +150,35 @@ class HostConfig:
     #: needs a larger bucket; above it, sends wait for a token.
     rate_limit_count: int | None = None
     rate_limit_interval: float | None = None
+    # -- security (docs/security.md, Host) --------------------------------------
+    #: TOML file of who may ask for which type and how much (host/policy.py);
+    #: None: the built-in default policy.
+    policy_file: Path | None = None
+    #: Routers (link-local addresses) whose RAs are heeded; empty: any router.
+    trusted_routers: tuple[str, ...] = ()
+    #: DHCPv6 servers (DUIDs as hex) whose Advertise/Reply are heeded; empty: any.
+    trusted_server_duids: tuple[str, ...] = ()
+    #: Sources (server or relay addresses) of heeded Advertise/Reply; empty: any.
+    trusted_server_addresses: tuple[str, ...] = ()
+    #: JSON file where the agent keeps its IA_PDs, addresses and references
+    #: (written atomically on every change) so that after a crash it re-adopts
+    #: them (host/state.py); None: nothing kept.
+    state_file: Path | None = None
+    #: Privacy (spec §7): a delegated address of a type in ``rotate_types`` is
+    #: replaced for new sockets by one from a new prefix after this many seconds
+    #: (None: never) ...
+    address_max_age: float | None = None
+    #: ... or after this many octets were sent from it (counted by the kernel,
+    #: nftables; None: never).
+    address_max_bytes: int | None = None
+    #: Types whose addresses rotate (None in the tuple: the legacy prefix).
+    rotate_types: tuple[MobilityType | None, ...] = (
+        MobilityType.SESSION_LASTING, MobilityType.NON_PERSISTENT,
+        MobilityType.GRACEFUL_REPLACEMENT)
+    #: A replaced address with no socket left is released after this many seconds.
+    privacy_drain: float = 60.0
+    #: How often the kernel's per-address octet counters are read (seconds).
+    byte_poll_interval: float = 2.0
 
     @property
     def timers(self) -> Timers:
@@ -183,6 +213,31 @@ class HostConfig:
             raise ConfigError("rate_limit_count must be an integer >= 1")
         if self.rate_limit_interval is not None and not self.rate_limit_interval > 0:
             raise ConfigError("rate_limit_interval must be > 0")
+        for a in (*self.trusted_routers, *self.trusted_server_addresses):
+            try:
+                ip = IPv6Address(a)
+            except ValueError:
+                raise ConfigError(f"{a!r} is not an IPv6 address") from None
+            if a in self.trusted_routers and not ip.is_link_local:
+                raise ConfigError(f"trusted router {a} is not link-local (RAs come from "
+                                  "link-local addresses, RFC 4861 §6.1.2)")
+        for d in self.trusted_server_duids:
+            try:
+                if not 2 < len(bytes.fromhex(d)) <= 130:
+                    raise ValueError
+            except ValueError:
+                raise ConfigError(f"trusted server DUID {d!r} is not 3..130 octets of hex"
+                                  ) from None
+        if self.address_max_age is not None and not self.address_max_age > 0:
+            raise ConfigError("address_max_age must be > 0")
+        if self.address_max_bytes is not None and (
+                isinstance(self.address_max_bytes, bool)
+                or not isinstance(self.address_max_bytes, int) or self.address_max_bytes < 1):
+            raise ConfigError("address_max_bytes must be an integer >= 1")
+        if not self.privacy_drain >= 0:
+            raise ConfigError("privacy_drain must be >= 0")
+        if not self.byte_poll_interval > 0:
+            raise ConfigError("byte_poll_interval must be > 0")
         for t, v in self.release_policy.items():
             if v not in _RELEASE_CHOICES:
                 raise ConfigError(f"release_policy[{t}] must be 'release' or 'keep', not {v!r}")
@@ -223,8 +278,17 @@ def config_from_mapping(table: Mapping[str, Any], **overrides: Any) -> HostConfi
             raise ConfigError(f"unknown host config key {k!r}")
         if k == "boot_types":
             v = _parse_types(v, k)
-        elif k in ("api_socket", "secret_file"):
+        elif k in ("api_socket", "secret_file", "policy_file", "state_file"):
             v = Path(v)
+        elif k in ("trusted_routers", "trusted_server_duids", "trusted_server_addresses"):
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ConfigError(f"{k} must be a list of strings")
+            v = tuple(x.replace(":", "") if k == "trusted_server_duids" else x for x in v)
+        elif k == "rotate_types":
+            if not isinstance(v, list):
+                raise ConfigError("rotate_types must be a list of type names or \"legacy\"")
+            v = tuple(None if str(x).lower() == "legacy" else _parse_types([x], k)[0]
+                      for x in v)
         elif k == "release_policy":
             if not isinstance(v, Mapping):
                 raise ConfigError("release_policy must be a table")
@@ -236,7 +300,8 @@ def config_from_mapping(table: Mapping[str, Any], **overrides: Any) -> HostConfi
                     raise ConfigError(f"release_policy: {exc}") from None
             v = MappingProxyType(pol)
         elif k in ("timer_scale", "setsc_timeout", "socket_poll_interval", "router_memory",
-                   "rate_limit_interval"):
+                   "rate_limit_interval", "address_max_age", "privacy_drain",
+                   "byte_poll_interval"):
             if not isinstance(v, (int, float)) or isinstance(v, bool):
                 raise ConfigError(f"{k} must be a number")
             v = float(v)

@@ -25,6 +25,9 @@ class FailureReason(enum.Enum):
 
     NOTSUPPORTED = "EAI_REQUIREDIPNOTSUPPORTED"  #: the network does not offer the type
     FAILED = "EAI_REQUIREDIPFAILED"              #: it offers it but could not deliver
+    #: the host's own policy refused the caller (host/policy.py); nothing was
+    #: asked of the network. Not one of the spec's codes: odm's own.
+    DENIED = "ODM_POLICY_DENIED"
 
 
 class Event:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections import deque
+from collections import Counter, deque
 from ipaddress import IPv6Address
 
 from host.config import HostConfig
@@ -38,6 +38,8 @@ from host.core.events import (
 from host.core.pd_client import IaState, PdClient
 from host.core.ra_listener import RaListener
 from host.core.setsc import Pending, Reference, parse_address_type
+from host.policy import Policy, Principal, default_policy
+from host.trust import TrustFilter
 from odm.transport import Outgoing
 from odm_wire.constants import MobilityType
 from odm_wire.dhcp6 import Duid
@@ -53,10 +55,17 @@ class HostCore:
     API inputs: :meth:`start`, :meth:`setsc`, :meth:`close_owner`,
     :meth:`address_ready`, :meth:`address_dad_failed`, :meth:`rebind_all`,
     :meth:`release_all`, :meth:`link_up`.
+
+    ``policy``: who may ask for what (:mod:`host.policy`; default: the built-in
+    policy), applied to setsc() calls that carry a :class:`Principal`;
+    ``trust``: whose RAs and DHCPv6 answers count (:mod:`host.trust`; default:
+    from ``config``, which trusts everyone unless told otherwise; a
+    Reconfigure is never accepted).
     """
 
     def __init__(self, config: HostConfig, duid: Duid, secret: bytes = b"odm", *,
-                 mac: bytes | None = None, rng: random.Random | None = None) -> None:
+                 mac: bytes | None = None, rng: random.Random | None = None,
+                 policy: Policy | None = None, trust: TrustFilter | None = None) -> None:
         self.config = config
         self.rng = rng or random.Random()
         self.pd = PdClient(config, duid, rng=self.rng)
@@ -70,6 +79,14 @@ class HostCore:
         self.started_at: float | None = None
         #: routers seen since the last carrier change (move detection)
         self._link_routers: set[IPv6Address] = set()
+        self.policy = policy if policy is not None else default_policy()
+        self.trust = trust if trust is not None else TrustFilter.from_config(config)
+        #: owner → who it is (from the API connection's credentials)
+        self.principals: dict[int, Principal] = {}
+        #: IAID of an on-demand IA_PD → uid whose setsc() started it (quota charge)
+        self.acquirer: dict[int, int] = {}
+        #: setsc() refusals by kind ("type", "quota", "rate")
+        self.denied: Counter = Counter()
 
     # --------------------------------------------------------------- API --
     def start(self, now: float) -> None:
@@ -110,7 +127,8 @@ class HostCore:
         self._pump(now)
 
     def setsc(self, request_id: int, owner: int, address_type, now: float, *,
-              on_net: bool = False, timeout: float | None = None) -> None:
+              on_net: bool = False, timeout: float | None = None,
+              principal: Principal | None = None) -> None:
         """A setsc() call from ``owner`` (spec §6.1): answered by a
         :class:`SetscCompleted` with ``request_id`` — at once when an address of
         the type is held and ON_NET is clear, else once the network answered or
@@ -118,7 +136,13 @@ class HostCore:
         setsc() from the same owner replaces its reference — except that the
         same type without ON_NET, while the owner's address is usable, gets
         that address again (its reference is not dropped, so the release
-        policy does not run)."""
+        policy does not run).
+
+        With a ``principal`` (the caller's uid/gids) the :attr:`policy` is asked
+        first; a refusal is answered at once with FailureReason.DENIED
+        (``ODM_POLICY_DENIED``), logged, counted, and nothing is sent.
+        Without ON_NET an address already charged to the caller's uid is
+        preferred over other usable ones."""
         t = parse_address_type(address_type)
         if t is None:
             self._events.append(SetscCompleted(request_id, None, FailureReason.NOTSUPPORTED,
@@ -130,9 +154,26 @@ class HostCore:
             if a is not None and a.usable(now):
                 self._events.append(SetscCompleted(request_id, a.address))
                 return
+        cands = [] if on_net else self.addrs.usable(t, now)
+        if principal is not None:
+            self.principals[owner] = principal
+            charged = self.charged(principal.uid, t)
+            mine = [a for a in cands if self._charge_key(a) in charged]
+            if mine:
+                cands = mine
+            d = self.policy.check(principal, t, on_net=on_net,
+                                  new_charge=not mine, held=len(charged), now=now)
+            if not d.allowed:
+                self.denied[d.kind] += 1
+                log.warning("setsc(%s%s) by uid %d pid %s denied: %s", t.name,
+                            ", ON_NET" if on_net else "", principal.uid, principal.pid,
+                            d.detail)
+                self._events.append(SetscCompleted(request_id, None, FailureReason.DENIED,
+                                                   d.detail))
+                return
         self._drop_ref(owner, now)
         if not on_net:
-            cands = self.addrs.usable(t, now)
+            cands = [a for a in cands if a.usable(now) and a.address in self.addrs.by_address]
             if cands:
                 self._complete(request_id, owner, cands[0].address, t, now)
                 return
@@ -150,8 +191,35 @@ class HostCore:
                 return
         if p.iaid is None:
             p.iaid = self.pd.acquire(t, now)
+            if principal is not None:
+                self.acquirer[p.iaid] = principal.uid
         self.pending[request_id] = p
         self._pump(now)
+
+    @staticmethod
+    def _charge_key(a):
+        return a.iaid if a.iaid is not None else a.prefix
+
+    def charged(self, uid: int, t: MobilityType) -> set:
+        """The addresses of type ``t`` charged to ``uid`` (host/policy.py): one
+        key (IAID, or on-link prefix) per address that a socket of ``uid``
+        holds or that an acquisition started by ``uid`` is getting or holds."""
+        out = set()
+        for iaid, u in list(self.acquirer.items()):
+            ia = self.pd.ias.get(iaid)
+            if ia is None:
+                del self.acquirer[iaid]
+                continue
+            if u == uid and ia.mobility_type == t and ia.state != IaState.RELEASING:
+                out.add(iaid)
+        for owner, ref in self.refs.items():
+            p = self.principals.get(owner)
+            if p is None or p.uid != uid or ref.mobility_type != t:
+                continue
+            a = self.addrs.by_address.get(ref.address)
+            if a is not None:
+                out.add(self._charge_key(a))
+        return out
 
     def close_owner(self, owner: int, now: float) -> None:
         """``owner``'s socket is closed or its process is gone: its reference and
@@ -161,6 +229,7 @@ class HostCore:
                 del self.pending[rid]
                 self._maybe_cancel(p.iaid, now)
         self._drop_ref(owner, now)
+        self.principals.pop(owner, None)
         self._pump(now)
 
     def address_ready(self, address: IPv6Address, now: float) -> None:
@@ -176,8 +245,12 @@ class HostCore:
     def handle_datagram(self, data: bytes, src: IPv6Address, now: float, *, kind: str = "dhcp6",
                         hop_limit: int = 255, ifname: str | None = None) -> None:
         if kind == "icmp6":
+            if self.trust.routers and data[:1] == b"\x86" and not self.trust.ra_allowed(src):
+                return  # an RA from a router we were told not to trust
             self.ra.handle_ra(data, src, hop_limit, now)
         else:
+            if not self.trust.dhcp_allowed(data, src):
+                return  # Reconfigure, or an untrusted server: no state changes
             self.pd.handle_datagram(data, src, now, kind=kind)
         self._pump(now)
 
@@ -372,4 +445,7 @@ class HostCore:
                          "type": p.mobility_type.cli_name, "on_net": p.on_net,
                          "deadline_in": round(p.deadline - now, 2)}
                         for p in self.pending.values()],
+            "policy": {"source": self.policy.source, "denied": dict(self.denied),
+                       "denied_total": sum(self.denied.values())},
+            "trust": {"ignored": self.trust.counters()},
         }

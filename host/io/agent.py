@@ -32,6 +32,7 @@ from host.core.events import (
     SetscCompleted,
 )
 from host.core.host import HostCore
+from host.policy import Principal, load_policy
 from host.io.api_server import ApiServer, Connection
 from host.io.netlink import ThreadedNetlink as Netlink
 from host.io.sockets import dhcp6_client_socket, icmp6_socket, recv_icmp6
@@ -96,7 +97,9 @@ class HostAgent:
         self._routes = cfg.install_default_route or nl.accept_ra() == 0
         mac = nl.mac()
         duid = decode_duid(bytes.fromhex(cfg.duid)) if cfg.duid else DuidLL(1, mac or b"\0" * 6)
-        self.core = HostCore(cfg, duid, load_secret(cfg), mac=mac)
+        policy = load_policy(cfg.policy_file)
+        log.info("setsc policy: %s", policy.source)
+        self.core = HostCore(cfg, duid, load_secret(cfg), mac=mac, policy=policy)
         self.dhcp = dhcp6_client_socket(cfg.iface, nl.index)
         self.icmp = icmp6_socket(cfg.iface, nl.index)
         self.loop.add_reader(self.dhcp.fileno(), self._on_dhcp)
@@ -222,7 +225,8 @@ class HostAgent:
                 except (TypeError, ValueError):
                     timeout = None
             self.core.setsc(n, c.owner, msg.get("type"), self.now(),
-                            on_net=bool(msg.get("on_net")), timeout=timeout)
+                            on_net=bool(msg.get("on_net")), timeout=timeout,
+                            principal=Principal(c.uid, c.gid, c.groups, c.pid))
         elif op == "release":
             self.core.close_owner(c.owner, self.now())
             self.api.send(c, {"id": rid, "ok": True})

@@ -73,13 +73,27 @@ class Connection:
     gid: int
     inode: int | None = None
     fd: int | None = None
+    #: supplementary groups of the peer at connect time (/proc/<pid>/status)
+    groups: frozenset[int] = frozenset()
     buf: bytearray = field(default_factory=bytearray)
     closed: bool = False
     outbuf: bytearray = field(default_factory=bytearray)
 
     def info(self) -> dict[str, Any]:
-        return {"owner": self.owner, "pid": self.pid, "uid": self.uid,
+        return {"owner": self.owner, "pid": self.pid, "uid": self.uid, "gid": self.gid,
                 "socket_inode": self.inode}
+
+
+def supplementary_groups(pid: int) -> frozenset[int]:
+    """The ``Groups:`` of ``/proc/<pid>/status`` (empty when unreadable)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("Groups:"):
+                    return frozenset(int(x) for x in line.split()[1:])
+    except (OSError, ValueError):
+        pass
+    return frozenset()
 
 
 def socket_open_in(pid: int, inode: int, fd: int | None = None) -> bool | None:
@@ -169,7 +183,8 @@ class ApiServer:
             s.setblocking(False)
             pid, uid, gid = struct.unpack(
                 "3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-            c = Connection(self._next_owner, s, pid, uid, gid)
+            c = Connection(self._next_owner, s, pid, uid, gid,
+                           groups=supplementary_groups(pid))
             self._next_owner += 1
             self.conns[c.owner] = c
             self.loop.add_reader(s.fileno(), self._readable, c)

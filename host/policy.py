@@ -1,0 +1,345 @@
+"""Who may ask for which mobility type, and how much (draft-ietf-dmm-ondemand-mobility
+§7: "only authorized applications can use the costly (or limited) service
+types"), sans-I/O.
+
+The host agent learns each application's credentials from its API connection
+(``SO_PEERCRED``: uid and primary gid; the adapter adds the supplementary
+groups from ``/proc/<pid>/status``) and asks :meth:`Policy.check` before a
+setsc() may cost the network anything. A refusal is answered with
+``ODM_POLICY_DENIED`` (:class:`host.api.SetscDenied`) — never one of the two
+EAI codes, which mean that the *network* said no — is logged, and sends no
+DHCPv6 message.
+
+Policy file (TOML, ``HostConfig.policy_file``)::
+
+    # [default] applies to every uid no [[rule]] matches, and gives the
+    # values a [[rule]] leaves out.
+    [default]
+    types = ["session-lasting", "non-persistent", "graceful-replacement", "fixed"]
+    on_net_per_minute = 30          # ON_NET setsc() per minute per uid; 0: none
+    [default.max_addresses]         # distinct addresses of a type held per uid
+    fixed = 1
+    session-lasting = 64
+
+    [[rule]]                        # the first matching rule wins
+    uid = [0]                       # uids (int or list) ...
+    gid = ["odm-fixed"]             # ... or groups (primary or supplementary);
+                                    # names are resolved when the file is read
+    types = "all"
+    on_net_per_minute = "unlimited"
+    max_addresses = { fixed = "unlimited" }
+
+Quantities: ``on_net_per_minute`` is a token bucket of that many tokens refilled
+evenly over 60 s (a burst up to the whole minute's allowance, then one per
+60/N s); ``"unlimited"`` (or leaving it out of ``[default]``) removes the limit,
+``0`` forbids ON_NET. ``max_addresses[type]`` counts, per uid, the distinct
+addresses of that type (one per delegated prefix) that the uid's sockets hold or
+that an acquisition by the uid put on the host and that are still bound or being
+acquired (a FIXED prefix kept after its socket closed stays charged to the uid
+that asked for it until it is released); an address already charged to the uid
+is handed out again without counting twice.
+
+Without a policy file the built-in :func:`default_policy` applies: root (uid 0)
+is not limited (it could speak DHCPv6 itself); every other uid may ask for all
+four types, holds at most 1 FIXED and 64 SESSION_LASTING addresses, and at most
+30 ON_NET requests a minute.
+"""
+
+from __future__ import annotations
+
+import grp
+import math
+import pwd
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from odm_wire.constants import MobilityType
+
+__all__ = [
+    "Decision",
+    "Policy",
+    "PolicyError",
+    "Principal",
+    "Rule",
+    "default_policy",
+    "load_policy",
+    "policy_from_mapping",
+]
+
+ALL_TYPES = frozenset(MobilityType)
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be read or holds an impossible value."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: ``uid``, primary ``gid`` and supplementary ``groups``
+    (all from the kernel: SO_PEERCRED and /proc)."""
+
+    uid: int
+    gid: int
+    groups: frozenset[int] = frozenset()
+    pid: int | None = None
+
+    @property
+    def all_gids(self) -> frozenset[int]:
+        return self.groups | {self.gid}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one set of principals may do. Empty ``uids`` and ``gids`` match
+    nobody (except in the default rule, which matches everyone).
+
+    ``types``: the mobility types they may ask for; ``on_net_per_minute``:
+    ON_NET setsc() calls per minute (``math.inf``: no limit, 0: none);
+    ``max_addresses``: per type, how many distinct addresses of it the uid may
+    hold (absent: no limit)."""
+
+    name: str = "default"
+    uids: frozenset[int] = frozenset()
+    gids: frozenset[int] = frozenset()
+    types: frozenset[MobilityType] = ALL_TYPES
+    on_net_per_minute: float = math.inf
+    max_addresses: Mapping[MobilityType, int] = field(
+        default_factory=lambda: MappingProxyType({}))
+
+    def matches(self, p: Principal) -> bool:
+        return p.uid in self.uids or bool(self.gids & p.all_gids)
+
+    def limit(self, t: MobilityType) -> float:
+        """How many addresses of ``t`` a uid may hold (``math.inf``: no limit)."""
+        v = self.max_addresses.get(t)
+        return math.inf if v is None else v
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer of :meth:`Policy.check`: ``allowed``, and when not, ``kind``
+    (``"type"``, ``"quota"`` or ``"rate"``) and a sentence for the log and the
+    application."""
+
+    allowed: bool
+    rule: str
+    kind: str = ""
+    detail: str = ""
+
+
+class _Bucket:
+    def __init__(self, per_minute: float, now: float) -> None:
+        self.capacity = per_minute
+        self.tokens = per_minute
+        self.stamp = now
+
+    def take(self, now: float) -> bool:
+        if self.capacity == math.inf:
+            return True
+        if self.capacity <= 0:
+            return False
+        self.tokens = min(self.capacity,
+                          self.tokens + (now - self.stamp) * self.capacity / 60.0)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class Policy:
+    """The host's authorisation rules and their per-uid ON_NET buckets.
+
+    ``rules`` are tried in order, the first that matches wins; ``default``
+    applies otherwise."""
+
+    def __init__(self, rules: tuple[Rule, ...] = (), default: Rule | None = None,
+                 source: str = "built-in") -> None:
+        self.rules = tuple(rules)
+        self.default = default or Rule()
+        self.source = source
+        self._buckets: dict[tuple[str, int], _Bucket] = {}
+
+    def rule_for(self, p: Principal) -> Rule:
+        for r in self.rules:
+            if r.matches(p):
+                return r
+        return self.default
+
+    def check(self, p: Principal, t: MobilityType, *, on_net: bool, new_charge: bool,
+              held: int, now: float) -> Decision:
+        """May ``p`` ask for an address of type ``t`` now?
+
+        ``on_net``: the socket set IPV6_REQUIRE_SRC_ON_NET (a new prefix will be
+        asked for); ``new_charge``: the answer would be an address not yet
+        charged to ``p.uid``; ``held``: how many addresses of ``t`` are charged
+        to ``p.uid`` now; ``now``: seconds on the caller's monotonic clock.
+        An allowed ON_NET call takes one token of the uid's bucket; a refused
+        call takes none."""
+        r = self.rule_for(p)
+        if t not in r.types:
+            return Decision(False, r.name, "type",
+                            f"uid {p.uid} may not ask for {t.name} (policy rule {r.name!r})")
+        lim = r.limit(t)
+        if new_charge and held >= lim:
+            return Decision(False, r.name, "quota",
+                            f"uid {p.uid} holds {held} {t.name} address(es), the most "
+                            f"policy rule {r.name!r} allows")
+        if on_net:
+            key = (r.name, p.uid)
+            b = self._buckets.get(key)
+            if b is None:
+                b = self._buckets[key] = _Bucket(r.on_net_per_minute, now)
+            if not b.take(now):
+                return Decision(False, r.name, "rate",
+                                f"uid {p.uid}: more than {r.on_net_per_minute:g} ON_NET "
+                                f"requests a minute (policy rule {r.name!r})")
+        return Decision(True, r.name)
+
+    def describe(self) -> dict:
+        """The rules as plain data (``odm host status``)."""
+        def one(r: Rule) -> dict:
+            return {"name": r.name, "uids": sorted(r.uids), "gids": sorted(r.gids),
+                    "types": sorted(t.cli_name for t in r.types),
+                    "on_net_per_minute": None if r.on_net_per_minute == math.inf
+                    else r.on_net_per_minute,
+                    "max_addresses": {t.cli_name: v for t, v in r.max_addresses.items()}}
+        return {"source": self.source, "rules": [one(r) for r in self.rules],
+                "default": one(self.default)}
+
+
+def default_policy() -> Policy:
+    """The built-in policy (no ``policy_file``): root unlimited; everyone else
+    all four types, at most 1 FIXED and 64 SESSION_LASTING addresses, 30 ON_NET
+    requests a minute."""
+    root = Rule("root", uids=frozenset({0}))
+    everyone = Rule("default", on_net_per_minute=30.0, max_addresses=MappingProxyType({
+        MobilityType.FIXED: 1, MobilityType.SESSION_LASTING: 64}))
+    return Policy((root,), everyone)
+
+
+# ----------------------------------------------------------------- loading --
+def _ids(v: Any, key: str, resolve) -> frozenset[int]:
+    items = v if isinstance(v, list) else [v]
+    out = set()
+    for x in items:
+        if isinstance(x, bool):
+            raise PolicyError(f"{key}: {x!r} is not an id or a name")
+        if isinstance(x, int):
+            if x < 0:
+                raise PolicyError(f"{key}: {x} is negative")
+            out.add(x)
+        elif isinstance(x, str):
+            try:
+                out.add(resolve(x))
+            except KeyError:
+                raise PolicyError(f"{key}: no such name {x!r}") from None
+        else:
+            raise PolicyError(f"{key}: {x!r} is not an id or a name")
+    return frozenset(out)
+
+
+def _count(v: Any, key: str) -> float:
+    if v == "unlimited":
+        return math.inf
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        raise PolicyError(f"{key} must be a number >= 0 or \"unlimited\", not {v!r}")
+    return float(v)
+
+
+def _rule(table: Mapping[str, Any], name: str, base: Rule | None, *,
+          resolve_user=None, resolve_group=None) -> Rule:
+    known = {"uid", "gid", "user", "group", "types", "on_net_per_minute", "max_addresses",
+             "name"}
+    for k in table:
+        if k not in known:
+            raise PolicyError(f"{name}: unknown key {k!r}")
+    ru = resolve_user or (lambda n: pwd.getpwnam(n).pw_uid)
+    rg = resolve_group or (lambda n: grp.getgrnam(n).gr_gid)
+    uids: set[int] = set()
+    gids: set[int] = set()
+    if "uid" in table:
+        uids |= _ids(table["uid"], f"{name}.uid", ru)
+    if "user" in table:
+        uids |= _ids(table["user"], f"{name}.user", ru)
+    if "gid" in table:
+        gids |= _ids(table["gid"], f"{name}.gid", rg)
+    if "group" in table:
+        gids |= _ids(table["group"], f"{name}.group", rg)
+    if base is not None and not (uids or gids):
+        raise PolicyError(f"{name}: a rule needs uid, user, gid or group")
+    types = base.types if base is not None else ALL_TYPES
+    if "types" in table:
+        v = table["types"]
+        if v == "all":
+            types = ALL_TYPES
+        elif isinstance(v, list):
+            try:
+                types = frozenset(MobilityType.from_name(str(x)) for x in v)
+            except ValueError as exc:
+                raise PolicyError(f"{name}.types: {exc}") from None
+        else:
+            raise PolicyError(f"{name}.types must be a list of type names or \"all\"")
+    onnet = base.on_net_per_minute if base is not None else math.inf
+    if "on_net_per_minute" in table:
+        onnet = _count(table["on_net_per_minute"], f"{name}.on_net_per_minute")
+    maxa = dict(base.max_addresses) if base is not None else {}
+    if "max_addresses" in table:
+        m = table["max_addresses"]
+        if not isinstance(m, Mapping):
+            raise PolicyError(f"{name}.max_addresses must be a table")
+        for tn, v in m.items():
+            try:
+                t = MobilityType.from_name(tn)
+            except ValueError as exc:
+                raise PolicyError(f"{name}.max_addresses: {exc}") from None
+            c = _count(v, f"{name}.max_addresses.{tn}")
+            if c == math.inf:
+                maxa.pop(t, None)
+            elif c != int(c):
+                raise PolicyError(f"{name}.max_addresses.{tn} must be a whole number")
+            else:
+                maxa[t] = int(c)
+    return Rule(str(table.get("name", name)), frozenset(uids), frozenset(gids), types, onnet,
+                MappingProxyType(maxa))
+
+
+def policy_from_mapping(doc: Mapping[str, Any], source: str = "mapping", **resolvers) -> Policy:
+    """A :class:`Policy` from a parsed policy document (see the module
+    docstring). Raises :class:`PolicyError`."""
+    for k in doc:
+        if k not in ("default", "rule"):
+            raise PolicyError(f"unknown policy section {k!r}")
+    dt = doc.get("default", {})
+    if not isinstance(dt, Mapping):
+        raise PolicyError("[default] must be a table")
+    for k in ("uid", "gid", "user", "group"):
+        if k in dt:
+            raise PolicyError(f"[default] applies to everyone: {k!r} has no place there")
+    default = _rule(dt, "default", None, **resolvers)
+    rules = []
+    rt = doc.get("rule", [])
+    if not isinstance(rt, list):
+        raise PolicyError("rule must be an array of tables ([[rule]])")
+    for i, t in enumerate(rt):
+        if not isinstance(t, Mapping):
+            raise PolicyError(f"rule {i + 1} is not a table")
+        rules.append(_rule(t, f"rule{i + 1}", default, **resolvers))
+    return Policy(tuple(rules), default, source)
+
+
+def load_policy(path: str | Path | None) -> Policy:
+    """Read a policy file; None gives the built-in default policy. Raises
+    :class:`PolicyError` (the agent then refuses to start: fail closed)."""
+    if path is None:
+        return default_policy()
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"cannot read policy {path}: {exc}") from None
+    return policy_from_mapping(doc, str(path))

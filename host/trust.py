@@ -1,0 +1,115 @@
+"""Which routers and DHCPv6 servers the host listens to, sans-I/O.
+
+Neither Router Advertisements nor odm's DHCPv6 carry authentication, so any
+node on the link can advertise a router or answer a Solicit. The host agent can
+be told whom to trust (``HostConfig.trusted_routers``,
+``trusted_server_duids``, ``trusted_server_addresses``):
+
+- an RA (RFC 4861) whose source — always a link-local address — is not in
+  ``trusted_routers`` is ignored before any of it is looked at (no router
+  entry, no prefix, no move detection) and counted;
+- an Advertise or Reply (RFC 8415) whose Server Identifier DUID is not in
+  ``trusted_server_duids``, or whose IPv6 source (the server's link-local
+  address, or a relay's) is not in ``trusted_server_addresses``, is ignored and
+  counted;
+- an empty list trusts everyone of that kind (the default: RFC 4861 and
+  RFC 8415 hosts trust whatever is on the link);
+- a **Reconfigure** (RFC 8415 §18.3.11) is always dropped and counted, from
+  anyone: odm does not use Reconfigure (DESIGN §2 "No Reconfigure"), the host
+  never offers Reconfigure Accept, and without RFC 8415 §20.4 reconfigure-key
+  authentication a Reconfigure could make the host Renew or Rebind on any
+  spoofer's schedule — so it changes no state.
+
+Counters (:meth:`TrustFilter.counters`) appear in ``odm host status``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address
+
+from odm_wire.constants import MessageType
+from odm_wire.dhcp6 import Advertise, Reply, decode_dhcp6, encode_duid
+from odm_wire.errors import WireFormatError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TrustFilter"]
+
+RECONFIGURE = bytes((int(MessageType.RECONFIGURE),))
+ANSWERS = (bytes((int(MessageType.ADVERTISE),)), bytes((int(MessageType.REPLY),)))
+
+
+@dataclass
+class TrustFilter:
+    """Trust lists (empty: trust everyone of that kind) and the counts of what
+    they kept out. ``routers`` and ``server_addresses`` are IPv6 addresses,
+    ``server_duids`` DUIDs as octets."""
+
+    routers: frozenset[IPv6Address] = frozenset()
+    server_duids: frozenset[bytes] = frozenset()
+    server_addresses: frozenset[IPv6Address] = frozenset()
+    pen: int | None = None
+    ignored: Counter = field(default_factory=Counter)
+    #: last few sources ignored, for the status (newest last)
+    recent: list = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, config) -> TrustFilter:
+        """From a :class:`host.config.HostConfig`."""
+        return cls(frozenset(IPv6Address(a) for a in config.trusted_routers),
+                   frozenset(bytes.fromhex(d) for d in config.trusted_server_duids),
+                   frozenset(IPv6Address(a) for a in config.trusted_server_addresses),
+                   pen=config.pen)
+
+    def _note(self, kind: str, src: IPv6Address, why: str) -> None:
+        self.ignored[kind] += 1
+        self.recent = (self.recent + [{"kind": kind, "source": str(src), "why": why}])[-8:]
+        log.warning("%s from %s ignored: %s", kind, src, why)
+
+    def ra_allowed(self, src: IPv6Address) -> bool:
+        """True to process an RA from ``src``; False (and counted) to ignore it."""
+        if self.routers and IPv6Address(src) not in self.routers:
+            self._note("ra", src, "router not in trusted_routers")
+            return False
+        return True
+
+    def dhcp_allowed(self, data: bytes, src: IPv6Address) -> bool:
+        """True to hand the DHCPv6 datagram from ``src`` to the client; False
+        (and counted) for a Reconfigure, or an Advertise/Reply from a server
+        not trusted. Undecodable datagrams pass (the client drops and counts
+        them itself)."""
+        if data[:1] == RECONFIGURE:  # msg-type is the first octet (RFC 8415 §8)
+            self._note("reconfigure", src, "odm accepts no Reconfigure (RFC 8415 §18.2.11 "
+                       "not offered, no authentication)")
+            return False
+        if not (self.server_addresses or self.server_duids) or data[:1] not in ANSWERS:
+            return True
+        try:
+            msg = decode_dhcp6(data) if self.pen is None else decode_dhcp6(data, self.pen)
+        except WireFormatError:
+            return True
+        if type(msg) not in (Advertise, Reply):
+            return True
+        if self.server_addresses and IPv6Address(src) not in self.server_addresses:
+            self._note("dhcp6", src, "source not in trusted_server_addresses")
+            return False
+        if self.server_duids:
+            sd = msg.server_duid
+            if sd is None or encode_duid(sd) not in self.server_duids:
+                self._note("dhcp6", src, "server DUID "
+                           f"{encode_duid(sd).hex() if sd is not None else '(none)'} not in "
+                           "trusted_server_duids")
+                return False
+        return True
+
+    def counters(self) -> dict:
+        """``{"ra": n, "dhcp6": n, "reconfigure": n, "recent": [...],
+        "routers": [...], ...}`` for the status."""
+        return {"ra": self.ignored["ra"], "dhcp6": self.ignored["dhcp6"],
+                "reconfigure": self.ignored["reconfigure"], "recent": list(self.recent),
+                "trusted_routers": sorted(str(a) for a in self.routers),
+                "trusted_server_duids": sorted(d.hex() for d in self.server_duids),
+                "trusted_server_addresses": sorted(str(a) for a in self.server_addresses)}

@@ -1,0 +1,268 @@
+"""Authorisation of setsc() on the host (spec §7, host/policy.py): the policy
+file, each rule (type, quota, ON_NET rate), that a refusal is ODM_POLICY_DENIED,
+is logged and counted, and sends no DHCPv6 — with a fake clock."""
+
+import logging
+import math
+from ipaddress import IPv6Network
+
+import pytest
+from hosthelp import CLIENT, SERVER_LL, advertise, config, decoded, prefix, reply, rng
+
+from host import api
+from host.core.events import FailureReason, SetscCompleted
+from host.core.host import HostCore
+from host.policy import (
+    Policy,
+    PolicyError,
+    Principal,
+    Rule,
+    default_policy,
+    load_policy,
+    policy_from_mapping,
+)
+from odm_wire.constants import MobilityType as MT
+from odm_wire.constants import StatusCode as SC
+from odm_wire.dhcp6 import Release, Request, Solicit
+
+ALICE = Principal(1000, 1000, frozenset({27}), pid=4242)
+BOB = Principal(1001, 1001)
+ROOT = Principal(0, 0)
+PL = "2001:db8:8000::/56"
+
+
+class Server:
+    """Answers the core's DHCPv6 messages; hands out a fresh /56 per request."""
+
+    def __init__(self):
+        self.n = 0
+        self.sent = []
+
+    def serve(self, c, now, rounds=4):
+        for _ in range(rounds):
+            for m in decoded(c.datagrams_to_send()):
+                self.sent.append(m)
+                ia = m.ia_pds[0]
+                t = ia.prefixes[0].mobility_type if ia.prefixes else None
+                if type(m) is Release:
+                    c.handle_datagram(reply(m, [], t1=0, t2=0), SERVER_LL, now)
+                    continue
+                if ia.prefixes and int(ia.prefixes[0].prefix):
+                    p = IPv6Network((ia.prefixes[0].prefix, ia.prefixes[0].prefix_length))
+                else:
+                    self.n += 1
+                    p = IPv6Network(PL) if t is None else \
+                        IPv6Network(f"2001:db8:{int(t)}{self.n:03x}::/56")
+                pf = [prefix(str(p), t=t)]
+                if type(m) is Solicit:
+                    c.handle_datagram(advertise(m, pf, pref=255), SERVER_LL, now)
+                elif type(m) is Request:
+                    c.handle_datagram(reply(m, pf), SERVER_LL, now)
+
+
+def drain(c):
+    out = []
+    while (e := c.next_event()) is not None:
+        out.append(e)
+    return out
+
+
+def answers(evs):
+    return [e for e in evs if type(e) is SetscCompleted]
+
+
+def core(policy=None, **kw):
+    c = HostCore(config(**kw), CLIENT, b"secret", rng=rng(), policy=policy)
+    srv = Server()
+    c.start(0.0)
+    srv.serve(c, 0.0)
+    drain(c)
+    return c, srv
+
+
+def ask(c, srv, rid, owner, t, now, who, *, on_net=False):
+    """One setsc(); returns (its answer, DHCPv6 messages it caused)."""
+    c.setsc(rid, owner, t, now, on_net=on_net, principal=who)
+    before = len(srv.sent)
+    srv.serve(c, now)
+    (ans,) = [e for e in answers(drain(c)) if e.request_id == rid]
+    return ans, srv.sent[before:]
+
+
+# ------------------------------------------------------------------ file --
+def test_policy_file_rules_inherit_the_default_and_resolve_names(tmp_path):
+    doc = {
+        "default": {"types": ["np", "gr", "sl"], "on_net_per_minute": 10,
+                    "max_addresses": {"session-lasting": 4}},
+        "rule": [{"user": "alice", "types": "all", "max_addresses": {"fixed": 2}},
+                 {"group": ["wheel"], "on_net_per_minute": "unlimited"}],
+    }
+    pol = policy_from_mapping(doc, resolve_user={"alice": 1000}.__getitem__,
+                              resolve_group={"wheel": 27}.__getitem__)
+    assert pol.rule_for(BOB) is pol.default
+    assert pol.default.types == {MT.SESSION_LASTING, MT.NON_PERSISTENT,
+                                 MT.GRACEFUL_REPLACEMENT}
+    r1 = pol.rule_for(ALICE)  # uid match first, though her groups match rule 2 too
+    assert r1.name == "rule1" and MT.FIXED in r1.types
+    assert r1.limit(MT.FIXED) == 2 and r1.limit(MT.SESSION_LASTING) == 4  # inherited
+    assert r1.on_net_per_minute == 10
+    r2 = pol.rule_for(Principal(1002, 1002, frozenset({27})))  # supplementary group
+    assert r2.name == "rule2" and r2.on_net_per_minute == math.inf
+    assert MT.FIXED not in r2.types
+    assert pol.rule_for(Principal(1003, 27)).name == "rule2"  # primary group
+    # the same from a TOML file, with numeric ids
+    f = tmp_path / "policy.toml"
+    f.write_text('[default]\ntypes = ["np"]\n\n[[rule]]\nuid = [1000, 1001]\ntypes = "all"\n'
+                 '[rule.max_addresses]\nfixed = 0\n')
+    pol = load_policy(f)
+    assert pol.source == str(f) and pol.rule_for(BOB).limit(MT.FIXED) == 0
+
+
+@pytest.mark.parametrize("doc, match", [
+    ({"default": {"uid": 0}}, "applies to everyone"),
+    ({"rule": [{"types": "all"}]}, "needs uid"),
+    ({"rule": [{"uid": 1, "colour": "red"}]}, "unknown key"),
+    ({"default": {"types": ["fast"]}}, "types"),
+    ({"default": {"on_net_per_minute": -1}}, "on_net_per_minute"),
+    ({"default": {"max_addresses": {"fixed": 1.5}}}, "whole number"),
+    ({"rules": []}, "unknown policy section"),
+    ({"rule": [{"user": "nosuchuser-odm-h4"}]}, "no such name"),
+])
+def test_policy_file_errors_are_refused(doc, match):
+    with pytest.raises(PolicyError, match=match):
+        policy_from_mapping(doc)
+
+
+def test_unreadable_policy_file_fails_closed(tmp_path):
+    with pytest.raises(PolicyError):
+        load_policy(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[default\n")
+    with pytest.raises(PolicyError):
+        load_policy(bad)
+
+
+def test_default_policy_root_unlimited_others_limited():
+    pol = default_policy()
+    root = pol.rule_for(ROOT)
+    assert root.types == set(MT) and root.limit(MT.FIXED) == math.inf
+    assert root.on_net_per_minute == math.inf
+    other = pol.rule_for(ALICE)
+    assert other.limit(MT.FIXED) == 1 and other.limit(MT.SESSION_LASTING) == 64
+    assert other.on_net_per_minute == 30
+
+
+# ------------------------------------------------------------------ core --
+def test_type_not_allowed_is_denied_logged_counted_and_sends_nothing(caplog):
+    pol = Policy((), Rule(types=frozenset({MT.NON_PERSISTENT})))
+    c, srv = core(pol)
+    with caplog.at_level(logging.WARNING, logger="host.core.host"):
+        ans, sent = ask(c, srv, 1, 10, MT.FIXED, 1.0, ALICE)
+    assert ans.address is None and ans.error is FailureReason.DENIED
+    assert ans.error.value == "ODM_POLICY_DENIED" and "FIXED" in ans.detail
+    assert sent == [] and c.pd.ias.keys() == {next(iter(c.pd.ias))}  # only the legacy IA_PD
+    assert "denied" in caplog.text and "uid 1000" in caplog.text
+    st = c.status(1.0)
+    assert st["policy"]["denied"] == {"type": 1} and st["policy"]["denied_total"] == 1
+    assert not st["references"] and not st["pending"]
+    # an allowed type goes to the network as usual
+    ans, sent = ask(c, srv, 2, 10, MT.NON_PERSISTENT, 1.0, ALICE)
+    assert ans.address is not None and sent
+
+
+def test_fixed_quota_per_uid_and_the_charged_address_comes_back():
+    c, srv = core()  # default policy: 1 FIXED per non-root uid
+    ans, sent = ask(c, srv, 1, 10, MT.FIXED, 1.0, ALICE)
+    assert ans.address is not None and sent
+    first = ans.address
+    # another socket of the same uid without ON_NET: the same address, no cost
+    ans, sent = ask(c, srv, 2, 11, MT.FIXED, 2.0, ALICE)
+    assert ans.address == first and sent == []
+    # ON_NET would be a second FIXED prefix: over the quota, nothing sent
+    ans, sent = ask(c, srv, 3, 12, MT.FIXED, 3.0, ALICE, on_net=True)
+    assert ans.error is FailureReason.DENIED and "holds 1 FIXED" in ans.detail
+    assert sent == []
+    # another uid has its own quota; root has none
+    ans, sent = ask(c, srv, 4, 20, MT.FIXED, 4.0, BOB, on_net=True)
+    assert ans.address not in (None, first) and sent
+    for i in range(3):
+        ans, _ = ask(c, srv, 5 + i, 30 + i, MT.FIXED, 5.0, ROOT, on_net=True)
+        assert ans.address is not None
+    assert c.denied == {"quota": 1}
+
+
+def test_kept_fixed_prefix_stays_charged_released_one_does_not():
+    c, srv = core()  # FIXED release policy: keep
+    ans, _ = ask(c, srv, 1, 10, MT.FIXED, 1.0, ALICE)
+    c.close_owner(10, 2.0)
+    srv.serve(c, 2.0)
+    assert c.addrs.by_address.get(ans.address) is not None  # kept
+    ans2, sent = ask(c, srv, 2, 11, MT.FIXED, 3.0, ALICE, on_net=True)
+    assert ans2.error is FailureReason.DENIED and sent == []
+    # with "release" the prefix goes back and the quota frees up
+    c, srv = core(release_policy={MT.FIXED: "release"})
+    ans, _ = ask(c, srv, 1, 10, MT.FIXED, 1.0, ALICE)
+    c.close_owner(10, 2.0)
+    srv.serve(c, 2.0)
+    assert c.addrs.by_address.get(ans.address) is None
+    assert c.charged(ALICE.uid, MT.FIXED) == set()
+    ans2, sent = ask(c, srv, 2, 11, MT.FIXED, 3.0, ALICE, on_net=True)
+    assert ans2.address is not None and ans2.address != ans.address and sent
+
+
+def test_concurrent_acquisitions_count_against_the_quota():
+    pol = Policy((), Rule(max_addresses={MT.SESSION_LASTING: 2}))
+    c, _ = core(pol)
+    for rid in (1, 2):  # two ON_NET requests in flight, no answer yet
+        c.setsc(rid, 10 + rid, MT.SESSION_LASTING, 1.0, on_net=True, principal=ALICE)
+    c.datagrams_to_send()
+    c.setsc(3, 13, MT.SESSION_LASTING, 1.0, on_net=True, principal=ALICE)
+    (ans,) = answers(drain(c))
+    assert ans.request_id == 3 and ans.error is FailureReason.DENIED
+    assert c.datagrams_to_send() == []
+
+
+def test_on_net_rate_limit_per_uid_refills_over_the_minute():
+    pol = Policy((), Rule(on_net_per_minute=2))
+    c, srv = core(pol, rate_limit_count=100)
+    got = [ask(c, srv, i, 10 + i, MT.NON_PERSISTENT, 1.0, ALICE, on_net=True)[0]
+           for i in (1, 2, 3)]
+    assert [a.error for a in got] == [None, None, FailureReason.DENIED]
+    assert "ON_NET" in got[2].detail
+    # without ON_NET the held address still comes back (no token needed)
+    ans, sent = ask(c, srv, 4, 20, MT.NON_PERSISTENT, 1.0, ALICE)
+    assert ans.address is not None and sent == []
+    # BOB has his own bucket
+    assert ask(c, srv, 5, 21, MT.NON_PERSISTENT, 1.0, BOB, on_net=True)[0].error is None
+    # 2 per minute: one token back after 30 s, not before
+    assert ask(c, srv, 6, 22, MT.NON_PERSISTENT, 20.0, ALICE, on_net=True)[0].error \
+        is FailureReason.DENIED
+    assert ask(c, srv, 7, 23, MT.NON_PERSISTENT, 31.5, ALICE, on_net=True)[0].error is None
+    assert c.denied == {"rate": 2}
+
+
+def test_zero_on_net_forbids_on_net_only():
+    pol = Policy((), Rule(on_net_per_minute=0))
+    c, srv = core(pol)
+    ans, sent = ask(c, srv, 1, 10, MT.SESSION_LASTING, 1.0, ALICE, on_net=True)
+    assert ans.error is FailureReason.DENIED and sent == []
+    ans, sent = ask(c, srv, 2, 10, MT.SESSION_LASTING, 1.0, ALICE)
+    assert ans.address is not None and sent
+
+
+def test_without_principal_no_policy_applies():
+    pol = Policy((), Rule(types=frozenset()))
+    c, srv = core(pol)
+    c.setsc(1, 10, MT.SESSION_LASTING, 1.0)
+    srv.serve(c, 1.0)
+    (ans,) = answers(drain(c))
+    assert ans.address is not None
+
+
+def test_api_maps_the_denial_to_its_own_exception():
+    assert issubclass(api.SetscDenied, api.SetscError)
+    assert not issubclass(api.SetscDenied, (api.EAI_REQUIREDIPFAILED,
+                                            api.EAI_REQUIREDIPNOTSUPPORTED))
+    assert api._ERRORS["ODM_POLICY_DENIED"] is api.SetscDenied
+    assert api.SetscDenied("x").name == "ODM_POLICY_DENIED"
+    assert SC.SUCCESS == 0  # the network's codes are untouched

@@ -1,0 +1,171 @@
+"""Trust on the host (host/trust.py): RAs from routers and Advertise/Reply from
+DHCPv6 servers the host was not told to trust are ignored and counted; a
+Reconfigure is never accepted and changes nothing — with a fake clock."""
+
+import copy
+from ipaddress import IPv6Address, IPv6Network
+
+import pytest
+from hosthelp import (
+    CLIENT,
+    SERVER,
+    SERVER_LL,
+    advertise,
+    config,
+    decoded,
+    pio,
+    prefix,
+    ra,
+    reply,
+    rng,
+)
+
+from host.config import ConfigError, config_from_mapping
+from host.core.events import OnLinkPrefix, RouterSeen, SetscCompleted
+from host.core.host import HostCore
+from odm_wire.constants import MobilityType as MT
+from odm_wire.dhcp6 import (
+    ClientId,
+    DuidLL,
+    Reconfigure,
+    ReconfigureMessage,
+    Renew,
+    Request,
+    ServerId,
+    Solicit,
+    encode_dhcp6,
+    encode_duid,
+)
+
+GOOD_LL = SERVER_LL
+EVIL_LL = IPv6Address("fe80::bad")
+EVIL = DuidLL(1, b"\x02\x00\x00\x00\x0b\xad")
+ONLINK = "2001:db8:1::/64"
+PL = "2001:db8:8000::/56"
+
+
+def drain(c):
+    out = []
+    while (e := c.next_event()) is not None:
+        out.append(e)
+    return out
+
+
+def core(**kw):
+    return HostCore(config(**kw), CLIENT, b"secret", rng=rng())
+
+
+def answer_all(c, now, *, server=SERVER, src=GOOD_LL, grants=None):
+    """Answer what the core sent as ``server`` from ``src``."""
+    grants = grants or {None: PL, MT.SESSION_LASTING: "2001:db8:5000::/56"}
+    for m in decoded(c.datagrams_to_send()):
+        ia = m.ia_pds[0]
+        t = ia.prefixes[0].mobility_type if ia.prefixes else None
+        pf = [prefix(grants[t], t=t)]
+        if type(m) is Solicit:
+            c.handle_datagram(advertise(m, pf, pref=255, server=server), src, now)
+        elif type(m) in (Request, Renew):
+            c.handle_datagram(reply(m, pf, server=server), src, now)
+
+
+def test_ra_from_untrusted_router_is_ignored_and_counted():
+    c = core(trusted_routers=(str(GOOD_LL),))
+    c.start(0.0)
+    drain(c)
+    c.handle_datagram(ra([pio(ONLINK)]), EVIL_LL, 1.0, kind="icmp6")
+    assert drain(c) == [] and not c.ra.routers and not c.addrs.by_prefix
+    st = c.status(1.0)
+    assert st["trust"]["ignored"]["ra"] == 1
+    assert st["trust"]["ignored"]["recent"][-1]["source"] == str(EVIL_LL)
+    c.handle_datagram(ra([pio(ONLINK)]), GOOD_LL, 2.0, kind="icmp6")
+    evs = drain(c)
+    assert [e.router for e in evs if type(e) is RouterSeen] == [GOOD_LL]
+    assert [e.prefix for e in evs if type(e) is OnLinkPrefix] == [IPv6Network(ONLINK)]
+    assert c.status(2.0)["trust"]["ignored"]["ra"] == 1
+
+
+def test_by_default_every_router_and_server_counts():
+    c = core()
+    c.start(0.0)
+    c.handle_datagram(ra([pio(ONLINK)]), EVIL_LL, 1.0, kind="icmp6")
+    answer_all(c, 1.0, server=EVIL, src=EVIL_LL)
+    answer_all(c, 1.0, server=EVIL, src=EVIL_LL)
+    assert EVIL_LL in c.ra.routers and c.pd.ias and all(ia.leases for ia in c.pd.ias.values())
+    assert c.status(1.0)["trust"]["ignored"]["ra"] == 0
+
+
+@pytest.mark.parametrize("kw", [
+    {"trusted_server_duids": (encode_duid(SERVER).hex(),)},
+    {"trusted_server_addresses": (str(GOOD_LL),)},
+])
+def test_answers_from_untrusted_server_are_ignored(kw):
+    c = core(**kw)
+    c.start(0.0)
+    c.setsc(1, 10, MT.SESSION_LASTING, 0.0)
+    for _ in range(3):  # the impostor answers every Solicit first
+        answer_all(c, 0.5, server=EVIL, src=EVIL_LL)
+    assert not any(ia.leases for ia in c.pd.ias.values())
+    assert not [e for e in drain(c) if type(e) is SetscCompleted]
+    assert c.status(0.5)["trust"]["ignored"]["dhcp6"] >= 2
+    # the core is still soliciting: the trusted server's answer binds both IA_PDs
+    c.handle_timer(2.0)
+    for _ in range(3):
+        answer_all(c, 2.0)
+    (done,) = [e for e in drain(c) if type(e) is SetscCompleted]
+    assert done.address in IPv6Network("2001:db8:5000::/56")
+    assert all(ia.leases for ia in c.pd.ias.values())
+    assert c.status(2.0)["servers"][0]["duid"] == encode_duid(SERVER).hex()
+
+
+def _state(c, now):
+    st = c.status(now)
+    st.pop("trust")
+    return copy.deepcopy(st)
+
+
+@pytest.mark.parametrize("reconf_type", [5, 6, 11])
+def test_reconfigure_changes_nothing(reconf_type):
+    c = core(boot_types=(MT.SESSION_LASTING,), trusted_server_duids=(encode_duid(SERVER).hex(),))
+    c.start(0.0)
+    for _ in range(3):
+        answer_all(c, 0.0)
+    drain(c)
+    assert len(c.pd.ias) == 2 and all(ia.leases for ia in c.pd.ias.values())
+    before = _state(c, 10.0)
+    timer = c.get_timer()
+    xids = set(c.pd._exchanges)
+    # from the trusted server itself, well formed (RFC 8415 §18.3.11), xid 0
+    msg = Reconfigure(0, (ClientId(CLIENT), ServerId(SERVER), ReconfigureMessage(reconf_type)))
+    c.handle_datagram(encode_dhcp6(msg), GOOD_LL, 10.0)
+    assert drain(c) == []
+    assert c.datagrams_to_send() == []  # no Renew, Rebind, Information-request
+    assert _state(c, 10.0) == before
+    assert c.get_timer() == timer and set(c.pd._exchanges) == xids
+    assert c.status(10.0)["trust"]["ignored"]["reconfigure"] == 1
+
+
+def test_reconfigure_is_refused_even_when_every_server_is_trusted():
+    c = core()
+    c.start(0.0)
+    answer_all(c, 0.0)
+    answer_all(c, 0.0)
+    drain(c)
+    before = _state(c, 5.0)
+    msg = Reconfigure(0, (ClientId(CLIENT), ServerId(EVIL), ReconfigureMessage(5)))
+    c.handle_datagram(encode_dhcp6(msg), EVIL_LL, 5.0)
+    assert drain(c) == [] and c.datagrams_to_send() == []
+    assert _state(c, 5.0) == before
+    assert c.trust.ignored["reconfigure"] == 1
+
+
+def test_trust_config_is_validated():
+    cfg = config_from_mapping({"trusted_routers": ["fe80::1"],
+                               "trusted_server_duids": ["00:03:00:01:02:00:00:00:00:01"],
+                               "trusted_server_addresses": ["fe80::1", "2001:db8::547"]})
+    assert cfg.trusted_server_duids == ("00030001020000000001",)
+    with pytest.raises(ConfigError, match="link-local"):
+        config_from_mapping({"trusted_routers": ["2001:db8::1"]})
+    with pytest.raises(ConfigError, match="not an IPv6"):
+        config_from_mapping({"trusted_server_addresses": ["server"]})
+    with pytest.raises(ConfigError, match="DUID"):
+        config_from_mapping({"trusted_server_duids": ["zz"]})
