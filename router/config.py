@@ -184,6 +184,10 @@ class PdPool:
     t1: int | None = None
     t2: int | None = None
     mobility_type: MobilityType | None = None
+    shared_space: bool = False
+    """privacy (RFC 8653 §7): pools of several types that name the same
+    ``prefix`` and ``delegated_length`` with ``shared_space = true`` draw
+    from one space, at random, so a prefix does not reveal its type"""
 
     @property
     def size(self) -> int:
@@ -231,6 +235,9 @@ class InterfaceConfig:
     reservations: tuple[Reservation, ...] = ()
     offered_types: tuple[MobilityType, ...] = ()
     default_pool: str | None = None
+    pd_allocator: str = "iterative"
+    """Kea's name: ``iterative`` (consecutive prefixes) or ``random`` (a
+    random free prefix; pools in a shared space are always random)"""
 
     def pools_for(self, t: MobilityType | None) -> tuple[PdPool, ...]:
         """The pools that serve type ``t``; ``None`` = the default pool for
@@ -619,6 +626,36 @@ def _parse_ra(t: _Table, prof: TimerProfile, name: str) -> RaConfig:
     return cfg
 
 
+def _pool_spaces(pools: tuple[PdPool, ...], path: str) -> list[tuple[IPv6Network, str]]:
+    """(prefix, key) per address space of ``pools``: pools in a shared space
+    (same prefix, same delegated length, all ``shared_space = true``, one
+    type each) count once. Raises :class:`ConfigError` for a bad group."""
+    out: list[tuple[IPv6Network, str]] = []
+    first: dict[IPv6Network, int] = {}
+    for i, p in enumerate(pools):
+        j = first.get(p.prefix)
+        if j is None:
+            first[p.prefix] = i
+            out.append((p.prefix, f"{path}.pd_pool[{i}].prefix"))
+            continue
+        q = pools[j]
+        if not (p.shared_space and q.shared_space):
+            bad = i if not p.shared_space else j
+            raise ConfigError(f"{path}.pd_pool[{bad}].shared_space",
+                              f"pools {q.name!r} and {p.name!r} have the same prefix "
+                              f"{p.prefix}: set shared_space = true on both to share it")
+        if p.delegated_length != q.delegated_length:
+            raise ConfigError(f"{path}.pd_pool[{i}].delegated_length",
+                              f"pools sharing {p.prefix} must delegate one length "
+                              f"({q.delegated_length} in {q.name!r})")
+        for k, o in enumerate(pools[:i]):
+            if o.prefix == p.prefix and o.mobility_type == p.mobility_type:
+                raise ConfigError(f"{path}.pd_pool[{i}].mobility_type",
+                                  f"pool {o.name!r} (pd_pool[{k}]) already serves this type "
+                                  f"from {p.prefix}")
+    return out
+
+
 def _no_overlap(nets: list[tuple[IPv6Network, str]]) -> None:
     for i, (a, ka) in enumerate(nets):
         for b, kb in nets[:i]:
@@ -658,7 +695,8 @@ def _parse_pool(t: _Table, prof: TimerProfile) -> PdPool:
         raise ConfigError(t.key("valid_lifetime"), "must be greater than 0")
     pool = PdPool(name=name, prefix=net, delegated_length=dl, preferred_lifetime=pref,
                   valid_lifetime=valid, t1=t1, t2=t2,
-                  mobility_type=t.mobility_type("mobility_type"))
+                  mobility_type=t.mobility_type("mobility_type"),
+                  shared_space=t.bool_("shared_space", False))
     t.done()
     return pool
 
@@ -714,7 +752,7 @@ def _parse_interface(t: _Table, prof: TimerProfile) -> InterfaceConfig:
             raise ConfigError(f"{t.path}.pd_pool[{i}].name",
                               f"pool name {p.name!r} already used by pd_pool[{seen[p.name]}]")
         seen[p.name] = i
-    _no_overlap([(p.prefix, f"{t.path}.pd_pool[{i}].prefix") for i, p in enumerate(pools)]
+    _no_overlap(_pool_spaces(pools, t.path)
                 + [(r.prefix, f"{t.path}.ra.prefix[{i}].prefix")
                    for i, r in enumerate(ra.prefixes)])
     res = tuple(_parse_reservation(_Table(r, f"{t.path}.reservation[{i}]"))
@@ -758,6 +796,10 @@ def _parse_interface(t: _Table, prof: TimerProfile) -> InterfaceConfig:
         offered_t = tuple(m for m in MobilityType
                           if any(p.mobility_type == m for p in pools)
                           or any(r.mobility_type == m for r in res))
+    pd_allocator = t.str_("pd_allocator", "iterative")
+    if pd_allocator not in ("iterative", "random"):
+        raise ConfigError(t.key("pd_allocator"),
+                          f"must be \"iterative\" or \"random\", not {pd_allocator!r}")
     default_pool = t.str_("default_pool")
     if default_pool is None:
         untyped = [p for p in pools if p.mobility_type is None]
@@ -766,7 +808,8 @@ def _parse_interface(t: _Table, prof: TimerProfile) -> InterfaceConfig:
         raise ConfigError(t.key("default_pool"), f"no pd_pool named {default_pool!r}")
     t.done()
     return replace(InterfaceConfig(name=name), ra=ra, pools=pools, reservations=res,
-                   offered_types=offered_t, default_pool=default_pool)
+                   offered_types=offered_t, default_pool=default_pool,
+                   pd_allocator=pd_allocator)
 
 
 def _parse_mobility(t: _Table) -> MobilityConfig:
@@ -893,8 +936,8 @@ def parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
             raise ConfigError(f"interface[{i}].name", f"interface {n!r} is configured twice")
     if not ifaces:
         raise ConfigError("interface", "at least one [[interface]] is required")
-    _no_overlap([(p.prefix, f"interface[{i}].pd_pool[{j}].prefix")
-                 for i, it in enumerate(ifaces) for j, p in enumerate(it.pools)])
+    _no_overlap([sp for i, it in enumerate(ifaces)
+                 for sp in _pool_spaces(it.pools, f"interface[{i}]")])
     top.done()
     return RouterConfig(interfaces=tuple(ifaces), **kwargs)
 

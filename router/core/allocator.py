@@ -16,12 +16,23 @@ Hints (RFC 8415 §18.3.1/§21.22, Kea #1958, in this order):
 * ``::/0`` or no hint: pools in configuration order.
 
 Lifetimes in a hint are ignored.
+
+Random allocation and shared spaces (privacy, RFC 8653 §7): with the
+interface's ``pd_allocator = "random"`` (Kea's name) a pool hands out a free
+prefix drawn at random instead of the next one. Pools configured with
+``shared_space = true`` on one prefix (one per type) share a single
+used/reserved set and always allocate at random, so over time every prefix
+of the space serves every type and a prefix seen on the wire, or as a source
+address, does not tell its type; the type-specific lifetimes stay per pool.
+The randomness is the ``rng`` handed in (the core never seeds it from a
+clock).
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterator
 from ipaddress import IPv6Address, IPv6Network
-from typing import Iterator
 
 from router.config import InterfaceConfig, PdPool, Reservation
 
@@ -31,8 +42,8 @@ __all__ = ["PoolAllocator", "Allocator"]
 class PoolAllocator:
     """Free/used bookkeeping of one pool. Indices are ``int``s."""
 
-    __slots__ = ("pool", "base", "shift", "size", "plen", "used", "reserved", "cursor",
-                 "cumulative", "reclaimed")
+    __slots__ = ("base", "cumulative", "cursor", "plen", "pool", "reclaimed", "reserved",
+                 "rng", "shift", "size", "used")
 
     def __init__(self, pool: PdPool) -> None:
         self.pool = pool
@@ -47,6 +58,8 @@ class PoolAllocator:
         """prefixes assigned since start (Kea cumulative-assigned-pds)"""
         self.reclaimed = 0
         """expired bindings reclaimed since start (Kea reclaimed-leases)"""
+        self.rng: random.Random | None = None
+        """set: a random free prefix is handed out (random allocator)"""
 
     def index(self, net: IPv6Network) -> int | None:
         """Index of ``net`` if it is one of this pool's prefixes, else None."""
@@ -88,6 +101,8 @@ class PoolAllocator:
         blocked = len(used) + (sum(1 for i in reserved if i not in used) if reserved else 0)
         if blocked >= size:
             return None
+        if self.rng is not None:
+            return self._random_free(blocked)
         i = self.cursor
         for _ in range(size):
             if i >= size:
@@ -96,6 +111,24 @@ class PoolAllocator:
                 self.cursor = i + 1
                 return i
             i += 1
+        return None
+
+    def _random_free(self, blocked: int) -> int | None:
+        """A free index drawn uniformly at random: random probes while the
+        pool is mostly free, else a scan from a random start."""
+        used, reserved, size, rng = self.used, self.reserved, self.size, self.rng
+        if blocked * 2 <= size:
+            for _ in range(64):
+                i = rng.randrange(size)
+                if i not in used and i not in reserved:
+                    return i
+        free = size - blocked
+        k = rng.randrange(free)  # the k-th free index
+        for i in range(size):
+            if i not in used and i not in reserved:
+                if k == 0:
+                    return i
+                k -= 1
         return None
 
     def claim(self, i: int) -> None:
@@ -108,18 +141,36 @@ class PoolAllocator:
 class Allocator:
     """The pools of one interface, by name, with lookups by prefix and type."""
 
-    def __init__(self, iface: InterfaceConfig) -> None:
+    def __init__(self, iface: InterfaceConfig, rng: random.Random | None = None) -> None:
         self.iface = iface
         self.pools: dict[str, PoolAllocator] = {p.name: PoolAllocator(p) for p in iface.pools}
         self._list = list(self.pools.values())
+        spaces: dict[IPv6Network, PoolAllocator] = {}
+        for pa in self._list:
+            shared = pa.pool.shared_space
+            if shared or iface.pd_allocator == "random":
+                pa.rng = rng if rng is not None else random.Random()
+            if shared:
+                first = spaces.setdefault(pa.pool.prefix, pa)
+                if first is not pa:  # one used/reserved set for the whole space
+                    pa.used = first.used
+                    pa.reserved = first.reserved
         for r in iface.reservations:
             for pa in self._list:
                 i = pa.index(r.prefix)
                 if i is not None:
                     pa.reserved[i] = r
 
-    def locate(self, net: IPv6Network) -> tuple[PoolAllocator, int] | None:
-        """(pool, index) of a delegable prefix of one of the pools, or None."""
+    def locate(self, net: IPv6Network, among: tuple[PdPool, ...] = ()
+               ) -> tuple[PoolAllocator, int] | None:
+        """(pool, index) of a delegable prefix of one of the pools, or None;
+        the pools ``among`` are looked at first (in a shared space, several
+        pools hold the same prefix)."""
+        for p in among:
+            pa = self.pools.get(p.name)
+            i = pa.index(net) if pa is not None else None
+            if i is not None:
+                return pa, i
         for pa in self._list:
             i = pa.index(net)
             if i is not None:

@@ -67,6 +67,7 @@ carry T1 = T2 = 0.
 from __future__ import annotations
 
 import logging
+import random
 import struct
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -223,11 +224,14 @@ class DhcpServer:
     ``server_duid``: this server's DUID (persisted by the adapter);
     ``clock_offset``: wall-clock seconds minus the core's monotonic ``now``
     (bindings are stored in wall-clock time so they survive a restart; tests
-    pass 0 and a fake clock). Loads this interface's bindings from the store.
+    pass 0 and a fake clock); ``rng``: randomness of the random allocator and
+    shared spaces (only drawn from when one is configured; seed it in tests).
+    Loads this interface's bindings from the store.
     """
 
     def __init__(self, config: RouterConfig, iface: InterfaceConfig, store: LeaseStore,
-                 server_duid: Duid, *, clock_offset: float = 0.0) -> None:
+                 server_duid: Duid, *, clock_offset: float = 0.0,
+                 rng: random.Random | None = None) -> None:
         self.config = config
         self.iface = iface
         self.ifname = iface.name
@@ -238,7 +242,8 @@ class DhcpServer:
         self.pen = config.pen
         self.offset = clock_offset
         self.table = BindingTable()
-        self.allocator = Allocator(iface)
+        self._rng = rng
+        self.allocator = Allocator(iface, rng)
         self.stats: Counter = Counter({k: 0 for k in BASE_COUNTERS})
         self._out: list[Outgoing] = []
         self._events: deque[Event] = deque()
@@ -272,7 +277,7 @@ class DhcpServer:
     def _load(self) -> None:
         """(Re)build the in-memory table and pool usage from the store."""
         self.table = BindingTable()
-        self.allocator = Allocator(self.iface)
+        self.allocator = Allocator(self.iface, self._rng)
         bindings = self.store.load(self.router_id, self.ifname)
         add = self.table.add
         pools = self.allocator.pools
@@ -309,6 +314,7 @@ class DhcpServer:
                 "delegated-length": p.delegated_length,
                 "mobility-type": p.mobility_type.cli_name if p.mobility_type else "legacy",
                 "default": name == self.iface.default_pool,
+                "shared-space": p.shared_space,
                 "total-pds": pa.total, "assigned-pds": pa.assigned,
                 "cumulative-assigned-pds": pa.cumulative, "reclaimed-leases": pa.reclaimed,
                 "utilisation": pa.assigned / pa.total if pa.total else 0.0,
@@ -963,7 +969,7 @@ class DhcpServer:
                                   r.valid_lifetime)
             loc = self.allocator.locate(net)
             return b if self._commit_new(b, loc[0] if loc else None) else None
-        loc = self.allocator.locate(net)
+        loc = self.allocator.locate(net, self.iface.pools_for(mt))
         if loc is None:
             return None
         pa, i = loc

@@ -32,8 +32,8 @@ class RouterCore:
 
     ``store``: the lease store; ``server_duid``: the DHCPv6 server DUID;
     ``clock_offset``: wall-clock minus monotonic seconds (see
-    :class:`DhcpServer`); ``rng``: randomness of the RA timers (seed it in
-    tests); ``link_layer_address``: the interface MAC for the RA's SLLA option.
+    :class:`DhcpServer`); ``rng``: randomness of the RA timers and of the
+    random allocator (seed it in tests); ``link_layer_address``: the interface MAC for the RA's SLLA option.
     Call :meth:`start` before feeding datagrams.
     """
 
@@ -45,7 +45,8 @@ class RouterCore:
         self.iface = config.interface(ifname)
         self.ifname = ifname
         self.ra = RaSender(self.iface, config.timers, rng, link_layer_address=link_layer_address)
-        self.dhcp = DhcpServer(config, self.iface, store, server_duid, clock_offset=clock_offset)
+        self.dhcp = DhcpServer(config, self.iface, store, server_duid, clock_offset=clock_offset,
+                               rng=rng)
 
     def start(self, now: float, stale_prefixes: list[IPv6Network] = ()) -> None:
         """Start advertising at ``now`` (monotonic seconds); ``stale_prefixes``
