@@ -186,30 +186,73 @@ def wireshark_cmd(install: bool) -> None:
 
 
 @pcap.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="FILE.svg or FILE.png (PNG through rsvg-convert).")
 @click.option("--filter", "filter_text", metavar="EXPR", default="",
-              help="Draw only the packets matching EXPR (see `odm pcap show`).")
+              help="Draw only the DHCPv6/ND packets matching EXPR (see `odm pcap show`).")
 @click.option("--title", default=None, help="Title (default: the capture's name).")
+@click.option("--data", is_flag=True,
+              help="Also draw the other IPv6 traffic (TCP, UDP, ICMPv6 errors, SRv6 tunnels) "
+                   "in grey, one arrow per burst of a conversation.")
+@click.option("--neighbor", is_flag=True, help="Also draw NS, NA and Redirect.")
+@click.option("--name", "names", metavar="ADDR=NAME", multiple=True,
+              help="Draw ADDR (or every address of a PREFIX/LEN) on a lane called NAME.")
+@click.option("--lab-names", is_flag=True,
+              help="Name the lanes after the lab's nodes (mh, ar1, ar2, cn) from its "
+                   "default address plan.")
 @_pen_option
-def flow(file: str, out: str, filter_text: str, title: str | None, pen: int) -> None:
-    """Draw a message-sequence (ladder) diagram of FILE: one lane per address,
-    messages labelled with type, transaction-id, IAIDs and mobility types."""
+def flow(files: tuple[str, ...], out: str, filter_text: str, title: str | None, data: bool,
+         neighbor: bool, names: tuple[str, ...], lab_names: bool, pen: int) -> None:
+    """Draw a message-sequence (ladder) diagram of FILES: one lane per node,
+    messages labelled with type, transaction-id, IAIDs and mobility types.
+
+    Several captures, or a directory of them (one per link, as `odm lab demo`
+    writes to pcaps/demo-4.2/), are merged by time; a message seen on several
+    links is drawn once, with the links under its time.
+    """
     from odm.pcaptools.filters import FilterError, compile_filter
     from odm.pcaptools.flow import FlowError, write_flow
+    from odm.pcaptools.flow import lab_names as plan
 
-    pkts = _load(file, pen)
+    paths: list[Path] = []
+    for f in files:
+        p = Path(f)
+        if p.is_dir():
+            found = sorted(x for x in p.iterdir() if x.suffix in (".pcap", ".pcapng"))
+            if not found:
+                raise click.ClickException(f"{p}: no .pcap or .pcapng files")
+            paths.extend(found)
+        else:
+            paths.append(p)
     try:
         pred = compile_filter(filter_text)
     except FilterError as exc:
         raise click.BadParameter(str(exc), param_hint="--filter") from None
-    chosen = [p for p in pkts if p.kind is not None and pred(p)]
+    mapping = plan() if lab_names else {}
+    for item in names:
+        addr, sep, name = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r}: want ADDR=NAME", param_hint="--name")
+        mapping[addr.strip()] = name.strip()
+    chosen, links = [], []
+    for p in paths:
+        for pkt in _load(str(p), pen):
+            if pkt.kind is not None and not pred(pkt):
+                continue
+            if pkt.kind is None and not data:
+                continue
+            chosen.append(pkt)
+            links.append(p.stem)
+    if title is None:
+        title = paths[0].name if len(paths) == 1 else ", ".join(p.stem for p in paths)
     try:
-        path = write_flow(chosen, out, Path(file).name if title is None else title)
-    except FlowError as exc:
+        path = write_flow(chosen, out, title, links=links if len(paths) > 1 else None,
+                          names=mapping, data=data, neighbor=neighbor)
+    except (FlowError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"{path}: {len(chosen)} messages")
+    n = sum(1 for p in chosen if p.kind is not None)
+    click.echo(f"{path}: {n} DHCPv6/ND packets from {len(paths)} capture(s)")
 
 
 @pcap.command()

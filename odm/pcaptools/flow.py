@@ -1,10 +1,18 @@
-"""Message-sequence (ladder) diagrams of a capture, written as SVG.
+"""Message-sequence (ladder) diagrams of captures, written as SVG.
 
-One vertical lane per IPv6 address (in order of first appearance; multicast
-groups labelled with their RFC names), one arrow per DHCPv6 / ND packet from
+One vertical lane per node (an address, or a name given to addresses and
+prefixes: :class:`Lanes`, :func:`lab_names`; multicast groups on the right,
+labelled with their RFC names), one arrow per DHCPv6 / RS / RA message from
 its source lane to its destination lane, labelled with the frame number, the
 message name, the transaction-id, and per IA_PD its IAID with the mobility
 types or the status (per PIO for RAs). Times run down the left margin.
+
+Several captures (one per link, e.g. ``pcaps/demo-4.2/``) are merged by time:
+a message seen on several links is drawn once, the links it was seen on
+written under its time. Optionally (``data``) the rest of the IPv6 traffic —
+TCP, UDP, ICMPv6 errors, SRv6 / IPv6-in-IPv6 tunnels — is drawn in grey, one
+dotted arrow per burst of a conversation, so an application's session can be
+followed across a move. NS/NA/Redirect are left out unless asked.
 
 :func:`flow_svg` returns the SVG text; :func:`write_flow` writes ``.svg`` or,
 through ``rsvg-convert`` (Debian librsvg2-bin), ``.png``.
@@ -15,6 +23,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -24,7 +34,8 @@ from odm_wire import dhcp6 as d6
 from odm_wire import nd
 from odm_wire.constants import MessageType
 
-__all__ = ["FlowError", "arrow_labels", "flow_svg", "write_flow"]
+__all__ = ["Arrow", "FlowError", "Lanes", "arrow_labels", "build_arrows", "flow_svg", "lab_names",
+           "write_flow"]
 
 GROUP_NAMES = {
     "ff02::1:2": "All DHCP Relay Agents and Servers",
@@ -33,10 +44,11 @@ GROUP_NAMES = {
 _CLIENT = {MessageType.SOLICIT, MessageType.REQUEST, MessageType.CONFIRM, MessageType.RENEW,
            MessageType.REBIND, MessageType.RELEASE, MessageType.DECLINE,
            MessageType.INFORMATION_REQUEST, MessageType.RELAY_FORW}
-COLOURS = {"client": "#1f5fbf", "server": "#1a7f37", "nd": "#b35900", "bad": "#c62828"}
+COLOURS = {"client": "#1f5fbf", "server": "#1a7f37", "nd": "#b35900", "bad": "#c62828",
+           "data": "#6b6b6b"}
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
 _FAILURES = ("NoPrefixAvail", "NoBinding", "UnspecFail", "NotOnLink", "UseMulticast",
-             "NoAddrsAvail", "MALFORMED")
+             "NoAddrsAvail", "MALFORMED", "RST", "Unreachable")
 CHAR_W = 7.0   # average width of a 12 px DejaVu Sans character, px
 LINE_H = 16
 
@@ -109,34 +121,257 @@ def packet_summary_name(msg) -> str:
     return message_name(msg)
 
 
-def _lane_title(addr: str) -> tuple[str, str]:
-    return addr, GROUP_NAMES.get(addr, "multicast" if addr.startswith("ff") else "")
+# ---------------------------------------------------------------- lanes --
+class Lanes:
+    """Which lane an address is drawn on.
+
+    ``names`` maps addresses or prefixes (``"fe80::1"``, ``"2001:db8:1000::/36"``)
+    to lane names; an address takes the name of its exact entry, else of the
+    longest prefix holding it. Otherwise: an address inside a prefix delegated
+    (IA_PD) to a client goes to that client's lane, a global address whose
+    modified EUI-64 interface identifier (RFC 4291 App. A) is that of a
+    link-local address seen goes to that address's lane (SLAAC, RFC 4862), and
+    anything else is its own lane. Named lanes are drawn in the order the
+    names first appear in ``names``, then the others in order of appearance.
+    """
+
+    def __init__(self, names: dict[str, str] | None = None) -> None:
+        self.exact: dict[IPv6Address, str] = {}
+        self.nets: list[tuple[IPv6Network, str]] = []
+        for k, v in (names or {}).items():
+            if "/" in k:
+                self.nets.append((IPv6Network(k, strict=False), v))
+            else:
+                self.exact[IPv6Address(k)] = v
+        self.nets.sort(key=lambda x: -x[0].prefixlen)
+        self.order = list(dict.fromkeys((names or {}).values()))
+        self.delegated: list[tuple[IPv6Network, IPv6Address]] = []
+        self.link_locals: dict[bytes, IPv6Address] = {}
+        self.first_address: dict[str, str] = {}
+
+    def learn(self, pkt: Packet) -> None:
+        """Note the link-local source and the prefixes a Reply delegates."""
+        if pkt.src is not None and pkt.src.is_link_local:
+            self.link_locals.setdefault(pkt.src.packed[8:], pkt.src)
+        msg = _inner(pkt.message) if pkt.message is not None else None
+        if isinstance(msg, d6.Message) and msg.msg_type in (MessageType.REPLY,
+                                                            MessageType.ADVERTISE):
+            for ia in msg.ia_pds:
+                for p in ia.prefixes:
+                    if p.valid_lifetime and not p.prefix.is_unspecified and \
+                            pkt.dst is not None:
+                        net = IPv6Network(p.network, strict=False)
+                        if (net, pkt.dst) not in self.delegated:
+                            self.delegated.append((net, pkt.dst))
+
+    def __call__(self, addr: IPv6Address, _depth: int = 0) -> str:
+        name = self._name(addr, _depth)
+        self.first_address.setdefault(name, str(addr))
+        return name
+
+    def _name(self, addr: IPv6Address, depth: int) -> str:
+        if addr in self.exact:
+            return self.exact[addr]
+        for net, name in self.nets:
+            if addr in net:
+                return name
+        if addr.is_multicast or depth > 3:
+            return str(addr)
+        for net, client in self.delegated:
+            if addr in net:
+                return self(client, depth + 1)
+        if not addr.is_link_local and addr.packed[11:13] == b"\xff\xfe":
+            ll = self.link_locals.get(addr.packed[8:])
+            if ll is not None:
+                return self(ll, depth + 1)
+        return str(addr)
 
 
-def flow_svg(packets: list[Packet], title: str = "") -> str:
-    """The ladder diagram of the DHCPv6 / ND packets in ``packets`` as SVG."""
-    pkts = [p for p in packets if p.kind is not None and p.src is not None]
-    lanes: list[str] = []
-    for p in pkts:
-        for a in (str(p.src), str(p.dst)):
-            if a not in lanes:
-                lanes.append(a)
-    # unicast lanes in order of appearance, multicast groups to the right
-    lanes.sort(key=lambda a: a.startswith("ff"))
-    rows = [(p, *arrow_labels(p)) for p in pkts]
-    longest = max((len(line) for _, lines, _ in rows for line in lines), default=20)
+def lab_names(config=None) -> dict[str, str]:
+    """Lane names of the lab's address plan (``lab.config.LabConfig``, the
+    default one unless given): each router's access link-local, access
+    address, core address and core link-local; cn's core address; the host's
+    link-local and every PD pool and access prefix (the host's addresses)."""
+    from lab.config import LabConfig
+    from odm.pcaptools.craft import mac_bytes
+
+    cfg = config or LabConfig()
+
+    def eui64(mac: str) -> str:
+        b = bytearray(mac_bytes(mac))
+        return str(IPv6Address(b"\xfe\x80" + b"\0" * 6 + bytes([b[0] ^ 2]) + bytes(b[1:3])
+                               + b"\xff\xfe" + bytes(b[3:6])))
+
+    names = {eui64(cfg.host_mac): "mh"}
+    for i, r in enumerate(cfg.routers):
+        names[str(r.access_link_local)] = r.name
+        names[str(r.access_address)] = r.name
+        names[str(r.core_address)] = r.name
+        names[eui64(r.core_mac)] = r.name
+        try:  # the SRv6 SIDs the lab's agents give the routers
+            from lab.agents import sid_of
+            names[str(sid_of(i)[1])] = r.name
+        except ImportError:
+            pass
+        names[str(r.pd_pool)] = "mh"
+        names[str(r.access_prefix)] = "mh"
+    names[str(cfg.cn_address)] = "cn"
+    return names
+
+
+# --------------------------------------------------------------- arrows --
+@dataclass
+class Arrow:
+    """One arrow of the diagram: ``src``/``dst`` lane names, label ``lines``,
+    colour class, the ``links`` (capture names) it was seen on, its time."""
+
+    time: float
+    src: str
+    dst: str
+    lines: list[str]
+    cls: str
+    links: list[str] = field(default_factory=list)
+    key: object = None
+    events: dict = field(default_factory=dict)
+    packets: int = 1
+    both_ways: bool = False
+    last: float = 0.0
+
+
+def _traffic_lines(a: Arrow, t, number: int, lanes: Lanes) -> list[str]:
+    inner = t.innermost
+    ports = f" {inner.sport}→{inner.dport}" if inner.sport is not None else ""
+    way = " ⇄" if a.both_ways else ""
+    head = f"#{number} {inner.proto}{ports}{way}"
+    if t.tunnel:
+        head = f"#{number} {t.tunnel} tunnel: {inner.proto}{ports}{way}"
+    evs = []
+    for ev, (n, octets) in a.events.items():
+        if ev == "ACK" and len(a.events) > 1:
+            continue
+        if ev == "data":
+            evs.append(f"data {octets} B" + (f" in {n}" if n > 1 else ""))
+        else:
+            evs.append(ev + (f" ×{n}" if n > 1 else ""))
+    lines = [head, ", ".join(evs) + f"  ({a.packets} packet{'s' if a.packets > 1 else ''})"]
+    if t.tunnel:
+        lines.append(f"inner {lanes(inner.src)} {inner.src} → {lanes(inner.dst)} {inner.dst}")
+    return lines
+
+
+def build_arrows(items: list[tuple[str, Packet]], lanes: Lanes, *, data: bool = False,
+                 neighbor: bool = False, same_within: float = 0.05,
+                 burst_gap: float = 1.0) -> list[Arrow]:
+    """The arrows of ``items`` (``(link name, packet)`` pairs, any order):
+    merged by time; a message seen on several links is one arrow (same
+    addresses and octets within ``same_within`` seconds) naming every link;
+    NS/NA/Redirect only with ``neighbor``; with ``data``, the other IPv6
+    traffic too, consecutive packets of one conversation (less than
+    ``burst_gap`` seconds apart, no DHCPv6/RA in between) as one arrow."""
+    from odm.pcaptools.traffic import summarise
+
+    items = sorted(items, key=lambda x: x[1].time)
+    for _, p in items:
+        lanes.learn(p)
+    arrows: list[Arrow] = []
+    recent: dict[object, Arrow] = {}
+    open_conv: dict[tuple, tuple[Arrow, object, int]] = {}
+    for link, p in items:
+        if p.kind is not None and p.src is not None:
+            if p.kind == "icmp6" and p.icmp_type not in (133, 134) and not neighbor:
+                continue
+            key = (p.src, p.dst, p.payload)
+            old = recent.get(key)
+            if old is not None and p.time - old.time <= same_within:
+                if link not in old.links:
+                    old.links.append(link)
+                continue
+            lines, cls = arrow_labels(p)
+            a = Arrow(p.time, lanes(p.src), lanes(p.dst), lines, cls, [link], key)
+            recent[key] = a
+            arrows.append(a)
+            open_conv.clear()  # a protocol message ends every burst
+            continue
+        if not data:
+            continue
+        t = summarise(p.frame)
+        if t is None:
+            continue
+        old = recent.get(t.key)
+        if old is not None and p.time - old.last <= same_within:
+            if link not in old.links:
+                old.links.append(link)
+            continue
+        conv = t.conversation()
+        cur = open_conv.get(conv)
+        if cur is not None and p.time - cur[0].last <= burst_gap:
+            a, first, number = cur
+            a.packets += 1
+            a.last = p.time
+            if (t.src, t.dst) != (first.src, first.dst):
+                a.both_ways = True
+            if link not in a.links:
+                a.links.append(link)
+        else:
+            a = Arrow(p.time, lanes(t.src), lanes(t.dst), [], "data", [link], t.key,
+                      last=p.time)
+            first, number = t, p.number
+            open_conv[conv] = (a, first, number)
+            arrows.append(a)
+        n, octets = a.events.get(t.innermost.event, (0, 0))
+        a.events[t.innermost.event] = (n + 1, octets + t.innermost.length)
+        recent[t.key] = a
+        a.lines = _traffic_lines(a, first, number, lanes)
+        if any(w in t.innermost.event for w in ("RST", "Unreachable")):
+            a.cls = "bad"
+    return arrows
+
+
+def _lane_title(name: str, lanes: Lanes | None = None) -> tuple[str, str]:
+    if name in GROUP_NAMES or name.startswith("ff"):
+        return name, GROUP_NAMES.get(name, "multicast")
+    first = lanes.first_address.get(name) if lanes is not None else None
+    return name, (first if first and first != name else "")
+
+
+def flow_svg(packets: list[Packet], title: str = "", *, links: list[str] | None = None,
+             names: dict[str, str] | None = None, data: bool = False,
+             neighbor: bool = False) -> str:
+    """The ladder diagram of ``packets`` as SVG text.
+
+    ``links``: the capture (link) name of each packet, when they come from
+    several captures: merged by time, one arrow per message with every link
+    it was seen on in the margin. ``names``: lane names of addresses or
+    prefixes (:class:`Lanes`, :func:`lab_names`). ``data``: draw the other
+    IPv6 traffic too (TCP, UDP, ICMPv6 errors, tunnels), one arrow per burst
+    of a conversation. ``neighbor``: draw NS/NA/Redirect as well."""
+    lanes = Lanes(names)
+    tags = links if links is not None else [""] * len(packets)
+    arrows = build_arrows(list(zip(tags, packets)), lanes, data=data, neighbor=neighbor)
+    multi = len({t for t in tags if t}) > 1
+    order: list[str] = []
+    for a in arrows:
+        for lane in (a.src, a.dst):
+            if lane not in order:
+                order.append(lane)
+    # named lanes in the names' order, the others as they came, multicast groups right
+    order.sort(key=lambda a: (a.startswith("ff"), lanes.order.index(a) if a in lanes.order
+                              else len(lanes.order)))
+    longest = max((len(line) for a in arrows for line in a.lines), default=20)
     gap = max(260.0, min(620.0, longest * CHAR_W + 60))
-    left = 90.0
-    lane_x = {a: left + gap / 2 + i * gap for i, a in enumerate(lanes)}
-    width = int(left + gap * max(len(lanes), 1) + 20)
+    margin_tag = max((len(", ".join(a.links)) for a in arrows), default=0) if multi else 0
+    left = 90.0 + (max(0, margin_tag * 6.2 - 70) if multi else 0)
+    lane_x = {a: left + gap / 2 + i * gap for i, a in enumerate(order)}
+    width = int(left + gap * max(len(order), 1) + 20)
     top = 70.0 if title else 40.0
     head_h = 46.0
     y = top + head_h + 24
     items: list[str] = []
-    t0 = pkts[0].time if pkts else 0.0
-    for p, lines, cls in rows:
-        colour = COLOURS[cls]
-        sx, dx = lane_x[str(p.src)], lane_x[str(p.dst)]
+    t0 = arrows[0].time if arrows else 0.0
+    for a in arrows:
+        colour = COLOURS[a.cls]
+        lines = a.lines
+        sx, dx = lane_x[a.src], lane_x[a.dst]
         text_y = y
         arrow_y = y + LINE_H * (len(lines) - 1) + 10
         mid = (sx + dx) / 2
@@ -144,7 +379,10 @@ def flow_svg(packets: list[Packet], title: str = "") -> str:
         if sx == dx:  # to itself: a loop to the right
             mid, anchor = sx + 12, "start"
         items.append(f'<text x="{left - 12}" y="{arrow_y + 4:.1f}" class="time">'
-                     f'+{p.time - t0:.3f} s</text>')
+                     f'+{a.time - t0:.3f} s</text>')
+        if multi:
+            items.append(f'<text x="{left - 12}" y="{arrow_y + 17:.1f}" class="link">'
+                         f'{escape(", ".join(a.links))}</text>')
         for i, line in enumerate(lines):
             weight = ' font-weight="bold"' if i == 0 else ""
             fill = COLOURS["bad"] if any(w in line for w in _FAILURES) else colour
@@ -153,14 +391,17 @@ def flow_svg(packets: list[Packet], title: str = "") -> str:
                          f'{escape(line)}</text>')
         if sx == dx:
             items.append(f'<path d="M{sx},{arrow_y - 6} h30 v12 h-28" fill="none" '
-                         f'stroke="{colour}" stroke-width="1.6" marker-end="url(#a-{cls})"/>')
+                         f'stroke="{colour}" stroke-width="1.6" marker-end="url(#a-{a.cls})"/>')
         else:
             end = dx - 2 if dx > sx else dx + 2
-            dash = ' stroke-dasharray="6,4"' if str(p.dst).startswith("ff") else ""
+            dash = ' stroke-dasharray="6,4"' if a.dst.startswith("ff") else ""
+            if a.cls == "data":
+                dash = ' stroke-dasharray="2,3"'
+            back = ' marker-start="url(#b-data)"' if a.both_ways else ""
             items.append(f'<line x1="{sx}" y1="{arrow_y}" x2="{end}" y2="{arrow_y}" '
-                         f'stroke="{colour}" stroke-width="1.6"{dash} '
-                         f'marker-end="url(#a-{cls})"/>')
-        y = arrow_y + 30
+                         f'stroke="{colour}" stroke-width="1.6"{dash}{back} '
+                         f'marker-end="url(#a-{a.cls})"/>')
+        y = arrow_y + (34 if multi else 30)
     height = int(y + 20)
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" font-family="{FONT}" font-size="12">'),
@@ -169,17 +410,21 @@ def flow_svg(packets: list[Packet], title: str = "") -> str:
         out.append(f'<marker id="a-{cls}" viewBox="0 0 10 10" refX="9" refY="5" '
                    f'markerWidth="9" markerHeight="9" orient="auto-start-reverse">'
                    f'<path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>')
+    out.append(f'<marker id="b-data" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" '
+               f'markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+               f'fill="{COLOURS["data"]}"/></marker>')
     out.append("</defs>")
     out.append('<style>.time{font-size:11px;fill:#555;text-anchor:end}'
+               '.link{font-size:10px;fill:#8a6d3b;text-anchor:end}'
                '.label{paint-order:stroke;stroke:white;stroke-width:4px;stroke-linejoin:round}'
                '.lane{font-weight:bold;font-size:13px}.sub{font-size:11px;fill:#555}</style>')
     out.append(f'<rect width="{width}" height="{height}" fill="white"/>')
     if title:
         out.append(f'<text x="20" y="32" font-size="16" font-weight="bold">'
                    f'{escape(title)}</text>')
-    for a in lanes:
+    for a in order:
         x = lane_x[a]
-        name, sub = _lane_title(a)
+        name, sub = _lane_title(a, lanes)
         bw = max(len(name), len(sub)) * CHAR_W + 24
         out.append(f'<rect x="{x - bw / 2:.1f}" y="{top}" width="{bw:.1f}" height="{head_h}" '
                    f'rx="6" fill="#f0f3f8" stroke="#8a99b3"/>')
@@ -195,12 +440,12 @@ def flow_svg(packets: list[Packet], title: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
-def write_flow(packets: list[Packet], out: str | Path, title: str = "") -> Path:
+def write_flow(packets: list[Packet], out: str | Path, title: str = "", **kw) -> Path:
     """Write the diagram to ``out`` (``.svg``, or ``.png`` through
-    rsvg-convert). Raises :class:`FlowError` for another suffix or when no
-    converter is installed for PNG."""
+    rsvg-convert); ``kw`` as for :func:`flow_svg`. Raises :class:`FlowError`
+    for another suffix or when no converter is installed for PNG."""
     out = Path(out)
-    svg = flow_svg(packets, title)
+    svg = flow_svg(packets, title, **kw)
     suffix = out.suffix.lower()
     if suffix == ".svg":
         out.write_text(svg)

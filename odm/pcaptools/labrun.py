@@ -174,9 +174,11 @@ class GoldenLab:
         """The scripted application in ``mh``, talking to the host agent."""
         return SetscApp(self.lab, self.host_socket, self.log("app"))
 
-    def capture(self, path: str | Path, bpf: str = ODM_BPF) -> subprocess.Popen:
-        """tcpdump on ``mh0`` into ``path`` (RS/RA and DHCPv6 only by default)."""
-        return self.lab.capture("access", None, path, bpf=bpf,
+    def capture(self, path: str | Path, bpf: str = ODM_BPF, link: str = "access"
+                ) -> subprocess.Popen:
+        """tcpdump on ``link`` (a name of ``Lab.links()``; default ``access``,
+        the host's ``mh0``) into ``path``; RS/RA and DHCPv6 only by default."""
+        return self.lab.capture(link, None, path, bpf=bpf,
                                 log_path=self.log(f"tcpdump-{Path(path).stem}"))
 
     def stop(self, name_or_proc) -> None:

@@ -56,7 +56,7 @@ def test_filter_and_title(capture, tmp_path):
     out = tmp_path / "f.svg"
     res = CliRunner().invoke(pcap, ["flow", capture, "--out", str(out), "--filter", "dhcp6",
                                     "--title", "typed PD"])
-    assert res.exit_code == 0 and "6 messages" in res.output
+    assert res.exit_code == 0 and "6 DHCPv6/ND packets" in res.output
     words, _ = texts(out)
     assert "typed PD" in words and "ff02::1" not in words
 
@@ -77,12 +77,13 @@ def test_bad_suffix(capture, tmp_path):
 def test_nd_messages_odm_does_not_model_are_not_drawn_as_malformed(tmp_path):
     """A DAD Neighbor Solicitation from :: (RFC 4862 §5.4.2) is well formed:
     odm_wire leaves it undissected, which is not a fault."""
-    from odm.pcaptools.flow import arrow_labels
-    from odm.pcaptools.capture import read_capture
-    from odm.pcaptools.packets import dissect_all
     from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
     from scapy.layers.l2 import Ether
     from scapy.utils import wrpcap
+
+    from odm.pcaptools.capture import read_capture
+    from odm.pcaptools.flow import arrow_labels
+    from odm.pcaptools.packets import dissect_all
     pcap = tmp_path / "ns.pcap"
     wrpcap(str(pcap), [Ether(src="02:00:00:00:00:10", dst="33:33:ff:00:00:10")
                        / IPv6(src="::", dst="ff02::1:ff00:10", hlim=255)

@@ -1,0 +1,149 @@
+"""odm pcap flow over several captures (one per link): merged by time, one
+arrow per message seen on several links with the links named, lanes named
+after nodes (--lab-names, --name), data traffic drawn per burst (--data),
+SRv6 tunnels with what they carry, a directory taken as its captures."""
+
+from __future__ import annotations
+
+import struct
+import xml.etree.ElementTree as ET
+from ipaddress import IPv6Address
+
+from click.testing import CliRunner
+from crafted import ALL_DHCP, typed_exchange
+
+from odm.pcap_cli import pcap
+from odm.pcaptools.capture import write_pcap
+from odm.pcaptools.craft import frame_for, ipv6_packet
+from odm.pcaptools.flow import Lanes, lab_names
+from odm_wire import dhcp6 as d6
+
+NS = "{http://www.w3.org/2000/svg}"
+MH, AR1, AR2 = "fe80::ff:fe00:10", "fe80::1", "fe80::2"
+CN = "2001:db8:0:c0::100"
+HOST_G = "2001:db8:1f00::5"  # inside the prefix delegated below
+T0 = 1_700_000_000.0
+
+
+def eth(ip: bytes) -> bytes:
+    return b"\x02\0\0\0\0\x99" + b"\x02\0\0\0\0\x98" + b"\x86\xdd" + ip
+
+
+def tcp(src, dst, sport, dport, flags, data=b"") -> bytes:
+    seg = struct.pack("!HHIIHHHH", sport, dport, 1, 1, (5 << 12) | flags, 65535, 0, 0) + data
+    return ipv6_packet(IPv6Address(src), IPv6Address(dst), 6, seg, 64)
+
+
+def srv6(outer_src, sid, inner: bytes) -> bytes:
+    srh = bytes([41, 2, 4, 0, 0, 0, 0, 0]) + IPv6Address(sid).packed
+    return ipv6_packet(IPv6Address(outer_src), IPv6Address(sid), 43, srh + inner, 64)
+
+
+def exchange(t: float = 0.0):
+    """(time, frame) of a typed four-message exchange between mh and ar1."""
+    items = typed_exchange(prefix="2001:db8:1f00::/56")
+    return [(T0 + t + i * 0.01, frame_for(m, MH if s != "fe80::ff:fe00:1" else AR1,
+                                          ALL_DHCP if d == ALL_DHCP else MH))
+            for i, (m, s, d) in enumerate(items)]
+
+
+def texts(path):
+    root = ET.parse(path).getroot()
+    return [t.text for t in root.iter(f"{NS}text")], root
+
+
+def write_set(tmp_path):
+    d = tmp_path / "demo"
+    d.mkdir()
+    ex = exchange()
+    write_pcap(d / "access.pcap", ex + [
+        (T0 + 1.0, eth(tcp(HOST_G, CN, 40000, 7000, 0x02))),
+        (T0 + 1.001, eth(tcp(CN, HOST_G, 7000, 40000, 0x12))),
+        (T0 + 1.002, eth(tcp(HOST_G, CN, 40000, 7000, 0x18, b"hello")))])
+    # ar1's access bridge saw the same DHCPv6 messages a few microseconds apart
+    write_pcap(d / "ar1-access.pcap", [(t + 0.00002, f) for t, f in ex])
+    # the core link: the connection tunnelled from ar2 to ar1's SID after a move
+    write_pcap(d / "core.pcap", [
+        (T0 + 2.0, eth(srv6("2001:db8:0:c0::2", "2001:db8:5e6:1::1",
+                            tcp(HOST_G, CN, 40000, 7000, 0x18, b"again")))),
+        (T0 + 2.001, eth(srv6("2001:db8:0:c0::2", "2001:db8:5e6:1::1",
+                              tcp(HOST_G, CN, 40000, 7000, 0x11))))])
+    return d
+
+
+def test_several_links_merge_into_one_ladder(tmp_path):
+    d = write_set(tmp_path)
+    out = tmp_path / "f.svg"
+    res = CliRunner().invoke(pcap, ["flow", str(d), "--out", str(out), "--lab-names"])
+    assert res.exit_code == 0, res.output
+    assert "from 3 capture(s)" in res.output
+    words, root = texts(out)
+    heads = [w for w in words if w and w.startswith("#")]
+    assert len(heads) == 4  # each DHCPv6 message once, though two links saw it
+    assert words.count("access, ar1-access") == 4  # the links, under each time
+    lanes = [t.text for t in root.iter(f"{NS}text") if t.get("class") == "lane"]
+    assert lanes == ["mh", "ar1", "ff02::1:2"]
+    assert words[0] == "access, ar1-access, core"  # default title: the captures
+
+
+def test_data_traffic_is_drawn_per_burst_and_tunnels_name_their_cargo(tmp_path):
+    d = write_set(tmp_path)
+    out = tmp_path / "f.svg"
+    res = CliRunner().invoke(pcap, ["flow", str(d / "access.pcap"), str(d / "ar1-access.pcap"),
+                                    str(d / "core.pcap"), "--out", str(out), "--lab-names",
+                                    "--data", "--title", "move"])
+    assert res.exit_code == 0, res.output
+    words, root = texts(out)
+    lanes = [t.text for t in root.iter(f"{NS}text") if t.get("class") == "lane"]
+    assert lanes == ["mh", "ar1", "ar2", "cn", "ff02::1:2"]
+    assert any(w and w.endswith("TCP 40000→7000 ⇄") for w in words)
+    assert "SYN, SYN+ACK, data 5 B  (3 packets)" in words
+    assert any(w and w.endswith("SRv6 tunnel: TCP 40000→7000") for w in words)
+    assert "data 5 B, FIN  (2 packets)" in words
+    assert f"inner mh {HOST_G} → cn {CN}" in words
+    dotted = [e for e in root.iter(f"{NS}line") if e.get("stroke-dasharray") == "2,3"]
+    assert len(dotted) == 2
+
+
+def test_lanes_group_addresses_of_one_node():
+    lanes = Lanes({"fe80::1": "ar1", "2001:db8:1000::/36": "mh"})
+    assert lanes(IPv6Address("fe80::1")) == "ar1"
+    assert lanes(IPv6Address("2001:db8:1234::1")) == "mh"
+    assert lanes(IPv6Address("ff02::1:2")) == "ff02::1:2"
+    assert lanes(IPv6Address("2001:db8:9::1")) == "2001:db8:9::1"
+    names = lab_names()
+    assert names["fe80::ff:fe00:10"] == "mh" and names["2001:db8:0:c0::2"] == "ar2"
+    assert names["fe80::ff:fe00:c011"] == "ar1" and names["2001:db8:0:c0::100"] == "cn"
+
+
+def test_delegated_prefixes_and_slaac_addresses_join_their_host():
+    from odm.pcaptools.capture import Frame
+    from odm.pcaptools.packets import dissect
+
+    lanes = Lanes({"fe80::ff:fe00:10": "host"})
+    reply = d6.Reply(1, (d6.IAPD(1, 1, 2, (d6.IAPrefix(3, 4, 56, IPv6Address("2001:db8:77::")),)),))
+    for msg, src, dst in ((reply, AR1, MH),):
+        lanes.learn(dissect(Frame(1, 0.0, 1, frame_for(msg, src, dst), 0)))
+    lanes.learn(dissect(Frame(2, 0.0, 1, frame_for(
+        d6.Solicit(2, ()), MH, ALL_DHCP), 0)))
+    assert lanes(IPv6Address("2001:db8:77:0:1::9")) == "host"
+    assert lanes(IPv6Address("2001:db8:a1::ff:fe00:10")) == "host"  # EUI-64 of mh's MAC
+    assert lanes(IPv6Address("2001:db8:5e6:1::1")) == "2001:db8:5e6:1::1"  # not EUI-64
+
+
+def test_name_option_and_errors(tmp_path):
+    d = write_set(tmp_path)
+    out = tmp_path / "f.svg"
+    res = CliRunner().invoke(pcap, ["flow", str(d / "access.pcap"), "--out", str(out),
+                                    "--name", f"{MH}=host", "--name", f"{AR1}=router"])
+    assert res.exit_code == 0, res.output
+    words, root = texts(out)
+    lanes = [t.text for t in root.iter(f"{NS}text") if t.get("class") == "lane"]
+    assert lanes == ["host", "router", "ff02::1:2"]
+    assert "access" not in words  # one capture: no link names in the margin
+    res = CliRunner().invoke(pcap, ["flow", str(d), "--out", str(out), "--name", "nonsense"])
+    assert res.exit_code == 2 and "ADDR=NAME" in res.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = CliRunner().invoke(pcap, ["flow", str(empty), "--out", str(out)])
+    assert res.exit_code == 1 and "no .pcap" in res.output
