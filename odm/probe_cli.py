@@ -20,9 +20,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from odm_wire.constants import ODM_PEN, MobilityType
-
 from odm.probetools import EXIT_NO_ANSWER
+from odm_wire.constants import ODM_PEN, MobilityType
 
 __all__ = ["probe"]
 
@@ -186,9 +185,9 @@ def _show_ra(res, iface: str, as_json: bool) -> None:
 
 # ---------------------------------------------------------------------- pd --
 def _client_duid(info, duid_hex: str | None):
+    from odm.probetools.pd import duid_ll
     from odm_wire.dhcp6 import decode_duid
     from odm_wire.errors import WireFormatError
-    from odm.probetools.pd import duid_ll
 
     if duid_hex:
         try:

@@ -21,8 +21,14 @@ from ipaddress import IPv6Address
 
 from odm_wire.constants import DHCP6_CLIENT_PORT, DHCP6_SERVER_PORT
 
-__all__ = ["ProbeError", "enter_netns", "InterfaceInfo", "interface_info", "Icmp6Socket",
-           "Dhcp6ClientSocket"]
+__all__ = [
+    "Dhcp6ClientSocket",
+    "Icmp6Socket",
+    "InterfaceInfo",
+    "ProbeError",
+    "enter_netns",
+    "interface_info",
+]
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
@@ -30,6 +36,7 @@ IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 ICMP6_FILTER = 1
 IFA_F_TENTATIVE = 0x40
 IFA_F_DADFAILED = 0x08
+ALL_DHCP_RELAY_AGENTS_AND_SERVERS = IPv6Address("ff02::1:2")
 
 
 class ProbeError(RuntimeError):
@@ -109,8 +116,7 @@ class _Sock:
     def recv(self, timeout: float) -> tuple[bytes, IPv6Address, int | None] | None:
         """One datagram within ``timeout`` seconds: (payload, source address,
         IPv6 hop limit or None), or None on timeout."""
-        if timeout < 0:
-            timeout = 0
+        timeout = max(timeout, 0)
         r, _, _ = select.select([self.sock], [], [], timeout)
         if not r:
             return None
@@ -168,7 +174,7 @@ class Dhcp6ClientSocket(_Sock):
             raise ProbeError(f"cannot open UDP port {port} on {info.name}: "
                              f"{exc.strerror or exc}") from None
 
-    def send(self, payload: bytes, dst: IPv6Address = IPv6Address("ff02::1:2"),
+    def send(self, payload: bytes, dst: IPv6Address = ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
              port: int = DHCP6_SERVER_PORT) -> None:
         self.sock.sendto(payload, (str(dst), port, 0, self.info.index))
 

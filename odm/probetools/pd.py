@@ -30,12 +30,21 @@ from odm_wire.constants import (
     MessageType,
     MobilityType,
     OptionCode,
+)
+from odm_wire.constants import (
     StatusCode as SC,
 )
 from odm_wire.errors import WireFormatError
 
-__all__ = ["LogEntry", "Grant", "IaOutcome", "PdResult", "pd_exchange", "build_ia_pd",
-           "duid_ll"]
+__all__ = [
+    "Grant",
+    "IaOutcome",
+    "LogEntry",
+    "PdResult",
+    "build_ia_pd",
+    "duid_ll",
+    "pd_exchange",
+]
 
 ALL_DHCP = IPv6Address("ff02::1:2")
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 
+from odm.probetools.pd import LogEntry
 from odm_wire import nd, rules
 from odm_wire.errors import WireFormatError
 
-from odm.probetools.pd import LogEntry
-
-__all__ = ["RouterRow", "RaResult", "probe_ra", "build_rs"]
+__all__ = ["RaResult", "RouterRow", "build_rs", "probe_ra"]
 
 ALL_ROUTERS = IPv6Address("ff02::2")
 

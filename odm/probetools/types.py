@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from odm_wire.constants import MobilityType
-
 from odm.probetools.pd import PdResult, pd_exchange
 from odm.probetools.ra import RaResult
+from odm_wire.constants import MobilityType
 
 __all__ = ["TypeRow", "TypesResult", "probe_types"]
 

@@ -8,15 +8,15 @@ import random
 from ipaddress import IPv6Address
 
 import odm_wire
-from odm_wire import dhcp6 as d6
-from odm_wire import nd
-from odm_wire.constants import MobilityType as MT, StatusCode as SC
-
 from odm.probe_cli import pd_json
 from odm.probetools import EXIT_MALFORMED, EXIT_NO_ANSWER, EXIT_OK, EXIT_REFUSED
 from odm.probetools.pd import duid_ll, pd_exchange
 from odm.probetools.ra import probe_ra
 from odm.probetools.types import probe_types
+from odm_wire import dhcp6 as d6
+from odm_wire import nd
+from odm_wire.constants import MobilityType as MT
+from odm_wire.constants import StatusCode as SC
 
 ME = duid_ll(b"\x02\0\0\0\0\x02")
 S1 = IPv6Address("fe80::1")
@@ -152,7 +152,7 @@ def test_preference_255_wins_at_once_and_higher_preference_wins():
     res = run(net, types=[MT.FIXED])
     assert res.server_address == S2
     # RFC 8415 §18.2.1: Advertises are collected until the first RT (1 s) ends
-    req_time = [t for t, m in net.sent if isinstance(m, d6.Request)][0]
+    req_time = next(t for t, m in net.sent if isinstance(m, d6.Request))
     assert req_time - t0 >= 1.0
 
 
@@ -177,7 +177,7 @@ def test_malformed_answer_names_the_offending_octet():
     bad = [e for e in res.log if e.error is not None]
     assert bad and bad[0].error.offset == 4 and "runs past" in bad[0].error.reason
     j = pd_json(res)
-    err = [e for e in j["log"] if "error" in e][0]["error"]
+    err = next(e for e in j["log"] if "error" in e)["error"]
     assert err == {"reason": bad[0].error.reason, "offset": 4, "octet": 0}
 
 
