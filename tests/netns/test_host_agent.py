@@ -13,6 +13,7 @@ asserts on what it changed.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
@@ -449,3 +450,60 @@ def test_an_application_that_never_calls_setsc_gets_kernel_source_selection(topo
     assert sorted(ia["iaid"] for ia in after["ia_pds"]) == sorted(
         ia["iaid"] for ia in before["ia_pds"])
     app.quit()
+
+
+def _netlink_script(ifname: str) -> dict:
+    """Runs inside the host's namespace: the agent's address requests."""
+    from host.core.events import AddressAdded, AddressRemoved, AddressUpdated
+    from host.io.netlink import Netlink
+
+    def kernel():
+        out = {}
+        for a in nl.ipr.get_addr(family=socket.AF_INET6, index=nl.index):
+            ci = a.get("IFA_CACHEINFO")
+            out[a.get("IFA_ADDRESS")] = (a["prefixlen"], a.get("IFA_FLAGS") or a["flags"],
+                                         ci["ifa_preferred"], ci["ifa_valid"])
+        return out
+
+    nl = Netlink(ifname)
+    res = {}
+    a = IPv6Address("2001:db8:3000:1::1")
+    net = IPv6Network("2001:db8:3000::/56")
+    nl.apply(AddressAdded(a, 128, None, 100, 200, True, False, net, "dhcpv6-pd"))
+    res["added"] = kernel().get(str(a))
+    nl.apply(AddressUpdated(a, 128, None, 0, 60, True, False, net, "dhcpv6-pd"))
+    res["updated"] = kernel().get(str(a))
+    b = IPv6Address("2001:db8:1::99")
+    nl.apply(AddressAdded(b, 64, None, 30, 40, False, True, IPv6Network("2001:db8:1::/64"),
+                          "ra"))
+    res["onlink"] = kernel().get(str(b))
+    nl.apply(AddressRemoved(a, 128, None, "released"))
+    nl.apply(AddressRemoved(a, 128, None, "released"))  # already gone: fine
+    res["removed"] = str(a) in kernel()
+    try:
+        nl.apply(AddressAdded(IPv6Address("ff02::99"), 128, None, 1, 2, True, False,
+                              IPv6Network("ff02::/16"), "ra"))
+        res["multicast"] = "accepted"
+    except OSError as exc:
+        res["multicast"] = exc.errno
+    nl.close()
+    return res
+
+
+def test_netlink_address_requests_reach_the_kernel_with_lifetimes_and_flags():
+    """host.io.netlink: RTM_NEWADDR (create/replace) with IFA_CACHEINFO and
+    IFA_FLAGS, RTM_DELADDR, the kernel's NACK raised as OSError."""
+    ok, why = netns_ok()
+    if not ok:
+        pytest.skip(why)
+    from lab.nsutil import run_in_netns
+    with veth_pair() as pair:
+        res = run_in_netns(pair.cli_ns, _netlink_script, pair.cli_if)
+    plen, flags, pref, valid = res["added"]
+    assert plen == 128 and flags & 0x02 and 98 <= pref <= 100 and 198 <= valid <= 200
+    plen, flags, pref, valid = res["updated"]
+    assert pref == 0 and 58 <= valid <= 60  # replaced in place (deprecated)
+    plen, flags, pref, valid = res["onlink"]
+    assert plen == 64 and flags & 0x200 and not flags & 0x02  # NOPREFIXROUTE, DAD kept
+    assert res["removed"] is False
+    assert res["multicast"] == errno.EADDRNOTAVAIL  # the kernel refuses a multicast address
