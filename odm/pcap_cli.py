@@ -381,8 +381,11 @@ def _conformance(file, frames, against, iface, netns, timeout, exact_prefixes, h
                          actions=actions, routers=routers, mover=mover,
                          host_socket=host_socket, timeout=timeout, options=options, pen=pen)
     con = _console()
+    made = (f"; made with {' and '.join(golden.routers)} and "
+            f"{'the odm host agent' if golden.host == 'odm' else golden.host}"
+            if golden is not None else "")
     con.print(Text(f"{Path(file).name} against the live {against}"
-                   + (f" ({len(actions)} action(s) from golden.toml)" if actions else "")))
+                   + (f" ({len(actions)} action(s) from golden.toml{made})" if golden else "")))
     for line in report.lines():
         style = "red" if line.startswith(("✗", "NOT")) else None
         con.print(Text(line, style=style))
