@@ -6,16 +6,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
 
 import pytest
-
-from odm.pcaptools.golden import GOLDEN_DIR, load_manifest
-
-STATE_DIR = Path(os.environ.get("ODM_TEST_LAB_STATE_DIR", "/run/odm-lab-test"))
-PREFIX = "h3r"
-GOLDEN = {g.name: g for g in load_manifest(GOLDEN_DIR)}
-CASES = [(name, side) for name, g in GOLDEN.items() for side in g.against]
+from replayset import PREFIX, STATE_DIR
 
 _ok: tuple[bool, str] | None = None
 

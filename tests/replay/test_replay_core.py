@@ -16,7 +16,7 @@ from click.testing import CliRunner
 pytest.importorskip("router.core.router")
 pytest.importorskip("host.core.host")
 
-from conftest import CASES, GOLDEN
+from replayset import CASES, GOLDEN
 
 import odm_wire
 from odm.cli import main

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CASES, GOLDEN, STATE_DIR
+from replayset import CASES, GOLDEN, STATE_DIR
 
 from odm.pcaptools.golden import GOLDEN_DIR
 from odm.pcaptools.labrun import GoldenLab, replay_host, replay_router
