@@ -39,9 +39,19 @@ from pathlib import Path
 from odm_wire.constants import IPV6_ADDR_PREFERENCES, IPV6_REQUIRE_SRC_ON_NET, MobilityType
 
 __all__ = [
-    "setsc", "set_addr_preferences", "get_addr_preferences", "release", "notifications",
-    "status", "SetscError", "EAI_REQUIREDIPNOTSUPPORTED", "EAI_REQUIREDIPFAILED", "SetscDenied",
-    "AgentUnavailable", "DEFAULT_PATH", "DEFAULT_TIMEOUT",
+    "DEFAULT_PATH",
+    "DEFAULT_TIMEOUT",
+    "EAI_REQUIREDIPFAILED",
+    "EAI_REQUIREDIPNOTSUPPORTED",
+    "AgentUnavailable",
+    "SetscDenied",
+    "SetscError",
+    "get_addr_preferences",
+    "notifications",
+    "release",
+    "set_addr_preferences",
+    "setsc",
+    "status",
 ]
 
 DEFAULT_PATH = Path(os.environ.get("ODM_HOST_SOCKET", "/run/odm/host.sock"))
@@ -61,13 +71,13 @@ class SetscError(OSError):
         self.detail = detail
 
 
-class EAI_REQUIREDIPNOTSUPPORTED(SetscError):  # noqa: N801 - the spec's name
+class EAI_REQUIREDIPNOTSUPPORTED(SetscError):
     """The required service type is not supported (spec §6.1)."""
 
     name = "EAI_REQUIREDIPNOTSUPPORTED"
 
 
-class EAI_REQUIREDIPFAILED(SetscError):  # noqa: N801 - the spec's name
+class EAI_REQUIREDIPFAILED(SetscError):
     """The network could not fulfil the desired request (spec §6.1)."""
 
     name = "EAI_REQUIREDIPFAILED"
@@ -87,6 +97,10 @@ class SetscDenied(SetscError):
 class AgentUnavailable(EAI_REQUIREDIPNOTSUPPORTED):
     """No host agent answers: a legacy IP stack, which does not support
     setsc() (spec §5.1)."""
+
+
+class _AgentGone(EAI_REQUIREDIPFAILED):
+    """The API connection ended (the agent restarted or died)."""
 
 
 _ERRORS = {"EAI_REQUIREDIPNOTSUPPORTED": EAI_REQUIREDIPNOTSUPPORTED,
@@ -129,9 +143,12 @@ class _Handle:
             r, _, _ = select.select([self.conn], [], [], timeout)
             if not r:
                 continue
-            chunk = self.conn.recv(65536)
+            try:
+                chunk = self.conn.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
             if not chunk:
-                raise EAI_REQUIREDIPFAILED("the host agent closed the connection")
+                raise _AgentGone("the host agent closed the connection")
             self.buf += chunk
 
     def _lines(self):
@@ -156,8 +173,8 @@ class _Handle:
         return out
 
 
-_handles: "weakref.WeakKeyDictionary[socket.socket, _Handle]" = weakref.WeakKeyDictionary()
-_prefs: "weakref.WeakKeyDictionary[socket.socket, int]" = weakref.WeakKeyDictionary()
+_handles: weakref.WeakKeyDictionary[socket.socket, _Handle] = weakref.WeakKeyDictionary()
+_prefs: weakref.WeakKeyDictionary[socket.socket, int] = weakref.WeakKeyDictionary()
 
 
 def set_addr_preferences(sock: socket.socket, flags: int) -> None:
@@ -214,7 +231,21 @@ def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
     deadline = None if timeout is None else time.monotonic() + timeout + 2.0
     fd = None if h.fd_sent else sock.fileno()
     try:
-        ans = h.request(msg, deadline, fd)
+        try:
+            ans = h.request(msg, deadline, fd)
+        except (_AgentGone, BrokenPipeError, ConnectionResetError):
+            if not h.fd_sent:
+                raise
+            # the agent restarted since this socket's last setsc(): a new API
+            # connection (the socket is passed again) and one more try
+            h.close()
+            try:
+                h = _Handle(p)
+            except OSError as exc:
+                raise AgentUnavailable(f"no host agent at {p}: {exc.strerror or exc}") from None
+            _handles[sock] = h
+            weakref.finalize(sock, h.close)
+            ans = h.request(msg, deadline, sock.fileno())
     except OSError as exc:
         if isinstance(exc, SetscError):
             raise

@@ -87,14 +87,38 @@ class HostCore:
         self.acquirer: dict[int, int] = {}
         #: setsc() refusals by kind ("type", "quota", "rate")
         self.denied: Counter = Counter()
+        self._restored = False
 
     # --------------------------------------------------------------- API --
     def start(self, now: float) -> None:
-        """Send RSs and start the legacy IA_PD and boot types."""
+        """Send RSs and start the legacy IA_PD and boot types. After
+        :meth:`restore_state`: Rebind every restored IA_PD (RFC 8415 §18.2.12,
+        a client that restarted) and acquire only the legacy IA_PD / boot
+        types that were not restored."""
         self.started_at = now
         self.ra.start(now)
-        self.pd.start(now)
+        if self._restored:
+            have = {ia.mobility_type for ia in self.pd.ias.values() if ia.persistent}
+            wanted = ([None] if self.config.legacy_pd else []) + list(self.config.boot_types)
+            self.pd.rebind_all(now)
+            for t in wanted:
+                if t not in have:
+                    self.pd.acquire(t, now, persistent=True, via="solicit")
+                    have.add(t)
+        else:
+            self.pd.start(now)
         self._pump(now)
+
+    def restore_state(self, doc: dict, now: float, elapsed: float) -> list:
+        """Take back the state a previous run of the agent saved
+        (:mod:`host.state`), before :meth:`start`. ``elapsed``: wall-clock
+        seconds since it was written. Returns the adopted references
+        (:class:`host.state.Adopted`) the adapter must watch. Raises ValueError
+        for a state of another version or DUID."""
+        from host.state import restore
+        adopted = restore(self, doc, now, elapsed)
+        self._restored = True
+        return adopted
 
     def link_up(self, now: float) -> None:
         """Carrier came back: the host may be on another link (a move,

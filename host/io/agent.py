@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import signal
+import time
 from ipaddress import IPv6Address
 from pathlib import Path
 
@@ -32,10 +33,11 @@ from host.core.events import (
     SetscCompleted,
 )
 from host.core.host import HostCore
-from host.policy import Principal, load_policy
-from host.io.api_server import ApiServer, Connection
+from host.io.api_server import ApiServer, Connection, socket_open_in
 from host.io.netlink import ThreadedNetlink as Netlink
 from host.io.sockets import dhcp6_client_socket, icmp6_socket, recv_icmp6
+from host.policy import Principal, load_policy
+from host.state import StateFile, export_state
 from odm_wire.dhcp6 import DuidLL, decode_duid
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,10 @@ class HostAgent:
         self._routes = False
         #: last carrier state seen (True at start: the first "up" is no move)
         self._carrier = True
+        #: durable state (host/state.py) and the references taken back from it
+        self.state: StateFile | None = StateFile(config.state_file) if config.state_file else None
+        self.adopted: dict = {}
+        self._adopt_handle: asyncio.TimerHandle | None = None
 
     def now(self) -> float:
         assert self.loop is not None
@@ -99,7 +105,17 @@ class HostAgent:
         duid = decode_duid(bytes.fromhex(cfg.duid)) if cfg.duid else DuidLL(1, mac or b"\0" * 6)
         policy = load_policy(cfg.policy_file)
         log.info("setsc policy: %s", policy.source)
+        doc = None
+        if self.state is not None:
+            doc = self.state.load()
+            if doc and doc.get("duid") and not cfg.duid:
+                try:  # RFC 8415 §11: the DUID the bindings were made with
+                    duid = decode_duid(bytes.fromhex(doc["duid"]))
+                except ValueError:
+                    pass
         self.core = HostCore(cfg, duid, load_secret(cfg), mac=mac, policy=policy)
+        if self.state is not None and doc:
+            self._restore(doc)
         self.dhcp = dhcp6_client_socket(cfg.iface, nl.index)
         self.icmp = icmp6_socket(cfg.iface, nl.index)
         self.loop.add_reader(self.dhcp.fileno(), self._on_dhcp)
@@ -111,6 +127,8 @@ class HostAgent:
         log.info("host agent on %s (ifindex %d), API %s", cfg.iface, nl.index, cfg.api_socket)
         self.core.start(self.now())
         self._kick()
+        if self.adopted:
+            self._adopt_handle = self.loop.call_later(cfg.socket_poll_interval, self._watch_adopted)
         try:
             await self._stop.wait()
             self.core.release_all(self.now())
@@ -124,7 +142,49 @@ class HostAgent:
         while self.core.pd.ias and self.now() < end:
             await asyncio.sleep(0.02)
 
+    # -------------------------------------------------------- durable state --
+    def _restore(self, doc: dict) -> None:
+        """Take back what the previous run saved (host/state.py)."""
+        try:
+            elapsed = max(0.0, time.time() - float(doc["wall_clock"]))
+            adopted = self.core.restore_state(doc, self.now(), elapsed)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("state %s not used (%s): starting afresh", self.state.path, exc)
+            return
+        self.adopted = {a.owner: a for a in adopted}
+        log.info("state %s restored (%.1f s old): %d IA_PD(s), %d address(es), "
+                 "%d reference(s) adopted", self.state.path, elapsed, len(self.core.pd.ias),
+                 len(self.core.addrs.by_prefix), len(adopted))
+
+    def _watch_adopted(self) -> None:
+        """End adopted references whose application socket is closed."""
+        self._adopt_handle = None
+        now = self.now()
+        for owner, a in list(self.adopted.items()):
+            if owner not in self.core.refs or socket_open_in(a.pid, a.inode, a.fd) is False:
+                log.info("adopted owner %d (pid %d, inode %d) ended", owner, a.pid, a.inode)
+                del self.adopted[owner]
+                self.core.close_owner(owner, now)
+        self._kick()
+        if self.adopted:
+            self._adopt_handle = self.loop.call_later(self.config.socket_poll_interval,
+                                                      self._watch_adopted)
+
+    def _persist(self) -> None:
+        if self.state is None:
+            return
+        owners = {c.owner: {"pid": c.pid, "inode": c.inode, "fd": c.fd}
+                  for c in self.api.conns.values()} if self.api else {}
+        for a in self.adopted.values():
+            owners[a.owner] = {"pid": a.pid, "inode": a.inode, "fd": a.fd}
+        try:
+            self.state.save(export_state(self.core, owners), self.now(), time.time())
+        except OSError as exc:
+            log.warning("cannot write state %s: %s", self.state.path, exc)
+
     def _close(self) -> None:
+        if self._adopt_handle:
+            self._adopt_handle.cancel()
         if self._timer:
             self._timer.cancel()
         for s in (getattr(self, "dhcp", None), getattr(self, "icmp", None)):
@@ -255,6 +315,8 @@ class HostAgent:
         core = self.core
         for out in core.datagrams_to_send():
             self._send(out)
+        # durable before any answer that depends on it leaves (host/state.py)
+        self._persist()
         while (ev := core.next_event()) is not None:
             self._apply(ev)
         # applying events may have produced more datagrams (none today), flush
