@@ -89,21 +89,30 @@ def bench_odm(moves: int) -> dict:
                 return None
             t_np = wait_for(np_ready, 10, "a new NP address", interval=0.001)
             while True:
-                ev = st.expect("gap", 10)
+                ev = st.expect("gap", 60)
                 if ev["to"] > t1:
                     break
+            sl = ev["to"] - t1
             out["np"].append(t_np - t1)
-            out["sl"].append(ev["to"] - t1)
+            out["sl"].append(sl)
             out["move"].append(t1 - t0)
             print(f"  odm move {i + 1:2d} → {to}: link move {1000 * (t1 - t0):6.1f} ms, "
-                  f"NP usable {1000 * (t_np - t1):6.1f} ms, SL bytes {1000 * (ev['to'] - t1):6.1f} ms",
+                  f"NP usable {1000 * (t_np - t1):6.1f} ms, SL bytes {1000 * sl:6.1f} ms"
+                  + ("  (TCP stalled: retransmission backoff)" if sl > 1.0 else ""),
                   flush=True)
+            if sl > 1.0:
+                time.sleep(1.0)  # let the connection settle before the next move
         st.stop()
         server.stop()
         agents.stop_all()
+    except Exception:
+        print(f"odm run failed; agent and app logs kept in {work}/logs", flush=True)
+        work = None
+        raise
     finally:
         lab.down()
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     return out
 
 
@@ -189,6 +198,8 @@ def main() -> int:
     if base:
         r = statistics.median(base["np"]) / statistics.median(odm["np"])
         print(f"\nSLAAC / odm, new address usable (medians): {r:.1f}x")
+    stalls = sum(1 for x in odm["sl"] if x > 1.0)
+    print(f"SL moves with a TCP stall over 1 s: {stalls} of {len(odm['sl'])}")
     ok = statistics.median(odm["np"]) <= 0.05 and statistics.median(odm["sl"]) <= 0.05
     print(f"target ≤ 50 ms (median) for both odm figures: {'met' if ok else 'NOT met'}")
     return 0

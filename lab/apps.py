@@ -119,7 +119,8 @@ class Client:
             _say(event="setsc-error", error=type(exc).__name__, detail=str(exc))
             return
         s.bind((str(addr), 0))
-        s.settimeout(3.0)
+        # long enough for TCP to recover from a move (retransmission backoff)
+        s.settimeout(8.0)
         try:
             s.connect((self.server, self.port))
         except OSError as exc:

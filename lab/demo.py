@@ -177,7 +177,7 @@ def _connect(r: _Run, app: App, t: MT, router: str, same_as: str | None = None
 
 
 def _ping(app: App, word: str) -> tuple[bool, str]:
-    ev = app.command(f"ping {word}", "echo", 8)
+    ev = app.command(f"ping {word}", "echo", 12)
     if ev.get("ok"):
         return True, f"echo from {ev['src']}"
     return False, f"failed on {ev.get('src')}: {ev.get('error')}"
