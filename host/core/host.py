@@ -39,6 +39,7 @@ from host.core.pd_client import IaState, PdClient
 from host.core.ra_listener import RaListener
 from host.core.setsc import Pending, Reference, parse_address_type
 from host.policy import Policy, Principal, default_policy
+from host.privacy import Rotation
 from host.trust import TrustFilter
 from odm.transport import Outgoing
 from odm_wire.constants import MobilityType
@@ -88,6 +89,8 @@ class HostCore:
         #: setsc() refusals by kind ("type", "quota", "rate")
         self.denied: Counter = Counter()
         self._restored = False
+        #: privacy: address lifetimes by time or octets sent (host/privacy.py)
+        self.rotation = Rotation.from_config(config)
 
     # --------------------------------------------------------------- API --
     def start(self, now: float) -> None:
@@ -108,6 +111,27 @@ class HostCore:
         else:
             self.pd.start(now)
         self._pump(now)
+
+    def export_extra(self) -> dict:
+        """Rotation records for the state file (host/state.py)."""
+        return {"rotation": [{"address": str(t.address), "prefix": str(t.prefix),
+                              "iaid": t.iaid, "born": t.born, "octets": t.octets,
+                              "retired_at": t.retired_at, "replacement": t.replacement}
+                             for t in self.rotation.tracked.values()]}
+
+    def restore_extra(self, doc: dict, shift: float, now: float) -> None:
+        from ipaddress import IPv6Network
+
+        from host.privacy import Tracked
+        for r in doc.get("rotation", []):
+            addr = IPv6Address(r["address"])
+            if addr not in self.addrs.by_address:
+                continue
+            self.rotation.tracked[addr] = Tracked(
+                addr, IPv6Network(r["prefix"]), int(r["iaid"]), float(r["born"]) + shift,
+                int(r["octets"]), None if r["retired_at"] is None
+                else float(r["retired_at"]) + shift, 0.0,
+                r["replacement"] if r["replacement"] in self.pd.ias else None)
 
     def restore_state(self, doc: dict, now: float, elapsed: float) -> list:
         """Take back the state a previous run of the agent saved
@@ -265,6 +289,68 @@ class HostCore:
     def address_dad_failed(self, address: IPv6Address, now: float) -> None:
         self.addrs.dad_failed(address, now)
 
+    def address_bytes(self, counts: dict, now: float) -> None:
+        """The kernel's octets sent so far per source address (``{address:
+        octets}``, nftables counters); an address over ``address_max_bytes``
+        is rotated (host/privacy.py)."""
+        for addr, n in counts.items():
+            self.rotation.note_octets(IPv6Address(addr), n)
+        self._rotate(now)
+        self._pump(now)
+
+    # ----------------------------------------------------------- privacy --
+    def _rotate(self, now: float) -> None:
+        """Rotate due addresses; release drained ones (host/privacy.py)."""
+        rot = self.rotation
+        if not rot.tracked:
+            return
+        for tr in rot.due(now):
+            a = self.addrs.by_address.get(tr.address)
+            ia = self.pd.ias.get(tr.iaid)
+            if a is None or ia is None:
+                rot.forget(tr.address)
+                continue
+            if ia.persistent:
+                tr.replacement = self.pd.acquire(ia.mobility_type, now, persistent=True)
+                log.info("privacy: %s due (age %.0f s, %d octets): acquiring its replacement",
+                         tr.address, now - tr.born, tr.octets)
+            else:
+                self._retire(tr, now)
+        for tr in rot.tracked.values():  # replacements that failed
+            if tr.replacement is not None and tr.replacement not in self.pd.ias:
+                log.info("privacy: replacement of %s not obtained; again in %g s",
+                         tr.address, rot.retry)
+                tr.replacement = None
+                tr.next_try = now + rot.retry
+        for tr in rot.drained(now):
+            a = self.addrs.by_address.get(tr.address)
+            if a is None:
+                rot.forget(tr.address)
+            elif not a.refs:
+                log.info("privacy: %s drained; releasing its prefix", tr.address)
+                rot.forget(tr.address)
+                if self.pd.ias.get(tr.iaid) is not None:
+                    self.pd.release(tr.iaid, now)
+                else:
+                    self._address_gone(a.prefix, "retired", now)
+
+    def _retire(self, tr, now: float) -> None:
+        """No new use of ``tr``'s address: deprecated (kernel and setsc()),
+        left to drain while referenced."""
+        ia = self.pd.ias.get(tr.iaid)
+        if ia is not None:
+            ia.persistent = False
+        tr.retired_at = now
+        self.rotation.rotations += 1
+        a = self.addrs.deprecate(tr.prefix, now)
+        log.info("privacy: %s retired (age %.0f s, %d octets, %d socket(s) still on it)",
+                 tr.address, now - tr.born, tr.octets, len(a.refs) if a else 0)
+        if a is not None and a.refs:
+            self._events.append(AppNotification(tuple(sorted(a.refs)), {
+                "event": "address-deprecated", "address": str(a.address),
+                "type": a.mobility_type.cli_name if a.mobility_type else None,
+                "reason": "privacy", "valid_for": None}))
+
     # ---------------------------------------------------------- contract --
     def handle_datagram(self, data: bytes, src: IPv6Address, now: float, *, kind: str = "dhcp6",
                         hop_limit: int = 255, ifname: str | None = None) -> None:
@@ -292,12 +378,16 @@ class HostCore:
                 self._fail(p, reason, f"no {p.mobility_type.name} prefix within "
                            f"{p.deadline - p.started:g} s")
                 self._maybe_cancel(p.iaid, now)
+        self._rotate(now)
         self._pump(now)
 
     def get_timer(self) -> float | None:
         ts = [t for t in (self.pd.get_timer(), self.ra.get_timer()) if t is not None]
         ts += [p.deadline for p in self.pending.values()]
         ts += [a.valid_until for a in self.addrs.by_prefix.values() if a.valid_until != math.inf]
+        rt = self.rotation.next_deadline() if self.rotation.tracked else None
+        if rt is not None:
+            ts.append(rt)
         return min(ts) if ts else None
 
     def datagrams_to_send(self) -> list[Outgoing]:
@@ -324,6 +414,15 @@ class HostCore:
                 return
             a = self.addrs.add_delegated(ev.prefix, ev.mobility_type, lease.preferred_until,
                                          lease.valid_until, ev.iaid, now)
+            tr = self.rotation.tracked.get(a.address)
+            if tr is not None and tr.retired_at is not None:
+                self.addrs.deprecate(ev.prefix, now)  # renewed, but retired: no new use
+            elif t is PrefixBound and self.rotation.applies(ev.mobility_type, a.source):
+                self.rotation.track(a.address, ev.prefix, ev.iaid, now)
+                old = self.rotation.by_replacement(ev.iaid)
+                if old is not None:
+                    old.replacement = None
+                    self._retire(old, now)
             if t is PrefixBound:
                 self._address_usable(a, now)
                 if not a.refs and ia is not None and not ia.persistent and not any(
@@ -389,6 +488,7 @@ class HostCore:
         a = self.addrs.remove(prefix, reason)
         if a is None:
             return
+        self.rotation.forget(a.address)
         if a.refs:
             owners = tuple(sorted(a.refs))
             for o in owners:
@@ -469,6 +569,7 @@ class HostCore:
                          "type": p.mobility_type.cli_name, "on_net": p.on_net,
                          "deadline_in": round(p.deadline - now, 2)}
                         for p in self.pending.values()],
+            "privacy": self.rotation.snapshot(now),
             "policy": {"source": self.policy.source, "denied": dict(self.denied),
                        "denied_total": sum(self.denied.values())},
             "trust": {"ignored": self.trust.counters()},
