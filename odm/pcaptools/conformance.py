@@ -22,10 +22,11 @@ Two directions:
   the kernel sends its own next to the agent's, in no fixed number.
 
 Normalising (:class:`Normaliser`) makes equal what must differ between two
-runs: transaction-ids, DUIDs (replaced by their role, client or server),
-Elapsed Time, MAC addresses (SLLA), checksums, status texts (the code stays),
-padding; options are compared as sets ordered by option code, matched by kind
-and key (IAID, prefix). Lifetimes, T1/T2 and the router lifetime are compared
+runs: transaction-ids (random per exchange, RFC 8415 §8), DUIDs (replaced by
+their role, client or server, §11), Elapsed Time (§21.9), MAC addresses
+(SLLA, RFC 4861 §4.6.1), checksums, status texts (the code stays, §21.13),
+padding; options are compared as sets ordered by option code (their order
+carries no meaning, §21), matched by kind and key (IAID, prefix). Lifetimes, T1/T2 and the router lifetime are compared
 as numbers with a slack of ``lifetime_slack`` seconds for finite non-zero
 values (they count down); 0 and infinity must match exactly. Delegated and
 on-link prefixes are named P1, P2 … in order of first appearance on each
