@@ -83,6 +83,9 @@ class HostAgent:
         self.state: StateFile | None = StateFile(config.state_file) if config.state_file else None
         self.adopted: dict = {}
         self._adopt_handle: asyncio.TimerHandle | None = None
+        #: kernel octet counters per source address (privacy by bytes)
+        self.nft = None
+        self._nft_handle: asyncio.TimerHandle | None = None
 
     def now(self) -> float:
         assert self.loop is not None
@@ -125,6 +128,8 @@ class HostAgent:
                              poll_interval=cfg.socket_poll_interval)
         self.api.start()
         log.info("host agent on %s (ifindex %d), API %s", cfg.iface, nl.index, cfg.api_socket)
+        if cfg.address_max_bytes is not None:
+            self._open_counters()
         self.core.start(self.now())
         self._kick()
         if self.adopted:
@@ -170,6 +175,47 @@ class HostAgent:
             self._adopt_handle = self.loop.call_later(self.config.socket_poll_interval,
                                                       self._watch_adopted)
 
+    # ------------------------------------------------- privacy: byte counts --
+    def _open_counters(self) -> None:
+        from host.io.nftcount import ThreadedNftByteCounter
+        nft = ThreadedNftByteCounter(self.config.iface)
+        try:
+            found = nft.open()
+        except OSError as exc:
+            nft.shutdown(remove=False)
+            log.warning("%s: rotation by octets sent is off (rotation by age still works)",
+                        exc)
+            return
+        self.nft = nft
+        log.info("nftables table %s counts octets per source address (%d adopted)",
+                 nft.table, len(found))
+        self._nft_handle = self.loop.call_later(self.config.byte_poll_interval,
+                                                self._poll_counters)
+
+    def _poll_counters(self) -> None:
+        self._nft_handle = None
+        try:
+            counts = self.nft.read()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("nftables counters: %s", exc)
+            counts = {}
+        if counts:
+            self.core.address_bytes(counts, self.now())
+            self._kick()
+        self._nft_handle = self.loop.call_later(self.config.byte_poll_interval,
+                                                self._poll_counters)
+
+    def _count(self, ev) -> None:
+        """Watch / unwatch an address in the kernel's counters."""
+        try:
+            if type(ev) is AddressAdded:
+                if self.core.rotation.applies(ev.mobility_type, ev.source):
+                    self.nft.watch(ev.address)
+            elif type(ev) is AddressRemoved:
+                self.nft.unwatch(ev.address)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("nftables counter of %s: %s", ev.address, exc)
+
     def _persist(self) -> None:
         if self.state is None:
             return
@@ -185,6 +231,11 @@ class HostAgent:
     def _close(self) -> None:
         if self._adopt_handle:
             self._adopt_handle.cancel()
+        if self._nft_handle:
+            self._nft_handle.cancel()
+        if self.nft is not None:
+            self.nft.shutdown(remove=True)
+            self.nft = None
         if self._timer:
             self._timer.cancel()
         for s in (getattr(self, "dhcp", None), getattr(self, "icmp", None)):
@@ -346,6 +397,8 @@ class HostAgent:
                 log.warning("netlink %s %s: %s", t.__name__, ev.address, exc)
             log.info("%s %s/%d type=%s", t.__name__, ev.address, ev.prefix_length,
                      ev.mobility_type.name if ev.mobility_type else "-")
+            if self.nft is not None:
+                self._count(ev)
         elif t is SetscCompleted:
             w = self._waiting.pop(ev.request_id, None)
             if w is None:
