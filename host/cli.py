@@ -111,6 +111,20 @@ def status_cmd(api_socket, as_json) -> None:
     for p in st["onlink"]:
         t.add_row("on-link prefix", p["prefix"], p["router"], p["type"] or "(untyped)")
     con.print(t)
+    pol, tr, pv = st.get("policy"), st.get("trust", {}).get("ignored"), st.get("privacy")
+    if pol is not None and tr is not None:
+        t = Table(title="security (docs/security.md)")
+        t.add_column("counter")
+        t.add_column("value", justify="right")
+        t.add_row(f"setsc denied by policy ({pol['source']})", str(pol["denied_total"]))
+        for kind, n in sorted(pol["denied"].items()):
+            t.add_row(f"  {kind}", str(n))
+        t.add_row("RAs from untrusted routers ignored", str(tr["ra"]))
+        t.add_row("DHCPv6 answers from untrusted servers ignored", str(tr["dhcp6"]))
+        t.add_row("Reconfigure dropped", str(tr["reconfigure"]))
+        if pv and pv.get("enabled"):
+            t.add_row("addresses rotated (privacy)", str(pv["rotations"]))
+        con.print(t)
 
 
 @click.command("setsc")
