@@ -304,6 +304,14 @@ class PdClient:
         if ia.leases and release:
             self.release(iaid, now)
             return
+        if ia.exchange is not None:
+            # a message of this exchange not yet handed to the adapter is
+            # withdrawn: a Solicit with Rapid Commit for a forgotten IA_PD
+            # would have the server commit a prefix nobody releases
+            ex = ia.exchange
+            xid = ex.xid.to_bytes(3, "big")
+            self._out = [o for o in self._out if o.payload[1:4] != xid]
+            self._deferred = deque(e for e in self._deferred if e is not ex)
         self._end_exchange(ia)
         for lease in list(ia.leases.values()):
             self._drop_lease(ia, lease, "discarded")

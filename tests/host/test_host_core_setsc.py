@@ -287,3 +287,22 @@ def test_setsc_again_on_the_same_socket_keeps_its_session_lasting_address():
     assert of(evs, ReleaseDecided)[0].action == "release"
     sent = decoded(c.datagrams_to_send())
     assert [type(m) for m in sent] == [Release, Request]
+
+
+def test_a_refused_request_that_ends_the_setsc_sends_no_solicit_behind_it():
+    """A setsc() Request refused (NoPrefixAvail) ends the setsc() and its
+    acquisition at once; the Solicit the client had just queued to try again
+    must not go out — with Rapid Commit a server would commit a prefix to an
+    IA_PD the host has forgotten (its Reply is dropped, the binding leaks)."""
+    c = core(rapid_commit=True)
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL}, rapid=True)
+    drain(c)
+    c.setsc(1, 1, MT.NON_PERSISTENT, 1.0)
+    (req,) = decoded(c.datagrams_to_send())
+    assert type(req) is Request  # straight to the known server
+    c.handle_datagram(reply(req, [], ia_status=SC.NO_PREFIX_AVAIL), SERVER_LL, 1.01)
+    (done,) = of(drain(c), SetscCompleted)
+    assert done.error == FailureReason.NOTSUPPORTED
+    assert decoded(c.datagrams_to_send()) == []
+    assert [ia.mobility_type for ia in c.pd.ias.values()] == [None]
