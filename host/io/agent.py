@@ -132,6 +132,8 @@ class HostAgent:
             self._open_counters()
         self.core.start(self.now())
         self._kick()
+        if self.core._restored:
+            self._remove_leftovers()
         if self.adopted:
             self._adopt_handle = self.loop.call_later(cfg.socket_poll_interval, self._watch_adopted)
         try:
@@ -160,6 +162,21 @@ class HostAgent:
         log.info("state %s restored (%.1f s old): %d IA_PD(s), %d address(es), "
                  "%d reference(s) adopted", self.state.path, elapsed, len(self.core.pd.ias),
                  len(self.core.addrs.by_prefix), len(adopted))
+
+    def _remove_leftovers(self) -> None:
+        """After a restore: delegated (/128) addresses that a previous run
+        installed (IFA_PROTO mark) and the restored state does not hold are
+        removed — a crash between the state write and the kernel change must
+        leave no address behind. On-link /64 addresses come back with the RA."""
+        try:
+            marked = self.nl.odm_addresses()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("cannot list the kernel's addresses: %s", exc)
+            return
+        for addr, plen in marked:
+            if plen == 128 and addr not in self.core.addrs.by_address:
+                log.info("leftover address %s of a previous run removed", addr)
+                self.nl.apply(AddressRemoved(addr, plen, None, "leftover"))
 
     def _watch_adopted(self) -> None:
         """End adopted references whose application socket is closed."""

@@ -31,6 +31,9 @@ IFA_F_DADFAILED = 0x08
 IFA_F_TENTATIVE = 0x40
 IFA_F_NOPREFIXROUTE = 0x200
 IFF_LOWER_UP = 0x10000
+#: IFA_PROTO (Linux >= 6.3) of the addresses the host agent installs, so that a
+#: restarted agent can tell its own leftovers from anyone else's addresses.
+ODM_ADDR_PROTO = 0x6F
 INFINITY = 0xFFFFFFFF
 NLMSG_ERROR = 2
 _ENOENT, _EADDRNOTAVAIL = 2, 99
@@ -151,6 +154,7 @@ class Netlink:
             attrs.append(("IFA_CACHEINFO", cacheinfo))
         if kind == RTM_NEWADDR:
             attrs.append(("IFA_FLAGS", ifa_flags))
+            attrs.append(("IFA_PROTO", ODM_ADDR_PROTO))
         msg["attrs"] = attrs
         self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
         msg["header"]["type"] = kind
@@ -169,6 +173,15 @@ class Netlink:
                         raise OSError(-err, f"{os.strerror(-err)}: {address}/{prefix_length}")
                     return
                 off += max(16, (length + 3) & ~3)
+
+    def odm_addresses(self) -> list[tuple[IPv6Address, int]]:
+        """(address, prefix length) of the addresses on the interface marked as
+        installed by an odm host agent (IFA_PROTO :data:`ODM_ADDR_PROTO`)."""
+        out = []
+        for a in self.ipr.get_addr(family=socket.AF_INET6, index=self.index):
+            if a.get("IFA_PROTO") == ODM_ADDR_PROTO:
+                out.append((IPv6Address(a.get("IFA_ADDRESS")), a["prefixlen"]))
+        return out
 
     def address_flags(self, address: IPv6Address) -> int | None:
         for a in self.ipr.get_addr(family=socket.AF_INET6, index=self.index):
