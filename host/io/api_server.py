@@ -189,6 +189,9 @@ class ApiServer:
             self._next_owner += 1
             self.conns[c.owner] = c
             self.loop.add_reader(s.fileno(), self._readable, c)
+            # host.api connects and sends its first request at once: it is
+            # usually there already, read it now rather than a loop turn later
+            self._readable(c)
 
     def _readable(self, c: Connection) -> None:
         try:
