@@ -1,0 +1,373 @@
+#!/usr/bin/env python3
+"""DHCPv6-PD server speed: the odm router agent against ISC Kea, same load.
+
+Both servers run one after the other in the same pair of network namespaces
+(tests/interop/router_pair.py: a veth between ``rtr`` and ``cli``), with the
+same pool (2001:db8:8000::/36 split into /56), the same lifetimes, Rapid
+Commit off, and a fresh lease database each run: Kea 2.x ``kea-dhcp6``
+(memfile, ``persist: true``, logging at WARN) and ``odm router run``
+(SQLite WAL, logging at WARNING, routes of every delegated prefix installed
+in the kernel — Kea installs none). The odm agent runs twice: with
+``lease_db_synchronous = "normal"`` (a commit survives the agent crashing,
+like Kea's memfile, which writes each lease to its CSV file without fsync)
+and ``"full"`` (fsync per commit: survives a power loss too).
+
+The load is Kea's own ``perfdhcp -6 -e prefix-only`` (Solicit/Advertise/
+Request/Reply, a new client for every exchange):
+
+* **paced**: ``-r RATE`` for ``--duration`` seconds;
+* **saturating**: ``-r SAT_RATE`` (far above what either server does) for
+  ``--duration`` seconds.
+
+Runs are interleaved (Kea, odm, Kea, odm ... ``--repeat`` times) because the
+machine may be shared. Printed per run, then the best run per server and
+load: completed 4-way exchanges per second (Request/Reply pairs received by
+perfdhcp over the sending period), drops of each half, average latency of
+each half (ms), and the server's CPU time per completed exchange (user +
+system of the whole process, from /proc); then the ratio odm / Kea.
+
+Then, at scale (``--bindings``, default 100000): each server is filled with
+that many bindings by perfdhcp at a paced rate, its peak RSS (VmHWM) is read,
+it is stopped (SIGTERM) and started again on the same lease file, and the
+time from the start of the process to its first answer (an Advertise to a
+Solicit sent every 10 ms) is printed.
+
+Usage (root; needs kea-dhcp6, perfdhcp)::
+
+    python3 bench/router_vs_kea.py [--rate 2000] [--sat-rate 40000] [--duration 10]
+                                   [--repeat 3] [--bindings 100000] [--fill-rate 3000]
+                                   [--skip-scale] [--sync normal,full]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "interop"))
+
+from router_pair import RouterPair, router_pair, write_config
+
+POOL_PREFIX, POOL_LEN, DELEGATED = "2001:db8:8000::", 36, 56
+PREF, VALID = 3000, 4000
+
+
+# ------------------------------------------------------------------ servers --
+class Server:
+    name = "?"
+
+    def __init__(self, pair: RouterPair, workdir: Path) -> None:
+        self.pair = pair
+        self.dir = workdir
+        self.proc = None
+
+    def fresh(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+
+    def start(self) -> float:
+        """Start; return seconds from spawn to the first answered Solicit."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.pair.stop(self.proc, signal.SIGTERM, timeout=60)
+            self.proc = None
+
+    def peak_rss_mib(self) -> float:
+        return rss(self.proc.pid)
+
+    def bindings(self) -> int:
+        raise NotImplementedError
+
+
+class Kea(Server):
+    name = "kea"
+
+    def config(self) -> dict:
+        return {"Dhcp6": {
+            "interfaces-config": {"interfaces": [self.pair.rtr_if]},
+            "lease-database": {"type": "memfile", "persist": True,
+                               "name": str(self.dir / "kea-leases6.csv"), "lfc-interval": 0},
+            "server-id": {"type": "LL", "htype": 1, "identifier": "020000000101",
+                          "persist": False},
+            "renew-timer": PREF // 2, "rebind-timer": PREF * 4 // 5,
+            "preferred-lifetime": PREF, "valid-lifetime": VALID,
+            "subnet6": [{"id": 1, "subnet": "2001:db8:1::/64", "interface": self.pair.rtr_if,
+                         "rapid-commit": False,
+                         "pd-pools": [{"prefix": POOL_PREFIX, "prefix-len": POOL_LEN,
+                                       "delegated-len": DELEGATED}]}],
+            "loggers": [{"name": "kea-dhcp6", "severity": "WARN",
+                         "output_options": [{"output": str(self.dir / "kea.log")}]}]}}
+
+    def start(self) -> float:
+        cfg = self.dir / "kea-dhcp6.conf"
+        cfg.write_text(json.dumps(self.config()))
+        env = {"KEA_PIDFILE_DIR": str(self.dir), "KEA_LOCKFILE_DIR": str(self.dir)}
+        t0 = time.monotonic()
+        self.proc = self.pair.spawn(self.pair.rtr_ns, ["kea-dhcp6", "-c", str(cfg)],
+                                    self.dir / "kea.out", env)
+        return first_answer(self.pair, self.proc, t0)
+
+    def bindings(self) -> int:
+        # memfile CSV: one line per lease state change; count live prefixes
+        live: dict[str, int] = {}
+        with open(self.dir / "kea-leases6.csv") as fh:
+            next(fh)
+            for line in fh:
+                f = line.split(",")
+                live[f[0]] = int(f[3])
+        now = time.time()
+        return sum(1 for exp in live.values() if exp > now)
+
+
+class Odm(Server):
+    def __init__(self, pair: RouterPair, workdir: Path, sync: str) -> None:
+        super().__init__(pair, workdir)
+        self.sync = sync
+        self.name = f"odm ({sync})"
+
+    def start(self) -> float:
+        cfg = write_config(self.dir / "router.toml", self.pair.rtr_if, self.dir,
+                           sync=self.sync, rapid=False, pref=PREF, valid=VALID,
+                           legacy_pool=f"{POOL_PREFIX}/{POOL_LEN}", legacy_len=DELEGATED,
+                           scale=1, max_ra=600, min_ra=200)
+        t0 = time.monotonic()
+        self.proc = self.pair.spawn(
+            self.pair.rtr_ns, [sys.executable, "-m", "odm", "router", "run", "--config",
+                               str(cfg), "--log-level", "warning"], self.dir / "router.log",
+            env={"PYTHONPATH": str(REPO)})
+        return first_answer(self.pair, self.proc, t0)
+
+    def stop(self) -> None:
+        super().stop()
+        # the next run of the same pair must not find our socket file
+        (self.dir / "router.sock").unlink(missing_ok=True)
+
+    def bindings(self) -> int:
+        from router.io.control import request
+        st = request(self.dir / "router.sock", "status", timeout=60)["status"]
+        return sum(p["assigned-pds"] for i in st["interfaces"] for p in i["pools"])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (all threads)."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss(pid: int) -> float:
+    """Peak resident set size (VmHWM) of ``pid`` in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# ------------------------------------------------------------------ probing --
+def in_netns(ns: str, fn, *args):
+    from pyroute2 import netns
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            netns.setns(ns, flags=0)
+            box["v"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001
+            box["e"] = exc
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if "e" in box:
+        raise box["e"]
+    return box["v"]
+
+
+def first_answer(pair: RouterPair, proc, t0: float, timeout: float = 120.0) -> float:
+    """Send a Solicit every 10 ms from the client side until an Advertise
+    comes back; seconds since ``t0``."""
+    from odm_wire import dhcp6 as d6
+
+    def make():
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, 25, pair.cli_if.encode())  # SO_BINDTODEVICE
+        s.bind(("::", 546))
+        return s, socket.if_nametoindex(pair.cli_if)
+    s, idx = in_netns(pair.cli_ns, make)
+    duid = d6.DuidLL(1, bytes.fromhex("02000000ff01"))
+    s.settimeout(0.01)
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            xid = random.randrange(1 << 24)
+            msg = d6.encode_dhcp6(d6.Solicit(xid, (d6.ClientId(duid), d6.ElapsedTime(0),
+                                                   d6.IAPD(1, 0, 0, ()))))
+            s.sendto(msg, ("ff02::1:2", 547, 0, idx))
+            end = time.monotonic() + 0.01
+            while time.monotonic() < end:
+                try:
+                    data, _ = s.recvfrom(4096)
+                except TimeoutError:
+                    break
+                if len(data) > 4 and data[0] == 2 and int.from_bytes(data[1:4], "big") == xid:
+                    return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise RuntimeError("server did not answer")
+    finally:
+        s.close()
+
+
+# ----------------------------------------------------------------- perfdhcp --
+def perfdhcp(pair: RouterPair, rate: int, *, period: float | None = None,
+             num: int | None = None, clients: int = 10_000_000, seed: int = 1) -> dict:
+    argv = ["perfdhcp", "-6", "-l", pair.cli_if, "-e", "prefix-only", "-r", str(rate),
+            "-R", str(clients), "-s", str(seed), "-W", "2000000"]
+    if period is not None:
+        argv += ["-p", str(max(1, round(period)))]
+    if num is not None:
+        argv += ["-n", str(num)]
+    t0 = time.monotonic()
+    r = pair.run(pair.cli_ns, argv, timeout=3600)
+    wall = time.monotonic() - t0
+    if r.returncode not in (0, 3):  # 3: drops happened
+        raise RuntimeError(f"perfdhcp failed ({r.returncode}): {r.stdout}{r.stderr}")
+    res = parse_perfdhcp(r.stdout) | {"wall": wall}
+    # completed exchanges per second of sending (perfdhcp's own "Rate" also
+    # counts the -W wait at the end)
+    sending = period if period is not None else (num / rate if num else wall)
+    res["exchanges/s"] = res.get("rr received packets", 0) / sending
+    return res
+
+
+def parse_perfdhcp(out: str) -> dict:
+    res: dict = {"rate": float("nan")}
+    m = re.search(r"Rate: ([\d.]+) 4-way exchanges/second", out)
+    if m:
+        res["rate"] = float(m.group(1))
+    cur = None
+    for line in out.splitlines():
+        m = re.match(r"\*\*\*Statistics for: (\S+)\*\*\*", line)
+        if m:
+            cur = {"SOLICIT-ADVERTISE": "sa", "REQUEST-REPLY": "rr"}.get(m.group(1))
+            continue
+        if cur and ":" in line:
+            k, _, v = line.partition(":")
+            k = k.strip()
+            v = v.strip().split()[0] if v.strip() else ""
+            if k in ("sent packets", "received packets", "drops", "rejected leases"):
+                res[f"{cur} {k}"] = int(v)
+            elif k == "avg delay":
+                res[f"{cur} avg"] = float(v)
+    return res
+
+
+# --------------------------------------------------------------------- main --
+def row(name: str, load: str, r: dict) -> str:
+    return (f"{name:<14} {load:<11} {r['exchanges/s']:>9.0f} {r.get('sa drops', 0):>8} "
+            f"{r.get('rr drops', 0):>8} {r.get('sa avg', float('nan')):>8.2f} "
+            f"{r.get('rr avg', float('nan')):>8.2f} {r.get('rr rejected leases', 0):>5} "
+            f"{r.get('cpu us/exch', float('nan')):>9.0f} {r.get('cpu %', float('nan')):>6.0f}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rate", type=int, default=2000, help="paced exchanges/s")
+    ap.add_argument("--sat-rate", type=int, default=40000, help="saturating exchanges/s")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    ap.add_argument("--bindings", type=int, default=100_000, help="bindings for the scale test")
+    ap.add_argument("--fill-rate", type=int, default=3000, help="exchanges/s when filling")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per server and load")
+    ap.add_argument("--skip-scale", action="store_true")
+    ap.add_argument("--sync", default="normal,full", help="odm lease_db_synchronous values")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("needs root (network namespaces)", file=sys.stderr)
+        return 2
+    for b in ("kea-dhcp6", "perfdhcp"):
+        if shutil.which(b) is None:
+            print(f"{b} not installed", file=sys.stderr)
+            return 2
+    work = Path(tempfile.mkdtemp(prefix="odm-bench-"))
+    print(f"# odm router agent vs Kea {os.popen('kea-dhcp6 -v').read().strip()}, "
+          f"{os.cpu_count()} CPUs, pool {POOL_PREFIX}/{POOL_LEN} -> /{DELEGATED}, "
+          f"{args.duration:g} s per run")
+    results: dict[tuple[str, str], list[dict]] = {}
+    with router_pair(work / "pair", tag="h1b") as pair:
+        servers = [Kea(pair, work / "kea")] + [Odm(pair, work / f"odm-{s}", s)
+                                               for s in args.sync.split(",") if s]
+        print(f"{'server':<14} {'load':<11} {'exch/s':>9} {'SA drop':>8} {'RR drop':>8} "
+              f"{'SA ms':>8} {'RR ms':>8} {'rej':>5} {'CPU us/x':>9} {'CPU %':>6}")
+        for rep in range(args.repeat):  # interleaved: load from elsewhere hits all alike
+            for srv in servers:
+                for load, rate in (("paced", args.rate), ("saturating", args.sat_rate)):
+                    srv.fresh()
+                    srv.start()
+                    try:
+                        c0 = cpu_seconds(srv.proc.pid)
+                        r = perfdhcp(pair, rate, period=args.duration, seed=rep + 1)
+                        cpu = cpu_seconds(srv.proc.pid) - c0
+                    finally:
+                        srv.stop()
+                    done = r.get("rr received packets", 0)
+                    r["cpu us/exch"] = 1e6 * cpu / done if done else float("nan")
+                    r["cpu %"] = 100 * cpu / r["wall"]
+                    results.setdefault((srv.name, load), []).append(r)
+                    print(row(srv.name, load, r), flush=True)
+        kea = servers[0].name
+        print(f"\n# best of {args.repeat} (by exchanges/s); CPU us/x = server CPU time per "
+              "completed exchange (median)")
+        best = {k: max(v, key=lambda r: r["exchanges/s"]) for k, v in results.items()}
+        for (name, load), r in best.items():
+            cpus = sorted(x["cpu us/exch"] for x in results[(name, load)])
+            print(row(name, load, r | {"cpu us/exch": cpus[len(cpus) // 2]}))
+        print()
+        for srv in servers[1:]:
+            for load in ("paced", "saturating"):
+                k, o = best[(kea, load)], best[(srv.name, load)]
+                print(f"ratio {srv.name} / kea, {load}: "
+                      f"{o['exchanges/s'] / k['exchanges/s']:.2f}x exchanges/s; drops "
+                      f"{o.get('sa drops', 0) + o.get('rr drops', 0)} vs "
+                      f"{k.get('sa drops', 0) + k.get('rr drops', 0)}; RR latency "
+                      f"{o.get('rr avg', 0):.2f} vs {k.get('rr avg', 0):.2f} ms")
+        if args.skip_scale:
+            return 0
+        print(f"\n# scale: {args.bindings} bindings filled at {args.fill_rate}/s, "
+              "then SIGTERM and restart on the same lease file")
+        print(f"{'server':<14} {'bindings':>9} {'peak RSS MiB':>13} {'fill exch/s':>12} "
+              f"{'restart->serving s':>19}")
+        for srv in servers[:2]:
+            srv.fresh()
+            srv.start()
+            try:
+                fill = perfdhcp(pair, args.fill_rate, num=args.bindings, clients=args.bindings,
+                                seed=7)
+                n = srv.bindings()
+                peak = srv.peak_rss_mib()
+            finally:
+                srv.stop()
+            t = srv.start()
+            peak2 = srv.peak_rss_mib()
+            srv.stop()
+            print(f"{srv.name:<14} {n:>9} {max(peak, peak2):>13.1f} {fill['exchanges/s']:>12.0f} "
+                  f"{t:>19.2f}", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
