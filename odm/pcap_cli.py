@@ -3,7 +3,9 @@
 Commands: ``show``, ``check``, ``flow``, ``replay``, ``lua-path``. The work is
 done in :mod:`odm.pcaptools`; this module is the click + rich surface.
 Exit statuses: 0 all well; 1 ``check`` found faults, or ``replay --against``
-found a difference; 2 usage error or unreadable file (click's convention).
+found a difference; 2 usage error or unreadable file (click's convention), or
+a conformance replay that could not run (no such interface or lab, an action
+it cannot perform).
 """
 
 from __future__ import annotations
@@ -363,9 +365,9 @@ def _conformance(file, frames, against, iface, netns, timeout, exact_prefixes, h
         try:
             lab = Lab(prefix=lab_prefix, state_dir=lab_state_dir)
         except LabError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise _usage_failure(str(exc)) from None
         if not lab.is_up:
-            raise click.ClickException(f"lab {lab_prefix!r} is not up")
+            raise _usage_failure(f"lab {lab_prefix!r} is not up")
 
         def mover(router: str) -> None:
             lab.move("mh", router)
@@ -389,4 +391,12 @@ def _conformance(file, frames, against, iface, netns, timeout, exact_prefixes, h
     for line in report.lines():
         style = "red" if line.startswith(("✗", "NOT")) else None
         con.print(Text(line, style=style))
-    sys.exit(0 if report.ok else 1)
+    # 2: the replay could not run (no such interface, an action without --lab);
+    # 1: the live agent differs from the capture
+    sys.exit(0 if report.ok else 2 if report.error else 1)
+
+
+def _usage_failure(message: str) -> click.ClickException:
+    exc = click.ClickException(message)
+    exc.exit_code = 2
+    return exc

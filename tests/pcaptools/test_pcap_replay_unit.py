@@ -65,3 +65,21 @@ def test_bad_arguments(pcap_path):
         replay([], lambda d: None, speed=0)
     with pytest.raises(ValueError):
         replay([], lambda d: None, loop=0)
+
+
+def test_conformance_replay_that_cannot_run_exits_two():
+    from click.testing import CliRunner
+
+    from odm.pcap_cli import pcap
+    from odm.pcaptools.golden import GOLDEN_DIR
+
+    golden = str(GOLDEN_DIR / "pd-fixed.pcap")
+    for side in ("router", "host"):
+        res = CliRunner(env={"COLUMNS": "300"}).invoke(
+            pcap, ["replay", golden, "--against", side, "--iface", "nosuch0"])
+        assert res.exit_code == 2, res.output
+        assert "made with ar1 and the odm host agent" in res.output
+        assert "✗ no interface 'nosuch0' here" in res.output
+    res = CliRunner().invoke(pcap, ["replay", golden, "--against", "router", "--iface", "lo",
+                                    "--lab", "nosuchlab", "--lab-state-dir", "/nonexistent"])
+    assert res.exit_code == 2 and "lab 'nosuchlab' is not up" in res.output
