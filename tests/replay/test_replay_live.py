@@ -3,7 +3,8 @@ in a lab (real sockets, real kernel): against the router agent(s) from the
 host's interface, and against the host agent from the routers' access links,
 with the capture's setsc() calls, socket closes and moves. A changed type in
 the router's answers is reported with its path and both values; the same
-replays through ``odm pcap replay --against``."""
+replays through ``odm pcap replay --against``; a plain ``odm pcap replay``
+of a captured Solicit is answered by the router agent."""
 
 from __future__ import annotations
 
@@ -76,3 +77,35 @@ def test_cli_replay_against_router_and_host(lab, tmp_path):
         assert "host sent Release" in res.stdout and "conformant" in res.stdout
     finally:
         gl.stop_all()
+
+
+def test_plain_replay_into_the_lab_is_answered_by_the_router_agent(lab, tmp_path):
+    """`odm pcap replay` (no comparison) of a golden capture's Solicit from the
+    host's interface: the live router agent answers it with an Advertise of
+    the captured type."""
+    import time
+
+    from odm.pcaptools.capture import read_capture
+    from odm.pcaptools.packets import dissect_all
+
+    gl = GoldenLab(lab, tmp_path / "w")
+    gl.start_router("ar1")
+    got = tmp_path / "got.pcap"
+    cap = gl.capture(got)
+    try:
+        res = _odm("pcap", "replay", str(GOLDEN["pd-session-lasting"].path), "--iface", "mh0",
+                   "--netns", lab.netns("mh"), "--filter", "msg == solicit", "--topspeed")
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "sent 1 frames" in res.stdout
+        deadline = time.monotonic() + 5
+        adv = []
+        while not adv and time.monotonic() < deadline:
+            time.sleep(0.1)
+            adv = [p for p in dissect_all(read_capture(got)) if p.message is not None
+                   and type(p.message).__name__ == "Advertise"] if got.stat().st_size > 24 else []
+    finally:
+        lab.stop(cap)
+        gl.stop_all()
+    assert adv, "no Advertise from the router agent"
+    (ia,) = adv[0].message.ia_pds
+    assert ia.prefixes[0].mobility_type.name == "SESSION_LASTING"
