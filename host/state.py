@@ -97,11 +97,6 @@ def export_state(core, owners: dict[int, dict] | None = None) -> dict[str, Any]:
                       "prefix_length": a.prefix_length, "type": _mt(a.mobility_type),
                       "source": a.source, "iaid": a.iaid, "dad_counter": a.dad_counter,
                       "deprecated": a.deprecated})
-    for a in getattr(core, "retired", {}).values():
-        addrs.append({"address": str(a.address), "prefix": str(a.prefix),
-                      "prefix_length": a.prefix_length, "type": _mt(a.mobility_type),
-                      "source": a.source, "iaid": a.iaid, "dad_counter": a.dad_counter,
-                      "deprecated": True, "retired": True})
     refs = []
     for owner, ref in core.refs.items():
         o = owners.get(owner)
@@ -201,10 +196,7 @@ def restore(core, doc: dict[str, Any], now: float, elapsed: float) -> list[Adopt
                     le.preferred_until, le.valid_until, nodad=True, ready=True, iaid=ia.iaid,
                     dad_counter=int(ad["dad_counter"]))
         a.deprecated = bool(ad["deprecated"]) or le.deprecated or now >= a.preferred_until
-        if ad.get("retired") and hasattr(core, "retired"):
-            core.retired[addr] = a
-        else:
-            am.by_prefix[net] = a
+        am.by_prefix[net] = a
         am.by_address[addr] = a
         am._events.append(am._ev(AddressAdded, a, now))
     adopted: list[Adopted] = []

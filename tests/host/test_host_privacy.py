@@ -204,3 +204,20 @@ def test_retired_state_survives_a_restart():
     assert d.addrs.by_address[a1].deprecated
     tr = d.rotation.tracked[IPv6Address(a1)]
     assert tr.retired_at == 0.0 and tr.born == -100.0
+
+
+def test_privacy_config_keys():
+    import pytest
+
+    from host.config import ConfigError, config_from_mapping
+    cfg = config_from_mapping({"address_max_age": 600, "address_max_bytes": 10**8,
+                               "rotate_types": ["legacy", "fixed"], "privacy_drain": 0,
+                               "byte_poll_interval": 0.5, "state_file": "/tmp/x.json",
+                               "policy_file": "/etc/odm/policy.toml"})
+    assert cfg.rotate_types == (None, MT.FIXED) and cfg.address_max_age == 600.0
+    assert str(cfg.state_file) == "/tmp/x.json" and str(cfg.policy_file).endswith(".toml")
+    for bad in ({"address_max_age": 0}, {"address_max_bytes": 0},
+                {"address_max_bytes": 1.5}, {"privacy_drain": -1},
+                {"rotate_types": ["sometimes"]}, {"byte_poll_interval": 0}):
+        with pytest.raises(ConfigError):
+            config_from_mapping(bad)
