@@ -16,6 +16,9 @@ that record, with the SRv6 helpers of :mod:`router.srv6`:
   anchor's SID (upstream leaves where the prefix is anchored), and nudges the
   anchor (one UDP datagram holding the prefix, to the anchor's core address
   and ``notify_port``) so it need not wait for its next poll;
+* **no Redirects on the core link**: the anchor forwards the decapsulated
+  upstream packets back out of the link they arrived on, where Linux would send
+  the host a meaningless ICMPv6 Redirect; :mod:`router.nftables` drops those;
 * **anchoring router** (its prefix moved away): on a nudge, and every
   ``poll_interval`` seconds, it reads :meth:`~router.store.LeaseStore.moved_away`
   and routes each such prefix with ``H.Encaps`` to the serving router's SID
@@ -37,6 +40,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv6Network
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,7 +48,7 @@ from typing import TYPE_CHECKING
 from pyroute2 import NetlinkError
 
 from odm_wire.constants import MobilityType
-from router import srv6
+from router import nftables, srv6
 from router.core.events import (
     BindingMovedHere,
     Event,
@@ -65,6 +69,14 @@ __all__ = ["Mobility", "write_proc_sysctl"]
 log = logging.getLogger(__name__)
 
 _NUDGE_MAX = 64  # octets: a prefix in text is at most 43
+
+
+def _off_loop(fn, *args):
+    """Run ``fn(*args)`` on a short-lived thread and return its result:
+    pyroute2's synchronous API runs an event loop of its own and cannot be
+    called from inside the agent's running loop."""
+    with ThreadPoolExecutor(1, thread_name_prefix="odm-nft") as ex:
+        return ex.submit(fn, *args).result()
 
 
 def write_proc_sysctl(key: str, value: str) -> None:
@@ -125,6 +137,11 @@ class Mobility:
         srv6.install_local_sid(self.ipr, self.m.sid, self.core_oif)
         for p in self.m.peers:
             srv6.route_to_peer_sid(self.ipr, str(p.sid_prefix), p.core_address, self.core_oif)
+        try:
+            _off_loop(nftables.install, self.core_oif)
+        except OSError as exc:
+            log.warning("mobility: ICMPv6 Redirects on %s stay on: %s", self.m.core_interface,
+                        exc)
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE,
@@ -146,6 +163,7 @@ class Mobility:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        _off_loop(nftables.remove)
         if self._sock is not None:
             if self._loop is not None:
                 self._loop.remove_reader(self._sock.fileno())
