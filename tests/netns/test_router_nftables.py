@@ -20,7 +20,7 @@ def _probe() -> dict:
 
     from pyroute2 import IPRoute
 
-    import router.nftables as nftables
+    from router import nftables
 
     with open("/proc/sys/net/ipv6/conf/default/accept_dad", "w") as fh:
         fh.write("0")
