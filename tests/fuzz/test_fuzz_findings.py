@@ -11,6 +11,9 @@ test into an XPASS, and the marker should then go.
    Found by tests/fuzz/test_fuzz_properties.py (host core, HypothesisRandom).
    A fix: skip stale entries in ``PdClient.handle_timer`` without taking a
    token (or drop an exchange from the queue when it ends).
+2. Host, addresses: an RA whose PIO is the first /64 of a prefix delegated to
+   the host gives the same address twice (test below). Found by
+   ``bench/fuzz.py`` (host target).
 """
 
 from __future__ import annotations
@@ -50,6 +53,37 @@ def test_setsc_after_a_flapping_link_is_not_starved_by_stale_deferred_sends(tmp_
         p.run_until(p.now + 30)
         (done,) = [e for e in p.events if type(e) is SetscCompleted]
         assert done.error is None, done
+    finally:
+        logging.disable(logging.NOTSET)
+        p.close()
+
+
+@pytest.mark.xfail(reason="open: an on-link PIO equal to the first /64 of a delegated prefix "
+                   "gives the host one address held twice (finding 2)", strict=False)
+def test_onlink_pio_inside_a_delegated_prefix_does_not_duplicate_an_address(tmp_path):
+    """Finding 2 (bench/fuzz.py, host target): an RA whose PIO is the first
+    /64 of a prefix delegated to the host makes the host derive the same
+    address twice, once per prefix, and hold it in two entries; removing
+    either (the RA prefix expiring, or the delegation ending) removes the
+    kernel address the other still hands out."""
+    from ipaddress import IPv6Address
+
+    from odm_wire.nd import PrefixInformation, RouterAdvertisement, encode_nd
+    from tests.fuzz.engine import ROUTER_LL
+
+    logging.disable(logging.WARNING)
+    p = Pair(tmp_path)
+    try:
+        p.run_until(p.now + 5)
+        legacy = [a for a in p.host.addrs.by_prefix.values() if a.source == "dhcpv6-pd"]
+        assert legacy, "the host holds a delegated prefix"
+        delegated = next(n for n, a in p.host.addrs.by_prefix.items() if a is legacy[0])
+        first64 = IPv6Address(int(delegated.network_address))
+        ra = RouterAdvertisement(options=(PrefixInformation(64, first64, 600, 300),))
+        p.host.handle_datagram(encode_nd(ra), ROUTER_LL, p.now, kind="icmp6", hop_limit=255)
+        p.pump()
+        addrs = [a.address for a in p.host.addrs.by_prefix.values()]
+        assert len(addrs) == len(set(addrs)), (delegated, addrs)
     finally:
         logging.disable(logging.NOTSET)
         p.close()
