@@ -147,16 +147,19 @@ def _socket_path(sock, config_path) -> str:
 @click.option("--config", "-c", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="Take the control socket path from this config.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--limit", type=int, default=50, show_default=True,
-              help="Bindings shown in the table (0 = all; --json shows all).")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="Bindings listed per interface (default: 50 in the table, all with "
+                   "--json; 0 = none).")
 def status_cmd(sock, config_path, as_json, limit) -> None:
     """Bindings, pools with utilisation and counters (Kea's names) of a running
     router agent."""
     from router.io.control import ControlUnavailable, request
 
     path = _socket_path(sock, config_path)
+    if limit is None and not as_json:
+        limit = 50
     try:
-        ans = request(path, "status")
+        ans = request(path, "status", **({} if limit is None else {"limit": limit}))
     except ControlUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     if not ans.get("ok"):
@@ -183,19 +186,20 @@ def status_cmd(sock, config_path, as_json, limit) -> None:
                       str(p["reclaimed-leases"]))
     con.print(t)
     bindings = [b for i in st["interfaces"] for b in i["bindings"]]
-    t = Table(title=f"bindings ({len(bindings)})")
+    total = sum(i.get("binding-count", len(i["bindings"])) for i in st["interfaces"])
+    t = Table(title=f"bindings ({total})")
     for col in ("interface", "prefix", "type", "DUID", "IAID", "via", "state", "preferred",
                 "valid", "anchor"):
         t.add_column(col)
-    shown = bindings if limit <= 0 else bindings[:limit]
+    shown = bindings
     for b in shown:
         t.add_row(b["interface"], b["prefix"], b["mobility-type"], b["duid"], str(b["iaid"]),
                   b["client-ll"] or "-", b["state"], _life(b["preferred-left"]),
                   _life(b["valid-left"]),
                   b["anchor"] if b["anchor"] != st["router-id"] else "")
     con.print(t)
-    if len(shown) < len(bindings):
-        con.print(f"… {len(bindings) - len(shown)} more (--limit 0 or --json for all)")
+    if len(shown) < total:
+        con.print(f"… {total - len(shown)} more (--limit N or --json for more)")
     t = Table(title="counters")
     t.add_column("counter")
     for i in st["interfaces"]:

@@ -201,12 +201,18 @@ class SqliteLeaseStore(LeaseStore):
             self._in_txn = True
 
     def _query(self, sql: str, args: tuple = ()) -> list[Binding]:
+        # rows are converted as they are fetched, a few thousand at a time: at
+        # start-up with 100k bindings, all rows as tuples *and* all bindings
+        # at once doubled the agent's peak memory
+        conv = self._binding
+        out: list[Binding] = []
         try:
-            rows = self._db.execute(sql, args).fetchall()
+            cur = self._db.execute(sql, args)
+            while rows := cur.fetchmany(4096):
+                out.extend(map(conv, rows))
         except sqlite3.Error as exc:
             raise StoreError(f"lease store read failed: {exc}") from exc
-        conv = self._binding
-        return [conv(r) for r in rows]
+        return out
 
     # -- LeaseStore ----------------------------------------------------------------
     @property

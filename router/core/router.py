@@ -10,6 +10,7 @@ interface: the adapter sends a core's datagrams out of that core's interface.
 
 from __future__ import annotations
 
+import itertools
 import random
 from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING
@@ -88,11 +89,16 @@ class RouterCore:
         return self.dhcp.next_event() or self.ra.next_event()
 
     # -- introspection ---------------------------------------------------------
-    def status(self, now: float) -> dict:
-        """Counters, pools, bindings and advertised prefixes, JSON-ready."""
+    def status(self, now: float, limit: int | None = None) -> dict:
+        """Counters, pools, bindings and advertised prefixes, JSON-ready.
+        ``limit``: at most that many bindings listed (``binding-count`` is
+        always the total), so a status of a router with 100k bindings does
+        not build 100k dicts for a table that shows fifty."""
         wall = now + self.dhcp.offset
         bindings = []
-        for b in self.dhcp.bindings():
+        table = self.dhcp.table
+        for b in (table if limit is None else itertools.islice(table.by_prefix.values(),
+                                                               max(0, limit))):
             pref, valid = b.lifetimes_at(wall)
             bindings.append({
                 "interface": b.interface, "prefix": str(b.prefix), "duid": b.duid.hex(":"),
@@ -108,6 +114,7 @@ class RouterCore:
             "offered-types": [m.cli_name for m in self.iface.offered_types],
             "counters": dict(self.dhcp.stats) | dict(self.ra.stats),
             "pools": self.dhcp.pool_stats(),
+            "binding-count": len(table),
             "bindings": bindings,
             "ra-prefixes": self.ra.advertised(now),
         }

@@ -174,6 +174,7 @@ class RouterAgent:
         self._started_at = 0.0
         self._rl = _RateLog(config.log_rate_limit or 1.0)
         self._gc_timer: asyncio.TimerHandle | None = None
+        self._restore: list[tuple[_Iface, IPv6Network, IPv6Address]] = []
         self._parsed: dict[str, IPv6Address] = {}
         self._text: dict[IPv6Address, str] = {}
         self.ready = asyncio.Event()
@@ -195,6 +196,10 @@ class RouterAgent:
                 loop.add_signal_handler(sig, self._stop.set)
             except (RuntimeError, ValueError):
                 pass
+        # no cyclic GC while the bindings are loaded (a million young objects
+        # made it run full collections over and over: start-up took twice as
+        # long); what is there once we serve is frozen (see _gc_tick)
+        gc.disable()
         try:
             self._open()
             await self._start_services()
@@ -206,6 +211,7 @@ class RouterAgent:
             log.info("shutting down")
             await self._shutdown()
         finally:
+            gc.enable()
             await self._close()
 
     def _open(self) -> None:
@@ -253,8 +259,11 @@ class RouterAgent:
                 await r
         for st in self.ifaces.values():
             self._kick(st)
-        gc.collect()
-        self._gc_tick()
+        gc.freeze()
+        gc.enable()
+        self._gc_timer = loop.call_later(GC_FREEZE_INTERVAL, self._gc_tick)
+        if self._restore:
+            loop.call_soon(self._restore_some)
 
     def _gc_tick(self) -> None:
         """Collect the young generations, then freeze what survived
@@ -268,19 +277,34 @@ class RouterAgent:
         self._gc_timer = self.loop.call_later(GC_FREEZE_INTERVAL, self._gc_tick)
 
     def _restore_routes(self, st: _Iface) -> None:
-        """Routes of the bindings this router serves on ``st`` (after a restart
-        the previous run flushed them)."""
-        n = 0
-        for b in st.core.dhcp.bindings():
-            if (b.state is not BindingState.DECLINED and b.client_ll is not None
-                    and b.interface == st.name and b.served_by == self.config.router_id):
-                self._route_add(st, b.prefix, b.client_ll)
-                n += 1
-                if self.routes.queued >= 2048:  # keep the acknowledgements readable
-                    self.routes.drain(30.0)
-        self.routes.drain(30.0)
-        if n:
-            log.info("%s: re-installing %d routes of stored bindings", st.name, n)
+        """Queue the routes of the bindings this router serves on ``st`` (after
+        a restart the previous run flushed them). They are written by
+        :meth:`_restore_some`, a chunk per loop turn, while the agent already
+        answers: with 100,000 bindings that takes about a second."""
+        me = self.config.router_id
+        todo = [(st, b.prefix, b.client_ll) for b in st.core.dhcp.bindings()
+                if b.state is not BindingState.DECLINED and b.client_ll is not None
+                and b.interface == st.name and b.served_by == me]
+        if todo:
+            log.info("%s: re-installing %d routes of stored bindings", st.name, len(todo))
+            self._restore.extend(todo)
+
+    def _restore_some(self, chunk: int = 2048) -> None:
+        todo = self._restore
+        if not todo:
+            return
+        part = todo[-chunk:]
+        del todo[-chunk:]
+        for st, prefix, via in part:
+            # a binding released or moved meanwhile: its route is not wanted
+            b = st.core.dhcp.table.get(prefix)
+            if b is not None and b.client_ll == via and b.interface == st.name:
+                self._route_add(st, prefix, via)
+        self.routes.flush()
+        if todo:
+            self.loop.call_soon(self._restore_some)
+        else:
+            log.info("routes of stored bindings re-installed")
 
     def _stale_ra_prefixes(self, st: _Iface) -> list[IPv6Network]:
         key = f"ra-prefixes/{self.config.router_id}/{st.name}"
@@ -525,8 +549,9 @@ class RouterAgent:
         self.routes.delete(prefix)
 
     # ============================================================= control
-    def status(self) -> dict:
-        """Everything ``odm router status`` shows, JSON-ready."""
+    def status(self, limit: int | None = None) -> dict:
+        """Everything ``odm router status`` shows, JSON-ready; at most
+        ``limit`` bindings per interface (None: all)."""
         now = self.now()
         st: dict[str, Any] = {
             "router-id": self.config.router_id,
@@ -537,7 +562,7 @@ class RouterAgent:
             "adapter": dict(self.stats) | {
                 "netlink-failures": (self.nl.failures if self.nl else 0)
                 + (self.routes.failures if self.routes else 0)},
-            "interfaces": [s.core.status(now) for s in self.ifaces.values()],
+            "interfaces": [s.core.status(now, limit) for s in self.ifaces.values()],
         }
         if self.mobility is not None and hasattr(self.mobility, "status"):
             try:
@@ -549,7 +574,10 @@ class RouterAgent:
     def _on_control(self, req: dict) -> dict:
         op = req.get("op")
         if op == "status":
-            return {"ok": True, "status": self.status()}
+            limit = req.get("limit")
+            if limit is not None and (type(limit) is not int or limit < 0):
+                return {"ok": False, "error": "EINVAL", "detail": "limit must be an integer >= 0"}
+            return {"ok": True, "status": self.status(limit)}
         if op == "ping":
             return {"ok": True}
         return {"ok": False, "error": "EINVAL", "detail": f"unknown op {op!r}"}

@@ -2,8 +2,9 @@
 
 Protocol: one JSON object per line (UTF-8) each way, over a ``SOCK_STREAM``
 Unix socket (``[router] control_socket``, default ``/run/odm/router.sock``,
-mode 0660). Requests ``{"op": "status", "id": N}`` or ``{"op": "ping", "id":
-N}``; answers ``{"id": N, "ok": true, "status": {...}}`` / ``{"id": N, "ok":
+mode 0660). Requests ``{"op": "status", "id": N, "limit": L}`` (``limit``
+optional: at most L bindings listed per interface, ``binding-count`` gives
+the total) or ``{"op": "ping", "id": N}``; answers ``{"id": N, "ok": true, "status": {...}}`` / ``{"id": N, "ok":
 true}``, or ``{"id": N, "ok": false, "error": "EINVAL", "detail": "..."}`` for
 an unknown op or a line that is not a JSON object. A connection may carry any
 number of requests; lines longer than 64 KiB close it.
