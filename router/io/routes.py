@@ -123,10 +123,13 @@ class RouteBatcher:
         self._add, self._add_at = _template(
             RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, True)
         self._del, self._del_at = _template(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, False)
+        at = self._add_at
+        self._add_offs = (at["dst"], at["gw"], at["oif"], at["seq"])
         self._seq = int(time.time()) & 0x7FFFFFFF
         self._queue: list[bytes] = []
-        #: seq -> (what, is_delete) of messages sent and not yet acknowledged
-        self.unacked: dict[int, tuple[str, bool]] = {}
+        #: seq -> (prefix, gateway; None for a deletion) of the messages sent
+        #: and not yet acknowledged (text only made for a failure's log line)
+        self.unacked: dict[int, tuple[IPv6Network, IPv6Address | None]] = {}
         self.sent = 0
         self.failures = 0
 
@@ -141,15 +144,15 @@ class RouteBatcher:
         """Queue: route ``prefix`` via ``via`` on interface index ``oif``
         (create or replace)."""
         b = bytearray(self._add)
-        at = self._add_at
+        d, g, o, q = self._add_offs
         seq = self._next_seq()
         b[_DST_LEN_AT] = prefix.prefixlen
-        b[at["dst"]:at["dst"] + 16] = prefix.network_address.packed
-        b[at["gw"]:at["gw"] + 16] = via.packed
-        _U32.pack_into(b, at["oif"], oif)
-        _U32.pack_into(b, at["seq"], seq)
+        b[d:d + 16] = prefix.network_address.packed
+        b[g:g + 16] = via.packed
+        _U32.pack_into(b, o, oif)
+        _U32.pack_into(b, q, seq)
         self._queue.append(bytes(b))
-        self.unacked[seq] = (f"route {prefix} via {via}", False)
+        self.unacked[seq] = (prefix, via)
 
     def delete(self, prefix: IPv6Network) -> None:
         """Queue: remove odm's route of ``prefix`` (no error if absent)."""
@@ -160,7 +163,7 @@ class RouteBatcher:
         b[at["dst"]:at["dst"] + 16] = prefix.network_address.packed
         _U32.pack_into(b, at["seq"], seq)
         self._queue.append(bytes(b))
-        self.unacked[seq] = (f"remove route {prefix}", True)
+        self.unacked[seq] = (prefix, None)
 
     @property
     def queued(self) -> int:
@@ -221,9 +224,11 @@ class RouteBatcher:
                     what = self.unacked.pop(seq, None)
                     n += 1
                     if err and what is not None and not (
-                            what[1] and err in (errno.ENOENT, errno.ESRCH)):
+                            what[1] is None and err in (errno.ENOENT, errno.ESRCH)):
                         self.failures += 1
-                        log.warning("netlink: %s failed: %s", what[0], os.strerror(err))
+                        log.warning("netlink: %s failed: %s",
+                                    f"route {what[0]} via {what[1]}" if what[1] is not None
+                                    else f"removing the route of {what[0]}", os.strerror(err))
                 off += (length + 3) & ~3
 
     def drain(self, timeout: float = 10.0) -> bool:
