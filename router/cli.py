@@ -14,7 +14,8 @@ _LEVELS = ["debug", "info", "warning", "error"]
 
 def _console():
     from rich.console import Console
-    return Console()
+    # emoji off: rich would turn the ":100:" of 2001:db8:f000:100::/56 into 💯
+    return Console(emoji=False, highlight=False)
 
 
 @click.group("router")
