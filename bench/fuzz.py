@@ -173,7 +173,8 @@ def run_atheris(runs: int, work: Path) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--inputs", type=int, default=1_000_000, help="inputs per target")
-    ap.add_argument("--targets", default="codec,router,host")
+    ap.add_argument("--targets", default="codec,router,host",
+                    help="comma-separated: codec, router, host ('none': only live/atheris)")
     ap.add_argument("--check-every", type=int, default=50_000)
     ap.add_argument("--live", type=int, default=20_000,
                     help="datagrams at each live agent (0: no live part; needs root)")
@@ -191,7 +192,7 @@ def main() -> int:
         print(f"corpus: {len(corpus.router_dhcp)} DHCPv6 to a router, {len(corpus.router_icmp)} "
               f"RS, {len(corpus.host_dhcp)} DHCPv6 to a host, {len(corpus.host_icmp)} RA",
               flush=True)
-        for name in a.targets.split(","):
+        for name in [t for t in a.targets.split(",") if t and t != "none"]:
             print(f"{name}: {a.inputs:,} inputs ...", flush=True)
             results.append(run_target(name, a.inputs, a.check_every, a.seed, corpus, work,
                                       a.out))
@@ -199,7 +200,12 @@ def main() -> int:
             print(f"live: {a.live:,} datagrams at the router and at the host ...", flush=True)
             logging.disable(logging.NOTSET)
             logging.getLogger().setLevel(logging.ERROR)
-            results.append(run_live(a.live, a.seed, corpus, work))
+            try:
+                results.append(run_live(a.live, a.seed, corpus, work))
+            except Exception as exc:  # noqa: BLE001 - reported as a problem of the run
+                results.append({"target": "live", "sent_router": 0, "sent_host": 0,
+                                "restarts": None, "log_errors": 0,
+                                "problems": [f"live part failed: {exc!r}"]})
         if a.atheris_runs:
             results += run_atheris(a.atheris_runs, work)
     finally:
@@ -213,7 +219,8 @@ def main() -> int:
         if r["target"] == "live":
             bad += (r["restarts"] or 0) + r["log_errors"] + len(r["problems"])
             print(f"{'live agents':<16}{r['sent_router'] + r['sent_host']:>14,}{'':>9}"
-                  f"{r['log_errors']:>16}{len(r['problems']):>11}{1:>8}{r['restarts']:>10}")
+                  f"{r['log_errors']:>16}{len(r['problems']):>11}{1:>8}"
+                  f"{r['restarts'] if r['restarts'] is not None else '?':>10}")
             for p in r["problems"]:
                 print(f"    {p}")
         elif r["target"].startswith("atheris"):

@@ -72,6 +72,10 @@ def live_lab(workdir: Path, tag: str = "h5") -> Iterator[tuple]:
         lab.up()
         agents = LabAgents(lab, workdir, AgentSettings(offered=tuple(MobilityType)))
         agents.start_all()
+        from lab.agents import wait_for
+        # the host is up when it holds a boot prefix (mh0's link-local is past DAD by then)
+        wait_for(lambda: agents.host_addresses(MobilityType.SESSION_LASTING), 20,
+                 "the host's first SESSION_LASTING address")
         yield lab, agents
     finally:
         try:
@@ -80,14 +84,20 @@ def live_lab(workdir: Path, tag: str = "h5") -> Iterator[tuple]:
             print(f"lab down: {exc}")
 
 
-def _link_local(lab, node: str, ifname: str) -> tuple[IPv6Address, int]:
-    with lab.iproute(node) as ipr:
-        idx = ipr.link_lookup(ifname=ifname)[0]
-        for a in ipr.get_addr(family=socket.AF_INET6, index=idx):
-            addr = IPv6Address(a.get_attr("IFA_ADDRESS"))
-            if addr.is_link_local:
-                return addr, idx
-    raise RuntimeError(f"no link-local address on {node}/{ifname}")
+def _link_local(lab, node: str, ifname: str, timeout: float = 5.0) -> tuple[IPv6Address, int]:
+    """The link-local address of ``node``/``ifname`` once it is past DAD."""
+    end = time.monotonic() + timeout
+    while True:
+        with lab.iproute(node) as ipr:
+            idx = ipr.link_lookup(ifname=ifname)[0]
+            for a in ipr.get_addr(family=socket.AF_INET6, index=idx):
+                addr = IPv6Address(a.get_attr("IFA_ADDRESS"))
+                flags = a.get_attr("IFA_FLAGS") or a["flags"]
+                if addr.is_link_local and not flags & 0x40:  # IFA_F_TENTATIVE
+                    return addr, idx
+        if time.monotonic() > end:
+            raise RuntimeError(f"no usable link-local address on {node}/{ifname}")
+        time.sleep(0.05)
 
 
 def scapy_fuzzed(rng: random.Random, to_router: bool) -> tuple[bytes, str]:
