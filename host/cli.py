@@ -13,7 +13,7 @@ from odm_wire.constants import IPV6_REQUIRE_SRC_ON_NET, MobilityType
 
 def _console():
     from rich.console import Console
-    return Console()
+    return Console(emoji=False)  # ":100:" in an address is no emoji
 
 
 @click.group("host")

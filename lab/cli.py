@@ -184,7 +184,7 @@ def _print_status(st: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(emoji=False)
     phase = st["phase"] or "down"
     console.print(f"[bold]lab {st['prefix']}[/bold]: {phase}"
                   + (f", mh attached to [bold]{st['attached']}[/bold]" if st["attached"] else "")
@@ -246,7 +246,7 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
     from lab.demo import run_demo
 
     _need_root()
-    console = Console(stderr=as_json)
+    console = Console(stderr=as_json, emoji=False)
 
     def show(step) -> None:
         if not as_json:
