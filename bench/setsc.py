@@ -444,19 +444,17 @@ def time_to_prefix(args, pair, tmp: Path, preference: int | None) -> dict:
                         f.unlink()
                 cap.reset()
                 t0 = time.time()
-                p = pair.spawn(pair.cli_ns, argv, log)
-                got = None
-                end = time.monotonic() + 10
-                while got is None and time.monotonic() < end:
-                    time.sleep(0.01)
-                    got = prefix_reply(cap.dhcp6())
-                p.send_signal(signal.SIGTERM)
+                p = spawn_group(pair.cli_ns, argv, log)
                 try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(5)
+                    got = None
+                    end = time.monotonic() + 10
+                    while got is None and time.monotonic() < end:
+                        time.sleep(0.01)
+                        got = prefix_reply(cap.dhcp6())
+                finally:
+                    stop_group(p)
                 time.sleep(0.2)  # its Release answered
+                wait_port_free(pair.cli_ns, 546)
                 if got is None:
                     seen = [(round(t - t0, 3), type(m).__name__) for t, m in cap.dhcp6()]
                     raise RuntimeError(f"{name}: no prefix in 10 s (log {log}; "
@@ -472,6 +470,68 @@ def time_to_prefix(args, pair, tmp: Path, preference: int | None) -> dict:
         kea.terminate()
         kea.wait(10)
     return ttp
+
+
+def spawn_group(ns: str, argv, log: Path) -> subprocess.Popen:
+    """``argv`` in namespace ``ns`` as the leader of a new session and process
+    group, so that :func:`stop_group` reaches every process it forks (dhcpcd's
+    privilege-separation helpers outlive a SIGTERM'd parent otherwise)."""
+    from lab.nsutil import enter_netns_fd, open_netns
+    fd = open_netns(ns)
+    try:
+        with open(log, "wb") as fh:
+            return subprocess.Popen(list(argv), stdout=fh, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    preexec_fn=lambda: enter_netns_fd(fd),  # noqa: PLW1509
+                                    pass_fds=(fd,))
+    finally:
+        os.close(fd)
+
+
+def stop_group(p: subprocess.Popen) -> None:
+    """SIGTERM ``p`` (the client releases), wait for it, then SIGTERM and at
+    last SIGKILL whatever of its process group is left."""
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    end = time.monotonic() + 2
+    while time.monotonic() < end:
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if p.poll() is None:
+        p.wait(5)
+
+
+def wait_port_free(ns: str, port: int, timeout: float = 10.0) -> None:
+    """Wait until nothing in namespace ``ns`` holds UDP ``port`` (bind test)."""
+    def free() -> bool:
+        t = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            t.bind(("::", port))
+            return True
+        except OSError:
+            return False
+        finally:
+            t.close()
+    end = time.monotonic() + timeout
+    while not in_netns(ns, free):
+        if time.monotonic() > end:
+            raise RuntimeError(f"UDP {port} still held in {ns} after {timeout} s")
+        time.sleep(0.05)
 
 
 def quiet(cfg: dict) -> dict:
