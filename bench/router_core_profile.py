@@ -46,7 +46,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from odm_wire.dhcp6 import (  # noqa: E402
+from odm_wire.dhcp6 import (
     IAPD,
     Advertise,
     ClientId,
@@ -62,9 +62,9 @@ from odm_wire.dhcp6 import (  # noqa: E402
     decode_dhcp6,
     encode_dhcp6,
 )
-from router.config import parse_config  # noqa: E402
-from router.core import RouterCore  # noqa: E402
-from router.store import SqliteLeaseStore  # noqa: E402
+from router.config import parse_config
+from router.core import RouterCore
+from router.store import SqliteLeaseStore
 
 IFNAME = "prof0"
 SERVER_DUID = DuidLLT(1, 0x2f000000, bytes.fromhex("02aabbccddee"))

@@ -69,10 +69,16 @@ _COLUMNS = ("prefix, duid, iaid, mobility_type, pool, interface, client_ll, anch
             "valid_until, cltt")
 _SELECT = f"SELECT {_COLUMNS} FROM bindings"
 _PLACEHOLDERS = ", ".join("?" * 15)
+# built once: a statement text made per call costs its formatting and a fresh
+# hash for sqlite3's statement cache on every write
+_INSERT = f"INSERT OR IGNORE INTO bindings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"
+_UPSERT = f"INSERT OR REPLACE INTO bindings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"
+_STATE_TEXT = {s: s.value for s in BindingState}
 
 
 def _key(prefix: IPv6Network) -> bytes:
-    return prefix.network_address.packed + bytes((prefix.prefixlen,))
+    """17 octets: the 16 of the network address, then the prefix length."""
+    return ((int(prefix.network_address) << 8) | prefix.prefixlen).to_bytes(17, "big")
 
 
 class LeaseStore(ABC):
@@ -179,10 +185,11 @@ class SqliteLeaseStore(LeaseStore):
     # -- rows ------------------------------------------------------------------
     @staticmethod
     def _row(b: Binding) -> tuple:
-        return (_key(b.prefix), b.duid, b.iaid,
-                None if b.mobility_type is None else int(b.mobility_type), b.pool,
-                b.interface, None if b.client_ll is None else b.client_ll.packed, b.anchor,
-                b.served_by, b.state.value, b.preferred_lifetime, b.valid_lifetime,
+        mt = b.mobility_type
+        ll = b.client_ll
+        return (_key(b.prefix), b.duid, b.iaid, None if mt is None else int(mt), b.pool,
+                b.interface, None if ll is None else int(ll).to_bytes(16, "big"), b.anchor,
+                b.served_by, _STATE_TEXT[b.state], b.preferred_lifetime, b.valid_lifetime,
                 b.preferred_until, b.valid_until, b.cltt)
 
     @staticmethod
@@ -231,9 +238,7 @@ class SqliteLeaseStore(LeaseStore):
     def insert(self, b: Binding) -> bool:
         try:
             self._begin()
-            cur = self._db.execute(
-                f"INSERT OR IGNORE INTO bindings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
-                self._row(b))
+            cur = self._db.execute(_INSERT, self._row(b))
         except sqlite3.Error as exc:
             raise StoreError(f"lease store insert of {b.prefix} failed: {exc}") from exc
         return cur.rowcount == 1
@@ -241,9 +246,7 @@ class SqliteLeaseStore(LeaseStore):
     def update(self, b: Binding) -> None:
         try:
             self._begin()
-            self._db.execute(
-                f"INSERT OR REPLACE INTO bindings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
-                self._row(b))
+            self._db.execute(_UPSERT, self._row(b))
         except sqlite3.Error as exc:
             raise StoreError(f"lease store update of {b.prefix} failed: {exc}") from exc
 

@@ -36,7 +36,7 @@ from ipaddress import IPv6Address, IPv6Network
 
 from router.config import InterfaceConfig, PdPool, Reservation
 
-__all__ = ["PoolAllocator", "Allocator"]
+__all__ = ["Allocator", "PoolAllocator"]
 
 
 class PoolAllocator:
@@ -224,6 +224,8 @@ class Allocator:
         if prefix.is_unspecified:
             return None, length
         try:
-            return IPv6Network((prefix, length)), length
+            # from the integer: IPv6Network((IPv6Address, L)) goes through
+            # the address's text form (several µs per message)
+            return IPv6Network((int(prefix), length)), length
         except ValueError:  # host bits set: only the length is usable
             return None, length

@@ -68,12 +68,12 @@ from __future__ import annotations
 
 import logging
 import random
-import struct
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from ipaddress import IPv6Address, IPv6Network
+from typing import TYPE_CHECKING
 
+from odm.transport import Outgoing
 from odm_wire.constants import (
     DHCP6_CLIENT_PORT,
     DHCP6_SERVER_PORT,
@@ -82,6 +82,8 @@ from odm_wire.constants import (
     MessageType,
     MobilityType,
     OptionCode,
+)
+from odm_wire.constants import (
     StatusCode as SC,
 )
 from odm_wire.dhcp6 import (
@@ -114,11 +116,9 @@ from odm_wire.dhcp6 import (
     mobility_type_option,
 )
 from odm_wire.errors import WireFormatError
-from odm.transport import Outgoing
 from router.config import InterfaceConfig, PdPool, Reservation, RouterConfig, _timers
 from router.core.allocator import Allocator, PoolAllocator
 from router.core.bindings import Binding, BindingState, BindingTable, remaining
-from router.core.limits import TokenBuckets, type_key
 from router.core.events import (
     BindingMovedHere,
     Event,
@@ -126,12 +126,13 @@ from router.core.events import (
     PrefixReleased,
     PrefixRenewed,
 )
+from router.core.limits import TokenBuckets, type_key
 from router.errors import StoreError
 
 if TYPE_CHECKING:
     from router.store import LeaseStore
 
-__all__ = ["DhcpServer", "RECEIVED_COUNTERS"]
+__all__ = ["RECEIVED_COUNTERS", "DhcpServer"]
 
 log = logging.getLogger("router.dhcp")
 
@@ -170,6 +171,11 @@ BASE_COUNTERS = (
 )
 
 _LIVE_MT = {int(m): m for m in MobilityType}
+_NO_CODES: frozenset = frozenset()
+#: The types a request may ask (None: untyped / legacy).
+_ASKABLE = (None, *MobilityType)
+#: How a type is named in status messages.
+_LABELS = {m: "untyped" if m is None else m.cli_name for m in _ASKABLE}
 
 
 @dataclass(slots=True)
@@ -182,6 +188,7 @@ class _Ctx:
     now: float
     wall: float
     oro: frozenset
+    client_id: ClientId | None
 
 
 @dataclass(slots=True)
@@ -261,6 +268,12 @@ class DhcpServer:
                                        b"".join(a.packed for a in config.dns_servers))
                          if config.dns_servers else None)
         self._reservations = iface.reservations
+        # Looked up for every message; the config objects are frozen, so
+        # they are computed once here.
+        self._pools_for = {t: iface.pools_for(t) for t in _ASKABLE}
+        self._type_caps = {t: config.limits.type_cap(t) for t in _ASKABLE}
+        self._pool_timers = {p.name: p.timers() for p in iface.pools}
+        self._max_per_client = config.max_bindings_per_client
         self._handlers = {
             MessageType.SOLICIT: self._solicit,
             MessageType.REQUEST: self._request,
@@ -425,7 +438,7 @@ class DhcpServer:
         oro = msg.get(OptionRequest)
         duid_opt = msg.get(ClientId)
         ctx = _Ctx(msg, encode_duid(duid_opt.duid) if duid_opt else b"", client_ll, now,
-                   now + self.offset, frozenset(oro.requested_options) if oro else frozenset())
+                   now + self.offset, frozenset(oro.requested_options) if oro else _NO_CODES, duid_opt)
         if ctx.duid and not self._client_buckets.allow(ctx.duid, now):
             self.stats["pkt6-rate-limited-client"] += 1
             self._bad("rate-client", now, "%s: client %s (via %s) exceeds the per-client rate "
@@ -480,7 +493,8 @@ class DhcpServer:
                            "Identifier; dropped (RFC 8415 §16)", self.ifname,
                            type(ctx.msg).__name__, ctx.client_ll)
             return not required
-        if encode_duid(sid.duid) != self.server_duid_bytes:
+        # equal DUIDs encode to equal octets: encode only when they differ
+        if sid.duid != self.server_duid and encode_duid(sid.duid) != self.server_duid_bytes:
             self.stats["pkt6-receive-drop"] += 1
             log.debug("%s: %s from %s is for another server; dropped", self.ifname,
                       type(ctx.msg).__name__, ctx.client_ll)
@@ -578,8 +592,8 @@ class DhcpServer:
 
     # ============================================================= replies
     def _ids(self, ctx: _Ctx) -> tuple:
-        cid = ctx.msg.get(ClientId)
-        return ((cid,) if cid is not None else ()) + (self._server_id_opt,)
+        cid = ctx.client_id
+        return (cid, self._server_id_opt) if cid is not None else (self._server_id_opt,)
 
     def _oro_options(self, ctx: _Ctx) -> list:
         out = []
@@ -595,32 +609,39 @@ class DhcpServer:
         options (Rapid Commit, Preference), one IA_PD per answer with the
         message's common T1/T2, IA_NA answers (odm delegates no addresses),
         then ORO-driven options."""
-        timed = [a for a in answers if a.t1 is not None]
-        if timed:
-            t1 = min(a.t1 for a in timed)
-            t2 = min(a.t2 for a in timed)
-            if t1 > t2:
-                t1 = t2
-        else:
-            t1 = t2 = 0
-        opts = list(self._ids(ctx))
-        opts.extend(extra)
+        t1 = t2 = None  # the smallest T1 and T2 of the IA_PDs with timers
         for a in answers:
-            inner = list(a.prefixes)
-            if a.status is not None:
-                inner.append(a.status)
-            if any(p.valid_lifetime for p in a.prefixes):
-                opts.append(IAPD(a.iaid, t1, t2, tuple(inner)))
-            else:
-                opts.append(IAPD(a.iaid, 0, 0, tuple(inner)))
-        for ia in ctx.msg.get_all(IANA):
+            if a.t1 is not None:
+                if t1 is None:
+                    t1, t2 = a.t1, a.t2
+                else:
+                    t1, t2 = min(t1, a.t1), min(t2, a.t2)
+        if t1 is None:
+            t1 = t2 = 0
+        elif t1 > t2:
+            t1 = t2
+        opts = [*self._ids(ctx), *extra]
+        for a in answers:
+            inner = a.prefixes if a.status is None else [*a.prefixes, a.status]
+            live = False
+            for p in a.prefixes:
+                if p.valid_lifetime:
+                    live = True
+                    break
+            opts.append(IAPD(a.iaid, t1, t2, tuple(inner)) if live
+                        else IAPD(a.iaid, 0, 0, tuple(inner)))
+        msg = ctx.msg
+        ianas = msg.get_all(IANA)
+        for ia in ianas:
             st = (StatusCode(SC.NO_ADDRS_AVAIL, "this server delegates prefixes only")
                   if na_status is None else StatusCode(na_status, "no IA_NA binding"))
             opts.append(IANA(ia.iaid, 0, 0, (st,)))
-        if not ctx.msg.ia_pds and not ctx.msg.get(IANA) and cls is Advertise:
+        if not answers and not ianas and cls is Advertise:
+            # (handlers answer every IA_PD: no answers = no IA_PD in the message)
             opts.append(StatusCode(SC.NO_ADDRS_AVAIL, "no IA_PD in the Solicit"))
-        opts.extend(self._oro_options(ctx))
-        return cls(ctx.msg.transaction_id, tuple(opts))
+        if ctx.oro:
+            opts.extend(self._oro_options(ctx))
+        return cls(msg.transaction_id, tuple(opts))
 
     def _iaprefix(self, b: Binding, preferred: int, valid: int) -> IAPrefix:
         opts = (self._type_opts[b.mobility_type],) if b.mobility_type is not None else ()
@@ -664,7 +685,7 @@ class DhcpServer:
     def _timers_for(self, b: Binding) -> tuple[int, int]:
         p = self._pool_of(b)
         if p is not None:
-            return p.timers()
+            return self._pool_timers[p.name]
         r = self._reservation_of(b) if b.anchor == self.router_id else None
         if r is not None:
             return _timers(r.preferred_lifetime, r.t1, r.t2)
@@ -760,24 +781,25 @@ class DhcpServer:
         can be had. ``commit``: create the binding (Request, Rapid Commit)."""
         self._wall_now = ctx.wall
         a = _IaAnswer(ia.iaid, [])
-        typed, mt, hint = self._asked(ia)
-        existing = [b for b in self.table.client(ctx.duid, ia.iaid)
-                    if b.state is _ACTIVE and b.interface == self.ifname]
-        same = [b for b in existing if b.mobility_type == mt]
-        for b in same:
-            if commit:
-                if self._refresh(b, ctx):
-                    self._answer_with(a, b, fresh=True)
-                else:  # its pool or reservation is gone: a fresh prefix instead
-                    self._drop_binding(b, "expired")
-            elif self._lifetimes_for(b) is not None:
-                self._answer_offer(a, b, ctx)
-        if a.prefixes:
-            return a
-        existing = [b for b in existing if b not in same]
-        if existing and commit:  # the IA asks another type now: start over
-            for b in existing:
-                self._drop_binding(b, "replaced")
+        _typed, mt, hint = self._asked(ia)
+        held = self.table.client(ctx.duid, ia.iaid)
+        if held:  # (a new client, the usual case, holds nothing)
+            existing = [b for b in held if b.state is _ACTIVE and b.interface == self.ifname]
+            same = [b for b in existing if b.mobility_type == mt]
+            for b in same:
+                if commit:
+                    if self._refresh(b, ctx):
+                        self._answer_with(a, b, fresh=True)
+                    else:  # its pool or reservation is gone: a fresh prefix instead
+                        self._drop_binding(b, "expired")
+                elif self._lifetimes_for(b) is not None:
+                    self._answer_offer(a, b, ctx)
+            if a.prefixes:
+                return a
+            existing = [b for b in existing if b not in same]
+            if existing and commit:  # the IA asks another type now: start over
+                for b in existing:
+                    self._drop_binding(b, "replaced")
         b, why = self._allocate(ctx, ia.iaid, mt, hint, commit)
         if b is None:
             a.status = StatusCode(SC.NO_PREFIX_AVAIL, why)
@@ -854,23 +876,23 @@ class DhcpServer:
         committed when ``commit``. Returns (binding, "") or (None, the reason
         for the NoPrefixAvail status message)."""
         st = self.stats
-        label = mt.cli_name if mt is not None else "untyped"
+        label = _LABELS[mt]
         if mt is not None and mt not in self.iface.offered_types:
             st["v6-allocation-fail"] += 1
             st["v6-allocation-fail-type-not-offered"] += 1
             return None, f"mobility type {label} is not offered on this link"
-        if self.table.count_duid(ctx.duid) >= self.config.max_bindings_per_client:
+        if self.table.count_duid(ctx.duid) >= self._max_per_client:
             st["v6-allocation-fail"] += 1
             st["v6-allocation-fail-client-limit"] += 1
             return None, (f"no {label} prefix: this client already holds "
-                          f"{self.config.max_bindings_per_client} prefixes (per-client limit)")
-        cap = self.config.limits.type_cap(mt)
+                          f"{self._max_per_client} prefixes (per-client limit)")
+        cap = self._type_caps[mt]
         if cap is not None and self.table.count_duid_type(ctx.duid, mt) >= cap:
             st["v6-allocation-fail"] += 1
             st["v6-allocation-fail-type-limit"] += 1
             return None, (f"no {label} prefix: this client already holds {cap} "
                           f"{type_key(mt)} prefixes (per-type limit)")
-        r = self._reservation_for(ctx.duid, iaid, mt)
+        r = self._reservation_for(ctx.duid, iaid, mt) if self._reservations else None
         if r is not None:
             holder = self.table.get(r.prefix)
             if holder is None:
@@ -880,7 +902,7 @@ class DhcpServer:
                 pa = loc[0] if loc else None
                 if not commit or self._commit_new(b, pa):
                     return b, ""
-        pools = self.iface.pools_for(mt)
+        pools = self._pools_for[mt]
         if not pools:
             st["v6-allocation-fail"] += 1
             st["v6-allocation-fail-no-pools"] += 1
@@ -938,7 +960,7 @@ class DhcpServer:
             elif b.state is _GRACE:
                 handled.add(b.prefix)
                 self._answer_with(a, b, fresh=False)
-        typed, mt, _ = self._asked(ia)
+        _typed, mt, _ = self._asked(ia)
         for net, p in listed.items():
             if net in handled:
                 continue
@@ -1047,7 +1069,7 @@ class DhcpServer:
             if any(b.mobility_type == mt and b.state is _ACTIVE
                    for b in self.table.client(ctx.duid, ia.iaid)):
                 continue
-            b, why = self._allocate(ctx, ia.iaid, mt, None, commit=True)
+            b, _why = self._allocate(ctx, ia.iaid, mt, None, commit=True)
             if b is not None:
                 handled.add(b.prefix)
                 self._answer_with(a, b, fresh=True)
