@@ -209,6 +209,25 @@ class Option:
         raise NotImplementedError
 
 
+class _Memo:
+    """Mixin of options that a server sends again and again (its Server
+    Identifier, Preference, odm's vendor options, ...) and whose fields are
+    immutable (ints, str, bytes, tuples of those): the first :meth:`encode`
+    remembers its octets in the instance's ``__dict__`` under ``_wire``, the
+    next ones return them. ``_wire`` is not a field, so equality, hashing,
+    ``repr`` and ``dataclasses.replace`` never see it (a replaced copy encodes
+    anew)."""
+
+    __slots__ = ()
+
+    def encode(self) -> bytes:
+        d = self.__dict__
+        w = d.get("_wire")
+        if w is None:
+            w = d["_wire"] = Option.encode(self)
+        return w
+
+
 class _Container:
     """Lookup helpers for anything holding an ``options`` tuple."""
 
@@ -238,7 +257,7 @@ class ClientId(Option):
 
 
 @model
-class ServerId(Option):
+class ServerId(_Memo, Option):
     """OPTION_SERVERID (2), RFC 8415 §21.3."""
 
     code: ClassVar[int] = OptionCode.SERVERID
@@ -340,7 +359,7 @@ class IAPrefix(Option, _Container):
 
 
 @model
-class OptionRequest(Option):
+class OptionRequest(_Memo, Option):
     """OPTION_ORO (6), RFC 8415 §21.7: the option codes the client asks for."""
 
     code: ClassVar[int] = OptionCode.ORO
@@ -351,7 +370,7 @@ class OptionRequest(Option):
 
 
 @model
-class Preference(Option):
+class Preference(_Memo, Option):
     """OPTION_PREFERENCE (7), RFC 8415 §21.8: 0–255; 255 means "take me now"."""
 
     code: ClassVar[int] = OptionCode.PREFERENCE
@@ -362,7 +381,7 @@ class Preference(Option):
 
 
 @model
-class ElapsedTime(Option):
+class ElapsedTime(_Memo, Option):
     """OPTION_ELAPSED_TIME (8), RFC 8415 §21.9: in hundredths of a second,
     0xffff for anything longer."""
 
@@ -385,7 +404,7 @@ class RelayMsg(Option):
 
 
 @model
-class StatusCode(Option):
+class StatusCode(_Memo, Option):
     """OPTION_STATUS_CODE (13), RFC 8415 §21.13: status code and a UTF-8 message.
 
     The message is kept exactly: octets that are not valid UTF-8 survive a round
@@ -400,7 +419,7 @@ class StatusCode(Option):
 
 
 @model
-class RapidCommit(Option):
+class RapidCommit(_Memo, Option):
     """OPTION_RAPID_COMMIT (14), RFC 8415 §21.14: no data."""
 
     code: ClassVar[int] = OptionCode.RAPID_COMMIT
@@ -469,7 +488,7 @@ class UnknownSubOption(VendorSubOption):
 
 
 @model
-class OdmVendorOpts(Option):
+class OdmVendorOpts(_Memo, Option):
     """OPTION_VENDOR_OPTS (17) under odm's enterprise number (DESIGN §2):
     enterprise-number then TLV sub-options (16-bit code, 16-bit length)."""
 
@@ -520,7 +539,7 @@ class ReconfigureAccept(Option):
 
 
 @model
-class SolMaxRt(Option):
+class SolMaxRt(_Memo, Option):
     """OPTION_SOL_MAX_RT (82), RFC 8415 §21.24: seconds (60–86400 to be used)."""
 
     code: ClassVar[int] = OptionCode.SOL_MAX_RT
@@ -531,7 +550,7 @@ class SolMaxRt(Option):
 
 
 @model
-class InfMaxRt(Option):
+class InfMaxRt(_Memo, Option):
     """OPTION_INF_MAX_RT (83), RFC 8415 §21.25: seconds."""
 
     code: ClassVar[int] = OptionCode.INF_MAX_RT

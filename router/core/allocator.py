@@ -203,7 +203,7 @@ class Allocator:
             for pa in pas:
                 i = pa.index(hint)
                 if i is not None and pa.is_free(i, duid, iaid):
-                    yield pa, pa.network(i)
+                    yield pa, hint  # == pa.network(i): index() takes only pool prefixes
                     break
         if hint_length:
             pas = sorted(pas, key=lambda pa: pa.plen != hint_length)

@@ -79,19 +79,31 @@ class Binding:
         return remaining(self.preferred_until, now), remaining(self.valid_until, now)
 
 
+_INF = float("inf")
+
+
 def _until(now: float, lifetime: int) -> float:
-    return float("inf") if lifetime == INFINITY else now + lifetime
+    return _INF if lifetime == INFINITY else now + lifetime
 
 
 def remaining(until: float, now: float) -> int:
     """Whole seconds from ``now`` to ``until`` (0 when past, 0xffffffff for
     infinity), rounded down so an advertised lifetime never overstates."""
-    if until == float("inf"):
+    if until == _INF:
         return INFINITY
     left = until - now
     if left <= 0:
         return 0
     return min(int(left), INFINITY - 1)
+
+
+def _bump(counts: dict, key, delta: int) -> None:
+    """Add ``delta`` to ``counts[key]``; a count that reaches 0 goes."""
+    n = counts.get(key, 0) + delta
+    if n > 0:
+        counts[key] = n
+    else:
+        counts.pop(key, None)
 
 
 class BindingTable:
@@ -128,22 +140,27 @@ class BindingTable:
         return self.per_duid_type.get((duid, mobility_type), 0)
 
     def _count(self, b: Binding, delta: int) -> None:
-        for d, k in ((self.per_duid, b.duid), (self.per_duid_type, (b.duid, b.mobility_type))):
-            n = d.get(k, 0) + delta
-            if n > 0:
-                d[k] = n
-            else:
-                d.pop(k, None)
+        _bump(self.per_duid, b.duid, delta)
+        _bump(self.per_duid_type, (b.duid, b.mobility_type), delta)
 
     def add(self, b: Binding) -> None:
-        old = self.by_prefix.get(b.prefix)
+        prefix = b.prefix
+        by_prefix = self.by_prefix
+        old = by_prefix.get(prefix)
         if old is not None:
             self.remove(old)
-        self.by_prefix[b.prefix] = b
-        self.by_client.setdefault((b.duid, b.iaid), []).append(b)
+        by_prefix[prefix] = b
+        key = (b.duid, b.iaid)
+        lst = self.by_client.get(key)
+        if lst is None:
+            self.by_client[key] = [b]
+        else:
+            lst.append(b)
         if b.state is BindingState.ACTIVE:
             self._count(b, 1)
-        self.schedule(b)
+        if b.valid_until != _INF:  # (schedule(), inlined)
+            self._seq += 1
+            heapq.heappush(self._heap, (b.valid_until, self._seq, prefix))
 
     def remove(self, b: Binding) -> None:
         if self.by_prefix.get(b.prefix) is not b:
@@ -173,7 +190,7 @@ class BindingTable:
     def schedule(self, b: Binding) -> None:
         """(Re)enter ``b`` in the expiry heap at its current ``valid_until``;
         stale heap entries are skipped when popped."""
-        if b.valid_until != float("inf"):
+        if b.valid_until != _INF:
             self._seq += 1
             heapq.heappush(self._heap, (b.valid_until, self._seq, b.prefix))
 
