@@ -311,7 +311,6 @@ class PdClient:
             ex = ia.exchange
             xid = ex.xid.to_bytes(3, "big")
             self._out = [o for o in self._out if o.payload[1:4] != xid]
-            self._deferred = deque(e for e in self._deferred if e is not ex)
         self._end_exchange(ia)
         for lease in list(ia.leases.values()):
             self._drop_lease(ia, lease, "discarded")
@@ -418,10 +417,15 @@ class PdClient:
 
     def handle_timer(self, now: float) -> None:
         # deferred sends first (rate limit)
-        while self._deferred and self._bucket.take(now):
-            ex = self._deferred.popleft()
-            if self._exchanges.get(ex.xid) is ex:
-                self._out.append(self._build(ex, now))
+        while self._deferred:
+            ex = self._deferred[0]
+            if self._exchanges.get(ex.xid) is not ex:  # ended meanwhile: costs no token
+                self._deferred.popleft()
+                continue
+            if not self._bucket.take(now):
+                break
+            self._deferred.popleft()
+            self._out.append(self._build(ex, now))
         for ex in list(self._exchanges.values()):
             if self._exchanges.get(ex.xid) is not ex:
                 continue
@@ -528,6 +532,8 @@ class PdClient:
         if ex is not None:
             self._exchanges.pop(ex.xid, None)
             ia.exchange = None
+            if self._deferred:  # a send waiting for a §14.1 token is moot now
+                self._deferred = deque(e for e in self._deferred if e is not ex)
 
     def _start_solicit(self, ia: IaPd, now: float) -> None:
         t = self.timers
@@ -561,7 +567,7 @@ class PdClient:
                 ex.collect_until = ex.rt.deadline
         if self._bucket.take(now):
             self._out.append(self._build(ex, now))
-        elif ex not in self._deferred:
+        elif not any(e is ex for e in self._deferred):
             log.info("send rate limit reached (RFC 8415 §14.1): %s deferred", ex.kind.name)
             self._deferred.append(ex)
 

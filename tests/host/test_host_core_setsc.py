@@ -306,3 +306,26 @@ def test_a_refused_request_that_ends_the_setsc_sends_no_solicit_behind_it():
     assert done.error == FailureReason.NOTSUPPORTED
     assert decoded(c.datagrams_to_send()) == []
     assert [ia.mobility_type for ia in c.pd.ias.values()] == [None]
+
+
+def test_ended_exchanges_leave_the_rate_limit_queue_and_cost_no_token():
+    """RFC 8415 §14.1 bucket of 2 per 10 s: of four ON_NET setsc() two
+    Solicits go out and two wait for tokens; then a link change restarts
+    every Solicit (new exchanges). The first token (at 5 s) must send one of
+    the new Solicits — it went to a replaced exchange still in the queue,
+    sending nothing (each stale entry burnt a token: finding 1 of the fuzz
+    run, tests/fuzz/test_fuzz_findings.py)."""
+    c = core(legacy_pd=False, rate_limit_count=2, rate_limit_interval=10.0)
+    c.start(0.0)
+    for owner in (1, 2, 3, 4):
+        c.setsc(owner, owner, MT.NON_PERSISTENT, 0.0, on_net=True, timeout=60.0)
+    assert len(decoded(c.datagrams_to_send())) == 2
+    c.rebind_all(0.5)  # nothing bound: every IA_PD solicits anew
+    assert decoded(c.datagrams_to_send()) == []
+    sent = []
+    t = c.get_timer()
+    while t is not None and t <= 5.5:
+        c.handle_timer(t)
+        sent += decoded(c.datagrams_to_send())
+        t = c.get_timer()
+    assert [type(m) for m in sent] == [Solicit]
