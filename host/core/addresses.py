@@ -144,9 +144,17 @@ class AddressManager:
                 a.iaid = iaid
             self._events.append(self._ev(AddressUpdated, a, now))
             return a
-        a = Address(self.form(prefix), prefix, plen, mobility_type, source,
+        # prefixes that share their first 64 bits (an on-link /64 inside a
+        # delegated /56) would get the same stable IID: the later one takes
+        # the next DAD_Counter, so no address is held by two prefixes
+        counter = 0
+        address = self.form(prefix)
+        while address in self.by_address and counter < 16:
+            counter += 1
+            address = self.form(prefix, counter)
+        a = Address(address, prefix, plen, mobility_type, source,
                     min(preferred_until, valid_until), valid_until, nodad, ready=nodad,
-                    iaid=iaid)
+                    iaid=iaid, dad_counter=counter)
         a.deprecated = now >= a.preferred_until
         self.by_prefix[prefix] = a
         self.by_address[a.address] = a

@@ -329,3 +329,26 @@ def test_ended_exchanges_leave_the_rate_limit_queue_and_cost_no_token():
         sent += decoded(c.datagrams_to_send())
         t = c.get_timer()
     assert [type(m) for m in sent] == [Solicit]
+
+
+def test_onlink_prefix_inside_a_delegated_one_gets_an_address_of_its_own():
+    """An RA's PIO equal to the first /64 of a prefix delegated to this host:
+    the stable IID of both is the same, so both entries held one address, and
+    the RA prefix running out removed the kernel address the delegated prefix
+    still handed out (fuzz finding 2). The second one formed moves on to the
+    next DAD_Counter."""
+    c = core()
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL})
+    drain(c)
+    (pd_addr,) = [a.address for a in c.addrs.by_prefix.values()]
+    c.handle_datagram(ra([pio("2001:db8:8000::/64", pl=30, vl=60)]), ROUTER_LL, 1.0,
+                      kind="icmp6", hop_limit=255)
+    evs = drain(c)
+    (added,) = of(evs, AddressAdded)
+    assert added.address != pd_addr and added.address in IPv6Network("2001:db8:8000::/64")
+    assert len(c.addrs.by_address) == 2
+    c.handle_timer(61.0)  # the on-link prefix expires
+    evs = drain(c)
+    assert [e.address for e in of(evs, AddressRemoved)] == [added.address]
+    assert list(c.addrs.by_address) == [pd_addr]
