@@ -1,6 +1,6 @@
-"""What the fuzzers found, each as a deterministic test (in-memory pair, fake
-clock). An open finding is marked xfail with its cause; fixing it turns the
-test into an XPASS, and the marker should then go.
+"""What the fuzzers found, each as a deterministic regression test (in-memory
+pair, fake clock). An open finding is marked xfail with its cause; both below
+are fixed.
 
 1. Host, RFC 8415 §14.1 send budget: an exchange that ends while it waits in
    the pd client's deferred-send queue (a Rebind replaced by the next Rebind
@@ -9,26 +9,22 @@ test into an XPASS, and the marker should then go.
    queue holds dozens of such entries and a setsc() waits for them all: it
    fails with EAI_REQUIREDIPFAILED although the router answers at once.
    Found by tests/fuzz/test_fuzz_properties.py (host core, HypothesisRandom).
-   A fix: skip stale entries in ``PdClient.handle_timer`` without taking a
-   token (or drop an exchange from the queue when it ends).
+   Fixed in 252027c (an ended exchange leaves the queue).
 2. Host, addresses: an RA whose PIO is the first /64 of a prefix delegated to
    the host gives the same address twice (test below). Found by
-   ``bench/fuzz.py`` (host target).
+   ``bench/fuzz.py`` (host target). Fixed in 049e696 (the second prefix takes
+   the next DAD_Counter).
 """
 
 from __future__ import annotations
 
 import logging
 
-import pytest
-
 from host.core.events import SetscCompleted
 from odm_wire.constants import MobilityType as MT
 from tests.fuzz.engine import Pair
 
 
-@pytest.mark.xfail(reason="open: ended exchanges stay in the host's §14.1 deferred-send queue "
-                   "and starve a later setsc() (finding 1)", strict=False)
 def test_setsc_after_a_flapping_link_is_not_starved_by_stale_deferred_sends(tmp_path):
     logging.disable(logging.WARNING)
     try:
@@ -58,8 +54,6 @@ def test_setsc_after_a_flapping_link_is_not_starved_by_stale_deferred_sends(tmp_
         p.close()
 
 
-@pytest.mark.xfail(reason="open: an on-link PIO equal to the first /64 of a delegated prefix "
-                   "gives the host one address held twice (finding 2)", strict=False)
 def test_onlink_pio_inside_a_delegated_prefix_does_not_duplicate_an_address(tmp_path):
     """Finding 2 (bench/fuzz.py, host target): an RA whose PIO is the first
     /64 of a prefix delegated to the host makes the host derive the same
