@@ -28,14 +28,19 @@ from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 
+from host.config import Timers
+from host.core.events import Event, OnLinkPrefix, RaRejected, RouterExpired, RouterSeen
+from odm.transport import Outgoing
 from odm_wire import rules
 from odm_wire.constants import ALL_ROUTERS, INFINITY, MobilityType
 from odm_wire.errors import WireFormatError
-from odm_wire.nd import RouterAdvertisement, RouterSolicitation, SourceLinkLayerAddress, decode_nd, encode_nd
-from odm.transport import Outgoing
-
-from host.config import Timers
-from host.core.events import Event, OnLinkPrefix, RaRejected, RouterExpired, RouterSeen
+from odm_wire.nd import (
+    RouterAdvertisement,
+    RouterSolicitation,
+    SourceLinkLayerAddress,
+    decode_nd,
+    encode_nd,
+)
 
 log = logging.getLogger(__name__)
 
