@@ -174,7 +174,7 @@ def exec_(node: str, cmd: tuple[str, ...], prefix: str | None, state_dir: Path |
         raise click.UsageError("no command given after NODE")
     the_lab = open_lab(prefix, state_dir)
     try:
-        rc = the_lab.exec(node, list(cmd)).returncode
+        rc = the_lab.exec(node, list(cmd), forward_signals=True).returncode
     except FileNotFoundError as exc:
         raise click.ClickException(f"{cmd[0]}: {exc.strerror}") from exc
     sys.exit(rc if rc >= 0 else 128 - rc)

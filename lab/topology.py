@@ -67,6 +67,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -607,7 +608,7 @@ class Lab:
 
     def exec(self, node: str, argv: Sequence[str], *, input: bytes | str | None = None,
              capture_output: bool = False, timeout: float | None = None, check: bool = False,
-             **kw: Any) -> subprocess.CompletedProcess:
+             forward_signals: bool = False, **kw: Any) -> subprocess.CompletedProcess:
         """Run ``argv`` inside ``node``'s namespace and wait for it (like ``subprocess.run``).
 
         Args:
@@ -615,6 +616,10 @@ class Lab:
             argv: the program and its arguments (no shell).
             input, capture_output, timeout, check: as for ``subprocess.run``
                 (timeout in seconds; on expiry the process is killed).
+            forward_signals: pass SIGTERM, SIGINT and SIGHUP received by this
+                process on to the command while it runs (``odm lab exec``: a
+                ``kill`` of the CLI must stop the agent it started, not orphan
+                it). Only from the main thread.
             kw: further ``subprocess.Popen`` arguments (``text``, ``env``,
                 ``cwd``, ``stdout``, ``stderr`` ...).
 
@@ -631,6 +636,13 @@ class Lab:
         if capture_output:
             kw["stdout"] = kw["stderr"] = subprocess.PIPE
         proc = self._popen(node, argv, "exec", None, signal.SIGTERM, **kw)
+        saved: dict[int, Any] = {}
+        if forward_signals and threading.current_thread() is threading.main_thread():
+            def forward(signum: int, _frame: Any) -> None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signum)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                saved[sig] = signal.signal(sig, forward)
         try:
             with proc:
                 try:
@@ -640,6 +652,8 @@ class Lab:
                     proc.wait()
                     raise
         finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
             self._forget(proc.pid)
         cp = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
         if check:
