@@ -74,7 +74,7 @@ def status_cmd(api_socket, as_json) -> None:
     try:
         st = status(api_socket)
     except AgentUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(exc.detail) from None
     if as_json:
         click.echo(json.dumps(st, indent=2))
         return
@@ -127,6 +127,10 @@ def status_cmd(api_socket, as_json) -> None:
         con.print(t)
 
 
+#: Exit status of ``odm setsc`` per error name (2 stays click's usage error).
+SETSC_EXIT = {"EAI_REQUIREDIPNOTSUPPORTED": 3, "EAI_REQUIREDIPFAILED": 4, "ODM_POLICY_DENIED": 5}
+
+
 @click.command("setsc")
 @click.argument("address_type")
 @click.option("--on-net", is_flag=True, help="Ask the current network for a new prefix "
@@ -136,9 +140,15 @@ def status_cmd(api_socket, as_json) -> None:
 def setsc_command(address_type, on_net, timeout, api_socket) -> None:
     """Ask the host agent for an address of ADDRESS_TYPE (fixed, session-lasting,
     non-persistent, graceful-replacement or 1-4) and print it; print the EAI
-    error and exit non-zero if there is none (2: EAI_REQUIREDIPNOTSUPPORTED,
-    3: EAI_REQUIREDIPFAILED, 4: ODM_POLICY_DENIED)."""
-    from host.api import SetscError, set_addr_preferences, setsc
+    error and exit non-zero if there is none (3: EAI_REQUIREDIPNOTSUPPORTED,
+    4: EAI_REQUIREDIPFAILED, 5: ODM_POLICY_DENIED, 6: no host agent; 2 is a
+    usage error).
+
+    The address is held by this command's socket: a SESSION_LASTING address
+    (valid while a socket that asked for it is open, spec §3.2) is released by
+    the host's default policy as soon as the command exits. Applications call
+    host.api.setsc() on their own socket instead."""
+    from host.api import AgentUnavailable, SetscError, set_addr_preferences, setsc
 
     try:
         t = MobilityType.from_name(address_type)
@@ -149,9 +159,12 @@ def setsc_command(address_type, on_net, timeout, api_socket) -> None:
         if on_net:
             set_addr_preferences(s, IPV6_REQUIRE_SRC_ON_NET)
         addr = setsc(s, t, timeout=timeout, path=api_socket)
+    except AgentUnavailable as exc:
+        click.echo(exc.detail, err=True)
+        sys.exit(6)
     except SetscError as exc:
         click.echo(f"{exc.name}: {exc.detail}", err=True)
-        sys.exit({"EAI_REQUIREDIPNOTSUPPORTED": 2, "ODM_POLICY_DENIED": 4}.get(exc.name, 3))
+        sys.exit(SETSC_EXIT.get(exc.name, 4))
     finally:
         s.close()
     click.echo(str(addr))
