@@ -260,7 +260,9 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
     if as_json:
         click.echo(json.dumps(res.to_json(), indent=2))
     else:
-        t = Table(title=f"RFC 8653 §4.2 — scenario {scenario}", title_justify="left",
+        title = ("RFC 8653 §4.2 message flow" if scenario == "4.2" else
+                 "all four mobility types across a move and back")
+        t = Table(title=f"odm lab demo — {title}", title_justify="left",
                   show_lines=True)
         for col, kw in (("#", {"justify": "right"}), ("step", {}), ("expected", {}),
                         ("observed", {}), ("", {})):

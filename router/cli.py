@@ -74,10 +74,11 @@ def check_config_cmd(config_file, as_json) -> None:
             click.echo(f"{config_file}: {exc}", err=True)
         sys.exit(1)
     except OSError as exc:
+        reason = exc.strerror or str(exc)
         if as_json:
-            click.echo(json.dumps({"ok": False, "key": "", "reason": str(exc)}))
+            click.echo(json.dumps({"ok": False, "key": "", "reason": reason}))
         else:
-            click.echo(f"{config_file}: {exc}", err=True)
+            click.echo(f"{config_file}: {reason}", err=True)
         sys.exit(1)
     summary = {
         "ok": True, "router-id": cfg.router_id, "lease-db": str(cfg.lease_db),

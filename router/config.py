@@ -950,5 +950,5 @@ def load_config(path: str | Path) -> RouterConfig:
     try:
         data = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("", f"{p}: not valid TOML: {exc}") from None
+        raise ConfigError("", f"not valid TOML: {exc}") from None
     return parse_config(data, base_dir=p.parent)
