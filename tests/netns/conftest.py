@@ -1,7 +1,7 @@
 """Shared fixtures for the real-kernel tests in tests/netns.
 
 - Tests marked ``@pytest.mark.netns`` are skipped unless we are root and can
-  create (and remove) a network namespace.
+  create (and remove) a network namespace (tests/conftest.py).
 - ``lab_prefix`` gives each test a unique namespace prefix (``odmt`` + 6 hex);
   ``lab_state_dir`` a state directory shared by the session (under
   ``/run/odm-lab-test``), so a crashed earlier run can be cleaned up.
@@ -19,46 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from netnscheck import netns_available
 
 TEST_PREFIX = "odmt"
 TEST_STATE_DIR = Path(os.environ.get("ODM_TEST_LAB_STATE_DIR", "/run/odm-lab-test"))
-
-_netns_probe: tuple[bool, str] | None = None
-
-
-def netns_available() -> tuple[bool, str]:
-    """(ok, reason): root and a namespace can be created and removed. Cached."""
-    global _netns_probe
-    if _netns_probe is not None:
-        return _netns_probe
-    if os.geteuid() != 0:
-        _netns_probe = (False, "needs root")
-        return _netns_probe
-    try:
-        from pyroute2 import netns
-    except ImportError as exc:  # pragma: no cover
-        _netns_probe = (False, f"pyroute2 missing: {exc}")
-        return _netns_probe
-    name = f"{TEST_PREFIX}probe{os.getpid()}"
-    try:
-        netns.create(name)
-        netns.remove(name)
-        _netns_probe = (True, "")
-    except Exception as exc:  # noqa: BLE001 - any failure means "cannot run"
-        _netns_probe = (False, f"cannot create a network namespace: {exc}")
-    return _netns_probe
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    needs = [item for item in items if item.get_closest_marker("netns")]
-    if not needs:
-        return
-    ok, reason = netns_available()
-    if not ok:
-        skip = pytest.mark.skip(reason=f"netns: {reason}")
-        for item in needs:
-            item.add_marker(skip)
-
 
 @pytest.fixture(scope="session", autouse=True)
 def _clean_stale_test_labs() -> None:

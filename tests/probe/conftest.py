@@ -17,35 +17,6 @@ import pytest
 
 STATE_DIR = Path(os.environ.get("ODM_TEST_LAB_STATE_DIR", "/run/odm-lab-test"))
 PREFIX = "h3p"
-_ok: tuple[bool, str] | None = None
-
-
-def netns_ok() -> tuple[bool, str]:
-    global _ok
-    if _ok is None:
-        if os.geteuid() != 0:
-            _ok = (False, "needs root")
-        else:
-            try:
-                from pyroute2 import netns
-                name = f"{PREFIX}probe{os.getpid()}"
-                netns.create(name)
-                netns.remove(name)
-                _ok = (True, "")
-            except Exception as exc:  # noqa: BLE001 - any failure means "cannot run"
-                _ok = (False, f"no network namespaces: {exc}")
-    return _ok
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    ok, why = netns_ok()
-    if ok:
-        return
-    for item in items:
-        if item.get_closest_marker("netns") and "tests/probe" in str(item.fspath):
-            item.add_marker(pytest.mark.skip(reason=f"netns: {why}"))
-
-
 @dataclass
 class OdmRouter:
     lab: object

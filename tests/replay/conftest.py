@@ -4,44 +4,16 @@ torn down; labs left by a killed earlier run are removed at session start."""
 
 from __future__ import annotations
 
-import os
 import secrets
 
 import pytest
+from netnscheck import netns_available
 from replayset import PREFIX, STATE_DIR
-
-_ok: tuple[bool, str] | None = None
-
-
-def netns_ok() -> tuple[bool, str]:
-    global _ok
-    if _ok is None:
-        if os.geteuid() != 0:
-            _ok = (False, "needs root")
-        else:
-            try:
-                from pyroute2 import netns
-                name = f"{PREFIX}probe{os.getpid()}"
-                netns.create(name)
-                netns.remove(name)
-                _ok = (True, "")
-            except Exception as exc:  # noqa: BLE001 - any failure means "cannot run"
-                _ok = (False, f"no network namespaces: {exc}")
-    return _ok
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    ok, why = netns_ok()
-    if ok:
-        return
-    for item in items:
-        if item.get_closest_marker("netns") and "tests/replay" in str(item.fspath):
-            item.add_marker(pytest.mark.skip(reason=f"netns: {why}"))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _stale_replay_labs():
-    if not (STATE_DIR.is_dir() and netns_ok()[0]):
+    if not (STATE_DIR.is_dir() and netns_available()[0]):
         return
     from lab import Lab
     for info in Lab.list_labs(STATE_DIR):
