@@ -635,14 +635,30 @@ class Lab:
             kw.setdefault("stdin", subprocess.PIPE)
         if capture_output:
             kw["stdout"] = kw["stderr"] = subprocess.PIPE
-        proc = self._popen(node, argv, "exec", None, signal.SIGTERM, **kw)
         saved: dict[int, Any] = {}
+        started: list[subprocess.Popen] = []
+        early: list[int] = []
         if forward_signals and threading.current_thread() is threading.main_thread():
+            # installed before the child exists: a signal that arrives while it
+            # is being started is passed on as soon as it runs
             def forward(signum: int, _frame: Any) -> None:
+                if not started:
+                    early.append(signum)
+                    return
                 with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signum)
+                    started[0].send_signal(signum)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 saved[sig] = signal.signal(sig, forward)
+        try:
+            proc = self._popen(node, argv, "exec", None, signal.SIGTERM, **kw)
+        except BaseException:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
+            raise
+        started.append(proc)
+        for sig in early:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(sig)
         try:
             with proc:
                 try:

@@ -15,15 +15,17 @@ pytestmark = [pytest.mark.netns]
 
 
 def _children_running(marker: str) -> list[int]:
+    """PIDs of the command itself (its cmdline holds the marker, not 'lab')."""
     pids = []
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
                 with open(f"/proc/{d}/cmdline", "rb") as fh:
-                    if marker.encode() in fh.read():
-                        pids.append(int(d))
+                    argv = fh.read().split(b"\0")
             except OSError:
-                pass
+                continue
+            if any(marker.encode() in a for a in argv) and b"lab" not in argv:
+                pids.append(int(d))
     return pids
 
 
@@ -35,9 +37,9 @@ def test_sigterm_to_lab_exec_stops_the_command(lab, lab_state_dir):
          f"import time; time.sleep(60)  # {marker}"])
     try:
         deadline = time.monotonic() + 10
-        while len(_children_running(marker)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)  # the CLI and the command both carry the marker
-        (cmd_pid,) = [p for p in _children_running(marker) if p != cli.pid]
+        while not _children_running(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (cmd_pid,) = _children_running(marker)
         cli.send_signal(signal.SIGTERM)
         rc = cli.wait(10)
         deadline = time.monotonic() + 5
