@@ -15,21 +15,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netnscheck import netns_available
+
 SRV_MAC = "02:00:00:00:00:01"
 CLI_MAC = "02:00:00:00:00:02"
 
 
 def netns_ok() -> tuple[bool, str]:
-    if os.geteuid() != 0:
-        return False, "needs root"
-    try:
-        from pyroute2 import netns
-        name = f"odmpq{secrets.token_hex(3)}"
-        netns.create(name)
-        netns.remove(name)
-    except Exception as exc:  # noqa: BLE001
-        return False, f"no network namespaces: {exc}"
-    return True, ""
+    """(ok, reason): root, and a namespace can be created and removed
+    (tests/netnscheck.py)."""
+    return netns_available()
 
 
 @dataclass
@@ -86,8 +81,9 @@ def _ns_prep(ns: str) -> None:
 def veth_pair(forwarding_srv: bool = True) -> Iterator[Pair]:
     """Create the pair (MACs 02:00:00:00:00:01 srv / :02 cli), yield a Pair,
     remove namespaces (and with them the veth and their processes' sockets)."""
-    from lab.nsutil import ns_sysctls, ns_tx_checksum, run_in_netns
     from pyroute2 import IPRoute, NetNS, netns
+
+    from lab.nsutil import ns_sysctls, ns_tx_checksum, run_in_netns
 
     tag = secrets.token_hex(3)
     pair = Pair(f"odmps{tag}", f"odmpc{tag}", f"ps{tag}", f"pc{tag}")
@@ -125,6 +121,7 @@ def veth_pair(forwarding_srv: bool = True) -> Iterator[Pair]:
 
 def _wait_ll(ns: str, ifn: str, timeout: float = 5.0) -> None:
     import socket as s
+
     from pyroute2 import NetNS
     deadline = time.monotonic() + timeout
     with NetNS(ns) as n:

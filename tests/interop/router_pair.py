@@ -25,6 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netnscheck import netns_available
+from probe_netns import _wait_ll
+
 RTR_MAC = "02:00:00:00:01:01"
 CLI_MAC = "02:00:00:00:01:02"
 REPO = Path(__file__).resolve().parents[2]
@@ -100,17 +103,9 @@ default_pool = "legacy"
 
 
 def netns_ok() -> tuple[bool, str]:
-    """(ok, reason): root, and a namespace can be created and removed."""
-    if os.geteuid() != 0:
-        return False, "needs root"
-    try:
-        from pyroute2 import netns
-        name = f"h1probe{secrets.token_hex(3)}"
-        netns.create(name)
-        netns.remove(name)
-    except Exception as exc:  # noqa: BLE001
-        return False, f"no network namespaces: {exc}"
-    return True, ""
+    """(ok, reason): root, and a namespace can be created and removed
+    (tests/netnscheck.py)."""
+    return netns_available()
 
 
 def write_config(path: Path, iface: str, workdir: Path, **kw) -> Path:
@@ -290,20 +285,6 @@ def wait_until(pred, timeout: float = 10.0, interval: float = 0.05, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
-
-
-def _wait_ll(ns: str, ifn: str, timeout: float = 5.0) -> None:
-    from pyroute2 import NetNS
-    deadline = time.monotonic() + timeout
-    with NetNS(ns) as n:
-        idx = n.link_lookup(ifname=ifn)[0]
-        while time.monotonic() < deadline:
-            for a in n.get_addr(family=socket.AF_INET6, index=idx):
-                if a.get_attr("IFA_ADDRESS").startswith("fe80") and not (
-                        (a.get_attr("IFA_FLAGS") or a["flags"]) & 0x40):
-                    return
-            time.sleep(0.05)
-    raise RuntimeError(f"no link-local on {ifn} in {ns}")
 
 
 @contextmanager
