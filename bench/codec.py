@@ -35,8 +35,28 @@ import sys
 import time
 from ipaddress import IPv6Address
 
+from scapy.layers.dhcp6 import (
+    DUID_LL,
+    DUID_LLT,
+    DHCP6_Advertise,
+    DHCP6_Reply,
+    DHCP6_Request,
+    DHCP6_Solicit,
+    DHCP6OptClientId,
+    DHCP6OptElapsedTime,
+    DHCP6OptIA_PD,
+    DHCP6OptIAPrefix,
+    DHCP6OptOptReq,
+    DHCP6OptPref,
+    DHCP6OptServerId,
+    DHCP6OptStatusCode,
+    _dhcp6_dispatcher,
+)
+from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6NDOptSrcLLAddr
+
 import odm_wire
-from odm_wire.constants import INFINITY, MobilityType, StatusCode as StatusCodeValue
+from odm_wire.constants import INFINITY, MobilityType
+from odm_wire.constants import StatusCode as StatusCodeValue
 from odm_wire.dhcp6 import (
     IAPD,
     Advertise,
@@ -57,26 +77,12 @@ from odm_wire.dhcp6 import (
     mobility_type_option,
 )
 from odm_wire.nd import PrefixInformation, RouterAdvertisement, SourceLinkLayerAddress
-from odm_wire.scapy_layers import DHCP6OptODMVendorOpts, ICMPv6NDOptPrefixInfoODM, ODMMobilityType
-from odm_wire.scapy_layers import ODMSupportedTypes
-from scapy.layers.dhcp6 import (
-    DHCP6_Advertise,
-    DHCP6_Reply,
-    DHCP6_Request,
-    DHCP6_Solicit,
-    DHCP6OptClientId,
-    DHCP6OptElapsedTime,
-    DHCP6OptIA_PD,
-    DHCP6OptIAPrefix,
-    DHCP6OptOptReq,
-    DHCP6OptPref,
-    DHCP6OptServerId,
-    DHCP6OptStatusCode,
-    DUID_LL,
-    DUID_LLT,
-    _dhcp6_dispatcher,
+from odm_wire.scapy_layers import (
+    DHCP6OptODMVendorOpts,
+    ICMPv6NDOptPrefixInfoODM,
+    ODMMobilityType,
+    ODMSupportedTypes,
 )
-from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6NDOptSrcLLAddr
 
 SL, FIXED, NP = MobilityType.SESSION_LASTING, MobilityType.FIXED, MobilityType.NON_PERSISTENT
 SERVER_MAC = bytes.fromhex("020000000001")

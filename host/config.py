@@ -23,16 +23,17 @@ duration (retransmission times, MRD, delays, rate-limit window) by
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv6Address
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from odm_wire import constants as C
 from odm_wire.constants import ODM_PEN, MobilityType
 
-__all__ = ["HostConfig", "Timers", "ConfigError", "load_config", "DEFAULT_API_SOCKET"]
+__all__ = ["DEFAULT_API_SOCKET", "ConfigError", "HostConfig", "Timers", "load_config"]
 
 DEFAULT_API_SOCKET = Path("/run/odm/host.sock")
 
@@ -72,10 +73,10 @@ class Timers:
     max_rtr_solicitations: int = C.MAX_RTR_SOLICITATIONS
 
     @classmethod
-    def rfc(cls) -> "Timers":
+    def rfc(cls) -> Timers:
         return cls()
 
-    def scaled(self, factor: float) -> "Timers":
+    def scaled(self, factor: float) -> Timers:
         """Every duration multiplied by ``factor`` (> 0); counts unchanged."""
         if not factor > 0:
             raise ConfigError(f"timer scale must be > 0, not {factor}")
@@ -189,7 +190,7 @@ class HostConfig:
             t = replace(t, rate_limit_interval=self.rate_limit_interval)
         return t
 
-    def validate(self) -> "HostConfig":
+    def validate(self) -> HostConfig:
         """Raise :class:`ConfigError` for an impossible value; return self."""
         if not self.iface or len(self.iface) > 15:
             raise ConfigError(f"iface {self.iface!r} is not an interface name")

@@ -47,7 +47,7 @@ class MobilityType(IntEnum):
         return self.name.lower().replace("_", "-")
 
     @classmethod
-    def from_name(cls, text: str) -> "MobilityType":
+    def from_name(cls, text: str) -> MobilityType:
         """Parse ``FIXED``, ``fixed``, ``session-lasting``, ``SL``, ``np``, ``gr`` or
         ``1``..``4``. Raises :class:`ValueError` for anything else."""
         t = text.strip().upper().replace("-", "_")

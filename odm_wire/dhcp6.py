@@ -16,9 +16,10 @@ dataclass instances all the same.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import MISSING, dataclass, fields
 from ipaddress import IPv6Address
-from typing import ClassVar, Iterator, TypeVar
+from typing import ClassVar, TypeVar
 
 from odm_wire.constants import (
     ODM_PEN,
@@ -27,22 +28,65 @@ from odm_wire.constants import (
     MobilityType,
     OdmSubOption,
     OptionCode,
-    StatusCode as StatusCodeValue,
     mobility_type_or_raw,
+)
+from odm_wire.constants import (
+    StatusCode as StatusCodeValue,
 )
 from odm_wire.errors import WireFormatError
 
 __all__ = [
-    "Duid", "DuidLLT", "DuidEN", "DuidLL", "DuidUUID", "DuidUnknown",
-    "Option", "ClientId", "ServerId", "IANA", "IAAddr", "IAPD", "IAPrefix",
-    "OptionRequest", "Preference", "ElapsedTime", "RelayMsg", "StatusCode",
-    "RapidCommit", "VendorOpts", "OdmVendorOpts", "VendorSubOption",
-    "MobilityTypeSubOption", "SupportedTypesSubOption", "InterfaceId",
-    "ReconfigureMessage", "ReconfigureAccept", "SolMaxRt", "InfMaxRt",
-    "UnknownOption", "Message", "Solicit", "Advertise", "Request", "Confirm",
-    "Renew", "Rebind", "Reply", "Release", "Decline", "Reconfigure",
-    "InformationRequest", "RelayMessage", "RelayForw", "RelayRepl", "MESSAGE_CLASSES",
-    "decode_dhcp6", "encode_dhcp6", "encode_duid", "decode_duid", "mobility_type_option",
+    "IANA",
+    "IAPD",
+    "MESSAGE_CLASSES",
+    "Advertise",
+    "ClientId",
+    "Confirm",
+    "Decline",
+    "Duid",
+    "DuidEN",
+    "DuidLL",
+    "DuidLLT",
+    "DuidUUID",
+    "DuidUnknown",
+    "ElapsedTime",
+    "IAAddr",
+    "IAPrefix",
+    "InfMaxRt",
+    "InformationRequest",
+    "InterfaceId",
+    "Message",
+    "MobilityTypeSubOption",
+    "OdmVendorOpts",
+    "Option",
+    "OptionRequest",
+    "Preference",
+    "RapidCommit",
+    "Rebind",
+    "Reconfigure",
+    "ReconfigureAccept",
+    "ReconfigureMessage",
+    "RelayForw",
+    "RelayMessage",
+    "RelayMsg",
+    "RelayRepl",
+    "Release",
+    "Renew",
+    "Reply",
+    "Request",
+    "ServerId",
+    "SolMaxRt",
+    "Solicit",
+    "StatusCode",
+    "SupportedTypesSubOption",
+    "UnknownOption",
+    "VendorOpts",
+    "VendorSubOption",
+    "decode_dhcp6",
+    "decode_duid",
+    "encode_dhcp6",
+    "encode_duid",
+    "mobility_type_option",
 ]
 
 _H = struct.Struct("!H")
@@ -83,7 +127,7 @@ def model(cls):
            + ("\n    ".join(body) or "pass"))
     if not flds:
         src = "def __init__(self):\n    pass"
-    exec(src, ns)
+    exec(src, ns)  # noqa: S102 - source built above from the field names only
     ns["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = ns["__init__"]
     return cls
@@ -313,12 +357,12 @@ class IAPD(Option, _Container):
         return _III.pack(self.iaid, self.t1, self.t2) + _encode_options(self.options)
 
     @property
-    def prefixes(self) -> list["IAPrefix"]:
+    def prefixes(self) -> list[IAPrefix]:
         """The IAPREFIX options of this IA_PD."""
         return [o for o in self.options if type(o) is IAPrefix]
 
     @property
-    def status(self) -> "StatusCode | None":
+    def status(self) -> StatusCode | None:
         """The Status Code option of this IA_PD's own scope (RFC 8415 §21.13), or
         None (which means Success, §7.5)."""
         return self.get(StatusCode)
@@ -397,7 +441,7 @@ class RelayMsg(Option):
     """OPTION_RELAY_MSG (9), RFC 8415 §21.10: the relayed message."""
 
     code: ClassVar[int] = OptionCode.RELAY_MSG
-    message: "Message"
+    message: Message
 
     def encode_data(self) -> bytes:
         return encode_dhcp6(self.message)
@@ -654,7 +698,7 @@ class RelayMessage(_Container):
     options: tuple[Option, ...] = ()
 
     @property
-    def relayed(self) -> "Message | RelayMessage | None":
+    def relayed(self) -> Message | RelayMessage | None:
         o = self.get(RelayMsg)
         return o.message if o else None
 

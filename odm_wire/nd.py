@@ -19,9 +19,18 @@ from odm_wire.dhcp6 import _addr, model
 from odm_wire.errors import WireFormatError
 
 __all__ = [
-    "NdOption", "SourceLinkLayerAddress", "TargetLinkLayerAddress", "PrefixInformation",
-    "Mtu", "Rdnss", "UnknownNdOption", "RouterSolicitation", "RouterAdvertisement",
-    "decode_nd", "encode_nd", "icmpv6_checksum",
+    "Mtu",
+    "NdOption",
+    "PrefixInformation",
+    "Rdnss",
+    "RouterAdvertisement",
+    "RouterSolicitation",
+    "SourceLinkLayerAddress",
+    "TargetLinkLayerAddress",
+    "UnknownNdOption",
+    "decode_nd",
+    "encode_nd",
+    "icmpv6_checksum",
 ]
 
 _RA_HDR = struct.Struct("!BBHBBHII")

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 
-from odm_wire.constants import INFINITY, MessageType, StatusCode as StatusCodeValue
-from odm_wire.dhcp6 import IAPD, IANA, IAPrefix, Message, StatusCode
+from odm_wire.constants import INFINITY, MessageType
+from odm_wire.constants import StatusCode as StatusCodeValue
+from odm_wire.dhcp6 import IANA, IAPD, IAPrefix, Message, StatusCode
 from odm_wire.nd import PrefixInformation, RouterAdvertisement, RouterSolicitation
 
 

@@ -56,9 +56,22 @@ from odm_wire.constants import (
 from odm_wire.errors import OdmError
 
 __all__ = [
-    "ConfigError", "TimerProfile", "RaPrefix", "RaConfig", "PdPool", "Reservation",
-    "InterfaceConfig", "MobilityPeer", "MobilityConfig", "RouterConfig", "load_config", "parse_config", "parse_duid_text",
-    "Limits", "RateLimit", "type_key",
+    "ConfigError",
+    "InterfaceConfig",
+    "Limits",
+    "MobilityConfig",
+    "MobilityPeer",
+    "PdPool",
+    "RaConfig",
+    "RaPrefix",
+    "RateLimit",
+    "Reservation",
+    "RouterConfig",
+    "TimerProfile",
+    "load_config",
+    "parse_config",
+    "parse_duid_text",
+    "type_key",
 ]
 
 
@@ -110,11 +123,11 @@ class TimerProfile:
         return self.s(MAX_RA_DELAY_TIME)
 
     @classmethod
-    def rfc(cls) -> "TimerProfile":
+    def rfc(cls) -> TimerProfile:
         return cls("rfc", 1.0)
 
     @classmethod
-    def scaled(cls, scale: float) -> "TimerProfile":
+    def scaled(cls, scale: float) -> TimerProfile:
         return cls("scaled", float(scale))
 
 
@@ -373,7 +386,7 @@ class RouterConfig:
                 return i
         raise KeyError(name)
 
-    def with_interface_names(self, names: list[str]) -> "RouterConfig":
+    def with_interface_names(self, names: list[str]) -> RouterConfig:
         """Keep only the interfaces in ``names``; a config with one interface
         and one other name given is run on that name instead (handy for a
         template config). Raises :class:`ConfigError` for an unknown name."""
@@ -527,7 +540,7 @@ class _Table:
 
 
 def _ceil_int(x: float, lo: int = 1) -> int:
-    return max(lo, int(math.ceil(x)))
+    return max(lo, math.ceil(x))
 
 
 def parse_duid_text(text: str) -> bytes:
@@ -905,24 +918,24 @@ def parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
         except ValueError as exc:
             raise ConfigError(r.key("dns_servers"), str(exc)) from None
     router_id = r.str_("id") or socket.gethostname()
-    kwargs = dict(
-        router_id=router_id,
-        pen=r.int_("pen", ODM_PEN, lo=1, hi=0xFFFFFFFF),
-        lease_db=path("lease_db", "/var/lib/odm/router-leases.sqlite3"),
-        lease_db_synchronous=sync,
-        control_socket=path("control_socket", "/run/odm/router.sock"),
-        server_duid=duid,
-        preference=r.int_("preference", 255, lo=0, hi=255),
-        rapid_commit=r.bool_("rapid_commit", True),
-        max_bindings_per_client=r.int_("max_bindings_per_client", 16, lo=1),
-        reclaim_interval=r.num("reclaim_interval", 10 * s, lo=0.001),
-        decline_probation_period=r.num("decline_probation_period", 86400 * s, lo=0),
-        graceful_replacement_grace=r.int_("graceful_replacement_grace",
+    kwargs = {
+        "router_id": router_id,
+        "pen": r.int_("pen", ODM_PEN, lo=1, hi=0xFFFFFFFF),
+        "lease_db": path("lease_db", "/var/lib/odm/router-leases.sqlite3"),
+        "lease_db_synchronous": sync,
+        "control_socket": path("control_socket", "/run/odm/router.sock"),
+        "server_duid": duid,
+        "preference": r.int_("preference", 255, lo=0, hi=255),
+        "rapid_commit": r.bool_("rapid_commit", True),
+        "max_bindings_per_client": r.int_("max_bindings_per_client", 16, lo=1),
+        "reclaim_interval": r.num("reclaim_interval", 10 * s, lo=0.001),
+        "decline_probation_period": r.num("decline_probation_period", 86400 * s, lo=0),
+        "graceful_replacement_grace": r.int_("graceful_replacement_grace",
                                           _ceil_int(300 * s), lo=0, hi=0xFFFFFFFE),
-        dns_servers=tuple(dns),
-        log_rate_limit=r.num("log_rate_limit", 10.0, lo=0),
-        timers=prof,
-    )
+        "dns_servers": tuple(dns),
+        "log_rate_limit": r.num("log_rate_limit", 10.0, lo=0),
+        "timers": prof,
+    }
     r.done()
     kwargs["limits"] = _parse_limits(_Table(top.get("limits", {}), "limits"), prof)
     if top.has("mobility"):

@@ -3,11 +3,22 @@ events out. :class:`HostCore` joins :class:`PdClient` (DHCPv6-PD),
 :class:`RaListener` (RS/RA), :class:`AddressManager` and the setsc() rules."""
 
 from host.core.addresses import Address, AddressManager
-from host.core.events import *  # noqa: F401,F403
+from host.core.events import *
 from host.core.host import HostCore
 from host.core.pd_client import IaPd, IaState, Lease, PdClient
 from host.core.ra_listener import RaListener
 from host.core.retransmit import Retransmitter, RtParams, TokenBucket
 
-__all__ = ["HostCore", "PdClient", "RaListener", "AddressManager", "Address", "IaPd",
-           "IaState", "Lease", "Retransmitter", "RtParams", "TokenBucket"]
+__all__ = [
+           "Address",
+           "AddressManager",
+           "HostCore",
+           "IaPd",
+           "IaState",
+           "Lease",
+           "PdClient",
+           "RaListener",
+           "Retransmitter",
+           "RtParams",
+           "TokenBucket",
+]

@@ -31,9 +31,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
-from odm_wire.constants import INFINITY
-
 from host.core.events import AddressAdded, AddressRemoved, AddressUpdated, Event, MType
+from odm_wire.constants import INFINITY
 
 log = logging.getLogger(__name__)
 

@@ -58,6 +58,21 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv6Address, IPv6Network
 
+from host.config import HostConfig, Timers
+from host.core.events import (
+    Event,
+    FailureReason,
+    MType,
+    PrefixBound,
+    PrefixDeprecated,
+    PrefixExpired,
+    PrefixRemoved,
+    PrefixRenewed,
+    RequestFailed,
+    ServerSeen,
+)
+from host.core.retransmit import Retransmitter, RtParams, TokenBucket
+from odm.transport import Outgoing
 from odm_wire import rules
 from odm_wire.constants import (
     ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
@@ -66,6 +81,8 @@ from odm_wire.constants import (
     MessageType,
     MobilityType,
     OptionCode,
+)
+from odm_wire.constants import (
     StatusCode as SC,
 )
 from odm_wire.dhcp6 import (
@@ -87,9 +104,8 @@ from odm_wire.dhcp6 import (
     Reply,
     Request,
     ServerId,
-    SolMaxRt,
     Solicit,
-    StatusCode,
+    SolMaxRt,
     SupportedTypesSubOption,
     decode_dhcp6,
     encode_dhcp6,
@@ -97,22 +113,6 @@ from odm_wire.dhcp6 import (
     mobility_type_option,
 )
 from odm_wire.errors import WireFormatError
-from odm.transport import Outgoing
-
-from host.config import HostConfig, Timers
-from host.core.events import (
-    Event,
-    FailureReason,
-    MType,
-    PrefixBound,
-    PrefixDeprecated,
-    PrefixExpired,
-    PrefixRemoved,
-    PrefixRenewed,
-    RequestFailed,
-    ServerSeen,
-)
-from host.core.retransmit import Retransmitter, RtParams, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class IaPd:
     server_address: IPv6Address | None = None
     t1_at: float = math.inf
     t2_at: float = math.inf
-    exchange: "Exchange | None" = None
+    exchange: Exchange | None = None
     #: Keep acquiring it when it has no prefix (legacy and boot types do).
     persistent: bool = False
     created: float = 0.0
@@ -389,26 +389,21 @@ class PdClient:
         t = math.inf
         for ex in self._exchanges.values():
             if not ex.started:
-                if ex.send_at < t:
-                    t = ex.send_at
+                t = min(t, ex.send_at)
             else:
-                if ex.rt.deadline < t:
-                    t = ex.rt.deadline
+                t = min(t, ex.rt.deadline)
                 if ex.collect_until is not None and ex.advertises and ex.collect_until < t:
                     t = ex.collect_until
         bound, renewing = IaState.BOUND, IaState.RENEWING
         for ia in self.ias.values():
             st = ia.state
             if st is bound:
-                if ia.t1_at < t:
-                    t = ia.t1_at
-                if ia.t2_at < t:
-                    t = ia.t2_at
+                t = min(t, ia.t1_at)
+                t = min(t, ia.t2_at)
             elif st is renewing and ia.t2_at < t:
                 t = ia.t2_at
             for lease in ia.leases.values():
-                if lease.valid_until < t:
-                    t = lease.valid_until
+                t = min(t, lease.valid_until)
                 if not lease.deprecated and lease.preferred_until < t:
                     t = lease.preferred_until
         if self._deferred:

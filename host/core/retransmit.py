@@ -93,7 +93,7 @@ class Retransmitter:
         since the first transmission, 0xffff when longer; 0 before the first."""
         if self.started is None:
             return 0
-        return min(0xFFFF, max(0, int(round((now - self.started) * 100))))
+        return min(0xFFFF, max(0, round((now - self.started) * 100)))
 
 
 class TokenBucket:

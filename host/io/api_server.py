@@ -53,9 +53,10 @@ import logging
 import os
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ class ApiServer:
             try:
                 msg = json.loads(line)
                 if not isinstance(msg, dict):
-                    raise ValueError("not an object")
+                    raise ValueError("not an object")  # noqa: TRY004 - reported as bad input
             except ValueError as exc:
                 self.send(c, {"ok": False, "error": "EINVAL", "detail": f"bad request: {exc}"})
                 continue

@@ -17,6 +17,15 @@ from router.core.events import (
 from router.core.ra_sender import AdvertisedPrefix, RaSender
 from router.core.router import RouterCore
 
-__all__ = ["RouterCore", "DhcpServer", "RaSender", "AdvertisedPrefix", "Event",
-           "PrefixDelegated", "PrefixRenewed", "PrefixReleased", "BindingMovedHere",
-           "RaShutdownComplete"]
+__all__ = [
+    "AdvertisedPrefix",
+    "BindingMovedHere",
+    "DhcpServer",
+    "Event",
+    "PrefixDelegated",
+    "PrefixReleased",
+    "PrefixRenewed",
+    "RaSender",
+    "RaShutdownComplete",
+    "RouterCore",
+]

@@ -13,14 +13,14 @@ The lease store (:mod:`router.store`) is the durable copy.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from ipaddress import IPv6Address, IPv6Network
-from typing import Iterator
 
 from odm_wire.constants import INFINITY, MobilityType
 
-__all__ = ["BindingState", "Binding", "BindingTable", "remaining"]
+__all__ = ["Binding", "BindingState", "BindingTable", "remaining"]
 
 
 class BindingState(str, Enum):

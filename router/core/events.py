@@ -14,8 +14,14 @@ from ipaddress import IPv6Address, IPv6Network
 
 from odm_wire.constants import MobilityType
 
-__all__ = ["Event", "PrefixDelegated", "PrefixRenewed", "PrefixReleased",
-           "BindingMovedHere", "RaShutdownComplete"]
+__all__ = [
+    "BindingMovedHere",
+    "Event",
+    "PrefixDelegated",
+    "PrefixReleased",
+    "PrefixRenewed",
+    "RaShutdownComplete",
+]
 
 
 class Event:

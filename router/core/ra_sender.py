@@ -35,6 +35,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 
+from odm.transport import Outgoing
 from odm_wire.constants import ALL_NODES, INFINITY, MobilityType
 from odm_wire.errors import WireFormatError
 from odm_wire.nd import (
@@ -48,11 +49,10 @@ from odm_wire.nd import (
     encode_nd,
 )
 from odm_wire.rules import check_rs_receipt
-from odm.transport import Outgoing
 from router.config import InterfaceConfig, RaPrefix, TimerProfile
 from router.core.events import Event, RaShutdownComplete
 
-__all__ = ["RaSender", "AdvertisedPrefix"]
+__all__ = ["AdvertisedPrefix", "RaSender"]
 
 log = logging.getLogger("router.ra")
 

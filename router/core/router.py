@@ -15,8 +15,8 @@ import random
 from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING
 
-from odm_wire.dhcp6 import Duid
 from odm.transport import Outgoing
+from odm_wire.dhcp6 import Duid
 from router.config import RouterConfig
 from router.core.dhcp_server import DhcpServer
 from router.core.events import Event

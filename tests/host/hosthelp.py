@@ -6,16 +6,28 @@ from __future__ import annotations
 import random
 from ipaddress import IPv6Address, IPv6Network
 
+from host.config import HostConfig
 from odm_wire import constants as C
 from odm_wire.constants import MobilityType
 from odm_wire.dhcp6 import (
-    IAPD, IANA, Advertise, ClientId, DuidLL, IAPrefix, OdmVendorOpts, Preference, RapidCommit,
-    Reply, ServerId, StatusCode, SupportedTypesSubOption, decode_dhcp6, encode_dhcp6,
+    IANA,
+    IAPD,
+    Advertise,
+    ClientId,
+    DuidLL,
+    IAPrefix,
+    OdmVendorOpts,
+    Preference,
+    RapidCommit,
+    Reply,
+    ServerId,
+    StatusCode,
+    SupportedTypesSubOption,
+    decode_dhcp6,
+    encode_dhcp6,
     mobility_type_option,
 )
 from odm_wire.nd import PrefixInformation, RouterAdvertisement, encode_nd
-
-from host.config import HostConfig
 
 SERVER = DuidLL(1, b"\x02\x00\x00\x00\x00\x01")
 CLIENT = DuidLL(1, b"\x02\x00\x00\x00\x00\x02")
@@ -24,8 +36,8 @@ ROUTER_LL = IPv6Address("fe80::ff:fe00:1")
 
 
 def config(**kw) -> HostConfig:
-    base = dict(iface="mh0", first_solicit_delay=False, rapid_commit=False,
-                secret="00" * 16)
+    base = {"iface": "mh0", "first_solicit_delay": False, "rapid_commit": False,
+                "secret": "00" * 16}
     base.update(kw)
     return HostConfig(**base).validate()
 
@@ -89,5 +101,21 @@ def pio(text: str, pl=1800, vl=3600, t=0, a=True, l=True, p=False) -> PrefixInfo
     return PrefixInformation(net.prefixlen, net.network_address, vl, pl, l, a, False, p, t)
 
 
-__all__ = ["SERVER", "CLIENT", "SERVER_LL", "ROUTER_LL", "config", "rng", "decoded",
-           "prefix", "advertise", "reply", "answer", "ra", "pio", "IANA", "C", "MobilityType"]
+__all__ = [
+    "CLIENT",
+    "IANA",
+    "ROUTER_LL",
+    "SERVER",
+    "SERVER_LL",
+    "C",
+    "MobilityType",
+    "advertise",
+    "answer",
+    "config",
+    "decoded",
+    "pio",
+    "prefix",
+    "ra",
+    "reply",
+    "rng",
+]

@@ -2,10 +2,9 @@
 
 import pytest
 
+from host.config import ConfigError, Timers, load_config
 from odm_wire import constants as C
 from odm_wire.constants import MobilityType as MT
-
-from host.config import ConfigError, Timers, load_config
 
 
 def test_toml_loads_and_scales_timers(tmp_path):

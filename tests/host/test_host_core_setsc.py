@@ -1,19 +1,35 @@
 """HostCore: addresses from prefixes, setsc() semantics, references and release."""
 
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv6Network
 
 import pytest
-
-from odm_wire.constants import MobilityType as MT, StatusCode as SC
-from odm_wire.dhcp6 import OdmVendorOpts, Release, Request, Solicit
+from hosthelp import (
+    CLIENT,
+    ROUTER_LL,
+    SERVER_LL,
+    advertise,
+    config,
+    decoded,
+    pio,
+    prefix,
+    ra,
+    reply,
+    rng,
+)
 
 from host.core.addresses import AddressManager
 from host.core.events import (
-    AddressAdded, AddressRemoved, AppNotification, FailureReason, ReleaseDecided,
+    AddressAdded,
+    AddressRemoved,
+    AppNotification,
+    FailureReason,
+    ReleaseDecided,
     SetscCompleted,
 )
 from host.core.host import HostCore
-from hosthelp import CLIENT, ROUTER_LL, SERVER_LL, advertise, config, decoded, pio, prefix, ra, reply, rng
+from odm_wire.constants import MobilityType as MT
+from odm_wire.constants import StatusCode as SC
+from odm_wire.dhcp6 import Release, Request, Solicit
 
 P1 = "2001:db8:8100:100::/56"
 P2 = "2001:db8:8200:100::/56"

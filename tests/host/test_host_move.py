@@ -6,13 +6,14 @@ Confirm-like first delay."""
 
 from ipaddress import IPv6Address
 
-from odm_wire.constants import MessageType, MobilityType as MT
-from odm_wire.nd import RouterSolicitation, decode_nd
+from hosthelp import CLIENT, config, decoded, ra, rng
+from test_host_core_setsc import drain, of, serve_all
 
 from host.core.events import RouterExpired
 from host.core.host import HostCore
-from hosthelp import CLIENT, SERVER_LL, config, decoded, rng, ra
-from test_host_core_setsc import drain, of, serve_all
+from odm_wire.constants import MessageType
+from odm_wire.constants import MobilityType as MT
+from odm_wire.nd import RouterSolicitation, decode_nd
 
 AR1 = IPv6Address("fe80::1")
 AR2 = IPv6Address("fe80::2")

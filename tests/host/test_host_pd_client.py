@@ -1,23 +1,44 @@
 """DHCPv6-PD client core (RFC 8415 §18.2) against scripted server answers."""
 
-import math
+import itertools
 from ipaddress import IPv6Address, IPv6Network
 
 import pytest
-
-from odm_wire import constants as C
-from odm_wire.constants import INFINITY, MobilityType as MT, StatusCode as SC
-from odm_wire.dhcp6 import (
-    IANA, ClientId, DuidLL, ElapsedTime, OdmVendorOpts, OptionRequest, RapidCommit, Rebind,
-    Release, Renew, Request, ServerId, Solicit, StatusCode, UnknownOption, encode_dhcp6, decode_dhcp6,
-)
+from hosthelp import CLIENT, SERVER, SERVER_LL, advertise, config, decoded, prefix, reply, rng
 
 from host.core.events import (
-    FailureReason, PrefixBound, PrefixDeprecated, PrefixExpired, PrefixRemoved,
-    PrefixRenewed, RequestFailed,
+    FailureReason,
+    PrefixBound,
+    PrefixDeprecated,
+    PrefixExpired,
+    PrefixRemoved,
+    PrefixRenewed,
+    RequestFailed,
 )
 from host.core.pd_client import IaState, PdClient
-from hosthelp import CLIENT, SERVER, SERVER_LL, advertise, config, decoded, prefix, reply, rng
+from odm_wire import constants as C
+from odm_wire.constants import INFINITY
+from odm_wire.constants import MobilityType as MT
+from odm_wire.constants import StatusCode as SC
+from odm_wire.dhcp6 import (
+    IANA,
+    ClientId,
+    DuidLL,
+    ElapsedTime,
+    OdmVendorOpts,
+    OptionRequest,
+    RapidCommit,
+    Rebind,
+    Release,
+    Renew,
+    Request,
+    ServerId,
+    Solicit,
+    StatusCode,
+    UnknownOption,
+    decode_dhcp6,
+    encode_dhcp6,
+)
 
 P1 = "2001:db8:8000::/56"
 P2 = "2001:db8:9000::/56"
@@ -180,9 +201,9 @@ def test_noprefixavail_only_advertise_ignored_and_solicit_backs_off():
         assert [type(m) for m in out] == [Solicit]
         sol = out[0]
         sends.append(now)
-    gaps = [b - a for a, b in zip(sends, sends[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(sends)]
     assert gaps[0] == pytest.approx(t_first)
-    for g0, g1 in zip(gaps, gaps[1:]):
+    for g0, g1 in itertools.pairwise(gaps):
         assert g1 >= 1.8 * g0
     fails = of(events(c), RequestFailed)
     assert fails and fails[0].reason == FailureReason.NOTSUPPORTED and not fails[0].final
@@ -316,7 +337,7 @@ def test_nobinding_in_renew_reply_sends_request_and_keeps_prefix():
 
 def test_reply_lifetime_zero_removes_prefix_now_and_preferred_zero_deprecates():
     c = make()
-    iaid = bind(c, MT.NON_PERSISTENT, p=P1)
+    bind(c, MT.NON_PERSISTENT, p=P1)
     events(c)
     c.rebind_all(10.0)
     c.handle_timer(c.get_timer())

@@ -3,14 +3,13 @@
 from ipaddress import IPv6Address, IPv6Network
 
 import pytest
-
-from odm_wire.constants import MobilityType as MT
-from odm_wire.nd import RouterSolicitation, decode_nd
+from hosthelp import ROUTER_LL, pio, ra, rng
 
 from host.config import Timers
 from host.core.events import OnLinkPrefix, RaRejected, RouterExpired, RouterSeen
 from host.core.ra_listener import RaListener
-from hosthelp import ROUTER_LL, pio, ra, rng
+from odm_wire.constants import MobilityType as MT
+from odm_wire.nd import RouterSolicitation, decode_nd
 
 P = "2001:db8:1::/64"
 

@@ -40,14 +40,15 @@ class Pair:
         """Start ``argv`` inside namespace ``ns`` (stopped at teardown)."""
         from lab.nsutil import enter_netns_fd, open_netns
         fd = open_netns(ns)
-        fh = open(log, "wb")
         try:
-            p = subprocess.Popen(list(argv), stdout=fh, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
-                                 preexec_fn=lambda: enter_netns_fd(fd), pass_fds=(fd,))
+            with open(log, "wb") as fh:
+                # setns(2) on an fd opened above: no locks in the child (as lab.Lab)
+                p = subprocess.Popen(
+                    list(argv), stdout=fh, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+                    preexec_fn=lambda: enter_netns_fd(fd), pass_fds=(fd,))
         finally:
             os.close(fd)
-            fh.close()
         self.procs.append(p)
         return p
 
@@ -55,7 +56,7 @@ class Pair:
             ) -> subprocess.CompletedProcess:
         """Run ``python -m odm ARGS --netns <cli ns>`` and return the result."""
         return subprocess.run([sys.executable, "-m", "odm", *args, "--netns", ns or self.cli_ns],
-                              capture_output=True, text=True, timeout=timeout,
+                              capture_output=True, text=True, timeout=timeout, check=False,
                               env={**os.environ, "COLUMNS": "200"})
 
     def stop_all(self) -> None:

@@ -8,7 +8,6 @@ import shutil
 from ipaddress import IPv6Network
 
 import pytest
-
 from probe_netns import netns_ok, veth_pair, wait_for_text
 
 _ok, _why = netns_ok()
@@ -92,9 +91,9 @@ def test_typed_pd_against_legacy_kea_is_shown_as_legacy_and_released(kea):
     assert ia["prefixes"][0]["mobility_type"] is None
     assert messages(out)[-2:] == [("sent", "Release"), ("received", "Reply")]
     sol = out["log"][0]["decoded"]
-    oro = [o for o in sol["options"] if o["kind"] == "OptionRequest"][0]
+    oro = next(o for o in sol["options"] if o["kind"] == "OptionRequest")
     assert oro["requested_options"] == [17, 82]
-    hint = [o for o in sol["options"] if o["kind"] == "IAPD"][0]["options"][0]
+    hint = next(o for o in sol["options"] if o["kind"] == "IAPD")["options"][0]
     assert hint["prefix"] == "::" and hint["prefix_length"] == 56
     assert hint["options"][0]["suboptions"][0]["mobility_type"]["name"] == "SESSION_LASTING"
     # people's view names the legacy answer
@@ -112,7 +111,7 @@ def test_rapid_commit_two_messages(kea):
 def test_no_prefix_avail_exits_one_with_the_status(kea):
     pair, start = kea
     start(prefix_len=56)  # a pool of exactly one /56
-    code, first = probe_json(pair, "pd")
+    code, _first = probe_json(pair, "pd")
     assert code == 0
     code, out = probe_json(pair, "pd", "--duid", "00030001020000000099")
     assert code == 1 and out["outcome"] == "refused"

@@ -6,7 +6,6 @@ import json
 import shutil
 
 import pytest
-
 from probe_netns import netns_ok, veth_pair, wait_for_text
 
 _ok, _why = netns_ok()

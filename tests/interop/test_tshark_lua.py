@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
+from ipaddress import IPv6Address
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from odm_wire import dhcp6 as d6
-from odm_wire import nd
-from odm_wire.constants import MobilityType
-from ipaddress import IPv6Address
-
 from odm.pcap_cli import pcap
 from odm.pcaptools.capture import write_pcap
 from odm.pcaptools.craft import frame_for
 from odm.wireshark import lua_path
+from odm_wire import dhcp6 as d6
+from odm_wire import nd
+from odm_wire.constants import MobilityType
 
 pytestmark = [pytest.mark.interop,
               pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")]
@@ -47,7 +45,7 @@ def _capture(tmp_path) -> str:
 
 def tshark(*args: str) -> str:
     res = subprocess.run(["tshark", "-X", f"lua_script:{lua_path()}", *args],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, check=False)
     assert res.returncode == 0, res.stderr
     assert "Lua: Error" not in res.stderr and "lua_script" not in res.stderr, res.stderr
     return res.stdout

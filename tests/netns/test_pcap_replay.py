@@ -13,10 +13,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pcaptools"))
 
-from probe_netns import netns_ok, veth_pair, wait_for_text  # noqa: E402
+from probe_netns import netns_ok, veth_pair, wait_for_text
 
-from odm.pcaptools.capture import read_capture  # noqa: E402
-from odm.pcaptools.packets import dissect_all  # noqa: E402
+from odm.pcaptools.capture import read_capture
+from odm.pcaptools.packets import dissect_all
 
 _ok, _why = netns_ok()
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(not _ok, reason=_why),

@@ -12,16 +12,20 @@ import pytest
 
 router_core = pytest.importorskip("router.core.router")
 
-from odm_wire.constants import MobilityType as MT  # noqa: E402
-from odm_wire.dhcp6 import DuidLL, Rebind, Release, Renew, decode_dhcp6  # noqa: E402
-from router.config import parse_config  # noqa: E402
-from router.store import SqliteLeaseStore  # noqa: E402
-
-from host.config import HostConfig  # noqa: E402
-from host.core.events import (  # noqa: E402
-    AddressAdded, PrefixBound, PrefixExpired, PrefixRemoved, PrefixRenewed, SetscCompleted,
+from host.config import HostConfig
+from host.core.events import (
+    AddressAdded,
+    PrefixBound,
+    PrefixExpired,
+    PrefixRemoved,
+    PrefixRenewed,
+    SetscCompleted,
 )
-from host.core.host import HostCore  # noqa: E402
+from host.core.host import HostCore
+from odm_wire.constants import MobilityType as MT
+from odm_wire.dhcp6 import DuidLL, Rebind, Release, Renew, decode_dhcp6
+from router.config import parse_config
+from router.store import SqliteLeaseStore
 
 RLL, HLL = IPv6Address("fe80::ff:fe00:1"), IPv6Address("fe80::ff:fe00:2")
 EXAMPLE = Path(__file__).resolve().parents[2] / "router" / "example.toml"
@@ -172,7 +176,7 @@ def test_expiry_at_valid_lifetime_when_router_gone(link):
 def test_release_on_last_close_frees_the_router_binding(link):
     link.host.setsc(1, 1, MT.SESSION_LASTING, link.now)
     link.pump()
-    (done,) = link.take(SetscCompleted)
+    (_done,) = link.take(SetscCompleted)
     link.host.close_owner(1, link.now)
     link.pump()
     assert any(type(m) is Release for m in link.sent)

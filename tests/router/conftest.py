@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from odm_wire.constants import MessageType, MobilityType, StatusCode as SC
+from odm_wire.constants import MessageType, MobilityType
+from odm_wire.constants import StatusCode as SC
 from odm_wire.dhcp6 import (
     IAPD,
     Advertise,

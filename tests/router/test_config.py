@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from odm_wire.constants import INFINITY, MobilityType as MT
+from odm_wire.constants import INFINITY
+from odm_wire.constants import MobilityType as MT
 from router.config import ConfigError, load_config, parse_config
 from tests.router.conftest import BASE_TOML
 

@@ -8,7 +8,8 @@ from ipaddress import IPv6Address, IPv6Network
 
 import pytest
 
-from odm_wire.constants import MobilityType as MT, StatusCode as SC
+from odm_wire.constants import MobilityType as MT
+from odm_wire.constants import StatusCode as SC
 from odm_wire.dhcp6 import (
     IANA,
     IAPD,
@@ -563,7 +564,7 @@ def test_doubly_relayed_request_commits_with_the_relay_as_next_hop(h, client):
                     (RelayMsg(inner),))
     fw2 = RelayForw(1, IPv6Address("2001:db8:1::1"), IPv6Address("fe80::9"),
                     (RelayMsg(fw1), InterfaceId(b"\x00\x01")))
-    ((out, rr),) = h.exchange(fw2, src=relay)
+    ((_out, rr),) = h.exchange(fw2, src=relay)
     assert rr.hop_count == 1 and rr.get(InterfaceId).interface_id == b"\x00\x01"
     rr1 = rr.relayed
     assert type(rr1) is RelayRepl and rr1.hop_count == 0 and rr1.get(InterfaceId) is None
@@ -634,6 +635,6 @@ def test_counters_use_keas_names(h, client):
     assert st["pkt6-request-received"] == 1 and st["pkt6-advertise-sent"] == 1
     assert st["pkt6-reply-sent"] == 1 and st["pkt6-sent"] == 2
     assert st["cumulative-assigned-pds"] == 1
-    fixed = [p for p in h.dhcp.pool_stats() if p["pool"] == "fixed"][0]
+    fixed = next(p for p in h.dhcp.pool_stats() if p["pool"] == "fixed")
     assert fixed["total-pds"] == 16 and fixed["assigned-pds"] == 1
     assert fixed["cumulative-assigned-pds"] == 1

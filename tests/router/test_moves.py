@@ -12,8 +12,15 @@ import pytest
 from odm_wire.constants import MobilityType as MT
 from router.core.events import BindingMovedHere, PrefixReleased
 from router.store import SqliteLeaseStore
-from tests.router.conftest import BASE_TOML, Client, FakeClock, Harness, make_config, net, \
-    prefixes_of
+from tests.router.conftest import (
+    BASE_TOML,
+    Client,
+    FakeClock,
+    Harness,
+    make_config,
+    net,
+    prefixes_of,
+)
 
 AR2_LL = "fe80::ff:fe00:2"  # the host keeps its link-local address across the move
 
@@ -85,7 +92,7 @@ def test_rebind_at_the_new_router_answers_each_type_per_its_guarantee(two):
 
 
 def test_the_grace_ends_at_the_new_router_and_the_prefix_is_released(two):
-    ar1, ar2, clock = two
+    ar1, ar2, _clock = two
     c = Client()
     got = attach(ar1, c, c.typed(4, MT.GRACEFUL_REPLACEMENT))
     old = net(got[4].prefixes[0])
@@ -140,7 +147,7 @@ def test_move_back_to_the_anchor_serves_the_prefix_there_again(two):
 
 
 def test_release_at_the_serving_router_ends_the_binding_everywhere(two):
-    ar1, ar2, clock = two
+    ar1, ar2, _clock = two
     c = Client()
     got = attach(ar1, c, c.typed(2, MT.SESSION_LASTING))
     old = net(got[2].prefixes[0])

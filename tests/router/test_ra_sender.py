@@ -3,6 +3,7 @@ answers and their delay rules, final RAs, PIO content, withdrawal."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import tomllib
 from ipaddress import IPv6Address, IPv6Network
@@ -84,7 +85,7 @@ class Run:
 
 
 def gaps(ts):
-    return [b - a for a, b in zip(ts, ts[1:])]
+    return [b - a for a, b in itertools.pairwise(ts)]
 
 
 def test_first_ra_at_start_then_initial_burst_then_min_max_intervals():
@@ -97,7 +98,7 @@ def test_first_ra_at_start_then_initial_burst_then_min_max_intervals():
     assert all(3 <= x <= 16 for x in g[:2]), g[:2]
     # then uniformly within [MinRtrAdvInterval, MaxRtrAdvInterval] = [198, 600]
     assert g[2:] and all(198 <= x <= 600 for x in g[2:]), g[2:]
-    assert len(set(round(x, 3) for x in g[2:])) > 1  # random, not fixed
+    assert len({round(x, 3) for x in g[2:]}) > 1  # random, not fixed
     for _, ra in r.sent:
         assert ra.router_lifetime == 1800  # never 0 at start-up
 
@@ -241,7 +242,7 @@ def test_set_prefix_caps_lifetimes_by_its_deadline():
                  mobility_type=MT.GRACEFUL_REPLACEMENT, valid_until=r.t + 700,
                  preferred_until=r.t + 100)
     ras = s.build(r.t + 50)
-    pio = [p for p in ras[0].prefixes if p.network == "2001:db8:2::/64"][0]
+    pio = next(p for p in ras[0].prefixes if p.network == "2001:db8:2::/64")
     assert (pio.valid_lifetime, pio.preferred_lifetime) == (650, 50)
     assert pio.mobility_type == MT.GRACEFUL_REPLACEMENT
     with pytest.raises(ValueError):

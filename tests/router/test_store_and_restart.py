@@ -13,8 +13,15 @@ from odm_wire.dhcp6 import decode_dhcp6
 from router.core.bindings import Binding, BindingState
 from router.errors import StoreError
 from router.store import SqliteLeaseStore
-from tests.router.conftest import SERVER_DUID, Client, FakeClock, Harness, make_config, net, \
-    prefixes_of
+from tests.router.conftest import (
+    SERVER_DUID,
+    Client,
+    FakeClock,
+    Harness,
+    make_config,
+    net,
+    prefixes_of,
+)
 
 
 def mk(prefix="2001:db8::/56", duid=b"\x00\x03\x00\x01\x02\x00\x00\x00\x00\x02", iaid=1,
@@ -254,6 +261,6 @@ def test_startup_with_100k_bindings_loads_them_all(tmp_path):
     s2 = SqliteLeaseStore(path)
     h = Harness(cfg, s2, FakeClock())
     assert len(h.dhcp.bindings()) == 100_000
-    legacy = [p for p in h.dhcp.pool_stats() if p["pool"] == "legacy"][0]
+    legacy = next(p for p in h.dhcp.pool_stats() if p["pool"] == "legacy")
     assert legacy["assigned-pds"] == 100_000
     s2.close()
