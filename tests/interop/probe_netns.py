@@ -46,7 +46,7 @@ class Pair:
                 p = subprocess.Popen(
                     list(argv), stdout=fh, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
-                    preexec_fn=lambda: enter_netns_fd(fd), pass_fds=(fd,))
+                    preexec_fn=lambda: enter_netns_fd(fd), pass_fds=(fd,))  # noqa: PLW1509
         finally:
             os.close(fd)
         self.procs.append(p)
