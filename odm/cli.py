@@ -14,20 +14,39 @@ import click
 
 from odm import __version__
 
-#: (module, attribute) of every sub-group; a missing module is skipped so a
+#: command name → (module, attribute) of every sub-command. Each is imported
+#: only when invoked (or for ``--help``), so ``odm router run`` does not pay for
+#: the lab, pcap and probe tools at start-up; a missing module is skipped so a
 #: partial checkout still gives a working ``odm``.
-SUBCOMMANDS = [
-    ("odm_wire.cli", "wire"),
-    ("router.cli", "router"),
-    ("host.cli", "host"),
-    ("host.cli", "setsc_command"),
-    ("lab.cli", "lab"),
-    ("odm.probe_cli", "probe"),
-    ("odm.pcap_cli", "pcap"),
-]
+SUBCOMMANDS = {
+    "router": ("router.cli", "router"),
+    "host": ("host.cli", "host"),
+    "setsc": ("host.cli", "setsc_command"),
+    "lab": ("lab.cli", "lab"),
+    "probe": ("odm.probe_cli", "probe"),
+    "pcap": ("odm.pcap_cli", "pcap"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(n for n in SUBCOMMANDS if self.get_command(ctx, n) is not None)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        spec = SUBCOMMANDS.get(name)
+        if spec is None:
+            return None
+        try:
+            return getattr(importlib.import_module(spec[0]), spec[1])
+        except ModuleNotFoundError as exc:  # a part not written yet
+            if exc.name != spec[0]:
+                raise
+            return None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="odm")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(verbose: int) -> None:
@@ -38,13 +57,3 @@ def main(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-for _module, _attr in SUBCOMMANDS:
-    try:
-        _cmd = getattr(importlib.import_module(_module), _attr)
-    except ModuleNotFoundError as exc:  # a part not written yet
-        if exc.name != _module:
-            raise
-        continue
-    main.add_command(_cmd)
