@@ -29,10 +29,9 @@ class Event:
 
 
 @dataclass(frozen=True)
-class PrefixDelegated(Event):
-    """A prefix was committed to a client (Request, Rapid-Commit Solicit, or a
-    Renew/Rebind that re-created a binding): route ``prefix`` via
-    ``client_ll`` on ``interface``."""
+class _BindingEvent(Event):
+    """A binding's prefix and what routing it needs (the fields of the two
+    events below)."""
 
     prefix: IPv6Network
     duid: bytes
@@ -47,18 +46,16 @@ class PrefixDelegated(Event):
 
 
 @dataclass(frozen=True)
-class PrefixRenewed(Event):
+class PrefixDelegated(_BindingEvent):
+    """A prefix was committed to a client (Request, Rapid-Commit Solicit, or a
+    Renew/Rebind that re-created a binding): route ``prefix`` via
+    ``client_ll`` on ``interface``."""
+
+
+@dataclass(frozen=True)
+class PrefixRenewed(_BindingEvent):
     """An existing binding was extended (Renew, Rebind, repeated Request).
     ``client_ll`` may have changed: replace the route."""
-
-    prefix: IPv6Network
-    duid: bytes
-    iaid: int
-    mobility_type: MobilityType | None
-    client_ll: IPv6Address | None
-    interface: str
-    preferred_lifetime: int
-    valid_lifetime: int
 
 
 @dataclass(frozen=True)
