@@ -101,6 +101,55 @@ def pio(text: str, pl=1800, vl=3600, t=0, a=True, l=True, p=False) -> PrefixInfo
     return PrefixInformation(net.prefixlen, net.network_address, vl, pl, l, a, False, p, t)
 
 
+def drain(core) -> list:
+    """Every event the core has queued, in order."""
+    out = []
+    while (e := core.next_event()) is not None:
+        out.append(e)
+    return out
+
+
+class ScriptedServer:
+    """Answers every DHCPv6 message a core sent: Advertise (Preference 255) to
+    a Solicit, Reply to a Request, an empty Reply to a Release. A listed prefix
+    is granted as is; otherwise a fresh /56 per acquisition,
+    ``2001:db8:<type><n>::/56`` (``legacy`` for untyped ones when given).
+    ``lifetimes``: (preferred, valid) of the grants, ``timers``: (T1, T2)."""
+
+    def __init__(self, legacy: str | None = None, lifetimes: tuple[int, int] | None = None,
+                 timers: tuple[int, int] | None = None) -> None:
+        self.legacy = legacy
+        self.lifetimes = lifetimes
+        self.timers = timers
+        self.n = 0
+        self.sent: list = []
+
+    def serve(self, c, now: float, rounds: int = 4) -> None:
+        from odm_wire.dhcp6 import Release, Request, Solicit
+        life = {} if self.lifetimes is None else {"pl": self.lifetimes[0],
+                                                  "vl": self.lifetimes[1]}
+        tm = {} if self.timers is None else {"t1": self.timers[0], "t2": self.timers[1]}
+        for _ in range(rounds):
+            for m in decoded(c.datagrams_to_send()):
+                self.sent.append(m)
+                ia = m.ia_pds[0]
+                t = ia.prefixes[0].mobility_type if ia.prefixes else None
+                if type(m) is Release:
+                    c.handle_datagram(reply(m, [], t1=0, t2=0), SERVER_LL, now)
+                    continue
+                if ia.prefixes and int(ia.prefixes[0].prefix):
+                    p = IPv6Network((ia.prefixes[0].prefix, ia.prefixes[0].prefix_length))
+                else:
+                    self.n += 1
+                    p = IPv6Network(self.legacy) if t is None and self.legacy else \
+                        IPv6Network(f"2001:db8:{0 if t is None else int(t)}{self.n:03x}::/56")
+                pf = [prefix(str(p), t=t, **life)]
+                if type(m) is Solicit:
+                    c.handle_datagram(advertise(m, pf, pref=255, **tm), SERVER_LL, now)
+                elif type(m) is Request:
+                    c.handle_datagram(reply(m, pf, **tm), SERVER_LL, now)
+
+
 __all__ = [
     "CLIENT",
     "IANA",
@@ -109,10 +158,12 @@ __all__ = [
     "SERVER_LL",
     "C",
     "MobilityType",
+    "ScriptedServer",
     "advertise",
     "answer",
     "config",
     "decoded",
+    "drain",
     "pio",
     "prefix",
     "ra",

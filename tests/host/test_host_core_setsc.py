@@ -10,6 +10,7 @@ from hosthelp import (
     advertise,
     config,
     decoded,
+    drain,
     pio,
     prefix,
     ra,
@@ -38,13 +39,6 @@ PL = "2001:db8:8000::/56"
 
 def core(**kw):
     return HostCore(config(**kw), CLIENT, b"secret", rng=rng())
-
-
-def drain(c):
-    out = []
-    while (e := c.next_event()) is not None:
-        out.append(e)
-    return out
 
 
 def of(evs, cls):

@@ -4,10 +4,15 @@ is logged and counted, and sends no DHCPv6 — with a fake clock."""
 
 import logging
 import math
-from ipaddress import IPv6Network
 
 import pytest
-from hosthelp import CLIENT, SERVER_LL, advertise, config, decoded, prefix, reply, rng
+from hosthelp import (
+    CLIENT,
+    ScriptedServer,
+    config,
+    drain,
+    rng,
+)
 
 from host import api
 from host.core.events import FailureReason, SetscCompleted
@@ -23,7 +28,6 @@ from host.policy import (
 )
 from odm_wire.constants import MobilityType as MT
 from odm_wire.constants import StatusCode as SC
-from odm_wire.dhcp6 import Release, Request, Solicit
 
 ALICE = Principal(1000, 1000, frozenset({27}), pid=4242)
 BOB = Principal(1001, 1001)
@@ -31,40 +35,9 @@ ROOT = Principal(0, 0)
 PL = "2001:db8:8000::/56"
 
 
-class Server:
-    """Answers the core's DHCPv6 messages; hands out a fresh /56 per request."""
-
-    def __init__(self):
-        self.n = 0
-        self.sent = []
-
-    def serve(self, c, now, rounds=4):
-        for _ in range(rounds):
-            for m in decoded(c.datagrams_to_send()):
-                self.sent.append(m)
-                ia = m.ia_pds[0]
-                t = ia.prefixes[0].mobility_type if ia.prefixes else None
-                if type(m) is Release:
-                    c.handle_datagram(reply(m, [], t1=0, t2=0), SERVER_LL, now)
-                    continue
-                if ia.prefixes and int(ia.prefixes[0].prefix):
-                    p = IPv6Network((ia.prefixes[0].prefix, ia.prefixes[0].prefix_length))
-                else:
-                    self.n += 1
-                    p = IPv6Network(PL) if t is None else \
-                        IPv6Network(f"2001:db8:{int(t)}{self.n:03x}::/56")
-                pf = [prefix(str(p), t=t)]
-                if type(m) is Solicit:
-                    c.handle_datagram(advertise(m, pf, pref=255), SERVER_LL, now)
-                elif type(m) is Request:
-                    c.handle_datagram(reply(m, pf), SERVER_LL, now)
-
-
-def drain(c):
-    out = []
-    while (e := c.next_event()) is not None:
-        out.append(e)
-    return out
+def Server():
+    """A fresh /56 per typed acquisition, the legacy prefix PL."""
+    return ScriptedServer(legacy=PL)
 
 
 def answers(evs):

@@ -4,7 +4,18 @@ deprecated and left to drain while referenced — with a fake clock."""
 
 from ipaddress import IPv6Address, IPv6Network
 
-from hosthelp import CLIENT, SERVER_LL, advertise, config, decoded, prefix, reply, rng
+from hosthelp import (
+    CLIENT,
+    SERVER_LL,
+    ScriptedServer,
+    advertise,
+    config,
+    decoded,
+    drain,
+    prefix,
+    reply,
+    rng,
+)
 
 from host.core.events import AddressRemoved, AddressUpdated, AppNotification, SetscCompleted
 from host.core.host import HostCore
@@ -15,40 +26,9 @@ from odm_wire.dhcp6 import Release, Request, Solicit
 MASK64 = (1 << 64) - 1
 
 
-class Server:
-    """A fresh /56 per acquisition (per type), renewals of the same prefix."""
-
-    def __init__(self):
-        self.n = 0
-        self.sent = []
-
-    def serve(self, c, now, rounds=4):
-        for _ in range(rounds):
-            for m in decoded(c.datagrams_to_send()):
-                self.sent.append(m)
-                ia = m.ia_pds[0]
-                t = ia.prefixes[0].mobility_type if ia.prefixes else None
-                if type(m) is Release:
-                    c.handle_datagram(reply(m, [], t1=0, t2=0), SERVER_LL, now)
-                    continue
-                if ia.prefixes and int(ia.prefixes[0].prefix):
-                    p = IPv6Network((ia.prefixes[0].prefix, ia.prefixes[0].prefix_length))
-                else:
-                    self.n += 1
-                    p = IPv6Network(f"2001:db8:{0 if t is None else int(t)}{self.n:03x}::/56")
-                pf = [prefix(str(p), t=t, pl=30000, vl=40000)]
-                if type(m) is Solicit:
-                    c.handle_datagram(advertise(m, pf, pref=255, t1=20000, t2=30000),
-                                      SERVER_LL, now)
-                elif type(m) is Request:
-                    c.handle_datagram(reply(m, pf, t1=20000, t2=30000), SERVER_LL, now)
-
-
-def drain(c):
-    out = []
-    while (e := c.next_event()) is not None:
-        out.append(e)
-    return out
+def Server():
+    """A fresh /56 per acquisition (per type), long lifetimes and T1/T2."""
+    return ScriptedServer(lifetimes=(30000, 40000), timers=(20000, 30000))
 
 
 def core(seed=1, **kw):

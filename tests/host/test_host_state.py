@@ -6,7 +6,7 @@ clock and a real file."""
 import json
 from ipaddress import IPv6Network
 
-from hosthelp import CLIENT, SERVER_LL, advertise, config, decoded, prefix, reply, rng
+from hosthelp import CLIENT, SERVER_LL, advertise, config, decoded, drain, prefix, reply, rng
 
 from host.core.events import AddressAdded, PrefixRenewed, SetscCompleted
 from host.core.host import HostCore
@@ -18,13 +18,6 @@ from odm_wire.dhcp6 import Rebind, Release, Request, Solicit
 GRANTS = {None: "2001:db8:8000::/56", MT.SESSION_LASTING: "2001:db8:5000::/56",
           MT.FIXED: "2001:db8:f000::/56"}
 ALICE = Principal(1000, 1000, pid=77)
-
-
-def drain(c):
-    out = []
-    while (e := c.next_event()) is not None:
-        out.append(e)
-    return out
 
 
 def serve(c, now, rounds=4, *, pl=3000, vl=4000):

@@ -13,6 +13,7 @@ from hosthelp import (
     advertise,
     config,
     decoded,
+    drain,
     pio,
     prefix,
     ra,
@@ -42,13 +43,6 @@ EVIL_LL = IPv6Address("fe80::bad")
 EVIL = DuidLL(1, b"\x02\x00\x00\x00\x0b\xad")
 ONLINK = "2001:db8:1::/64"
 PL = "2001:db8:8000::/56"
-
-
-def drain(c):
-    out = []
-    while (e := c.next_event()) is not None:
-        out.append(e)
-    return out
 
 
 def core(**kw):
