@@ -14,10 +14,21 @@ from __future__ import annotations
 from odm_wire.constants import *
 from odm_wire.constants import ODM_PEN, MobilityType
 from odm_wire.dhcp6 import *
-from odm_wire.dhcp6 import Message, RelayMessage, decode_dhcp6, encode_dhcp6
+from odm_wire.dhcp6 import (
+    Message,
+    RelayMessage,
+    _speedups,
+    decode_dhcp6_py,
+    encode_dhcp6,
+)
 from odm_wire.errors import OdmError, WireFormatError
 from odm_wire.nd import *
-from odm_wire.nd import RouterAdvertisement, RouterSolicitation, decode_nd, encode_nd
+from odm_wire.nd import (
+    RouterAdvertisement,
+    RouterSolicitation,
+    decode_nd_py,
+    encode_nd,
+)
 
 __all__ = ["ODM_PEN", "MobilityType", "OdmError", "WireFormatError", "decode", "encode"]
 
@@ -29,8 +40,16 @@ def decode(data: bytes, pen: int = ODM_PEN
     if not data:
         raise WireFormatError("empty datagram", 0)
     if data[0] in (133, 134):
-        return decode_nd(data)
-    return decode_dhcp6(data, pen)
+        return decode_nd_py(data)
+    return decode_dhcp6_py(data, pen)
+
+
+#: The pure-Python :func:`decode` (the reference of the compiled one, and what
+#: runs when :mod:`odm_wire._speedups` is not built or ``ODM_WIRE_PURE=1``).
+decode_py = decode
+if _speedups is not None:
+    decode = _speedups.decode
+    decode.__doc__ = decode_py.__doc__
 
 
 def encode(msg) -> bytes:

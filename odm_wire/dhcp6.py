@@ -15,6 +15,7 @@ dataclass instances all the same.
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import MISSING, dataclass, fields
@@ -1025,3 +1026,26 @@ def encode_dhcp6(msg: Message | RelayMessage) -> bytes:
             raise
         raise WireFormatError(f"cannot encode {type(msg).__name__}: {exc}") from None
 
+
+
+# ------------------------------------------------------------------ compiled twin
+def _load_speedups():
+    """:mod:`odm_wire._speedups`, the compiled twin of the decoders (built from
+    ``odm_wire/_speedups.pyx`` by ``pip install``), or None when it is not built
+    or the environment sets ``ODM_WIRE_PURE=1``."""
+    if os.environ.get("ODM_WIRE_PURE", "") not in ("", "0"):
+        return None
+    try:
+        from odm_wire import _speedups
+    except ImportError:
+        return None
+    return _speedups
+
+
+#: The pure-Python decoder: the reference the compiled one is tested against
+#: (tests/wire/test_wire_speedups.py), and what runs when it is not built.
+decode_dhcp6_py = decode_dhcp6
+_speedups = _load_speedups()
+if _speedups is not None:
+    decode_dhcp6 = _speedups.bind_dhcp6(globals())
+    decode_dhcp6.__doc__ = decode_dhcp6_py.__doc__

@@ -15,7 +15,7 @@ import struct
 from ipaddress import IPv6Address
 
 from odm_wire.constants import Icmp6Type, MobilityType, NdOptionType, mobility_type_or_raw
-from odm_wire.dhcp6 import _addr, model
+from odm_wire.dhcp6 import _addr, _speedups, model
 from odm_wire.errors import WireFormatError
 
 __all__ = [
@@ -349,6 +349,14 @@ def decode_nd(data: bytes) -> RouterSolicitation | RouterAdvertisement:
         _, code, ck, r = struct.unpack_from("!BBHI", data)
         return RouterSolicitation(_decode_nd_options(data, 8), code, ck, r)
     raise WireFormatError(f"ICMPv6 type {t} is not a Router Solicitation or Advertisement", 0)
+
+
+#: The pure-Python decoder: the reference the compiled one is tested against,
+#: and what runs when :mod:`odm_wire._speedups` is not built.
+decode_nd_py = decode_nd
+if _speedups is not None:
+    decode_nd = _speedups.bind_nd(globals())
+    decode_nd.__doc__ = decode_nd_py.__doc__
 
 
 # ------------------------------------------------------------------------ encode

@@ -1,0 +1,203 @@
+"""The compiled decoders (odm_wire/_speedups.pyx) against the pure-Python ones.
+
+``odm_wire.decode``, ``odm_wire.dhcp6.decode_dhcp6`` and ``odm_wire.nd.decode_nd``
+are the compiled twins when the extension is built; ``decode_py``,
+``decode_dhcp6_py`` and ``decode_nd_py`` are the pure-Python reference. For every
+input, both must give the same message (compared by ``repr``, which shows enum
+members by name, and by ``==``) or the same WireFormatError (reason and offset).
+The interning tables are emptied before each decode, so that neither side can
+hand back an object the other built.
+
+The rest of tests/wire runs against whichever decoder ``odm_wire`` exports, so
+with the extension built it tests the compiled one and this file ties the two.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import pickle
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_wire_hypothesis import FAST, SEEDS, dhcp_messages, mutated, ras, rss
+from test_wire_malformed import CASES, h, nest_ia_pds, nest_relays
+from test_wire_pcaps import CAPTURES
+from wirelib import peer_payloads
+
+import odm_wire
+from odm_wire import WireFormatError, dhcp6, nd
+from odm_wire.constants import MobilityType
+
+BUILT = odm_wire._speedups is not None
+PURE_ASKED = os.environ.get("ODM_WIRE_PURE", "") not in ("", "0")
+
+
+def test_extension_is_built_in_ci():
+    """CI installs with a compiler and Cython: there the compiled decoders must be
+    the ones in use (a silent fall-back would only show as a slower benchmark)."""
+    if not os.environ.get("CI") or PURE_ASKED:
+        pytest.skip("only CI insists on the compiled decoders")
+    assert BUILT, "odm_wire._speedups was not built: pip install printed why"
+    assert odm_wire.decode is odm_wire._speedups.decode
+    assert dhcp6.decode_dhcp6 is odm_wire._speedups.decode_dhcp6
+    assert nd.decode_nd is odm_wire._speedups.decode_nd
+
+
+needs_built = pytest.mark.skipif(not BUILT, reason="odm_wire._speedups is not built")
+
+
+def _cold() -> None:
+    dhcp6._LEAF_CACHES.clear()
+    dhcp6._ADDR_CACHE.clear()
+
+
+def _outcome(fn, data: bytes, *args):
+    """('ok', repr, message) or ('error', reason, offset) of one decode, cold."""
+    _cold()
+    try:
+        msg = fn(data, *args)
+    except WireFormatError as exc:
+        return ("error", exc.reason, exc.offset)
+    return ("ok", repr(msg), msg)
+
+
+def assert_same(data: bytes, pen: int | None = None) -> None:
+    pen_args = () if pen is None else (pen,)
+    fast = _outcome(odm_wire.decode, data, *pen_args)
+    pure = _outcome(odm_wire.decode_py, data, *pen_args)
+    assert fast[:2] == pure[:2], data.hex()
+    if fast[0] == "ok":
+        assert fast[2] == pure[2] and hash(fast[2]) == hash(pure[2])
+        assert odm_wire.encode(fast[2]) == data
+    if data and data[0] in (133, 134):
+        assert _outcome(nd.decode_nd, data)[:2] == _outcome(nd.decode_nd_py, data)[:2]
+    elif data:
+        assert (_outcome(dhcp6.decode_dhcp6, data, *pen_args)[:2]
+                == _outcome(dhcp6.decode_dhcp6_py, data, *pen_args)[:2])
+
+
+@needs_built
+@FAST
+@given(st.binary(max_size=300))
+def test_same_for_random_octets(data):
+    assert_same(data)
+
+
+@needs_built
+@FAST
+@given(st.sampled_from([1, 3, 7, 12, 13, 133, 134]), st.binary(max_size=200))
+def test_same_behind_a_valid_first_octet(first, rest):
+    assert_same(bytes((first,)) + rest)
+
+
+@needs_built
+@FAST
+@given(mutated())
+def test_same_for_mutated_valid_messages(data):
+    assert_same(data)
+
+
+@needs_built
+@FAST
+@given(st.one_of(dhcp_messages, ras, rss))
+def test_same_for_random_well_formed_messages(msg):
+    assert_same(odm_wire.encode(msg))
+
+
+@needs_built
+@FAST
+@given(mutated(), st.sampled_from([1, 9, 32473, 0xFFFFFFFF]))
+def test_same_with_another_enterprise_number(data, pen):
+    assert_same(data, pen)
+
+
+@needs_built
+@pytest.mark.parametrize("data", SEEDS, ids=lambda b: b[:1].hex() + "-" + str(len(b)))
+def test_same_for_vectors_and_emitted_messages(data):
+    assert_same(data)
+
+
+@needs_built
+@pytest.mark.parametrize("name", list(CASES))
+def test_same_error_for_each_malformed_case(name):
+    assert_same(h(CASES[name][0]))
+
+
+@needs_built
+def test_same_for_every_truncation_and_deep_nesting():
+    for data in SEEDS:
+        for n in range(len(data)):
+            assert_same(data[:n])
+    for levels in (1, 2, 31, 32, 33, 34, 3000):
+        assert_same(nest_ia_pds(levels))
+    for levels in (1, 8, 31, 32, 33, 1500):
+        assert_same(nest_relays(levels))
+
+
+@needs_built
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_same_for_peer_captures(path):
+    payloads = peer_payloads(path)
+    assert payloads
+    for _, _, data in payloads:
+        assert_same(data)
+
+
+@needs_built
+def test_same_for_relayed_message():
+    inner = odm_wire.encode(dhcp6.Solicit(0x010203, (dhcp6.ClientId(dhcp6.DuidLL(1, b"\2" * 6)),)))
+    relay = (bytes((12, 0)) + bytes(16) + bytes.fromhex("fe80" + "00" * 13 + "02")
+             + b"\x00\x09" + len(inner).to_bytes(2, "big") + inner)
+    assert_same(relay)
+    msg = odm_wire.decode(relay)
+    assert type(msg) is dhcp6.RelayForw and type(msg.relayed) is dhcp6.Solicit
+
+
+@needs_built
+def test_compiled_objects_behave_as_dataclasses():
+    """A compiled decode leaves fields at their dataclass default unstored (the
+    class attribute answers): replace, pickle, copy, asdict, hash and the frozen
+    guard must all still hold."""
+    ra = odm_wire.encode(nd.RouterAdvertisement(64, False, False, 1800, 0, 0, (
+        nd.PrefixInformation(64, dhcp6.IPv6Address("2001:db8::"), 600, 300,
+                             mobility_type=MobilityType.NON_PERSISTENT),
+        nd.SourceLinkLayerAddress(b"\2" * 6))))
+    sol = odm_wire.encode(dhcp6.Solicit(7, (
+        dhcp6.ClientId(dhcp6.DuidLL(1, b"\2" * 6)), dhcp6.ElapsedTime(0),
+        dhcp6.IAPD(5, 0, 0, (dhcp6.IAPrefix(0, 0, 56, dhcp6.IPv6Address("::"),
+                                            (dhcp6.mobility_type_option(2),)),)))))
+    for data in (ra, sol):
+        _cold()
+        fast = odm_wire.decode(data)
+        _cold()
+        pure = odm_wire.decode_py(data)
+        assert pickle.loads(pickle.dumps(fast)) == pure
+        assert copy.deepcopy(fast) == pure and copy.copy(fast) == pure
+        assert dataclasses.asdict(fast) == dataclasses.asdict(pure)
+        assert dataclasses.replace(fast) == pure
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            fast.options = ()
+    _cold()
+    pio = odm_wire.decode(ra).prefixes[0]
+    assert (pio.on_link, pio.autonomous, pio.router_address, pio.mobility_type) == (
+        True, True, False, MobilityType.NON_PERSISTENT)
+    assert dataclasses.replace(pio, on_link=False).flags == 0x40 | 3
+
+
+@needs_built
+def test_pure_python_can_be_asked_for(tmp_path):
+    """ODM_WIRE_PURE=1 keeps the pure-Python decoders (for debugging, and to
+    measure what the extension buys)."""
+    import subprocess
+    import sys
+
+    code = ("import odm_wire; from odm_wire import dhcp6, nd; "
+            "assert odm_wire._speedups is None; assert odm_wire.decode is odm_wire.decode_py; "
+            "assert dhcp6.decode_dhcp6 is dhcp6.decode_dhcp6_py; "
+            "assert nd.decode_nd is nd.decode_nd_py; print('pure')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "ODM_WIRE_PURE": "1"}, check=True)
+    assert out.stdout.strip() == "pure"
