@@ -24,6 +24,10 @@ interning tables are emptied, so that only reuse within one pass counts (in the
 interleaved mix, a client's Request and Reply echo the prefix of its
 Advertise, as they do on the wire).
 
+odm_wire's codec is compiled (``odm_wire/_speedups.pyx``, built by ``pip
+install``) unless ``ODM_WIRE_PURE=1``; the first line says which ran, so
+``ODM_WIRE_PURE=1 python bench/codec.py`` shows what the compiled module buys.
+
 Usage: ``python bench/codec.py [--clients N] [--repeat R] [--scapy-repeat R]``
 """
 
@@ -264,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
                  _best_rate(bytes, mix_sc, args.scapy_repeat)))
 
     import scapy
-    print(f"odm_wire vs scapy {scapy.VERSION}, Python {sys.version.split()[0]}; "
+    which = ("compiled (odm_wire._speedups)" if odm_wire._speedups is not None
+             else "pure Python")
+    print(f"odm_wire {which} vs scapy {scapy.VERSION}, Python {sys.version.split()[0]}; "
           f"{args.clients} clients × {len(KINDS)} messages (scapy timed on {n_sc}); "
           "messages/s, best of passes")
     hdr = (f"{'message':<28} {'decode odm':>11} {'scapy':>9} {'ratio':>6}   "

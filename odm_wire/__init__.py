@@ -19,15 +19,15 @@ from odm_wire.dhcp6 import (
     RelayMessage,
     _speedups,
     decode_dhcp6_py,
-    encode_dhcp6,
+    encode_dhcp6_py,
 )
 from odm_wire.errors import OdmError, WireFormatError
 from odm_wire.nd import *
 from odm_wire.nd import (
     RouterAdvertisement,
     RouterSolicitation,
+    _encode_nd_body_py,
     decode_nd_py,
-    encode_nd,
 )
 
 __all__ = ["ODM_PEN", "MobilityType", "OdmError", "WireFormatError", "decode", "encode"]
@@ -47,16 +47,25 @@ def decode(data: bytes, pen: int = ODM_PEN
 #: The pure-Python :func:`decode` (the reference of the compiled one, and what
 #: runs when :mod:`odm_wire._speedups` is not built or ``ODM_WIRE_PURE=1``).
 decode_py = decode
-if _speedups is not None:
-    decode = _speedups.decode
-    decode.__doc__ = decode_py.__doc__
 
 
 def encode(msg) -> bytes:
     """Encode any odm_wire message (DHCPv6 or RS/RA) to octets."""
     if isinstance(msg, (RouterAdvertisement, RouterSolicitation)):
-        return encode_nd(msg)
-    return encode_dhcp6(msg)
+        return _encode_nd_body_py(msg)
+    return encode_dhcp6_py(msg)
+
+
+#: The pure-Python :func:`decode` and :func:`encode` (the reference of the
+#: compiled ones, and what runs when :mod:`odm_wire._speedups` is not built or
+#: ``ODM_WIRE_PURE=1``).
+decode_py = decode
+encode_py = encode
+if _speedups is not None:
+    decode = _speedups.decode
+    decode.__doc__ = decode_py.__doc__
+    encode = _speedups.encode
+    encode.__doc__ = encode_py.__doc__
 
 
 # scapy is a hard dependency: registering the layers is part of importing odm_wire.

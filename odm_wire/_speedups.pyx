@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, binding=True
-"""The compiled fast path of odm_wire's decoders (Cython).
+"""The compiled fast path of odm_wire's codec (Cython).
 
 :func:`decode_dhcp6` (RFC 8415 §8, §9, §21), :func:`decode_nd` (RFC 4861 §4.1,
 §4.2, §4.6) and :func:`decode` are the same functions as the pure-Python ones in
@@ -20,6 +20,15 @@ this module does in C. Options the agents rarely see (IA_NA/IAADDR, Relay
 Message, Interface-Id, Reconfigure, SOL_MAX_RT/INF_MAX_RT) are handed to the
 pure-Python decoders, so there is one implementation of each of them.
 
+The encoders (:func:`encode_dhcp6`, :func:`encode`, and the body of
+:func:`odm_wire.nd.encode_nd`) write IA_PD, IAPREFIX, Client Identifier, the
+message header, RA/RS headers, PIOs and link-layer address options in C and
+call each other option's own ``encode()`` (so the memoised server options
+keep their memo). Whenever a value does not fit its field, or an object is not
+exactly one of those classes' instances, they hand the whole message to the
+pure-Python encoder, which gives the result or raises the
+:class:`~odm_wire.errors.WireFormatError`: one definition of every error.
+
 Objects are built as :func:`odm_wire.dhcp6.model` describes: the instance
 attributes are stored directly (the frozen dataclass ``__setattr__`` is not
 called), and a field left at its dataclass default is not stored at all (the
@@ -27,7 +36,9 @@ class attribute holding the default answers), which is what equality, hashing,
 ``repr``, ``dataclasses.replace`` and pickling read.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLongMask, PyLong_Check
+from libc.string cimport memcpy
 from cpython.object cimport PyObject_GenericSetAttr
 
 
@@ -55,6 +66,7 @@ cdef object RouterAdvertisement, RouterSolicitation, PrefixInformation
 cdef object SourceLinkLayerAddress, TargetLinkLayerAddress, Mtu, Rdnss, UnknownNdOption
 cdef list _PIO_MT
 cdef bint _dhcp6_bound = False, _nd_bound = False
+cdef object Message, encode_dhcp6_py, encode_duid_py, _nd_body_py
 
 
 def bind_dhcp6(ns):
@@ -66,7 +78,7 @@ def bind_dhcp6(ns):
     global OptionRequest, Preference, ElapsedTime, StatusCode, VendorOpts, OdmVendorOpts
     global SupportedTypesSubOption, UnknownSubOption, UnknownOption, DuidLL, DuidLLT
     global DuidEN, DuidUUID, DuidUnknown, _RAPID, ODM_PEN, mobility_type_or_raw
-    global _MT_SUBOPTS, _dhcp6_bound
+    global _MT_SUBOPTS, _dhcp6_bound, Message, encode_dhcp6_py, encode_duid_py
     WireFormatError = ns["WireFormatError"]
     _LEAF_CACHES = ns["_LEAF_CACHES"]
     _ADDR_CACHE = ns["_ADDR_CACHE"]
@@ -94,6 +106,9 @@ def bind_dhcp6(ns):
     ODM_PEN = ns["ODM_PEN"]
     mobility_type_or_raw = ns["mobility_type_or_raw"]
     _MT_SUBOPTS = list(ns["_MT_SUBOPTS"])
+    Message = ns["Message"]
+    encode_dhcp6_py = ns["encode_dhcp6"]
+    encode_duid_py = ns["encode_duid"]
     _dhcp6_bound = True
     return decode_dhcp6
 
@@ -578,3 +593,271 @@ def decode(data, pen=None):
     if data[0] == 133 or data[0] == 134:
         return _nd(data)
     return _message(data, ODM_PEN if pen is None else pen)
+
+
+# ----------------------------------------------------------------------- encode
+def bind_nd_encoder(ns):
+    """Bind the RS/RA body encoder to :mod:`odm_wire.nd` (``ns`` is its
+    ``globals()``, holding ``_encode_nd_body``, the pure-Python one to fall back
+    on); return the compiled body encoder."""
+    global _nd_body_py
+    if not _nd_bound:
+        raise RuntimeError("bind_nd first")
+    _nd_body_py = ns["_encode_nd_body"]
+    return encode_nd_body
+
+
+class _Fallback(Exception):
+    """A value the C path does not write: the pure-Python encoder decides."""
+
+
+cdef inline long long _uint(object v, long long maxv) except? -1:
+    """``v`` as a C integer when it is an int in 0..maxv (what ``struct.pack``
+    takes for the field), else _Fallback. Floats and other numbers go to the
+    pure-Python encoder, which decides."""
+    cdef long long r
+    if not PyLong_Check(v):
+        raise _Fallback
+    r = PyLong_AsLongLong(v)
+    if r < 0 or r > maxv:
+        raise _Fallback
+    return r
+
+
+cdef inline void _put16(char* p, unsigned int v) noexcept:
+    p[0] = <char>(v >> 8)
+    p[1] = <char>v
+
+
+cdef inline void _put32(char* p, unsigned int v) noexcept:
+    p[0] = <char>(v >> 24)
+    p[1] = <char>(v >> 16)
+    p[2] = <char>(v >> 8)
+    p[3] = <char>v
+
+
+cdef int _put_addr(char* p, object a) except -1:
+    """The 16 octets of an IPv6Address at p."""
+    cdef unsigned long long hi, lo
+    cdef int i
+    if type(a) is not IPv6Address:
+        raise _Fallback
+    ip = a._ip
+    hi = ip >> 64
+    lo = PyLong_AsUnsignedLongLongMask(ip)
+    for i in range(8):
+        p[i] = <char>(hi >> (56 - 8 * i))
+        p[8 + i] = <char>(lo >> (56 - 8 * i))
+    return 0
+
+
+cdef bytes _with_header(unsigned int code, bytes data, Py_ssize_t head,
+                        const char* fixed):
+    """option-code, option-len, ``head`` octets of ``fixed``, then ``data``."""
+    cdef Py_ssize_t n = head + PyBytes_GET_SIZE(data)
+    cdef char* p
+    if n > 0xFFFF:
+        raise _Fallback
+    out = PyBytes_FromStringAndSize(NULL, 4 + n)
+    p = PyBytes_AS_STRING(out)
+    _put16(p, code)
+    _put16(p + 2, <unsigned int>n)
+    if head:
+        memcpy(p + 4, fixed, head)
+    memcpy(p + 4 + head, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+    return out
+
+
+cdef bytes _enc_options(object options):
+    if not options:
+        return b""
+    return b"".join([_enc_option(o) for o in options])
+
+
+cdef bytes _enc_option(object o):
+    cdef char fixed[25]
+    cdef unsigned int iaid, t1, t2, pl, vl
+    cdef unsigned char plen
+    cdef unsigned short hw
+    t = type(o)
+    if t is IAPD:
+        iaid = <unsigned int>_uint(o.iaid, 0xFFFFFFFF)
+        t1 = <unsigned int>_uint(o.t1, 0xFFFFFFFF)
+        t2 = <unsigned int>_uint(o.t2, 0xFFFFFFFF)
+        _put32(fixed, iaid)
+        _put32(fixed + 4, t1)
+        _put32(fixed + 8, t2)
+        return _with_header(25, _enc_options(o.options), 12, fixed)
+    if t is IAPrefix:
+        pl = <unsigned int>_uint(o.preferred_lifetime, 0xFFFFFFFF)
+        vl = <unsigned int>_uint(o.valid_lifetime, 0xFFFFFFFF)
+        plen = <unsigned char>_uint(o.prefix_length, 0xFF)
+        _put32(fixed, pl)
+        _put32(fixed + 4, vl)
+        fixed[8] = <char>plen
+        _put_addr(fixed + 9, o.prefix)
+        return _with_header(26, _enc_options(o.options), 25, fixed)
+    if t is ClientId:
+        duid = o.duid
+        if type(duid) is DuidLL:
+            hw = <unsigned short>_uint(duid.hardware_type, 0xFFFF)
+            _put16(fixed, 3)
+            _put16(fixed + 2, hw)
+            lla = duid.link_layer_address
+            if type(lla) is not bytes:
+                raise _Fallback
+            return _with_header(1, lla, 4, fixed)
+        return _with_header(1, encode_duid_py(duid), 0, fixed)
+    return o.encode()
+
+
+cdef bytes _enc_message(object msg):
+    cdef unsigned int xid
+    cdef char hdr[4]
+    if not isinstance(msg, Message):
+        raise _Fallback
+    xid = <unsigned int>_uint(msg.transaction_id, 0xFFFFFF)
+    hdr[0] = <char><unsigned char>msg.msg_type
+    hdr[1] = <char>(xid >> 16)
+    hdr[2] = <char>(xid >> 8)
+    hdr[3] = <char>xid
+    return PyBytes_FromStringAndSize(hdr, 4) + _enc_options(msg.options)
+
+
+def encode_dhcp6(msg):
+    """Encode a DHCPv6 message to its UDP payload (RFC 8415 §8, §9); compiled
+    twin of :func:`odm_wire.dhcp6.encode_dhcp6` (same octets, same errors).
+    Raises :class:`WireFormatError`."""
+    try:
+        return _enc_message(msg)
+    except Exception:
+        return encode_dhcp6_py(msg)
+
+
+cdef bytes _enc_nd_option(object o):
+    cdef char b[32]
+    cdef unsigned char plen, fl
+    cdef unsigned int vl, pl, r2
+    cdef Py_ssize_t n, pad, i
+    cdef int mt
+    cdef char* p
+    t = type(o)
+    if t is PrefixInformation:
+        plen = <unsigned char>_uint(o.prefix_length, 0xFF)
+        mt = <int>_uint(o.mobility_type, 7)
+        fl = <unsigned char>mt
+        if o.on_link:
+            fl |= 0x80
+        if o.autonomous:
+            fl |= 0x40
+        if o.router_address:
+            fl |= 0x20
+        if o.pd_preferred:
+            fl |= 0x10
+        if o.reserved_flag:
+            fl |= 0x08
+        vl = <unsigned int>_uint(o.valid_lifetime, 0xFFFFFFFF)
+        pl = <unsigned int>_uint(o.preferred_lifetime, 0xFFFFFFFF)
+        r2 = <unsigned int>_uint(o.reserved2, 0xFFFFFFFF)
+        b[0] = 3
+        b[1] = 4
+        b[2] = <char>plen
+        b[3] = <char>fl
+        _put32(b + 4, vl)
+        _put32(b + 8, pl)
+        _put32(b + 12, r2)
+        _put_addr(b + 16, o.prefix)
+        return PyBytes_FromStringAndSize(b, 32)
+    if t is SourceLinkLayerAddress or t is TargetLinkLayerAddress:
+        lla = o.link_layer_address
+        padding = o.padding
+        if type(lla) is not bytes or type(padding) is not bytes:
+            raise _Fallback
+        n = 2 + PyBytes_GET_SIZE(lla) + PyBytes_GET_SIZE(padding)
+        pad = (-n) % 8
+        if (n + pad) // 8 > 255:
+            raise _Fallback
+        out = PyBytes_FromStringAndSize(NULL, n + pad)
+        p = PyBytes_AS_STRING(out)
+        p[0] = <char>(1 if t is SourceLinkLayerAddress else 2)
+        p[1] = <char>((n + pad) // 8)
+        memcpy(p + 2, PyBytes_AS_STRING(lla), PyBytes_GET_SIZE(lla))
+        memcpy(p + 2 + PyBytes_GET_SIZE(lla), PyBytes_AS_STRING(padding),
+               PyBytes_GET_SIZE(padding))
+        for i in range(pad):
+            p[n + i] = 0
+        return out
+    return o.encode()
+
+
+cdef bytes _enc_nd(object msg):
+    cdef char h[16]
+    cdef unsigned char code, hl, fl
+    cdef unsigned short ck, rl
+    cdef unsigned int rt, rtt, rsv, pref, rf
+    t = type(msg)
+    if t is RouterAdvertisement:
+        code = <unsigned char>_uint(msg.code, 0xFF)
+        ck = <unsigned short>_uint(msg.checksum, 0xFFFF)
+        hl = <unsigned char>_uint(msg.cur_hop_limit, 0xFF)
+        pref = <unsigned int>_uint(msg.router_preference, 3)
+        rf = <unsigned int>_uint(msg.reserved_flags, 3)
+        fl = <unsigned char>((pref << 3) | rf)
+        if msg.managed:
+            fl |= 0x80
+        if msg.other:
+            fl |= 0x40
+        if msg.home_agent:
+            fl |= 0x20
+        if msg.proxy:
+            fl |= 0x04
+        rl = <unsigned short>_uint(msg.router_lifetime, 0xFFFF)
+        rt = <unsigned int>_uint(msg.reachable_time, 0xFFFFFFFF)
+        rtt = <unsigned int>_uint(msg.retrans_timer, 0xFFFFFFFF)
+        h[0] = <char>134
+        h[1] = <char>code
+        _put16(h + 2, ck)
+        h[4] = <char>hl
+        h[5] = <char>fl
+        _put16(h + 6, rl)
+        _put32(h + 8, rt)
+        _put32(h + 12, rtt)
+        head = PyBytes_FromStringAndSize(h, 16)
+    elif t is RouterSolicitation:
+        code = <unsigned char>_uint(msg.code, 0xFF)
+        ck = <unsigned short>_uint(msg.checksum, 0xFFFF)
+        rsv = <unsigned int>_uint(msg.reserved, 0xFFFFFFFF)
+        h[0] = <char>133
+        h[1] = <char>code
+        _put16(h + 2, ck)
+        _put32(h + 4, rsv)
+        head = PyBytes_FromStringAndSize(h, 8)
+    else:
+        raise _Fallback
+    options = msg.options
+    if not options:
+        return head
+    return head + b"".join([_enc_nd_option(o) for o in options])
+
+
+def encode_nd_body(msg):
+    """The ICMPv6 octets of an RS or RA, checksum field as is; compiled twin
+    of ``odm_wire.nd._encode_nd_body`` (same octets, same errors)."""
+    try:
+        return _enc_nd(msg)
+    except Exception:
+        return _nd_body_py(msg)
+
+
+def encode(msg):
+    """Encode any odm_wire message (DHCPv6 or RS/RA); compiled twin of
+    :func:`odm_wire.encode`. Raises :class:`WireFormatError`."""
+    try:
+        t = type(msg)
+        if t is RouterAdvertisement or t is RouterSolicitation:
+            return _enc_nd(msg)
+        return _enc_message(msg)
+    except Exception:
+        if isinstance(msg, (RouterAdvertisement, RouterSolicitation)):
+            return _nd_body_py(msg)
+        return encode_dhcp6_py(msg)

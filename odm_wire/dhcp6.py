@@ -1046,6 +1046,10 @@ def _load_speedups():
 #: (tests/wire/test_wire_speedups.py), and what runs when it is not built.
 decode_dhcp6_py = decode_dhcp6
 _speedups = _load_speedups()
+#: The pure-Python encoder, likewise.
+encode_dhcp6_py = encode_dhcp6
 if _speedups is not None:
     decode_dhcp6 = _speedups.bind_dhcp6(globals())
     decode_dhcp6.__doc__ = decode_dhcp6_py.__doc__
+    encode_dhcp6 = _speedups.encode_dhcp6
+    encode_dhcp6.__doc__ = encode_dhcp6_py.__doc__

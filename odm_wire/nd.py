@@ -374,12 +374,9 @@ def icmpv6_checksum(src: IPv6Address, dst: IPv6Address, message: bytes) -> int:
     return (~s) & 0xFFFF or 0xFFFF
 
 
-def encode_nd(msg: RouterSolicitation | RouterAdvertisement,
-              src: IPv6Address | None = None, dst: IPv6Address | None = None) -> bytes:
-    """Encode an RS or RA as an ICMPv6 message. With ``src`` and ``dst`` the
-    checksum is computed (for pcaps and packet sockets); without them the
-    message's ``checksum`` field is written as is (a raw ICMPv6 socket fills it
-    in). Raises :class:`WireFormatError` for values that do not fit."""
+def _encode_nd_body(msg: RouterSolicitation | RouterAdvertisement) -> bytes:
+    """The ICMPv6 octets of an RS or RA with its ``checksum`` field as is.
+    Raises :class:`WireFormatError` for values that do not fit."""
     try:
         if type(msg) is RouterAdvertisement:
             hdr = _RA_HDR.pack(134, msg.code, msg.checksum, msg.cur_hop_limit, msg.flags,
@@ -388,13 +385,29 @@ def encode_nd(msg: RouterSolicitation | RouterAdvertisement,
             hdr = struct.pack("!BBHI", 133, msg.code, msg.checksum, msg.reserved)
         else:
             raise WireFormatError(f"not an RS or RA: {type(msg).__name__}")
-        out = hdr + b"".join(o.encode() for o in msg.options)
+        return hdr + b"".join([o.encode() for o in msg.options])
     except struct.error as exc:
         raise WireFormatError(f"value out of range while encoding: {exc}") from None
     except (TypeError, ValueError, AttributeError) as exc:
         if isinstance(exc, WireFormatError):
             raise
         raise WireFormatError(f"cannot encode {type(msg).__name__}: {exc}") from None
+
+
+#: The pure-Python body encoder (reference of the compiled one).
+_encode_nd_body_py = _encode_nd_body
+if _speedups is not None:
+    _encode_nd_body = _speedups.bind_nd_encoder(globals())
+
+
+def encode_nd(msg: RouterSolicitation | RouterAdvertisement,
+              src: IPv6Address | None = None, dst: IPv6Address | None = None) -> bytes:
+    """Encode an RS or RA as an ICMPv6 message (RFC 4861 §4.1, §4.2, §4.6).
+    With ``src`` and ``dst`` the checksum is computed (RFC 4443 §2.3; for pcaps
+    and packet sockets); without them the message's ``checksum`` field is
+    written as is (a raw ICMPv6 socket fills it in). Raises
+    :class:`WireFormatError` for values that do not fit."""
+    out = _encode_nd_body(msg)
     if src is not None and dst is not None:
         ck = icmpv6_checksum(IPv6Address(src), IPv6Address(dst), out)
         out = out[:2] + struct.pack("!H", ck) + out[4:]

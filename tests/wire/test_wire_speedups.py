@@ -201,3 +201,66 @@ def test_pure_python_can_be_asked_for(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "ODM_WIRE_PURE": "1"}, check=True)
     assert out.stdout.strip() == "pure"
+
+
+# ------------------------------------------------------------------ encoding --
+def _encoded(fn, msg):
+    try:
+        return ("ok", fn(msg))
+    except WireFormatError as exc:
+        return ("error", exc.reason, exc.offset)
+
+
+def assert_same_encoding(msg) -> None:
+    fast = _encoded(odm_wire.encode, msg)
+    assert fast == _encoded(odm_wire.encode_py, msg)
+    if isinstance(msg, (nd.RouterAdvertisement, nd.RouterSolicitation)):
+        assert _encoded(nd.encode_nd, msg) == _encoded(nd._encode_nd_body_py, msg)
+    else:
+        assert _encoded(dhcp6.encode_dhcp6, msg) == _encoded(dhcp6.encode_dhcp6_py, msg)
+
+
+@needs_built
+@FAST
+@given(st.one_of(dhcp_messages, ras, rss))
+def test_same_octets_for_random_well_formed_messages(msg):
+    assert_same_encoding(msg)
+
+
+odd_int = st.one_of(st.integers(-3, 3), st.sampled_from([127, 128, 255, 256, 0xFFFF, 0x10000,
+                                                         0xFFFFFF, 0x1000000, 0xFFFFFFFF,
+                                                         2**32, 2**64]),
+                    st.just(1.0), st.just(None), st.just(True))
+odd_addr = st.one_of(st.just(dhcp6.IPv6Address("2001:db8::1")), st.just("2001:db8::1"),
+                     st.just(None))
+odd_bytes = st.one_of(st.binary(max_size=10), st.binary(min_size=2040, max_size=2050),
+                      st.just("02:00:00:00:00:01"), st.just(None))
+
+
+@needs_built
+@FAST
+@given(st.data())
+def test_same_outcome_for_values_that_may_not_fit(data):
+    """Fields out of range or of the wrong type: the compiled encoders must give
+    what the pure-Python ones give, octets or WireFormatError alike."""
+    d = data.draw
+    prefix = dhcp6.IAPrefix(d(odd_int), d(odd_int), d(odd_int), d(odd_addr),
+                            d(st.sampled_from([(), (dhcp6.mobility_type_option(2),)])))
+    duid = d(st.sampled_from([dhcp6.DuidLL(d(odd_int), d(odd_bytes)),
+                              dhcp6.DuidLLT(1, d(odd_int), b"\2" * 6)]))
+    opts = d(st.lists(st.sampled_from([
+        dhcp6.IAPD(d(odd_int), d(odd_int), d(odd_int), (prefix,)),
+        dhcp6.IAPD(1, 2, 3, (prefix,) * d(st.integers(0, 3000)) if d(st.booleans()) else ()),
+        dhcp6.ClientId(duid), prefix, dhcp6.ElapsedTime(d(odd_int)), "not an option"]),
+        max_size=4))
+    assert_same_encoding(dhcp6.Reply(d(odd_int), tuple(opts)))
+    pio = nd.PrefixInformation(d(odd_int), d(odd_addr), d(odd_int), d(odd_int),
+                               mobility_type=d(st.one_of(odd_int, st.sampled_from(MobilityType))),
+                               reserved2=d(odd_int))
+    lla = nd.SourceLinkLayerAddress(d(odd_bytes), d(st.sampled_from([b"", b"\0\0", "x"])))
+    nd_opts = tuple(d(st.lists(st.sampled_from([pio, lla, nd.Mtu(1500), 7]), max_size=3)))
+    assert_same_encoding(nd.RouterAdvertisement(
+        d(odd_int), d(st.booleans()), False, d(odd_int), d(odd_int), d(odd_int), nd_opts,
+        router_preference=d(odd_int), reserved_flags=d(st.integers(0, 4)), code=d(odd_int),
+        checksum=d(odd_int)))
+    assert_same_encoding(nd.RouterSolicitation(nd_opts, d(odd_int), d(odd_int), d(odd_int)))
