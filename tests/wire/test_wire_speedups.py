@@ -18,6 +18,9 @@ import copy
 import dataclasses
 import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -189,11 +192,8 @@ def test_compiled_objects_behave_as_dataclasses():
 
 @needs_built
 def test_pure_python_can_be_asked_for(tmp_path):
-    """ODM_WIRE_PURE=1 keeps the pure-Python decoders (for debugging, and to
-    measure what the extension buys)."""
-    import subprocess
-    import sys
-
+    """ODM_WIRE_PURE=1 keeps the pure-Python codec (for debugging, to measure
+    what the extension buys, and what runs where it cannot be built)."""
     code = ("import odm_wire; from odm_wire import dhcp6, nd; "
             "assert odm_wire._speedups is None; assert odm_wire.decode is odm_wire.decode_py; "
             "assert dhcp6.decode_dhcp6 is dhcp6.decode_dhcp6_py; "
@@ -264,3 +264,17 @@ def test_same_outcome_for_values_that_may_not_fit(data):
         router_preference=d(odd_int), reserved_flags=d(st.integers(0, 4)), code=d(odd_int),
         checksum=d(odd_int)))
     assert_same_encoding(nd.RouterSolicitation(nd_opts, d(odd_int), d(odd_int), d(odd_int)))
+
+
+@pytest.mark.skipif(PURE_ASKED, reason="this run is the pure-Python one already")
+def test_wire_suite_passes_on_the_pure_python_codec():
+    """Where the extension cannot be built, odm runs the pure-Python codec: the
+    codec's own tests (vectors, malformed input, captures, properties, scapy
+    agreement) must pass on it as they pass on the compiled one."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(Path(__file__).parent)],  # this test skips itself there
+        check=False, capture_output=True, text=True,
+        env={**os.environ, "ODM_WIRE_PURE": "1"}, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout.splitlines()[-1]
