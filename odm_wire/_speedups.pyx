@@ -25,9 +25,12 @@ The encoders (:func:`encode_dhcp6`, :func:`encode`, and the body of
 message header, RA/RS headers, PIOs and link-layer address options in C and
 call each other option's own ``encode()`` (so the memoised server options
 keep their memo). Whenever a value does not fit its field, or an object is not
-exactly one of those classes' instances, they hand the whole message to the
-pure-Python encoder, which gives the result or raises the
-:class:`~odm_wire.errors.WireFormatError`: one definition of every error.
+exactly one of those classes' instances (subclasses, lists or iterators for
+option tuples, nesting deeper than :data:`~odm_wire.dhcp6.MAX_NESTING`), they
+hand the whole message to the pure-Python encoder, which gives the result or
+raises the :class:`~odm_wire.errors.WireFormatError`: one definition of every
+error. (An option's own ``encode()`` may then run twice; the codec's options
+have no side effect there but their memo.)
 
 Objects are built as :func:`odm_wire.dhcp6.model` describes: the instance
 attributes are stored directly (the frozen dataclass ``__setattr__`` is not
@@ -53,7 +56,7 @@ cdef extern from "Python.h":
 # Bound by bind_dhcp6() / bind_nd() to the model's objects.
 cdef object WireFormatError
 cdef dict _LEAF_CACHES, _ADDR_CACHE, _DECODERS, _STATUS
-cdef Py_ssize_t _CACHE_MAX = 4096
+cdef Py_ssize_t _CACHE_MAX = 4096, _CACHE_TABLES_MAX = 64
 cdef int MAX_NESTING = 32
 cdef dict _MESSAGE_CLASSES
 cdef object IPv6Address, ClientId, ServerId, IAPD, IAPrefix, OptionRequest
@@ -66,7 +69,8 @@ cdef object RouterAdvertisement, RouterSolicitation, PrefixInformation
 cdef object SourceLinkLayerAddress, TargetLinkLayerAddress, Mtu, Rdnss, UnknownNdOption
 cdef list _PIO_MT
 cdef bint _dhcp6_bound = False, _nd_bound = False
-cdef object Message, encode_dhcp6_py, encode_duid_py, _nd_body_py
+cdef object encode_dhcp6_py, encode_duid_py, _nd_body_py
+cdef frozenset _CLIENT_MESSAGES
 
 
 def bind_dhcp6(ns):
@@ -74,17 +78,19 @@ def bind_dhcp6(ns):
     :mod:`odm_wire.dhcp6` (``ns`` is that module's ``globals()``); return the
     compiled :func:`decode_dhcp6`."""
     global WireFormatError, _LEAF_CACHES, _ADDR_CACHE, _DECODERS, _STATUS, _CACHE_MAX
+    global _CACHE_TABLES_MAX, _CLIENT_MESSAGES
     global MAX_NESTING, _MESSAGE_CLASSES, IPv6Address, ClientId, ServerId, IAPD, IAPrefix
     global OptionRequest, Preference, ElapsedTime, StatusCode, VendorOpts, OdmVendorOpts
     global SupportedTypesSubOption, UnknownSubOption, UnknownOption, DuidLL, DuidLLT
     global DuidEN, DuidUUID, DuidUnknown, _RAPID, ODM_PEN, mobility_type_or_raw
-    global _MT_SUBOPTS, _dhcp6_bound, Message, encode_dhcp6_py, encode_duid_py
+    global _MT_SUBOPTS, _dhcp6_bound, encode_dhcp6_py, encode_duid_py
     WireFormatError = ns["WireFormatError"]
     _LEAF_CACHES = ns["_LEAF_CACHES"]
     _ADDR_CACHE = ns["_ADDR_CACHE"]
     _DECODERS = ns["_DECODERS"]
     _STATUS = ns["_STATUS"]
     _CACHE_MAX = ns["_CACHE_MAX"]
+    _CACHE_TABLES_MAX = ns["_CACHE_TABLES_MAX"]
     MAX_NESTING = ns["MAX_NESTING"]
     _MESSAGE_CLASSES = ns["MESSAGE_CLASSES"]
     IPv6Address = ns["IPv6Address"]
@@ -106,7 +112,7 @@ def bind_dhcp6(ns):
     ODM_PEN = ns["ODM_PEN"]
     mobility_type_or_raw = ns["mobility_type_or_raw"]
     _MT_SUBOPTS = list(ns["_MT_SUBOPTS"])
-    Message = ns["Message"]
+    _CLIENT_MESSAGES = frozenset(c for t, c in ns["MESSAGE_CLASSES"].items() if t < 12)
     encode_dhcp6_py = ns["encode_dhcp6"]
     encode_duid_py = ns["encode_duid"]
     _dhcp6_bound = True
@@ -346,9 +352,11 @@ cdef tuple _options(bytes buf, Py_ssize_t pos, Py_ssize_t end, object pen, int d
     if depth > MAX_NESTING:
         raise WireFormatError(f"options nested more than {MAX_NESTING} levels deep", pos)
     out = []
-    cache = _LEAF_CACHES.get(pen)
+    cache = _LEAF_CACHES.get((pen, depth))
     if cache is None:
-        cache = _LEAF_CACHES[pen] = {}
+        if len(_LEAF_CACHES) >= _CACHE_TABLES_MAX:
+            _LEAF_CACHES.clear()
+        cache = _LEAF_CACHES[(pen, depth)] = {}
     while pos < end:
         if end - pos < 4:
             raise WireFormatError(
@@ -416,24 +424,29 @@ cdef object _message(bytes buf, object pen):
         _set(o, "hop_count", p[1])
         _set(o, "link_address", _addr(buf, 2))
         _set(o, "peer_address", _addr(buf, 18))
-        if end > 34:
-            _set(o, "options", _options(buf, 34, end, pen, 0))
+        opts = _options(buf, 34, end, pen, 0)
+        if opts:
+            _set(o, "options", opts)
         return o
     o = _new(cls)
     _set(o, "transaction_id", (p[1] << 16) | (p[2] << 8) | p[3])
-    if end > 4:
-        _set(o, "options", _options(buf, 4, end, pen, 0))
+    opts = _options(buf, 4, end, pen, 0)
+    if opts:
+        _set(o, "options", opts)
     return o
 
 
-def decode_dhcp6(data, pen=None):
+cdef object _DEFAULT_PEN = object()
+
+
+def decode_dhcp6(data, pen=_DEFAULT_PEN):
     """Decode one DHCPv6 UDP payload (RFC 8415 §8, §9); compiled twin of
     :func:`odm_wire.dhcp6.decode_dhcp6` (same result, same errors).
 
     ``pen`` (default ``ODM_PEN``) is the enterprise number whose
     OPTION_VENDOR_OPTS is odm's. Raises :class:`WireFormatError` with the offset.
     """
-    if pen is None:
+    if pen is _DEFAULT_PEN:
         pen = ODM_PEN
     if type(data) is not bytes:
         data = bytes(data)
@@ -582,17 +595,22 @@ cdef object _nd(bytes data):
                           0)
 
 
-def decode(data, pen=None):
+def decode(data, pen=_DEFAULT_PEN):
     """Decode a DHCPv6 payload or an ICMPv6 RS/RA, told apart by the first
     octet; compiled twin of :func:`odm_wire.decode`. Raises
     :class:`WireFormatError`."""
+    if type(data) is bytes:
+        if not data:
+            raise WireFormatError("empty datagram", 0)
+        if data[0] == 133 or data[0] == 134:
+            return _nd(data)
+        return _message(data, ODM_PEN if pen is _DEFAULT_PEN else pen)
+    # anything else is read as the pure-Python decode reads it
     if not data:
         raise WireFormatError("empty datagram", 0)
-    if type(data) is not bytes:
-        data = bytes(data)
-    if data[0] == 133 or data[0] == 134:
-        return _nd(data)
-    return _message(data, ODM_PEN if pen is None else pen)
+    if data[0] in (133, 134):
+        return decode_nd(data)
+    return decode_dhcp6(data, pen)
 
 
 # ----------------------------------------------------------------------- encode
@@ -668,13 +686,18 @@ cdef bytes _with_header(unsigned int code, bytes data, Py_ssize_t head,
     return out
 
 
-cdef bytes _enc_options(object options):
+cdef bytes _enc_options(object options, int depth):
+    """The options of a tuple, encoded; anything but a tuple (a list, an
+    iterator that the pure-Python encoder must see unconsumed, None), and
+    nesting deeper than the decoder accepts, go to the pure-Python encoder."""
+    if type(options) is not tuple or depth > MAX_NESTING:
+        raise _Fallback
     if not options:
         return b""
-    return b"".join([_enc_option(o) for o in options])
+    return b"".join([_enc_option(o, depth) for o in <tuple>options])
 
 
-cdef bytes _enc_option(object o):
+cdef bytes _enc_option(object o, int depth):
     cdef char fixed[25]
     cdef unsigned int iaid, t1, t2, pl, vl
     cdef unsigned char plen
@@ -687,7 +710,7 @@ cdef bytes _enc_option(object o):
         _put32(fixed, iaid)
         _put32(fixed + 4, t1)
         _put32(fixed + 8, t2)
-        return _with_header(25, _enc_options(o.options), 12, fixed)
+        return _with_header(25, _enc_options(o.options, depth + 1), 12, fixed)
     if t is IAPrefix:
         pl = <unsigned int>_uint(o.preferred_lifetime, 0xFFFFFFFF)
         vl = <unsigned int>_uint(o.valid_lifetime, 0xFFFFFFFF)
@@ -696,7 +719,7 @@ cdef bytes _enc_option(object o):
         _put32(fixed + 4, vl)
         fixed[8] = <char>plen
         _put_addr(fixed + 9, o.prefix)
-        return _with_header(26, _enc_options(o.options), 25, fixed)
+        return _with_header(26, _enc_options(o.options, depth + 1), 25, fixed)
     if t is ClientId:
         duid = o.duid
         if type(duid) is DuidLL:
@@ -712,16 +735,17 @@ cdef bytes _enc_option(object o):
 
 
 cdef bytes _enc_message(object msg):
-    cdef unsigned int xid
+    cdef unsigned int xid, mt
     cdef char hdr[4]
-    if not isinstance(msg, Message):
+    if type(msg) not in _CLIENT_MESSAGES:  # relays and subclasses: pure Python
         raise _Fallback
     xid = <unsigned int>_uint(msg.transaction_id, 0xFFFFFF)
-    hdr[0] = <char><unsigned char>msg.msg_type
+    mt = <unsigned int>_uint(msg.msg_type, 0xFF)
+    hdr[0] = <char>mt
     hdr[1] = <char>(xid >> 16)
     hdr[2] = <char>(xid >> 8)
     hdr[3] = <char>xid
-    return PyBytes_FromStringAndSize(hdr, 4) + _enc_options(msg.options)
+    return PyBytes_FromStringAndSize(hdr, 4) + _enc_options(msg.options, 0)
 
 
 def encode_dhcp6(msg):
@@ -835,9 +859,11 @@ cdef bytes _enc_nd(object msg):
     else:
         raise _Fallback
     options = msg.options
+    if type(options) is not tuple:
+        raise _Fallback
     if not options:
         return head
-    return head + b"".join([_enc_nd_option(o) for o in options])
+    return head + b"".join([_enc_nd_option(o) for o in <tuple>options])
 
 
 def encode_nd_body(msg):

@@ -904,9 +904,15 @@ _DECODERS = {
 #: ORO, Preference, Status Code, odm's vendor option, the server's own DUID,
 #: IAPREFIX hints and prefixes echoed in Renew/Reply): their decoded object is
 #: interned by the option's octets. The objects are
-#: immutable, so sharing them is safe; the table is bounded.
+#: immutable, so sharing them is safe. One table per (PEN, nesting depth): what
+#: an option's octets decode to depends on the PEN, and whether its nested
+#: options fit under :data:`MAX_NESTING` on the depth it sits at, so an
+#: IAPREFIX decoded near the top may not be handed out deep inside IA_PDs.
+#: Each table holds at most ``_CACHE_MAX`` entries, and there are at most
+#: ``_CACHE_TABLES_MAX`` tables.
 _INTERNED_CODES = frozenset({2, 6, 7, 8, 13, 14, 17, 20, 26, 82, 83})
-_LEAF_CACHES: dict[int, dict[bytes, Option]] = {}
+_LEAF_CACHES: dict[tuple[int, int], dict[bytes, Option]] = {}
+_CACHE_TABLES_MAX = 64
 
 
 def _decode_options(buf, pos, end, pen, depth):
@@ -914,15 +920,18 @@ def _decode_options(buf, pos, end, pen, depth):
 
     The hot path: IA_PD and Client Identifier, present in nearly every
     datagram, are decoded inline, and the objects are built in place (see
-    :func:`model`); interned leaf options come from the per-PEN table."""
+    :func:`model`); interned leaf options come from the table of this PEN
+    and depth."""
     if depth > MAX_NESTING:
         raise WireFormatError(
             f"options nested more than {MAX_NESTING} levels deep", pos)
     out = []
     append = out.append
-    cache = _LEAF_CACHES.get(pen)
+    cache = _LEAF_CACHES.get((pen, depth))
     if cache is None:
-        cache = _LEAF_CACHES[pen] = {}
+        if len(_LEAF_CACHES) >= _CACHE_TABLES_MAX:
+            _LEAF_CACHES.clear()
+        cache = _LEAF_CACHES[(pen, depth)] = {}
     while pos < end:
         if end - pos < 4:
             raise WireFormatError(

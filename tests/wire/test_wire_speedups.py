@@ -278,3 +278,150 @@ def test_wire_suite_passes_on_the_pure_python_codec():
         env={**os.environ, "ODM_WIRE_PURE": "1"}, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert " passed" in out.stdout.splitlines()[-1]
+
+
+# ------------------------------------------------ found by trying to break it --
+def _any_outcome(fn, *args):
+    """Like _outcome/_encoded, but any exception counts, by type and text."""
+    _cold()
+    try:
+        r = fn(*args)
+    except WireFormatError as exc:
+        return ("error", exc.reason, exc.offset)
+    except Exception as exc:  # noqa: BLE001 - the twin must raise the same
+        return (type(exc).__name__, str(exc))
+    return ("ok", repr(r))
+
+
+class _EmptyBytes(bytes):
+    def __bytes__(self) -> bytes:
+        return b""
+
+
+def _odd_inputs() -> list:
+    from array import array
+
+    return [5, -1, 10**10, 1.5, None, "0100", b"", bytearray(b"\x01\0\0\x07"),
+            array("H", [0x0186, 0]), array("b", [-122, 0, 0, 0]),
+            memoryview(b"\x01\0\0\0").cast("B", (2, 2)), memoryview(bytes((134,)) + bytes(15)),
+            _EmptyBytes(bytes.fromhex("01000007"))]
+
+
+@needs_built
+def test_same_outcome_for_inputs_that_are_not_bytes():
+    for data in _odd_inputs():
+        assert _any_outcome(odm_wire.decode, data) == _any_outcome(odm_wire.decode_py, data), data
+
+
+@needs_built
+@pytest.mark.parametrize("pen", [None, [], 0, -1, 2**32, 2**64, "x", 32473])
+def test_same_outcome_for_any_enterprise_number(pen):
+    for hexdata in ("01000007", "010000070011000900007ed90001000101",
+                    "0c00" + "00" * 32, "0c00" + "00" * 32 + "0011000900007ed90001000101"):
+        data = bytes.fromhex(hexdata)
+        assert (_any_outcome(odm_wire.decode, data, pen)
+                == _any_outcome(odm_wire.decode_py, data, pen)), (hexdata, pen)
+        assert (_any_outcome(dhcp6.decode_dhcp6, data, pen)
+                == _any_outcome(dhcp6.decode_dhcp6_py, data, pen)), (hexdata, pen)
+
+
+def _nested_ia_pds(levels: int) -> tuple:
+    o: tuple = ()
+    for _ in range(levels):
+        o = (dhcp6.IAPD(1, 0, 0, o),)
+    return o
+
+
+@needs_built
+def test_same_outcome_for_odd_messages_to_encode():
+    class FloatType(dhcp6.Solicit):
+        msg_type = 2.9
+
+    class Both(dhcp6.RelayForw, dhcp6.Solicit):
+        pass
+
+    both = object.__new__(Both)
+    for k, v in (("transaction_id", 1), ("hop_count", 0), ("options", ()),
+                 ("link_address", dhcp6.IPv6Address("2001:db8::")),
+                 ("peer_address", dhcp6.IPv6Address("2001:db8::"))):
+        object.__setattr__(both, k, v)
+    cases = [
+        lambda: dhcp6.Solicit(1, None),
+        lambda: dhcp6.Solicit(1, (dhcp6.IAPD(1, options=None),)),
+        lambda: dhcp6.Solicit(1, (dhcp6.IAPD(1, options=0),)),
+        lambda: dhcp6.Solicit(1, [dhcp6.ElapsedTime(0)]),
+        lambda: dhcp6.Solicit(1, iter([dhcp6.ElapsedTime(0), dhcp6.IAPD(-1)])),
+        lambda: dhcp6.Solicit(1, (dhcp6.IAPD(1, 0, 0, iter([dhcp6.ElapsedTime(0)])),)),
+        lambda: FloatType(1, ()),
+        lambda: both,
+        lambda: nd.RouterAdvertisement(options=None),
+        lambda: nd.RouterAdvertisement(options=[nd.Mtu(1500)]),
+        lambda: nd.RouterSolicitation(options=0),
+        lambda: dhcp6.Solicit(1, _nested_ia_pds(32)),
+        lambda: dhcp6.Solicit(1, _nested_ia_pds(33)),
+        lambda: dhcp6.Solicit(1, _nested_ia_pds(300)),
+    ]
+    for make in cases:
+        assert _any_outcome(odm_wire.encode, make()) == _any_outcome(odm_wire.encode_py, make())
+        if not isinstance(make(), (nd.RouterAdvertisement, nd.RouterSolicitation)):
+            assert (_any_outcome(dhcp6.encode_dhcp6, make())
+                    == _any_outcome(dhcp6.encode_dhcp6_py, make()))
+
+
+@needs_built
+def test_very_deep_nesting_to_encode_does_not_crash():
+    """60 000 IA_PDs deep: the compiled encoder hands the message over at
+    MAX_NESTING instead of recursing in C (it overflowed the C stack)."""
+    code = ("import odm_wire; from odm_wire import dhcp6\n"
+            "o = ()\n"
+            "for _ in range(60000): o = (dhcp6.IAPD(1, 0, 0, o),)\n"
+            "try: odm_wire.encode(dhcp6.Solicit(1, o))\n"
+            "except RecursionError: print('RecursionError')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False, timeout=120)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert out.stdout.strip() == "RecursionError"
+
+
+def _iaprefix_chain(levels: int) -> bytes:
+    """An IAPREFIX holding an IAPREFIX ... ``levels`` deep (octets)."""
+    inner = b""
+    for _ in range(levels):
+        body = bytes(9) + bytes(16) + inner
+        inner = b"\x00\x1a" + len(body).to_bytes(2, "big") + body
+    return inner
+
+
+@pytest.mark.parametrize("which", ["compiled", "pure"])
+def test_interned_option_is_not_reused_deeper_than_it_was_checked(which):
+    """An IAPREFIX chain decoded at the top (fits under MAX_NESTING) must not
+    be handed out, from the interning table, 20 IA_PDs further down, where it
+    does not fit: the outcome of a decode must not depend on earlier ones."""
+    if which == "compiled" and not BUILT:
+        pytest.skip("odm_wire._speedups is not built")
+    decode = odm_wire.decode if which == "compiled" else odm_wire.decode_py
+    chain = _iaprefix_chain(20)
+    shallow = bytes.fromhex("01000001") + chain
+    deep = chain
+    for _ in range(20):
+        deep = b"\x00\x19" + (12 + len(deep)).to_bytes(2, "big") + bytes(12) + deep
+    deep = bytes.fromhex("01000002") + deep
+    _cold()
+    with pytest.raises(WireFormatError) as cold:
+        decode(deep)
+    _cold()
+    decode(shallow)
+    with pytest.raises(WireFormatError) as warm:
+        decode(deep)
+    assert (warm.value.reason, warm.value.offset) == (cold.value.reason, cold.value.offset)
+    assert "nested" in cold.value.reason
+
+
+def test_interning_tables_stay_bounded_across_enterprise_numbers():
+    from odm_wire.dhcp6 import _CACHE_TABLES_MAX
+
+    data = bytes.fromhex("010000070011000900007ed90001000101")
+    for pen in range(1000):
+        odm_wire.decode(data, pen)
+        odm_wire.decode_py(data, pen)
+    assert len(dhcp6._LEAF_CACHES) <= _CACHE_TABLES_MAX
