@@ -68,5 +68,8 @@ if _speedups is not None:
     encode.__doc__ = encode_py.__doc__
 
 
-# scapy is a hard dependency: registering the layers is part of importing odm_wire.
-from odm_wire import scapy_layers as _scapy_layers  # noqa: F401
+# Registering odm's scapy layers is part of importing odm_wire; scapy itself is
+# imported only when the program imports it (the agents never do).
+from odm_wire import _scapy_hook
+
+_scapy_hook.install()

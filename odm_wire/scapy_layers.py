@@ -1,7 +1,8 @@
 """scapy layers for odm's wire additions, registered on import.
 
-Importing :mod:`odm_wire` (which imports this module) teaches a plain scapy
-session two things:
+Importing :mod:`odm_wire` teaches a plain scapy session two things (it
+imports this module at once when scapy's DHCPv6 or ICMPv6 layers are loaded,
+else as soon as they are: :mod:`odm_wire._scapy_hook`):
 
 * **DHCPv6** (RFC 8415 §21.17, DESIGN §2): an OPTION_VENDOR_OPTS (17) whose
   enterprise-number is odm's (``ODM_PEN`` = 32473 by default, more with

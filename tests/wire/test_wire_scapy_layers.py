@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from test_wire_vectors import ADVERTISE, RA_TWO_PIOS, REPLY_NO_PREFIX, REPLY_TWO_TYPES, SOLICIT
 from wirelib import hexv
 
@@ -40,6 +41,40 @@ def test_plain_scapy_session_shows_type_by_name():
     assert "enterprisenum= 32473" in out
     assert "CLASS DHCP6OptODMVendorOpts True" in out
     assert "TYPE SESSION_LASTING" in out
+
+
+RA_TYPED_PIO = ("86000000400007080000000000000000"
+                "030440c1" "00278d00" "00093a80" "00000000" "20010db8000000010000000000000000")
+
+
+@pytest.mark.parametrize("scapy_import", [
+    "from scapy.layers.dhcp6 import DHCP6_Reply",   # dhcp6 imports inet6 half-way
+    "import scapy.layers.inet6",                     # the RA layers alone
+    "import scapy.layers.dns",                       # dns -> inet -> inet6, in a cycle
+    "from scapy.all import *",
+    "FIRST",                                         # scapy before odm_wire
+])
+def test_layers_registered_whenever_scapy_is_imported(scapy_import):
+    """odm_wire does not import scapy (the agents never use it: 0.3 s of
+    start-up), yet odm's layers are there in any session that imports scapy,
+    before or after odm_wire, by any of its modules."""
+    before = "import scapy.layers.inet6\n" if scapy_import == "FIRST" else ""
+    after = "" if scapy_import == "FIRST" else scapy_import + "\n"
+    code = (
+        f"import sys\n{before}import odm_wire\n"
+        "print('SCAPY-AFTER-ODM_WIRE', 'scapy' in sys.modules)\n"
+        f"{after}"
+        "from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6NDOptPrefixInfo\n"
+        f"p = ICMPv6ND_RA(bytes.fromhex({RA_TYPED_PIO!r}))\n"
+        "print('PIO', type(p[ICMPv6NDOptPrefixInfo]).__name__,"
+        " p[ICMPv6NDOptPrefixInfo].sprintf('%mobility_type%'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "PIO ICMPv6NDOptPrefixInfoODM FIXED" in out.stdout
+    assert ("SCAPY-AFTER-ODM_WIRE True" if scapy_import == "FIRST"
+            else "SCAPY-AFTER-ODM_WIRE False") in out.stdout
+    assert "Traceback" not in out.stderr and "ERROR" not in out.stderr, out.stderr[-3000:]
 
 
 def test_vendor_option_nested_in_iaprefix_dissects_to_odm_classes():
