@@ -57,6 +57,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # netnscheck, shared by the tests
 sys.path.insert(0, str(REPO / "tests" / "interop"))
 
 from router_pair import RouterPair, router_pair, write_config
