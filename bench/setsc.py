@@ -57,7 +57,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "interop")]
+# tests/ holds netnscheck, tests/interop the namespace helpers shared with the tests
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "interop")]
+
+from host_kea import kea_plain_config, kea_typed_config, start_kea
+from probe_netns import veth_pair
+from router_pair import private_mounts
 
 ETH_P_ALL = 0x0003
 SO_TIMESTAMPNS = 35
@@ -353,7 +358,6 @@ def measure_with_capture(pair, tmp: Path, sock: Path, held: int, fresh: int,
 
 
 def odm_router_phase(args, tmp: Path, sync: str, held: int, fresh: int) -> dict:
-    from probe_netns import veth_pair
     tmp.mkdir(parents=True, exist_ok=True)
     with veth_pair() as pair:
         (tmp / "router.toml").write_text(router_toml(tmp, sync, pair.srv_if))
@@ -375,8 +379,6 @@ def odm_router_phase(args, tmp: Path, sync: str, held: int, fresh: int) -> dict:
 def kea_phase(args, tmp: Path) -> dict:
     """ON_NET against Kea (docs/kea-typed.md), then time-to-prefix of each
     client against plain Kea, without and with Preference 255."""
-    from host_kea import kea_typed_config, start_kea
-    from probe_netns import veth_pair
 
     out: dict = {}
     tmp.mkdir(parents=True, exist_ok=True)
@@ -400,8 +402,6 @@ def kea_phase(args, tmp: Path) -> dict:
 def time_to_prefix(args, pair, tmp: Path, preference: int | None) -> dict:
     """Each client started ``args.runs`` times against plain Kea (four-message
     exchange; with ``preference`` Kea's Advertise carries that Preference)."""
-    from host_kea import kea_plain_config, start_kea
-    from router_pair import private_mounts
 
     (tmp / "kea-leases6.csv").unlink(missing_ok=True)
     cfg = quiet(kea_plain_config(tmp, pair.srv_if))
