@@ -118,6 +118,11 @@ log = logging.getLogger(__name__)
 
 ALL_SERVERS = IPv6Address(ALL_DHCP_RELAY_AGENTS_AND_SERVERS)
 ORO_CODES = (int(OptionCode.VENDOR_OPTS), int(OptionCode.SOL_MAX_RT))
+#: Seconds a cancelled Request / Rapid Commit Solicit is remembered after
+#: :meth:`PdClient.cancel`, and how many at most: a Reply to it that arrives
+#: late still commits a binding at the server, which the client then releases.
+ABANDONED_WINDOW = 30.0
+ABANDONED_MAX = 64
 #: Shortest T1 the client picks itself when the server leaves T1/T2 to it.
 MIN_CLIENT_T1 = 1.0
 
@@ -257,6 +262,8 @@ class PdClient:
         self.timers = timers or config.timers
         self.ias: dict[int, IaPd] = {}
         self._exchanges: dict[int, Exchange] = {}
+        #: xid → (IA_PD, forget-at) of cancelled exchanges that may commit
+        self._abandoned: dict[int, tuple[IaPd, float]] = {}
         self._out: list[Outgoing] = []
         self._deferred: deque[Exchange] = deque()
         self._events: deque[Event] = deque()
@@ -311,6 +318,10 @@ class PdClient:
             ex = ia.exchange
             xid = ex.xid.to_bytes(3, "big")
             self._out = [o for o in self._out if o.payload[1:4] != xid]
+            # one already sent may still be answered: see _on_abandoned_reply
+            if ex.kind == MessageType.REQUEST or (
+                    ex.kind == MessageType.SOLICIT and ex.rapid_commit):
+                self._abandon(ex, now)
         self._end_exchange(ia)
         for lease in list(ia.leases.values()):
             self._drop_lease(ia, lease, "discarded")
@@ -451,6 +462,8 @@ class PdClient:
             return
         ex = self._exchanges.get(msg.transaction_id)
         if ex is None:
+            if self._on_abandoned_reply(msg, src, now):
+                return
             self._drop(src, f"{type(msg).__name__} xid {msg.transaction_id:#x} matches no exchange")
             return
         if msg.server_duid is None:
@@ -749,6 +762,56 @@ class PdClient:
             return
         self._end_exchange(ia)
         self._bind(ia, v, msg, src, now)
+
+    def _abandon(self, ex: Exchange, now: float) -> None:
+        ab = self._abandoned
+        for xid, (_, until) in list(ab.items()):
+            if until <= now:
+                del ab[xid]
+        while len(ab) >= ABANDONED_MAX:
+            del ab[next(iter(ab))]
+        ab[ex.xid] = (ex.ia, now + ABANDONED_WINDOW)
+
+    def _on_abandoned_reply(self, msg: Message, src: IPv6Address, now: float) -> bool:
+        """A Reply to a Request or Rapid Commit Solicit of an IA_PD that was
+        cancelled while it was on the wire (a setsc() that timed out): the
+        server has committed the prefixes in it to this client, which no longer
+        wants them, so they are released at once (RFC 8415 §18.2.7) instead of
+        staying bound at the server until their valid lifetime ends. True when
+        the message was such a Reply (handled), False otherwise."""
+        entry = self._abandoned.get(msg.transaction_id)
+        if entry is None or type(msg) is not Reply or msg.server_duid is None:
+            return False
+        ia, until = entry
+        cd = msg.get(ClientId)
+        if now > until or cd is None or encode_duid(cd.duid) != self.duid_bytes:
+            return False
+        del self._abandoned[msg.transaction_id]
+        granted = [p for o in msg.ia_pds if o.iaid == ia.iaid
+                   and rules.ia_status(o) == SC.SUCCESS
+                   for p in o.prefixes if p.valid_lifetime > 0]
+        if not granted:
+            log.info("late Reply from %s for cancelled IA_PD %d: nothing granted", src, ia.iaid)
+            return True
+        if ia.iaid in self.ias:
+            log.warning("late Reply from %s grants %s to cancelled IA_PD %d, whose IAID is in "
+                        "use again: left to expire at the server", src,
+                        ", ".join(p.network for p in granted), ia.iaid)
+            return True
+        log.info("late Reply from %s grants %s to cancelled IA_PD %d: releasing", src,
+                 ", ".join(p.network for p in granted), ia.iaid)
+        ia.leases.clear()
+        ia.exchange = None
+        ia.persistent = False
+        ia.state = IaState.RELEASING
+        self.ias[ia.iaid] = ia
+        t = self.timers
+        ex = self._new_exchange(MessageType.RELEASE, ia, RtParams(t.rel_timeout, 0, t.rel_max_rc),
+                                now, server_duid=msg.server_duid,
+                                hints=tuple(IAPrefix(0, 0, p.prefix_length, p.prefix)
+                                            for p in granted))
+        self._transmit(ex, now)
+        return True
 
     def _release_untyped(self, ia: IaPd, msg: Message, src: IPv6Address, now: float) -> None:
         mine = [o for o in msg.ia_pds if o.iaid == ia.iaid]

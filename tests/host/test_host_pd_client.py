@@ -584,3 +584,48 @@ def test_request_to_known_server_for_on_demand_type():
     (req,) = decoded(c.datagrams_to_send())
     assert type(req) is Request and req.get(ServerId).duid == SERVER
     assert req.ia_pds[0].prefixes[0].mobility_type == MT.FIXED
+
+
+# ----------------------------------------- a Reply after the IA_PD was cancelled --
+@pytest.mark.parametrize("via", ["rapid-commit", "request"])
+def test_late_reply_to_a_cancelled_ia_pd_is_released(via):
+    """setsc() gave up (cancel) while its Rapid Commit Solicit or Request was
+    on the wire; the server's Reply arrives after that. The server has
+    committed the prefix (RFC 8415 §18.3.1, §18.3.2), so the client releases
+    it at once (§18.2.7) instead of leaving it bound until its valid lifetime
+    ends; nothing is configured on the host."""
+    c = make(rapid_commit=(via == "rapid-commit"))
+    iaid = c.acquire(MT.NON_PERSISTENT, 0.0)
+    (msg,) = decoded(c.datagrams_to_send())
+    if via == "request":
+        c.handle_datagram(advertise(msg, [prefix(P1, t=MT.NON_PERSISTENT)]), SERVER_LL, 0.01)
+        c.handle_timer(c.get_timer())
+        (msg,) = decoded(c.datagrams_to_send())
+        assert type(msg) is Request
+    c.cancel(iaid, 0.5)
+    assert iaid not in c.ias and c.datagrams_to_send() == []
+    c.handle_datagram(reply(msg, [prefix(P1, t=MT.NON_PERSISTENT)], rapid=True), SERVER_LL, 1.0)
+    assert not of(events(c), PrefixBound)
+    (rel,) = decoded(c.datagrams_to_send())
+    assert type(rel) is Release and rel.server_duid == SERVER
+    (ia_pd,) = rel.ia_pds
+    assert ia_pd.iaid == iaid and [p.network for p in ia_pd.prefixes] == [P1]
+    c.handle_datagram(reply(rel), SERVER_LL, 1.1)  # the Release is acknowledged
+    assert iaid not in c.ias and c.datagrams_to_send() == []
+    # the same late Reply again (a retransmission): nothing more to do
+    c.handle_datagram(reply(msg, [prefix(P1, t=MT.NON_PERSISTENT)], rapid=True), SERVER_LL, 1.2)
+    assert c.datagrams_to_send() == []
+
+
+def test_late_reply_without_a_grant_or_past_the_window_sends_nothing():
+    from host.core.pd_client import ABANDONED_WINDOW
+
+    c = make(rapid_commit=True)
+    for late, prefixes, status in ((1.0, [], SC.NO_PREFIX_AVAIL),
+                                   (ABANDONED_WINDOW + 1, [prefix(P1, t=MT.FIXED)], None)):
+        iaid = c.acquire(MT.FIXED, 0.0)
+        (sol,) = decoded(c.datagrams_to_send())
+        c.cancel(iaid, 0.1)
+        c.handle_datagram(reply(sol, prefixes, rapid=True, ia_status=status), SERVER_LL, late)
+        assert c.datagrams_to_send() == [] and not of(events(c), PrefixBound)
+        assert iaid not in c.ias
