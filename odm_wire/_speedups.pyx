@@ -39,6 +39,12 @@ class attribute holding the default answers), which is what equality, hashing,
 ``repr``, ``dataclasses.replace`` and pickling read.
 """
 
+#: What odm_wire.dhcp6 expects of this module (``_SPEEDUPS_VERSION`` there):
+#: bump both together whenever the bind_* functions or what the compiled
+#: functions must do change, so that a stale build is not used.
+VERSION = 2
+
+
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLongMask, PyLong_Check
 from libc.string cimport memcpy

@@ -1038,15 +1038,27 @@ def encode_dhcp6(msg: Message | RelayMessage) -> bytes:
 
 
 # ------------------------------------------------------------------ compiled twin
+#: The ``VERSION`` of odm_wire/_speedups.pyx this module is written for.
+_SPEEDUPS_VERSION = 2
+
+
 def _load_speedups():
-    """:mod:`odm_wire._speedups`, the compiled twin of the decoders (built from
-    ``odm_wire/_speedups.pyx`` by ``pip install``), or None when it is not built
-    or the environment sets ``ODM_WIRE_PURE=1``."""
+    """:mod:`odm_wire._speedups`, the compiled twin of the codec (built from
+    ``odm_wire/_speedups.pyx`` by ``pip install``), or None when it is not
+    built, is a stale build of an older .pyx (a warning says to rebuild), or
+    the environment sets ``ODM_WIRE_PURE=1``."""
     if os.environ.get("ODM_WIRE_PURE", "") not in ("", "0"):
         return None
     try:
         from odm_wire import _speedups
     except ImportError:
+        return None
+    if getattr(_speedups, "VERSION", None) != _SPEEDUPS_VERSION:
+        import warnings
+
+        warnings.warn("odm_wire._speedups was built from another version of "
+                      "odm_wire/_speedups.pyx: using the pure-Python codec; rebuild with "
+                      "'pip install -e .'", RuntimeWarning, stacklevel=2)
         return None
     return _speedups
 

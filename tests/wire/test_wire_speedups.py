@@ -425,3 +425,15 @@ def test_interning_tables_stay_bounded_across_enterprise_numbers():
         odm_wire.decode(data, pen)
         odm_wire.decode_py(data, pen)
     assert len(dhcp6._LEAF_CACHES) <= _CACHE_TABLES_MAX
+
+
+@needs_built
+def test_a_stale_build_is_refused_with_a_warning(monkeypatch):
+    """A .so built from an older .pyx (a checkout pulled without rebuilding)
+    must not be bound to a newer codec: the pure one runs, and a warning says
+    to rebuild."""
+    monkeypatch.setattr(odm_wire._speedups, "VERSION", dhcp6._SPEEDUPS_VERSION - 1)
+    with pytest.warns(RuntimeWarning, match="pip install -e"):
+        assert dhcp6._load_speedups() is None
+    monkeypatch.undo()
+    assert dhcp6._load_speedups() is odm_wire._speedups
