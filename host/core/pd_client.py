@@ -706,7 +706,7 @@ class PdClient:
         if ex.kind == MessageType.RELEASE:
             log.info("Release of IAID %d acknowledged by %s", ia.iaid, src)
             self._end_exchange(ia)
-            self.ias.pop(ia.iaid, None)
+            self._forget(ia)
             return
         if ex.kind == MessageType.SOLICIT and msg.get(RapidCommit) is None:
             self._drop(src, "Reply to Solicit without Rapid Commit (RFC 8415 §18.2.1)")
@@ -763,6 +763,12 @@ class PdClient:
         self._end_exchange(ia)
         self._bind(ia, v, msg, src, now)
 
+    def _forget(self, ia: IaPd) -> None:
+        """Drop ``ia`` from :attr:`ias` if it is there (a Release of a cancelled
+        IA_PD runs outside it, and its IAID may be in use again)."""
+        if self.ias.get(ia.iaid) is ia:
+            del self.ias[ia.iaid]
+
     def _abandon(self, ex: Exchange, now: float) -> None:
         ab = self._abandoned
         for xid, (_, until) in list(ab.items()):
@@ -793,18 +799,14 @@ class PdClient:
         if not granted:
             log.info("late Reply from %s for cancelled IA_PD %d: nothing granted", src, ia.iaid)
             return True
-        if ia.iaid in self.ias:
-            log.warning("late Reply from %s grants %s to cancelled IA_PD %d, whose IAID is in "
-                        "use again: left to expire at the server", src,
-                        ", ".join(p.network for p in granted), ia.iaid)
-            return True
         log.info("late Reply from %s grants %s to cancelled IA_PD %d: releasing", src,
                  ", ".join(p.network for p in granted), ia.iaid)
+        # The Release runs on the cancelled IA_PD, which stays out of self.ias:
+        # nothing else (status, a new setsc() of the same type) may see it.
         ia.leases.clear()
         ia.exchange = None
         ia.persistent = False
         ia.state = IaState.RELEASING
-        self.ias[ia.iaid] = ia
         t = self.timers
         ex = self._new_exchange(MessageType.RELEASE, ia, RtParams(t.rel_timeout, 0, t.rel_max_rc),
                                 now, server_duid=msg.server_duid,
@@ -946,7 +948,7 @@ class PdClient:
         t = self.timers
         if ex.kind == MessageType.RELEASE:
             log.info("Release of IAID %d: no Reply after %d tries", ia.iaid, ex.rt.count)
-            self.ias.pop(ia.iaid, None)
+            self._forget(ia)
         elif ex.kind == MessageType.REQUEST:
             if ex.keep_leases_on_failure:
                 ia.state = IaState.BOUND

@@ -610,11 +610,19 @@ def test_late_reply_to_a_cancelled_ia_pd_is_released(via):
     assert type(rel) is Release and rel.server_duid == SERVER
     (ia_pd,) = rel.ia_pds
     assert ia_pd.iaid == iaid and [p.network for p in ia_pd.prefixes] == [P1]
+    # the Release runs outside the client's IA_PDs: a new request for the same
+    # type is not held up by it (nor shown in the status)
+    assert iaid not in c.ias and c.snapshot(1.0) == []
+    new = c.acquire(MT.NON_PERSISTENT, 1.05)
+    (ask,) = decoded(c.datagrams_to_send())
+    assert type(ask) in (Solicit, Request) and ask.ia_pds[0].iaid == new != iaid
     c.handle_datagram(reply(rel), SERVER_LL, 1.1)  # the Release is acknowledged
+    assert new in c.ias  # ... and ending it leaves the new IA_PD alone
     assert iaid not in c.ias and c.datagrams_to_send() == []
     # the same late Reply again (a retransmission): nothing more to do
     c.handle_datagram(reply(msg, [prefix(P1, t=MT.NON_PERSISTENT)], rapid=True), SERVER_LL, 1.2)
     assert c.datagrams_to_send() == []
+    assert not of(events(c), PrefixBound)
 
 
 def test_late_reply_without_a_grant_or_past_the_window_sends_nothing():
