@@ -14,10 +14,13 @@ Replies.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import secrets
 import signal
+import socket
+import struct
 import time
 from ipaddress import IPv6Address
 from pathlib import Path
@@ -41,6 +44,14 @@ from host.state import StateFile, export_state
 from odm_wire.dhcp6 import DuidLL, decode_duid
 
 log = logging.getLogger(__name__)
+
+#: A datagram the kernel would not send because the interface's link-local
+#: address is still tentative (RFC 4862 §5.4: DAD after link-up or start-up;
+#: sendto fails with EADDRNOTAVAIL) is sent again every UNSENT_RETRY seconds
+#: for up to UNSENT_FOR seconds; at most UNSENT_MAX wait at once.
+UNSENT_RETRY = 0.05
+UNSENT_FOR = 5.0
+UNSENT_MAX = 32
 
 
 def load_secret(config: HostConfig) -> bytes:
@@ -86,6 +97,14 @@ class HostAgent:
         #: kernel octet counters per source address (privacy by bytes)
         self.nft = None
         self._nft_handle: asyncio.TimerHandle | None = None
+        #: (first failure time, Outgoing) of datagrams waiting for DAD
+        self._unsent: list[tuple[float, object]] = []
+        #: the interface's link-local address: the source of every DHCPv6
+        #: message to ff02::1:2 (RFC 8415 §7.1 via IPV6_PKTINFO; None: the
+        #: kernel chooses, and while the link-local is tentative it would
+        #: choose a global address the server cannot answer on-link)
+        self._ll: IPv6Address | None = None
+        self._unsent_handle: asyncio.TimerHandle | None = None
 
     def now(self) -> float:
         assert self.loop is not None
@@ -119,6 +138,7 @@ class HostAgent:
         self.core = HostCore(cfg, duid, load_secret(cfg), mac=mac, policy=policy)
         if self.state is not None and doc:
             self._restore(doc)
+        self._ll = self._link_local()
         self.dhcp = dhcp6_client_socket(cfg.iface, nl.index)
         self.icmp = icmp6_socket(cfg.iface, nl.index)
         self.loop.add_reader(self.dhcp.fileno(), self._on_dhcp)
@@ -255,6 +275,8 @@ class HostAgent:
             self.nft = None
         if self._timer:
             self._timer.cancel()
+        if self._unsent_handle:
+            self._unsent_handle.cancel()
         for s in (getattr(self, "dhcp", None), getattr(self, "icmp", None)):
             if s is not None:
                 self.loop.remove_reader(s.fileno())
@@ -397,13 +419,54 @@ class HostAgent:
         if t is not None:
             self._timer = self.loop.call_at(max(t, self.now()), self._on_timer)
 
-    def _send(self, out) -> None:
+    def _send(self, out, first_failed: float | None = None) -> bool:
+        """Send one Outgoing; False when it failed. A send refused because the
+        link-local source is still tentative waits in ``_unsent`` and is
+        tried again (the core's own retransmission would come seconds late,
+        and a Solicit or RS lost that way delays the host after start-up and
+        after each link-up)."""
         dst = (str(out.dst), out.dst_port or 0, 0, self.nl.index)
         sock = self.dhcp if out.kind == "dhcp6" else self.icmp
         try:
-            sock.sendto(out.payload, dst)
+            if out.kind == "dhcp6" and out.dst.is_multicast and self._ll is not None:
+                pktinfo = self._ll.packed + struct.pack("@I", self.nl.index)
+                sock.sendmsg([out.payload], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO,
+                                              pktinfo)], 0, dst)
+            else:
+                sock.sendto(out.payload, dst)
+            return True
         except OSError as exc:
-            log.info("send to %s failed: %s", out.dst, exc)
+            now = self.now()
+            if exc.errno == errno.EADDRNOTAVAIL and (
+                    first_failed is None or now - first_failed < UNSENT_FOR):
+                if first_failed is None:
+                    log.info("send to %s waits for the link-local address (tentative: DAD)",
+                             out.dst)
+                self._hold_unsent(out, now if first_failed is None else first_failed)
+            else:
+                log.info("send to %s failed: %s", out.dst, exc)
+            return False
+
+    def _link_local(self) -> IPv6Address | None:
+        try:
+            return self.nl.link_local()
+        except Exception as exc:  # noqa: BLE001 - then the kernel picks the source
+            log.info("link-local address of %s: %s", self.config.iface, exc)
+            return None
+
+    def _hold_unsent(self, out, since: float) -> None:
+        if len(self._unsent) >= UNSENT_MAX:
+            self._unsent.pop(0)
+        self._unsent.append((since, out))
+        if self._unsent_handle is None:
+            self._unsent_handle = self.loop.call_later(UNSENT_RETRY, self._retry_unsent)
+
+    def _retry_unsent(self) -> None:
+        self._unsent_handle = None
+        self._ll = self._link_local()  # it may have changed (rare) or appeared
+        waiting, self._unsent = self._unsent, []
+        for since, out in waiting:
+            self._send(out, since)
 
     def _apply(self, ev) -> None:
         t = type(ev)
