@@ -51,7 +51,6 @@ import signal
 import socket
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -61,6 +60,8 @@ sys.path.insert(0, str(REPO / "tests"))  # netnscheck, shared by the tests
 sys.path.insert(0, str(REPO / "tests" / "interop"))
 
 from router_pair import RouterPair, router_pair, write_config
+
+from lab.nsutil import call_in_netns_thread as in_netns
 
 POOL_PREFIX, POOL_LEN, DELEGATED = "2001:db8:8000::", 36, 56
 PREF, VALID = 3000, 4000
@@ -179,24 +180,6 @@ def rss(pid: int) -> float:
 
 
 # ------------------------------------------------------------------ probing --
-def in_netns(ns: str, fn, *args):
-    from pyroute2 import netns
-    box: dict = {}
-
-    def run() -> None:
-        try:
-            netns.setns(ns, flags=0)
-            box["v"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001
-            box["e"] = exc
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if "e" in box:
-        raise box["e"]
-    return box["v"]
-
-
 def first_answer(pair: RouterPair, proc, t0: float, timeout: float = 120.0) -> float:
     """Send a Solicit every 10 ms from the client side until an Advertise
     comes back; seconds since ``t0``."""

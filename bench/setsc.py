@@ -64,6 +64,8 @@ from host_kea import kea_plain_config, kea_typed_config, start_kea
 from probe_netns import veth_pair
 from router_pair import private_mounts
 
+from lab.nsutil import call_in_netns_thread as in_netns
+
 ETH_P_ALL = 0x0003
 SO_TIMESTAMPNS = 35
 NP = 3  # MobilityType.NON_PERSISTENT
@@ -110,31 +112,6 @@ def router_toml(tmp: Path, sync: str, iface: str) -> str:
 
 
 # ------------------------------------------------------------------ helpers --
-def in_netns(ns: str, fn, *args):
-    """Run ``fn(*args)`` on a thread that entered namespace ``ns`` (setns
-    affects that thread only); return its result or raise its exception."""
-    from lab.nsutil import enter_netns_fd, open_netns
-
-    box: dict = {}
-
-    def body():
-        try:
-            fd = open_netns(ns)
-            try:
-                enter_netns_fd(fd)
-            finally:
-                os.close(fd)
-            box["v"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            box["e"] = exc
-    t = threading.Thread(target=body)
-    t.start()
-    t.join()
-    if "e" in box:
-        raise box["e"]
-    return box["v"]
-
-
 def stats_us(samples_ns: list[int]) -> dict:
     xs = sorted(samples_ns)
     q = statistics.quantiles(xs, n=100, method="inclusive")

@@ -56,6 +56,37 @@ def enter_netns_fd(fd: int) -> None:
     _netns.setns(fd, flags=0)
 
 
+def call_in_netns_thread(name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)`` on a new thread that entered namespace ``name``
+    (``setns`` moves that thread only) and wait for it; return its result or
+    raise its exception. Unlike :func:`run_in_netns` the result is any object:
+    a socket opened there stays in that namespace.
+
+    Raises:
+        FileNotFoundError: the namespace does not exist.
+    """
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            fd = open_netns(name)
+            try:
+                _netns.setns(fd, flags=0)
+            finally:
+                os.close(fd)
+            box["v"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            box["e"] = exc
+    t = threading.Thread(target=body, name=f"netns-{name}")
+    t.start()
+    t.join()
+    if "e" in box:
+        raise box["e"]
+    return box["v"]
+
+
 def run_in_netns(name: str, fn: Callable[..., Any], *args: Any, timeout: float = 10.0) -> Any:
     """Run ``fn(*args)`` in a forked child inside namespace ``name``; return its result.
 

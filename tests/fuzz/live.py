@@ -27,38 +27,19 @@ import os
 import random
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from pathlib import Path
 
+from lab.nsutil import call_in_netns_thread as in_netns
 from odm_wire.constants import MobilityType
 from tests.fuzz.engine import Corpus, Mutator
 
 STATE_DIR = Path(os.environ.get("ODM_TEST_LAB_STATE_DIR", "/run/odm-lab-test"))
 ALL_NODES = "ff02::1"
 IPV6_UNICAST_HOPS, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_IF = 16, 18, 17
-
-
-def in_netns(ns: str, fn, *args):
-    """Run ``fn(*args)`` on a thread that entered network namespace ``ns``."""
-    from pyroute2 import netns
-    box: dict = {}
-
-    def run() -> None:
-        try:
-            netns.setns(ns, flags=0)
-            box["v"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            box["e"] = exc
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if "e" in box:
-        raise box["e"]
-    return box["v"]
 
 
 @contextlib.contextmanager

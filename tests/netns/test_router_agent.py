@@ -13,13 +13,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 
 import pytest
 
+from lab.nsutil import call_in_netns_thread as in_netns
 from odm_wire import dhcp6 as d6
 from odm_wire import nd
 from odm_wire.constants import MessageType, MobilityType, OptionCode
@@ -32,26 +32,6 @@ pytestmark = [pytest.mark.netns]
 
 ALL_ROUTERS = IPv6Address("ff02::2")
 ALL_DHCP = IPv6Address("ff02::1:2")
-
-
-def in_netns(ns: str, fn, *args):
-    """Run ``fn(*args)`` on a thread that entered network namespace ``ns``
-    (sockets made there stay in ``ns``); return its result."""
-    from pyroute2 import netns
-    box: dict = {}
-
-    def run() -> None:
-        try:
-            netns.setns(ns, flags=0)  # only this thread moves
-            box["v"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001
-            box["e"] = exc
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if "e" in box:
-        raise box["e"]
-    return box["v"]
 
 
 class Client:
