@@ -193,6 +193,18 @@ def get_addr_preferences(sock: socket.socket) -> int:
     return k | _prefs.get(sock, 0)
 
 
+def _connect(sock: socket.socket, path: Path) -> _Handle:
+    """A new API connection for ``sock``, closed when ``sock`` is collected.
+    Raises :class:`AgentUnavailable` when no agent listens at ``path``."""
+    try:
+        h = _Handle(path)
+    except OSError as exc:
+        raise AgentUnavailable(f"no host agent at {path}: {exc.strerror or exc}") from None
+    _handles[sock] = h
+    weakref.finalize(sock, h.close)
+    return h
+
+
 def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
           timeout: float | None = DEFAULT_TIMEOUT, bind: bool = False,
           path: str | Path | None = None) -> IPv6Address:
@@ -216,14 +228,7 @@ def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
     else:
         t = address_type
     p = Path(path) if path is not None else DEFAULT_PATH
-    h = _handles.get(sock)
-    if h is None:
-        try:
-            h = _Handle(p)
-        except OSError as exc:
-            raise AgentUnavailable(f"no host agent at {p}: {exc.strerror or exc}") from None
-        _handles[sock] = h
-        weakref.finalize(sock, h.close)
+    h = _handles.get(sock) or _connect(sock, p)
     msg = {"op": "setsc", "id": next(_ids), "type": t,
            "on_net": bool(_prefs.get(sock, 0) & IPV6_REQUIRE_SRC_ON_NET),
            "timeout": timeout, "fd": sock.fileno()}
@@ -239,12 +244,7 @@ def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
             # the agent restarted since this socket's last setsc(): a new API
             # connection (the socket is passed again) and one more try
             h.close()
-            try:
-                h = _Handle(p)
-            except OSError as exc:
-                raise AgentUnavailable(f"no host agent at {p}: {exc.strerror or exc}") from None
-            _handles[sock] = h
-            weakref.finalize(sock, h.close)
+            h = _connect(sock, p)
             ans = h.request(msg, deadline, sock.fileno())
     except OSError as exc:
         if isinstance(exc, SetscError):
