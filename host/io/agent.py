@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 
 #: A datagram the kernel would not send because the interface's link-local
 #: address is still tentative (RFC 4862 §5.4: DAD after link-up or start-up;
-#: sendto fails with EADDRNOTAVAIL) is sent again every UNSENT_RETRY seconds
+#: sendto fails with EADDRNOTAVAIL, or EINVAL when IPV6_PKTINFO names the
+#: tentative source) is sent again every UNSENT_RETRY seconds
 #: for up to UNSENT_FOR seconds; at most UNSENT_MAX wait at once.
 UNSENT_RETRY = 0.05
 UNSENT_FOR = 5.0
@@ -427,8 +428,9 @@ class HostAgent:
         after each link-up)."""
         dst = (str(out.dst), out.dst_port or 0, 0, self.nl.index)
         sock = self.dhcp if out.kind == "dhcp6" else self.icmp
+        pinned = out.kind == "dhcp6" and out.dst.is_multicast and self._ll is not None
         try:
-            if out.kind == "dhcp6" and out.dst.is_multicast and self._ll is not None:
+            if pinned:
                 pktinfo = self._ll.packed + struct.pack("@I", self.nl.index)
                 sock.sendmsg([out.payload], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO,
                                               pktinfo)], 0, dst)
@@ -437,8 +439,10 @@ class HostAgent:
             return True
         except OSError as exc:
             now = self.now()
-            if exc.errno == errno.EADDRNOTAVAIL and (
-                    first_failed is None or now - first_failed < UNSENT_FOR):
+            # a tentative source: EADDRNOTAVAIL when the kernel chooses it,
+            # EINVAL when IPV6_PKTINFO names it
+            tentative = exc.errno == errno.EADDRNOTAVAIL or (pinned and exc.errno == errno.EINVAL)
+            if tentative and (first_failed is None or now - first_failed < UNSENT_FOR):
                 if first_failed is None:
                     log.info("send to %s waits for the link-local address (tentative: DAD)",
                              out.dst)

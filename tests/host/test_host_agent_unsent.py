@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 from ipaddress import IPv6Address
 
+import pytest
 from hosthelp import config
 
 from host.io import agent as agent_mod
@@ -81,8 +82,11 @@ def solicit(n: int) -> Outgoing:
     return Outgoing(bytes((1, 0, 0, n)), IPv6Address("ff02::1:2"), "dhcp6", 547)
 
 
-def test_datagram_refused_during_dad_goes_out_when_the_address_is_usable():
-    a, sock = agent(ready_at=1.2)
+@pytest.mark.parametrize("err", [errno.EADDRNOTAVAIL, errno.EINVAL])
+def test_datagram_refused_during_dad_goes_out_when_the_address_is_usable(err):
+    """EADDRNOTAVAIL: the kernel chose the tentative source; EINVAL: the
+    link-local named by IPV6_PKTINFO is tentative (what a DHCPv6 send meets)."""
+    a, sock = agent(ready_at=1.2, err=err)
     assert a._send(solicit(1)) is False
     assert a._send(solicit(2)) is False
     a.loop.run_until(1.1)
