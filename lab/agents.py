@@ -1,8 +1,8 @@
 """odm's agents and applications running in a lab: configs, processes, probes.
 
 :class:`LabAgents` writes a router config per access router (all routers share
-one SQLite lease store, DESIGN §2, and know each other as SRv6 peers,
-:mod:`router.mobility`) and a host config for ``mh``, starts ``odm router
+one SQLite lease store, DESIGN §2, and know each other as mobility peers,
+:mod:`router.dataplane`) and a host config for ``mh``, starts ``odm router
 run`` in each router's namespace and ``odm host run`` in ``mh``, and gives the
 demo, the tests and the benchmarks small helpers: the host's status over its
 API socket (a Unix socket is reachable from every namespace), waiting for a
@@ -85,6 +85,9 @@ class AgentSettings:
     })
     delegated_length: int = 64
     setsc_timeout: float = 3.0
+    #: ``[mobility] dataplane`` of every router (a backend name or ``auto``);
+    #: ``None``: no ``[mobility]`` table (moves are not followed)
+    dataplane: str | None = "auto"
 
 
 # Each type's pool: the /48 number N of the router's PD space (a /36 in the lab).
@@ -135,17 +138,23 @@ class LabAgents:
             'profile = "scaled"',
             f"scale = {s.scale}",
             "",
-            "[mobility]",
-            f'sid = "{sid}"',
-            f'core_interface = "{CORE_IF}"',
-            "poll_interval = 0.5",
         ]
-        for j, peer in enumerate(routers):
-            if peer.name == name:
-                continue
-            psid, pnet = sid_of(j)
-            lines += ["  [[mobility.peer]]", f'  id = "{peer.name}"', f'  sid = "{psid}"',
-                      f'  sid_prefix = "{pnet}"', f'  core_address = "{peer.core_address}"']
+        if s.dataplane is not None:
+            lines += [
+                "[mobility]",
+                f'dataplane = "{s.dataplane}"',
+                f'core_interface = "{CORE_IF}"',
+                f'core_address = "{r.core_address}"',
+                f'sid = "{sid}"',
+                "poll_interval = 0.5",
+            ]
+            for j, peer in enumerate(routers):
+                if peer.name == name:
+                    continue
+                psid, pnet = sid_of(j)
+                lines += ["  [[mobility.peer]]", f'  id = "{peer.name}"',
+                          f'  core_address = "{peer.core_address}"', f'  sid = "{psid}"',
+                          f'  sid_prefix = "{pnet}"']
         lines += [
             "",
             "[[interface]]",
@@ -229,6 +238,18 @@ class LabAgents:
                                    f"{self.log_path(name)}:\n{self.tail(name)}")
             return sock.exists()
         wait_for(ready, timeout, f"router agent {name}")
+
+    def router_status(self, name: str) -> dict:
+        """Router ``name``'s status over its control socket (``odm router
+        status --json``)."""
+        from router.io.control import request
+        return request(self.workdir / f"{name}.sock", "status", timeout=5.0).get("status", {})
+
+    def router_dataplane(self, name: str) -> str:
+        """The data plane router ``name`` runs (its status says), or ``""``
+        without ``[mobility]``."""
+        mob = self.router_status(name).get("mobility") or {}
+        return (mob.get("dataplane") or {}).get("name", "")
 
     def tail(self, name: str, lines: int = 15) -> str:
         try:

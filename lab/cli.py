@@ -37,6 +37,17 @@ from lab.config import LabConfig, LabConfigError, load_config
 from lab.topology import Lab, LabError
 
 
+def dataplane_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--dataplane NAME|auto``: how the lab's routers carry moved prefixes
+    (:mod:`router.dataplane`)."""
+    from router.dataplane import AUTO, NAMES
+
+    return click.option(
+        "--dataplane", type=click.Choice([AUTO, *NAMES]), default=AUTO, show_default=True,
+        help="How the routers carry a moved host's prefixes: auto picks the first of "
+             "srv6, ip6ip6, vxlan this kernel has, else routed.")(fn)
+
+
 def lab_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--prefix`` and ``--state-dir`` (passed as ``prefix``, ``state_dir``)."""
     fn = click.option(
@@ -86,11 +97,21 @@ def lab() -> None:
 @lab.command()
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TOML lab configuration (see lab/config.py).")
+@dataplane_option
 @lab_options
 @_lab_errors
-def up(config_file: Path | None, prefix: str | None, state_dir: Path | None) -> None:
-    """Create the lab's namespaces, links, addresses and routes."""
+def up(config_file: Path | None, dataplane: str, prefix: str | None,
+       state_dir: Path | None) -> None:
+    """Create the lab's namespaces, links, addresses and routes, and write
+    ready agent configs (routers with the chosen data plane) next to its state."""
+    from lab.kernel import resolve_dataplane
+    from router.dataplane import DataplaneUnavailable, unavailable
+
     _need_root()
+    try:
+        chosen, found = resolve_dataplane(dataplane)
+    except DataplaneUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     if config_file is not None:
         cfg = load_config(config_file, prefix=prefix, state_dir=state_dir)
     else:
@@ -104,7 +125,26 @@ def up(config_file: Path | None, prefix: str | None, state_dir: Path | None) -> 
     the_lab.up()
     _print_status(the_lab.status())
     hint = f" --prefix {cfg.prefix}" if cfg.prefix != "odm" else ""
+    workdir = _write_agent_configs(the_lab, chosen)
+    click.echo(f"data plane: {chosen} ({dataplane}); not available here: {unavailable(found)}")
+    click.echo(f"agent configs in {workdir}: odm lab exec{hint} ar1 -- odm router run "
+               f"--config {workdir / 'ar1.toml'}")
     click.echo(f"lab {cfg.prefix} is up; `odm lab down{hint}` removes it")
+
+
+def _write_agent_configs(the_lab: Lab, dataplane: str) -> Path:
+    """Router and host configs of :class:`lab.agents.LabAgents` in the lab's
+    state directory (removed with it by ``down``)."""
+    from dataclasses import replace
+
+    from lab.agents import AgentSettings, LabAgents
+
+    workdir = the_lab.state_path.parent / "agents"
+    agents = LabAgents(the_lab, workdir, replace(AgentSettings(), dataplane=dataplane))
+    for r in the_lab.config.router_names:
+        (workdir / f"{r}.toml").write_text(agents.router_toml(r))
+    (workdir / "host.toml").write_text(agents.host_toml())
+    return workdir
 
 
 @lab.command()
@@ -232,9 +272,10 @@ def _print_status(st: dict[str, Any]) -> None:
               help="Where the captures go [default: pcaps/demo-SCENARIO].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--keep-logs", is_flag=True, help="Keep agent and app logs even on success.")
+@dataplane_option
 @lab_options
 def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: bool,
-             prefix: str | None, state_dir: Path | None) -> None:
+             dataplane: str, prefix: str | None, state_dir: Path | None) -> None:
     """Run the spec's §4.2 flow on real agents in a fresh lab, then remove it.
 
     Prints each step with what was expected and observed; exits 0 only if
@@ -256,7 +297,12 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
     if not as_json:
         console.print(f"[bold]odm lab demo[/bold] — scenario {scenario}")
     res = run_demo(scenario, pcap_dir=pcap_dir, prefix=prefix or "odm", state_dir=state_dir,
-                   keep_logs=keep_logs, on_step=show)
+                   keep_logs=keep_logs, dataplane=dataplane, on_step=show)
+    if res.error and not res.steps and not res.logs:  # refused before anything was built
+        if as_json:
+            click.echo(json.dumps(res.to_json(), indent=2))
+            sys.exit(1)
+        raise click.ClickException(res.error)
     if as_json:
         click.echo(json.dumps(res.to_json(), indent=2))
     else:
@@ -271,6 +317,9 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
             t.add_row(str(s.number), s.name, s.expected, s.observed,
                       "[green]ok[/green]" if s.ok else "[red]FAIL[/red]")
         console.print(t)
+        if res.dataplane:
+            console.print(f"data plane: {res.dataplane} ({dataplane}); not available here: "
+                          f"{res.dataplane_unavailable}", soft_wrap=True)
         if res.timings:
             console.print("timings (s): " + ", ".join(f"{k} {v}" for k, v in res.timings.items()))
         console.print("captures: " + (", ".join(res.pcaps) or "none"))

@@ -43,14 +43,16 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 
 from lab.agents import AgentSettings, App, DemoTimeout, LabAgents, pool_of, wait_for
 from lab.config import LabConfig
+from lab.kernel import resolve_dataplane
 from lab.topology import Lab
 from odm_wire.constants import MobilityType as MT
+from router.dataplane import DataplaneUnavailable, unavailable
 
 __all__ = ["SCENARIOS", "DemoResult", "Step", "leftovers", "run_demo", "tshark_problems"]
 
@@ -83,6 +85,10 @@ class DemoResult:
     error: str | None = None
     leftovers: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    #: the data plane the routers ran (as their status reports it) and the
+    #: backends this kernel lacks, with why
+    dataplane: str = ""
+    dataplane_unavailable: str = ""
 
     @property
     def ok(self) -> bool:
@@ -410,19 +416,29 @@ def tshark_problems(pcap: Path) -> list[str]:
 
 
 def run_demo(scenario: str = "4.2", *, pcap_dir: Path | None = None, prefix: str = "odm",
-             state_dir: Path | None = None, keep_logs: bool = False,
+             state_dir: Path | None = None, keep_logs: bool = False, dataplane: str = "auto",
              on_step: Callable[[Step], None] | None = None) -> DemoResult:
     """Build the lab, run ``scenario`` (one of :data:`SCENARIOS`), take it all
     down. ``pcap_dir``: where the captures go (default ``pcaps/demo-<scenario>``
     under the current directory); ``prefix``: the lab's namespace prefix;
-    ``on_step``: called with each :class:`Step` as it completes. Never raises
-    for a failed step; a setup failure is in :attr:`DemoResult.error`."""
+    ``dataplane``: the routers' data plane (:mod:`router.dataplane`; one this
+    kernel lacks fails at once, before anything is built); ``on_step``:
+    called with each :class:`Step` as it completes. Never raises for a failed
+    step; a setup failure is in :attr:`DemoResult.error`."""
     if scenario not in _SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
     fn, settings = _SCENARIOS[scenario]
+    result = DemoResult(scenario)
+    try:
+        chosen, found = resolve_dataplane(dataplane)
+    except DataplaneUnavailable as exc:
+        result.error = str(exc)
+        return result
+    result.dataplane_unavailable = unavailable(found)
+    settings = replace(settings, dataplane=chosen)
     pcap_dir = Path(pcap_dir) if pcap_dir is not None else Path("pcaps") / f"demo-{scenario}"
     work = Path(tempfile.mkdtemp(prefix=f"odm-demo-{scenario}-"))
-    result = DemoResult(scenario, logs=str(work / "logs"))
+    result.logs = str(work / "logs")
     cfg = LabConfig(prefix=prefix, **({"state_dir": state_dir} if state_dir else {}))
     lab = Lab(cfg)
     captures = []
@@ -440,6 +456,7 @@ def run_demo(scenario: str = "4.2", *, pcap_dir: Path | None = None, prefix: str
         run = _Run(lab, agents, result, on_step)
         try:
             agents.start_all()
+            result.dataplane = agents.router_dataplane(cfg.router_names[0])
             server = agents.cn_app("cn-server", ["server", "--port", str(SERVER_PORT)])
             run.apps.append(server)
             server.expect("listening", 10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import click
@@ -80,6 +81,14 @@ def check_config_cmd(config_file, as_json) -> None:
         else:
             click.echo(f"{config_file}: {reason}", err=True)
         sys.exit(1)
+    dataplane = _check_dataplane(cfg) if cfg.mobility is not None else None
+    if dataplane is not None and dataplane.get("error"):
+        if as_json:
+            click.echo(json.dumps({"ok": False, "key": "mobility.dataplane",
+                                   "reason": dataplane["error"]}))
+        else:
+            click.echo(f"{config_file}: mobility.dataplane: {dataplane['error']}", err=True)
+        sys.exit(1)
     summary = {
         "ok": True, "router-id": cfg.router_id, "lease-db": str(cfg.lease_db),
         "control-socket": str(cfg.control_socket), "timers": cfg.timers.name,
@@ -96,6 +105,8 @@ def check_config_cmd(config_file, as_json) -> None:
             "reservations": len(i.reservations),
         } for i in cfg.interfaces],
     }
+    if dataplane is not None:
+        summary["dataplane"] = dataplane
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
@@ -115,6 +126,34 @@ def check_config_cmd(config_file, as_json) -> None:
                       p["mobility-type"], p["prefix"], f"/{p['delegated-length']}",
                       str(p["total-pds"]))
     con.print(t)
+    if dataplane is not None:
+        con.print(f"mobility data plane: {dataplane['chosen']} ({dataplane['configured']}); "
+                  f"not available here: {dataplane['unavailable']}", highlight=False,
+                  soft_wrap=True)
+
+
+def _check_dataplane(cfg) -> dict:
+    """Probe this namespace's kernel for ``[mobility] dataplane``
+    (:func:`router.dataplane.choose`): what ``odm router run`` would pick, or
+    the one-line reason it would refuse to start."""
+    from router.dataplane import DataplaneUnavailable, choose, unavailable
+    from router.dataplane.moves import sid_facts
+
+    m = cfg.mobility
+    out = {"configured": m.dataplane, "chosen": None, "unavailable": "not probed"}
+    if os.geteuid() != 0:
+        out["unavailable"] = "not probed (the kernel probe needs root / CAP_NET_ADMIN)"
+        return out
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        try:
+            cls, found = choose(m.dataplane, ipr, **sid_facts(m))
+        except DataplaneUnavailable as exc:
+            out["error"] = str(exc)
+            return out
+    out.update(chosen=cls.name, unavailable=unavailable(found))
+    return out
 
 
 def _life(v) -> str:
@@ -228,6 +267,13 @@ def status_cmd(sock, config_path, as_json, limit) -> None:
         if v:
             t.add_row(f"adapter {k}", *([str(v)] + [""] * (len(per) - 1)))
     con.print(t)
+    mob = st.get("mobility")
+    if mob and "dataplane" in mob:
+        dp = mob["dataplane"]
+        con.print(f"mobility: data plane {dp.get('name')} ({dp.get('summary', '')}, "
+                  f"{dp.get('overhead', 0)} octets per packet); {len(mob['redirected'])} "
+                  f"prefixes forwarded to their serving router, {len(mob['serving'])} served "
+                  "here for their anchor", highlight=False, soft_wrap=True)
     ra = [p for i in st["interfaces"] for p in i.get("ra-prefixes", [])]
     if ra:
         t = Table(title="advertised prefixes (PIO)")

@@ -16,8 +16,8 @@ The documented example is ``router/example.toml``. In short::
       [[interface.ra.prefix]]    AdvPrefixList entries (on-link prefixes, PIO type bits)
       [[interface.pd_pool]]      DHCPv6-PD pools, one mobility type each (or legacy)
       [[interface.reservation]]  DUID[/IAID] -> prefix (the natural backing of FIXED)
-    [mobility]            sid, core_interface, notify_port, poll_interval
-      [[mobility.peer]]   id, sid, sid_prefix, core_address (routers sharing the store)
+    [mobility]            dataplane, core_interface, core_address, sid, notify_port, poll_interval
+      [[mobility.peer]]   id, core_address, sid, sid_prefix (routers sharing the store)
 
 RA keys may be written in snake_case (``max_rtr_adv_interval``) or exactly as
 RFC 4861 §6.2.1 spells them (``MaxRtrAdvInterval``); prefix keys likewise
@@ -268,32 +268,40 @@ class InterfaceConfig:
 
 @dataclass(frozen=True)
 class MobilityPeer:
-    """Another access router sharing the lease store: its router id, its SRv6
-    SID (End.DT6, RFC 8986 §4.8), the prefix its SIDs are in, and its address
-    on the core link (next hop towards that prefix)."""
+    """Another access router sharing the lease store: its router id, its
+    address on the core link (tunnel endpoint, or next hop for ``routed``)
+    and, for the ``srv6`` data plane, its SID (End.DT6, RFC 8986 §4.8) and the
+    prefix its SIDs are in."""
 
     router_id: str
-    sid: IPv6Address
-    sid_prefix: IPv6Network
+    sid: IPv6Address | None
+    sid_prefix: IPv6Network | None
     core_address: IPv6Address
 
 
 @dataclass(frozen=True)
 class MobilityConfig:
     """``[mobility]``: keeping SESSION_LASTING and FIXED prefixes routed after
-    their host moved to another router (DESIGN §2, :mod:`router.mobility`).
+    their host moved to another router (DESIGN §2, :mod:`router.dataplane`).
 
-    ``sid``: this router's End.DT6 SID (a /128 that is not a local address);
-    ``core_interface``: the link to the other routers; ``notify_port``: UDP
-    port on which peers tell this router that a binding it anchors moved (a
-    nudge to re-read the shared lease store); ``poll_interval``: seconds
-    between re-reads without a nudge; ``peers``: the other routers."""
+    ``dataplane``: the backend that carries moved prefixes between routers
+    (``auto``, ``srv6``, ``ip6ip6``, ``vxlan`` or ``routed``; ``auto`` picks
+    the first the kernel supports); ``sid``: this router's End.DT6 SID (a /128
+    that is not a local address; ``srv6`` only); ``core_interface``: the link
+    to the other routers; ``core_address``: this router's address on it (the
+    tunnels' local end; default: the interface's first global address);
+    ``notify_port``: UDP port on which peers tell this router that a binding
+    it anchors moved (a nudge to re-read the shared lease store);
+    ``poll_interval``: seconds between re-reads without a nudge; ``peers``:
+    the other routers."""
 
-    sid: IPv6Address
+    sid: IPv6Address | None
     core_interface: str
     peers: tuple[MobilityPeer, ...] = ()
     notify_port: int = 5470
     poll_interval: float = 1.0
+    dataplane: str = "auto"
+    core_address: IPv6Address | None = None
 
     def peer(self, router_id: str) -> MobilityPeer | None:
         for p in self.peers:
@@ -833,16 +841,33 @@ def _parse_mobility(t: _Table) -> MobilityConfig:
         except ValueError as exc:
             raise ConfigError(tb.key(name), f"not an IPv6 address: {exc}") from None
 
-    sid = addr(t, "sid")
+    from router.dataplane import AUTO, NAMES
+
+    dataplane = t.str_("dataplane", AUTO)
+    if dataplane not in (AUTO, *NAMES):
+        raise ConfigError(t.key("dataplane"), f"unknown data plane {dataplane!r} (one of "
+                          f"{', '.join((AUTO, *NAMES))})")
+    sid = addr(t, "sid") if t.has("sid") else None
+    if dataplane == "srv6" and sid is None:
+        raise ConfigError(t.key("sid"), "required by dataplane = \"srv6\" (this router's "
+                          "End.DT6 SID)")
     core = t.str_("core_interface", required=True)
+    core_address = addr(t, "core_address") if t.has("core_address") else None
     peers = []
     for i, pt in enumerate(t.tables("peer")):
         p = _Table(pt, f"{t.path}.peer[{i}]")
         pid = p.str_("id", required=True)
-        psid = addr(p, "sid")
-        sp = p.network("sid_prefix") if p.has("sid_prefix") else IPv6Network(f"{psid}/128")
-        if psid not in sp:
-            raise ConfigError(p.key("sid_prefix"), f"{sp} does not hold the peer's sid {psid}")
+        psid = addr(p, "sid") if p.has("sid") else None
+        if psid is None:
+            if dataplane == "srv6":
+                raise ConfigError(p.key("sid"), "required by dataplane = \"srv6\"")
+            if p.has("sid_prefix"):
+                raise ConfigError(p.key("sid_prefix"), "set without the peer's sid")
+            sp = None
+        else:
+            sp = p.network("sid_prefix") if p.has("sid_prefix") else IPv6Network(f"{psid}/128")
+            if psid not in sp:
+                raise ConfigError(p.key("sid_prefix"), f"{sp} does not hold the peer's sid {psid}")
         peers.append(MobilityPeer(pid, psid, sp, addr(p, "core_address")))
         p.done()
     ids = [p.router_id for p in peers]
@@ -851,7 +876,8 @@ def _parse_mobility(t: _Table) -> MobilityConfig:
             raise ConfigError(f"{t.path}.peer[{i}].id", f"peer {n!r} is listed twice")
     m = MobilityConfig(sid=sid, core_interface=core, peers=tuple(peers),
                        notify_port=t.int_("notify_port", 5470, lo=1, hi=65535),
-                       poll_interval=t.num("poll_interval", 1.0, lo=0.01))
+                       poll_interval=t.num("poll_interval", 1.0, lo=0.01),
+                       dataplane=dataplane, core_address=core_address)
     t.done()
     return m
 

@@ -16,13 +16,13 @@ around one :class:`~router.core.router.RouterCore` per access interface
    previous run and no longer configured are advertised once more with
    lifetimes 0 (``meta`` key ``ra-prefixes/<ifname>``);
 4. serves the control socket (:mod:`router.io.control`) and, when
-   ``[mobility]`` is configured, starts :class:`router.mobility.Mobility`;
+   ``[mobility]`` is configured, starts :class:`router.dataplane.moves.Mobility`;
 5. feeds datagrams and timers to the cores and carries out what comes back:
    datagrams out (after the store commit the core does in
    ``datagrams_to_send()``: one commit per batch of received datagrams), and
    events: :class:`PrefixDelegated`, :class:`PrefixRenewed`,
    :class:`BindingMovedHere` → route the prefix to the client's link-local
-   address on that interface (the route :func:`router.srv6.route_to_host`
+   address on that interface (the route :func:`router.dataplane.common.route_to_host`
    makes, proto ``RTPROT_ODM``, written in batches by
    :mod:`router.io.routes`); :class:`PrefixReleased` → remove the route. The
    batch is in the kernel before the events are passed, in order, to the
@@ -48,13 +48,12 @@ import secrets
 import signal
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 from odm_wire.dhcp6 import Duid, DuidLL, DuidLLT, decode_duid
 from odm_wire.errors import WireFormatError
-from router import srv6
 from router.config import RouterConfig, parse_duid_text
 from router.core.bindings import BindingState
 from router.core.events import (
@@ -65,6 +64,7 @@ from router.core.events import (
     RaShutdownComplete,
 )
 from router.core.router import RouterCore
+from router.dataplane import common as dataplane_common
 from router.io.control import ControlServer
 from router.io.netlink import NetlinkWorker
 from router.io.routes import RouteBatcher
@@ -167,6 +167,7 @@ class RouterAgent:
         self.ifaces: dict[str, _Iface] = {}
         self.control: ControlServer | None = None
         self.mobility: Any = None
+        self.dataplane: Any = None
         self.duid: Duid | None = None
         self.stats = {"adapter-errors": 0, "send-failed": 0, "routes-added": 0,
                       "routes-removed": 0}
@@ -216,16 +217,20 @@ class RouterAgent:
 
     def _open(self) -> None:
         cfg = self.config
-        if self.store is None:
-            self.store = SqliteLeaseStore(cfg.lease_db, synchronous=cfg.lease_db_synchronous)
         self.nl = nl = NetlinkWorker()
-        self.routes = RouteBatcher()
         found = []
         for ic in cfg.interfaces:
             idx = nl.link_index(ic.name)
             if idx is None:
                 raise OSError(19, f"no interface {ic.name!r} in this network namespace")
             found.append((ic.name, idx, nl.link_mac(idx)))
+        if cfg.mobility is not None:
+            # before anything is touched: a backend the kernel lacks is one line
+            self.dataplane = self._choose_dataplane()
+            cfg = self.config = self._fit_mtu(cfg, found)
+        if self.store is None:
+            self.store = SqliteLeaseStore(cfg.lease_db, synchronous=cfg.lease_db_synchronous)
+        self.routes = RouteBatcher()
         self.duid = server_duid(cfg, self.store, found[0][2])
         offset = time.time() - self.now()
         for name, idx, mac in found:
@@ -251,9 +256,9 @@ class RouterAgent:
             loop.add_reader(st.dhcp.fileno(), self._on_dhcp, st)
             loop.add_reader(st.icmp.fileno(), self._on_icmp, st)
         if cfg.mobility is not None:
-            from router.mobility import Mobility
+            from router.dataplane.moves import Mobility
 
-            self.mobility = Mobility(cfg, self.store, self.nl.ipr)
+            self.mobility = Mobility(cfg, self.store, self.nl.ipr, backend=self.dataplane)
             r = self.mobility.start(loop)
             if inspect.isawaitable(r):
                 await r
@@ -264,6 +269,48 @@ class RouterAgent:
         self._gc_timer = loop.call_later(GC_FREEZE_INTERVAL, self._gc_tick)
         if self._restore:
             loop.call_soon(self._restore_some)
+
+    def _choose_dataplane(self):
+        """Probe the kernel and pick the ``[mobility] dataplane`` backend
+        (:func:`router.dataplane.choose`); logged once. Raises
+        :class:`~router.dataplane.DataplaneUnavailable` (an ``OSError``) when
+        the configured one cannot run here."""
+        from router.dataplane import choose, unavailable
+        from router.dataplane.moves import sid_facts
+
+        m = self.config.mobility
+        cls, found = self.nl.call(choose, m.dataplane, self.nl.raw, **sid_facts(m))
+        log.info("mobility data plane: %s (%s; %s); not available here: %s", cls.name,
+                 "auto" if m.dataplane == "auto" else "configured", cls.summary,
+                 unavailable(found))
+        return cls
+
+    def _fit_mtu(self, cfg: RouterConfig, found) -> RouterConfig:
+        """With an encapsulating data plane, advertise a link MTU (RFC 4861
+        §4.6.4) that leaves room for the tunnel, so a moved host's full-size
+        packets are never too big for the core (no PMTU black hole: TCP's MSS
+        follows the interface MTU the host took from the RA). An explicit
+        ``adv_link_mtu`` wins; a too large one is warned about."""
+        from router.dataplane import fitting_mtu
+
+        backend = self.dataplane
+        core = self.nl.link_index(cfg.mobility.core_interface)
+        if not backend.overhead or core is None:
+            return cfg
+        core_mtu = self.nl.link_mtu(core)
+        ifaces = []
+        for ic, (_, idx, _) in zip(cfg.interfaces, found, strict=True):
+            fit = fitting_mtu(self.nl.link_mtu(idx), core_mtu, backend)
+            if ic.ra.adv_link_mtu == 0:
+                log.info("%s: advertising MTU %d (core MTU %d less %d octets of %s)", ic.name,
+                         fit, core_mtu, backend.overhead, backend.name)
+                ic = replace(ic, ra=replace(ic.ra, adv_link_mtu=fit))
+            elif ic.ra.adv_link_mtu > fit:
+                log.warning("%s: adv_link_mtu %d does not fit the %s tunnel (%d would): moved "
+                            "hosts' full-size packets rely on Packet Too Big", ic.name,
+                            ic.ra.adv_link_mtu, backend.name, fit)
+            ifaces.append(ic)
+        return replace(cfg, interfaces=tuple(ifaces))
 
     def _gc_tick(self) -> None:
         """Collect the young generations, then freeze what survived
@@ -363,7 +410,7 @@ class RouterAgent:
                 loop.remove_reader(self.routes.fileno())
             except (ValueError, OSError):
                 pass
-            # the routes we know of go in batches; srv6.flush (a dump of the
+            # the routes we know of go in batches; common.flush (a dump of the
             # whole table through pyroute2) then only finds what is left
             n = 0
             for st in self.ifaces.values():
@@ -378,7 +425,7 @@ class RouterAgent:
         if self.nl is not None:
             try:
                 self.nl.drain()
-                n = self.nl.call(srv6.flush, self.nl.raw)
+                n = self.nl.call(dataplane_common.flush, self.nl.raw)
                 log.info("flushed %d odm routes", n)
             except Exception as exc:  # noqa: BLE001
                 log.error("cannot flush odm routes: %s", exc)
@@ -540,7 +587,7 @@ class RouterAgent:
 
     def _route_add(self, st: _Iface, prefix: IPv6Network, via: IPv6Address) -> None:
         """Queue the route of ``prefix`` via ``via`` on ``st`` (what
-        :func:`router.srv6.route_to_host` does, batched: :mod:`router.io.routes`)."""
+        :func:`router.dataplane.common.route_to_host` does, batched: :mod:`router.io.routes`)."""
         self.stats["routes-added"] += 1
         self.routes.add(prefix, via, st.index)
 

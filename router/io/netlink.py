@@ -13,7 +13,7 @@ there, in submission order:
 * :attr:`NetlinkWorker.ipr` is an :class:`IPRouteProxy`: an object with the
   ``IPRoute`` methods (``route``, ``rule``, ``get_routes``, ``link_lookup``
   ...) that forwards each call to the worker and waits. It is what
-  :mod:`router.srv6` helpers and :mod:`router.mobility` are given, so their
+  :mod:`router.dataplane` backends and :class:`~router.dataplane.moves.Mobility` are given, so their
   calls are ordered after the agent's own queued route changes.
 """
 
@@ -104,6 +104,10 @@ class NetlinkWorker:
     def link_index(self, ifname: str) -> int | None:
         found = self.call(self._ipr.link_lookup, ifname=ifname)
         return found[0] if found else None
+
+    def link_mtu(self, index: int) -> int:
+        links = self.call(self._ipr.get_links, index)
+        return (links[0].get("IFLA_MTU") if links else None) or 1500
 
     def link_mac(self, index: int) -> bytes | None:
         links = self.call(self._ipr.get_links, index)

@@ -15,8 +15,8 @@ turn of the event loop go to the kernel in one ``send`` on a non-blocking
 order and acknowledges each (``NLM_F_ACK``, short acknowledgements with
 ``NETLINK_CAP_ACK``); :meth:`RouteBatcher.read_acks` logs the failures.
 
-The routes are the same as :func:`router.srv6.route_to_host` makes: main
-table, ``proto`` :data:`router.srv6.RTPROT_ODM` (so :func:`router.srv6.flush`
+The routes are the same as :func:`router.dataplane.common.route_to_host` makes: main
+table, ``proto`` :data:`router.dataplane.common.RTPROT_ODM` (so :func:`router.dataplane.common.flush`
 finds them), via the client's link-local address on the access interface,
 ``replace`` semantics. A deletion that finds no route is not an error.
 """
@@ -41,7 +41,7 @@ from pyroute2.netlink import (
 from pyroute2.netlink.rtnl import RTM_DELROUTE, RTM_NEWROUTE
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from router.srv6 import RTPROT_ODM
+from router.dataplane.common import RTPROT_ODM
 
 log = logging.getLogger(__name__)
 

@@ -7,21 +7,24 @@ usable for its grace period; NON_PERSISTENT ones end. The sans-I/O core
 (RFC 8415 §18.2.12) at its new router and records in the shared lease store
 that this router now serves the prefix (``served_by``) while the router that
 delegated it stays its ``anchor``. This module makes the data plane follow
-that record, with the SRv6 helpers of :mod:`router.srv6`:
+that record, through the data-plane backend the agent chose
+(:mod:`router.dataplane`: SRv6, IPv6-in-IPv6, VXLAN or plain routing):
 
 * **serving router** (the host is here, the prefix is anchored elsewhere): on
   :class:`~router.core.events.BindingMovedHere` the agent has already routed
-  the prefix to the host's link-local address; :class:`Mobility` adds the
-  ``from <prefix>`` rule whose table encapsulates the host's packets to the
-  anchor's SID (upstream leaves where the prefix is anchored), and nudges the
+  the prefix to the host's link-local address; :class:`Mobility` has the
+  backend send the host's packets back to the anchor (a ``from <prefix>``
+  rule to a per-anchor table: upstream leaves where the prefix is anchored;
+  nothing for ``routed``), and nudges the
   anchor (one UDP datagram holding the prefix, to the anchor's core address
   and ``notify_port``) so it need not wait for its next poll;
 * **no Redirects on the core link**: the anchor forwards the decapsulated
-  upstream packets back out of the link they arrived on, where Linux would send
-  the host a meaningless ICMPv6 Redirect; :mod:`router.nftables` drops those;
+  upstream packets (and, with ``routed``, downstream ones) back out of the link
+  they arrived on, where Linux would send a meaningless ICMPv6 Redirect;
+  :mod:`router.dataplane.redirects` drops those where nftables is available;
 * **anchoring router** (its prefix moved away): on a nudge, and every
   ``poll_interval`` seconds, it reads :meth:`~router.store.LeaseStore.moved_away`
-  and routes each such prefix with ``H.Encaps`` to the serving router's SID
+  and has the backend forward each such prefix to the serving router
   (downstream follows the host); when the binding is gone (released, or its
   valid lifetime over) the redirect goes; when the host comes back the agent's
   own route to the host replaces it.
@@ -41,14 +44,12 @@ import logging
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from ipaddress import IPv6Network
-from pathlib import Path
+from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING
 
 from pyroute2 import NetlinkError
 
 from odm_wire.constants import MobilityType
-from router import nftables, srv6
 from router.core.events import (
     BindingMovedHere,
     Event,
@@ -56,6 +57,8 @@ from router.core.events import (
     PrefixReleased,
     PrefixRenewed,
 )
+from router.dataplane import Backend, Peer, choose, common, redirects
+from router.dataplane.base import write_proc_sysctl
 from router.errors import StoreError
 
 if TYPE_CHECKING:
@@ -64,7 +67,7 @@ if TYPE_CHECKING:
     from router.config import RouterConfig
     from router.store import LeaseStore
 
-__all__ = ["Mobility", "write_proc_sysctl"]
+__all__ = ["Mobility"]
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +82,11 @@ def _off_loop(fn, *args):
         return ex.submit(fn, *args).result()
 
 
-def write_proc_sysctl(key: str, value: str) -> None:
-    """Write ``value`` to ``/proc/sys/<key>`` (``key`` with ``/`` separators)
-    of the calling process's network namespace."""
-    Path("/proc/sys", key).write_text(value)
+def sid_facts(m) -> dict[str, bool]:
+    """What :func:`router.dataplane.choose` needs to know of a ``[mobility]``
+    table: whether it names SIDs (the ``srv6`` backend needs them)."""
+    return {"has_sid": m.sid is not None,
+            "peers_have_sids": all(p.sid is not None for p in m.peers)}
 
 
 class Mobility:
@@ -90,8 +94,10 @@ class Mobility:
 
     ``config``: the router config (its ``mobility`` table must be set);
     ``store``: the shared lease store the core uses; ``ipr``: a pyroute2
-    ``IPRoute`` in the router's namespace; ``write_sysctl(key, value)``: how
-    to write a sysctl (default: ``/proc/sys`` of this process).
+    ``IPRoute`` in the router's namespace; ``backend``: the data-plane backend
+    class (default: chosen now by :func:`router.dataplane.choose` from the
+    config's ``dataplane``); ``write_sysctl(key, value)``: how to write a
+    sysctl (default: ``/proc/sys`` of this process).
 
     Driven by the agent: :meth:`start` once its sockets are up,
     :meth:`handle_event` with every core event (after the agent routed or
@@ -101,9 +107,18 @@ class Mobility:
     """
 
     def __init__(self, config: RouterConfig, store: LeaseStore, ipr, *,
+                 backend: type[Backend] | None = None,
                  write_sysctl: Callable[[str, str], None] = write_proc_sysctl) -> None:
         if config.mobility is None:
             raise ValueError("the router config has no [mobility] table")
+        if backend is None:
+            backend, _ = choose(config.mobility.dataplane, ipr,
+                                **sid_facts(config.mobility))
+        self.backend_cls = backend
+        self.backend: Backend | None = None
+        #: the other routers, as the backend sees them
+        self.peers = tuple(Peer(i, p.router_id, p.core_address, p.sid, p.sid_prefix)
+                           for i, p in enumerate(config.mobility.peers))
         self.config = config
         self.m = config.mobility
         self.me = config.router_id
@@ -124,21 +139,24 @@ class Mobility:
 
     # -- life cycle ------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Enable SRv6 on the core link, install this router's End.DT6 SID and
-        the routes to the peers' SIDs, open the nudge socket, take over the
-        moves already in the store, and start polling. Raises ``OSError`` /
-        ``NetlinkError`` if the core interface is missing or the kernel
-        refuses the SID (the agent cannot keep its mobility promise then)."""
+        """Set the backend up on the core link (a SID, tunnel devices to the
+        peers), drop ICMPv6 Redirects there, open the nudge socket, take over
+        the moves already in the store, and start polling. Raises ``OSError``
+        / ``NetlinkError`` if the core interface is missing or the kernel
+        refuses (the agent cannot keep its mobility promise then)."""
         links = self.ipr.link_lookup(ifname=self.m.core_interface)
         if not links:
             raise OSError(f"mobility core_interface {self.m.core_interface!r} does not exist")
         self.core_oif = links[0]
-        srv6.enable_seg6(self.write_sysctl, [self.m.core_interface])
-        srv6.install_local_sid(self.ipr, self.m.sid, self.core_oif)
-        for p in self.m.peers:
-            srv6.route_to_peer_sid(self.ipr, str(p.sid_prefix), p.core_address, self.core_oif)
+        link = self.ipr.get_links(self.core_oif)[0]
+        self.backend = self.backend_cls(
+            self.ipr, router_id=self.me, core_oif=self.core_oif,
+            core_address=self.m.core_address or self._core_address(),
+            peers=self.peers, sid=self.m.sid, core_mtu=link.get_attr("IFLA_MTU") or 1500,
+            write_sysctl=self.write_sysctl)
+        self.backend.setup()
         try:
-            _off_loop(nftables.install, self.core_oif)
+            _off_loop(redirects.install, self.core_oif)
         except OSError as exc:
             log.warning("mobility: ICMPv6 Redirects on %s stay on: %s", self.m.core_interface,
                         exc)
@@ -154,21 +172,36 @@ class Mobility:
         self._adopt_serving()
         self.poll()
         self._schedule()
-        log.info("mobility: SID %s on %s, %d peers, nudges on port %d", self.m.sid,
-                 self.m.core_interface, len(self.m.peers), self.m.notify_port)
+        log.info("mobility: data plane %s (%s) on %s, %d peers, nudges on port %d",
+                 self.backend.name, self.backend.summary, self.m.core_interface,
+                 len(self.m.peers), self.m.notify_port)
+
+    def _core_address(self):
+        """The core interface's first global address (the tunnels' local end
+        when ``[mobility] core_address`` is not set), or ``None``."""
+        for a in self.ipr.get_addr(family=10, index=self.core_oif):
+            if a["scope"] == 0:
+                return IPv6Address(a.get_attr("IFA_ADDRESS"))
+        return None
 
     def stop(self) -> None:
-        """Stop polling and close the nudge socket. Routes and rules are left
-        to the agent's final :func:`router.srv6.flush`."""
+        """Stop polling, close the nudge socket, remove the backend's devices.
+        Routes and rules are left to the agent's final
+        :func:`router.dataplane.common.flush`."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        _off_loop(nftables.remove)
+        _off_loop(redirects.remove)
         if self._sock is not None:
             if self._loop is not None:
                 self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
+        if self.backend is not None:
+            try:
+                self.backend.teardown()
+            except (NetlinkError, OSError) as exc:
+                log.error("mobility: removing the %s devices: %s", self.backend.name, exc)
 
     def _schedule(self) -> None:
         if self._loop is not None:
@@ -242,7 +275,7 @@ class Mobility:
                 continue
             if b is None or b.served_by != self.me:
                 self._remove_uplink(prefix)
-                self._netlink(srv6.remove_prefix_route, prefix)
+                self._netlink(common.remove_prefix_route, self.ipr, prefix)
 
     def _adopt_serving(self) -> None:
         """After a restart: the bindings served here for another anchor get
@@ -257,56 +290,57 @@ class Mobility:
                 self._add_uplink(b.prefix, b.anchor)
 
     # -- data plane -------------------------------------------------------------------
-    def _peer_table(self, router_id: str) -> int | None:
-        for i, p in enumerate(self.m.peers):
+    def _peer(self, router_id: str | None) -> Peer | None:
+        for p in self.peers:
             if p.router_id == router_id:
-                return srv6.TABLE_BASE + i
+                return p
         return None
 
     def _netlink(self, fn, *args) -> bool:
         try:
-            fn(self.ipr, *args)
+            fn(*args)
             return True
         except (NetlinkError, OSError) as exc:
             self.stats["netlink-errors"] += 1
-            log.error("mobility: %s%r failed: %s", fn.__name__, args, exc)
+            log.error("mobility: %s %s failed: %s", self.backend_cls.name,
+                      getattr(fn, "__name__", fn), exc)
             return False
 
     def _add_redirect(self, prefix: IPv6Network, served_by: str) -> None:
-        peer = self.m.peer(served_by)
+        peer = self._peer(served_by)
         if peer is None:
             log.warning("mobility: %s moved to %s, which is not a configured peer", prefix,
                         served_by)
             return
-        if self._netlink(srv6.anchor_redirect, str(prefix), peer.sid, self.core_oif):
+        if self._netlink(self.backend.forward, prefix, peer):
             self.redirected[prefix] = served_by
             self.stats["redirects-added"] += 1
-            log.info("mobility: %s anchored here now reaches its host via %s (SID %s)",
-                     prefix, served_by, peer.sid)
+            log.info("mobility: %s anchored here now reaches its host via %s (%s)",
+                     prefix, served_by, self.backend.name)
 
     def _remove_redirect(self, prefix: IPv6Network) -> None:
         self.redirected.pop(prefix, None)
-        if self._netlink(srv6.remove_prefix_route, str(prefix)):
+        if self._netlink(common.remove_prefix_route, self.ipr, prefix):
             self.stats["redirects-removed"] += 1
             log.info("mobility: %s ended; redirect removed", prefix)
 
     def _add_uplink(self, prefix: IPv6Network, anchor: str) -> None:
-        peer = self.m.peer(anchor)
-        table = self._peer_table(anchor)
-        if peer is None or table is None:
+        peer = self._peer(anchor)
+        if peer is None:
             log.warning("mobility: %s is anchored at %s, which is not a configured peer",
                         prefix, anchor)
             return
-        if self._netlink(srv6.serving_uplink, str(prefix), peer.sid, table, self.core_oif):
+        if self._netlink(self.backend.uplink, prefix, peer):
             self.serving[prefix] = anchor
             self.stats["uplinks-added"] += 1
-            log.info("mobility: %s of %s served here; upstream via SID %s", prefix, anchor,
-                     peer.sid)
+            log.info("mobility: %s of %s served here; upstream %s", prefix, anchor,
+                     f"back to it ({self.backend.name})" if self.backend.overhead
+                     else "leaves natively (routed)")
 
     def _remove_uplink(self, prefix: IPv6Network) -> None:
         anchor = self.serving.pop(prefix, None)
-        table = self._peer_table(anchor) if anchor else None
-        if table is not None and self._netlink(srv6.remove_serving_uplink, str(prefix), table):
+        peer = self._peer(anchor)
+        if peer is not None and self._netlink(self.backend.remove_uplink, prefix, peer):
             self.stats["uplinks-removed"] += 1
             log.info("mobility: %s no longer served here for %s", prefix, anchor)
 
@@ -340,7 +374,8 @@ class Mobility:
 
     def status(self) -> dict:
         """JSON-ready: redirects, served-here prefixes and counters."""
-        return {"sid": str(self.m.sid),
+        return {"dataplane": self.backend.describe() if self.backend else
+                {"name": self.backend_cls.name},
                 "redirected": {str(p): r for p, r in self.redirected.items()},
                 "serving": {str(p): a for p, a in self.serving.items()},
                 "counters": dict(self.stats)}
