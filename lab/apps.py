@@ -45,6 +45,7 @@ Everything is line-buffered JSON so the demo reads it from the log.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import socket
 import sys
@@ -121,15 +122,30 @@ class Client:
         s.bind((str(addr), 0))
         # long enough for TCP to recover from a move (retransmission backoff)
         s.settimeout(8.0)
-        try:
-            s.connect((self.server, self.port))
-        except OSError as exc:
-            _say(event="connect-error", src=str(addr), error=str(exc))
-            s.close()
-            self.sock = None
-            return
+        # Right after a move the new router's RA may not be in yet (it answers
+        # an RS within MAX_RA_DELAY_TIME, and no sooner than
+        # MIN_DELAY_BETWEEN_RAS after its last multicast RA, RFC 4861 §6.2.6):
+        # no default route, so connect() fails at once with ENETUNREACH. Like
+        # any application on a roaming host, try again for a short while.
+        retries = 0
+        end = time.monotonic() + 2.0
+        while True:
+            try:
+                s.connect((self.server, self.port))
+                break
+            except OSError as exc:
+                if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH) and \
+                        time.monotonic() < end:
+                    retries += 1
+                    time.sleep(0.01)
+                    continue
+                _say(event="connect-error", src=str(addr), error=str(exc))
+                s.close()
+                self.sock = None
+                return
         self.sock, self.src = s, str(addr)
-        _say(event="connected", src=self.src)
+        _say(event="connected", src=self.src, **({"retries": retries}
+                                                  if retries else {}))
 
     def ping(self, word: str) -> None:
         if self.sock is None:

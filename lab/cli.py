@@ -287,6 +287,13 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
     from lab.demo import run_demo
 
     _need_root()
+    from lab.kernel import resolve_dataplane
+    from router.dataplane import DataplaneUnavailable
+
+    try:
+        resolve_dataplane(dataplane)
+    except DataplaneUnavailable as exc:  # before anything is built or printed
+        raise click.ClickException(str(exc)) from None
     console = Console(stderr=as_json, emoji=False)
 
     def show(step) -> None:
@@ -298,11 +305,6 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
         console.print(f"[bold]odm lab demo[/bold] — scenario {scenario}")
     res = run_demo(scenario, pcap_dir=pcap_dir, prefix=prefix or "odm", state_dir=state_dir,
                    keep_logs=keep_logs, dataplane=dataplane, on_step=show)
-    if res.error and not res.steps and not res.logs:  # refused before anything was built
-        if as_json:
-            click.echo(json.dumps(res.to_json(), indent=2))
-            sys.exit(1)
-        raise click.ClickException(res.error)
     if as_json:
         click.echo(json.dumps(res.to_json(), indent=2))
     else:

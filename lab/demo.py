@@ -3,7 +3,7 @@
 RFC 8653 (draft-ietf-dmm-ondemand-mobility-17) §4.2 walks one mobile host
 through a move. The demo builds the lab (:mod:`lab.topology`), starts the
 router agent in ``ar1`` and ``ar2`` (one shared lease store, SRv6 between
-them, :mod:`router.mobility`) and the host agent in ``mh``, then plays the
+them, :mod:`router.dataplane`) and the host agent in ``mh``, then plays the
 flow with real applications (``python -m lab.apps``) talking TCP to a server
 in ``cn``:
 

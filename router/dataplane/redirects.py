@@ -1,14 +1,15 @@
 """No ICMPv6 Redirects on the link between the routers (nftables via pyroute2).
 
 With SESSION_LASTING and FIXED prefixes following their host
-(:mod:`router.mobility`), the anchor decapsulates the host's upstream packets
-(End.DT6, RFC 8986 §4.8) and forwards them on: when the next hop is on the
-same link the tunnel arrived on (the core link, as in the lab where the
-correspondent sits on it), Linux's forwarding path sends an ICMPv6 Redirect
-(RFC 4861 §8.2) to the packet's source — the host, behind the tunnel. That
-Redirect is meaningless (the host is not on the core link), goes back through
-the tunnel with a link-local source, and draws "beyond scope" errors from the
-serving router. Linux has no IPv6 equivalent of IPv4's ``send_redirects``, so
+(:mod:`router.dataplane`), the anchor decapsulates the host's upstream packets
+and forwards them on: when the next hop is on the same link the tunnel
+arrived on (the core link, as in the lab where the correspondent sits on it),
+Linux's forwarding path sends an ICMPv6 Redirect (RFC 4861 §8.2) to the
+packet's source — the host, behind the tunnel. That Redirect is meaningless
+(the host is not on the core link), goes back through the tunnel with a
+link-local source, and draws "beyond scope" errors from the serving router.
+With ``routed`` the anchor sends the downstream packets back out of the core
+link to the serving router, and the Redirect would go to the correspondent. Linux has no IPv6 equivalent of IPv4's ``send_redirects``, so
 the router agent installs one nftables rule in its namespace::
 
     table ip6 odm_router { chain out { type filter hook output priority 0;

@@ -51,7 +51,7 @@ def live_lab(workdir: Path, tag: str = "h5") -> Iterator[tuple]:
     lab = Lab(LabConfig(prefix=f"{tag}{secrets.token_hex(3)}", state_dir=STATE_DIR))
     try:
         lab.up()
-        agents = LabAgents(lab, workdir, AgentSettings(offered=tuple(MobilityType)))
+        agents = LabAgents(lab, workdir, AgentSettings(offered=tuple(MobilityType), dataplane=None))
         agents.start_all()
         from lab.agents import wait_for
         # the host is up when it holds a boot prefix (mh0's link-local is past DAD by then)

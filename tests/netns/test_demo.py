@@ -1,16 +1,19 @@
 """``odm lab demo`` end to end in namespaces: the spec's §4.2 flow and the
 all-types scenario (SL across a move, NP applications told, GR grace within
 ±10 %, FIXED reachable inbound after a move and after the move back), and
-nothing left behind. Each step's own check is the assertion; a failure prints
-the whole step table."""
+nothing left behind, once per data-plane backend this kernel runs. Each step's
+own check is the assertion; a failure prints the whole step table. A backend
+the kernel lacks is refused at once, before anything is built."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from dataplanes import dataplane_params
 
 from lab.demo import run_demo
+from lab.kernel import probe_dataplanes
 
 pytestmark = [pytest.mark.netns]
 
@@ -22,10 +25,12 @@ def _table(res) -> str:
                              f"logs: {res.logs}"])
 
 
-def test_spec_4_2_flow(lab_prefix, lab_state_dir, tmp_path):
+@pytest.mark.parametrize("dataplane", dataplane_params())
+def test_spec_4_2_flow(dataplane, lab_prefix, lab_state_dir, tmp_path):
     res = run_demo("4.2", pcap_dir=tmp_path / "pcaps", prefix=lab_prefix,
-                   state_dir=lab_state_dir, keep_logs=True)
+                   state_dir=lab_state_dir, keep_logs=True, dataplane=dataplane)
     assert res.ok, _table(res)
+    assert res.dataplane == dataplane
     names = [s.name for s in res.steps]
     assert "app 3 keeps its SESSION_LASTING connection" in names
     assert "new app asks GRACEFUL_REPLACEMENT" in names
@@ -35,9 +40,32 @@ def test_spec_4_2_flow(lab_prefix, lab_state_dir, tmp_path):
     assert not res.leftovers
 
 
-def test_all_types_scenario(lab_prefix, lab_state_dir, tmp_path):
+@pytest.mark.parametrize("dataplane", dataplane_params())
+def test_all_types_scenario(dataplane, lab_prefix, lab_state_dir, tmp_path):
     res = run_demo("all-types", pcap_dir=tmp_path / "pcaps", prefix=lab_prefix,
-                   state_dir=lab_state_dir, keep_logs=True)
+                   state_dir=lab_state_dir, keep_logs=True, dataplane=dataplane)
     assert res.ok, _table(res)
+    assert res.dataplane == dataplane
     grace = res.timings["gr-grace-configured"]
     assert abs(res.timings["gr-grace-observed"] - grace) <= 0.1 * grace + 0.3
+
+
+def test_auto_runs_the_first_backend_the_kernel_has(lab_prefix, lab_state_dir, tmp_path):
+    res = run_demo("4.2", pcap_dir=tmp_path / "pcaps", prefix=lab_prefix,
+                   state_dir=lab_state_dir, keep_logs=True)
+    assert res.ok, _table(res)
+    found = probe_dataplanes()
+    assert res.dataplane == next(n for n, why in found.items() if why is None)
+
+
+def test_a_backend_the_kernel_lacks_is_refused_before_anything_is_built(lab_prefix,
+                                                                        lab_state_dir,
+                                                                        tmp_path):
+    missing = [n for n, why in probe_dataplanes().items() if why]
+    if not missing:
+        pytest.skip("this kernel runs every backend")
+    res = run_demo("4.2", pcap_dir=tmp_path / "pcaps", prefix=lab_prefix,
+                   state_dir=lab_state_dir, dataplane=missing[0])
+    assert not res.ok and not res.steps and not res.pcaps
+    assert "CONFIG_" in res.error and "available here:" in res.error
+    assert not (tmp_path / "pcaps").exists()

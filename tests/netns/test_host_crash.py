@@ -71,7 +71,7 @@ def setsc_cli(lab, agents, t: MT) -> str:
 
 
 def test_sigkill_and_restart_keeps_fixed_and_session_lasting(lab, tmp_path):
-    settings = AgentSettings(offered=TYPES, boot_types=(MT.NON_PERSISTENT,))
+    settings = AgentSettings(offered=TYPES, boot_types=(MT.NON_PERSISTENT,), dataplane=None)
     agents = LabAgents(lab, tmp_path, settings)
     state = tmp_path / "host-state.json"
     base = agents.host_toml

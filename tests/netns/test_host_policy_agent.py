@@ -65,7 +65,8 @@ def router_bindings(agents: LabAgents) -> list[dict]:
 def test_non_root_application_over_its_fixed_quota_is_denied_without_asking(lab):
     work = Path(tempfile.mkdtemp(prefix="h4-policy-"))
     os.chmod(work, 0o755)  # uid 65534 must reach the API socket
-    settings = AgentSettings(offered=(MT.FIXED, MT.NON_PERSISTENT), boot_types=())
+    settings = AgentSettings(offered=(MT.FIXED, MT.NON_PERSISTENT), boot_types=(),
+                             dataplane=None)
     agents = LabAgents(lab, work, settings)
     (work / "app.py").write_text(APP)
     try:

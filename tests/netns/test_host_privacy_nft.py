@@ -81,7 +81,7 @@ def read(proc, timeout=15.0) -> dict:
 
 
 def test_rotation_by_octets_counted_by_nftables(lab, tmp_path):
-    settings = AgentSettings(offered=(MT.SESSION_LASTING,), boot_types=())
+    settings = AgentSettings(offered=(MT.SESSION_LASTING,), boot_types=(), dataplane=None)
     agents = LabAgents(lab, tmp_path, settings)
     base = agents.host_toml
     agents.host_toml = lambda: base() + (  # type: ignore[method-assign]

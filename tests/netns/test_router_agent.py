@@ -302,7 +302,7 @@ def test_missing_interface_is_an_error_and_leaves_nothing(pair):
 
 def test_route_batcher_batches_and_reports_failures(pair):
     """router.io.routes: many changes in one datagram, the same routes as
-    router.srv6.route_to_host, a refused change counted, a missing route's
+    router.dataplane.common.route_to_host, a refused change counted, a missing route's
     deletion not an error."""
     from pyroute2 import NetNS
 

@@ -1,4 +1,4 @@
-"""router.nftables: the router agent's namespace sends no ICMPv6 Redirect out
+"""router.dataplane.redirects: the router agent's namespace sends no ICMPv6 Redirect out
 of the core link, and nothing else is filtered (a real kernel, a throw-away
 namespace, raw ICMPv6 sockets)."""
 
@@ -20,7 +20,7 @@ def _probe() -> dict:
 
     from pyroute2 import IPRoute
 
-    from router import nftables
+    from router.dataplane import redirects
 
     with open("/proc/sys/net/ipv6/conf/default/accept_dad", "w") as fh:
         fh.write("0")
@@ -31,8 +31,8 @@ def _probe() -> dict:
         ipr.link("set", index=ipr.link_lookup(ifname=name)[0], state="up")
     core, acc = ipr.link_lookup(ifname="core")[0], ipr.link_lookup(ifname="acc")[0]
     time.sleep(0.3)
-    nftables.install(core)
-    nftables.install(core)  # idempotent: replaced, not doubled
+    redirects.install(core)
+    redirects.install(core)  # idempotent: replaced, not doubled
     s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
 
     def send(icmp_type: int, ifindex: int) -> str:
@@ -44,7 +44,7 @@ def _probe() -> dict:
 
     out = {"redirect-core": send(137, core), "echo-core": send(128, core),
            "redirect-acc": send(137, acc), "ra-core": send(134, core)}
-    nftables.remove()
+    redirects.remove()
     out["redirect-core-after-remove"] = send(137, core)
     return out
 
