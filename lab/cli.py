@@ -269,7 +269,7 @@ def _print_status(st: dict[str, Any]) -> None:
               show_default=True, help="4.2: the spec's §4.2 flow (SL + NP offered); "
               "all-types: all four types, FIXED inbound and the GR grace timed.")
 @click.option("--pcap-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the captures go [default: pcaps/demo-SCENARIO].")
+              help="Where the captures go [default: /tmp/odm-demo-SCENARIO].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--keep-logs", is_flag=True, help="Keep agent and app logs even on success.")
 @dataplane_option

@@ -415,12 +415,19 @@ def tshark_problems(pcap: Path) -> list[str]:
     return [f"{pcap.name}: {line.strip()}" for line in out.stdout.splitlines() if line.strip()]
 
 
+def default_pcap_dir(scenario: str) -> Path:
+    """Where the demo's captures go unless told: ``$TMPDIR/odm-demo-<scenario>``
+    (replaced by each run of the scenario)."""
+    return Path(tempfile.gettempdir()) / f"odm-demo-{scenario}"
+
+
 def run_demo(scenario: str = "4.2", *, pcap_dir: Path | None = None, prefix: str = "odm",
              state_dir: Path | None = None, keep_logs: bool = False, dataplane: str = "auto",
              on_step: Callable[[Step], None] | None = None) -> DemoResult:
     """Build the lab, run ``scenario`` (one of :data:`SCENARIOS`), take it all
-    down. ``pcap_dir``: where the captures go (default ``pcaps/demo-<scenario>``
-    under the current directory); ``prefix``: the lab's namespace prefix;
+    down. ``pcap_dir``: where the captures go (default
+    :func:`default_pcap_dir`: outside any checkout, so the demo never rewrites
+    the committed ``pcaps/demo-4.2``); ``prefix``: the lab's namespace prefix;
     ``dataplane``: the routers' data plane (:mod:`router.dataplane`; one this
     kernel lacks fails at once, before anything is built); ``on_step``:
     called with each :class:`Step` as it completes. Never raises for a failed
@@ -436,7 +443,7 @@ def run_demo(scenario: str = "4.2", *, pcap_dir: Path | None = None, prefix: str
         return result
     result.dataplane_unavailable = unavailable(found)
     settings = replace(settings, dataplane=chosen)
-    pcap_dir = Path(pcap_dir) if pcap_dir is not None else Path("pcaps") / f"demo-{scenario}"
+    pcap_dir = Path(pcap_dir) if pcap_dir is not None else default_pcap_dir(scenario)
     work = Path(tempfile.mkdtemp(prefix=f"odm-demo-{scenario}-"))
     result.logs = str(work / "logs")
     cfg = LabConfig(prefix=prefix, **({"state_dir": state_dir} if state_dir else {}))

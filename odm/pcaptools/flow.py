@@ -10,7 +10,7 @@ types or the status (per PIO for RAs). Times run down the left margin.
 Several captures (one per link, e.g. ``pcaps/demo-4.2/``) are merged by time:
 a message seen on several links is drawn once, the links it was seen on
 written under its time. Optionally (``data``) the rest of the IPv6 traffic —
-TCP, UDP, ICMPv6 errors, SRv6 / IPv6-in-IPv6 tunnels — is drawn in grey, one
+TCP, UDP, ICMPv6 errors, SRv6 / IPv6-in-IPv6 / VXLAN tunnels — is drawn in grey, one
 dotted arrow per burst of a conversation, so an application's session can be
 followed across a move. NS/NA/Redirect are left out unless asked.
 

@@ -1,8 +1,10 @@
 """Everything in a capture that is not DHCPv6 or Router Discovery, in a few
 words, for the ladder diagrams (``odm pcap flow --data``): TCP segments
 (SYN, SYN+ACK, data, FIN, RST), UDP datagrams, ICMPv6 errors and echoes
-(RFC 4443), and packets tunnelled in IPv6 (RFC 2473) or SRv6 (RFC 8754 Segment
-Routing Header, routing type 4) with what they carry.
+(RFC 4443), and packets tunnelled in IPv6 (RFC 2473), SRv6 (RFC 8754 Segment
+Routing Header, routing type 4) or VXLAN (RFC 7348, UDP port 4789, an inner
+Ethernet frame carrying IPv6) with what they carry — the encapsulations of
+odm's data-plane backends (:mod:`router.dataplane`).
 
 :func:`summarise` never raises: a frame it cannot read gives None.
 """
@@ -26,6 +28,7 @@ _UNREACH = {0: "no route", 1: "administratively prohibited", 2: "beyond scope of
 #: ICMPv6 types left out: MLD (130-132, 143) and ND (133-137), shown elsewhere or noise
 _SKIP_ICMP6 = {130, 131, 132, 133, 134, 135, 136, 137, 143}
 _EXT = {0, 43, 60, 51}
+VXLAN_PORT = 4789
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class Traffic:
     or ``"IP-<n>"``; ``event``: ``SYN``, ``SYN+ACK``, ``ACK``, ``data``,
     ``FIN``, ``RST`` (TCP), ``datagram`` (UDP) or the ICMPv6 message name;
     ``length``: octets of payload; ``inner``: the tunnelled packet and
-    ``tunnel`` ``"SRv6"`` / ``"IPv6-in-IPv6"``; ``key``: octets identifying
+    ``tunnel`` ``"SRv6"`` / ``"IPv6-in-IPv6"`` / ``"VXLAN"``; ``key``: octets identifying
     the packet across links (addresses and upper layer, not the hop limit)."""
 
     src: IPv6Address
@@ -113,6 +116,13 @@ def _packet(data: bytes, ip: int, depth: int = 0) -> Traffic | None:
         if len(seg) < 8:
             return None
         sport, dport = struct.unpack_from("!HH", seg, 0)
+        # VXLAN (RFC 7348 §5): 8-octet header with the I flag, then Ethernet
+        if dport == VXLAN_PORT and len(seg) >= 8 + 8 + 14 + 40 and seg[8] & 0x08 \
+                and seg[8 + 8 + 12:8 + 8 + 14] == b"\x86\xdd":
+            inner = _packet(data, p + 8 + 8 + 14, depth + 1)
+            if inner is not None:
+                return Traffic(src, dst, inner.proto, inner.event, inner.sport, inner.dport,
+                               inner.length, inner, "VXLAN", key)
         return Traffic(src, dst, "UDP", "datagram", sport, dport, len(seg) - 8, key=key)
     if nh == 58:
         if len(seg) < 4 or seg[0] in _SKIP_ICMP6:

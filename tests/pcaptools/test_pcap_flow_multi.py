@@ -39,6 +39,14 @@ def srv6(outer_src, sid, inner: bytes) -> bytes:
     return ipv6_packet(IPv6Address(outer_src), IPv6Address(sid), 43, srh + inner, 64)
 
 
+def vxlan(outer_src, outer_dst, inner: bytes, port: int = 4789) -> bytes:
+    """RFC 7348: UDP to port 4789, the 8-octet header (I flag, VNI 42), an
+    Ethernet frame carrying ``inner``."""
+    payload = bytes([0x08, 0, 0, 0, 0, 0, 42, 0]) + eth(inner)
+    udp = struct.pack("!HHHH", 50000, port, 8 + len(payload), 0) + payload
+    return ipv6_packet(IPv6Address(outer_src), IPv6Address(outer_dst), 17, udp, 64)
+
+
 def exchange(t: float = 0.0):
     """(time, frame) of a typed four-message exchange between mh and ar1."""
     items = typed_exchange(prefix="2001:db8:1f00::/56")
@@ -147,3 +155,16 @@ def test_name_option_and_errors(tmp_path):
     empty.mkdir()
     res = CliRunner().invoke(pcap, ["flow", str(empty), "--out", str(out)])
     assert res.exit_code == 1 and "no .pcap" in res.output
+
+
+def test_vxlan_tunnels_name_their_cargo_and_other_udp_stays_udp():
+    from odm.pcaptools.capture import Frame
+    from odm.pcaptools.traffic import summarise
+
+    inner = tcp(HOST_G, CN, 40000, 7000, 0x18, b"again")
+    t = summarise(Frame(1, T0, 1, eth(vxlan("2001:db8:0:c0::2", "2001:db8:0:c0::1", inner)), 0))
+    assert t.tunnel == "VXLAN" and t.proto == "TCP" and t.event == "data"
+    assert t.inner.src == IPv6Address(HOST_G) and t.inner.length == 5
+    other = summarise(Frame(1, T0, 1, eth(vxlan("2001:db8:0:c0::2", "2001:db8:0:c0::1", inner,
+                                                port=4790)), 0))
+    assert other.tunnel is None and other.proto == "UDP"
