@@ -162,7 +162,10 @@ class LabAgents:
             "offered_types = [" + ", ".join(f'"{t.cli_name}"' for t in s.offered) + "]",
             "  [interface.ra]",
             "  adv_send_advertisements = true",
-            "  adv_managed_flag = true",
+            # M stays 0: odm delegates prefixes only, and M means addresses by
+            # DHCPv6 (RFC 4861 §4.2); a client that believes it (NetworkManager)
+            # throws the delegation away when no IA_NA comes
+            "  adv_managed_flag = false",
             f"  max_rtr_adv_interval = {max(4, round(600 * s.scale))}",
             "  [[interface.ra.prefix]]",
             f'  prefix = "{r.access_prefix}"',

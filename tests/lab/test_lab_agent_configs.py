@@ -1,0 +1,43 @@
+"""The configs the lab writes for its agents (lab/agents.py), without a kernel:
+they load, the routers' RAs do not claim DHCPv6 addresses (M=0, RFC 4861
+§4.2: odm delegates prefixes only), and ``[mobility]`` carries the chosen data
+plane or is absent when moves are not followed."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from lab import Lab, LabConfig
+from lab.agents import AgentSettings, LabAgents
+from router.config import parse_config
+
+
+@pytest.fixture
+def lab(tmp_path):
+    return Lab(LabConfig(prefix="odmcfg", state_dir=tmp_path / "state"))
+
+
+def _router(lab, tmp_path, **kw):
+    agents = LabAgents(lab, tmp_path / "work", AgentSettings(**kw))
+    return parse_config(tomllib.loads(agents.router_toml("ar1")))
+
+
+def test_router_config_loads_and_its_ras_do_not_set_m(lab, tmp_path):
+    cfg = _router(lab, tmp_path)
+    (iface,) = cfg.interfaces
+    assert iface.ra.adv_send_advertisements and not iface.ra.adv_managed_flag
+    assert not (tmp_path / "state").exists()  # nothing of the lab was built
+
+
+@pytest.mark.parametrize("dataplane", ["auto", "srv6", "ip6ip6", "vxlan", "routed"])
+def test_mobility_carries_the_data_plane(lab, tmp_path, dataplane):
+    m = _router(lab, tmp_path, dataplane=dataplane).mobility
+    assert m.dataplane == dataplane
+    assert [p.router_id for p in m.peers] == ["ar2"]
+    assert m.core_address == lab.config.router("ar1").core_address
+
+
+def test_no_dataplane_no_mobility_table(lab, tmp_path):
+    assert _router(lab, tmp_path, dataplane=None).mobility is None
