@@ -11,7 +11,7 @@ around one :class:`~router.core.router.RouterCore` per access interface
    persisted in the store's ``meta`` table (key ``server-duid``), so clients
    keep talking to "the same server" across restarts;
 3. per interface: a core (bindings loaded from the store), the routes of the
-   bindings it serves re-installed, a UDP 547 socket joined to ff02::1:2 and a
+   bindings it serves re-installed, a UDP 547 socket joined to ff02::1:2 and ff05::1:3 and a
    raw ICMPv6 socket (:mod:`router.io.sockets`); prefixes advertised by the
    previous run and no longer configured are advertised once more with
    lifetimes 0 (``meta`` key ``ra-prefixes/<ifname>``);

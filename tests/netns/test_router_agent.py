@@ -328,3 +328,57 @@ def test_route_batcher_batches_and_reports_failures(pair):
         assert set(pair.odm_routes()) == {str(net) for net in nets[200:]}
     finally:
         rb.close()
+
+
+class Relay:
+    """A DHCPv6 relay agent's socket on the client end of the pair: UDP
+    ``[::]:547`` bound to the interface (RFC 8415 §19: relays send from and
+    are answered on port 547)."""
+
+    def __init__(self, pair) -> None:
+        import socket as so
+
+        def make():
+            s = so.socket(so.AF_INET6, so.SOCK_DGRAM)
+            s.setsockopt(so.SOL_SOCKET, 25, pair.cli_if.encode())  # SO_BINDTODEVICE
+            idx = so.if_nametoindex(pair.cli_if)
+            s.setsockopt(so.IPPROTO_IPV6, so.IPV6_MULTICAST_IF, idx)
+            s.bind(("::", 547))
+            return s, idx
+        self.sock, self.index = in_netns(pair.cli_ns, make)
+        self.sock.settimeout(3.0)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def forward(self, inner, dst: str, peer: str = "fe80::99") -> d6.RelayRepl | None:
+        fw = d6.RelayForw(0, IPv6Address("::"), IPv6Address(peer), (
+            d6.RelayMsg(inner), d6.InterfaceId(b"port-7")))
+        self.sock.sendto(d6.encode_dhcp6(fw), (dst, 547, 0, self.index))
+        try:
+            data, _ = self.sock.recvfrom(65535)
+        except TimeoutError:
+            return None
+        return d6.decode_dhcp6(data)
+
+
+@pytest.mark.parametrize("group", ["ff05::1:3", "ff02::1:2"])
+def test_relay_forw_to_a_server_group_is_answered(pair, group):
+    """RFC 8415 §7.1: a relay that does not know the servers' addresses
+    forwards to All_DHCP_Servers ff05::1:3 (ISC dhcrelay -6's default); every
+    server is a member, so the router joins it as well as ff02::1:2."""
+    pair.start_router(pair.config())
+    relay = Relay(pair)
+    try:
+        sol = d6.Solicit(0x1234, (d6.ClientId(d6.DuidLL(1, bytes.fromhex("020000000199"))),
+                                  d6.ElapsedTime(0), d6.IAPD(3, 0, 0, ())))
+        ans = relay.forward(sol, group)
+        assert ans is not None, f"no Relay-Repl to a Relay-Forw sent to {group}"
+        assert ans.msg_type == MessageType.RELAY_REPL
+        assert ans.peer_address == IPv6Address("fe80::99")
+        assert ans.get(d6.InterfaceId).interface_id == b"port-7"
+        adv = ans.relayed
+        assert adv.msg_type == MessageType.ADVERTISE and adv.transaction_id == 0x1234
+        assert net_of(adv.ia_pds[0]).subnet_of(IPv6Network("2001:db8:8000::/40"))
+    finally:
+        relay.close()
