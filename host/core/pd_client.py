@@ -72,6 +72,7 @@ from host.core.events import (
     ServerSeen,
 )
 from host.core.retransmit import Retransmitter, RtParams, TokenBucket
+from host.drops import DropLog
 from odm.transport import Outgoing
 from odm_wire import rules
 from odm_wire.constants import (
@@ -275,7 +276,10 @@ class PdClient:
         self.network_types: set[MobilityType] = set()
         #: server DUID octets → (address, supported types or None)
         self.servers: dict[bytes, tuple[IPv6Address, tuple | None]] = {}
+        #: datagrams dropped (total), and per named reason with the parts of
+        #: messages ignored or salvaged (host/drops.py)
         self.dropped = 0
+        self.drops = DropLog(log)
 
     # ------------------------------------------------------------------ API --
     def start(self, now: float) -> None:
@@ -455,37 +459,43 @@ class PdClient:
         try:
             msg = decode_dhcp6(data, self.config.pen)
         except WireFormatError as exc:
-            self._drop(src, f"malformed: {exc}")
+            self._drop(src, "malformed", f"malformed: {exc}", now)
             return
         if type(msg) not in (Advertise, Reply):
-            self._drop(src, f"{type(msg).__name__} is not for a client")
+            self._drop(src, "not-for-a-client", f"{type(msg).__name__} is not for a client", now)
             return
         ex = self._exchanges.get(msg.transaction_id)
         if ex is None:
             if self._on_abandoned_reply(msg, src, now):
                 return
-            self._drop(src, f"{type(msg).__name__} xid {msg.transaction_id:#x} matches no exchange")
+            self._drop(src, "unknown-transaction",
+                       f"{type(msg).__name__} xid {msg.transaction_id:#x} matches no exchange",
+                       now)
             return
         if msg.server_duid is None:
-            self._drop(src, "no Server Identifier (RFC 8415 §16.3/§16.10)")
+            self._drop(src, "no-server-id", "no Server Identifier (RFC 8415 §16.3/§16.10)", now)
             return
         cd = msg.get(ClientId)
         if cd is None or encode_duid(cd.duid) != self.duid_bytes:
-            self._drop(src, "missing or foreign Client Identifier (RFC 8415 §16.3/§16.10)")
+            self._drop(src, "client-id-mismatch",
+                       "missing or foreign Client Identifier (RFC 8415 §16.3/§16.10)", now)
             return
         self._note_server(msg, src)
         if type(msg) is Advertise:
             if ex.kind != MessageType.SOLICIT:
-                self._drop(src, "Advertise outside a Solicit exchange")
+                self._drop(src, "advertise-outside-solicit", "Advertise outside a Solicit exchange",
+                           now)
                 return
             self._on_advertise(ex, msg, src, now)
         else:
             self._on_reply(ex, msg, src, now)
 
     # ------------------------------------------------------------- internals --
-    def _drop(self, src, why: str) -> None:
+    def _drop(self, src, name: str, why: str, now: float | None = None) -> None:
+        """Drop a received datagram: counted under ``name`` in :attr:`drops`
+        and logged (rate-limited) with ``why``."""
         self.dropped += 1
-        log.info("dropped DHCPv6 datagram from %s: %s", src, why)
+        self.drops(name, now, "dropped DHCPv6 datagram from %s: %s", src, why)
 
     def _emit(self, ev: Event) -> None:
         self._events.append(ev)
@@ -680,8 +690,8 @@ class PdClient:
         if v.kind != "ok" or not any(p.valid_lifetime for p, _ in v.grants):
             # RFC 8415 §18.2.9: an Advertise with no prefix is ignored; the
             # Solicit keeps backing off.
-            log.info("Advertise from %s for IAID %d ignored: %s", src, ia.iaid,
-                     v.detail or v.kind)
+            self.drops("advertise-without-prefix", now, "Advertise from %s for IAID %d "
+                       "ignored: %s", src, ia.iaid, v.detail or v.kind)
             if v.kind == "refused" and ia.mobility_type is not None:
                 self._refusal(ia, ex, v)
             return
@@ -709,16 +719,18 @@ class PdClient:
             self._forget(ia)
             return
         if ex.kind == MessageType.SOLICIT and msg.get(RapidCommit) is None:
-            self._drop(src, "Reply to Solicit without Rapid Commit (RFC 8415 §18.2.1)")
+            self._drop(src, "reply-without-rapid-commit",
+                       "Reply to Solicit without Rapid Commit (RFC 8415 §18.2.1)", now)
             return
         top = rules.message_status(msg)
         if top in (SC.UNSPEC_FAIL, SC.USE_MULTICAST):
-            log.info("Reply from %s with top-level status %d: ignored, retransmitting",
-                     src, int(top))
+            self.drops("reply-status-retransmit", now, "Reply from %s with top-level status "
+                       "%d: ignored, retransmitting", src, int(top))
             return
         v = self._judge(ia, msg)
         if v.kind in ("absent", "discard"):
-            log.info("Reply from %s: IA_PD %d %s; ignored", src, ia.iaid, v.detail)
+            self.drops("reply-ia-pd-unusable", now, "Reply from %s: IA_PD %d %s; ignored",
+                       src, ia.iaid, v.detail)
             return
         kind = ex.kind
         if kind in (MessageType.SOLICIT, MessageType.REQUEST) and not ex.keep_leases_on_failure:

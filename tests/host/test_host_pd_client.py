@@ -637,3 +637,28 @@ def test_late_reply_without_a_grant_or_past_the_window_sends_nothing():
         c.handle_datagram(reply(sol, prefixes, rapid=True, ia_status=status), SERVER_LL, late)
         assert c.datagrams_to_send() == [] and not of(events(c), PrefixBound)
         assert iaid not in c.ias
+
+
+def test_every_dropped_datagram_is_counted_by_name_and_logged_rate_limited(caplog):
+    """Issue 14: each datagram the client drops is counted under a named
+    counter and logged with why, at most one line per counter per second of
+    the core's clock (the suppressed ones are counted in the next line)."""
+    import logging
+    c = make()
+    c.acquire(None, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    with caplog.at_level(logging.INFO, logger="host.core.pd_client"):
+        for t in (0.0, 0.1, 0.2):
+            c.handle_datagram(b"\x07\x00", SERVER_LL, t)               # malformed
+        c.handle_datagram(advertise(sol, [prefix(P1)])[:4], SERVER_LL, 0.3)  # no Server Id
+        stray = decode_dhcp6(advertise(sol, [prefix(P1)]))
+        c.handle_datagram(encode_dhcp6(type(stray)(stray.transaction_id ^ 5, stray.options)),
+                          SERVER_LL, 0.4)
+        c.handle_datagram(b"\x07\x00", SERVER_LL, 1.5)
+    assert c.drops.counts["malformed"] == 4
+    assert c.drops.counts["unknown-transaction"] == 1
+    assert c.drops.counts["no-server-id"] == 1
+    assert c.dropped == 6
+    lines = [r.getMessage() for r in caplog.records if "[malformed]" in r.getMessage()]
+    assert len(lines) == 2 and "2 more like this" in lines[1]
+    assert any("[unknown-transaction]" in r.getMessage() for r in caplog.records)
