@@ -96,6 +96,11 @@ class TrustFilter:
             msg = decode_dhcp6(data) if self.pen is None else decode_dhcp6(data, self.pen)
         except WireFormatError:
             return True
+        return self.answer_allowed(msg, src, now)
+
+    def answer_allowed(self, msg, src: IPv6Address, now: float | None = None) -> bool:
+        """The server checks of :meth:`dhcp_allowed` on a decoded message (also
+        what the client salvaged from a damaged one, host/core/pd_client.py)."""
         if type(msg) not in (Advertise, Reply):
             return True
         if self.server_addresses and IPv6Address(src) not in self.server_addresses:

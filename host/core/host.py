@@ -82,6 +82,7 @@ class HostCore:
         self._link_routers: set[IPv6Address] = set()
         self.policy = policy if policy is not None else default_policy()
         self.trust = trust if trust is not None else TrustFilter.from_config(config)
+        self.pd.trust = self.trust
         #: owner → who it is (from the API connection's credentials)
         self.principals: dict[int, Principal] = {}
         #: IAID of an on-demand IA_PD → uid whose setsc() started it (quota charge)

@@ -16,9 +16,21 @@ Receiving (every datagram validated; a bad one is logged and dropped):
 
 - wrong transaction-id, no Server Identifier, no or another client's Client
   Identifier → dropped (RFC 8415 §16.3, §16.10); an option whose length overruns
-  its container → the whole datagram is invalid (the codec raises); an option
-  the client does not use (e.g. NTP 56 with a broken sub-option) is kept as
-  octets and ignored;
+  its container → the whole datagram is invalid (the codec raises), except
+  for the salvage policy below; an option the client does not use (e.g. NTP
+  56 with a broken sub-option) is kept as octets and ignored;
+- **salvage of trailing damage** (DESIGN "Strict codec, tolerant agents"):
+  the codec refuses a whole Advertise/Reply and reports where the damage is.
+  When the damage is confined to the last octets of the message — they do
+  not form a whole option (fewer than 4 octets left, or a last option whose
+  option-len runs past the end) — and that last, broken option is not one
+  the client relies on (Client/Server Identifier, Preference, Status Code,
+  Rapid Commit, Vendor-specific Information, IA_PD), the options before it
+  are decoded (strictly) and used; a warning is logged and the message
+  counted as ``salvaged-trailing-octets``. Damage inside a whole option, or
+  a broken option the client relies on, refuses the message
+  (``malformed``, ``damaged-essential-option``). Real servers do ship such
+  trailing junk (a stray octet, a truncated padding option);
 - top-level Status UnspecFail / UseMulticast → the Reply is ignored and the
   exchange keeps retransmitting (§18.2.10); any other top-level status (Kea's
   NoAddrsAvail summary for an IA_NA, a NoBinding summary) does not hide a good
@@ -54,6 +66,7 @@ import enum
 import logging
 import math
 import random
+import struct
 from collections import deque
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv6Address, IPv6Network
@@ -116,6 +129,15 @@ from odm_wire.dhcp6 import (
 from odm_wire.errors import WireFormatError
 
 log = logging.getLogger(__name__)
+
+#: msg-types whose trailing damage the client may salvage (Advertise, Reply)
+_SALVAGEABLE = frozenset((int(MessageType.ADVERTISE), int(MessageType.REPLY)))
+#: top-level options the client relies on: when one of them is the damaged
+#: last option, the message is refused, not salvaged
+_RELIED_ON = frozenset(int(c) for c in (
+    OptionCode.CLIENTID, OptionCode.SERVERID, OptionCode.PREFERENCE, OptionCode.STATUS_CODE,
+    OptionCode.RAPID_COMMIT, OptionCode.VENDOR_OPTS, OptionCode.IA_PD))
+_OPT_HDR = struct.Struct(">HH")
 
 ALL_SERVERS = IPv6Address(ALL_DHCP_RELAY_AGENTS_AND_SERVERS)
 ORO_CODES = (int(OptionCode.VENDOR_OPTS), int(OptionCode.SOL_MAX_RT))
@@ -280,6 +302,9 @@ class PdClient:
         #: messages ignored or salvaged (host/drops.py)
         self.dropped = 0
         self.drops = DropLog(log)
+        #: the host's trust filter (host/trust.py), applied to what is salvaged
+        #: from a damaged message (the filter passes what it cannot decode)
+        self.trust = None
 
     # ------------------------------------------------------------------ API --
     def start(self, now: float) -> None:
@@ -459,8 +484,9 @@ class PdClient:
         try:
             msg = decode_dhcp6(data, self.config.pen)
         except WireFormatError as exc:
-            self._drop(src, "malformed", f"malformed: {exc}", now)
-            return
+            msg = self._salvage(data, exc, src, now)
+            if msg is None:
+                return
         if type(msg) not in (Advertise, Reply):
             self._drop(src, "not-for-a-client", f"{type(msg).__name__} is not for a client", now)
             return
@@ -489,6 +515,47 @@ class PdClient:
             self._on_advertise(ex, msg, src, now)
         else:
             self._on_reply(ex, msg, src, now)
+
+    def _salvage(self, data: bytes, exc: WireFormatError, src, now: float):
+        """The salvage policy (module docstring) for ``data``, which the codec
+        refused with ``exc``: the message decoded from the octets before its
+        trailing damage, or None (dropped and counted)."""
+        n = len(data)
+        if n < 4 or data[0] not in _SALVAGEABLE:
+            self._drop(src, "malformed", f"malformed: {exc}", now)
+            return None
+        off = 4
+        while off + 4 <= n:
+            code, ln = _OPT_HDR.unpack_from(data, off)
+            end = off + 4 + ln
+            if end > n:
+                break
+            if off <= exc.offset < end:
+                self._drop(src, "malformed", f"malformed: {exc}", now)
+                return None
+            off = end
+        if off >= n or exc.offset < off:
+            self._drop(src, "malformed", f"malformed: {exc}", now)
+            return None
+        if n - off >= 4:
+            code = _OPT_HDR.unpack_from(data, off)[0]
+            if code in _RELIED_ON:
+                self._drop(src, "damaged-essential-option",
+                           f"option {code} at octet {off}, which the client relies on, "
+                           f"is damaged: {exc}", now)
+                return None
+        try:
+            msg = decode_dhcp6(data[:off], self.config.pen)
+        except WireFormatError as exc2:
+            self._drop(src, "malformed", f"malformed: {exc2}", now)
+            return None
+        if self.trust is not None and not self.trust.answer_allowed(msg, src, now):
+            return None
+        self.drops("salvaged-trailing-octets", now, "%s from %s: the last %d octets (from "
+                   "octet %d) do not form a whole option (%s); the %d octets before them "
+                   "are used", type(msg).__name__, src, n - off, off, exc.reason, off,
+                   level=logging.WARNING)
+        return msg
 
     # ------------------------------------------------------------- internals --
     def _drop(self, src, name: str, why: str, now: float | None = None) -> None:

@@ -411,16 +411,63 @@ def test_malformed_option_of_no_interest_ignored_rest_used():
     assert of(events(c), PrefixBound)
 
 
-def test_option_overrunning_the_message_invalidates_datagram():
+def _requested():
     c = make()
     c.acquire(None, 0.0)
     sol = decoded(c.datagrams_to_send())[0]
     c.handle_datagram(advertise(sol, [prefix(P1)], pref=255), SERVER_LL, 0.0)
-    req = decoded(c.datagrams_to_send())[0]
-    data = reply(req, [prefix(P1)]) + b"\x00\x38\x00\x40\x01"  # option 56, len 64, 1 octet
-    before = c.dropped
-    c.handle_datagram(data, SERVER_LL, 0.1)
-    assert c.dropped == before + 1 and not of(events(c), PrefixBound)
+    return c, decoded(c.datagrams_to_send())[0]
+
+
+@pytest.mark.parametrize("junk", [
+    b"\x00",                          # a stray octet
+    b"\x00\x00\x00",                  # three: no whole option header
+    b"\x00\x38\x00\x40\x01",          # option 56 (NTP), len 64, 1 octet there
+    b"\x00\x00\x00\x08\x00\x00",      # option 0 (padding?), len 8, 2 octets there
+])
+def test_trailing_octets_that_are_no_whole_option_are_salvaged(junk, caplog):
+    """Issue 14, strict codec / tolerant host: the codec refuses the Reply
+    (and says where); the host uses the intact options before the damage,
+    warns and counts it."""
+    import logging
+
+    from odm_wire.errors import WireFormatError
+    c, req = _requested()
+    data = reply(req, [prefix(P1)]) + junk
+    with pytest.raises(WireFormatError) as ei:
+        decode_dhcp6(data)
+    assert ei.value.offset >= len(data) - len(junk)
+    with caplog.at_level(logging.WARNING, logger="host.core.pd_client"):
+        c.handle_datagram(data, SERVER_LL, 0.1)
+    (b,) = of(events(c), PrefixBound)
+    assert b.prefix == IPv6Network(P1)
+    assert c.drops.counts["salvaged-trailing-octets"] == 1 and c.dropped == 0
+    assert any("[salvaged-trailing-octets]" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("junk,counter", [
+    (b"\x00\x19\x00\x40\x01", "damaged-essential-option"),   # IA_PD cut short
+    (b"\x00\x02\x00\x0a\x00\x03", "damaged-essential-option"),  # Server Identifier
+    (b"\x00\x0d\x00\x08\x00", "damaged-essential-option"),       # Status Code
+    # a whole IA_PD whose IAPREFIX overruns it: damage inside a whole option
+    (b"\x00\x19\x00\x10" + bytes(12) + b"\x00\x1a\x00\x64", "malformed"),
+])
+def test_damage_to_what_the_host_relies_on_refuses_the_message(junk, counter):
+    c, req = _requested()
+    c.handle_datagram(reply(req, [prefix(P1)]) + junk, SERVER_LL, 0.1)
+    assert not of(events(c), PrefixBound)
+    assert c.drops.counts[counter] == 1 and c.dropped == 1
+    assert c.drops.counts["salvaged-trailing-octets"] == 0
+
+
+def test_advertise_with_a_stray_trailing_octet_is_used():
+    c = make()
+    c.acquire(None, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    c.handle_datagram(advertise(sol, [prefix(P1)], pref=255) + b"\xff", SERVER_LL, 0.0)
+    (req,) = decoded(c.datagrams_to_send())
+    assert type(req).__name__ == "Request"
+    assert c.drops.counts["salvaged-trailing-octets"] == 1
 
 
 def test_typed_prefix_in_untyped_ia_discarded():
