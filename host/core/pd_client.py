@@ -35,6 +35,18 @@ Receiving (every datagram validated; a bad one is logged and dropped):
   exchange keeps retransmitting (§18.2.10); any other top-level status (Kea's
   NoAddrsAvail summary for an IA_NA, a NoBinding summary) does not hide a good
   IA_PD: each IA_PD is judged on its own status (§21.13 scope rule);
+- an IAPREFIX that cannot be a delegated prefix (:func:`not_delegable`:
+  link-local, multicast, inside ::/8, site-local, length 0, bits set past
+  its length) is discarded, in an Advertise (never hinted back) and in a
+  Reply (never bound); with nothing usable left the client goes back to
+  Solicit;
+- every prefix a Reply commits that the client discards (unusable, of
+  another type than asked, typed in an untyped IA_PD, preferred > valid) is
+  released (§18.2.7), on a detached IA_PD of the same IAID;
+- odm options the client ignores are logged and counted: a top-level
+  mobility type outside "Kea's way" below (``top-level-type-ignored``), a
+  second odm type option in one IAPREFIX (``duplicate-type-option``, a
+  sender violation of §21.17; the first wins);
 - an IA_PD with T1 > T2 (both non-zero) is discarded (§21.21); an IAPREFIX with
   preferred > valid is discarded (§21.22); a typed IAPREFIX in an IA_PD that
   asked no type is discarded (draft-moses M8); a reserved type value is
@@ -236,6 +248,47 @@ class _Verdict:
     t2: int = 0
     status: int = 0
     detail: str = ""
+    #: IAPREFIXes with a valid lifetime that the client does not use (to be
+    #: released when the message committed them, RFC 8415 §18.2.7)
+    dropped: tuple = ()
+
+
+def not_delegable(p: IAPrefix) -> str | None:
+    """Why the IAPREFIX ``p`` cannot be a delegated prefix, or None.
+
+    A delegated prefix is handed to the requesting router to number links
+    with global unicast addresses (RFC 8415 §6.3; RFC 4291 §2.4, §2.5.4), so
+    the client refuses (RFC 8415 §18.2.10.1: a prefix the client cannot use is
+    discarded) a prefix:
+
+    * of length 0 (the whole address space) — a zero-length IAPREFIX is only
+      ever a hint, never a grant;
+    * with bits set past its length: the grant is ambiguous (the server's
+      record, and its route, may be either value), so it is refused rather
+      than normalised;
+    * inside ::/8 (RFC 4291 §2.4/§2.5.2-§2.5.5: unspecified, loopback, the
+      IPv4-compatible and IPv4-mapped ranges), multicast ff00::/8 (§2.7),
+      link-local fe80::/10 (§2.5.6) or the deprecated site-local fec0::/10
+      (RFC 3879).
+
+    Unique local (fc00::/7) and documentation (2001:db8::/32) prefixes are
+    usable: both are unicast prefixes a site may delegate."""
+    n = p.prefix_length
+    if n == 0 or n > 128:
+        return f"prefix length {n}"
+    a = int(p.prefix)
+    if a & ((1 << (128 - n)) - 1):
+        return "bits set past the prefix length"
+    addr = p.prefix
+    if a >> 120 == 0:
+        return "inside ::/8 (unspecified, loopback or IPv4-embedded; RFC 4291 §2.4)"
+    if addr.is_multicast:
+        return "multicast (RFC 4291 §2.7)"
+    if addr.is_link_local:
+        return "link-local (RFC 4291 §2.5.6)"
+    if addr.is_site_local:
+        return "site-local (deprecated, RFC 3879)"
+    return None
 
 
 def _net(p: IAPrefix) -> IPv6Network:
@@ -302,6 +355,7 @@ class PdClient:
         #: messages ignored or salvaged (host/drops.py)
         self.dropped = 0
         self.drops = DropLog(log)
+        self._now: float | None = None
         #: the host's trust filter (host/trust.py), applied to what is salvaged
         #: from a damaged message (the filter passes what it cannot decode)
         self.trust = None
@@ -481,6 +535,7 @@ class PdClient:
         """One UDP payload received on port 546 from ``src``."""
         if kind != "dhcp6":
             return
+        self._now = now
         try:
             msg = decode_dhcp6(data, self.config.pen)
         except WireFormatError as exc:
@@ -507,6 +562,12 @@ class PdClient:
                        "missing or foreign Client Identifier (RFC 8415 §16.3/§16.10)", now)
             return
         self._note_server(msg, src)
+        tl = _top_level_type(msg)
+        if tl is not None and not (len(msg.ia_pds) == 1 and ex.ia.mobility_type == tl
+                                   and msg.ia_pds[0].iaid == ex.ia.iaid):
+            self.drops("top-level-type-ignored", now, "%s from %s: top-level mobility type %s "
+                       "ignored (used only for the one IA_PD of a message that asked that "
+                       "type: Kea's way)", type(msg).__name__, src, tl.name)
         if type(msg) is Advertise:
             if ex.kind != MessageType.SOLICIT:
                 self._drop(src, "advertise-outside-solicit", "Advertise outside a Solicit exchange",
@@ -707,20 +768,37 @@ class PdClient:
             if tl == ia.mobility_type:
                 top = tl
         grants = []
+        dropped = []
         untyped = False
+        now = self._now
         for p in iapd.prefixes:
-            if not rules.iaprefix_usable(p):
-                log.info("IAPREFIX %s discarded: preferred %d > valid %d (RFC 8415 §21.22)",
-                         p.network, p.preferred_lifetime, p.valid_lifetime)
+            why = not_delegable(p)
+            if why is not None:
+                self.drops("prefix-not-usable", now, "IAPREFIX %s/%d discarded: %s",
+                           p.prefix, p.prefix_length, why)
+                dropped.append(p)
                 continue
+            if not rules.iaprefix_usable(p):
+                self.drops("prefix-lifetimes-invalid", now, "IAPREFIX %s discarded: preferred "
+                           "%d > valid %d (RFC 8415 §21.22)", p.network, p.preferred_lifetime,
+                           p.valid_lifetime)
+                dropped.append(p)
+                continue
+            n_types = sum(1 for o in p.options if type(o) is OdmVendorOpts
+                          and any(type(x) is MobilityTypeSubOption for x in o.suboptions))
+            if n_types > 1:
+                self.drops("duplicate-type-option", now, "IAPREFIX %s carries %d odm type "
+                           "options (RFC 8415 §21.17: one per enterprise); the first wins",
+                           p.network, n_types)
             mt = _real_type(p.mobility_type)
             if p.mobility_type is not None and mt is None:
-                log.info("IAPREFIX %s: reserved mobility type %r ignored (draft-moses §3)",
-                         p.network, p.mobility_type)
+                self.drops("reserved-type-ignored", now, "IAPREFIX %s: reserved mobility type "
+                           "%r ignored (draft-moses §3)", p.network, p.mobility_type)
             if ia.mobility_type is None:
                 if mt is not None:
-                    log.info("IAPREFIX %s typed %s in an untyped IA_PD: discarded "
-                             "(draft-moses M8)", p.network, mt.name)
+                    self.drops("typed-prefix-in-untyped-ia", now, "IAPREFIX %s typed %s in an "
+                               "untyped IA_PD: discarded (draft-moses M8)", p.network, mt.name)
+                    dropped.append(p)
                     continue
                 grants.append((p, None))
                 continue
@@ -728,17 +806,20 @@ class PdClient:
                 mt = top
             if mt is None:
                 untyped = True
+                dropped.append(p)
                 continue
             if mt != ia.mobility_type:
-                log.info("IAPREFIX %s has type %s, asked %s: discarded", p.network, mt.name,
-                         ia.mobility_type.name)
+                self.drops("prefix-of-another-type", now, "IAPREFIX %s has type %s, asked %s: "
+                           "discarded", p.network, mt.name, ia.mobility_type.name)
+                dropped.append(p)
                 continue
             grants.append((p, mt))
+        dropped_t = tuple(p for p in dropped if p.valid_lifetime)
         if not grants:
             return _Verdict("refused", untyped=untyped, status=int(SC.NO_PREFIX_AVAIL),
                             detail="untyped prefix for a typed IA_PD (draft-moses M6)"
-                            if untyped else "no usable prefix")
-        return _Verdict("ok", tuple(grants), untyped, iapd.t1, iapd.t2)
+                            if untyped else "no usable prefix", dropped=dropped_t)
+        return _Verdict("ok", tuple(grants), untyped, iapd.t1, iapd.t2, dropped=dropped_t)
 
     def _refusal(self, ia: IaPd, ex: Exchange, v: _Verdict, *, final: bool = False) -> None:
         if ex.refused_reported and not final:
@@ -800,6 +881,11 @@ class PdClient:
                        src, ia.iaid, v.detail)
             return
         kind = ex.kind
+        if v.dropped and not (v.untyped and v.kind == "refused"
+                              and kind in (MessageType.SOLICIT, MessageType.REQUEST)):
+            # committed by the server (this is a Reply), not used here: give
+            # them back (RFC 8415 §18.2.7)
+            self._release_dropped(ia, v.dropped, msg, now)
         if kind in (MessageType.SOLICIT, MessageType.REQUEST) and not ex.keep_leases_on_failure:
             if v.kind == "ok":
                 self._end_exchange(ia)
@@ -893,6 +979,28 @@ class PdClient:
                                             for p in granted))
         self._transmit(ex, now)
         return True
+
+    def _release_dropped(self, ia: IaPd, dropped: tuple, msg: Message, now: float) -> None:
+        """Release the prefixes of ``dropped`` that a Reply committed to
+        ``ia`` and the client does not use, on a detached IA_PD of the same
+        IAID (like a late grant's Release), so ``ia`` itself keeps its state
+        and exchanges."""
+        held = {_net(p) for p in dropped} & set(ia.leases)
+        todo = tuple(p for p in dropped if _net(p) not in held)
+        if not todo:
+            return
+        self.drops("grant-released", now, "releasing %s granted to IA_PD %d and not used "
+                   "(RFC 8415 §18.2.7)", ", ".join(f"{p.prefix}/{p.prefix_length}"
+                                                 for p in todo), ia.iaid)
+        rel = IaPd(ia.iaid, ia.mobility_type, persistent=False, created=now)
+        rel.state = IaState.RELEASING
+        t = self.timers
+        ex = self._new_exchange(MessageType.RELEASE, rel,
+                                RtParams(t.rel_timeout, 0, t.rel_max_rc), now,
+                                server_duid=msg.server_duid,
+                                hints=tuple(IAPrefix(0, 0, p.prefix_length, p.prefix,
+                                                     p.options) for p in todo))
+        self._transmit(ex, now)
 
     def _release_untyped(self, ia: IaPd, msg: Message, src: IPv6Address, now: float) -> None:
         mine = [o for o in msg.ia_pds if o.iaid == ia.iaid]

@@ -709,3 +709,116 @@ def test_every_dropped_datagram_is_counted_by_name_and_logged_rate_limited(caplo
     lines = [r.getMessage() for r in caplog.records if "[malformed]" in r.getMessage()]
     assert len(lines) == 2 and "2 more like this" in lines[1]
     assert any("[unknown-transaction]" in r.getMessage() for r in caplog.records)
+
+
+# --------------------------------------- issue 14: prefixes that cannot be delegated
+BAD_PREFIXES = [
+    ("fe80::/64", "link-local"),
+    ("ff05::/56", "multicast"),
+    ("::/56", "::/8"),
+    ("::1/128", "::/8"),
+    ("::ffff:0:0/96", "::/8"),
+    ("fec0::/56", "site-local"),
+]
+
+
+def _iaprefix(addr: str, plen: int, **kw):
+    from odm_wire.dhcp6 import IAPrefix
+    return IAPrefix(kw.get("pl", 3000), kw.get("vl", 4000), plen, IPv6Address(addr), ())
+
+
+@pytest.mark.parametrize("text,why", BAD_PREFIXES)
+def test_not_delegable_names_the_rule(text, why):
+    from host.core.pd_client import not_delegable
+    net = IPv6Network(text)
+    assert why in not_delegable(_iaprefix(str(net.network_address), net.prefixlen))
+
+
+def test_not_delegable_rules_on_length_and_host_bits_and_accepts_ula_and_doc():
+    from host.core.pd_client import not_delegable
+    assert "bits set past" in not_delegable(_iaprefix("2001:db8:8000:1::", 56))
+    assert "length 0" in not_delegable(_iaprefix("::", 0))
+    for ok in ("2001:db8:8000::", "fd00:1:2::", "2a00:1::"):
+        assert not_delegable(_iaprefix(ok, 56)) is None
+
+
+@pytest.mark.parametrize("bad", [("fe80::", 64), ("ff05::", 56), ("2001:db8:8000:1::", 56)])
+def test_unusable_prefix_in_a_reply_is_not_bound_but_released(bad):
+    """RFC 8415 §18.2.10.1 / RFC 4291: a granted prefix that is no usable
+    global unicast prefix is neither bound nor hinted back; it was committed
+    (Rapid Commit), so it is released (§18.2.7); nothing usable left → the
+    client goes back to discovery."""
+    c = make()
+    c.acquire(None, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    c.handle_datagram(reply(sol, [_iaprefix(*bad)], rapid=True), SERVER_LL, 0.01)
+    assert not of(events(c), PrefixBound)
+    assert c.drops.counts["prefix-not-usable"] == 1
+    rel = [m for m in decoded(c.datagrams_to_send()) if type(m).__name__ == "Release"]
+    assert len(rel) == 1
+    (p,) = rel[0].ia_pds[0].prefixes
+    assert (str(p.prefix), p.prefix_length) == bad
+
+
+def test_advertise_selection_skips_unusable_prefixes_and_hints_only_usable_ones():
+    c = make()
+    c.acquire(None, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    # only an unusable prefix: ignored, the Solicit goes on
+    c.handle_datagram(advertise(sol, [_iaprefix("fe80::", 64)], pref=255), SERVER_LL, 0.0)
+    assert c.drops.counts["advertise-without-prefix"] == 1
+    assert [type(m).__name__ for m in decoded(c.datagrams_to_send())] == []
+    c.handle_datagram(advertise(sol, [_iaprefix("ff02::", 56), prefix(P1)], pref=255),
+                      SERVER_LL, 0.1)
+    (req,) = decoded(c.datagrams_to_send())
+    assert type(req).__name__ == "Request"
+    assert [str(p.network) for p in req.ia_pds[0].prefixes] == [P1]
+
+
+def test_prefix_of_another_type_than_asked_is_released():
+    """Issue 14 point 8: a Reply granting a prefix of another type than the
+    one asked fails the request, and the committed grant is released."""
+    c = make()
+    c.acquire(MT.FIXED, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    c.handle_datagram(reply(sol, [prefix(P1, t=MT.SESSION_LASTING)], rapid=True),
+                      SERVER_LL, 0.01)
+    assert not of(events(c), PrefixBound)
+    assert c.drops.counts["prefix-of-another-type"] == 1
+    rel = [m for m in decoded(c.datagrams_to_send()) if type(m).__name__ == "Release"]
+    assert len(rel) == 1 and [str(p.network) for p in rel[0].ia_pds[0].prefixes] == [P1]
+
+
+def test_typed_extra_prefix_next_to_a_good_one_is_released_and_the_good_one_bound():
+    c = make()
+    c.acquire(MT.FIXED, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    c.handle_datagram(reply(sol, [prefix(P1, t=MT.FIXED), prefix(P2, t=MT.NON_PERSISTENT)],
+                            rapid=True), SERVER_LL, 0.01)
+    (b,) = of(events(c), PrefixBound)
+    assert b.prefix == IPv6Network(P1)
+    rel = [m for m in decoded(c.datagrams_to_send()) if type(m).__name__ == "Release"]
+    assert len(rel) == 1 and [str(p.network) for p in rel[0].ia_pds[0].prefixes] == [P2]
+    assert rel[0].ia_pds[0].iaid == b.iaid
+    assert c.ias[b.iaid].leases  # the bound IA_PD keeps its prefix
+
+
+def test_ignored_odm_options_are_counted():
+    """Issue 14 point 9: a top-level mobility type that is not used, and two
+    odm type options in one IAPREFIX (the first wins), are logged and counted."""
+    c = make()
+    c.acquire(None, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    c.handle_datagram(reply(sol, [prefix(P1)], rapid=True, top_type=MT.FIXED), SERVER_LL, 0.01)
+    assert of(events(c), PrefixBound)
+    assert c.drops.counts["top-level-type-ignored"] == 1
+
+    c = make()
+    c.acquire(MT.FIXED, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    from odm_wire.dhcp6 import mobility_type_option
+    twice = prefix(P1, t=MT.FIXED, extra=(mobility_type_option(MT.SESSION_LASTING),))
+    c.handle_datagram(reply(sol, [twice], rapid=True), SERVER_LL, 0.01)
+    (b,) = of(events(c), PrefixBound)
+    assert b.mobility_type == MT.FIXED
+    assert c.drops.counts["duplicate-type-option"] == 1
