@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 
+from host.drops import DropLog
 from odm_wire.constants import MessageType
 from odm_wire.dhcp6 import Advertise, Reply, decode_dhcp6, encode_duid
 from odm_wire.errors import WireFormatError
@@ -55,6 +56,8 @@ class TrustFilter:
     ignored: Counter = field(default_factory=Counter)
     #: last few sources ignored, for the status (newest last)
     recent: list = field(default_factory=list)
+    #: rate-limited log lines of what was ignored (host/drops.py)
+    _log: DropLog = field(default_factory=lambda: DropLog(log), repr=False, compare=False)
 
     @classmethod
     def from_config(cls, config) -> TrustFilter:
@@ -64,26 +67,28 @@ class TrustFilter:
                    frozenset(IPv6Address(a) for a in config.trusted_server_addresses),
                    pen=config.pen)
 
-    def _note(self, kind: str, src: IPv6Address, why: str) -> None:
+    def _note(self, kind: str, src: IPv6Address, why: str, now: float | None = None) -> None:
         self.ignored[kind] += 1
         self.recent = (self.recent + [{"kind": kind, "source": str(src), "why": why}])[-8:]
-        log.warning("%s from %s ignored: %s", kind, src, why)
+        self._log(f"untrusted-{kind}", now, "%s from %s ignored: %s", kind, src, why,
+                  level=logging.WARNING)
 
-    def ra_allowed(self, src: IPv6Address) -> bool:
-        """True to process an RA from ``src``; False (and counted) to ignore it."""
+    def ra_allowed(self, src: IPv6Address, now: float | None = None) -> bool:
+        """True to process an RA from ``src``; False (and counted) to ignore it.
+        ``now`` (the core's clock) rate-limits the log lines."""
         if self.routers and IPv6Address(src) not in self.routers:
-            self._note("ra", src, "router not in trusted_routers")
+            self._note("ra", src, "router not in trusted_routers", now)
             return False
         return True
 
-    def dhcp_allowed(self, data: bytes, src: IPv6Address) -> bool:
+    def dhcp_allowed(self, data: bytes, src: IPv6Address, now: float | None = None) -> bool:
         """True to hand the DHCPv6 datagram from ``src`` to the client; False
         (and counted) for a Reconfigure, or an Advertise/Reply from a server
         not trusted. Undecodable datagrams pass (the client drops and counts
         them itself)."""
         if data[:1] == RECONFIGURE:  # msg-type is the first octet (RFC 8415 §8)
             self._note("reconfigure", src, "odm accepts no Reconfigure (RFC 8415 §18.2.11 "
-                       "not offered, no authentication)")
+                       "not offered, no authentication)", now)
             return False
         if not (self.server_addresses or self.server_duids) or data[:1] not in ANSWERS:
             return True
@@ -91,17 +96,22 @@ class TrustFilter:
             msg = decode_dhcp6(data) if self.pen is None else decode_dhcp6(data, self.pen)
         except WireFormatError:
             return True
+        return self.answer_allowed(msg, src, now)
+
+    def answer_allowed(self, msg, src: IPv6Address, now: float | None = None) -> bool:
+        """The server checks of :meth:`dhcp_allowed` on a decoded message (also
+        what the client salvaged from a damaged one, host/core/pd_client.py)."""
         if type(msg) not in (Advertise, Reply):
             return True
         if self.server_addresses and IPv6Address(src) not in self.server_addresses:
-            self._note("dhcp6", src, "source not in trusted_server_addresses")
+            self._note("dhcp6", src, "source not in trusted_server_addresses", now)
             return False
         if self.server_duids:
             sd = msg.server_duid
             if sd is None or encode_duid(sd) not in self.server_duids:
                 self._note("dhcp6", src, "server DUID "
                            f"{encode_duid(sd).hex() if sd is not None else '(none)'} not in "
-                           "trusted_server_duids")
+                           "trusted_server_duids", now)
                 return False
         return True
 

@@ -102,13 +102,20 @@ def show(file: str, filter_text: str, tree: bool, as_json: bool, pen: int) -> No
 @click.option("--no-checksums", is_flag=True,
               help="Do not verify UDP/ICMPv6 checksums.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per finding.")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 on warnings (SHOULD-level deviations) too.")
 @_pen_option
-def check(files: tuple[str, ...], no_checksums: bool, as_json: bool, pen: int) -> None:
+def check(files: tuple[str, ...], no_checksums: bool, as_json: bool, strict: bool,
+          pen: int) -> None:
     """Validate every DHCPv6 / ND packet of FILES against the codec and the RFC
     rules; report each fault with its frame, rule and RFC section.
 
-    Wrong checksums are listed apart (captures taken on a veth sender with TX
-    offload on have them). Exits 1 when anything is found.
+    Errors are MUST violations and undecodable packets; warnings are
+    SHOULD-level deviations (for example T2 above the shortest preferred
+    lifetime, RFC 8415 §21.21), which real servers ship. Wrong checksums are
+    listed apart (captures taken on a veth sender with TX offload on have
+    them). Exits 1 when an error or a wrong checksum is found, or with
+    --strict a warning; 0 otherwise.
     """
     from odm.pcaptools.check import check_packets
 
@@ -117,20 +124,23 @@ def check(files: tuple[str, ...], no_checksums: bool, as_json: bool, pen: int) -
     for file in files:
         pkts = _load(file, pen)
         found = check_packets(pkts, checksums=not no_checksums)
-        total += len(found)
+        total += sum(1 for f in found if strict or f.severity != "warning")
         n_odm = sum(1 for p in pkts if p.kind is not None)
         if as_json:
             for f in found:
                 click.echo(json.dumps({"file": file, **f.as_dict()}))
             continue
-        faults = [f for f in found if f.category != "checksum"]
+        faults = [f for f in found if f.category != "checksum" and f.severity != "warning"]
+        warns = [f for f in found if f.category != "checksum" and f.severity == "warning"]
         sums = [f for f in found if f.category == "checksum"]
         if not found:
             con.print(f"[green]✓[/] {file}: {n_odm} DHCPv6/ND packets, no faults")
             continue
-        con.print(f"[red]✗[/] {file}: {len(faults)} fault(s), {len(sums)} wrong checksum(s) "
-                  f"in {n_odm} DHCPv6/ND packets")
-        for title, group in (("faults", faults), ("checksums", sums)):
+        mark = "[red]✗[/]" if faults or sums or strict else "[yellow]![/]"
+        con.print(f"{mark} {file}: {len(faults)} fault(s), {len(warns)} warning(s) (SHOULD), "
+                  f"{len(sums)} wrong checksum(s) in {n_odm} DHCPv6/ND packets")
+        for title, group in (("faults", faults), ("warnings (SHOULD)", warns),
+                             ("checksums", sums)):
             if not group:
                 continue
             t = Table(title=title, title_justify="left")

@@ -21,7 +21,11 @@ ODM_PEN = 32473
 
 DHCP6_CLIENT_PORT = 546
 DHCP6_SERVER_PORT = 547
+#: RFC 8415 §7.1: clients send to ff02::1:2 (link scope, relays and
+#: servers); relays that do not know the servers' addresses forward to
+#: ff05::1:3 (site scope, every server of the site is a member).
 ALL_DHCP_RELAY_AGENTS_AND_SERVERS = "ff02::1:2"
+ALL_DHCP_SERVERS = "ff05::1:3"
 ALL_NODES = "ff02::1"
 ALL_ROUTERS = "ff02::2"
 

@@ -19,12 +19,16 @@ from odm_wire.nd import PrefixInformation, RouterAdvertisement, RouterSolicitati
 @dataclass(frozen=True)
 class Violation:
     """One broken rule: ``rule`` (a short id), ``section`` (RFC and section),
-    ``detail`` (what was seen), ``where`` (a path such as ``IA_PD[iaid=1]``)."""
+    ``detail`` (what was seen), ``where`` (a path such as ``IA_PD[iaid=1]``),
+    ``severity``: ``"error"`` for a MUST (or MUST NOT) of the RFC broken,
+    ``"warning"`` for a SHOULD-level recommendation not followed (a real
+    server may do that and still interoperate)."""
 
     rule: str
     section: str
     detail: str
     where: str = ""
+    severity: str = "error"
 
     def __str__(self) -> str:
         w = f" at {self.where}" if self.where else ""
@@ -101,9 +105,12 @@ def check_server_message(msg: Message) -> list[Violation]:
             timers.add((ia.t1, ia.t2))
             shortest = min(p.preferred_lifetime for p in live)
             if ia.t2 and shortest and ia.t2 != INFINITY and ia.t2 > shortest and shortest != 0:
+                # §21.21: "the server SHOULD" derive T1/T2 from the shortest
+                # preferred lifetime (recommended 0.5/0.8): a deviation, not
+                # a fault
                 out.append(Violation("t2-gt-preferred", "RFC 8415 §21.21",
                                      f"T2 {ia.t2} > shortest preferred lifetime {shortest}",
-                                     _ia_where(ia)))
+                                     _ia_where(ia), severity="warning"))
         for p in prefixes:
             try:
                 IPv6Network(f"{p.prefix}/{p.prefix_length}")

@@ -103,6 +103,15 @@ class LeaseStore(ABC):
         moved to another router (it keeps their prefixes out of its pools)."""
 
     @abstractmethod
+    def others_in(self, router_id: str, interface: str, network: IPv6Network
+                  ) -> list[Binding]:
+        """The bindings whose prefix lies inside ``network`` that
+        :meth:`load` of (``router_id``, ``interface``) does not return: rows of
+        other interfaces (also of a renamed or removed one), of other routers,
+        expired or not. The core keeps their prefixes out of its pools and
+        reclaims the expired ones."""
+
+    @abstractmethod
     def insert(self, b: Binding) -> bool:
         """Add a new binding; ``False`` (and no change) when its prefix is held."""
 
@@ -234,6 +243,18 @@ class SqliteLeaseStore(LeaseStore):
             f"{_SELECT} WHERE (served_by = ? AND interface = ?) "
             f"OR (anchor = ? AND served_by <> ?)",
             (router_id, interface, router_id, router_id))
+
+    def others_in(self, router_id: str, interface: str, network: IPv6Network
+                  ) -> list[Binding]:
+        # the key orders by network address, then length: one range of the
+        # primary key holds every prefix inside ``network``
+        lo = network.network_address.packed + b"\x00"
+        hi = network.broadcast_address.packed + b"\xff"
+        rows = self._query(
+            f"{_SELECT} WHERE prefix >= ? AND prefix <= ? AND NOT ("
+            f"(served_by = ? AND interface = ?) OR (anchor = ? AND served_by <> ?))",
+            (lo, hi, router_id, interface, router_id, router_id))
+        return [b for b in rows if b.prefix.prefixlen >= network.prefixlen]
 
     def insert(self, b: Binding) -> bool:
         try:

@@ -82,6 +82,7 @@ class HostCore:
         self._link_routers: set[IPv6Address] = set()
         self.policy = policy if policy is not None else default_policy()
         self.trust = trust if trust is not None else TrustFilter.from_config(config)
+        self.pd.trust = self.trust
         #: owner → who it is (from the API connection's credentials)
         self.principals: dict[int, Principal] = {}
         #: IAID of an on-demand IA_PD → uid whose setsc() started it (quota charge)
@@ -355,11 +356,11 @@ class HostCore:
     def handle_datagram(self, data: bytes, src: IPv6Address, now: float, *, kind: str = "dhcp6",
                         hop_limit: int = 255, ifname: str | None = None) -> None:
         if kind == "icmp6":
-            if self.trust.routers and data[:1] == b"\x86" and not self.trust.ra_allowed(src):
+            if self.trust.routers and data[:1] == b"\x86" and not self.trust.ra_allowed(src, now):
                 return  # an RA from a router we were told not to trust
             self.ra.handle_ra(data, src, hop_limit, now)
         else:
-            if not self.trust.dhcp_allowed(data, src):
+            if not self.trust.dhcp_allowed(data, src, now):
                 return  # Reconfigure, or an untrusted server: no state changes
             self.pd.handle_datagram(data, src, now, kind=kind)
         self._pump(now)
@@ -573,4 +574,5 @@ class HostCore:
             "policy": {"source": self.policy.source, "denied": dict(self.denied),
                        "denied_total": sum(self.denied.values())},
             "trust": {"ignored": self.trust.counters()},
+            "drops": {"dhcp6": self.pd.drops.snapshot(), "ra": self.ra.drops.snapshot()},
         }

@@ -16,13 +16,37 @@ Receiving (every datagram validated; a bad one is logged and dropped):
 
 - wrong transaction-id, no Server Identifier, no or another client's Client
   Identifier → dropped (RFC 8415 §16.3, §16.10); an option whose length overruns
-  its container → the whole datagram is invalid (the codec raises); an option
-  the client does not use (e.g. NTP 56 with a broken sub-option) is kept as
-  octets and ignored;
+  its container → the whole datagram is invalid (the codec raises), except
+  for the salvage policy below; an option the client does not use (e.g. NTP
+  56 with a broken sub-option) is kept as octets and ignored;
+- **salvage of trailing damage** (DESIGN "Strict codec, tolerant agents"):
+  the codec refuses a whole Advertise/Reply and reports where the damage is.
+  When the damage is confined to the last octets of the message — they do
+  not form a whole option (fewer than 4 octets left, or a last option whose
+  option-len runs past the end) — and that last, broken option is not one
+  the client relies on (Client/Server Identifier, Preference, Status Code,
+  Rapid Commit, Vendor-specific Information, IA_PD), the options before it
+  are decoded (strictly) and used; a warning is logged and the message
+  counted as ``salvaged-trailing-octets``. Damage inside a whole option, or
+  a broken option the client relies on, refuses the message
+  (``malformed``, ``damaged-essential-option``). Real servers do ship such
+  trailing junk (a stray octet, a truncated padding option);
 - top-level Status UnspecFail / UseMulticast → the Reply is ignored and the
   exchange keeps retransmitting (§18.2.10); any other top-level status (Kea's
   NoAddrsAvail summary for an IA_NA, a NoBinding summary) does not hide a good
   IA_PD: each IA_PD is judged on its own status (§21.13 scope rule);
+- an IAPREFIX that cannot be a delegated prefix (:func:`not_delegable`:
+  link-local, multicast, inside ::/8, site-local, length 0, bits set past
+  its length) is discarded, in an Advertise (never hinted back) and in a
+  Reply (never bound); with nothing usable left the client goes back to
+  Solicit;
+- every prefix a Reply commits that the client discards (unusable, of
+  another type than asked, typed in an untyped IA_PD, preferred > valid) is
+  released (§18.2.7), on a detached IA_PD of the same IAID;
+- odm options the client ignores are logged and counted: a top-level
+  mobility type outside "Kea's way" below (``top-level-type-ignored``), a
+  second odm type option in one IAPREFIX (``duplicate-type-option``, a
+  sender violation of §21.17; the first wins);
 - an IA_PD with T1 > T2 (both non-zero) is discarded (§21.21); an IAPREFIX with
   preferred > valid is discarded (§21.22); a typed IAPREFIX in an IA_PD that
   asked no type is discarded (draft-moses M8); a reserved type value is
@@ -54,6 +78,7 @@ import enum
 import logging
 import math
 import random
+import struct
 from collections import deque
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv6Address, IPv6Network
@@ -72,6 +97,7 @@ from host.core.events import (
     ServerSeen,
 )
 from host.core.retransmit import Retransmitter, RtParams, TokenBucket
+from host.drops import DropLog
 from odm.transport import Outgoing
 from odm_wire import rules
 from odm_wire.constants import (
@@ -115,6 +141,15 @@ from odm_wire.dhcp6 import (
 from odm_wire.errors import WireFormatError
 
 log = logging.getLogger(__name__)
+
+#: msg-types whose trailing damage the client may salvage (Advertise, Reply)
+_SALVAGEABLE = frozenset((int(MessageType.ADVERTISE), int(MessageType.REPLY)))
+#: top-level options the client relies on: when one of them is the damaged
+#: last option, the message is refused, not salvaged
+_RELIED_ON = frozenset(int(c) for c in (
+    OptionCode.CLIENTID, OptionCode.SERVERID, OptionCode.PREFERENCE, OptionCode.STATUS_CODE,
+    OptionCode.RAPID_COMMIT, OptionCode.VENDOR_OPTS, OptionCode.IA_PD))
+_OPT_HDR = struct.Struct(">HH")
 
 ALL_SERVERS = IPv6Address(ALL_DHCP_RELAY_AGENTS_AND_SERVERS)
 ORO_CODES = (int(OptionCode.VENDOR_OPTS), int(OptionCode.SOL_MAX_RT))
@@ -213,6 +248,47 @@ class _Verdict:
     t2: int = 0
     status: int = 0
     detail: str = ""
+    #: IAPREFIXes with a valid lifetime that the client does not use (to be
+    #: released when the message committed them, RFC 8415 §18.2.7)
+    dropped: tuple = ()
+
+
+def not_delegable(p: IAPrefix) -> str | None:
+    """Why the IAPREFIX ``p`` cannot be a delegated prefix, or None.
+
+    A delegated prefix is handed to the requesting router to number links
+    with global unicast addresses (RFC 8415 §6.3; RFC 4291 §2.4, §2.5.4), so
+    the client refuses (RFC 8415 §18.2.10.1: a prefix the client cannot use is
+    discarded) a prefix:
+
+    * of length 0 (the whole address space) — a zero-length IAPREFIX is only
+      ever a hint, never a grant;
+    * with bits set past its length: the grant is ambiguous (the server's
+      record, and its route, may be either value), so it is refused rather
+      than normalised;
+    * inside ::/8 (RFC 4291 §2.4/§2.5.2-§2.5.5: unspecified, loopback, the
+      IPv4-compatible and IPv4-mapped ranges), multicast ff00::/8 (§2.7),
+      link-local fe80::/10 (§2.5.6) or the deprecated site-local fec0::/10
+      (RFC 3879).
+
+    Unique local (fc00::/7) and documentation (2001:db8::/32) prefixes are
+    usable: both are unicast prefixes a site may delegate."""
+    n = p.prefix_length
+    if n == 0 or n > 128:
+        return f"prefix length {n}"
+    a = int(p.prefix)
+    if a & ((1 << (128 - n)) - 1):
+        return "bits set past the prefix length"
+    addr = p.prefix
+    if a >> 120 == 0:
+        return "inside ::/8 (unspecified, loopback or IPv4-embedded; RFC 4291 §2.4)"
+    if addr.is_multicast:
+        return "multicast (RFC 4291 §2.7)"
+    if addr.is_link_local:
+        return "link-local (RFC 4291 §2.5.6)"
+    if addr.is_site_local:
+        return "site-local (deprecated, RFC 3879)"
+    return None
 
 
 def _net(p: IAPrefix) -> IPv6Network:
@@ -275,7 +351,14 @@ class PdClient:
         self.network_types: set[MobilityType] = set()
         #: server DUID octets → (address, supported types or None)
         self.servers: dict[bytes, tuple[IPv6Address, tuple | None]] = {}
+        #: datagrams dropped (total), and per named reason with the parts of
+        #: messages ignored or salvaged (host/drops.py)
         self.dropped = 0
+        self.drops = DropLog(log)
+        self._now: float | None = None
+        #: the host's trust filter (host/trust.py), applied to what is salvaged
+        #: from a damaged message (the filter passes what it cannot decode)
+        self.trust = None
 
     # ------------------------------------------------------------------ API --
     def start(self, now: float) -> None:
@@ -452,40 +535,95 @@ class PdClient:
         """One UDP payload received on port 546 from ``src``."""
         if kind != "dhcp6":
             return
+        self._now = now
         try:
             msg = decode_dhcp6(data, self.config.pen)
         except WireFormatError as exc:
-            self._drop(src, f"malformed: {exc}")
-            return
+            msg = self._salvage(data, exc, src, now)
+            if msg is None:
+                return
         if type(msg) not in (Advertise, Reply):
-            self._drop(src, f"{type(msg).__name__} is not for a client")
+            self._drop(src, "not-for-a-client", f"{type(msg).__name__} is not for a client", now)
             return
         ex = self._exchanges.get(msg.transaction_id)
         if ex is None:
             if self._on_abandoned_reply(msg, src, now):
                 return
-            self._drop(src, f"{type(msg).__name__} xid {msg.transaction_id:#x} matches no exchange")
+            self._drop(src, "unknown-transaction",
+                       f"{type(msg).__name__} xid {msg.transaction_id:#x} matches no exchange",
+                       now)
             return
         if msg.server_duid is None:
-            self._drop(src, "no Server Identifier (RFC 8415 §16.3/§16.10)")
+            self._drop(src, "no-server-id", "no Server Identifier (RFC 8415 §16.3/§16.10)", now)
             return
         cd = msg.get(ClientId)
         if cd is None or encode_duid(cd.duid) != self.duid_bytes:
-            self._drop(src, "missing or foreign Client Identifier (RFC 8415 §16.3/§16.10)")
+            self._drop(src, "client-id-mismatch",
+                       "missing or foreign Client Identifier (RFC 8415 §16.3/§16.10)", now)
             return
         self._note_server(msg, src)
+        tl = _top_level_type(msg)
+        if tl is not None and not (len(msg.ia_pds) == 1 and ex.ia.mobility_type == tl
+                                   and msg.ia_pds[0].iaid == ex.ia.iaid):
+            self.drops("top-level-type-ignored", now, "%s from %s: top-level mobility type %s "
+                       "ignored (used only for the one IA_PD of a message that asked that "
+                       "type: Kea's way)", type(msg).__name__, src, tl.name)
         if type(msg) is Advertise:
             if ex.kind != MessageType.SOLICIT:
-                self._drop(src, "Advertise outside a Solicit exchange")
+                self._drop(src, "advertise-outside-solicit", "Advertise outside a Solicit exchange",
+                           now)
                 return
             self._on_advertise(ex, msg, src, now)
         else:
             self._on_reply(ex, msg, src, now)
 
+    def _salvage(self, data: bytes, exc: WireFormatError, src, now: float):
+        """The salvage policy (module docstring) for ``data``, which the codec
+        refused with ``exc``: the message decoded from the octets before its
+        trailing damage, or None (dropped and counted)."""
+        n = len(data)
+        if n < 4 or data[0] not in _SALVAGEABLE:
+            self._drop(src, "malformed", f"malformed: {exc}", now)
+            return None
+        off = 4
+        while off + 4 <= n:
+            code, ln = _OPT_HDR.unpack_from(data, off)
+            end = off + 4 + ln
+            if end > n:
+                break
+            if off <= exc.offset < end:
+                self._drop(src, "malformed", f"malformed: {exc}", now)
+                return None
+            off = end
+        if off >= n or exc.offset < off:
+            self._drop(src, "malformed", f"malformed: {exc}", now)
+            return None
+        if n - off >= 4:
+            code = _OPT_HDR.unpack_from(data, off)[0]
+            if code in _RELIED_ON:
+                self._drop(src, "damaged-essential-option",
+                           f"option {code} at octet {off}, which the client relies on, "
+                           f"is damaged: {exc}", now)
+                return None
+        try:
+            msg = decode_dhcp6(data[:off], self.config.pen)
+        except WireFormatError as exc2:
+            self._drop(src, "malformed", f"malformed: {exc2}", now)
+            return None
+        if self.trust is not None and not self.trust.answer_allowed(msg, src, now):
+            return None
+        self.drops("salvaged-trailing-octets", now, "%s from %s: the last %d octets (from "
+                   "octet %d) do not form a whole option (%s); the %d octets before them "
+                   "are used", type(msg).__name__, src, n - off, off, exc.reason, off,
+                   level=logging.WARNING)
+        return msg
+
     # ------------------------------------------------------------- internals --
-    def _drop(self, src, why: str) -> None:
+    def _drop(self, src, name: str, why: str, now: float | None = None) -> None:
+        """Drop a received datagram: counted under ``name`` in :attr:`drops`
+        and logged (rate-limited) with ``why``."""
         self.dropped += 1
-        log.info("dropped DHCPv6 datagram from %s: %s", src, why)
+        self.drops(name, now, "dropped DHCPv6 datagram from %s: %s", src, why)
 
     def _emit(self, ev: Event) -> None:
         self._events.append(ev)
@@ -630,20 +768,37 @@ class PdClient:
             if tl == ia.mobility_type:
                 top = tl
         grants = []
+        dropped = []
         untyped = False
+        now = self._now
         for p in iapd.prefixes:
-            if not rules.iaprefix_usable(p):
-                log.info("IAPREFIX %s discarded: preferred %d > valid %d (RFC 8415 §21.22)",
-                         p.network, p.preferred_lifetime, p.valid_lifetime)
+            why = not_delegable(p)
+            if why is not None:
+                self.drops("prefix-not-usable", now, "IAPREFIX %s/%d discarded: %s",
+                           p.prefix, p.prefix_length, why)
+                dropped.append(p)
                 continue
+            if not rules.iaprefix_usable(p):
+                self.drops("prefix-lifetimes-invalid", now, "IAPREFIX %s discarded: preferred "
+                           "%d > valid %d (RFC 8415 §21.22)", p.network, p.preferred_lifetime,
+                           p.valid_lifetime)
+                dropped.append(p)
+                continue
+            n_types = sum(1 for o in p.options if type(o) is OdmVendorOpts
+                          and any(type(x) is MobilityTypeSubOption for x in o.suboptions))
+            if n_types > 1:
+                self.drops("duplicate-type-option", now, "IAPREFIX %s carries %d odm type "
+                           "options (RFC 8415 §21.17: one per enterprise); the first wins",
+                           p.network, n_types)
             mt = _real_type(p.mobility_type)
             if p.mobility_type is not None and mt is None:
-                log.info("IAPREFIX %s: reserved mobility type %r ignored (draft-moses §3)",
-                         p.network, p.mobility_type)
+                self.drops("reserved-type-ignored", now, "IAPREFIX %s: reserved mobility type "
+                           "%r ignored (draft-moses §3)", p.network, p.mobility_type)
             if ia.mobility_type is None:
                 if mt is not None:
-                    log.info("IAPREFIX %s typed %s in an untyped IA_PD: discarded "
-                             "(draft-moses M8)", p.network, mt.name)
+                    self.drops("typed-prefix-in-untyped-ia", now, "IAPREFIX %s typed %s in an "
+                               "untyped IA_PD: discarded (draft-moses M8)", p.network, mt.name)
+                    dropped.append(p)
                     continue
                 grants.append((p, None))
                 continue
@@ -651,17 +806,20 @@ class PdClient:
                 mt = top
             if mt is None:
                 untyped = True
+                dropped.append(p)
                 continue
             if mt != ia.mobility_type:
-                log.info("IAPREFIX %s has type %s, asked %s: discarded", p.network, mt.name,
-                         ia.mobility_type.name)
+                self.drops("prefix-of-another-type", now, "IAPREFIX %s has type %s, asked %s: "
+                           "discarded", p.network, mt.name, ia.mobility_type.name)
+                dropped.append(p)
                 continue
             grants.append((p, mt))
+        dropped_t = tuple(p for p in dropped if p.valid_lifetime)
         if not grants:
             return _Verdict("refused", untyped=untyped, status=int(SC.NO_PREFIX_AVAIL),
                             detail="untyped prefix for a typed IA_PD (draft-moses M6)"
-                            if untyped else "no usable prefix")
-        return _Verdict("ok", tuple(grants), untyped, iapd.t1, iapd.t2)
+                            if untyped else "no usable prefix", dropped=dropped_t)
+        return _Verdict("ok", tuple(grants), untyped, iapd.t1, iapd.t2, dropped=dropped_t)
 
     def _refusal(self, ia: IaPd, ex: Exchange, v: _Verdict, *, final: bool = False) -> None:
         if ex.refused_reported and not final:
@@ -680,8 +838,8 @@ class PdClient:
         if v.kind != "ok" or not any(p.valid_lifetime for p, _ in v.grants):
             # RFC 8415 §18.2.9: an Advertise with no prefix is ignored; the
             # Solicit keeps backing off.
-            log.info("Advertise from %s for IAID %d ignored: %s", src, ia.iaid,
-                     v.detail or v.kind)
+            self.drops("advertise-without-prefix", now, "Advertise from %s for IAID %d "
+                       "ignored: %s", src, ia.iaid, v.detail or v.kind)
             if v.kind == "refused" and ia.mobility_type is not None:
                 self._refusal(ia, ex, v)
             return
@@ -709,18 +867,25 @@ class PdClient:
             self._forget(ia)
             return
         if ex.kind == MessageType.SOLICIT and msg.get(RapidCommit) is None:
-            self._drop(src, "Reply to Solicit without Rapid Commit (RFC 8415 §18.2.1)")
+            self._drop(src, "reply-without-rapid-commit",
+                       "Reply to Solicit without Rapid Commit (RFC 8415 §18.2.1)", now)
             return
         top = rules.message_status(msg)
         if top in (SC.UNSPEC_FAIL, SC.USE_MULTICAST):
-            log.info("Reply from %s with top-level status %d: ignored, retransmitting",
-                     src, int(top))
+            self.drops("reply-status-retransmit", now, "Reply from %s with top-level status "
+                       "%d: ignored, retransmitting", src, int(top))
             return
         v = self._judge(ia, msg)
         if v.kind in ("absent", "discard"):
-            log.info("Reply from %s: IA_PD %d %s; ignored", src, ia.iaid, v.detail)
+            self.drops("reply-ia-pd-unusable", now, "Reply from %s: IA_PD %d %s; ignored",
+                       src, ia.iaid, v.detail)
             return
         kind = ex.kind
+        if v.dropped and not (v.untyped and v.kind == "refused"
+                              and kind in (MessageType.SOLICIT, MessageType.REQUEST)):
+            # committed by the server (this is a Reply), not used here: give
+            # them back (RFC 8415 §18.2.7)
+            self._release_dropped(ia, v.dropped, msg, now)
         if kind in (MessageType.SOLICIT, MessageType.REQUEST) and not ex.keep_leases_on_failure:
             if v.kind == "ok":
                 self._end_exchange(ia)
@@ -814,6 +979,28 @@ class PdClient:
                                             for p in granted))
         self._transmit(ex, now)
         return True
+
+    def _release_dropped(self, ia: IaPd, dropped: tuple, msg: Message, now: float) -> None:
+        """Release the prefixes of ``dropped`` that a Reply committed to
+        ``ia`` and the client does not use, on a detached IA_PD of the same
+        IAID (like a late grant's Release), so ``ia`` itself keeps its state
+        and exchanges."""
+        held = {_net(p) for p in dropped} & set(ia.leases)
+        todo = tuple(p for p in dropped if _net(p) not in held)
+        if not todo:
+            return
+        self.drops("grant-released", now, "releasing %s granted to IA_PD %d and not used "
+                   "(RFC 8415 §18.2.7)", ", ".join(f"{p.prefix}/{p.prefix_length}"
+                                                 for p in todo), ia.iaid)
+        rel = IaPd(ia.iaid, ia.mobility_type, persistent=False, created=now)
+        rel.state = IaState.RELEASING
+        t = self.timers
+        ex = self._new_exchange(MessageType.RELEASE, rel,
+                                RtParams(t.rel_timeout, 0, t.rel_max_rc), now,
+                                server_duid=msg.server_duid,
+                                hints=tuple(IAPrefix(0, 0, p.prefix_length, p.prefix,
+                                                     p.options) for p in todo))
+        self._transmit(ex, now)
 
     def _release_untyped(self, ia: IaPd, msg: Message, src: IPv6Address, now: float) -> None:
         mine = [o for o in msg.ia_pds if o.iaid == ia.iaid]

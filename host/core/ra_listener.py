@@ -30,6 +30,7 @@ from ipaddress import IPv6Address, IPv6Network
 
 from host.config import Timers
 from host.core.events import Event, OnLinkPrefix, RaRejected, RouterExpired, RouterSeen
+from host.drops import DropLog
 from odm.transport import Outgoing
 from odm_wire import rules
 from odm_wire.constants import ALL_ROUTERS, INFINITY, MobilityType
@@ -96,6 +97,8 @@ class RaListener:
         self._rs_at: float | None = None
         self._rs_sent = 0
         self.rejected = 0
+        #: RAs dropped, per named reason (host/drops.py)
+        self.drops = DropLog(log)
 
     # --------------------------------------------------------------- RS --
     def start(self, now: float) -> None:
@@ -163,13 +166,13 @@ class RaListener:
         try:
             msg = decode_nd(data)
         except WireFormatError as exc:
-            self._reject(src, f"malformed: {exc}")
+            self._reject(src, f"malformed: {exc}", now, "ra-malformed")
             return
         if not isinstance(msg, RouterAdvertisement):
             return  # an RS from another host: not ours to answer
         bad = rules.check_ra_receipt(msg, src, hop_limit, len(data))
         if bad:
-            self._reject(src, "; ".join(str(v) for v in bad))
+            self._reject(src, "; ".join(str(v) for v in bad), now, "ra-invalid")
             return
         self._rs_at = None  # an RA ends solicitation
         new = src not in self.routers
@@ -180,9 +183,10 @@ class RaListener:
         for pio in msg.prefixes:
             self._pio(pio, src, now)
 
-    def _reject(self, src: IPv6Address, why: str) -> None:
+    def _reject(self, src: IPv6Address, why: str, now: float | None = None,
+                name: str = "ra-invalid") -> None:
         self.rejected += 1
-        log.info("RA from %s dropped: %s", src, why)
+        self.drops(name, now, "RA from %s dropped: %s", src, why)
         self._events.append(RaRejected(src, why))
 
     def _pio(self, pio, router: IPv6Address, now: float) -> None:

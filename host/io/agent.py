@@ -303,8 +303,10 @@ class HostAgent:
             except OSError as exc:
                 log.info("DHCPv6 socket: %s", exc)
                 break
-            if addr[1] != 547:
-                continue
+            # any source port: RFC 8415 §7.2 fixes the ports clients and servers
+            # listen on, not the one a server sends from (WIDE dhcp6s answers
+            # from an ephemeral port); what comes in is validated by the core,
+            # which counts and logs every datagram it drops
             self.core.handle_datagram(data, IPv6Address(addr[0].split("%")[0]), self.now(),
                                       kind="dhcp6", ifname=self.config.iface)
         self._kick()

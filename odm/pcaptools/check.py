@@ -48,7 +48,9 @@ _CLIENT_MSGS = (MessageType.SOLICIT, MessageType.REQUEST, MessageType.RENEW,
 @dataclass(frozen=True)
 class Finding:
     """One fault in one frame (``frame`` 1-based). ``offset``: the frame
-    octet the fault is at, when known."""
+    octet the fault is at, when known. ``severity``: ``"error"`` (a MUST of
+    an RFC broken, or an undecodable packet) or ``"warning"`` (a SHOULD not
+    followed, :class:`odm_wire.rules.Violation`)."""
 
     frame: int
     category: str
@@ -57,11 +59,12 @@ class Finding:
     detail: str
     where: str = ""
     offset: int | None = None
+    severity: str = "error"
 
     def as_dict(self) -> dict:
         return {"frame": self.frame, "category": self.category, "rule": self.rule,
                 "section": self.section, "detail": self.detail, "where": self.where,
-                "offset": self.offset}
+                "offset": self.offset, "severity": self.severity}
 
 
 def section_for_error(kind: str, reason: str) -> str:
@@ -132,7 +135,8 @@ def _client_asks(msg) -> dict[int, bool]:
 
 
 def _rule_findings(frame: int, vs: list[rules.Violation]) -> list[Finding]:
-    return [Finding(frame, "rule", v.rule, v.section, v.detail, v.where) for v in vs]
+    return [Finding(frame, "rule", v.rule, v.section, v.detail, v.where,
+                    severity=v.severity) for v in vs]
 
 
 def check_packets(packets: list[Packet], checksums: bool = True) -> list[Finding]:

@@ -5,7 +5,8 @@
   namespace it is opened in (the host's ``mh0`` in the lab). Nothing else may
   hold UDP 546 there (no host agent).
 * :class:`LiveHostPeer` plays the *server* side to a live host: per router
-  namespace, UDP port 547 joined to ff02::1:2 (RFC 8415 §7.1) and raw ICMPv6
+  namespace, UDP port 547 joined to ff02::1:2 and ff05::1:3, the groups of a
+  server (RFC 8415 §7.1), and raw ICMPv6
   to send RAs, on the router's access interface. No router agent may run in
   those namespaces. Sockets are opened inside each namespace (``setns(2)`` of
   the calling thread, then back), so one process serves several routers.
@@ -28,11 +29,17 @@ from collections.abc import Callable
 from ipaddress import IPv6Address
 
 from odm.pcaptools.conformance import Action, ConformanceError
-from odm_wire.constants import DHCP6_CLIENT_PORT, DHCP6_SERVER_PORT
+from odm_wire.constants import (
+    ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
+    ALL_DHCP_SERVERS,
+    DHCP6_CLIENT_PORT,
+    DHCP6_SERVER_PORT,
+)
 
 __all__ = ["ApiApp", "LiveHostPeer", "LiveRouterPeer", "in_netns", "run_against"]
 
-ALL_DHCP = IPv6Address("ff02::1:2")
+ALL_DHCP = IPv6Address(ALL_DHCP_RELAY_AGENTS_AND_SERVERS)
+_SERVER_GROUPS = (ALL_DHCP, IPv6Address(ALL_DHCP_SERVERS))
 ALL_ROUTERS = IPv6Address("ff02::2")
 _SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 _ICMP6_FILTER = 1
@@ -163,8 +170,9 @@ class _ServerSide:
                 u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 u.setsockopt(socket.SOL_SOCKET, _SO_BINDTODEVICE, iface.encode())
                 u.bind(("::", DHCP6_SERVER_PORT, 0, 0))
-                u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
-                             ALL_DHCP.packed + struct.pack("@I", self.index))
+                for group in _SERVER_GROUPS:
+                    u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                                 group.packed + struct.pack("@I", self.index))
                 self.icmp = _icmp6_socket(iface, self.index, ())
             except OSError as exc:
                 self.udp.close()

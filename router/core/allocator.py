@@ -193,11 +193,13 @@ class Allocator:
 
     def candidates(self, pools: tuple[PdPool, ...], hint: IPv6Network | None,
                    hint_length: int, duid: bytes, iaid: int,
-                   max_tries: int = 16) -> Iterator[tuple[PoolAllocator, IPv6Network]]:
+                   max_tries: int | None = 16) -> Iterator[tuple[PoolAllocator, IPv6Network]]:
         """Prefixes to try for a client, best first (see the module docstring).
         ``hint``: a specific prefix hint or None; ``hint_length``: 0 = none.
-        Yields at most ``max_tries`` prefixes after the specific hint. The
-        caller claims the one it keeps (:meth:`PoolAllocator.claim`)."""
+        Yields at most ``max_tries`` prefixes after the specific hint (None:
+        until the pools are full; the caller must claim every prefix it
+        yields, kept or found taken, or this does not end). The caller claims
+        the one it keeps (:meth:`PoolAllocator.claim`)."""
         pas = [self.pools[p.name] for p in pools if p.name in self.pools]
         if hint is not None:
             for pa in pas:
@@ -208,8 +210,9 @@ class Allocator:
         if hint_length:
             pas = sorted(pas, key=lambda pa: pa.plen != hint_length)
         n = 0
+        limit = max_tries if max_tries is not None else float("inf")
         for pa in pas:
-            while n < max_tries:
+            while n < limit:
                 i = pa.next_free()
                 if i is None:
                     break

@@ -46,6 +46,18 @@ link); an IA_PD left with nothing (empty, or only ``::/L`` hints) gets
 NoBinding, and the client goes back to Request/Solicit (§18.2.10.1). Renew and
 Rebind never create a binding from a length-only hint.
 
+**Rows of others in the pools.** The store may hold rows inside this
+interface's pools that this core does not serve: of another interface (or a
+renamed or removed one), of another router sharing the store, expired long
+ago or live. Their prefixes are kept out of the pools (read at start-up, and
+again when an insertion finds a prefix taken) and each is looked at when its
+valid lifetime ends: still expired in the store, it is deleted and its prefix
+goes back to the pool (``reclaimed-leftover-leases``); an expired row in the
+way of an insertion is reclaimed on the spot. An offer (Advertise) is checked
+against the store too, so what is offered is what the Request gets, and the
+allocator tries prefix after prefix until the pools are really full: a
+"pool exhausted" NoPrefixAvail means no free prefix is left.
+
 **Moved hosts (Rebind, DESIGN §2 "No Reconfigure").** A Rebind whose (DUID,
 IAID) or listed prefix is found in the shared store served by another router
 is answered per type: NON_PERSISTENT and untyped → the old prefix with
@@ -66,6 +78,7 @@ carry T1 = T2 = 0.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import random
 from collections import Counter, deque
@@ -166,7 +179,7 @@ BASE_COUNTERS = (
     "v6-allocation-fail", "v6-allocation-fail-no-pools", "v6-allocation-fail-client-limit",
     "v6-allocation-fail-type-not-offered", "v6-allocation-fail-type-limit",
     "v6-allocation-fail-pool-exhausted", "pkt6-rate-limited-client", "pkt6-rate-limited-source",
-    "cumulative-assigned-pds", "reclaimed-leases",
+    "cumulative-assigned-pds", "reclaimed-leases", "reclaimed-leftover-leases",
     "declined-pds", "moved-here-pds", "store-commit-failed",
 )
 
@@ -176,6 +189,10 @@ _NO_CODES: frozenset = frozenset()
 _ASKABLE = (None, *MobilityType)
 #: How a type is named in status messages.
 _LABELS = {m: "untyped" if m is None else m.cli_name for m in _ASKABLE}
+#: Insertions refused by the store (a row this core did not know of, written
+#: by another router or another interface since the pools were last read)
+#: that one allocation tolerates after re-reading the pools from the store.
+MAX_COLLISIONS = 64
 
 
 @dataclass(slots=True)
@@ -259,6 +276,12 @@ class DhcpServer:
         self._client_buckets = TokenBuckets(lim.client_rate, lim.max_tracked)
         self._source_buckets = TokenBuckets(lim.source_rate, lim.max_tracked)
         self._last_sweep: float | None = None
+        #: rows of the store inside this interface's pools that this core does
+        #: not serve (other interfaces, renamed ones, other routers): their
+        #: prefixes are kept out of the pools until they expire; heap of
+        #: (valid_until, prefix)
+        self._others: list[tuple[float, IPv6Network]] = []
+        self._other_until: dict[IPv6Network, float] = {}
         self._server_id_opt = ServerId(server_duid)
         self._supported = OdmVendorOpts(
             (SupportedTypesSubOption(tuple(iface.offered_types)),), self.pen)
@@ -288,9 +311,13 @@ class DhcpServer:
 
     # ================================================================ state
     def _load(self) -> None:
-        """(Re)build the in-memory table and pool usage from the store."""
+        """(Re)build the in-memory table and pool usage from the store: this
+        interface's bindings, then the other rows inside its pools
+        (:meth:`_note_others`)."""
         self.table = BindingTable()
         self.allocator = Allocator(self.iface, self._rng)
+        self._others = []
+        self._other_until = {}
         bindings = self.store.load(self.router_id, self.ifname)
         add = self.table.add
         pools = self.allocator.pools
@@ -306,6 +333,69 @@ class DhcpServer:
             else:
                 self.allocator.mark_used(b.prefix)
         log.info("%s: loaded %d bindings from the lease store", self.ifname, len(bindings))
+        n = self._note_others(self.allocator.pools.values())
+        if n:
+            log.info("%s: %d bindings of other interfaces or routers lie in this interface's "
+                     "pools; their prefixes stay out of the pools until they expire",
+                     self.ifname, n)
+
+    def _note_others(self, pas, wall: float | None = None) -> int:
+        """Read the store's rows inside the pools ``pas`` that this core does
+        not serve (:meth:`LeaseStore.others_in`) and keep their prefixes out
+        of the pools; each is looked at again when its valid lifetime ends
+        (:meth:`_reclaim`), so expired leftovers (a renamed interface, a
+        removed one) go back to the pool; with ``wall`` (the time now), rows
+        already expired stay allocatable (an insertion reclaims them). Returns
+        how many were noted."""
+        seen: set[IPv6Network] = set()
+        n = 0
+        for pa in pas:
+            space = pa.pool.prefix
+            if space in seen:
+                continue
+            seen.add(space)
+            for b in self.store.others_in(self.router_id, self.ifname, space):
+                if self.table.get(b.prefix) is None:
+                    self._note_other(b, wall)
+                    n += 1
+        return n
+
+    def _note_other(self, b: Binding, wall: float | None = None) -> None:
+        if wall is None or b.valid_until > wall:
+            self.allocator.mark_used(b.prefix)
+        if b.valid_until != _INF and self._other_until.get(b.prefix) != b.valid_until:
+            self._other_until[b.prefix] = b.valid_until
+            heapq.heappush(self._others, (b.valid_until, b.prefix))
+
+    def _reclaim_others(self, wall: float) -> None:
+        """The rows noted by :meth:`_note_others` whose valid lifetime has
+        ended: deleted from the store if still expired there (a leftover),
+        their prefixes freed; a row its holder extended meanwhile is looked at
+        again at its new expiry."""
+        h = self._others
+        while h and h[0][0] <= wall:
+            t, prefix = heapq.heappop(h)
+            if self._other_until.get(prefix) != t:
+                continue  # noted again later with another expiry
+            del self._other_until[prefix]
+            if self.table.get(prefix) is not None:
+                continue  # ours now
+            gone = self.store.delete(prefix, valid_until_max=wall)
+            held = None if gone else self.store.find_prefix(prefix)
+            if held is not None:
+                if self.table.get(prefix) is None and held.valid_until != _INF:
+                    t = max(held.valid_until, wall + 1.0)
+                    self._other_until[prefix] = t
+                    heapq.heappush(h, (t, prefix))
+                continue
+            pa = self.allocator.mark_free(prefix)
+            if gone:
+                if pa is not None:
+                    pa.reclaimed += 1
+                self.stats["reclaimed-leases"] += 1
+                self.stats["reclaimed-leftover-leases"] += 1
+                log.info("%s: expired binding %s of another interface or router reclaimed "
+                         "into this interface's pool", self.ifname, prefix)
 
     def bindings(self) -> list[Binding]:
         """Every binding of this interface (a snapshot)."""
@@ -388,13 +478,23 @@ class DhcpServer:
 
     def get_timer(self) -> float | None:
         """Monotonic time of the next reclamation sweep, or None."""
-        exp = self.table.next_expiry()
+        exp = self._next_expiry()
         if exp is None:
             return None
         t = exp - self.offset
         if self._last_sweep is not None:
             t = max(t, self._last_sweep + self.config.reclaim_interval)
         return t
+
+    def _next_expiry(self) -> float | None:
+        """Wall-clock time of the earliest expiry among this interface's
+        bindings and the other rows in its pools."""
+        exp = self.table.next_expiry()
+        if self._others:
+            t = self._others[0][0]
+            if exp is None or t < exp:
+                return t
+        return exp
 
     def datagrams_to_send(self) -> list[Outgoing]:
         """Commit the lease store, then hand out the datagrams queued since the
@@ -727,6 +827,11 @@ class DhcpServer:
 
     def _reclaim(self, now: float) -> None:
         wall = now + self.offset
+        if self._others:
+            try:
+                self._reclaim_others(wall)
+            except StoreError as exc:
+                log.error("%s: cannot reclaim leftover bindings: %s", self.ifname, exc)
         for b in self.table.pop_expired(wall):
             try:
                 gone = self.store.delete(b.prefix, served_by=self.router_id,
@@ -855,13 +960,46 @@ class DhcpServer:
 
     def _commit_new(self, b: Binding, pa: PoolAllocator | None) -> bool:
         """Insert a new binding; False if the store says its prefix is taken
-        (another router, or a record this core does not hold in memory)."""
+        (another router, or a record this core does not hold in memory). A
+        row in the way whose valid lifetime has ended is reclaimed and the
+        insertion retried; a live one is noted (kept out of the pool until it
+        expires)."""
         if not self.store.insert(b):
+            held = self.store.find_prefix(b.prefix)
+            if (held is not None and held.valid_until <= b.cltt
+                    and self.table.get(b.prefix) is None
+                    and self.store.delete(b.prefix, valid_until_max=b.cltt)):
+                self.stats["reclaimed-leases"] += 1
+                self.stats["reclaimed-leftover-leases"] += 1
+                log.info("%s: expired binding %s of interface %s (router %s) reclaimed",
+                         self.ifname, b.prefix, held.interface, held.served_by)
+                if self.store.insert(b):
+                    return self._committed(b, pa)
+                held = self.store.find_prefix(b.prefix)
             if pa is not None:
                 loc = pa.index(b.prefix)
                 if loc is not None:
                     pa.claim(loc)
+            if held is not None and self.table.get(b.prefix) is None:
+                self._note_other(held)
             return False
+        return self._committed(b, pa)
+
+    def _free_in_store(self, b: Binding, pa: PoolAllocator) -> bool:
+        """For an offer: True if the store holds no live row for ``b``'s
+        prefix (an expired one is reclaimed by the Request); else the row is
+        noted and its prefix claimed, like a refused insertion."""
+        held = self.store.find_prefix(b.prefix)
+        if held is None or held.valid_until <= b.cltt:
+            return True
+        loc = pa.index(b.prefix)
+        if loc is not None:
+            pa.claim(loc)
+        if self.table.get(b.prefix) is None:
+            self._note_other(held)
+        return False
+
+    def _committed(self, b: Binding, pa: PoolAllocator | None) -> bool:
         self.table.add(b)
         if pa is not None:
             pa.claim(pa.index(b.prefix))
@@ -911,22 +1049,39 @@ class DhcpServer:
             return None, f"no {label} prefix available for this client"
         spec, hlen = (None, 0) if hint is None else Allocator.hint_of(hint.prefix,
                                                                       hint.prefix_length)
+        collisions = 0
         for sweep in (False, True):
             if sweep:
                 # Exhausted: bindings that expired since the last sweep go back
                 # to their pools now rather than at the next reclaim timer.
-                exp = self.table.next_expiry()
+                exp = self._next_expiry()
                 if exp is None or exp > ctx.wall:
                     break
                 self._reclaim(ctx.now)
-            for pa, net in self.allocator.candidates(pools, spec, hlen, ctx.duid, iaid):
+            # every prefix tried and found taken is claimed, so this ends when
+            # the pools are full: no cap on tries while a pool has free space
+            for pa, net in self.allocator.candidates(pools, spec, hlen, ctx.duid, iaid,
+                                                     max_tries=None):
                 p = pa.pool
                 b = self._new_binding(ctx, iaid, mt, net, p.name, p.preferred_lifetime,
                                       p.valid_lifetime)
                 if not commit:
+                    # an offer is checked against the store as well (Kea's
+                    # allocation engine does so too): never offer what the
+                    # Request would then find taken
+                    if self._free_in_store(b, pa):
+                        return b, ""
+                elif self._commit_new(b, pa):
                     return b, ""
-                if self._commit_new(b, pa):
-                    return b, ""
+                collisions += 1
+                if collisions == 1:
+                    # the store holds rows this core did not know of (written
+                    # since it loaded): read the pools' rows once, so the next
+                    # candidates avoid them all
+                    self._note_others([self.allocator.pools[q.name] for q in pools
+                                       if q.name in self.allocator.pools], ctx.wall)
+                elif collisions > MAX_COLLISIONS:
+                    break
         st["v6-allocation-fail"] += 1
         st["v6-allocation-fail-pool-exhausted"] += 1
         return None, f"no {label} prefix available (pool exhausted)"

@@ -11,7 +11,7 @@ around one :class:`~router.core.router.RouterCore` per access interface
    persisted in the store's ``meta`` table (key ``server-duid``), so clients
    keep talking to "the same server" across restarts;
 3. per interface: a core (bindings loaded from the store), the routes of the
-   bindings it serves re-installed, a UDP 547 socket joined to ff02::1:2 and a
+   bindings it serves re-installed, a UDP 547 socket joined to ff02::1:2 and ff05::1:3 and a
    raw ICMPv6 socket (:mod:`router.io.sockets`); prefixes advertised by the
    previous run and no longer configured are advertised once more with
    lifetimes 0 (``meta`` key ``ra-prefixes/<ifname>``);
@@ -21,10 +21,15 @@ around one :class:`~router.core.router.RouterCore` per access interface
    datagrams out (after the store commit the core does in
    ``datagrams_to_send()``: one commit per batch of received datagrams), and
    events: :class:`PrefixDelegated`, :class:`PrefixRenewed`,
-   :class:`BindingMovedHere` → route the prefix to the client's link-local
-   address on that interface (the route :func:`router.dataplane.common.route_to_host`
-   makes, proto ``RTPROT_ODM``, written in batches by
-   :mod:`router.io.routes`); :class:`PrefixReleased` → remove the route. The
+   :class:`BindingMovedHere` → route the prefix towards the address the
+   request came from: the client's link-local address on that interface, or
+   for a relayed client the relay (RFC 8415 §19.1.2), through the route
+   towards it when it is not on-link (:func:`router.io.routes.resolve_next_hop`;
+   no route: an ERROR, counted as ``routes-unreachable``). The route is the
+   one :func:`router.dataplane.common.route_to_host` makes, proto ``RTPROT_ODM``, written
+   in batches by :mod:`router.io.routes`; a change the kernel refuses is an
+   ERROR counted as ``route-add-failed`` / ``route-delete-failed``;
+   :class:`PrefixReleased` → remove the route. The
    batch is in the kernel before the events are passed, in order, to the
    mobility hook (which gets the netlink worker's ``IPRoute`` proxy);
 6. on SIGTERM/SIGINT: final RAs with router lifetime 0 (RFC 4861 §6.2.5),
@@ -67,7 +72,7 @@ from router.core.router import RouterCore
 from router.dataplane import common as dataplane_common
 from router.io.control import ControlServer
 from router.io.netlink import NetlinkWorker
-from router.io.routes import RouteBatcher
+from router.io.routes import NextHopUnreachable, RouteBatcher, resolve_next_hop
 from router.io.sockets import dhcp6_server_socket, icmp6_router_socket, recv_icmp6
 from router.store import LeaseStore, SqliteLeaseStore
 
@@ -86,6 +91,9 @@ GC_FREEZE_INTERVAL = 10.0
 _DUID_EPOCH = 946684800
 _ALL_NODES = ("ff02::1", 0)
 _META_DUID = "server-duid"
+#: Seconds a resolved next hop towards an off-link relay is reused before the
+#: routing table is asked again.
+NEXT_HOP_TTL = 5.0
 
 
 def server_duid(config: RouterConfig, store: LeaseStore, mac: bytes | None,
@@ -170,7 +178,7 @@ class RouterAgent:
         self.dataplane: Any = None
         self.duid: Duid | None = None
         self.stats = {"adapter-errors": 0, "send-failed": 0, "routes-added": 0,
-                      "routes-removed": 0}
+                      "routes-removed": 0, "routes-unreachable": 0}
         self._stop: asyncio.Event | None = None
         self._started_at = 0.0
         self._rl = _RateLog(config.log_rate_limit or 1.0)
@@ -178,6 +186,7 @@ class RouterAgent:
         self._restore: list[tuple[_Iface, IPv6Network, IPv6Address]] = []
         self._parsed: dict[str, IPv6Address] = {}
         self._text: dict[IPv6Address, str] = {}
+        self._next_hops: dict[tuple[IPv6Address, int], tuple[float, tuple[IPv6Address, int]]] = {}
         self.ready = asyncio.Event()
 
     def now(self) -> float:
@@ -586,10 +595,35 @@ class RouterAgent:
             self.ifaces.get(ev.interface, st).ra_done = True
 
     def _route_add(self, st: _Iface, prefix: IPv6Network, via: IPv6Address) -> None:
-        """Queue the route of ``prefix`` via ``via`` on ``st`` (what
-        :func:`router.dataplane.common.route_to_host` does, batched: :mod:`router.io.routes`)."""
+        """Queue the route of ``prefix`` towards ``via`` (the address its
+        request came from on ``st``: what
+        :func:`router.dataplane.common.route_to_host` does, batched: :mod:`router.io.routes`). An off-link ``via`` (a relay
+        one or more hops away) is reached through the route towards it."""
+        nh = self._next_hop(st, via)
+        if nh is None:
+            return
         self.stats["routes-added"] += 1
-        self.routes.add(prefix, via, st.index)
+        self.routes.add(prefix, nh[0], nh[1])
+
+    def _next_hop(self, st: _Iface, via: IPv6Address) -> tuple[IPv6Address, int] | None:
+        if via.is_link_local:
+            return via, st.index
+        key = (via, st.index)
+        now = self.loop.time() if self.loop is not None else 0.0
+        hit = self._next_hops.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        try:
+            nh = self.nl.call(resolve_next_hop, self.nl.raw, via, st.index)
+        except NextHopUnreachable as exc:
+            self.stats["routes-unreachable"] += 1
+            self._rl("nexthop", "%s: cannot route a delegated prefix towards %s: %s",
+                     st.name, via, exc.strerror, level=logging.ERROR)
+            return None
+        if len(self._next_hops) > 4096:
+            self._next_hops.clear()
+        self._next_hops[key] = (now + NEXT_HOP_TTL, nh)
+        return nh
 
     def _route_del(self, st: _Iface, prefix: IPv6Network) -> None:
         self.stats["routes-removed"] += 1
@@ -608,7 +642,9 @@ class RouterAgent:
             "lease-db": str(self.config.lease_db),
             "adapter": dict(self.stats) | {
                 "netlink-failures": (self.nl.failures if self.nl else 0)
-                + (self.routes.failures if self.routes else 0)},
+                + (self.routes.failures if self.routes else 0),
+                "route-add-failed": self.routes.add_failures if self.routes else 0,
+                "route-delete-failed": self.routes.delete_failures if self.routes else 0},
             "interfaces": [s.core.status(now, limit) for s in self.ifaces.values()],
         }
         if self.mobility is not None and hasattr(self.mobility, "status"):

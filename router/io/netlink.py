@@ -87,7 +87,7 @@ class NetlinkWorker:
                 return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - the kernel refused; log it
                 self.failures += 1
-                log.warning("netlink: %s failed: %s", what, exc)
+                log.error("netlink: %s failed: %s", what, exc)
                 return None
         return self._ex.submit(run)
 

@@ -15,10 +15,21 @@ turn of the event loop go to the kernel in one ``send`` on a non-blocking
 order and acknowledges each (``NLM_F_ACK``, short acknowledgements with
 ``NETLINK_CAP_ACK``); :meth:`RouteBatcher.read_acks` logs the failures.
 
-The routes are the same as :func:`router.dataplane.common.route_to_host` makes: main
-table, ``proto`` :data:`router.dataplane.common.RTPROT_ODM` (so :func:`router.dataplane.common.flush`
-finds them), via the client's link-local address on the access interface,
-``replace`` semantics. A deletion that finds no route is not an error.
+The routes are the same as :func:`router.dataplane.common.route_to_host`
+makes: main table, ``proto`` :data:`router.dataplane.common.RTPROT_ODM` (so
+:func:`router.dataplane.common.flush` finds them), via the requesting
+router's address, ``replace`` semantics. A deletion that finds no route is not
+an error; any other change the kernel
+refuses is logged as an ERROR and counted (:attr:`RouteBatcher.add_failures`,
+:attr:`RouteBatcher.delete_failures`).
+
+The next hop (RFC 8415 §6.3, §19.1.2: towards the requesting router, or the
+relay that forwarded its messages) must be on-link, or the kernel refuses the
+route. :func:`resolve_next_hop` turns the address the request came from into
+one: a link-local source is on the access interface itself; any other address
+(a relay on another link, or reached through another interface) is looked up
+in the routing table and the route towards it gives the gateway and the
+interface, as a static route "via the relay" would be resolved by hand.
 """
 
 from __future__ import annotations
@@ -45,12 +56,13 @@ from router.dataplane.common import RTPROT_ODM
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RouteBatcher"]
+__all__ = ["NextHopUnreachable", "RouteBatcher", "resolve_next_hop"]
 
 SOL_NETLINK = 270
 NETLINK_CAP_ACK = 10
 RT_TABLE_MAIN = 254
 RTN_UNICAST = 1
+RTN_LOCAL = 2
 RT_SCOPE_UNIVERSE = 0
 #: Largest datagram sent to the kernel at once (octets).
 MAX_SEND = 60 * 1024
@@ -63,6 +75,44 @@ _DST_LEN_AT = 17
 _NLMSGHDR = struct.Struct("=IHHII")
 _ERR = struct.Struct("=i")
 _U32 = struct.Struct("=I")
+
+
+class NextHopUnreachable(OSError):
+    """No usable route towards the address a prefix should be routed through."""
+
+
+def resolve_next_hop(ipr, via: IPv6Address, oif: int) -> tuple[IPv6Address, int]:
+    """The on-link (gateway, interface index) for routing a delegated prefix
+    towards ``via``, the address its request came from on interface ``oif``.
+
+    A link-local ``via`` is a neighbour on ``oif`` (RFC 4291 §2.5.6): returned
+    as is. Otherwise the kernel's route towards ``via`` decides
+    (``RTM_GETROUTE``, ``ipr`` an ``IPRoute``): through a gateway, that
+    gateway and its interface; directly connected, ``via`` on the interface
+    of that route (which need not be ``oif``). Raises
+    :class:`NextHopUnreachable` when there is no unicast route towards
+    ``via`` (or ``via`` is one of our own addresses)."""
+    if via.is_link_local:
+        return via, oif
+    try:
+        found = list(ipr.route("get", dst=str(via)))
+    except Exception as exc:  # noqa: BLE001 - pyroute2's NetlinkError, or the socket's
+        code = getattr(exc, "code", None) or getattr(exc, "errno", None) or errno.ENETUNREACH
+        raise NextHopUnreachable(code, f"no route towards {via}: "
+                                       f"{os.strerror(code) if isinstance(code, int) else exc}"
+                                 ) from None
+    if not found:
+        raise NextHopUnreachable(errno.ENETUNREACH, f"no route towards {via}")
+    r = found[0]
+    if r["type"] != RTN_UNICAST:
+        what = "one of our own addresses" if r["type"] == RTN_LOCAL else \
+            f"routed by a route of type {r['type']}"
+        raise NextHopUnreachable(errno.EHOSTUNREACH, f"{via} is {what}")
+    gw = r.get_attr("RTA_GATEWAY")
+    out = r.get_attr("RTA_OIF")
+    if out is None:
+        raise NextHopUnreachable(errno.ENETUNREACH, f"the route towards {via} has no interface")
+    return (IPv6Address(gw) if gw else via), out
 
 
 def _template(msg_type: int, flags: int, gateway: bool) -> tuple[bytes, dict[str, int]]:
@@ -131,7 +181,10 @@ class RouteBatcher:
         #: and not yet acknowledged (text only made for a failure's log line)
         self.unacked: dict[int, tuple[IPv6Network, IPv6Address | None]] = {}
         self.sent = 0
+        #: changes the kernel refused (or that could not be sent)
         self.failures = 0
+        self.add_failures = 0
+        self.delete_failures = 0
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -191,9 +244,13 @@ class RouteBatcher:
                 break
             except OSError as exc:
                 self.failures += j - i
-                log.warning("netlink send of %d route changes failed: %s", j - i, exc)
+                log.error("netlink send of %d route changes failed: %s", j - i, exc)
                 for m in q[i:j]:
-                    self.unacked.pop(_U32.unpack_from(m, 8)[0], None)
+                    what = self.unacked.pop(_U32.unpack_from(m, 8)[0], None)
+                    if what is not None and what[1] is None:
+                        self.delete_failures += 1
+                    else:
+                        self.add_failures += 1
             self.sent += j - i
             i = j
         del q[:i]
@@ -226,9 +283,13 @@ class RouteBatcher:
                     if err and what is not None and not (
                             what[1] is None and err in (errno.ENOENT, errno.ESRCH)):
                         self.failures += 1
-                        log.warning("netlink: %s failed: %s",
-                                    f"route {what[0]} via {what[1]}" if what[1] is not None
-                                    else f"removing the route of {what[0]}", os.strerror(err))
+                        if what[1] is None:
+                            self.delete_failures += 1
+                        else:
+                            self.add_failures += 1
+                        log.error("netlink: %s refused by the kernel: %s",
+                                  f"route {what[0]} via {what[1]}" if what[1] is not None
+                                  else f"removing the route of {what[0]}", os.strerror(err))
                 off += (length + 3) & ~3
 
     def drain(self, timeout: float = 10.0) -> bool:

@@ -2,10 +2,13 @@
 
 * :func:`dhcp6_server_socket`: UDP ``[::]:547`` bound to the interface
   (``SO_BINDTODEVICE``, so several interfaces can each have their own socket on
-  the same port and every datagram's interface is known), joined to
-  All_DHCP_Relay_Agents_and_Servers ``ff02::1:2`` on that interface (RFC 8415
-  §7.1). Unicast to one of the router's addresses (a relay's Relay-Forw,
-  RFC 8415 §19) arrives on the same socket.
+  the same port and every datagram's interface is known), joined on that
+  interface to the two groups a server belongs to (RFC 8415 §7.1):
+  All_DHCP_Relay_Agents_and_Servers ``ff02::1:2`` (clients on the link) and
+  All_DHCP_Servers ``ff05::1:3`` (relays that do not know the servers'
+  addresses, ISC ``dhcrelay -6``'s default). Unicast to one of the router's
+  addresses (a relay configured with it, RFC 8415 §19) arrives on the same
+  socket.
 * :func:`icmp6_router_socket`: raw ICMPv6 bound to the interface, passing only
   RS (133) and RA (134) (``ICMP6_FILTER``), reporting each packet's hop limit
   (``IPV6_RECVHOPLIMIT``, RFC 4861 §6.1.1 requires 255), sending with hop limit
@@ -24,11 +27,13 @@ from ipaddress import IPv6Address
 
 from odm_wire.constants import (
     ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
+    ALL_DHCP_SERVERS,
     ALL_ROUTERS,
     DHCP6_SERVER_PORT,
 )
 
 __all__ = [
+    "DHCP6_SERVER_GROUPS",
     "RCVBUF",
     "dhcp6_server_socket",
     "icmp6_router_socket",
@@ -50,6 +55,8 @@ ND_ROUTER_ADVERT = 134
 #: net.core.rmem_max.
 RCVBUF = 512 * 1024
 _EADDRINUSE = 98
+#: The multicast groups every DHCPv6 server socket joins (RFC 8415 §7.1).
+DHCP6_SERVER_GROUPS = (ALL_DHCP_RELAY_AGENTS_AND_SERVERS, ALL_DHCP_SERVERS)
 
 
 def join_group(s: socket.socket, group: str, ifindex: int) -> None:
@@ -77,7 +84,8 @@ def _big_rcvbuf(s: socket.socket, size: int) -> None:
 def dhcp6_server_socket(iface: str, ifindex: int, *, port: int = DHCP6_SERVER_PORT
                         ) -> socket.socket:
     """UDP socket on ``[::]:port`` (547) bound to ``iface`` (index ``ifindex``),
-    member of ff02::1:2 there; non-blocking. Raises :class:`OSError` (for
+    member of ff02::1:2 and ff05::1:3 there (:data:`DHCP6_SERVER_GROUPS`);
+    non-blocking. Raises :class:`OSError` (for
     example EADDRINUSE when another DHCPv6 server holds the port on the same
     interface, EPERM without CAP_NET_RAW/NET_BIND_SERVICE)."""
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -89,7 +97,8 @@ def dhcp6_server_socket(iface: str, ifindex: int, *, port: int = DHCP6_SERVER_PO
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
         _big_rcvbuf(s, RCVBUF)
         s.bind(("::", port))
-        join_group(s, ALL_DHCP_RELAY_AGENTS_AND_SERVERS, ifindex)
+        for group in DHCP6_SERVER_GROUPS:
+            join_group(s, group, ifindex)
         s.setblocking(False)
     except OSError:
         s.close()

@@ -411,16 +411,63 @@ def test_malformed_option_of_no_interest_ignored_rest_used():
     assert of(events(c), PrefixBound)
 
 
-def test_option_overrunning_the_message_invalidates_datagram():
+def _requested():
     c = make()
     c.acquire(None, 0.0)
     sol = decoded(c.datagrams_to_send())[0]
     c.handle_datagram(advertise(sol, [prefix(P1)], pref=255), SERVER_LL, 0.0)
-    req = decoded(c.datagrams_to_send())[0]
-    data = reply(req, [prefix(P1)]) + b"\x00\x38\x00\x40\x01"  # option 56, len 64, 1 octet
-    before = c.dropped
-    c.handle_datagram(data, SERVER_LL, 0.1)
-    assert c.dropped == before + 1 and not of(events(c), PrefixBound)
+    return c, decoded(c.datagrams_to_send())[0]
+
+
+@pytest.mark.parametrize("junk", [
+    b"\x00",                          # a stray octet
+    b"\x00\x00\x00",                  # three: no whole option header
+    b"\x00\x38\x00\x40\x01",          # option 56 (NTP), len 64, 1 octet there
+    b"\x00\x00\x00\x08\x00\x00",      # option 0 (padding?), len 8, 2 octets there
+])
+def test_trailing_octets_that_are_no_whole_option_are_salvaged(junk, caplog):
+    """Issue 14, strict codec / tolerant host: the codec refuses the Reply
+    (and says where); the host uses the intact options before the damage,
+    warns and counts it."""
+    import logging
+
+    from odm_wire.errors import WireFormatError
+    c, req = _requested()
+    data = reply(req, [prefix(P1)]) + junk
+    with pytest.raises(WireFormatError) as ei:
+        decode_dhcp6(data)
+    assert ei.value.offset >= len(data) - len(junk)
+    with caplog.at_level(logging.WARNING, logger="host.core.pd_client"):
+        c.handle_datagram(data, SERVER_LL, 0.1)
+    (b,) = of(events(c), PrefixBound)
+    assert b.prefix == IPv6Network(P1)
+    assert c.drops.counts["salvaged-trailing-octets"] == 1 and c.dropped == 0
+    assert any("[salvaged-trailing-octets]" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("junk,counter", [
+    (b"\x00\x19\x00\x40\x01", "damaged-essential-option"),   # IA_PD cut short
+    (b"\x00\x02\x00\x0a\x00\x03", "damaged-essential-option"),  # Server Identifier
+    (b"\x00\x0d\x00\x08\x00", "damaged-essential-option"),       # Status Code
+    # a whole IA_PD whose IAPREFIX overruns it: damage inside a whole option
+    (b"\x00\x19\x00\x10" + bytes(12) + b"\x00\x1a\x00\x64", "malformed"),
+])
+def test_damage_to_what_the_host_relies_on_refuses_the_message(junk, counter):
+    c, req = _requested()
+    c.handle_datagram(reply(req, [prefix(P1)]) + junk, SERVER_LL, 0.1)
+    assert not of(events(c), PrefixBound)
+    assert c.drops.counts[counter] == 1 and c.dropped == 1
+    assert c.drops.counts["salvaged-trailing-octets"] == 0
+
+
+def test_advertise_with_a_stray_trailing_octet_is_used():
+    c = make()
+    c.acquire(None, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    c.handle_datagram(advertise(sol, [prefix(P1)], pref=255) + b"\xff", SERVER_LL, 0.0)
+    (req,) = decoded(c.datagrams_to_send())
+    assert type(req).__name__ == "Request"
+    assert c.drops.counts["salvaged-trailing-octets"] == 1
 
 
 def test_typed_prefix_in_untyped_ia_discarded():
@@ -637,3 +684,141 @@ def test_late_reply_without_a_grant_or_past_the_window_sends_nothing():
         c.handle_datagram(reply(sol, prefixes, rapid=True, ia_status=status), SERVER_LL, late)
         assert c.datagrams_to_send() == [] and not of(events(c), PrefixBound)
         assert iaid not in c.ias
+
+
+def test_every_dropped_datagram_is_counted_by_name_and_logged_rate_limited(caplog):
+    """Issue 14: each datagram the client drops is counted under a named
+    counter and logged with why, at most one line per counter per second of
+    the core's clock (the suppressed ones are counted in the next line)."""
+    import logging
+    c = make()
+    c.acquire(None, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    with caplog.at_level(logging.INFO, logger="host.core.pd_client"):
+        for t in (0.0, 0.1, 0.2):
+            c.handle_datagram(b"\x07\x00", SERVER_LL, t)               # malformed
+        c.handle_datagram(advertise(sol, [prefix(P1)])[:4], SERVER_LL, 0.3)  # no Server Id
+        stray = decode_dhcp6(advertise(sol, [prefix(P1)]))
+        c.handle_datagram(encode_dhcp6(type(stray)(stray.transaction_id ^ 5, stray.options)),
+                          SERVER_LL, 0.4)
+        c.handle_datagram(b"\x07\x00", SERVER_LL, 1.5)
+    assert c.drops.counts["malformed"] == 4
+    assert c.drops.counts["unknown-transaction"] == 1
+    assert c.drops.counts["no-server-id"] == 1
+    assert c.dropped == 6
+    lines = [r.getMessage() for r in caplog.records if "[malformed]" in r.getMessage()]
+    assert len(lines) == 2 and "2 more like this" in lines[1]
+    assert any("[unknown-transaction]" in r.getMessage() for r in caplog.records)
+
+
+# --------------------------------------- issue 14: prefixes that cannot be delegated
+BAD_PREFIXES = [
+    ("fe80::/64", "link-local"),
+    ("ff05::/56", "multicast"),
+    ("::/56", "::/8"),
+    ("::1/128", "::/8"),
+    ("::ffff:0:0/96", "::/8"),
+    ("fec0::/56", "site-local"),
+]
+
+
+def _iaprefix(addr: str, plen: int, **kw):
+    from odm_wire.dhcp6 import IAPrefix
+    return IAPrefix(kw.get("pl", 3000), kw.get("vl", 4000), plen, IPv6Address(addr), ())
+
+
+@pytest.mark.parametrize("text,why", BAD_PREFIXES)
+def test_not_delegable_names_the_rule(text, why):
+    from host.core.pd_client import not_delegable
+    net = IPv6Network(text)
+    assert why in not_delegable(_iaprefix(str(net.network_address), net.prefixlen))
+
+
+def test_not_delegable_rules_on_length_and_host_bits_and_accepts_ula_and_doc():
+    from host.core.pd_client import not_delegable
+    assert "bits set past" in not_delegable(_iaprefix("2001:db8:8000:1::", 56))
+    assert "length 0" in not_delegable(_iaprefix("::", 0))
+    for ok in ("2001:db8:8000::", "fd00:1:2::", "2a00:1::"):
+        assert not_delegable(_iaprefix(ok, 56)) is None
+
+
+@pytest.mark.parametrize("bad", [("fe80::", 64), ("ff05::", 56), ("2001:db8:8000:1::", 56)])
+def test_unusable_prefix_in_a_reply_is_not_bound_but_released(bad):
+    """RFC 8415 §18.2.10.1 / RFC 4291: a granted prefix that is no usable
+    global unicast prefix is neither bound nor hinted back; it was committed
+    (Rapid Commit), so it is released (§18.2.7); nothing usable left → the
+    client goes back to discovery."""
+    c = make()
+    c.acquire(None, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    c.handle_datagram(reply(sol, [_iaprefix(*bad)], rapid=True), SERVER_LL, 0.01)
+    assert not of(events(c), PrefixBound)
+    assert c.drops.counts["prefix-not-usable"] == 1
+    rel = [m for m in decoded(c.datagrams_to_send()) if type(m).__name__ == "Release"]
+    assert len(rel) == 1
+    (p,) = rel[0].ia_pds[0].prefixes
+    assert (str(p.prefix), p.prefix_length) == bad
+
+
+def test_advertise_selection_skips_unusable_prefixes_and_hints_only_usable_ones():
+    c = make()
+    c.acquire(None, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    # only an unusable prefix: ignored, the Solicit goes on
+    c.handle_datagram(advertise(sol, [_iaprefix("fe80::", 64)], pref=255), SERVER_LL, 0.0)
+    assert c.drops.counts["advertise-without-prefix"] == 1
+    assert [type(m).__name__ for m in decoded(c.datagrams_to_send())] == []
+    c.handle_datagram(advertise(sol, [_iaprefix("ff02::", 56), prefix(P1)], pref=255),
+                      SERVER_LL, 0.1)
+    (req,) = decoded(c.datagrams_to_send())
+    assert type(req).__name__ == "Request"
+    assert [str(p.network) for p in req.ia_pds[0].prefixes] == [P1]
+
+
+def test_prefix_of_another_type_than_asked_is_released():
+    """Issue 14 point 8: a Reply granting a prefix of another type than the
+    one asked fails the request, and the committed grant is released."""
+    c = make()
+    c.acquire(MT.FIXED, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    c.handle_datagram(reply(sol, [prefix(P1, t=MT.SESSION_LASTING)], rapid=True),
+                      SERVER_LL, 0.01)
+    assert not of(events(c), PrefixBound)
+    assert c.drops.counts["prefix-of-another-type"] == 1
+    rel = [m for m in decoded(c.datagrams_to_send()) if type(m).__name__ == "Release"]
+    assert len(rel) == 1 and [str(p.network) for p in rel[0].ia_pds[0].prefixes] == [P1]
+
+
+def test_typed_extra_prefix_next_to_a_good_one_is_released_and_the_good_one_bound():
+    c = make()
+    c.acquire(MT.FIXED, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    c.handle_datagram(reply(sol, [prefix(P1, t=MT.FIXED), prefix(P2, t=MT.NON_PERSISTENT)],
+                            rapid=True), SERVER_LL, 0.01)
+    (b,) = of(events(c), PrefixBound)
+    assert b.prefix == IPv6Network(P1)
+    rel = [m for m in decoded(c.datagrams_to_send()) if type(m).__name__ == "Release"]
+    assert len(rel) == 1 and [str(p.network) for p in rel[0].ia_pds[0].prefixes] == [P2]
+    assert rel[0].ia_pds[0].iaid == b.iaid
+    assert c.ias[b.iaid].leases  # the bound IA_PD keeps its prefix
+
+
+def test_ignored_odm_options_are_counted():
+    """Issue 14 point 9: a top-level mobility type that is not used, and two
+    odm type options in one IAPREFIX (the first wins), are logged and counted."""
+    c = make()
+    c.acquire(None, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    c.handle_datagram(reply(sol, [prefix(P1)], rapid=True, top_type=MT.FIXED), SERVER_LL, 0.01)
+    assert of(events(c), PrefixBound)
+    assert c.drops.counts["top-level-type-ignored"] == 1
+
+    c = make()
+    c.acquire(MT.FIXED, 0.0)
+    sol = decoded(c.datagrams_to_send())[0]
+    from odm_wire.dhcp6 import mobility_type_option
+    twice = prefix(P1, t=MT.FIXED, extra=(mobility_type_option(MT.SESSION_LASTING),))
+    c.handle_datagram(reply(sol, [twice], rapid=True), SERVER_LL, 0.01)
+    (b,) = of(events(c), PrefixBound)
+    assert b.mobility_type == MT.FIXED
+    assert c.drops.counts["duplicate-type-option"] == 1

@@ -320,6 +320,7 @@ def test_route_batcher_batches_and_reports_failures(pair):
         rb.delete(IPv6Network("2001:db8:7777::/48"))             # nothing to delete
         assert rb.drain(10)
         assert rb.failures == 1 and rb.sent == 302
+        assert (rb.add_failures, rb.delete_failures) == (1, 0)
         routes = pair.odm_routes()
         assert routes == {str(net): str(via) for net in nets}
         for net in nets[:200]:
@@ -328,3 +329,136 @@ def test_route_batcher_batches_and_reports_failures(pair):
         assert set(pair.odm_routes()) == {str(net) for net in nets[200:]}
     finally:
         rb.close()
+
+
+class Relay:
+    """A DHCPv6 relay agent's socket on the client end of the pair: UDP
+    ``[::]:547`` bound to the interface (RFC 8415 §19: relays send from and
+    are answered on port 547)."""
+
+    def __init__(self, pair, src: str = "::") -> None:
+        import socket as so
+
+        def make():
+            s = so.socket(so.AF_INET6, so.SOCK_DGRAM)
+            s.setsockopt(so.SOL_SOCKET, 25, pair.cli_if.encode())  # SO_BINDTODEVICE
+            idx = so.if_nametoindex(pair.cli_if)
+            s.setsockopt(so.IPPROTO_IPV6, so.IPV6_MULTICAST_IF, idx)
+            s.bind((src, 547))
+            return s, idx
+        self.sock, self.index = in_netns(pair.cli_ns, make)
+        self.sock.settimeout(3.0)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def forward(self, inner, dst: str, peer: str = "fe80::99", wait: bool = True
+                ) -> d6.RelayRepl | None:
+        fw = d6.RelayForw(0, IPv6Address("::"), IPv6Address(peer), (
+            d6.RelayMsg(inner), d6.InterfaceId(b"port-7")))
+        self.sock.sendto(d6.encode_dhcp6(fw), (dst, 547, 0, self.index))
+        if not wait:
+            return None
+        try:
+            data, _ = self.sock.recvfrom(65535)
+        except TimeoutError:
+            return None
+        return d6.decode_dhcp6(data)
+
+
+@pytest.mark.parametrize("group", ["ff05::1:3", "ff02::1:2"])
+def test_relay_forw_to_a_server_group_is_answered(pair, group):
+    """RFC 8415 §7.1: a relay that does not know the servers' addresses
+    forwards to All_DHCP_Servers ff05::1:3 (ISC dhcrelay -6's default); every
+    server is a member, so the router joins it as well as ff02::1:2."""
+    pair.start_router(pair.config())
+    relay = Relay(pair)
+    try:
+        sol = d6.Solicit(0x1234, (d6.ClientId(d6.DuidLL(1, bytes.fromhex("020000000199"))),
+                                  d6.ElapsedTime(0), d6.IAPD(3, 0, 0, ())))
+        ans = relay.forward(sol, group)
+        assert ans is not None, f"no Relay-Repl to a Relay-Forw sent to {group}"
+        assert ans.msg_type == MessageType.RELAY_REPL
+        assert ans.peer_address == IPv6Address("fe80::99")
+        assert ans.get(d6.InterfaceId).interface_id == b"port-7"
+        adv = ans.relayed
+        assert adv.msg_type == MessageType.ADVERTISE and adv.transaction_id == 0x1234
+        assert net_of(adv.ia_pds[0]).subnet_of(IPv6Network("2001:db8:8000::/40"))
+    finally:
+        relay.close()
+
+
+def _solicit_rapid(iaid: int, mac: str) -> d6.Solicit:
+    return d6.Solicit(iaid, (d6.ClientId(d6.DuidLL(1, bytes.fromhex(mac))), d6.ElapsedTime(0),
+                             d6.RapidCommit(), d6.IAPD(iaid, 0, 0, ())))
+
+
+def test_prefix_of_a_client_behind_an_off_link_relay_is_routed_through_the_route_to_it(pair):
+    """RFC 8415 §19.1.2, §6.3: a relayed client's prefix is routed towards the
+    relay. A relay whose address is not on the router's link (2001:db8:99::5,
+    reached through the client end's link-local address) gets its prefix
+    routed via that on-link gateway instead of a route the kernel refuses;
+    a relay with no route towards it is an ERROR counted as
+    routes-unreachable, and the agent keeps serving."""
+    from pyroute2 import NetNS
+
+    relay_addr = "2001:db8:99::5"
+    cli_ll = pair.link_local(pair.cli_ns, pair.cli_if)
+    with NetNS(pair.cli_ns) as n:
+        idx = n.link_lookup(ifname=pair.cli_if)[0]
+        n.addr("add", index=idx, address=relay_addr, prefixlen=128)
+        n.addr("add", index=idx, address="2001:db8:98::5", prefixlen=128)
+    with NetNS(pair.rtr_ns) as n:
+        idx = n.link_lookup(ifname=pair.rtr_if)[0]
+        n.route("add", dst="2001:db8:99::/64", gateway=cli_ll, oif=idx)
+    rtr_ll = pair.link_local(pair.rtr_ns, pair.rtr_if)
+    pair.start_router(pair.config())
+    relay = Relay(pair, src=relay_addr)
+    lost = Relay(pair, src="2001:db8:98::5")
+    try:
+        ans = relay.forward(_solicit_rapid(21, "0200000001a1"), rtr_ll)
+        assert ans is not None and ans.msg_type == MessageType.RELAY_REPL
+        rep = ans.relayed
+        assert rep.msg_type == MessageType.REPLY, rep
+        net = net_of(rep.ia_pds[0])
+        wait_until(lambda: pair.odm_routes().get(str(net)) == cli_ll, 5,
+                   what=f"route of {net} via {cli_ll}")
+        # no route back to this relay: the grant is made, its route cannot be
+        lost.forward(_solicit_rapid(22, "0200000001a2"), rtr_ll, wait=False)
+        wait_until(lambda: pair.status()["adapter"]["routes-unreachable"] == 1, 5,
+                   what="routes-unreachable counted")
+        st = pair.status()["adapter"]
+        assert st["route-add-failed"] == 0
+        assert set(pair.odm_routes()) == {str(net)}
+        assert "cannot route a delegated prefix towards 2001:db8:98::5" in (
+            pair.workdir / "router.log").read_text()
+    finally:
+        relay.close()
+        lost.close()
+
+
+def test_resolve_next_hop_link_local_on_link_routed_and_unreachable(pair):
+    """router.io.routes.resolve_next_hop: a link-local source is its own next
+    hop on the access interface; an on-link global address is one too (on the
+    interface its route names); an off-link one resolves to the gateway of
+    the route towards it; no route is NextHopUnreachable."""
+    from pyroute2 import NetNS
+
+    from router.io.routes import NextHopUnreachable, resolve_next_hop
+
+    cli_ll = IPv6Address(pair.link_local(pair.cli_ns, pair.cli_if))
+    with NetNS(pair.rtr_ns) as n:
+        idx = n.link_lookup(ifname=pair.rtr_if)[0]
+        n.addr("add", index=idx, address="2001:db8:77::1", prefixlen=64)
+        n.route("add", dst="2001:db8:99::/64", gateway=str(cli_ll), oif=idx)
+
+    def resolve(via: str):
+        with NetNS(pair.rtr_ns) as n:
+            return resolve_next_hop(n, IPv6Address(via), idx)
+
+    assert resolve("fe80::1234") == (IPv6Address("fe80::1234"), idx)
+    assert resolve("2001:db8:77::9") == (IPv6Address("2001:db8:77::9"), idx)
+    assert resolve("2001:db8:99::5") == (cli_ll, idx)
+    for bad in ("2001:db8:55::5", "2001:db8:77::1"):
+        with pytest.raises(NextHopUnreachable):
+            resolve(bad)

@@ -161,3 +161,22 @@ def test_check_cli_json_and_exit_status(pcap_path):
     import json
     rows = [json.loads(x) for x in res.output.splitlines()]
     assert rows[0]["rule"] == "t1-gt-t2" and rows[0]["section"] == "RFC 8415 §21.21"
+
+
+def test_t2_above_shortest_preferred_is_a_warning_not_an_error(pcap_path):
+    """Issue 14: RFC 8415 §21.21 only recommends (SHOULD) T1/T2 from the
+    shortest preferred lifetime; a real server's capture with T2 above it
+    (tcpdump's dhcpv6-ia-pd.pcap) is a warning: exit 0, exit 1 with
+    --strict. A MUST violation (an overlong option) still exits 1."""
+    ia = d6.IAPD(1, 300, 500, (grant("2001:db8:1::/56", MobilityType.FIXED, pref=400,
+                                     valid=600),))
+    p = pcap_path("t2pref.pcap", [(reply(1, [ia]), SERVER, CLIENT)])
+    f = only(p)
+    assert (f.rule, f.section, f.severity) == ("t2-gt-preferred", "RFC 8415 §21.21", "warning")
+    res = CliRunner().invoke(pcap, ["check", p])
+    assert res.exit_code == 0, res.output
+    assert "1 warning(s)" in res.output
+    assert CliRunner().invoke(pcap, ["check", "--strict", p]).exit_code == 1
+    res = CliRunner().invoke(pcap, ["check", "--json", p])
+    assert res.exit_code == 0 and '"severity": "warning"' in res.output
+    assert '"rule": "t2-gt-preferred"' in res.output

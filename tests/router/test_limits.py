@@ -248,6 +248,113 @@ def test_exhausted_pool_reclaims_expired_bindings_on_demand(clock, store):
     assert h.dhcp.stats["v6-allocation-fail-pool-exhausted"] == 0
 
 
+# ------------------------------------------- leftover rows in the lease store
+WIDE_LEGACY = BASE_TOML.replace('prefix = "2001:db8:8000::/52"', 'prefix = "2001:db8:8000::/48"')
+
+
+def _row(i: int, *, interface: str, until: float, router: str = "ar1"):
+    """A stored binding of the i-th /56 of 2001:db8:8000::/48."""
+    from router.core.bindings import Binding, BindingState
+    p = IPv6Network((int(IPv6Address("2001:db8:8000::")) + (i << 72), 56))
+    return Binding(p, bytes.fromhex("00030001020000000f") + bytes([i]), i, None, "legacy",
+                   interface, CLIENT_LL, router, router, BindingState.ACTIVE, 600, 1200,
+                   until - 600, until, until - 1200)
+
+
+def _nth(i: int) -> IPv6Network:
+    return _row(i, interface="x", until=0).prefix
+
+
+def _put(store, rows):
+    for b in rows:
+        assert store.insert(b)
+    store.commit()
+
+
+def _solicit_request(h, c, iaid=1):
+    """(prefix advertised, Reply to the Request for it)."""
+    adv = h.one(c.solicit(c.ia(iaid)))
+    assert type(adv) is Advertise
+    (offered,) = prefixes_of(adv)
+    rep = h.one(c.request(SERVER_DUID, c.held(adv.ia_pds[0])))
+    assert type(rep) is Reply
+    return net(offered), rep
+
+
+def test_leftover_rows_of_a_renamed_interface_do_not_exhaust_the_pool(clock, store):
+    """Issue 14: rows of an interface that was renamed (or removed), some
+    expired long ago, stay 'active' in the store. They must neither be offered
+    (an Advertise never offers what the Request is then refused) nor make a
+    nearly empty pool "exhausted"; the expired ones are reclaimed, the live
+    ones when they expire."""
+    now = clock()
+    _put(store, [_row(i, interface="eth-old", until=now - 10) for i in range(20)]
+         + [_row(i, interface="eth-old", until=now + 5000) for i in range(20, 40)])
+    h = Harness(parse_config(tomllib.loads(WIDE_LEGACY)), store, clock)
+    c = Client("020000000301")
+    offered, rep = _solicit_request(h, c)
+    (p,) = prefixes_of(rep)
+    assert net(p) == offered and p.valid_lifetime == 1200
+    assert offered not in {_nth(i) for i in range(20, 40)}
+    assert h.dhcp.stats["v6-allocation-fail-pool-exhausted"] == 0
+    # the expired leftovers go back to the pool at the next reclaim
+    h.advance(1)
+    assert h.dhcp.stats["reclaimed-leftover-leases"] == 20
+    assert all(store.find_prefix(_nth(i)) is None for i in range(20))
+    assert all(store.find_prefix(_nth(i)).interface == "eth-old" for i in range(20, 40))
+    # the live ones when their valid lifetime ends
+    h.advance(5000)
+    assert h.dhcp.stats["reclaimed-leftover-leases"] == 40
+    assert all(store.find_prefix(_nth(i)) is None for i in range(20, 40))
+    assert store.find_prefix(offered) is None  # the client's own binding expired too
+
+
+def test_rows_written_after_start_do_not_exhaust_the_pool(clock, store):
+    """Rows this core did not load (another router or interface writing into
+    the same pool space after start-up) collide with the prefixes it tries;
+    it must go on past them (reclaiming the expired ones it meets) while the
+    pool has free space, not give up after a few collisions."""
+    h = Harness(parse_config(tomllib.loads(WIDE_LEGACY)), store, clock)
+    now = clock()
+    _put(store, [_row(i, interface="eth9", until=now + 5000, router="ar2") for i in range(40)]
+         + [_row(i, interface="eth9", until=now - 1, router="ar2") for i in range(40, 45)])
+    c = Client("020000000302")
+    offered, rep = _solicit_request(h, c)
+    (p,) = prefixes_of(rep)
+    assert p.valid_lifetime == 1200 and net(p) == offered == _nth(40)
+    assert h.dhcp.stats["reclaimed-leftover-leases"] == 1  # the expired row in the way
+    assert store.find_prefix(net(p)).duid == h.dhcp.bindings()[0].duid
+    assert h.dhcp.stats["v6-allocation-fail-pool-exhausted"] == 0
+    # after one collision the pool was re-read: the next client is offered a
+    # prefix its Request then gets
+    c2 = Client("020000000303")
+    offered2, rep2 = _solicit_request(h, c2)
+    assert net(prefixes_of(rep2)[0]) == offered2
+
+
+def test_a_pool_full_of_live_rows_of_others_is_still_exhausted(clock, store):
+    """A pool really full of rows written by another router after start-up:
+    NoPrefixAvail, already in the Advertise."""
+    small = SMALL_NP  # np pool 2001:db8:3000::/54: 4 prefixes
+    h = Harness(parse_config(tomllib.loads(small)), store, clock)
+    from router.core.bindings import Binding, BindingState
+    now = clock()
+    for i in range(4):
+        p = IPv6Network((int(IPv6Address("2001:db8:3000::")) + (i << 72), 56))
+        assert store.insert(Binding(p, b"\x00\x03" + bytes([i]), i, MT.NON_PERSISTENT, "np",
+                                    "eth9", CLIENT_LL, "ar2", "ar2", BindingState.ACTIVE,
+                                    400, 800, now + 400, now + 800, now))
+    store.commit()
+    c = Client("020000000304")
+    # the Advertise already says so: it offers nothing the Request would not get
+    adv = h.one(c.solicit(c.typed(1, MT.NON_PERSISTENT)))
+    assert prefixes_of(adv) == []
+    st = ia_status(adv, 1)
+    assert st.status_code == SC.NO_PREFIX_AVAIL and "pool exhausted" in st.status_message
+    r = h.one(c.request(SERVER_DUID, c.typed(1, MT.NON_PERSISTENT)))
+    assert ia_status(r, 1).status_code == SC.NO_PREFIX_AVAIL
+
+
 def test_every_refusal_counter_shows_in_status_at_zero(h):
     assert counters(h) == {k: 0 for k in REFUSALS}
 
