@@ -24,7 +24,10 @@ knows, with one line naming the command to run (:class:`SchemaVersionError`).
 
 Connection faults. Any error that leaves the connection broken (server
 restarted, network gone) closes it and raises
-:class:`~router.errors.StoreError`; the next call connects again. A batch open
+:class:`~router.errors.StoreError`; the next call connects again. A read, or
+the start of a batch, that finds the connection dead (the server restarted
+since the last call) connects again at once and retries, once: nothing was
+done on the dead connection. A batch open
 when the connection went is lost with it: the writes of the batch and the
 commit raise :class:`StoreError` until :meth:`~PostgresLeaseStore.rollback`, so
 its Replies are never sent (the clients retransmit). ``timeout`` bounds how
@@ -297,18 +300,30 @@ class PostgresLeaseStore(LeaseStore):
             with contextlib.suppress(Exception):  # already broken
                 db.close()
 
-    def _begin(self):
+    def _retrying(self, what: str, fn):
+        """``fn(connection)``; outside a batch, once more on a new connection
+        when the first one turns out dead (a server restart since the last
+        call: nothing was done on it, so nothing is lost or done twice)."""
         db = self._conn()
+        try:
+            return fn(db)
+        except self._pg.Error as exc:
+            err = self._failed(what, exc)
+            if self._in_txn or self._db is not None:
+                raise err from None
+        try:
+            return fn(self._conn())
+        except self._pg.Error as exc:
+            raise self._failed(what, exc) from None
+
+    def _begin(self):
         if self._aborted:
             raise StoreError(f"lease database ({self.where}): the open batch failed "
                              "(roll back)")
         if not self._in_txn:
-            try:
-                db.execute("BEGIN")
-            except self._pg.Error as exc:
-                raise self._failed("begin", exc) from None
+            self._retrying("begin", lambda db: db.execute("BEGIN"))
             self._in_txn = True
-        return db
+        return self._db
 
     # -- rows ------------------------------------------------------------------
     @staticmethod
@@ -332,19 +347,18 @@ class PostgresLeaseStore(LeaseStore):
                        r[11], r[12], r[13], r[14])
 
     def _query(self, sql: str, args: tuple = ()) -> list[Binding]:
-        db = self._conn()
         if self._aborted:
             raise StoreError(f"lease database ({self.where}): the open batch failed "
                              "(roll back)")
         conv = self._binding
-        try:
+
+        def read(db):
             cur = db.execute(sql, args)
             out: list[Binding] = []
             while rows := cur.fetchmany(4096):
                 out.extend(map(conv, rows))
-        except self._pg.Error as exc:
-            raise self._failed("read", exc) from None
-        return out
+            return out
+        return self._retrying("read", read)
 
     def _write(self, what: str, sql: str, args) -> int:
         db = self._begin()
@@ -432,11 +446,8 @@ class PostgresLeaseStore(LeaseStore):
                 self._drop()
 
     def get_meta(self, key: str) -> str | None:
-        db = self._conn()
-        try:
-            r = db.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
-        except self._pg.Error as exc:
-            raise self._failed("read", exc) from None
+        r = self._retrying("read", lambda db: db.execute(
+            "SELECT value FROM meta WHERE key = %s", (key,)).fetchone())
         return None if r is None else r[0]
 
     def set_meta(self, key: str, value: str) -> None:
@@ -445,11 +456,7 @@ class PostgresLeaseStore(LeaseStore):
         if self._in_txn:
             self._write("meta write", sql, (key, value))
             return
-        db = self._conn()
-        try:
-            db.execute(sql, (key, value))
-        except self._pg.Error as exc:
-            raise self._failed("meta write", exc) from None
+        self._retrying("meta write", lambda db: db.execute(sql, (key, value)))
 
     def close(self) -> None:
         try:

@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 
 PASSWORD = "odm-test-password"
@@ -123,6 +124,8 @@ class PgServer:
 
     def up(self) -> None:
         """Start the server (again) and wait until it accepts connections."""
+        if self._running:
+            return
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
                   "start")
         self._running = True
@@ -139,3 +142,58 @@ class PgServer:
                       check=False)
             self._running = False
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+class StoreFactory:
+    """Opens lease stores of one backend for a test: ``factory("name")`` is a
+    new store (a new connection) on the database ``name`` of this test: the
+    SQLite file ``tmp_path/name.sqlite3``, or a PostgreSQL schema of its own
+    (created and initialised by ``init_schema`` on first use, dropped at the
+    end). Two calls with one name are two routers sharing one store, or one
+    router before and after a restart."""
+
+    def __init__(self, backend: str, tmp_path, pg=None) -> None:
+        self.backend = backend
+        self.tmp_path = tmp_path
+        self.pg = pg
+        self.opened: list = []
+        self.schemas: dict[str, str] = {}
+
+    def conninfo(self, name: str = "leases", *, init: bool = True) -> str:
+        """PostgreSQL: the connection string of database ``name``'s schema."""
+        schema = self.schemas.get(name)
+        if schema is None:
+            schema = self.schemas[name] = f"t{uuid.uuid4().hex[:12]}_{name}".lower()
+            from router.pgstore import init_schema
+            with self.pg.admin("odm") as db:
+                db.execute(f"CREATE SCHEMA {schema} AUTHORIZATION odm")
+                if init:
+                    db.execute(f"SET search_path = {schema}")
+                    db.execute("SET ROLE odm")
+                    init_schema(db)
+        return self.pg.conninfo(schema)
+
+    def __call__(self, name: str = "leases", *, synchronous: str = "normal",
+                 timeout: float = 5.0):
+        if self.backend == "sqlite":
+            from router.store import SqliteLeaseStore
+            s = SqliteLeaseStore(self.tmp_path / f"{name}.sqlite3", synchronous=synchronous,
+                                 busy_timeout=timeout)
+        else:
+            from router.pgstore import PostgresLeaseStore
+            s = PostgresLeaseStore(self.conninfo(name), password=PASSWORD, timeout=timeout)
+        self.opened.append(s)
+        return s
+
+    def finish(self) -> None:
+        for s in self.opened:
+            try:
+                s.close()
+            except Exception:  # noqa: BLE001 - a test may have broken it on purpose
+                s.rollback()
+                if hasattr(s, "_drop"):
+                    s._drop()
+        if self.schemas:
+            with self.pg.admin("odm") as db:
+                for schema in self.schemas.values():
+                    db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
