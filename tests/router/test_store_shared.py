@@ -419,3 +419,40 @@ def test_sqlite_store_signals_no_moves(tmp_path):
     s = SqliteLeaseStore(tmp_path / "a.db")
     assert not s.notifies_moves and s.listen_moves("ar1") is None and s.drain_moves() == []
     s.close()
+
+
+# ------------------------------------------------------------------ config
+@pytest.mark.parametrize("extra, key, reason", [
+    ('type = "postgresql"\nconninfo = "host=db password=secret"', "lease_store.conninfo",
+     "holds a password"),
+    ('type = "postgresql"\nconninfo = "postgresql://odm:secret@db/odm"', "lease_store.conninfo",
+     "holds a password"),
+    ('type = "postgresql"\npassword = "secret"', "lease_store.password", "password_file"),
+    ('type = "postgresql"\nconninfo = "host=db"\nhost = "db2"', "lease_store.host",
+     "either conninfo or its parts"),
+    ('type = "mysql"', "lease_store.type", "sqlite"),
+    ('type = "sqlite"\nsynchronous = "sometimes"', "lease_store.synchronous", "full"),
+])
+def test_lease_store_config_errors_name_the_key(extra, key, reason):
+    from router.config import ConfigError, parse_config
+    with pytest.raises(ConfigError) as ei:
+        parse_config(tomllib.loads(BASE_TOML + "\n[lease_store]\n" + extra + "\n"))
+    assert ei.value.key == key and reason in ei.value.reason
+    assert "secret" not in str(ei.value)
+
+
+def test_lease_store_config_forms():
+    from router.config import ConfigError, parse_config
+    parts = parse_config(tomllib.loads(
+        BASE_TOML + '\n[lease_store]\ntype = "postgresql"\nhost = "db.example"\nport = 5433\n'
+        'dbname = "odm"\nuser = "odm"\npassword_env = "ODM_PW"\n'))
+    assert parts.lease_store.conninfo == "host=db.example port=5433 dbname=odm user=odm"
+    assert parts.store_description() == "postgresql: host=db.example port=5433 dbname=odm user=odm"
+    sq = parse_config(tomllib.loads(
+        BASE_TOML + '\n[lease_store]\ntype = "sqlite"\npath = "/tmp/x.db"\nsynchronous = "normal"\n'))
+    assert (sq.lease_store, str(sq.lease_db), sq.lease_db_synchronous) == (None, "/tmp/x.db",
+                                                                         "normal")
+    with pytest.raises(ConfigError) as ei:  # one place for the file, not two
+        parse_config(tomllib.loads(BASE_TOML.replace('id = "ar1"', 'id = "ar1"\nlease_db = "/a"')
+                                   + '\n[lease_store]\ntype = "sqlite"\npath = "/b"\n'))
+    assert ei.value.key == "router.lease_db"
