@@ -1,4 +1,4 @@
-"""``odm router run|check-config|status`` (click + rich)."""
+"""``odm router run|check-config|status|db`` (click + rich)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def check_config_cmd(config_file, as_json) -> None:
             click.echo(f"{config_file}: mobility.dataplane: {dataplane['error']}", err=True)
         sys.exit(1)
     summary = {
-        "ok": True, "router-id": cfg.router_id, "lease-db": str(cfg.lease_db),
+        "ok": True, "router-id": cfg.router_id, "lease-db": cfg.store_description(),
         "control-socket": str(cfg.control_socket), "timers": cfg.timers.name,
         "scale": cfg.timers.scale, "mobility": cfg.mobility is not None,
         "interfaces": [{
@@ -283,3 +283,158 @@ def status_cmd(sock, config_path, as_json, limit) -> None:
             t.add_row(p["interface"], p["prefix"], _type_bits(p["mobility-type"]),
                       _life(p["preferred"]), _life(p["valid"]), "yes" if p["stale"] else "")
         con.print(t)
+
+
+# ------------------------------------------------------------------ db --
+@router.group("db")
+def db_group() -> None:
+    """Prepare the lease database: init, upgrade, version (as kea-admin's
+    db-init / db-upgrade / db-version). A router never changes the schema
+    itself: it refuses to start on a schema it does not know."""
+
+
+def _db_config(config_path):
+    from router.config import ConfigError, load_config
+    try:
+        return load_config(config_path)
+    except (ConfigError, OSError) as exc:
+        raise click.ClickException(f"{config_path}: {exc}") from None
+
+
+def _pg_admin(cfg):
+    from router.errors import StoreError
+    from router.pgstore import connect_admin
+    lsc = cfg.lease_store
+    try:
+        password = lsc.password()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read the lease database password file "
+                                   f"{lsc.password_file}: {exc.strerror or exc}") from None
+    try:
+        return connect_admin(lsc.conninfo, password, lsc.connect_timeout, lsc.describe())
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _sqlite_version(cfg, create: bool):
+    """(version in the file or None, the version this odm writes)."""
+    import sqlite3
+
+    from router.store import SCHEMA_VERSION
+    path = cfg.lease_db
+    if not path.exists() and not create:
+        return None, SCHEMA_VERSION
+    if create:
+        from router.errors import StoreError
+        from router.store import SqliteLeaseStore
+        try:
+            SqliteLeaseStore(path, synchronous=cfg.lease_db_synchronous).close()
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            r = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"lease store {path}: {exc}") from None
+    return (None if r is None else int(r[0])), SCHEMA_VERSION
+
+
+_CONFIG_OPT = click.option("--config", "-c", "config_path", required=True,
+                           type=click.Path(exists=True, dir_okay=False),
+                           help="The router's TOML configuration ([lease_store] or "
+                                "[router] lease_db).")
+
+
+@db_group.command("init")
+@_CONFIG_OPT
+def db_init_cmd(config_path) -> None:
+    """Create the lease database schema (PostgreSQL: in an empty database the
+    operator created; SQLite: the file). Refuses a database that has one."""
+    from router.errors import StoreError
+    cfg = _db_config(config_path)
+    where = cfg.store_description()
+    if cfg.lease_store is None:
+        existed = cfg.lease_db.exists()
+        v, _ = _sqlite_version(cfg, create=True)
+        if existed:
+            raise click.ClickException(f"{where} already holds schema version {v}: "
+                                       f"use 'odm router db upgrade'")
+        click.echo(f"{where}: schema version {v} created")
+        return
+    from router.pgstore import init_schema
+    db = _pg_admin(cfg)
+    try:
+        v = init_schema(db)
+    except StoreError as exc:
+        raise click.ClickException(f"{where}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - psycopg.Error: a privilege missing, ...
+        raise click.ClickException(f"{where}: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        db.close()
+    click.echo(f"{where}: schema version {v} created")
+
+
+@db_group.command("upgrade")
+@_CONFIG_OPT
+def db_upgrade_cmd(config_path) -> None:
+    """Bring the lease database schema to the version this odm needs (each
+    step in one transaction; safe to run twice, or from two machines)."""
+    from router.errors import StoreError
+    cfg = _db_config(config_path)
+    where = cfg.store_description()
+    if cfg.lease_store is None:
+        v, known = _sqlite_version(cfg, create=False)
+        if v is None:
+            raise click.ClickException(f"{where} holds no odm schema: run 'odm router db init'")
+        if v > known:
+            raise click.ClickException(f"{where} has schema version {v}, newer than this "
+                                       f"odm knows ({known}): upgrade odm")
+        click.echo(f"{where}: schema version {v}, nothing to do")
+        return
+    from router.pgstore import upgrade_schema
+    db = _pg_admin(cfg)
+    try:
+        old, new = upgrade_schema(db)
+    except StoreError as exc:
+        raise click.ClickException(f"{where}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - psycopg.Error
+        raise click.ClickException(f"{where}: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        db.close()
+    if old == new:
+        click.echo(f"{where}: schema version {new}, nothing to do")
+    else:
+        click.echo(f"{where}: schema upgraded from version {old} to {new}")
+
+
+@db_group.command("version")
+@_CONFIG_OPT
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def db_version_cmd(config_path, as_json) -> None:
+    """Print the lease database's schema version and the one this odm needs;
+    exit 1 when they differ (the router would refuse to start)."""
+    cfg = _db_config(config_path)
+    where = cfg.store_description()
+    if cfg.lease_store is None:
+        v, known = _sqlite_version(cfg, create=False)
+    else:
+        from router.pgstore import PG_SCHEMA_VERSION, schema_version
+        db = _pg_admin(cfg)
+        try:
+            v, known = schema_version(db), PG_SCHEMA_VERSION
+        except Exception as exc:  # noqa: BLE001 - psycopg.Error
+            raise click.ClickException(f"{where}: {str(exc).strip().splitlines()[0]}") \
+                from None
+        finally:
+            db.close()
+    if as_json:
+        click.echo(json.dumps({"store": where, "schema-version": v, "odm-schema-version": known,
+                               "ok": v == known}))
+    else:
+        click.echo(f"{where}: schema version {'none' if v is None else v} "
+                   f"(this odm: {known})")
+    if v != known:
+        sys.exit(1)

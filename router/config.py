@@ -11,6 +11,9 @@ The documented example is ``router/example.toml``. In short::
     [router]              id, pen, lease_db, control_socket, server_duid,
                           preference, rapid_commit, limits, grace...
     [timers]              profile = "rfc" | "scaled", scale
+    [lease_store]         type = "sqlite" (default: path, synchronous) | "postgresql"
+                          (conninfo or host/port/dbname/user, password_file or
+                          password_env, connect_timeout, timeout)
     [[interface]]         name, offered_types, default_pool
       [interface.ra]      RFC 4861 §6.2.1 router variables (AdvSendAdvertisements ...)
       [[interface.ra.prefix]]    AdvPrefixList entries (on-link prefixes, PIO type bits)
@@ -58,6 +61,7 @@ from odm_wire.errors import OdmError
 __all__ = [
     "ConfigError",
     "InterfaceConfig",
+    "LeaseStoreConfig",
     "Limits",
     "MobilityConfig",
     "MobilityPeer",
@@ -358,6 +362,48 @@ class Limits:
         return self.max_bindings_per_type.get(type_key(mt))
 
 
+PG_PARTS = ("host", "port", "dbname", "user", "sslmode")
+
+
+@dataclass(frozen=True)
+class LeaseStoreConfig:
+    """``[lease_store]`` of ``type = "postgresql"``: where the shared lease
+    database is (a libpq connection string, ``conninfo``, without a password)
+    and where its password comes from: ``password_file`` (its first line), else
+    the environment variable ``password_env``, else libpq's own ways
+    (``PGPASSWORD``, ``~/.pgpass``). The password is read when the store
+    connects and is never part of a message or log line (:meth:`describe`).
+    ``connect_timeout``: seconds to reach the server; ``timeout``: seconds a
+    statement or a commit may wait (another router's lock included) before the
+    store reports :class:`~router.errors.StoreError`.
+
+    A SQLite ``[lease_store]`` is stored as ``RouterConfig.lease_db`` and
+    ``lease_db_synchronous`` (the ``[router]`` keys of the same meaning)."""
+
+    type: str = "postgresql"
+    conninfo: str = ""
+    password_file: Path | None = None
+    password_env: str | None = None
+    connect_timeout: float = 5.0
+    timeout: float = 5.0
+
+    def describe(self) -> str:
+        """The connection string as it may be logged (it holds no password:
+        the parser refuses one)."""
+        return f"postgresql: {self.conninfo}" if self.conninfo else "postgresql (libpq defaults)"
+
+    def password(self) -> str | None:
+        """The password from ``password_file`` or ``password_env``, or None.
+        Raises :class:`OSError` for an unreadable file."""
+        import os
+        if self.password_file is not None:
+            text = self.password_file.read_text()
+            return text.splitlines()[0] if text else ""
+        if self.password_env:
+            return os.environ.get(self.password_env)
+        return None
+
+
 @dataclass(frozen=True)
 class RouterConfig:
     """The whole router agent configuration (see module docstring)."""
@@ -387,6 +433,14 @@ class RouterConfig:
     """``None``: no ``[mobility]`` table, prefixes are not followed across routers"""
     limits: Limits = field(default_factory=Limits)
     """``[limits]``: per-type caps and rate limits (:class:`Limits`)"""
+    lease_store: LeaseStoreConfig | None = None
+    """``[lease_store] type = "postgresql"``; ``None``: the SQLite file ``lease_db``"""
+
+    def store_description(self) -> str:
+        """Where the bindings are kept, as it may be logged (no password)."""
+        if self.lease_store is not None:
+            return self.lease_store.describe()
+        return str(self.lease_db)
 
     def interface(self, name: str) -> InterfaceConfig:
         for i in self.interfaces:
@@ -914,6 +968,76 @@ def _parse_limits(t: _Table, prof: TimerProfile) -> Limits:
     return lim
 
 
+def _check_conninfo(t: _Table, name: str, conninfo: str) -> None:
+    """Refuse a password written in the connection string (it would end up in
+    logs and status output); a malformed string is refused when psycopg can
+    parse it here."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        low = conninfo.lower()
+        if "password=" in low or ("://" in low and "@" in low.split("://", 1)[1]
+                                  and ":" in low.split("://", 1)[1].split("@")[0]):
+            raise ConfigError(t.key(name), "holds a password: put it in password_file "
+                              "or the environment (password_env)") from None
+        return
+    try:
+        parts = conninfo_to_dict(conninfo)
+    except Exception as exc:  # noqa: BLE001 - psycopg.ProgrammingError
+        raise ConfigError(t.key(name), f"not a libpq connection string: "
+                          f"{str(exc).splitlines()[0]}") from None
+    if "password" in parts:
+        raise ConfigError(t.key(name), "holds a password: put it in password_file "
+                          "or the environment (password_env)")
+
+
+def _parse_lease_store(t: _Table, path) -> tuple[LeaseStoreConfig | None, dict]:
+    """``[lease_store]``: a :class:`LeaseStoreConfig` for PostgreSQL, or
+    ``None`` and the SQLite keys (``lease_db``/``lease_db_synchronous``)."""
+    kind = t.str_("type", "sqlite")
+    if kind == "sqlite":
+        out = {}
+        if t.has("path"):
+            out["lease_db"] = path(t, "path")
+        if t.has("synchronous"):
+            out["lease_db_synchronous"] = t.str_("synchronous")
+            out["_sync_key"] = t.key("synchronous")
+        t.done()
+        return None, out
+    if kind not in ("postgresql", "postgres", "pgsql"):
+        raise ConfigError(t.key("type"), f"must be \"sqlite\" or \"postgresql\", not {kind!r}")
+    conninfo = t.str_("conninfo", "")
+    parts = []
+    for k in PG_PARTS:
+        if k == "port":
+            v = t.int_(k, None, lo=1, hi=65535)
+        else:
+            v = t.str_(k)
+        if v is not None:
+            sv = str(v)
+            if conninfo:
+                raise ConfigError(t.key(k), "give either conninfo or its parts, not both")
+            quoted = sv.replace("\\", "\\\\").replace("'", "\\'")
+            parts.append(f"{k}='{quoted}'" if (not sv or any(c in sv for c in " '\\"))
+                         else f"{k}={sv}")
+    conninfo = conninfo or " ".join(parts)
+    if conninfo:
+        _check_conninfo(t, "conninfo", conninfo)
+    pw_file = path(t, "password_file") if t.has("password_file") else None
+    pw_env = t.str_("password_env")
+    if pw_file is not None and pw_env is not None:
+        raise ConfigError(t.key("password_env"), "give password_file or password_env, not both")
+    if t.has("password"):
+        t.get("password")
+        raise ConfigError(t.key("password"), "a password is not kept in the configuration: "
+                          "use password_file or password_env")
+    lsc = LeaseStoreConfig(conninfo=conninfo, password_file=pw_file, password_env=pw_env,
+                           connect_timeout=t.num("connect_timeout", 5.0, lo=0.1),
+                           timeout=t.num("timeout", 5.0, lo=0.001))
+    t.done()
+    return lsc, {}
+
+
 def parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
     """Build a :class:`RouterConfig` from a parsed TOML document. Relative paths
     are taken from ``base_dir``. Raises :class:`ConfigError` naming the key."""
@@ -926,10 +1050,22 @@ def parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
         p = Path(r.str_(name, default))
         return (base_dir / p) if base_dir and not p.is_absolute() else p
 
-    sync = r.str_("lease_db_synchronous", "full")
+    def tpath(t: _Table, name: str) -> Path:
+        p = Path(t.str_(name))
+        return (base_dir / p) if base_dir and not p.is_absolute() else p
+
+    lease_store, sqlite_keys = None, {}
+    if top.has("lease_store"):
+        lease_store, sqlite_keys = _parse_lease_store(
+            _Table(top.get("lease_store"), "lease_store"), tpath)
+        for k in ("lease_db", "lease_db_synchronous"):
+            if r.has(k) and (lease_store is not None or k in sqlite_keys):
+                raise ConfigError(r.key(k), "the lease store is configured in [lease_store]: "
+                                  "give it there only")
+    sync_key = sqlite_keys.pop("_sync_key", r.key("lease_db_synchronous"))
+    sync = sqlite_keys.get("lease_db_synchronous") or r.str_("lease_db_synchronous", "full")
     if sync not in ("full", "normal", "extra"):
-        raise ConfigError(r.key("lease_db_synchronous"),
-                          f"must be \"full\", \"extra\" or \"normal\", not {sync!r}")
+        raise ConfigError(sync_key, f"must be \"full\", \"extra\" or \"normal\", not {sync!r}")
     duid = r.str_("server_duid", "llt")
     if duid not in ("llt", "ll"):
         try:
@@ -947,7 +1083,8 @@ def parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
     kwargs = {
         "router_id": router_id,
         "pen": r.int_("pen", ODM_PEN, lo=1, hi=0xFFFFFFFF),
-        "lease_db": path("lease_db", "/var/lib/odm/router-leases.sqlite3"),
+        "lease_db": sqlite_keys.get("lease_db")
+        or path("lease_db", "/var/lib/odm/router-leases.sqlite3"),
         "lease_db_synchronous": sync,
         "control_socket": path("control_socket", "/run/odm/router.sock"),
         "server_duid": duid,
@@ -963,6 +1100,7 @@ def parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
         "timers": prof,
     }
     r.done()
+    kwargs["lease_store"] = lease_store
     kwargs["limits"] = _parse_limits(_Table(top.get("limits", {}), "limits"), prof)
     if top.has("mobility"):
         kwargs["mobility"] = _parse_mobility(_Table(top.get("mobility"), "mobility"))

@@ -12,8 +12,10 @@ Several routers may share one file (the lab does): each row records the router
 that delegated the prefix (``anchor``) and the router the host is attached to
 now (``served_by``), which is how a router that receives a Rebind after a move
 finds the binding, and how the anchoring router learns its prefix moved
-(:meth:`LeaseStore.moved_away`). A PostgreSQL backend for routers on several
-machines would implement the same methods with the same transaction rule.
+(:meth:`LeaseStore.moved_away`). :class:`router.pgstore.PostgresLeaseStore`
+implements the same methods with the same transaction rule on PostgreSQL, for
+routers on several machines; :func:`open_store` opens the one the router
+configuration names (SQLite by default).
 
 Prefixes are keyed by 17 octets (16 of the network address, one of the prefix
 length), so a prefix is held by at most one binding at a time (the PRIMARY
@@ -26,16 +28,38 @@ from __future__ import annotations
 
 import sqlite3
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from odm_wire.constants import MobilityType
 from router.core.bindings import Binding, BindingState
 from router.errors import StoreError
 
-__all__ = ["SCHEMA_VERSION", "LeaseStore", "SqliteLeaseStore"]
+if TYPE_CHECKING:
+    from router.config import RouterConfig
+
+__all__ = ["SCHEMA_VERSION", "LeaseStore", "MovedNotice", "SchemaVersionError",
+           "SqliteLeaseStore", "open_store"]
 
 SCHEMA_VERSION = 1
+"""version of the SQLite file's schema (``meta`` key ``schema_version``)"""
+
+
+class SchemaVersionError(StoreError):
+    """The store's schema is missing, older or newer than this odm knows; the
+    message is one line naming what to run."""
+
+
+@dataclass(frozen=True)
+class MovedNotice:
+    """A move signalled by the store: the binding of ``prefix``, anchored at
+    ``anchor``, is served by ``served_by`` now (``None``: it was deleted)."""
+
+    prefix: IPv6Network
+    anchor: str
+    served_by: str | None
 
 _MT = {int(m): m for m in MobilityType}
 _STATES = {s.value: s for s in BindingState}
@@ -159,6 +183,27 @@ class LeaseStore(ABC):
     def close(self) -> None:
         """Commit any open batch and release the backend."""
 
+    # moves signalled by the store (PostgreSQL LISTEN/NOTIFY); a store without
+    # them (SQLite) leaves the anchor to its UDP nudge and its polling
+    @property
+    def notifies_moves(self) -> bool:
+        """True when :meth:`listen_moves` can signal moves."""
+        return False
+
+    def listen_moves(self, anchor: str) -> int | None:
+        """Start listening for moves of the bindings anchored at ``anchor``;
+        the file descriptor that turns readable when one is signalled, or
+        ``None`` when this store cannot signal them."""
+        return None
+
+    def listen_fd(self) -> int | None:
+        """The descriptor :meth:`listen_moves` returned, or ``None``."""
+        return None
+
+    def drain_moves(self, timeout: float = 0.0) -> list[MovedNotice]:
+        """The moves signalled since the last call (empty without signals)."""
+        return []
+
 
 class SqliteLeaseStore(LeaseStore):
     """:class:`LeaseStore` on the SQLite file ``path`` (created with its
@@ -187,8 +232,16 @@ class SqliteLeaseStore(LeaseStore):
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                              (str(SCHEMA_VERSION),))
+            v = self._db.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open lease store {self.path}: {exc}") from exc
+        if str(v) != str(SCHEMA_VERSION):
+            self._close()
+            raise SchemaVersionError(
+                f"lease store {self.path} has schema version {v}, this odm knows "
+                f"{SCHEMA_VERSION}: " + ("upgrade odm on this router" if _newer(v) else
+                                         "run 'odm router db upgrade --config FILE'"))
         self._in_txn = False
 
     # -- rows ------------------------------------------------------------------
@@ -349,3 +402,30 @@ class SqliteLeaseStore(LeaseStore):
             self._db.close()
         except sqlite3.Error:
             pass
+
+
+def _newer(v) -> bool:
+    try:
+        return int(v) > SCHEMA_VERSION
+    except ValueError:
+        return True
+
+
+def open_store(config: RouterConfig, *, check_schema: bool = True) -> LeaseStore:
+    """The lease store ``config`` names: the SQLite file ``lease_db`` (created
+    if missing), or the PostgreSQL database of ``[lease_store]`` (which
+    ``odm router db init`` must have prepared). Raises :class:`StoreError`
+    (:class:`SchemaVersionError` for a schema this odm does not know); no
+    message holds the database password."""
+    lsc = config.lease_store
+    if lsc is None:
+        return SqliteLeaseStore(config.lease_db, synchronous=config.lease_db_synchronous)
+    from router.pgstore import PostgresLeaseStore
+    try:
+        password = lsc.password()
+    except OSError as exc:
+        raise StoreError(f"cannot read the lease database password file "
+                         f"{lsc.password_file}: {exc.strerror or exc}") from None
+    return PostgresLeaseStore(lsc.conninfo, password=password,
+                              connect_timeout=lsc.connect_timeout, timeout=lsc.timeout,
+                              where=lsc.describe(), check_schema=check_schema)

@@ -307,18 +307,20 @@ class DhcpServer:
             MessageType.CONFIRM: self._confirm,
             MessageType.INFORMATION_REQUEST: self._information_request,
         }
+        self._stale = False
         self._load()
 
     # ================================================================ state
     def _load(self) -> None:
         """(Re)build the in-memory table and pool usage from the store: this
         interface's bindings, then the other rows inside its pools
-        (:meth:`_note_others`)."""
+        (:meth:`_note_others`). The old ones stay if the store cannot be read
+        (StoreError)."""
+        bindings = self.store.load(self.router_id, self.ifname)
         self.table = BindingTable()
         self.allocator = Allocator(self.iface, self._rng)
         self._others = []
         self._other_until = {}
-        bindings = self.store.load(self.router_id, self.ifname)
         add = self.table.add
         pools = self.allocator.pools
         me = self.router_id
@@ -397,6 +399,24 @@ class DhcpServer:
                 log.info("%s: expired binding %s of another interface or router reclaimed "
                          "into this interface's pool", self.ifname, prefix)
 
+    def _reload(self) -> bool:
+        """After a failed commit: rebuild the state from the store. While the
+        store cannot be read (a database server down) the state is stale and
+        the core answers no client and reclaims nothing (``store-unavailable``
+        counts the datagrams dropped meanwhile); True once it is current."""
+        try:
+            self._load()
+        except StoreError as exc:
+            if not self._stale:
+                log.error("%s: lease store unreadable, not serving until it is back: %s",
+                          self.ifname, exc)
+            self._stale = True
+            return False
+        if self._stale:
+            log.info("%s: lease store readable again, serving", self.ifname)
+        self._stale = False
+        return True
+
     def bindings(self) -> list[Binding]:
         """Every binding of this interface (a snapshot)."""
         return list(self.table)
@@ -434,6 +454,9 @@ class DhcpServer:
         rate; it never raises."""
         st = self.stats
         st["pkt6-received"] += 1
+        if self._stale and not self._reload():
+            st["store-unavailable"] += 1
+            return
         if not self._source_buckets.allow(src, now):
             st["pkt6-rate-limited-source"] += 1
             self._bad("rate-source", now, "%s: %s exceeds the per-source rate limit "
@@ -474,6 +497,8 @@ class DhcpServer:
         if t is None or now < t:
             return
         self._last_sweep = now
+        if self._stale and not self._reload():
+            return
         self._reclaim(now)
 
     def get_timer(self) -> float | None:
@@ -513,7 +538,7 @@ class DhcpServer:
                           self.ifname, len(out), exc)
                 self.store.rollback()
                 self._events.clear()
-                self._load()
+                self._reload()
                 return []
         return out
 

@@ -4,8 +4,8 @@ around one :class:`~router.core.router.RouterCore` per access interface
 
 ``RouterAgent(config).run()``:
 
-1. opens the lease store (:class:`~router.store.SqliteLeaseStore`, WAL) and a
-   netlink worker (:mod:`router.io.netlink`);
+1. opens the lease store (:func:`~router.store.open_store`: SQLite in WAL mode,
+   or PostgreSQL) and a netlink worker (:mod:`router.io.netlink`);
 2. picks the server DUID (RFC 8415 §11): ``[router] server_duid`` as hex, or
    a DUID-LLT / DUID-LL made from the first interface's MAC on first start and
    persisted in the store's ``meta`` table (key ``server-duid``), so clients
@@ -74,7 +74,7 @@ from router.io.control import ControlServer
 from router.io.netlink import NetlinkWorker
 from router.io.routes import NextHopUnreachable, RouteBatcher, resolve_next_hop
 from router.io.sockets import dhcp6_server_socket, icmp6_router_socket, recv_icmp6
-from router.store import LeaseStore, SqliteLeaseStore
+from router.store import LeaseStore, open_store
 
 log = logging.getLogger("router.agent")
 
@@ -215,7 +215,7 @@ class RouterAgent:
             await self._start_services()
             log.info("router agent %s ready on %s (server DUID %s, lease db %s, control %s)",
                      cfg.router_id, ", ".join(self.ifaces), bytes(self.duid).hex(),
-                     cfg.lease_db, cfg.control_socket)
+                     cfg.store_description(), cfg.control_socket)
             self.ready.set()
             await self._stop.wait()
             log.info("shutting down")
@@ -238,7 +238,7 @@ class RouterAgent:
             self.dataplane = self._choose_dataplane()
             cfg = self.config = self._fit_mtu(cfg, found)
         if self.store is None:
-            self.store = SqliteLeaseStore(cfg.lease_db, synchronous=cfg.lease_db_synchronous)
+            self.store = open_store(cfg)
         self.routes = RouteBatcher()
         self.duid = server_duid(cfg, self.store, found[0][2])
         offset = time.time() - self.now()
@@ -639,7 +639,7 @@ class RouterAgent:
             "pid": os.getpid(),
             "uptime": round(time.time() - self._started_at, 1),
             "server-duid": bytes(self.duid).hex(":") if self.duid else None,
-            "lease-db": str(self.config.lease_db),
+            "lease-db": self.config.store_description(),
             "adapter": dict(self.stats) | {
                 "netlink-failures": (self.nl.failures if self.nl else 0)
                 + (self.routes.failures if self.routes else 0),

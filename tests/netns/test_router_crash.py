@@ -112,11 +112,36 @@ def renew_all(pair, acks: dict) -> dict[IPv6Network, IPv6Network | None]:
     return out
 
 
-def test_sigkill_under_perfdhcp_load_loses_no_acknowledged_binding(tmp_path):
+def _on_postgresql(cfg: Path, factory) -> str:
+    """Point the router config ``cfg`` at a fresh schema of the test
+    PostgreSQL server, reached over its Unix socket (the socket file crosses
+    network namespaces; the router in its namespace cannot reach 127.0.0.1
+    of the test's). Returns the schema's name."""
+    factory.conninfo("crash")
+    schema = factory.schemas["crash"]
+    pg = factory.pg
+    lines = [ln for ln in cfg.read_text().splitlines()
+             if not ln.startswith(("lease_db =", "lease_db_synchronous ="))]
+    lines += ["", "[lease_store]", 'type = "postgresql"',
+              (f"conninfo = \"host={pg.sockdir} port={pg.port} dbname=odm user=odm "
+               f"options='-c search_path={schema}'\"")]
+    cfg.write_text("\n".join(lines) + "\n")
+    return schema
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_sigkill_under_perfdhcp_load_loses_no_acknowledged_binding(tmp_path, request, backend):
     from router.store import SqliteLeaseStore
 
+    factory = None
+    if backend == "postgresql":
+        from tests.pg import StoreFactory
+        factory = StoreFactory("postgresql", tmp_path, request.getfixturevalue("pg_server"))
+        request.addfinalizer(factory.finish)
     with router_pair(tmp_path, tag="h5") as pair:
         cfg = pair.config(sync="full", pref=300, valid=600)
+        if factory is not None:
+            _on_postgresql(cfg, factory)
         router = pair.start_router(cfg, log=tmp_path / "router-1.log")
         pcap = tmp_path / "client.pcap"
         cap = pair.capture(pair.cli_ns, pair.cli_if, pcap, "udp port 546 or udp port 547")
@@ -137,7 +162,8 @@ def test_sigkill_under_perfdhcp_load_loses_no_acknowledged_binding(tmp_path):
         after = [n for n, a in acks.items() if a[3] > restarted_at]
         assert len(before) >= 50 and len(after) >= 50, (len(before), len(after))
 
-        store = SqliteLeaseStore(pair.workdir / "leases.sqlite3", synchronous="normal")
+        store = (factory("crash") if factory is not None else
+                 SqliteLeaseStore(pair.workdir / "leases.sqlite3", synchronous="normal"))
         try:
             lost = []
             for net, (duid, iaid, _, _) in acks.items():

@@ -25,7 +25,6 @@ from host.core.host import HostCore
 from odm_wire.constants import MobilityType as MT
 from odm_wire.dhcp6 import DuidLL, Rebind, Release, Renew, decode_dhcp6
 from router.config import parse_config
-from router.store import SqliteLeaseStore
 
 RLL, HLL = IPv6Address("fe80::ff:fe00:1"), IPv6Address("fe80::ff:fe00:2")
 EXAMPLE = Path(__file__).resolve().parents[2] / "router" / "example.toml"
@@ -96,7 +95,7 @@ class Link:
 
 
 @pytest.fixture
-def link(tmp_path):
+def link(tmp_path, store_factory):
     text = EXAMPLE.read_text().replace('name = "eth1"', 'name = "ar0"')
     data = tomllib.loads(text)
     data["router"]["lease_db"] = str(tmp_path / "leases.sqlite3")
@@ -107,7 +106,7 @@ def link(tmp_path):
         p.pop("t2", None)
     data["interface"][0].pop("reservation", None)
     cfg = parse_config(data)
-    store = SqliteLeaseStore(tmp_path / "leases.sqlite3")
+    store = store_factory("leases")
     r = router_core.RouterCore(cfg, "ar0", store, DuidLL(1, b"\x02\0\0\0\0\x01"),
                                rng=random.Random(1), link_layer_address=b"\x02\0\0\0\0\x01")
     h = HostCore(HostConfig(iface="mh0", first_solicit_delay=False, secret="00",

@@ -8,7 +8,6 @@ import random
 import tomllib
 from collections import Counter
 from ipaddress import IPv6Address, IPv6Network
-from pathlib import Path
 
 import pytest
 
@@ -35,7 +34,6 @@ from odm_wire.dhcp6 import (
 from odm_wire.rules import check_server_message
 from router.config import parse_config
 from router.core import RouterCore
-from router.store import SqliteLeaseStore
 
 SERVER_DUID = DuidLLT(1, 700000000, bytes.fromhex("020000000001"))
 CLIENT_LL = IPv6Address("fe80::ff:fe00:2")
@@ -334,10 +332,10 @@ def config():
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = SqliteLeaseStore(tmp_path / "leases.sqlite3", synchronous="normal")
-    yield s
-    s.close()
+def store(store_factory):
+    """The lease store of one router: SQLite, then PostgreSQL (every test that
+    takes it, or ``h``, runs on both backends)."""
+    return store_factory()
 
 
 @pytest.fixture

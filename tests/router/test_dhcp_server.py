@@ -428,11 +428,9 @@ def test_renew_with_wrong_server_id_is_discarded(h, client):
                                    client.held(r.ia_pds[0]))) == []
 
 
-def test_renew_after_the_pool_was_removed_returns_lifetimes_zero(tmp_path, clock):
-    from router.store import SqliteLeaseStore
-    path = tmp_path / "l.sqlite3"
+def test_renew_after_the_pool_was_removed_returns_lifetimes_zero(store_factory, clock):
     c = Client()
-    s1 = SqliteLeaseStore(path)
+    s1 = store_factory("l")
     h1 = Harness(make_config(), s1, clock)
     r = bind(h1, c, c.typed(1, MT.GRACEFUL_REPLACEMENT))
     s1.close()
@@ -440,7 +438,7 @@ def test_renew_after_the_pool_was_removed_returns_lifetimes_zero(tmp_path, clock
                              '  prefix = "2001:db8:4000::/52"',
                              '  name = "gr2"\n  mobility_type = "graceful-replacement"\n'
                              '  prefix = "2001:db8:4100::/52"')
-    s2 = SqliteLeaseStore(path)
+    s2 = store_factory("l")
     h2 = Harness(make_config(toml), s2, clock)
     rn = h2.one(c.renew(SERVER_DUID, c.held(r.ia_pds[0])))
     (p,) = prefixes_of(rn)

@@ -1,5 +1,5 @@
 """A host moving between two router cores that share one lease store (one
-SQLite file, two connections, as in the lab): the per-type answers to the
+SQLite file or one PostgreSQL database, two connections, as in the lab): the per-type answers to the
 Rebind at the new router (DESIGN §2 "No Reconfigure", RFC 8653 §3.2), the
 events the adapters route by, the move back, and the anchor's stale copy."""
 
@@ -11,7 +11,6 @@ import pytest
 
 from odm_wire.constants import MobilityType as MT
 from router.core.events import BindingMovedHere, PrefixReleased
-from router.store import SqliteLeaseStore
 from tests.router.conftest import (
     BASE_TOML,
     Client,
@@ -32,10 +31,10 @@ def ar2_toml() -> str:
 
 
 @pytest.fixture
-def two(tmp_path):
+def two(store_factory):
     clock = FakeClock()
-    s1 = SqliteLeaseStore(tmp_path / "shared.db", synchronous="normal")
-    s2 = SqliteLeaseStore(tmp_path / "shared.db", synchronous="normal")
+    s1 = store_factory("shared")
+    s2 = store_factory("shared")
     ar1 = Harness(make_config(graceful_replacement_grace=30), s1, clock)
     ar2 = Harness(make_config(ar2_toml(), graceful_replacement_grace=30), s2, clock)
     yield ar1, ar2, clock

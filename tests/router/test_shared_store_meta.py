@@ -2,12 +2,11 @@
 DUID (RFC 8415 §11) and their own record of advertised prefixes."""
 
 from router.io.agent import server_duid
-from router.store import SqliteLeaseStore
 from tests.router.conftest import make_config
 
 
-def test_two_routers_on_one_store_get_distinct_persistent_duids(tmp_path):
-    s = SqliteLeaseStore(tmp_path / "shared.db")
+def test_two_routers_on_one_store_get_distinct_persistent_duids(store_factory):
+    s = store_factory("shared")
     ar1, ar2 = make_config(), make_config(id="ar2")
     d1 = server_duid(ar1, s, bytes.fromhex("0200000000a1"), wall=1e9)
     d2 = server_duid(ar2, s, bytes.fromhex("0200000000a2"), wall=1e9)

@@ -1,4 +1,5 @@
-"""Lease store (real SQLite files in tmp_path), restart persistence and the
+"""Lease store (real SQLite files in tmp_path, a real PostgreSQL server: every
+test taking ``store_factory`` runs on both), restart persistence and the
 durability rule: no Reply leaves before its binding is committed."""
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def mk(prefix="2001:db8::/56", duid=b"\x00\x03\x00\x01\x02\x00\x00\x00\x00\x02",
                    1100.0, valid_until, 1000.0)
 
 
-def test_store_round_trip_and_uniqueness(tmp_path):
-    s = SqliteLeaseStore(tmp_path / "a.db")
+def test_store_round_trip_and_uniqueness(store_factory):
+    s = store_factory("a")
     b = mk()
     assert s.insert(b)
     assert not s.insert(mk(duid=b"\x00\x01other"))  # the prefix is held
@@ -46,8 +47,8 @@ def test_store_round_trip_and_uniqueness(tmp_path):
     s.close()
 
 
-def test_infinite_lifetime_survives_the_store(tmp_path):
-    s = SqliteLeaseStore(tmp_path / "a.db")
+def test_infinite_lifetime_survives_the_store(store_factory):
+    s = store_factory("a")
     b = mk()
     b.valid_until = float("inf")
     s.insert(b)
@@ -56,8 +57,8 @@ def test_infinite_lifetime_survives_the_store(tmp_path):
     s.close()
 
 
-def test_conditional_delete_spares_a_binding_another_router_took_over(tmp_path):
-    s = SqliteLeaseStore(tmp_path / "a.db")
+def test_conditional_delete_spares_a_binding_another_router_took_over(store_factory):
+    s = store_factory("a")
     b = mk(served_by="ar2", valid_until=5000.0)
     s.insert(b)
     assert not s.delete(b.prefix, served_by="ar1")
@@ -66,26 +67,26 @@ def test_conditional_delete_spares_a_binding_another_router_took_over(tmp_path):
     s.close()
 
 
-def test_rollback_forgets_uncommitted_writes(tmp_path):
-    s = SqliteLeaseStore(tmp_path / "a.db")
+def test_rollback_forgets_uncommitted_writes(store_factory):
+    s = store_factory("a")
     s.insert(mk())
     s.rollback()
     assert s.load("ar1") == [] and not s.pending
     s.close()
 
 
-def test_meta_values_persist(tmp_path):
-    s = SqliteLeaseStore(tmp_path / "a.db")
+def test_meta_values_persist(store_factory):
+    s = store_factory("a")
     s.set_meta("server_duid", "000100")
     s.close()
-    s2 = SqliteLeaseStore(tmp_path / "a.db")
+    s2 = store_factory("a")
     assert s2.get_meta("server_duid") == "000100" and s2.get_meta("x") is None
     s2.close()
 
 
-def test_two_stores_on_one_file_see_each_other(tmp_path):
-    a = SqliteLeaseStore(tmp_path / "shared.db")
-    b = SqliteLeaseStore(tmp_path / "shared.db")
+def test_two_stores_on_one_file_see_each_other(store_factory):
+    a = store_factory("shared")
+    b = store_factory("shared")
     assert a.insert(mk())
     a.commit()
     assert not b.insert(mk(duid=b"\x00\x02xyz"))
@@ -104,12 +105,11 @@ def test_wal_mode(tmp_path):
 
 
 # ----------------------------------------------------------------- restart
-def test_restart_keeps_bindings_same_duid_iaid_same_prefix(tmp_path):
-    path = tmp_path / "leases.db"
+def test_restart_keeps_bindings_same_duid_iaid_same_prefix(store_factory):
     clock = FakeClock()
     cfg = make_config()
     c = Client()
-    s1 = SqliteLeaseStore(path)
+    s1 = store_factory("leases")
     h1 = Harness(cfg, s1, clock)
     h1.one(c.solicit(c.typed(1, MT.SESSION_LASTING), c.typed(2, MT.FIXED), c.ia(3)))
     r1 = h1.one(c.request(SERVER_DUID, c.typed(1, MT.SESSION_LASTING), c.typed(2, MT.FIXED),
@@ -118,7 +118,7 @@ def test_restart_keeps_bindings_same_duid_iaid_same_prefix(tmp_path):
     s1.close()  # the agent stops
 
     clock.advance(100)
-    s2 = SqliteLeaseStore(path)
+    s2 = store_factory("leases")
     h2 = Harness(cfg, s2, clock)  # a new core loads the bindings
     assert len(h2.dhcp.bindings()) == 3
     r2 = h2.one(c.request(SERVER_DUID, c.typed(1, MT.SESSION_LASTING), c.typed(2, MT.FIXED),
@@ -134,29 +134,27 @@ def test_restart_keeps_bindings_same_duid_iaid_same_prefix(tmp_path):
     s2.close()
 
 
-def test_bindings_expired_while_down_are_reclaimed_after_restart(tmp_path):
-    path = tmp_path / "leases.db"
+def test_bindings_expired_while_down_are_reclaimed_after_restart(store_factory):
     clock = FakeClock()
     c = Client()
-    s1 = SqliteLeaseStore(path)
+    s1 = store_factory("leases")
     h1 = Harness(make_config(), s1, clock)
     h1.one(c.request(SERVER_DUID, c.typed(1, MT.NON_PERSISTENT)))
     s1.close()
     clock.advance(10000)
-    s2 = SqliteLeaseStore(path)
+    s2 = store_factory("leases")
     h2 = Harness(make_config(), s2, clock)
     h2.advance(0.2)
     assert s2.load("ar1") == []
     s2.close()
 
 
-def test_restart_with_a_different_monotonic_clock(tmp_path):
+def test_restart_with_a_different_monotonic_clock(store_factory):
     """Bindings are stored in wall-clock time: a new boot's monotonic clock
     (a different clock_offset) keeps their remaining lifetimes."""
     from router.core import RouterCore
-    path = tmp_path / "leases.db"
     c = Client()
-    s1 = SqliteLeaseStore(path)
+    s1 = store_factory("leases")
     core1 = RouterCore(make_config(), "veth0", s1, SERVER_DUID, clock_offset=1_700_000_000.0)
     core1.start(50.0)
     from odm_wire.dhcp6 import encode_dhcp6
@@ -164,7 +162,7 @@ def test_restart_with_a_different_monotonic_clock(tmp_path):
                           IPv6Address("fe80::2"), 50.0, kind="dhcp6")
     core1.datagrams_to_send()
     s1.close()
-    s2 = SqliteLeaseStore(path)
+    s2 = store_factory("leases")
     # rebooted: monotonic restarted at 5.0, wall clock 1000 s later
     core2 = RouterCore(make_config(), "veth0", s2, SERVER_DUID,
                        clock_offset=1_700_000_000.0 + 50.0 + 1000.0 - 5.0)
@@ -175,23 +173,33 @@ def test_restart_with_a_different_monotonic_clock(tmp_path):
 
 
 # ------------------------------------------------------------- durability
-class RecordingStore(SqliteLeaseStore):
-    def __init__(self, *a, fail=False, **k):
-        super().__init__(*a, **k)
+class RecordingStore:
+    """A lease store (of either backend) whose commits are logged, and fail
+    (``fail``) as a full disk or a lost database would."""
+
+    def __init__(self, inner, fail=False):
+        self.inner = inner
         self.log: list[str] = []
         self.fail = fail
 
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    @property
+    def pending(self):
+        return self.inner.pending
+
     def commit(self):
         self.log.append("commit")
-        if self.fail and self._in_txn:
-            self.rollback()
+        if self.fail and self.inner.pending:
+            self.inner.rollback()
             raise StoreError("disk full")
-        super().commit()
+        self.inner.commit()
 
 
-def test_reply_is_handed_out_only_after_the_commit(tmp_path):
+def test_reply_is_handed_out_only_after_the_commit(store_factory):
     clock = FakeClock()
-    s = RecordingStore(tmp_path / "a.db")
+    s = RecordingStore(store_factory("a"))
     h = Harness(make_config(), s, clock)
     c = Client()
     h.core.handle_datagram(_raw(c.request(SERVER_DUID, c.typed(1, MT.FIXED))),
@@ -199,15 +207,15 @@ def test_reply_is_handed_out_only_after_the_commit(tmp_path):
     assert s.pending and s.log == []  # written, not yet committed, nothing handed out
     out = h.core.datagrams_to_send()
     assert s.log == ["commit"] and len(out) == 1 and not s.pending
-    other = SqliteLeaseStore(tmp_path / "a.db")
+    other = store_factory("a")
     assert len(other.load("ar1")) == 1  # durable: another connection sees it
     other.close()
     s.close()
 
 
-def test_a_batch_shares_one_commit(tmp_path):
+def test_a_batch_shares_one_commit(store_factory):
     clock = FakeClock()
-    s = RecordingStore(tmp_path / "a.db")
+    s = RecordingStore(store_factory("a"))
     h = Harness(make_config(), s, clock)
     for i in range(20):
         c = Client(f"0200000001{i:02x}")
@@ -218,9 +226,9 @@ def test_a_batch_shares_one_commit(tmp_path):
     s.close()
 
 
-def test_failed_commit_drops_the_replies_and_the_state(tmp_path):
+def test_failed_commit_drops_the_replies_and_the_state(store_factory):
     clock = FakeClock()
-    s = RecordingStore(tmp_path / "a.db", fail=True)
+    s = RecordingStore(store_factory("a"), fail=True)
     h = Harness(make_config(), s, clock)
     c = Client()
     h.core.handle_datagram(_raw(c.request(SERVER_DUID, c.typed(1, MT.FIXED))),
