@@ -14,9 +14,13 @@ _LEVELS = ["debug", "info", "warning", "error"]
 
 
 def _console():
-    from rich.console import Console
-    # emoji off: rich would turn the ":100:" of 2001:db8:f000:100::/56 into 💯
-    return Console(emoji=False, highlight=False)
+    from odm.tables import console
+    return console()
+
+
+def _print(con, table) -> None:
+    from odm.tables import print_table
+    print_table(table, con)
 
 
 @click.group("router")
@@ -34,7 +38,9 @@ def router() -> None:
               default="info", show_default=True, help="Logging threshold.")
 def run_cmd(config_path, ifaces, log_level) -> None:
     """Run the router agent in the foreground until SIGTERM/SIGINT (then final
-    RAs with router lifetime 0, routes flushed, lease store closed)."""
+    RAs with router lifetime 0, routes flushed, lease store closed). SIGHUP
+    reloads the configuration file (a broken one is refused; the agent runs
+    on with the old)."""
     from router.config import ConfigError, load_config
     from router.errors import StoreError
     from router.io.agent import run_agent
@@ -43,16 +49,18 @@ def run_cmd(config_path, ifaces, log_level) -> None:
     logging.basicConfig(level=level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
+    def loader(path):
+        cfg = load_config(path)
+        return cfg.with_interface_names(list(ifaces)) if ifaces else cfg
+
     try:
-        cfg = load_config(config_path)
-        if ifaces:
-            cfg = cfg.with_interface_names(list(ifaces))
+        cfg = loader(config_path)
     except ConfigError as exc:
         raise click.ClickException(f"{config_path}: {exc}") from None
     except OSError as exc:
         raise click.ClickException(f"{config_path}: {exc}") from None
     try:
-        run_agent(cfg)
+        run_agent(cfg, config_path, loader)
     except (OSError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:  # a second ^C during shutdown
@@ -125,7 +133,7 @@ def check_config_cmd(config_file, as_json) -> None:
                                               else ""),
                       p["mobility-type"], p["prefix"], f"/{p['delegated-length']}",
                       str(p["total-pds"]))
-    con.print(t)
+    _print(con, t)
     if dataplane is not None:
         con.print(f"mobility data plane: {dataplane['chosen']} ({dataplane['configured']}); "
                   f"not available here: {dataplane['unavailable']}", highlight=False,
@@ -202,7 +210,9 @@ def status_cmd(sock, config_path, as_json, limit) -> None:
     try:
         ans = request(path, "status", **({} if limit is None else {"limit": limit}))
     except ControlUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
+        hint = ("" if sock or config_path else
+                " (pass --config FILE of the running agent, or --socket PATH)")
+        raise click.ClickException(f"{exc}{hint}") from None
     if not ans.get("ok"):
         raise click.ClickException(f"{ans.get('error')}: {ans.get('detail')}")
     st = ans["status"]
@@ -225,7 +235,7 @@ def status_cmd(sock, config_path, as_json, limit) -> None:
                       str(p["assigned-pds"]), str(p["total-pds"]),
                       f"{100 * p['utilisation']:.1f}%", str(p["cumulative-assigned-pds"]),
                       str(p["reclaimed-leases"]))
-    con.print(t)
+    _print(con, t)
     bindings = [b for i in st["interfaces"] for b in i["bindings"]]
     total = sum(i.get("binding-count", len(i["bindings"])) for i in st["interfaces"])
     t = Table(title=f"bindings ({total})")
@@ -238,7 +248,7 @@ def status_cmd(sock, config_path, as_json, limit) -> None:
                   b["client-ll"] or "-", b["state"], _life(b["preferred-left"]),
                   _life(b["valid-left"]),
                   b["anchor"] if b["anchor"] != st["router-id"] else "")
-    con.print(t)
+    _print(con, t)
     if len(shown) < total:
         con.print(f"… {total - len(shown)} more (--limit N or --json for more)")
     t = Table(title="counters")
@@ -266,7 +276,7 @@ def status_cmd(sock, config_path, as_json, limit) -> None:
     for k, v in st.get("adapter", {}).items():
         if v:
             t.add_row(f"adapter {k}", *([str(v)] + [""] * (len(per) - 1)))
-    con.print(t)
+    _print(con, t)
     mob = st.get("mobility")
     if mob and "dataplane" in mob:
         dp = mob["dataplane"]
@@ -282,7 +292,7 @@ def status_cmd(sock, config_path, as_json, limit) -> None:
         for p in ra:
             t.add_row(p["interface"], p["prefix"], _type_bits(p["mobility-type"]),
                       _life(p["preferred"]), _life(p["valid"]), "yes" if p["stale"] else "")
-        con.print(t)
+        _print(con, t)
 
 
 # ------------------------------------------------------------------ db --
@@ -438,3 +448,7 @@ def db_version_cmd(config_path, as_json) -> None:
                    f"(this odm: {known})")
     if v != known:
         sys.exit(1)
+
+
+# the Kea-command sub-commands (lease, stats, reload, shutdown, version, command)
+from router import cli_control  # noqa: F401

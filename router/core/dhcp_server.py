@@ -417,6 +417,20 @@ class DhcpServer:
         self._stale = False
         return True
 
+    def delete_binding(self, prefix: IPv6Network, reason: str = "lease6-del") -> bool:
+        """An operator's deletion (Kea's ``lease6-del``): the binding of
+        ``prefix`` leaves the table and the store (committed with the next
+        :meth:`datagrams_to_send`) and its route goes
+        (:class:`PrefixReleased`). The client is not told (no Reconfigure):
+        its next Renew finds no binding and is treated as RFC 8415 §18.3.4
+        says (created again while the prefix is free, as Kea does).
+        ``False`` if no binding has that prefix."""
+        b = self.table.get(prefix)
+        if b is None:
+            return False
+        self._drop_binding(b, reason)
+        return True
+
     def bindings(self) -> list[Binding]:
         """Every binding of this interface (a snapshot)."""
         return list(self.table)

@@ -234,6 +234,11 @@ class RaSender:
         self._initial_left = self.timers.max_initial_rtr_advertisements
         self._next_unsolicited = now
 
+    def take_over(self, old: RaSender) -> None:
+        """Counters and RA pacing of the sender this one replaces (a reload)."""
+        self.stats.update(old.stats)
+        self._last_mcast = old._last_mcast
+
     def shutdown(self, now: float) -> None:
         """Cease advertising (RFC 4861 §6.2.5): MAX_FINAL_RTR_ADVERTISEMENTS
         RAs with router lifetime 0, then :class:`RaShutdownComplete`."""

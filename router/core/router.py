@@ -54,6 +54,15 @@ class RouterCore:
         were advertised before a restart and are withdrawn (0 lifetimes)."""
         self.ra.start(now, stale_prefixes)
 
+    def take_over(self, old: RouterCore) -> None:
+        """Continue where ``old`` (the core of the same interface under the
+        previous configuration) stopped, after a reload: its counters, and the
+        time of its last multicast RA (no two closer than
+        MIN_DELAY_BETWEEN_RAS, RFC 4861 §6.2.6). Bindings need nothing: this
+        core loaded them from the store. Call before :meth:`start`."""
+        self.dhcp.stats.update(old.dhcp.stats)
+        self.ra.take_over(old.ra)
+
     def shutdown(self, now: float) -> None:
         """Begin a clean stop: final RAs with router lifetime 0; a
         :class:`~router.core.events.RaShutdownComplete` event follows."""

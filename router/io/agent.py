@@ -53,13 +53,15 @@ import secrets
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from ipaddress import IPv6Address, IPv6Network
+from pathlib import Path
 from typing import Any
 
 from odm_wire.dhcp6 import Duid, DuidLL, DuidLLT, decode_duid
 from odm_wire.errors import WireFormatError
-from router.config import RouterConfig, parse_duid_text
+from router.config import ConfigError, RouterConfig, load_config, parse_duid_text
 from router.core.bindings import BindingState
 from router.core.events import (
     BindingMovedHere,
@@ -70,6 +72,7 @@ from router.core.events import (
 )
 from router.core.router import RouterCore
 from router.dataplane import common as dataplane_common
+from router.io.commands import KeaCommands
 from router.io.control import ControlServer
 from router.io.netlink import NetlinkWorker
 from router.io.routes import NextHopUnreachable, RouteBatcher, resolve_next_hop
@@ -165,8 +168,16 @@ class RouterAgent:
     (tests). After :meth:`run` returns everything it opened is closed.
     """
 
-    def __init__(self, config: RouterConfig, *, store: LeaseStore | None = None) -> None:
+    def __init__(self, config: RouterConfig, *, store: LeaseStore | None = None,
+                 config_path: str | Path | None = None,
+                 loader: Callable[[Path], RouterConfig] | None = None) -> None:
         self.config = config
+        #: the file ``config`` came from (``config-get``, reloads), and how to
+        #: read it again (the command line's ``--iface`` applied)
+        self.config_path = Path(config_path) if config_path is not None else None
+        self._loader = loader or load_config
+        self.loaded_at = time.time()
+        self._commands = KeaCommands(self)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.store: LeaseStore | None = store
         self._own_store = store is None
@@ -206,6 +217,10 @@ class RouterAgent:
                 loop.add_signal_handler(sig, self._stop.set)
             except (RuntimeError, ValueError):
                 pass
+        try:  # as radvd and Kea: SIGHUP reloads the configuration
+            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        except (RuntimeError, ValueError):
+            pass
         # no cyclic GC while the bindings are loaded (a million young objects
         # made it run full collections over and over: start-up took twice as
         # long); what is there once we serve is frozen (see _gc_tick)
@@ -654,7 +669,118 @@ class RouterAgent:
                 st["mobility"] = {"error": repr(exc)}
         return st
 
+    # ============================================================ operations
+    def flush_cores(self) -> None:
+        """Commit, send and carry out what every core has now (after an
+        operator's change to the bindings)."""
+        for st in self.ifaces.values():
+            self._kick(st)
+
+    def request_stop(self, why: str) -> None:
+        log.info("stopping: %s", why)
+        if self._stop is not None:
+            self._stop.set()
+
+    def reset_statistic(self, name: str | None) -> bool:
+        """Set statistic ``name`` (``pkt6-received``, or
+        ``interface[IF].pkt6-received``) to 0 everywhere it is counted, or
+        every statistic when ``name`` is None. ``False`` if no such name."""
+        found = False
+        for st in self.ifaces.values():
+            for counters in (st.core.dhcp.stats, st.core.ra.stats):
+                for k in counters:
+                    if name is None or name in (k, f"interface[{st.name}].{k}"):
+                        counters[k] = 0
+                        found = True
+        for k in self.stats:
+            if name is None or name == k:
+                self.stats[k] = 0
+                found = True
+        return found
+
+    def _read_config(self, path: str | Path | None) -> RouterConfig:
+        p = Path(path) if path is not None else self.config_path
+        if p is None:
+            raise ConfigError("", "the agent was started without a configuration file")
+        return self._loader(p)
+
+    def _restart_only(self, new: RouterConfig) -> list[str]:
+        """The settings that differ from the running ones and cannot change
+        without a restart."""
+        old = self.config
+        keys = [k for k in ("router_id", "lease_db", "lease_db_synchronous", "lease_store",
+                            "control_socket", "server_duid", "mobility")
+                if getattr(old, k) != getattr(new, k)]
+        if [i.name for i in old.interfaces] != [i.name for i in new.interfaces]:
+            keys.append("interface names")
+        return keys
+
+    def test_config(self, path: str | Path | None = None) -> tuple[bool, str]:
+        """Kea's ``config-test``: is the file valid, and could it be reloaded."""
+        try:
+            new = self._read_config(path)
+        except (ConfigError, OSError) as exc:
+            return False, f"configuration is not valid: {exc}"
+        restart = self._restart_only(new)
+        if restart:
+            return True, ("Configuration seems sane; a reload would refuse it (needs a "
+                          f"restart: {', '.join(restart)}).")
+        return True, "Configuration seems sane."
+
+    def reload(self) -> tuple[bool, str]:
+        """Re-read the configuration file and apply it in place (SIGHUP,
+        ``config-reload``): a new core per interface under the new settings
+        (pools, RAs, lifetimes, limits...), bindings read back from the store,
+        counters and RA pacing carried over, routes untouched; prefixes no
+        longer advertised go out once with lifetimes 0. A file that is not
+        valid, or that changes what only a restart can change, is refused and
+        the agent runs on as before."""
+        try:
+            new = self._read_config(None)
+        except (ConfigError, OSError) as exc:
+            log.error("configuration reload refused, running on the old one: %s", exc)
+            return False, f"configuration reload refused: {exc}"
+        restart = self._restart_only(new)
+        if restart:
+            msg = (f"configuration reload refused, running on the old one: "
+                   f"{', '.join(restart)} changed (needs a restart)")
+            log.error("%s", msg)
+            return False, msg
+        if self.dataplane is not None:
+            new = self._fit_mtu(new, [(st.name, st.index, st.mac)
+                                      for st in self.ifaces.values()])
+        self.flush_cores()  # what the old cores owe is committed and sent first
+        now = self.now()
+        offset = time.time() - now
+        for st in self.ifaces.values():
+            old = st.core
+            core = RouterCore(new, st.name, self.store, self.duid, clock_offset=offset,
+                              link_layer_address=st.mac if st.mac and len(st.mac) == 6
+                              else None)
+            core.take_over(old)
+            if st.timer is not None:
+                st.timer.cancel()
+                st.timer = st.timer_at = None
+            st.core = core
+        self.config = new
+        for st in self.ifaces.values():
+            st.core.start(now, self._stale_ra_prefixes(st))
+            self._kick(st)
+        self.loaded_at = time.time()
+        log.info("configuration reloaded from %s", self.config_path)
+        return True, "Configuration successful."
+
+    def _on_sighup(self) -> None:
+        log.info("SIGHUP: reloading %s", self.config_path)
+        try:
+            self.reload()
+        except Exception:  # a reload never stops the agent
+            self.stats["adapter-errors"] += 1
+            log.exception("configuration reload failed; running on")
+
     def _on_control(self, req: dict) -> dict:
+        if "command" in req:  # Kea's control channel (router/io/commands.py)
+            return self._commands(req)
         op = req.get("op")
         if op == "status":
             limit = req.get("limit")
@@ -666,6 +792,7 @@ class RouterAgent:
         return {"ok": False, "error": "EINVAL", "detail": f"unknown op {op!r}"}
 
 
-def run_agent(config: RouterConfig) -> None:
+def run_agent(config: RouterConfig, config_path: str | Path | None = None,
+              loader: Callable[[Path], RouterConfig] | None = None) -> None:
     """Blocking entry point of ``odm router run``."""
-    asyncio.run(RouterAgent(config).run())
+    asyncio.run(RouterAgent(config, config_path=config_path, loader=loader).run())

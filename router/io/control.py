@@ -1,8 +1,10 @@
-"""The router agent's control socket: status over a Unix stream socket.
+"""The router agent's control socket over a Unix stream socket.
 
 Protocol: one JSON object per line (UTF-8) each way, over a ``SOCK_STREAM``
 Unix socket (``[router] control_socket``, default ``/run/odm/router.sock``,
-mode 0660). Requests ``{"op": "status", "id": N, "limit": L}`` (``limit``
+mode 0660). Kea's commands, ``{"command": NAME, "arguments": {...}}``, are
+answered as Kea answers them (:mod:`router.io.commands`). The older requests
+``{"op": "status", "id": N, "limit": L}`` (``limit``
 optional: at most L bindings listed per interface, ``binding-count`` gives
 the total) or ``{"op": "ping", "id": N}``; answers ``{"id": N, "ok": true, "status": {...}}`` / ``{"id": N, "ok":
 true}``, or ``{"id": N, "ok": false, "error": "EINVAL", "detail": "..."}`` for
@@ -27,7 +29,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_LINE", "ControlServer", "ControlUnavailable", "request"]
+__all__ = ["MAX_LINE", "ControlServer", "ControlUnavailable", "command", "request"]
 
 MAX_LINE = 64 * 1024
 
@@ -97,7 +99,8 @@ class ControlServer:
         except Exception as exc:
             log.exception("control request failed")
             ans = {"ok": False, "error": "EIO", "detail": repr(exc)}
-        ans = {"id": rid, **ans}
+        if rid is not None or "result" not in ans:  # Kea's answers carry no id
+            ans = {"id": rid, **ans}
         return (json.dumps(ans, default=str) + "\n").encode()
 
     async def close(self) -> None:
@@ -117,12 +120,27 @@ def request(path: str | Path, op: str = "status", timeout: float = 5.0, **args: 
     """Send one request to the agent at ``path`` and return its answer (a dict
     with ``ok``). Raises :class:`ControlUnavailable` when nobody answers
     within ``timeout`` seconds."""
+    return _exchange(path, {"op": op, "id": 1, **args}, timeout)
+
+
+def command(path: str | Path, name: str, arguments: dict | None = None,
+            timeout: float = 5.0) -> dict:
+    """Send one of Kea's commands (:mod:`router.io.commands`) and return the
+    answer (``result``, ``text``, ``arguments``). Raises
+    :class:`ControlUnavailable` when nobody answers."""
+    req: dict[str, Any] = {"command": name}
+    if arguments:
+        req["arguments"] = arguments
+    return _exchange(path, req, timeout)
+
+
+def _exchange(path: str | Path, req: dict, timeout: float) -> dict:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         try:
             s.connect(str(path))
-            s.sendall((json.dumps({"op": op, "id": 1, **args}) + "\n").encode())
+            s.sendall((json.dumps(req) + "\n").encode())
             buf = b""
             while not buf.endswith(b"\n"):
                 chunk = s.recv(1 << 16)
