@@ -217,6 +217,49 @@ class _IaAnswer:
     t2: int | None = None
 
 
+#: RFC 8415 §21.13's names of the status codes
+_STATUS_NAMES = {0: "Success", 1: "UnspecFail", 2: "NoAddrsAvail", 3: "NoBinding",
+                 4: "NotOnLink", 5: "UseMulticast", 6: "NoPrefixAvail"}
+
+
+def _status_name(code: int) -> str:
+    return _STATUS_NAMES.get(code, f"status {code}")
+
+
+def _lifetime(v: int) -> str:
+    return "infinity" if v == 0xFFFFFFFF else f"{v}s"
+
+
+def exchange_line(ifname: str, msg: Message, duid: bytes, src: IPv6Address, reply) -> str:
+    """The one INFO line of an exchange, in a stable format an operator can
+    grep and follow a client by (DUID in colon hex, IAID in 0x hex as Wireshark
+    shows them, type names as in RFC 8653)::
+
+        acc: Request xid 0x5c1a2b DUID 00:03:00:01:02:00:00:00:01:01 from fe80::1:
+        Reply IA_PD 0x00000004 SESSION_LASTING 2001:db8:5000::/56 pref 40s valid 60s
+    """
+    parts = []
+    for ia in reply.ia_pds:
+        head = f"IA_PD 0x{ia.iaid:08x}"
+        st = ia.status
+        if st is not None and st.status_code != SC.SUCCESS:
+            parts.append(f"{head} {_status_name(st.status_code)} \"{st.status_message}\"")
+            continue
+        for p in ia.prefixes:
+            mt = p.mobility_type
+            name = mt.name if isinstance(mt, MobilityType) else "untyped"
+            parts.append(f"{head} {name} {p.network} pref {_lifetime(p.preferred_lifetime)} "
+                         f"valid {_lifetime(p.valid_lifetime)}")
+        if not ia.prefixes:
+            parts.append(f"{head} no prefix")
+    st = reply.status
+    if st is not None and st.status_code != SC.SUCCESS:
+        parts.append(f"{_status_name(st.status_code)} \"{st.status_message}\"")
+    return (f"{ifname}: {type(msg).__name__} xid 0x{msg.transaction_id:06x} DUID "
+            f"{duid.hex(':') or '-'} from {src}: {type(reply).__name__} "
+            + ("; ".join(parts) or "-"))
+
+
 class _RateLimitedLog:
     """At most one log line per kind every ``interval`` seconds (core clock);
     the number suppressed in between is reported with the next line."""
@@ -585,7 +628,14 @@ class DhcpServer:
                       self._client_buckets.limit.count, self._client_buckets.limit.interval,
                       type(msg).__name__)
             return None
-        return handler(ctx)
+        reply = handler(ctx)
+        if reply is not None and log.isEnabledFor(logging.INFO):
+            try:
+                line = exchange_line(self.ifname, msg, ctx.duid, client_ll, reply)
+            except Exception as exc:  # noqa: BLE001 - the log line never costs the answer
+                line = f"{self.ifname}: {type(msg).__name__} answered ({exc!r} in the log line)"
+            log.info("%s", line)
+        return reply
 
     def _relay(self, relay: RelayForw, src: IPv6Address, now: float) -> None:
         """RFC 8415 §19.2/§19.3: answer the innermost message and wrap the

@@ -636,3 +636,31 @@ def test_counters_use_keas_names(h, client):
     fixed = next(p for p in h.dhcp.pool_stats() if p["pool"] == "fixed")
     assert fixed["total-pds"] == 16 and fixed["assigned-pds"] == 1
     assert fixed["cumulative-assigned-pds"] == 1
+
+
+# ------------------------------------------------------------- the log
+def test_each_exchange_is_one_info_line_that_follows_the_client(h, client, caplog):
+    """Operators grep the log for a client (issue 16): one INFO line per
+    exchange with the xid, the DUID in colon hex, the IAID in 0x hex as
+    Wireshark shows it, the type's RFC name, the prefix and its lifetimes, or
+    the status that refused it."""
+    import logging
+    caplog.set_level(logging.INFO, logger="router.dhcp")
+    rep = bind(h, client, client.typed(0x2A, MT.SESSION_LASTING))
+    (p,) = prefixes_of(rep)
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO
+             and r.name == "router.dhcp"]
+    assert len(lines) == 2, lines  # the Solicit's Advertise, the Request's Reply
+    from odm_wire.dhcp6 import encode_duid
+    duid = encode_duid(client.duid).hex(":")
+    assert lines[1].startswith(f"veth0: Request xid 0x{rep.transaction_id:06x} DUID {duid} "
+                               f"from {CLIENT_LL}: ")
+    assert lines[1].endswith(f": Reply IA_PD 0x0000002a SESSION_LASTING {net(p)} pref "
+                             f"{p.preferred_lifetime}s valid {p.valid_lifetime}s")
+    caplog.clear()
+    cfg = make_config(BASE_TOML.replace('name = "veth0"', 'name = "veth0"\noffered_types = '
+                                        '["fixed"]'))
+    h2 = Harness(cfg, h.store, h.clock)
+    h2.one(client.solicit(client.typed(7, MT.NON_PERSISTENT)))
+    (line,) = [r.getMessage() for r in caplog.records if " xid " in r.getMessage()]
+    assert ": Advertise IA_PD 0x00000007 NoPrefixAvail \"" in line and "non-persistent" in line
