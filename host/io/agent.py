@@ -146,7 +146,9 @@ class HostAgent:
         self.loop.add_reader(self.icmp.fileno(), self._on_icmp)
         self.loop.add_reader(nl.open_monitor(), self._on_netlink)
         self.api = ApiServer(cfg.api_socket, self.loop, self._on_request, self._on_close,
-                             poll_interval=cfg.socket_poll_interval)
+                             poll_interval=cfg.socket_poll_interval,
+                             max_connections=cfg.api_max_connections,
+                             max_connections_per_uid=cfg.api_max_connections_per_uid)
         self.api.start()
         log.info("host agent on %s (ifindex %d), API %s", cfg.iface, nl.index, cfg.api_socket)
         if cfg.address_max_bytes is not None:
@@ -385,6 +387,7 @@ class HostAgent:
             st = self.core.status(self.now())
             st["iface"] = self.config.iface
             st["owners"] = [x.info() for x in self.api.conns.values()]
+            st["api"] = self.api.snapshot()
             self.api.send(c, {"id": rid, "ok": True, "status": st})
         elif op == "ping":
             self.api.send(c, {"id": rid, "ok": True})
