@@ -384,17 +384,41 @@ class HostAgent:
             self.core.close_owner(c.owner, self.now())
             self.api.send(c, {"id": rid, "ok": True})
         elif op == "status":
-            st = self.core.status(self.now())
-            st["iface"] = self.config.iface
-            st["owners"] = [x.info() for x in self.api.conns.values()]
-            st["api"] = self.api.snapshot()
-            self.api.send(c, {"id": rid, "ok": True, "status": st})
+            self.api.send(c, {"id": rid, "ok": True, "status": self._status_for(c)})
         elif op == "ping":
             self.api.send(c, {"id": rid, "ok": True})
         else:
             self.api.send(c, {"id": rid, "ok": False, "error": "EINVAL",
                               "detail": f"unknown op {op!r}"})
         self._kick()
+
+    def _status_for(self, c: Connection) -> dict:
+        """``odm host status`` as ``c``'s caller may see it: root (uid 0) sees
+        every API connection (pid, uid, gid, socket inode), reference and
+        pending setsc(); any other uid only its own (SO_PEERCRED of the
+        connection asking). The host's addresses, prefixes and routers are
+        not secret (every user reads them from the kernel); how many sockets
+        of other users hold an address is."""
+        st = self.core.status(self.now())
+        st["iface"] = self.config.iface
+        st["api"] = self.api.snapshot()
+        conns = list(self.api.conns.values())
+        if c.uid == 0:
+            st["owners"] = [x.info() for x in conns]
+            st["visible"] = "all"
+            return st
+        mine = {x.owner for x in conns if x.uid == c.uid}
+        mine |= {o for o, p in self.core.principals.items() if p.uid == c.uid}
+        st["owners"] = [x.info() for x in conns if x.uid == c.uid]
+        st["references"] = [r for r in st["references"] if r["owner"] in mine]
+        st["pending"] = [p for p in st["pending"] if p["owner"] in mine]
+        held: dict[str, int] = {}
+        for r in st["references"]:
+            held[r["address"]] = held.get(r["address"], 0) + 1
+        for a in st["addresses"]:
+            a["refs"] = held.get(a["address"], 0)
+        st["visible"] = f"uid {c.uid} only"
+        return st
 
     def _on_close(self, c: Connection, reason: str) -> None:
         log.info("owner %d (pid %d) ended: %s", c.owner, c.pid, reason)
