@@ -172,7 +172,7 @@ def restore(core, doc: dict[str, Any], now: float, elapsed: float) -> list[Adopt
             continue
         pd.ias[ia.iaid] = ia
         if d.get("acquirer") is not None:
-            core.acquirer[ia.iaid] = int(d["acquirer"])
+            core.acquirer[ia.iaid] = ia.share = int(d["acquirer"])
     if pd.ias:
         pd._next_iaid = max(int(doc.get("next_iaid", 1)), max(pd.ias) + 1) % (1 << 32) or 1
         # a Reply may be sent straight to a known server (no Solicit) again

@@ -244,7 +244,8 @@ class HostCore:
                 self.pending[request_id] = p  # an address in DAD: wait for it
                 return
         if p.iaid is None:
-            p.iaid = self.pd.acquire(t, now)
+            p.iaid = self.pd.acquire(t, now, share=None if principal is None
+                                     else principal.uid)
             if principal is not None:
                 self.acquirer[p.iaid] = principal.uid
         self.pending[request_id] = p
