@@ -331,6 +331,13 @@ class HostCore:
         self.principals.pop(owner, None)
         self._pump(now)
 
+    def drop_reference(self, owner: int, now: float) -> None:
+        """``owner`` no longer holds the address it was just given (its
+        answer could not be made durable): the reference goes, and on the last
+        one the release policy applies; the owner may ask again."""
+        self._drop_ref(owner, now)
+        self._pump(now)
+
     def address_ready(self, address: IPv6Address, now: float) -> None:
         """The kernel finished DAD for ``address``."""
         a = self.addrs.mark_ready(address)

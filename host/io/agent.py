@@ -31,6 +31,7 @@ from host.core.events import (
     AddressRemoved,
     AddressUpdated,
     AppNotification,
+    FailureReason,
     RouterExpired,
     RouterSeen,
     SetscCompleted,
@@ -106,6 +107,8 @@ class HostAgent:
         #: choose a global address the server cannot answer on-link)
         self._ll: IPv6Address | None = None
         self._unsent_handle: asyncio.TimerHandle | None = None
+        #: state file writes that failed (setsc() answers withheld meanwhile)
+        self.state_write_failed = 0
 
     def now(self) -> float:
         assert self.loop is not None
@@ -256,9 +259,11 @@ class HostAgent:
         except Exception as exc:  # noqa: BLE001
             log.warning("nftables counter of %s: %s", ev.address, exc)
 
-    def _persist(self) -> None:
+    def _persist(self) -> str | None:
+        """Write the state file if it changed; None when it is durable (or no
+        state file is kept), else why it is not."""
         if self.state is None:
-            return
+            return None
         owners = {c.owner: {"pid": c.pid, "inode": c.inode, "fd": c.fd}
                   for c in self.api.conns.values()} if self.api else {}
         for a in self.adopted.values():
@@ -266,7 +271,10 @@ class HostAgent:
         try:
             self.state.save(export_state(self.core, owners), self.now(), time.time())
         except OSError as exc:
+            self.state_write_failed += 1
             log.warning("cannot write state %s: %s", self.state.path, exc)
+            return f"state file {self.state.path} not written ({exc.strerror or exc})"
+        return None
 
     def _close(self) -> None:
         if self._adopt_handle:
@@ -402,6 +410,9 @@ class HostAgent:
         st = self.core.status(self.now())
         st["iface"] = self.config.iface
         st["api"] = self.api.snapshot()
+        st["state_file"] = None if self.state is None else {
+            "path": str(self.state.path), "writes": self.state.writes,
+            "write_failed": self.state_write_failed}
         conns = list(self.api.conns.values())
         if c.uid == 0:
             st["owners"] = [x.info() for x in conns]
@@ -433,9 +444,12 @@ class HostAgent:
         core = self.core
         for out in core.datagrams_to_send():
             self._send(out)
-        # durable before any answer that depends on it leaves (host/state.py)
-        self._persist()
+        # durable before any answer that depends on it leaves (host/state.py);
+        # an address that could not be made durable is not handed out
+        not_durable = self._persist()
         while (ev := core.next_event()) is not None:
+            if not_durable and type(ev) is SetscCompleted and ev.address is not None:
+                ev = self._not_durable(ev, not_durable)
             self._apply(ev)
         # applying events may have produced more datagrams (none today), flush
         for out in core.datagrams_to_send():
@@ -446,6 +460,18 @@ class HostAgent:
         t = core.get_timer()
         if t is not None:
             self._timer = self.loop.call_at(max(t, self.now()), self._on_timer)
+
+    def _not_durable(self, ev: SetscCompleted, why: str) -> SetscCompleted:
+        """A setsc() answer whose address is not in the state file: the
+        caller gets EAI_REQUIREDIPFAILED instead, and its reference is dropped
+        (the release policy applies as for a closed socket), so no
+        acknowledged address can be lost by a crash (issue 13 point 7)."""
+        w = self._waiting.get(ev.request_id)
+        if w is not None:
+            self.core.drop_reference(w[0].owner, self.now())
+        log.warning("setsc() answer %s withheld: %s", ev.address, why)
+        return SetscCompleted(ev.request_id, None, FailureReason.FAILED,
+                              f"{why}: the address would not survive a restart of the agent")
 
     def _send(self, out, first_failed: float | None = None) -> bool:
         """Send one Outgoing; False when it failed. A send refused because the
