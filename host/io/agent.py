@@ -42,6 +42,7 @@ from host.io.netlink import ThreadedNetlink as Netlink
 from host.io.sockets import dhcp6_client_socket, icmp6_socket, recv_icmp6
 from host.policy import Principal, load_policy
 from host.state import StateFile, export_state
+from odm.instance_lock import InstanceLock, interface_lock_path
 from odm_wire.dhcp6 import DuidLL, decode_duid
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class HostAgent:
         self._unsent_handle: asyncio.TimerHandle | None = None
         #: state file writes that failed (setsc() answers withheld meanwhile)
         self.state_write_failed = 0
+        self._lock: InstanceLock | None = None
 
     def now(self) -> float:
         assert self.loop is not None
@@ -123,6 +125,9 @@ class HostAgent:
                 self.loop.add_signal_handler(sig, self._stop.set)
             except (RuntimeError, ValueError):
                 pass
+        # one agent per interface, API socket and state file: locked before
+        # anything is touched (odm/instance_lock.py)
+        self._lock = self._instance_lock().acquire()
         self.nl = nl = Netlink(cfg.iface)
         if cfg.manage_sysctls:
             log.info("sysctls on %s: %s", cfg.iface, nl.configure_sysctls())
@@ -169,6 +174,14 @@ class HostAgent:
             await self._drain_releases(timeout=max(0.2, min(2.0, cfg.timers.rel_timeout * 2)))
         finally:
             self._close()
+
+    def _instance_lock(self) -> InstanceLock:
+        cfg = self.config
+        paths = [Path(f"{cfg.api_socket}.lock")]
+        if cfg.state_file is not None:
+            paths.append(Path(f"{cfg.state_file}.lock"))
+        return InstanceLock(f"host agent on {cfg.iface}", paths,
+                            optional=[interface_lock_path("host", cfg.iface)])
 
     async def _drain_releases(self, timeout: float) -> None:
         end = self.now() + timeout
@@ -302,6 +315,8 @@ class HostAgent:
                 self.nl.apply(AddressRemoved(a.address, a.prefix_length, a.mobility_type,
                                              "agent-stop"))
             self.nl.close()
+        if self._lock is not None:
+            self._lock.release()
 
     # -------------------------------------------------------------- inputs --
     def _on_dhcp(self) -> None:
