@@ -66,7 +66,9 @@ from __future__ import annotations
 
 import grp
 import math
+import os
 import pwd
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -388,11 +390,19 @@ def policy_from_mapping(doc: Mapping[str, Any], source: str = "mapping", **resol
 
 def load_policy(path: str | Path | None) -> Policy:
     """Read a policy file; None gives the built-in default policy. Raises
-    :class:`PolicyError` (the agent then refuses to start: fail closed)."""
+    :class:`PolicyError` (the agent then refuses to start: fail closed),
+    also for a file that is not owned by root (or the agent's uid) or that
+    other users may write: whoever can write the policy decides it."""
     if path is None:
         return default_policy()
     try:
         with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_uid not in (0, os.geteuid()):
+                raise PolicyError(f"policy {path} is owned by uid {st.st_uid}, not by root: "
+                                  "not used")
+            if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                raise PolicyError(f"policy {path} is writable by other users: not used")
             doc = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError(f"cannot read policy {path}: {exc}") from None

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import os
 import secrets
 import signal
 import socket
@@ -43,6 +42,7 @@ from host.io.sockets import dhcp6_client_socket, icmp6_socket, recv_icmp6
 from host.policy import Principal, load_policy
 from host.state import StateFile, export_state
 from odm.instance_lock import InstanceLock, interface_lock_path
+from odm.safefile import UnsafePath, read_private, write_private
 from odm_wire.dhcp6 import DuidLL, decode_duid
 
 log = logging.getLogger(__name__)
@@ -59,19 +59,24 @@ UNSENT_MAX = 32
 
 def load_secret(config: HostConfig) -> bytes:
     """The stable-IID secret: ``config.secret``, else ``config.secret_file``
-    (16 random octets written there on first use), else a fresh random one."""
+    (16 random octets written there on first use), else a fresh random one.
+    The file is read without following a symlink and only if the agent's uid
+    owns it, and written as a new mode-0600 file renamed into place
+    (odm/safefile.py); an unsafe one raises :class:`UnsafePath`."""
     if config.secret:
         return bytes.fromhex(config.secret)
     p = Path(config.secret_file)
     try:
-        return bytes.fromhex(p.read_text().strip())
-    except (OSError, ValueError):
+        return bytes.fromhex(read_private(p).decode().strip())
+    except UnsafePath:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError):
         pass
     key = secrets.token_bytes(16)
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(key.hex() + "\n")
-        os.chmod(p, 0o600)
+        write_private(p, (key.hex() + "\n").encode())
+    except UnsafePath:
+        raise
     except OSError as exc:
         log.warning("cannot store IID secret in %s (%s): stable IIDs last this run only", p, exc)
     return key

@@ -87,6 +87,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from odm.safefile import bind_unix
+
 log = logging.getLogger(__name__)
 
 #: longest request line (octets, newline excluded)
@@ -301,14 +303,14 @@ class ApiServer:
         self._warn = _RateLog(loop.time)
 
     def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.bind(str(self.path))
-        os.chmod(self.path, 0o666)
+        try:
+            # mode 0666 from the umask at bind: no chmod that a symlink could
+            # redirect; a non-socket at the path is refused (odm/safefile.py)
+            bind_unix(s, self.path, 0o666)
+        except BaseException:
+            s.close()
+            raise
         s.listen(128)
         s.setblocking(False)
         self._sock = s
