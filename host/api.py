@@ -127,14 +127,22 @@ class _Handle:
 
     def request(self, msg: dict, deadline: float | None, fd: int | None = None) -> dict:
         data = json.dumps(msg).encode() + b"\n"
-        if fd is not None:
-            self.conn.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                        array.array("i", [fd]))])
-        else:
-            self.conn.sendall(data)
+        try:
+            if fd is not None:
+                self.conn.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                            array.array("i", [fd]))])
+            else:
+                self.conn.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # the agent may have refused the connection (too many): its
+            # reason is already in our receive buffer
+            refusal = self._refusal()
+            if refusal is None:
+                raise
+            return refusal
         while True:
             for obj in self._lines():
-                if obj.get("id") == msg["id"]:
+                if obj.get("id") == msg["id"] or _is_refusal(obj):
                     return obj
                 self.events.append(obj)
             timeout = None if deadline is None else deadline - time.monotonic()
@@ -150,6 +158,14 @@ class _Handle:
             if not chunk:
                 raise _AgentGone("the host agent closed the connection")
             self.buf += chunk
+
+    def _refusal(self) -> dict | None:
+        try:
+            self.conn.setblocking(False)
+            self.buf += self.conn.recv(65536)
+        except OSError:
+            pass
+        return next((o for o in self._lines() if _is_refusal(o)), None)
 
     def _lines(self):
         while b"\n" in self.buf:
@@ -171,6 +187,12 @@ class _Handle:
         self.events.extend(self._lines())
         out, self.events = self.events, []
         return out
+
+
+def _is_refusal(obj: dict) -> bool:
+    """An error line without a request id: the agent refused the connection
+    (too many API connections) before reading a request."""
+    return obj.get("id") is None and obj.get("ok") is False and "event" not in obj
 
 
 _handles: weakref.WeakKeyDictionary[socket.socket, _Handle] = weakref.WeakKeyDictionary()

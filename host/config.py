@@ -161,6 +161,10 @@ class HostConfig:
     trusted_server_duids: tuple[str, ...] = ()
     #: Sources (server or relay addresses) of heeded Advertise/Reply; empty: any.
     trusted_server_addresses: tuple[str, ...] = ()
+    #: setsc() API connections at once (also bounded by RLIMIT_NOFILE less 64),
+    #: and per non-root uid (host/io/api_server.py, "Limits").
+    api_max_connections: int = 512
+    api_max_connections_per_uid: int = 128
     #: JSON file where the agent keeps its IA_PDs, addresses and references
     #: (written atomically on every change) so that after a crash it re-adopts
     #: them (host/state.py); None: nothing kept.
@@ -212,6 +216,10 @@ class HostConfig:
                 isinstance(self.rate_limit_count, bool)
                 or not isinstance(self.rate_limit_count, int) or self.rate_limit_count < 1):
             raise ConfigError("rate_limit_count must be an integer >= 1")
+        for k in ("api_max_connections", "api_max_connections_per_uid"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{k} must be an integer >= 1")
         if self.rate_limit_interval is not None and not self.rate_limit_interval > 0:
             raise ConfigError("rate_limit_interval must be > 0")
         for a in (*self.trusted_routers, *self.trusted_server_addresses):

@@ -12,14 +12,19 @@ DHCPv6 message.
 
 Policy file (TOML, ``HostConfig.policy_file``)::
 
+    users_total = 12                # all uids but root together (top level,
+                                    # before the tables; absent: no such cap)
     # [default] applies to every uid no [[rule]] matches, and gives the
     # values a [[rule]] leaves out.
     [default]
     types = ["session-lasting", "non-persistent", "graceful-replacement", "fixed"]
     on_net_per_minute = 30          # ON_NET setsc() per minute per uid; 0: none
+    max_total = 6                   # addresses of all types together per uid
     [default.max_addresses]         # distinct addresses of a type held per uid
     fixed = 1
-    session-lasting = 64
+    session-lasting = 4
+    non-persistent = 4
+    graceful-replacement = 2
 
     [[rule]]                        # the first matching rule wins
     uid = [0]                       # uids (int or list) ...
@@ -28,6 +33,7 @@ Policy file (TOML, ``HostConfig.policy_file``)::
     types = "all"
     on_net_per_minute = "unlimited"
     max_addresses = { fixed = "unlimited" }
+    max_total = "unlimited"
 
 Quantities: ``on_net_per_minute`` is a token bucket of that many tokens refilled
 evenly over 60 s (a burst up to the whole minute's allowance, then one per
@@ -37,19 +43,32 @@ addresses of that type (one per delegated prefix) that the uid's sockets hold or
 that an acquisition by the uid put on the host and that are still bound or being
 acquired (a FIXED prefix kept after its socket closed stays charged to the uid
 that asked for it until it is released); an address already charged to the uid
-is handed out again without counting twice.
+is handed out again without counting twice. ``max_total`` counts the same
+across all types; ``users_total`` (top level) counts the addresses charged to
+every uid but 0 together, so that local users cannot take all the prefixes the
+router grants the host's DUID (its ``max_bindings_per_client``, 16 by default)
+and leave none for root, the legacy prefix and the boot types.
+
+A uid at one of these limits that still holds an on-demand NON_PERSISTENT,
+GRACEFUL_REPLACEMENT or SESSION_LASTING prefix that no socket uses (kept by the
+release policy after its sockets closed) gets that prefix released (RFC 8415
+§18.2.7) to make room, the oldest of the type asked for first; FIXED prefixes
+are never given up that way (a fixed address that changes is not fixed).
 
 Without a policy file the built-in :func:`default_policy` applies: root (uid 0)
 is not limited (it could speak DHCPv6 itself); every other uid may ask for all
-four types, holds at most 1 FIXED and 64 SESSION_LASTING addresses, and at most
-30 ON_NET requests a minute.
+four types and holds at most 1 FIXED, 4 SESSION_LASTING, 4 NON_PERSISTENT and 2
+GRACEFUL_REPLACEMENT addresses, 6 in all, at most 30 ON_NET requests a minute;
+all uids but root together hold at most 12.
 """
 
 from __future__ import annotations
 
 import grp
 import math
+import os
 import pwd
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -109,6 +128,8 @@ class Rule:
     on_net_per_minute: float = math.inf
     max_addresses: Mapping[MobilityType, int] = field(
         default_factory=lambda: MappingProxyType({}))
+    #: addresses of all types together per uid (``math.inf``: no limit)
+    max_total: float = math.inf
 
     def matches(self, p: Principal) -> bool:
         return p.uid in self.uids or bool(self.gids & p.all_gids)
@@ -158,10 +179,12 @@ class Policy:
     applies otherwise."""
 
     def __init__(self, rules: tuple[Rule, ...] = (), default: Rule | None = None,
-                 source: str = "built-in") -> None:
+                 source: str = "built-in", users_total: float = math.inf) -> None:
         self.rules = tuple(rules)
         self.default = default or Rule()
         self.source = source
+        #: addresses charged to all uids but 0 together (``math.inf``: no cap)
+        self.users_total = users_total
         self._buckets: dict[tuple[str, int], _Bucket] = {}
 
     def rule_for(self, p: Principal) -> Rule:
@@ -171,15 +194,18 @@ class Policy:
         return self.default
 
     def check(self, p: Principal, t: MobilityType, *, on_net: bool, new_charge: bool,
-              held: int, now: float) -> Decision:
+              held: int, now: float, held_total: int = 0, users_held: int = 0) -> Decision:
         """May ``p`` ask for an address of type ``t`` now?
 
         ``on_net``: the socket set IPV6_REQUIRE_SRC_ON_NET (a new prefix will be
         asked for); ``new_charge``: the answer would be an address not yet
         charged to ``p.uid``; ``held``: how many addresses of ``t`` are charged
-        to ``p.uid`` now; ``now``: seconds on the caller's monotonic clock.
+        to ``p.uid`` now, ``held_total``: of all types, ``users_held``: to all
+        uids but 0 together; ``now``: seconds on the caller's monotonic clock.
         An allowed ON_NET call takes one token of the uid's bucket; a refused
-        call takes none."""
+        call takes none. The kinds of
+        refusal: ``"type"``, ``"quota"`` (of the type), ``"quota-total"`` (the
+        uid's all types), ``"quota-users"`` (all non-root uids), ``"rate"``."""
         r = self.rule_for(p)
         if t not in r.types:
             return Decision(False, r.name, "type",
@@ -189,6 +215,14 @@ class Policy:
             return Decision(False, r.name, "quota",
                             f"uid {p.uid} holds {held} {t.name} address(es), the most "
                             f"policy rule {r.name!r} allows")
+        if new_charge and held_total >= r.max_total:
+            return Decision(False, r.name, "quota-total",
+                            f"uid {p.uid} holds {held_total} address(es) of all types, the "
+                            f"most policy rule {r.name!r} allows")
+        if new_charge and p.uid != 0 and users_held >= self.users_total:
+            return Decision(False, r.name, "quota-users",
+                            f"local users hold {users_held} address(es) together, the most "
+                            f"the policy allows (users_total); uid 0 is not limited")
         if on_net:
             key = (r.name, p.uid)
             b = self._buckets.get(key)
@@ -207,19 +241,31 @@ class Policy:
                     "types": sorted(t.cli_name for t in r.types),
                     "on_net_per_minute": None if r.on_net_per_minute == math.inf
                     else r.on_net_per_minute,
-                    "max_addresses": {t.cli_name: v for t, v in r.max_addresses.items()}}
+                    "max_addresses": {t.cli_name: v for t, v in r.max_addresses.items()},
+                    "max_total": None if r.max_total == math.inf else r.max_total}
         return {"source": self.source, "rules": [one(r) for r in self.rules],
-                "default": one(self.default)}
+                "default": one(self.default),
+                "users_total": None if self.users_total == math.inf else self.users_total}
+
+
+#: the built-in limits (docs/security.md): within the router's default
+#: max_bindings_per_client (16) with room for root, the legacy IA_PD and a boot type
+DEFAULT_MAX_ADDRESSES = MappingProxyType({
+    MobilityType.FIXED: 1, MobilityType.SESSION_LASTING: 4,
+    MobilityType.NON_PERSISTENT: 4, MobilityType.GRACEFUL_REPLACEMENT: 2})
+DEFAULT_MAX_TOTAL = 6
+DEFAULT_USERS_TOTAL = 12
 
 
 def default_policy() -> Policy:
     """The built-in policy (no ``policy_file``): root unlimited; everyone else
-    all four types, at most 1 FIXED and 64 SESSION_LASTING addresses, 30 ON_NET
-    requests a minute."""
+    all four types, at most 1 FIXED, 4 SESSION_LASTING, 4 NON_PERSISTENT and 2
+    GRACEFUL_REPLACEMENT addresses and 6 in all per uid, 30 ON_NET requests a
+    minute; all uids but root together at most 12 addresses."""
     root = Rule("root", uids=frozenset({0}))
-    everyone = Rule("default", on_net_per_minute=30.0, max_addresses=MappingProxyType({
-        MobilityType.FIXED: 1, MobilityType.SESSION_LASTING: 64}))
-    return Policy((root,), everyone)
+    everyone = Rule("default", on_net_per_minute=30.0, max_addresses=DEFAULT_MAX_ADDRESSES,
+                    max_total=DEFAULT_MAX_TOTAL)
+    return Policy((root,), everyone, users_total=DEFAULT_USERS_TOTAL)
 
 
 # ----------------------------------------------------------------- loading --
@@ -254,7 +300,7 @@ def _count(v: Any, key: str) -> float:
 def _rule(table: Mapping[str, Any], name: str, base: Rule | None, *,
           resolve_user=None, resolve_group=None) -> Rule:
     known = {"uid", "gid", "user", "group", "types", "on_net_per_minute", "max_addresses",
-             "name"}
+             "max_total", "name"}
     for k in table:
         if k not in known:
             raise PolicyError(f"{name}: unknown key {k!r}")
@@ -304,16 +350,26 @@ def _rule(table: Mapping[str, Any], name: str, base: Rule | None, *,
                 raise PolicyError(f"{name}.max_addresses.{tn} must be a whole number")
             else:
                 maxa[t] = int(c)
+    total = base.max_total if base is not None else math.inf
+    if "max_total" in table:
+        total = _count(table["max_total"], f"{name}.max_total")
+        if total != math.inf and total != int(total):
+            raise PolicyError(f"{name}.max_total must be a whole number")
     return Rule(str(table.get("name", name)), frozenset(uids), frozenset(gids), types, onnet,
-                MappingProxyType(maxa))
+                MappingProxyType(maxa), total)
 
 
 def policy_from_mapping(doc: Mapping[str, Any], source: str = "mapping", **resolvers) -> Policy:
     """A :class:`Policy` from a parsed policy document (see the module
     docstring). Raises :class:`PolicyError`."""
     for k in doc:
-        if k not in ("default", "rule"):
+        if k not in ("default", "rule", "users_total"):
             raise PolicyError(f"unknown policy section {k!r}")
+    users_total = math.inf
+    if "users_total" in doc:
+        users_total = _count(doc["users_total"], "users_total")
+        if users_total != math.inf and users_total != int(users_total):
+            raise PolicyError("users_total must be a whole number")
     dt = doc.get("default", {})
     if not isinstance(dt, Mapping):
         raise PolicyError("[default] must be a table")
@@ -329,16 +385,24 @@ def policy_from_mapping(doc: Mapping[str, Any], source: str = "mapping", **resol
         if not isinstance(t, Mapping):
             raise PolicyError(f"rule {i + 1} is not a table")
         rules.append(_rule(t, f"rule{i + 1}", default, **resolvers))
-    return Policy(tuple(rules), default, source)
+    return Policy(tuple(rules), default, source, users_total)
 
 
 def load_policy(path: str | Path | None) -> Policy:
     """Read a policy file; None gives the built-in default policy. Raises
-    :class:`PolicyError` (the agent then refuses to start: fail closed)."""
+    :class:`PolicyError` (the agent then refuses to start: fail closed),
+    also for a file that is not owned by root (or the agent's uid) or that
+    other users may write: whoever can write the policy decides it."""
     if path is None:
         return default_policy()
     try:
         with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_uid not in (0, os.geteuid()):
+                raise PolicyError(f"policy {path} is owned by uid {st.st_uid}, not by root: "
+                                  "not used")
+            if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                raise PolicyError(f"policy {path} is writable by other users: not used")
             doc = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError(f"cannot read policy {path}: {exc}") from None

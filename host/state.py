@@ -38,8 +38,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
@@ -49,6 +47,7 @@ from host.core.events import AddressAdded
 from host.core.pd_client import IaPd, IaState, Lease
 from host.core.setsc import Reference
 from host.policy import Principal
+from odm.safefile import UnsafePath, read_private, write_private
 from odm_wire.constants import MobilityType
 from odm_wire.dhcp6 import Duid, decode_duid, encode_duid
 
@@ -172,7 +171,7 @@ def restore(core, doc: dict[str, Any], now: float, elapsed: float) -> list[Adopt
             continue
         pd.ias[ia.iaid] = ia
         if d.get("acquirer") is not None:
-            core.acquirer[ia.iaid] = int(d["acquirer"])
+            core.acquirer[ia.iaid] = ia.share = int(d["acquirer"])
     if pd.ias:
         pd._next_iaid = max(int(doc.get("next_iaid", 1)), max(pd.ias) + 1) % (1 << 32) or 1
         # a Reply may be sent straight to a known server (no Solicit) again
@@ -231,9 +230,11 @@ class StateFile:
     def load(self) -> dict[str, Any] | None:
         """The last state written, or None (no file, or unreadable: logged)."""
         try:
-            text = self.path.read_text()
+            text = read_private(self.path).decode(errors="replace")
         except FileNotFoundError:
             return None
+        except UnsafePath:
+            raise  # a planted file or symlink: the agent refuses to start
         except OSError as exc:
             log.warning("cannot read state %s: %s", self.path, exc)
             return None
@@ -254,26 +255,7 @@ class StateFile:
         if body == self._last:
             return False
         full = dict(doc, core_clock=core_clock, wall_clock=wall_clock)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(full, fh, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        dfd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_private(self.path, json.dumps(full, sort_keys=True).encode())
         self._last = body
         self.writes += 1
         return True

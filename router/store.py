@@ -26,7 +26,9 @@ KEY); two routers racing for it are serialised by SQLite's write lock
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
@@ -214,27 +216,53 @@ class SqliteLeaseStore(LeaseStore):
     loss; ``"normal"`` survives a crash or SIGKILL of the agent but may lose the
     last commits on power loss; ``"off"`` is for bulk loading in tests and
     benchmarks only. ``busy_timeout``: seconds to wait for another router's
-    write lock on a shared file before :class:`StoreError`.
+    write lock on a shared file before :class:`StoreError` (short: the agent's
+    event loop waits meanwhile; a client whose message could not be stored
+    retransmits).
+
+    Hardening (docs/security.md): the file and its ``-wal`` and ``-shm`` are
+    mode 0600 (created so, and made so when found looser: a process that can
+    read them can take SQLite's locks and stall every commit); the file is not
+    opened through a symlink; ``PRAGMA quick_check`` must pass at open; and
+    every commit first checks that the path still names the file opened
+    (device and inode): a store deleted or replaced while the router runs
+    fails the commit loudly instead of acknowledging bindings into a file
+    nobody will open again.
     """
 
     def __init__(self, path: str | Path, *, synchronous: str = "full",
-                 busy_timeout: float = 5.0) -> None:
+                 busy_timeout: float = 0.2) -> None:
         if synchronous not in ("extra", "full", "normal", "off"):
             raise ValueError(f"synchronous must be extra, full, normal or off, "
                              f"not {synchronous!r}")
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None,
-                                       timeout=busy_timeout, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            self._db.executescript(_SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                             (str(SCHEMA_VERSION),))
-            v = self._db.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+            if self.path.is_symlink():
+                raise StoreError(f"lease store {self.path} is a symbolic link: not opened")
+            old = os.umask(0o077)
+            try:
+                self._db = sqlite3.connect(self.path, isolation_level=None,
+                                           timeout=busy_timeout, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+                self._db.executescript(_SCHEMA)
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                                 (str(SCHEMA_VERSION),))
+                v = self._db.execute(
+                    "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+            finally:
+                os.umask(old)
+            self._private()
+            check = self._db.execute("PRAGMA quick_check").fetchall()
+            if check != [("ok",)]:
+                raise StoreError(f"lease store {self.path} is corrupt (quick_check: "
+                                 f"{'; '.join(str(r[0]) for r in check[:5])}): not used")
+            st = os.stat(self.path)
+            self._identity = (st.st_dev, st.st_ino)
         except sqlite3.Error as exc:
+            raise StoreError(f"cannot open lease store {self.path}: {exc}") from exc
+        except OSError as exc:
             raise StoreError(f"cannot open lease store {self.path}: {exc}") from exc
         if str(v) != str(SCHEMA_VERSION):
             self._close()
@@ -243,6 +271,33 @@ class SqliteLeaseStore(LeaseStore):
                 f"{SCHEMA_VERSION}: " + ("upgrade odm on this router" if _newer(v) else
                                          "run 'odm router db upgrade --config FILE'"))
         self._in_txn = False
+
+    def _private(self) -> None:
+        """The store and its side files mode 0600 (without following a symlink)."""
+        for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            try:
+                fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+                    os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+
+    def check_identity(self) -> None:
+        """Raise :class:`StoreError` when the path no longer names the file
+        this store opened (deleted, or replaced by another file)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise StoreError(f"lease store {self.path} was deleted while the router runs: "
+                             "nothing more is committed; restore it and restart") from None
+        except OSError as exc:
+            raise StoreError(f"lease store {self.path}: {exc}") from exc
+        if (st.st_dev, st.st_ino) != self._identity:
+            raise StoreError(f"lease store {self.path} was replaced by another file while "
+                             "the router runs: nothing more is committed; restart")
 
     # -- rows ------------------------------------------------------------------
     @staticmethod
@@ -358,6 +413,7 @@ class SqliteLeaseStore(LeaseStore):
     def commit(self) -> None:
         if not self._in_txn:
             return
+        self.check_identity()
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:

@@ -87,8 +87,11 @@ class HostCore:
         self.principals: dict[int, Principal] = {}
         #: IAID of an on-demand IA_PD → uid whose setsc() started it (quota charge)
         self.acquirer: dict[int, int] = {}
-        #: setsc() refusals by kind ("type", "quota", "rate")
+        #: setsc() refusals by kind ("type", "quota", "quota-total",
+        #: "quota-users", "rate")
         self.denied: Counter = Counter()
+        #: unused kept prefixes released to make room under a quota
+        self.reclaimed = 0
         self._restored = False
         #: privacy: address lifetimes by time or octets sent (host/privacy.py)
         self.rotation = Rotation.from_config(config)
@@ -206,12 +209,15 @@ class HostCore:
         cands = [] if on_net else self.addrs.usable(t, now)
         if principal is not None:
             self.principals[owner] = principal
-            charged = self.charged(principal.uid, t)
+            charges = self.charges()
+            charged = charges.get((principal.uid, t), set())
             mine = [a for a in cands if self._charge_key(a) in charged]
             if mine:
                 cands = mine
-            d = self.policy.check(principal, t, on_net=on_net,
-                                  new_charge=not mine, held=len(charged), now=now)
+            d = self._check(principal, t, on_net, not mine, charges, now)
+            if not d.allowed and d.kind.startswith("quota") and self._make_room(
+                    principal.uid, t, owner, now):
+                d = self._check(principal, t, on_net, not mine, self.charges(), now)
             if not d.allowed:
                 self.denied[d.kind] += 1
                 log.warning("setsc(%s%s) by uid %d pid %s denied: %s", t.name,
@@ -239,7 +245,8 @@ class HostCore:
                 self.pending[request_id] = p  # an address in DAD: wait for it
                 return
         if p.iaid is None:
-            p.iaid = self.pd.acquire(t, now)
+            p.iaid = self.pd.acquire(t, now, share=None if principal is None
+                                     else principal.uid)
             if principal is not None:
                 self.acquirer[p.iaid] = principal.uid
         self.pending[request_id] = p
@@ -249,26 +256,70 @@ class HostCore:
     def _charge_key(a):
         return a.iaid if a.iaid is not None else a.prefix
 
-    def charged(self, uid: int, t: MobilityType) -> set:
-        """The addresses of type ``t`` charged to ``uid`` (host/policy.py): one
-        key (IAID, or on-link prefix) per address that a socket of ``uid``
-        holds or that an acquisition started by ``uid`` is getting or holds."""
-        out = set()
+    def _check(self, principal: Principal, t: MobilityType, on_net: bool, new_charge: bool,
+               charges: dict, now: float):
+        uid = principal.uid
+        held_total = sum(len(v) for (u, _), v in charges.items() if u == uid)
+        users_held = len({k for (u, _), v in charges.items() if u != 0 for k in v})
+        return self.policy.check(principal, t, on_net=on_net, new_charge=new_charge,
+                                 held=len(charges.get((uid, t), ())), now=now,
+                                 held_total=held_total, users_held=users_held)
+
+    def _make_room(self, uid: int, t: MobilityType, owner: int, now: float) -> bool:
+        """``uid`` is at a quota: release the oldest on-demand prefix it
+        acquired that no socket uses and no request waits for (kept by the
+        release policy), of type ``t`` first; never a FIXED one. True when one
+        was released (host/policy.py)."""
+        spare = []
+        for iaid, u in self.acquirer.items():
+            ia = self.pd.ias.get(iaid)
+            if (u != uid or ia is None or ia.persistent or not ia.leases
+                    or ia.state == IaState.RELEASING
+                    or ia.mobility_type in (None, MobilityType.FIXED)):
+                continue
+            if any(p.iaid == iaid for p in self.pending.values()):
+                continue
+            held = [a for a in self.addrs.by_prefix.values() if a.iaid == iaid]
+            if any(a.refs - {owner} for a in held):
+                continue
+            spare.append(ia)
+        if not spare:
+            return False
+        ia = next((x for x in spare if x.mobility_type == t), spare[0])
+        log.info("uid %d at its quota: its unused %s prefix (IAID %d) released to make room",
+                 uid, ia.mobility_type.name, ia.iaid)
+        self.reclaimed += 1
+        for a in [a for a in self.addrs.by_prefix.values() if a.iaid == ia.iaid]:
+            for o in list(a.refs):  # only ``owner``'s, which it is replacing
+                self._drop_ref(o, now, apply_policy=False)
+        self.pd.release(ia.iaid, now)
+        self._pump(now)
+        return True
+
+    def charges(self) -> dict[tuple[int, MobilityType], set]:
+        """(uid, type) → the addresses charged to that uid (host/policy.py):
+        one key (IAID, or on-link prefix) per address that a socket of the uid
+        holds or that an acquisition started by the uid is getting or holds."""
+        out: dict[tuple[int, MobilityType], set] = {}
         for iaid, u in list(self.acquirer.items()):
             ia = self.pd.ias.get(iaid)
             if ia is None:
                 del self.acquirer[iaid]
                 continue
-            if u == uid and ia.mobility_type == t and ia.state != IaState.RELEASING:
-                out.add(iaid)
+            if ia.state != IaState.RELEASING and ia.mobility_type is not None:
+                out.setdefault((u, ia.mobility_type), set()).add(iaid)
         for owner, ref in self.refs.items():
             p = self.principals.get(owner)
-            if p is None or p.uid != uid or ref.mobility_type != t:
+            if p is None:
                 continue
             a = self.addrs.by_address.get(ref.address)
             if a is not None:
-                out.add(self._charge_key(a))
+                out.setdefault((p.uid, ref.mobility_type), set()).add(self._charge_key(a))
         return out
+
+    def charged(self, uid: int, t: MobilityType) -> set:
+        """The addresses of type ``t`` charged to ``uid`` (:meth:`charges`)."""
+        return self.charges().get((uid, t), set())
 
     def close_owner(self, owner: int, now: float) -> None:
         """``owner``'s socket is closed or its process is gone: its reference and
@@ -279,6 +330,13 @@ class HostCore:
                 self._maybe_cancel(p.iaid, now)
         self._drop_ref(owner, now)
         self.principals.pop(owner, None)
+        self._pump(now)
+
+    def drop_reference(self, owner: int, now: float) -> None:
+        """``owner`` no longer holds the address it was just given (its
+        answer could not be made durable): the reference goes, and on the last
+        one the release policy applies; the owner may ask again."""
+        self._drop_ref(owner, now)
         self._pump(now)
 
     def address_ready(self, address: IPv6Address, now: float) -> None:
@@ -572,7 +630,8 @@ class HostCore:
                         for p in self.pending.values()],
             "privacy": self.rotation.snapshot(now),
             "policy": {"source": self.policy.source, "denied": dict(self.denied),
-                       "denied_total": sum(self.denied.values())},
+                       "denied_total": sum(self.denied.values()),
+                       "reclaimed": self.reclaimed},
             "trust": {"ignored": self.trust.counters()},
             "drops": {"dhcp6": self.pd.drops.snapshot(), "ra": self.ra.drops.snapshot()},
         }

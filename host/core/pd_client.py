@@ -70,6 +70,15 @@ keeping the prefix meanwhile (§18.2.10.1). A prefix with valid lifetime 0 in a
 Reply is removed at once; preferred 0 deprecates it (GRACEFUL after a move).
 Retransmission per §15 (:class:`~host.core.retransmit.Retransmitter`), sends
 bounded by a §14.1 token bucket.
+
+**The §14.1 budget shared fairly.** Every IA_PD has a ``share`` (the uid whose
+setsc() started it; None for the agent's own: legacy, boot types, rotation).
+A send that finds no token waits in its share's queue; each token that comes
+back goes to the waiting share that sent least recently (round-robin between
+the uids with queued messages), so one uid's stream of acquisitions delays
+another uid's request by at most one message per other share that is waiting
+— not by the whole stream. While anything
+waits, a new send queues too (it never jumps ahead of those waiting).
 """
 
 from __future__ import annotations
@@ -214,6 +223,8 @@ class IaPd:
     #: Keep acquiring it when it has no prefix (legacy and boot types do).
     persistent: bool = False
     created: float = 0.0
+    #: whose share of the §14.1 send budget its messages use (a uid; None: the agent's)
+    share: int | None = None
 
 
 @dataclass
@@ -341,7 +352,12 @@ class PdClient:
         #: xid → (IA_PD, forget-at) of cancelled exchanges that may commit
         self._abandoned: dict[int, tuple[IaPd, float]] = {}
         self._out: list[Outgoing] = []
-        self._deferred: deque[Exchange] = deque()
+        #: share → its exchanges waiting for a §14.1 token; the next token goes
+        #: to the waiting share that sent least recently (``_served``: share →
+        #: sequence number of its last send)
+        self._deferred: dict[int | None, deque[Exchange]] = {}
+        self._served: dict[int | None, int] = {}
+        self._send_seq = 0
         self._events: deque[Event] = deque()
         self._bucket = TokenBucket(self.timers.rate_limit_count, self.timers.rate_limit_interval)
         self._next_iaid = self.rng.randrange(1, 1 << 24)
@@ -369,14 +385,15 @@ class PdClient:
             self.acquire(t, now, persistent=True)
 
     def acquire(self, mobility_type: MType, now: float, *, persistent: bool = False,
-                via: str = "auto") -> int:
+                via: str = "auto", share: int | None = None) -> int:
         """Start acquiring a new prefix of ``mobility_type`` (None: untyped) in a
         fresh IA_PD; returns its IAID. ``via``: ``"solicit"`` (with Rapid
         Commit if configured), ``"request"`` (straight to the server that
         granted a prefix before), or ``"auto"`` (request when such a server is
-        known and no move is pending, else solicit)."""
+        known and no move is pending, else solicit). ``share``: whose part of
+        the §14.1 budget its messages use (module docstring)."""
         iaid = self._new_iaid()
-        ia = IaPd(iaid, mobility_type, persistent=persistent, created=now)
+        ia = IaPd(iaid, mobility_type, persistent=persistent, created=now, share=share)
         self.ias[iaid] = ia
         server = self._known_server() if via in ("auto", "request") else None
         if server is not None:
@@ -504,17 +521,38 @@ class PdClient:
             t = min(t, self._bucket.next_available(self._bucket.stamp or 0.0))
         return None if t == math.inf else t
 
-    def handle_timer(self, now: float) -> None:
-        # deferred sends first (rate limit)
-        while self._deferred:
-            ex = self._deferred[0]
-            if self._exchanges.get(ex.xid) is not ex:  # ended meanwhile: costs no token
-                self._deferred.popleft()
+    def _send_deferred(self, now: float) -> None:
+        """Send waiting messages while there are tokens: each token to the
+        share that has waited longest since it last sent (module docstring)."""
+        q = self._deferred
+        while q:
+            share = min(q, key=lambda k: self._served.get(k, -1))
+            waiting = q[share]
+            while waiting and self._exchanges.get(waiting[0].xid) is not waiting[0]:
+                waiting.popleft()  # ended meanwhile: costs no token
+            if not waiting:
+                del q[share]
                 continue
             if not self._bucket.take(now):
-                break
-            self._deferred.popleft()
-            self._out.append(self._build(ex, now))
+                return
+            self._sent_by(share)
+            self._out.append(self._build(waiting.popleft(), now))
+            if not waiting:
+                del q[share]
+
+    def _sent_by(self, share: int | None) -> None:
+        self._served[share] = self._send_seq
+        self._send_seq += 1
+        if len(self._served) > 4096:  # forget shares that wait for nothing
+            self._served = {k: v for k, v in self._served.items() if k in self._deferred}
+
+    def deferred_count(self) -> int:
+        """Messages waiting for a §14.1 token."""
+        return sum(len(v) for v in self._deferred.values())
+
+    def handle_timer(self, now: float) -> None:
+        # deferred sends first (rate limit)
+        self._send_deferred(now)
         for ex in list(self._exchanges.values()):
             if self._exchanges.get(ex.xid) is not ex:
                 continue
@@ -678,8 +716,13 @@ class PdClient:
         if ex is not None:
             self._exchanges.pop(ex.xid, None)
             ia.exchange = None
-            if self._deferred:  # a send waiting for a §14.1 token is moot now
-                self._deferred = deque(e for e in self._deferred if e is not ex)
+            waiting = self._deferred.get(ia.share)
+            if waiting:  # a send waiting for a §14.1 token is moot now
+                kept = deque(e for e in waiting if e is not ex)
+                if kept:
+                    self._deferred[ia.share] = kept
+                else:
+                    del self._deferred[ia.share]
 
     def _start_solicit(self, ia: IaPd, now: float) -> None:
         t = self.timers
@@ -711,11 +754,18 @@ class PdClient:
             ex.rt.start(now)
             if ex.kind == MessageType.SOLICIT:
                 ex.collect_until = ex.rt.deadline
-        if self._bucket.take(now):
+        if not self._deferred and self._bucket.take(now):
+            self._sent_by(ex.ia.share)
             self._out.append(self._build(ex, now))
-        elif not any(e is ex for e in self._deferred):
-            log.info("send rate limit reached (RFC 8415 §14.1): %s deferred", ex.kind.name)
-            self._deferred.append(ex)
+            return
+        waiting = self._deferred.get(ex.ia.share)
+        if waiting is None:
+            waiting = self._deferred[ex.ia.share] = deque()
+        if not any(e is ex for e in waiting):
+            log.info("send rate limit reached (RFC 8415 §14.1): %s of share %s deferred",
+                     ex.kind.name, "agent" if ex.ia.share is None else f"uid {ex.ia.share}")
+            waiting.append(ex)
+        self._send_deferred(now)
 
     def _type_opts(self, t: MType) -> tuple:
         return (mobility_type_option(t, self.config.pen),) if t is not None else ()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import os
 import secrets
 import signal
 import socket
@@ -31,6 +30,7 @@ from host.core.events import (
     AddressRemoved,
     AddressUpdated,
     AppNotification,
+    FailureReason,
     RouterExpired,
     RouterSeen,
     SetscCompleted,
@@ -41,6 +41,8 @@ from host.io.netlink import ThreadedNetlink as Netlink
 from host.io.sockets import dhcp6_client_socket, icmp6_socket, recv_icmp6
 from host.policy import Principal, load_policy
 from host.state import StateFile, export_state
+from odm.instance_lock import InstanceLock, interface_lock_path
+from odm.safefile import UnsafePath, read_private, write_private
 from odm_wire.dhcp6 import DuidLL, decode_duid
 
 log = logging.getLogger(__name__)
@@ -57,19 +59,24 @@ UNSENT_MAX = 32
 
 def load_secret(config: HostConfig) -> bytes:
     """The stable-IID secret: ``config.secret``, else ``config.secret_file``
-    (16 random octets written there on first use), else a fresh random one."""
+    (16 random octets written there on first use), else a fresh random one.
+    The file is read without following a symlink and only if the agent's uid
+    owns it, and written as a new mode-0600 file renamed into place
+    (odm/safefile.py); an unsafe one raises :class:`UnsafePath`."""
     if config.secret:
         return bytes.fromhex(config.secret)
     p = Path(config.secret_file)
     try:
-        return bytes.fromhex(p.read_text().strip())
-    except (OSError, ValueError):
+        return bytes.fromhex(read_private(p).decode().strip())
+    except UnsafePath:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError):
         pass
     key = secrets.token_bytes(16)
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(key.hex() + "\n")
-        os.chmod(p, 0o600)
+        write_private(p, (key.hex() + "\n").encode())
+    except UnsafePath:
+        raise
     except OSError as exc:
         log.warning("cannot store IID secret in %s (%s): stable IIDs last this run only", p, exc)
     return key
@@ -106,6 +113,9 @@ class HostAgent:
         #: choose a global address the server cannot answer on-link)
         self._ll: IPv6Address | None = None
         self._unsent_handle: asyncio.TimerHandle | None = None
+        #: state file writes that failed (setsc() answers withheld meanwhile)
+        self.state_write_failed = 0
+        self._lock: InstanceLock | None = None
 
     def now(self) -> float:
         assert self.loop is not None
@@ -120,6 +130,9 @@ class HostAgent:
                 self.loop.add_signal_handler(sig, self._stop.set)
             except (RuntimeError, ValueError):
                 pass
+        # one agent per interface, API socket and state file: locked before
+        # anything is touched (odm/instance_lock.py)
+        self._lock = self._instance_lock().acquire()
         self.nl = nl = Netlink(cfg.iface)
         if cfg.manage_sysctls:
             log.info("sysctls on %s: %s", cfg.iface, nl.configure_sysctls())
@@ -146,7 +159,9 @@ class HostAgent:
         self.loop.add_reader(self.icmp.fileno(), self._on_icmp)
         self.loop.add_reader(nl.open_monitor(), self._on_netlink)
         self.api = ApiServer(cfg.api_socket, self.loop, self._on_request, self._on_close,
-                             poll_interval=cfg.socket_poll_interval)
+                             poll_interval=cfg.socket_poll_interval,
+                             max_connections=cfg.api_max_connections,
+                             max_connections_per_uid=cfg.api_max_connections_per_uid)
         self.api.start()
         log.info("host agent on %s (ifindex %d), API %s", cfg.iface, nl.index, cfg.api_socket)
         if cfg.address_max_bytes is not None:
@@ -164,6 +179,14 @@ class HostAgent:
             await self._drain_releases(timeout=max(0.2, min(2.0, cfg.timers.rel_timeout * 2)))
         finally:
             self._close()
+
+    def _instance_lock(self) -> InstanceLock:
+        cfg = self.config
+        paths = [Path(f"{cfg.api_socket}.lock")]
+        if cfg.state_file is not None:
+            paths.append(Path(f"{cfg.state_file}.lock"))
+        return InstanceLock(f"host agent on {cfg.iface}", paths,
+                            optional=[interface_lock_path("host", cfg.iface)])
 
     async def _drain_releases(self, timeout: float) -> None:
         end = self.now() + timeout
@@ -254,9 +277,11 @@ class HostAgent:
         except Exception as exc:  # noqa: BLE001
             log.warning("nftables counter of %s: %s", ev.address, exc)
 
-    def _persist(self) -> None:
+    def _persist(self) -> str | None:
+        """Write the state file if it changed; None when it is durable (or no
+        state file is kept), else why it is not."""
         if self.state is None:
-            return
+            return None
         owners = {c.owner: {"pid": c.pid, "inode": c.inode, "fd": c.fd}
                   for c in self.api.conns.values()} if self.api else {}
         for a in self.adopted.values():
@@ -264,7 +289,10 @@ class HostAgent:
         try:
             self.state.save(export_state(self.core, owners), self.now(), time.time())
         except OSError as exc:
+            self.state_write_failed += 1
             log.warning("cannot write state %s: %s", self.state.path, exc)
+            return f"state file {self.state.path} not written ({exc.strerror or exc})"
+        return None
 
     def _close(self) -> None:
         if self._adopt_handle:
@@ -292,6 +320,8 @@ class HostAgent:
                 self.nl.apply(AddressRemoved(a.address, a.prefix_length, a.mobility_type,
                                              "agent-stop"))
             self.nl.close()
+        if self._lock is not None:
+            self._lock.release()
 
     # -------------------------------------------------------------- inputs --
     def _on_dhcp(self) -> None:
@@ -384,16 +414,44 @@ class HostAgent:
             self.core.close_owner(c.owner, self.now())
             self.api.send(c, {"id": rid, "ok": True})
         elif op == "status":
-            st = self.core.status(self.now())
-            st["iface"] = self.config.iface
-            st["owners"] = [x.info() for x in self.api.conns.values()]
-            self.api.send(c, {"id": rid, "ok": True, "status": st})
+            self.api.send(c, {"id": rid, "ok": True, "status": self._status_for(c)})
         elif op == "ping":
             self.api.send(c, {"id": rid, "ok": True})
         else:
             self.api.send(c, {"id": rid, "ok": False, "error": "EINVAL",
                               "detail": f"unknown op {op!r}"})
         self._kick()
+
+    def _status_for(self, c: Connection) -> dict:
+        """``odm host status`` as ``c``'s caller may see it: root (uid 0) sees
+        every API connection (pid, uid, gid, socket inode), reference and
+        pending setsc(); any other uid only its own (SO_PEERCRED of the
+        connection asking). The host's addresses, prefixes and routers are
+        not secret (every user reads them from the kernel); how many sockets
+        of other users hold an address is."""
+        st = self.core.status(self.now())
+        st["iface"] = self.config.iface
+        st["api"] = self.api.snapshot()
+        st["state_file"] = None if self.state is None else {
+            "path": str(self.state.path), "writes": self.state.writes,
+            "write_failed": self.state_write_failed}
+        conns = list(self.api.conns.values())
+        if c.uid == 0:
+            st["owners"] = [x.info() for x in conns]
+            st["visible"] = "all"
+            return st
+        mine = {x.owner for x in conns if x.uid == c.uid}
+        mine |= {o for o, p in self.core.principals.items() if p.uid == c.uid}
+        st["owners"] = [x.info() for x in conns if x.uid == c.uid]
+        st["references"] = [r for r in st["references"] if r["owner"] in mine]
+        st["pending"] = [p for p in st["pending"] if p["owner"] in mine]
+        held: dict[str, int] = {}
+        for r in st["references"]:
+            held[r["address"]] = held.get(r["address"], 0) + 1
+        for a in st["addresses"]:
+            a["refs"] = held.get(a["address"], 0)
+        st["visible"] = f"uid {c.uid} only"
+        return st
 
     def _on_close(self, c: Connection, reason: str) -> None:
         log.info("owner %d (pid %d) ended: %s", c.owner, c.pid, reason)
@@ -408,9 +466,12 @@ class HostAgent:
         core = self.core
         for out in core.datagrams_to_send():
             self._send(out)
-        # durable before any answer that depends on it leaves (host/state.py)
-        self._persist()
+        # durable before any answer that depends on it leaves (host/state.py);
+        # an address that could not be made durable is not handed out
+        not_durable = self._persist()
         while (ev := core.next_event()) is not None:
+            if not_durable and type(ev) is SetscCompleted and ev.address is not None:
+                ev = self._not_durable(ev, not_durable)
             self._apply(ev)
         # applying events may have produced more datagrams (none today), flush
         for out in core.datagrams_to_send():
@@ -421,6 +482,18 @@ class HostAgent:
         t = core.get_timer()
         if t is not None:
             self._timer = self.loop.call_at(max(t, self.now()), self._on_timer)
+
+    def _not_durable(self, ev: SetscCompleted, why: str) -> SetscCompleted:
+        """A setsc() answer whose address is not in the state file: the
+        caller gets EAI_REQUIREDIPFAILED instead, and its reference is dropped
+        (the release policy applies as for a closed socket), so no
+        acknowledged address can be lost by a crash (issue 13 point 7)."""
+        w = self._waiting.get(ev.request_id)
+        if w is not None:
+            self.core.drop_reference(w[0].owner, self.now())
+        log.warning("setsc() answer %s withheld: %s", ev.address, why)
+        return SetscCompleted(ev.request_id, None, FailureReason.FAILED,
+                              f"{why}: the address would not survive a restart of the agent")
 
     def _send(self, out, first_failed: float | None = None) -> bool:
         """Send one Outgoing; False when it failed. A send refused because the

@@ -43,24 +43,157 @@ as the agent kept its copy. The reference then ends on whichever comes first:
 Limits (documented, not hidden): the inode check looks at the process that
 called setsc(); a socket handed to another process (fork, SCM_RIGHTS) keeps its
 reference through the inherited API connection only.
+
+Limits (what one local user can cost the agent, docs/security.md):
+
+- **connections**: at most ``max_connections`` at once (default 512, and never
+  more than the process's ``RLIMIT_NOFILE`` soft limit less 64 fds kept for the
+  agent's own sockets and files), at most ``max_connections_per_uid`` per
+  non-root uid (default 128; root counts only against the total). A connection
+  over a limit gets one line ``{"id": null, "ok": false, "error":
+  "EAI_REQUIREDIPFAILED", "detail": "too many API connections ..."}`` and is
+  closed (counted: ``api-connections-refused``).
+- **fd exhaustion**: ``accept()`` failing with EMFILE/ENFILE (or ENOBUFS/ENOMEM)
+  stops accepting for ``ACCEPT_PAUSE`` seconds (the pending connections wait
+  in the listen backlog), logged at most once per ``LOG_EVERY`` seconds with
+  the number of such failures (``api-accept-failed``): no busy loop.
+- **output**: replies and notifications wait in a per-connection buffer. Above
+  ``OUT_HIGH`` octets the agent stops reading that connection's requests until
+  the buffer has drained below ``OUT_LOW`` (a client that pipelines requests
+  and never reads the answers stalls itself only); a buffer that still grows
+  past ``OUT_MAX`` (notifications to a client that reads nothing) closes the
+  connection (``api-output-overflow``).
+- **input**: a request line is at most ``MAX_LINE`` octets; a longer one, a line
+  that is not a JSON object, JSON with ``NaN``/``Infinity`` (or a number too
+  large for a float), nesting too deep for the parser or a field of the wrong
+  type gets an ``EINVAL`` answer and is
+  counted (``api-bad-request``); the connection goes on with its next line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import math
 import os
+import resource
 import socket
 import struct
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from odm.safefile import bind_unix
+
 log = logging.getLogger(__name__)
 
+#: longest request line (octets, newline excluded)
 MAX_LINE = 65536
+#: output buffer: stop reading requests above OUT_HIGH, read again below
+#: OUT_LOW, close the connection above OUT_MAX
+OUT_HIGH = 64 * 1024
+OUT_LOW = 16 * 1024
+OUT_MAX = 1024 * 1024
+#: connections at most (total; and per non-root uid)
+MAX_CONNECTIONS = 512
+MAX_CONNECTIONS_PER_UID = 128
+#: fds kept free for the agent's own sockets and files
+FD_RESERVE = 64
+#: accept() out of fds: pause this long before trying again
+ACCEPT_PAUSE = 0.25
+#: one log line per kind of trouble at most every LOG_EVERY seconds
+LOG_EVERY = 10.0
+
+_ACCEPT_RESOURCE = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+def fd_limit() -> int:
+    """The process's ``RLIMIT_NOFILE`` soft limit (a large number when unlimited)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 1 << 20 if soft == resource.RLIM_INFINITY else soft
+
+
+class BadRequest(ValueError):
+    """A request line the API does not accept (answered with EINVAL)."""
+
+
+def _finite(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):
+        raise BadRequest(f"number {text[:20]} out of range")
+    return v
+
+
+def _constant(name: str):
+    raise BadRequest(f"{name} is not JSON")
+
+
+def parse_request(line: bytes) -> dict:
+    """One request line as a dict, or :class:`BadRequest` saying why not: not
+    UTF-8 JSON, not an object, NaN/Infinity, a number beyond a float's range,
+    nesting too deep, or a known field of the wrong type."""
+    try:
+        msg = json.loads(line, parse_constant=_constant, parse_float=_finite)
+    except BadRequest:
+        raise
+    except RecursionError:
+        raise BadRequest("JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"not JSON: {exc}") from None
+    if not isinstance(msg, dict):
+        raise BadRequest("not a JSON object")
+    rid = msg.get("id")
+    if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (int, str))):
+        raise BadRequest("id must be an integer or a string")
+    if isinstance(rid, str) and len(rid) > 128:
+        raise BadRequest("id longer than 128 characters")
+    op = msg.get("op")
+    if not isinstance(op, str):
+        raise BadRequest("op must be a string")
+    if op == "setsc":
+        t = msg.get("type")
+        if isinstance(t, bool) or not isinstance(t, (int, str)):
+            raise BadRequest("type must be an integer (1..4) or a type name")
+        if isinstance(t, int) and not -2**31 <= t < 2**31:
+            raise BadRequest("type out of range")
+        if not isinstance(msg.get("on_net", False), bool):
+            raise BadRequest("on_net must be true or false")
+        to = msg.get("timeout")
+        if to is not None and (isinstance(to, bool) or not isinstance(to, (int, float))
+                               or not 0 <= to <= 1e9):
+            raise BadRequest("timeout must be a number of seconds or null")
+        fd = msg.get("fd")
+        if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int)
+                               or not 0 <= fd < 2**31):
+            raise BadRequest("fd must be a file descriptor number")
+    return msg
+
+
+class _RateLog:
+    """At most one warning per kind every :data:`LOG_EVERY` seconds; the
+    number held back is given with the next one."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.last: dict[str, float] = {}
+        self.held: Counter = Counter()
+
+    def __call__(self, kind: str, fmt: str, *args) -> None:
+        now = self.clock()
+        t = self.last.get(kind)
+        if t is not None and now - t < LOG_EVERY:
+            self.held[kind] += 1
+            return
+        self.last[kind] = now
+        n = self.held.pop(kind, 0)
+        if n:
+            fmt += " (%d more like this in the last %g s)"
+            args = (*args, n, LOG_EVERY)
+        log.warning(fmt, *args)
 
 
 @dataclass(eq=False)
@@ -80,10 +213,26 @@ class Connection:
     buf: bytearray = field(default_factory=bytearray)
     closed: bool = False
     outbuf: bytearray = field(default_factory=bytearray)
+    #: reading stopped: the client does not read its answers (OUT_HIGH)
+    paused: bool = False
+    #: the rest of an over-long line is being skipped (MAX_LINE)
+    skipping: bool = False
+    writer: bool = False
 
     def info(self) -> dict[str, Any]:
         return {"owner": self.owner, "pid": self.pid, "uid": self.uid, "gid": self.gid,
                 "socket_inode": self.inode}
+
+
+def _id_of(line: bytes):
+    """The ``id`` of a request that could not be used, when it can be read
+    (so the client can match the error answer), else None."""
+    try:
+        msg = json.loads(line, parse_constant=_constant, parse_float=_finite)
+    except (ValueError, RecursionError):
+        return None
+    rid = msg.get("id") if isinstance(msg, dict) else None
+    return rid if isinstance(rid, (int, str)) and not isinstance(rid, bool) else None
 
 
 def supplementary_groups(pid: int) -> frozenset[int]:
@@ -127,33 +276,41 @@ def socket_open_in(pid: int, inode: int, fd: int | None = None) -> bool | None:
 class ApiServer:
     """Non-blocking Unix-socket server on the agent's asyncio loop.
 
-    ``on_request(conn, msg)`` is called for every request line,
-    ``on_close(conn, reason)`` once when a connection ends (``"eof"`` or
-    ``"socket-closed"``)."""
+    ``on_request(conn, msg)`` is called for every valid request line,
+    ``on_close(conn, reason)`` once when a connection ends (``"eof"``,
+    ``"socket-closed"`` or ``"output-overflow"``). ``counters``: what was
+    refused or went wrong (module docstring, "Limits")."""
 
     def __init__(self, path: str | Path, loop: asyncio.AbstractEventLoop,
                  on_request: Callable[[Connection, dict], None],
                  on_close: Callable[[Connection, str], None], *,
-                 poll_interval: float = 1.0) -> None:
+                 poll_interval: float = 1.0, max_connections: int = MAX_CONNECTIONS,
+                 max_connections_per_uid: int = MAX_CONNECTIONS_PER_UID) -> None:
         self.path = Path(path)
         self.loop = loop
         self.on_request = on_request
         self.on_close = on_close
         self.poll_interval = poll_interval
+        self.max_connections = max(1, min(max_connections, fd_limit() - FD_RESERVE))
+        self.max_connections_per_uid = max_connections_per_uid
         self.conns: dict[int, Connection] = {}
+        self.per_uid: Counter = Counter()
+        self.counters: Counter = Counter()
         self._next_owner = 1
         self._sock: socket.socket | None = None
         self._poll_handle: asyncio.TimerHandle | None = None
+        self._accept_handle: asyncio.TimerHandle | None = None
+        self._warn = _RateLog(loop.time)
 
     def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.bind(str(self.path))
-        os.chmod(self.path, 0o666)
+        try:
+            # mode 0666 from the umask at bind: no chmod that a symlink could
+            # redirect; a non-socket at the path is refused (odm/safefile.py)
+            bind_unix(s, self.path, 0o666)
+        except BaseException:
+            s.close()
+            raise
         s.listen(128)
         s.setblocking(False)
         self._sock = s
@@ -163,6 +320,9 @@ class ApiServer:
     def close(self) -> None:
         if self._poll_handle:
             self._poll_handle.cancel()
+        if self._accept_handle:
+            self._accept_handle.cancel()
+            self._accept_handle = None
         for c in list(self.conns.values()):
             self._drop(c, None)
         if self._sock is not None:
@@ -174,27 +334,84 @@ class ApiServer:
             except FileNotFoundError:
                 pass
 
+    def snapshot(self) -> dict:
+        """Connection figures and counters (``odm host status``, ``api``)."""
+        return {"connections": len(self.conns), "max_connections": self.max_connections,
+                "max_connections_per_uid": self.max_connections_per_uid,
+                "counters": dict(self.counters)}
+
     # ------------------------------------------------------------------ io --
     def _accept(self) -> None:
-        assert self._sock is not None
+        if self._sock is None:
+            return
         while True:
             try:
                 s, _ = self._sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError as exc:
+                if exc.errno not in _ACCEPT_RESOURCE:
+                    self.counters["api-accept-failed"] += 1
+                    self._warn("accept", "API socket: accept() failed: %s", exc)
+                    return
+                # out of fds (or kernel memory): the connection stays in the
+                # backlog; stop listening for a moment instead of spinning
+                self.counters["api-accept-failed"] += 1
+                self._warn("accept", "API socket: accept() failed (%s): not accepting "
+                           "for %g s; %d connections open", exc.strerror or exc,
+                           ACCEPT_PAUSE, len(self.conns))
+                self.loop.remove_reader(self._sock.fileno())
+                self._accept_handle = self.loop.call_later(ACCEPT_PAUSE, self._resume_accept)
+                return
+            try:
+                pid, uid, gid = struct.unpack(
+                    "3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                       struct.calcsize("3i")))
+            except OSError:
+                s.close()
+                continue
+            refused = self._over_limit(uid)
+            if refused:
+                self.counters["api-connections-refused"] += 1
+                self._warn("limit", "API connection of uid %d pid %d refused: %s", uid, pid,
+                           refused)
+                try:
+                    s.setblocking(False)
+                    s.send(json.dumps({"id": None, "ok": False,
+                                       "error": "EAI_REQUIREDIPFAILED",
+                                       "detail": refused}).encode() + b"\n")
+                except OSError:
+                    pass
+                s.close()
+                continue
             s.setblocking(False)
-            pid, uid, gid = struct.unpack(
-                "3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
             c = Connection(self._next_owner, s, pid, uid, gid,
                            groups=supplementary_groups(pid))
             self._next_owner += 1
             self.conns[c.owner] = c
+            self.per_uid[uid] += 1
             self.loop.add_reader(s.fileno(), self._readable, c)
             # host.api connects and sends its first request at once: it is
             # usually there already, read it now rather than a loop turn later
             self._readable(c)
 
+    def _over_limit(self, uid: int) -> str:
+        if len(self.conns) >= self.max_connections:
+            return f"too many API connections ({len(self.conns)}, the most the agent takes)"
+        if uid != 0 and self.per_uid[uid] >= self.max_connections_per_uid:
+            return (f"too many API connections of uid {uid} ({self.per_uid[uid]}, the most "
+                    "one uid may have)")
+        return ""
+
+    def _resume_accept(self) -> None:
+        self._accept_handle = None
+        if self._sock is not None:
+            self.loop.add_reader(self._sock.fileno(), self._accept)
+            self._accept()
+
     def _readable(self, c: Connection) -> None:
+        if c.closed or c.paused:
+            return
         try:
             data, anc, _flags, _ = c.sock.recvmsg(MAX_LINE, socket.CMSG_SPACE(16 * 4))
         except (BlockingIOError, InterruptedError):
@@ -215,29 +432,83 @@ class ApiServer:
             self._drop(c, "eof")
             return
         c.buf += data
-        if len(c.buf) > MAX_LINE:
-            log.warning("API connection %d: line too long, closing", c.owner)
-            self._drop(c, "eof")
-            return
-        while b"\n" in c.buf and not c.closed:
-            line, _, rest = bytes(c.buf).partition(b"\n")
-            c.buf = bytearray(rest)
+        self._lines(c)
+
+    def _lines(self, c: Connection) -> None:
+        """Handle the complete lines in ``c.buf`` until the output buffer is
+        over OUT_HIGH (then reading pauses, the rest waits in ``c.buf``)."""
+        while not c.closed:
+            if len(c.outbuf) > OUT_HIGH:
+                self._pause(c)
+                return
+            nl = c.buf.find(b"\n")
+            if c.skipping:
+                if nl < 0:
+                    c.buf.clear()
+                    return
+                del c.buf[:nl + 1]
+                c.skipping = False
+                continue
+            if nl < 0:
+                if len(c.buf) > MAX_LINE:
+                    self._bad(c, None, f"request line longer than {MAX_LINE} octets")
+                    c.buf.clear()
+                    c.skipping = True
+                return
+            line = bytes(c.buf[:nl])
+            del c.buf[:nl + 1]
+            if len(line) > MAX_LINE:
+                self._bad(c, None, f"request line longer than {MAX_LINE} octets")
+                continue
             try:
-                msg = json.loads(line)
-                if not isinstance(msg, dict):
-                    raise ValueError("not an object")  # noqa: TRY004 - reported as bad input
-            except ValueError as exc:
-                self.send(c, {"ok": False, "error": "EINVAL", "detail": f"bad request: {exc}"})
+                msg = parse_request(line)
+            except BadRequest as exc:
+                self._bad(c, _id_of(line), str(exc))
                 continue
             if msg.get("op") == "setsc" and isinstance(msg.get("fd"), int):
                 c.fd = msg["fd"]
-            self.on_request(c, msg)
+            try:
+                self.on_request(c, msg)
+            except Exception:  # the last resort: log, answer, keep serving
+                self.counters["api-internal-error"] += 1
+                log.exception("API connection %d: error handling %r", c.owner,
+                              msg.get("op"))
+                self.send(c, {"id": msg.get("id"), "ok": False,
+                              "error": "EAI_REQUIREDIPFAILED",
+                              "detail": "internal error of the host agent (logged)"})
+
+    def _bad(self, c: Connection, rid, detail: str) -> None:
+        self.counters["api-bad-request"] += 1
+        self._warn("bad", "API connection %d (uid %d pid %d): bad request: %s", c.owner,
+                   c.uid, c.pid, detail)
+        self.send(c, {"id": rid, "ok": False, "error": "EINVAL",
+                      "detail": f"bad request: {detail}"})
+
+    def _pause(self, c: Connection) -> None:
+        if not c.paused:
+            c.paused = True
+            self.counters["api-read-paused"] += 1
+            try:
+                self.loop.remove_reader(c.sock.fileno())
+            except (ValueError, OSError):
+                pass
+
+    def _resume(self, c: Connection) -> None:
+        c.paused = False
+        self._lines(c)
+        if not c.paused and not c.closed:
+            self.loop.add_reader(c.sock.fileno(), self._readable, c)
 
     def send(self, c: Connection, obj: dict) -> None:
         if c.closed:
             return
         c.outbuf += json.dumps(obj).encode() + b"\n"
         self._flush(c)
+        if len(c.outbuf) > OUT_MAX and not c.closed:
+            self.counters["api-output-overflow"] += 1
+            self._warn("overflow", "API connection %d (uid %d pid %d) reads nothing: "
+                       "%d octets unsent, closed", c.owner, c.uid, c.pid, len(c.outbuf))
+            self._drop(c, "output-overflow")
 
     def _flush(self, c: Connection) -> None:
         try:
@@ -245,15 +516,22 @@ class ApiServer:
                 n = c.sock.send(c.outbuf)
                 del c.outbuf[:n]
         except (BlockingIOError, InterruptedError):
-            self.loop.add_writer(c.sock.fileno(), self._writable, c)
+            if not c.writer:
+                c.writer = True
+                self.loop.add_writer(c.sock.fileno(), self._writable, c)
             return
         except OSError:
             c.outbuf.clear()
+        if c.writer:
+            c.writer = False
+            self.loop.remove_writer(c.sock.fileno())
 
     def _writable(self, c: Connection) -> None:
-        self.loop.remove_writer(c.sock.fileno())
-        if not c.closed:
-            self._flush(c)
+        if c.closed:
+            return
+        self._flush(c)
+        if c.paused and len(c.outbuf) < OUT_LOW and not c.closed:
+            self._resume(c)
 
     def end(self, c: Connection, reason: str) -> None:
         """Close a connection from the agent's side (after a last notification)."""
@@ -263,13 +541,18 @@ class ApiServer:
         if c.closed:
             return
         c.closed = True
-        self.conns.pop(c.owner, None)
+        if self.conns.pop(c.owner, None) is not None:
+            self.per_uid[c.uid] -= 1
+            if self.per_uid[c.uid] <= 0:
+                del self.per_uid[c.uid]
         try:
             self.loop.remove_reader(c.sock.fileno())
             self.loop.remove_writer(c.sock.fileno())
         except (ValueError, OSError):
             pass
         c.sock.close()
+        c.buf.clear()
+        c.outbuf.clear()
         if reason is not None:
             self.on_close(c, reason)
 

@@ -180,7 +180,7 @@ BASE_COUNTERS = (
     "v6-allocation-fail-type-not-offered", "v6-allocation-fail-type-limit",
     "v6-allocation-fail-pool-exhausted", "pkt6-rate-limited-client", "pkt6-rate-limited-source",
     "cumulative-assigned-pds", "reclaimed-leases", "reclaimed-leftover-leases",
-    "declined-pds", "moved-here-pds", "store-commit-failed",
+    "declined-pds", "moved-here-pds", "store-commit-failed", "store-write-failed",
 )
 
 _LIVE_MT = {int(m): m for m in MobilityType}
@@ -541,6 +541,18 @@ class DhcpServer:
             reply = self._answer(handler, msg, src, now)
             if reply is not None:
                 self._send(reply, src, DHCP6_CLIENT_PORT)
+        except StoreError as exc:
+            # busy (another process holds the store's lock past the short
+            # busy timeout) or failing: nothing of this batch is acknowledged,
+            # the clients retransmit
+            st["store-write-failed"] += 1
+            self._bad("store", now, "%s: lease store write failed, %s from %s and %d other "
+                      "answer(s) of this batch dropped: %s", self.ifname, type(msg).__name__,
+                      src, len(self._out), exc, level=logging.ERROR)
+            self.store.rollback()
+            self._out = []
+            self._events.clear()
+            self._load()
         except Exception as exc:  # a bug must not stop the agent
             st["pkt6-receive-drop"] += 1
             self._bad("internal", now, "%s: error answering %s from %s: %r", self.ifname,

@@ -59,6 +59,7 @@ from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
+from odm.instance_lock import InstanceLock, interface_lock_path
 from odm_wire.dhcp6 import Duid, DuidLL, DuidLLT, decode_duid
 from odm_wire.errors import WireFormatError
 from router.config import ConfigError, RouterConfig, load_config, parse_duid_text
@@ -241,6 +242,12 @@ class RouterAgent:
 
     def _open(self) -> None:
         cfg = self.config
+        # one agent per control socket and interface, locked before anything
+        # is touched: a refused second copy removes nothing (_close)
+        self._lock = InstanceLock(
+            f"router agent ({cfg.control_socket})", [f"{cfg.control_socket}.lock"],
+            optional=[interface_lock_path("router", ic.name) for ic in cfg.interfaces]
+        ).acquire()
         self.nl = nl = NetlinkWorker()
         found = []
         for ic in cfg.interfaces:
@@ -463,6 +470,8 @@ class RouterAgent:
                 self.store.close()
             except Exception as exc:  # noqa: BLE001
                 log.error("closing the lease store: %s", exc)
+        if getattr(self, "_lock", None) is not None:
+            self._lock.release()
 
     # =============================================================== inputs
     def _on_dhcp(self, st: _Iface) -> None:

@@ -23,9 +23,12 @@ import json
 import logging
 import os
 import socket
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from odm.safefile import bind_unix
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,13 @@ MAX_LINE = 64 * 1024
 class ControlUnavailable(OSError):
     """No router agent answers on the control socket (not running, wrong path,
     no permission, or it closed the connection)."""
+
+
+def _lmode(path: Path) -> int:
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return 0
 
 
 class ControlServer:
@@ -51,21 +61,25 @@ class ControlServer:
         self._clients: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() or self.path.is_symlink():
+        if stat.S_ISSOCK(_lmode(self.path)):
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 probe.connect(str(self.path))
             except OSError:
-                self.path.unlink()  # stale: nobody listens
+                pass  # stale: nobody listens; bind_unix replaces it
             else:
                 raise OSError(98, f"another router agent answers on {self.path}")
             finally:
                 probe.close()
-        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path),
-                                                       limit=MAX_LINE)
-        with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o660)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            # mode 0660 from the umask at bind, no chmod that a symlink could
+            # redirect; a non-socket at the path is refused (odm/safefile.py)
+            bind_unix(s, self.path, 0o660)
+        except BaseException:
+            s.close()
+            raise
+        self._server = await asyncio.start_unix_server(self._serve, sock=s, limit=MAX_LINE)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._clients.add(writer)

@@ -121,8 +121,112 @@ def test_default_policy_root_unlimited_others_limited():
     assert root.types == set(MT) and root.limit(MT.FIXED) == math.inf
     assert root.on_net_per_minute == math.inf
     other = pol.rule_for(ALICE)
-    assert other.limit(MT.FIXED) == 1 and other.limit(MT.SESSION_LASTING) == 64
+    assert other.limit(MT.FIXED) == 1 and other.limit(MT.SESSION_LASTING) == 4
+    assert other.limit(MT.NON_PERSISTENT) == 4 and other.limit(MT.GRACEFUL_REPLACEMENT) == 2
+    assert other.max_total == 6 and pol.users_total == 12
     assert other.on_net_per_minute == 30
+
+
+def test_default_quotas_fit_in_what_the_router_grants_one_host_by_default():
+    """Local users together leave room under the router's default per-DUID cap
+    for root, the legacy IA_PD and a boot type (issue 13 point 1)."""
+    from router.config import RouterConfig
+    cap = RouterConfig.__dataclass_fields__["max_bindings_per_client"].default
+    pol = default_policy()
+    other = pol.rule_for(ALICE)
+    assert max(other.max_addresses.values()) <= other.max_total <= pol.users_total
+    assert pol.users_total + 1 + 1 < cap
+
+
+def hoard(c, srv, who, t, n, start, *, keep_open=False, now=1.0):
+    """``n`` ON_NET setsc() of ``t`` by ``who``, each from a new socket that
+    closes right after its answer (unless ``keep_open``); the answers."""
+    got = []
+    for i in range(n):
+        owner = start + i
+        ans, _ = ask(c, srv, owner, owner, t, now, who, on_net=True)
+        got.append(ans)
+        if not keep_open:
+            c.close_owner(owner, now)
+            srv.serve(c, now)
+            drain(c)
+    return got
+
+
+def held(c, uid, t=None):
+    return sum(len(v) for (u, ty), v in c.charges().items()
+               if u == uid and (t is None or ty == t))
+
+
+def test_a_hoarder_of_kept_prefixes_holds_its_quota_and_others_are_served():
+    """The issue's attack: one uid asks 15 NON_PERSISTENT ON_NET prefixes,
+    closing each socket (the release policy keeps them). It never holds more
+    than its 4: each one past the quota releases its oldest unused one. Another
+    uid and root still get theirs."""
+    c, srv = core(rate_limit_count=1000)
+    nobody = Principal(65534, 65534)
+    got = []
+    for i in range(15):
+        got += hoard(c, srv, nobody, MT.NON_PERSISTENT, 1, 100 + i)
+        assert held(c, 65534) <= 4
+    assert all(a.address is not None for a in got)
+    assert len({a.address for a in got}) == 15  # new prefixes, as ON_NET asks
+    live = [ia for ia in c.pd.ias.values() if ia.mobility_type == MT.NON_PERSISTENT]
+    assert len(live) == 4
+    assert c.reclaimed == 11
+    for who, owner in ((BOB, 300), (ROOT, 301)):
+        ans, sent = ask(c, srv, owner, owner, MT.NON_PERSISTENT, 2.0, who, on_net=True)
+        assert ans.address is not None and sent
+
+
+def test_a_hoarder_that_keeps_its_sockets_open_is_denied_past_its_quotas():
+    c, srv = core(rate_limit_count=1000)
+    nobody = Principal(65534, 65534)
+    np_ = hoard(c, srv, nobody, MT.NON_PERSISTENT, 6, 100, keep_open=True)
+    assert [a.error for a in np_] == [None] * 4 + [FailureReason.DENIED] * 2
+    assert "holds 4 NON_PERSISTENT" in np_[4].detail
+    gr = hoard(c, srv, nobody, MT.GRACEFUL_REPLACEMENT, 3, 200, keep_open=True)
+    assert [a.error for a in gr] == [None, None, FailureReason.DENIED]
+    (sl,) = hoard(c, srv, nobody, MT.SESSION_LASTING, 1, 300, keep_open=True)
+    assert sl.error is FailureReason.DENIED and "6 address(es) of all types" in sl.detail
+    assert held(c, 65534) == 6
+    # without ON_NET it shares what it holds: no new charge, allowed
+    ans, sent = ask(c, srv, 400, 400, MT.NON_PERSISTENT, 1.0, nobody)
+    assert ans.address is not None and sent == []
+    assert c.denied == {"quota": 3, "quota-total": 1}
+
+
+def test_local_users_together_leave_room_for_root():
+    c, srv = core(rate_limit_count=1000)
+    users = [Principal(1000 + i, 1000 + i) for i in range(3)]
+    for i, u in enumerate(users[:2]):
+        got = hoard(c, srv, u, MT.NON_PERSISTENT, 4, 100 * (i + 1), keep_open=True)
+        got += hoard(c, srv, u, MT.GRACEFUL_REPLACEMENT, 2, 100 * (i + 1) + 50,
+                     keep_open=True)
+        assert all(a.address is not None for a in got)
+    ans, sent = ask(c, srv, 900, 900, MT.SESSION_LASTING, 1.0, users[2], on_net=True)
+    assert ans.error is FailureReason.DENIED and "users_total" in ans.detail and not sent
+    ans, sent = ask(c, srv, 901, 901, MT.SESSION_LASTING, 1.0, ROOT, on_net=True)
+    assert ans.address is not None and sent
+    # 12 for local users + root's + the legacy IA_PD: under the router's 16
+    assert len([ia for ia in c.pd.ias.values() if ia.leases]) == 14
+
+
+def test_fixed_prefixes_are_never_released_to_make_room():
+    c, srv = core(rate_limit_count=1000)
+    nobody = Principal(65534, 65534)
+    (f,) = hoard(c, srv, nobody, MT.FIXED, 1, 100)
+    (f2,) = hoard(c, srv, nobody, MT.FIXED, 1, 101)
+    assert f.address is not None and f2.error is FailureReason.DENIED
+    assert c.addrs.by_address.get(f.address) is not None and c.reclaimed == 0
+
+
+def test_policy_file_total_and_users_total():
+    pol = policy_from_mapping({"users_total": 3, "default": {"max_total": 2}})
+    assert pol.users_total == 3 and pol.default.max_total == 2
+    assert policy_from_mapping({}).users_total == math.inf
+    with pytest.raises(PolicyError, match="whole number"):
+        policy_from_mapping({"users_total": 2.5})
 
 
 # ------------------------------------------------------------------ core --

@@ -507,3 +507,65 @@ def test_netlink_address_requests_reach_the_kernel_with_lifetimes_and_flags():
     assert plen == 64 and flags & 0x200 and not flags & 0x02  # NOPREFIXROUTE, DAD kept
     assert res["removed"] is False
     assert res["multicast"] == errno.EADDRNOTAVAIL  # the kernel refuses a multicast address
+
+
+def _kernel_routes(ns: str) -> list[str]:
+    from pyroute2 import NetNS
+    with NetNS(ns) as n:
+        return sorted(f"{r.get('RTA_DST')}/{r['dst_len']}"
+                      for r in n.get_routes(family=socket.AF_INET6)
+                      if r.get("RTA_DST", "").startswith("2001:db8:"))
+
+
+def _kernel_addresses(ns: str) -> list[str]:
+    from pyroute2 import NetNS
+    with NetNS(ns) as n:
+        return sorted(a.get("IFA_ADDRESS") for a in n.get_addr(family=socket.AF_INET6))
+
+
+def _second_copy(topo, ns: str, argv: list[str], log: str) -> tuple[int, str]:
+    p = topo.spawn(ns, [sys.executable, "-m", "odm", *argv], topo.tmp / log)
+    rc = p.wait(30)
+    return rc, (topo.tmp / log).read_text()
+
+
+def test_a_second_host_agent_on_the_same_interface_exits_and_removes_nothing(topo):
+    """Issue 13 point 10: a second ``odm host run`` with the same config
+    starts, finds the first agent's lock and exits with one line naming it,
+    before it touches the API socket, a sysctl or an address; the first agent
+    keeps serving, with every address it had."""
+    before = topo.status()
+    addrs = _kernel_addresses(topo.pair.cli_ns)
+    inode = topo.host_sock.stat().st_ino
+    rc, out = _second_copy(topo, topo.pair.cli_ns,
+                           ["host", "run", "--config", str(topo.tmp / "host.toml")],
+                           "host2.log")
+    assert rc != 0
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "another host agent" in lines[0] and "holds" in lines[0], out
+    assert topo.host_sock.stat().st_ino == inode  # its socket was not replaced
+    assert _kernel_addresses(topo.pair.cli_ns) == addrs
+    after = topo.status()
+    assert {a["address"] for a in after["addresses"]} == {a["address"]
+                                                          for a in before["addresses"]}
+
+
+def test_a_second_router_agent_with_the_same_config_exits_and_removes_nothing(topo):
+    """Issue 13 point 10: a second ``odm router run`` with the same config
+    exits with one line naming the lock; the routes of the running agent's
+    bindings and its control socket stay (before, its cleanup flushed them)."""
+    app = App(topo, "second-router")
+    try:
+        assert app.setsc("s1", "session-lasting")["ok"]
+        routes = _kernel_routes(topo.pair.srv_ns)
+        assert routes
+        rc, out = _second_copy(topo, topo.pair.srv_ns,
+                               ["router", "run", "--config", str(topo.tmp / "router.toml")],
+                               "router2.log")
+        assert rc != 0
+        lines = [ln for ln in out.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "another router agent" in lines[0], out
+        assert _kernel_routes(topo.pair.srv_ns) == routes
+        assert topo.router_bindings()  # its control socket still answers
+    finally:
+        app.quit()

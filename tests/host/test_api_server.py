@@ -1,0 +1,381 @@
+"""The host agent's setsc() API server against local users who do not play by
+the rules (issue 13, points 3, 4 and 5; docs/security.md "Host"): a client
+that pipelines requests and never reads, one that opens more connections than
+the agent has fds for, and request lines that are not the JSON the protocol
+expects. Real Unix sockets and a real asyncio loop; no namespace needed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from host.io import api_server as api_mod
+from host.io.api_server import ApiServer
+
+
+class Server:
+    """An :class:`ApiServer` on a fresh loop; ``status`` answers with a
+    ``size``-octet payload, ``ping`` with ok."""
+
+    def __init__(self, path: Path, size: int = 10000, **kw) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.size = size
+        self.requests: list[dict] = []
+        self.closed: list[tuple[int, str]] = []
+        self.api = ApiServer(path, self.loop, self.on_request, self.on_close, **kw)
+        self.api.start()
+        self.max_out = 0
+
+    def on_request(self, c, msg) -> None:
+        self.requests.append(msg)
+        if msg["op"] == "status":
+            self.api.send(c, {"id": msg.get("id"), "ok": True, "status": "x" * self.size})
+        elif msg["op"] == "boom":
+            raise RuntimeError("a bug")
+        else:
+            self.api.send(c, {"id": msg.get("id"), "ok": True})
+        self.max_out = max(self.max_out, *(len(x.outbuf) for x in self.api.conns.values()))
+
+    def on_close(self, c, reason) -> None:
+        self.closed.append((c.owner, reason))
+
+    def run(self, cond=lambda: False, turns: int = 2000) -> None:
+        """Run the loop until ``cond()`` or ``turns`` short steps."""
+        for _ in range(turns):
+            self.loop.run_until_complete(asyncio.sleep(0.002))
+            if cond():
+                return
+
+    def close(self) -> None:
+        self.api.close()
+        self.loop.close()
+
+
+@pytest.fixture
+def sockdir():
+    """A directory every uid may traverse (the tests connect as other uids)."""
+    d = Path(tempfile.mkdtemp(prefix="odm-api-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def server(sockdir):
+    made = []
+
+    def make(**kw) -> Server:
+        s = Server(sockdir / "host.sock", **kw)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.close()
+
+
+def connect(path: Path, uid: int | None = None) -> socket.socket:
+    """A client connection; with ``uid`` (needs root) made with that
+    effective uid, which is what SO_PEERCRED reports."""
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if uid is None:
+        c.connect(str(path))
+        return c
+    os.seteuid(uid)
+    try:
+        c.connect(str(path))
+    finally:
+        os.seteuid(0)
+    return c
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="connects as other uids (seteuid)")
+
+
+def read_lines(c: socket.socket, n: int, srv: Server) -> list[dict]:
+    """``n`` answer lines from ``c`` (running the server meanwhile)."""
+    c.setblocking(False)
+    buf = b""
+    for _ in range(20000):
+        try:
+            chunk = c.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+        except BlockingIOError:
+            srv.run(turns=1)
+        if buf.count(b"\n") >= n:
+            break
+    return [json.loads(x) for x in buf.split(b"\n")[:n]]
+
+
+# ------------------------------------------------------------ point 3 --
+def test_a_client_that_never_reads_its_answers_does_not_grow_the_agents_memory(server):
+    """2000 pipelined `status` requests (10 kB answers, 20 MB in all) from a
+    client that reads nothing: the agent stops reading that connection once
+    OUT_HIGH is queued, its buffer stays below OUT_MAX, and when the client
+    does read it gets every answer, in order."""
+    srv = server(size=10000)
+    c = connect(srv.api.path)
+    c.setblocking(False)
+    data = b"".join(json.dumps({"op": "status", "id": i}).encode() + b"\n"
+                    for i in range(2000))
+    sent = 0
+    for _ in range(500):  # send what the kernel takes; the server runs meanwhile
+        try:
+            sent += c.send(data[sent:])
+        except BlockingIOError:
+            pass
+        srv.run(turns=1)
+        if sent == len(data):
+            break
+    srv.run(turns=50)
+    conn = next(iter(srv.api.conns.values()))
+    assert conn.paused
+    assert srv.max_out <= api_mod.OUT_HIGH + 2 * 10100
+    assert len(srv.requests) < 2000
+    other = connect(srv.api.path)  # everyone else is still served
+    other.sendall(b'{"op": "ping", "id": 7}\n')
+    assert read_lines(other, 1, srv) == [{"id": 7, "ok": True}]
+    while sent < len(data):
+        try:
+            sent += c.send(data[sent:])
+        except BlockingIOError:
+            pass
+        srv.run(turns=1)
+    answers = read_lines(c, 2000, srv)
+    assert [a["id"] for a in answers] == list(range(2000))
+    assert srv.max_out <= api_mod.OUT_HIGH + 2 * 10100
+    assert srv.api.counters["api-read-paused"] >= 1
+
+
+def test_a_client_that_reads_nothing_while_notifications_pile_up_is_closed(server):
+    srv = server()
+    c = connect(srv.api.path)
+    c.sendall(b'{"op": "ping", "id": 1}\n')
+    srv.run(lambda: srv.requests)
+    conn = next(iter(srv.api.conns.values()))
+    note = {"event": "address-gone", "pad": "y" * 4000}
+    for _ in range(api_mod.OUT_MAX // 4000 + 200):
+        srv.api.send(conn, note)
+        if conn.closed:
+            break
+    assert conn.closed
+    assert srv.closed == [(conn.owner, "output-overflow")]
+    assert srv.api.counters["api-output-overflow"] == 1
+    assert not srv.api.conns
+    c.close()
+
+
+# ------------------------------------------------------------ point 4 --
+CHILD = textwrap.dedent("""
+    import asyncio, json, logging, resource, sys
+    from host.io.api_server import ApiServer
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    def on_request(c, msg):
+        if msg["op"] == "counters":
+            api.send(c, {"id": msg["id"], "ok": True, "counters": dict(api.counters),
+                         "conns": len(api.conns)})
+        elif msg["op"] == "quit":
+            loop.stop()
+        else:
+            api.send(c, {"id": msg["id"], "ok": True})
+    api = ApiServer(sys.argv[1], loop, on_request, lambda c, r: None,
+                    max_connections=10**6, max_connections_per_uid=10**6)
+    api.max_connections = 10**6  # let it run out of fds: what the test is about
+    api.start()
+    print("ready", flush=True)
+    loop.run_forever()
+    api.close()
+""")
+
+
+def test_accept_out_of_fds_pauses_instead_of_spinning_and_the_agent_recovers(tmp_path):
+    """The agent at RLIMIT_NOFILE 48 and 80 connections: accept() fails with
+    EMFILE; the server stops accepting for a moment (a handful of failures,
+    not a busy loop with a traceback each), keeps answering the connections it
+    has, and accepts the waiting ones once fds are free again."""
+    path = tmp_path / "host.sock"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    p = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env, text=True)
+    conns: list[socket.socket] = []
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        first = connect(path)
+        first.settimeout(30)
+        first.sendall(b'{"op": "ping", "id": 0}\n')
+        assert json.loads(first.makefile().readline()) == {"id": 0, "ok": True}
+        for _ in range(80):
+            conns.append(connect(path))  # the backlog takes them
+        f = first.makefile()
+
+        def ask(i):
+            first.sendall(json.dumps({"op": "counters", "id": i}).encode() + b"\n")
+            return json.loads(f.readline())
+        # the connections it has are served while it is out of fds
+        for i in range(1, 40):
+            ans = ask(i)
+            if ans["counters"].get("api-accept-failed"):
+                break
+        assert ans["counters"]["api-accept-failed"] >= 1
+        for s in conns:  # accepted or still in the backlog
+            s.close()
+        conns.clear()
+        # fds are free again: a new connection is accepted and answered
+        late = connect(path)
+        late.settimeout(30)
+        late.sendall(b'{"op": "ping", "id": 99}\n')
+        assert json.loads(late.makefile().readline()) == {"id": 99, "ok": True}
+        failed = ask(1000)["counters"]["api-accept-failed"]
+        late.sendall(b'{"op": "quit", "id": 100}\n')
+        _, err = p.communicate(timeout=30)
+    finally:
+        for s in conns:
+            s.close()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert "Traceback" not in err
+    # rate-limited: no line per failed accept()
+    assert err.count("accept() failed") <= 3
+    # paused, not spinning: a busy loop would fail accept() hundreds of
+    # thousands of times in the time the test took
+    assert failed < 1000
+
+
+@needs_root
+def test_a_uid_over_its_connection_quota_is_told_why_and_others_are_served(server):
+    srv = server(max_connections_per_uid=3, max_connections=6)
+    mine = [connect(srv.api.path, 65534) for _ in range(3)]
+    for i, c in enumerate(mine):
+        c.sendall(json.dumps({"op": "ping", "id": i}).encode() + b"\n")
+    srv.run(lambda: len(srv.requests) == 3)
+    extra = connect(srv.api.path, 65534)
+    srv.run(lambda: srv.api.counters["api-connections-refused"])
+    ans = read_lines(extra, 1, srv)[0]
+    assert ans["ok"] is False and ans["id"] is None
+    assert ans["error"] == "EAI_REQUIREDIPFAILED"
+    assert "too many API connections of uid 65534 (3" in ans["detail"]
+    extra.setblocking(True)
+    assert extra.recv(10) == b""  # and closed
+    assert srv.api.counters["api-connections-refused"] == 1
+    # another uid, and root, are served
+    other = connect(srv.api.path, 65533)
+    other.sendall(b'{"op": "ping", "id": 8}\n')
+    assert read_lines(other, 1, srv) == [{"id": 8, "ok": True}]
+    mine[0].close()  # one freed: the next one gets in
+    srv.run(lambda: srv.api.per_uid[65534] == 2)
+    again = connect(srv.api.path, 65534)
+    again.sendall(b'{"op": "ping", "id": 9}\n')
+    assert read_lines(again, 1, srv) == [{"id": 9, "ok": True}]
+    # root counts against the total only: 6 taken, the 7th refused
+    roots = [connect(srv.api.path) for _ in range(3)]
+    srv.run(lambda: srv.api.counters["api-connections-refused"] == 2)
+    assert len(srv.api.conns) == 6
+    assert "too many API connections (6" in read_lines(roots[2], 1, srv)[0]["detail"]
+
+
+def test_the_connection_limit_never_exceeds_the_fd_limit(server, monkeypatch):
+    monkeypatch.setattr(api_mod, "fd_limit", lambda: 1024)
+    srv = server(max_connections=5000)
+    assert srv.api.max_connections == 1024 - api_mod.FD_RESERVE
+
+
+def test_the_client_library_raises_the_refusal_reason(server):
+    from host.api import EAI_REQUIREDIPFAILED, setsc
+    srv = server(max_connections=1)
+    hold = connect(srv.api.path)
+    srv.run(lambda: srv.api.conns)
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    out: list = []
+
+    def call():
+        try:
+            setsc(s, 1, path=srv.api.path, timeout=5)
+        except EAI_REQUIREDIPFAILED as exc:
+            out.append(exc)
+    t = threading.Thread(target=call)
+    t.start()
+    while t.is_alive():
+        srv.run(turns=5)
+    assert out and "too many API connections" in out[0].detail
+    hold.close()
+    s.close()
+
+
+# ------------------------------------------------------------ point 5 --
+BAD = [
+    (b'{"op": "setsc", "id": 1, "type": Infinity, "on_net": false}', "Infinity"),
+    (b'{"op": "setsc", "id": 2, "type": NaN}', "NaN"),
+    (b'{"op": "setsc", "id": 3, "type": -Infinity}', "Infinity"),
+    (b'{"op": "setsc", "id": 4, "type": 1e400}', "range"),
+    (b'{"op": "setsc", "id": 5, "type": 1.5}', "type"),
+    (b'{"op": "setsc", "id": 6, "type": 99999999999999999999999}', "range"),
+    (b'{"op": "setsc", "id": 7, "type": 1, "timeout": "soon"}', "timeout"),
+    (b'{"op": "setsc", "id": 8, "type": 1, "fd": -1}', "fd"),
+    (b'{"op": "setsc", "id": 9, "type": 1, "on_net": 1}', "on_net"),
+    (b'{"op": ["status"], "id": 10}', "op"),
+    (b'{"op": "ping", "id": {"a": 1}}', "id"),
+    (b"[" * 30000 + b"]" * 30000, "nested"),
+    (b'{"op": "ping", "id": ' + b"[" * 20000 + b"]" * 20000 + b"}", "nested"),
+    (b"\xff\xfe not utf-8", "JSON"),
+    (b"[1, 2]", "object"),
+    (b"{oops", "JSON"),
+]
+
+
+@pytest.mark.parametrize(("line", "why"), BAD, ids=[str(i) for i in range(len(BAD))])
+def test_malformed_requests_get_an_error_answer_and_the_connection_goes_on(server, line,
+                                                                           why):
+    srv = server()
+    c = connect(srv.api.path)
+    c.sendall(line + b"\n" + b'{"op": "ping", "id": "after"}\n')
+    bad, after = read_lines(c, 2, srv)
+    assert bad["ok"] is False and bad["error"] == "EINVAL"
+    assert why in bad["detail"]
+    assert after == {"id": "after", "ok": True}
+    assert srv.api.counters["api-bad-request"] == 1
+    assert [r["op"] for r in srv.requests] == ["ping"]
+
+
+def test_an_over_long_line_is_refused_and_the_next_line_is_served(server):
+    srv = server()
+    c = connect(srv.api.path)
+    c.setblocking(False)
+    data = b'{"op": "ping", "id": 1, "pad": "' + b"z" * (3 * api_mod.MAX_LINE) + b'"}\n' \
+        + b'{"op": "ping", "id": 2}\n'
+    sent = 0
+    while sent < len(data):
+        try:
+            sent += c.send(data[sent:])
+        except BlockingIOError:
+            srv.run(turns=1)
+    bad, after = read_lines(c, 2, srv)
+    assert bad["error"] == "EINVAL" and "longer than" in bad["detail"]
+    assert after == {"id": 2, "ok": True}
+    assert srv.api.counters["api-bad-request"] == 1
+
+
+def test_an_exception_in_the_handler_is_answered_logged_and_counted(server, caplog):
+    srv = server()
+    c = connect(srv.api.path)
+    c.sendall(b'{"op": "boom", "id": 1}\n{"op": "ping", "id": 2}\n')
+    boom, after = read_lines(c, 2, srv)
+    assert boom["ok"] is False and "internal error" in boom["detail"]
+    assert after == {"id": 2, "ok": True}
+    assert srv.api.counters["api-internal-error"] == 1
+    assert "a bug" in caplog.text

@@ -1,0 +1,130 @@
+"""A setsc() answer leaves the agent only once the state file holding its
+address is durable; when the file cannot be written (full disk, EMFILE, a
+directory gone) the answer is EAI_REQUIREDIPFAILED with the reason and the
+reference is not kept (issue 13 point 7, docs/security.md "Durability").
+The agent's adapter with a real core, a real state file and a scripted
+server; no kernel needed."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+
+import pytest
+from hosthelp import CLIENT, ScriptedServer, config, rng
+
+from host.core.host import HostCore
+from host.io.agent import HostAgent
+from host.io.api_server import Connection
+from odm_wire.constants import MobilityType as MT
+
+
+class FakeApi:
+    def __init__(self, conns) -> None:
+        self.conns = {c.owner: c for c in conns}
+        self.sent: list[tuple[int, dict]] = []
+
+    def send(self, c, obj) -> None:
+        self.sent.append((c.owner, obj))
+
+
+class Loop:
+    t = 1.0
+
+    def time(self) -> float:
+        return self.t
+
+    def call_at(self, when, fn, *args):
+        return self
+
+    def cancel(self) -> None:
+        pass
+
+
+class Wire:
+    """What the agent sends, for the scripted server; what it answers, to the core."""
+
+    def __init__(self, agent) -> None:
+        self.agent = agent
+        self.out: list = []
+
+    def datagrams_to_send(self):
+        o, self.out = self.out, []
+        return o
+
+    def handle_datagram(self, *a, **kw) -> None:
+        self.agent.core.handle_datagram(*a, **kw)
+
+
+def make_agent(state_path):
+    cfg = config(legacy_pd=False, state_file=state_path)
+    a = HostAgent(cfg)
+    a.loop = Loop()
+    a.core = HostCore(cfg, CLIENT, b"k", rng=rng())
+    wire = Wire(a)
+    a._send = lambda out, first_failed=None: wire.out.append(out) or True
+    conn = Connection(1, None, os.getpid(), 1000, 1000, inode=4242, fd=7)
+    a.api = FakeApi([conn])
+    a.core.start(0.0)
+    a._kick()
+    return a, wire, conn
+
+
+def setsc(a, wire, conn, rid) -> dict:
+    srv = ScriptedServer()
+    a.api.sent.clear()
+    a._on_request(conn, {"op": "setsc", "id": rid, "type": int(MT.SESSION_LASTING),
+                         "on_net": False, "fd": 7})
+    for _ in range(4):
+        srv.serve(wire, 1.0, rounds=1)
+        a._kick()
+    ((_owner, ans),) = [x for x in a.api.sent if x[1].get("id") == rid]
+    return ans
+
+
+def break_dir(path):
+    path.parent.rename(path.parent.with_name("moved"))
+    path.parent.write_text("not a directory")  # even root cannot write under it
+
+
+def test_answer_is_given_once_the_state_is_written(tmp_path):
+    sf = tmp_path / "st" / "host.json"
+    a, wire, conn = make_agent(sf)
+    ans = setsc(a, wire, conn, 1)
+    assert ans["ok"]
+    refs = json.loads(sf.read_text())["references"]
+    assert [r["address"] for r in refs] == [ans["address"]]
+
+
+@pytest.mark.parametrize("how", ["directory-gone", "disk-full"])
+def test_an_answer_whose_state_cannot_be_written_is_a_failure_and_not_kept(tmp_path, how,
+                                                                            monkeypatch):
+    sf = tmp_path / "st" / "host.json"
+    a, wire, conn = make_agent(sf)
+    before = sf.read_text()
+    if how == "directory-gone":
+        break_dir(sf)
+    else:
+        def full(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(os, "fsync", full)
+    ans = setsc(a, wire, conn, 1)
+    assert ans["ok"] is False and ans["error"] == "EAI_REQUIREDIPFAILED"
+    assert "not written" in ans["detail"] and "restart" in ans["detail"]
+    # nothing acknowledged is left: no reference in the core ...
+    assert conn.owner not in a.core.refs
+    assert not any(x.refs for x in a.core.addrs.by_prefix.values())
+    assert a.state_write_failed >= 1
+    # ... and none on disk
+    if how == "disk-full":
+        assert sf.read_text() == before
+        monkeypatch.undo()
+    else:
+        sf.parent.unlink()
+        sf.parent.with_name("moved").rename(sf.parent)
+    # the disk works again: the next setsc() succeeds and is written
+    ans = setsc(a, wire, conn, 2)
+    assert ans["ok"]
+    refs = json.loads(sf.read_text())["references"]
+    assert [r["address"] for r in refs] == [ans["address"]]
