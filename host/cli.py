@@ -27,19 +27,19 @@ def host() -> None:
               help="TOML file with a [host] table.")
 @click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
 @click.option("--lab-timers", is_flag=True, help="Use the scaled (lab) timer profile.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"],
-                                               case_sensitive=False),
-              default="info", show_default=True, help="Logging threshold (stderr).")
-def run_cmd(iface, config_path, api_socket, lab_timers, log_level) -> None:
+@click.option("--log-level", "log_levels", multiple=True, metavar="LEVEL|LOGGER=LEVEL",
+              help="Logging threshold (debug, info, warning, error; default info, or one "
+                   "step lower per odm -v), or one logger's: host.core=debug. Repeatable.")
+def run_cmd(iface, config_path, api_socket, lab_timers, log_levels) -> None:
     """Run the host agent on IFACE until SIGTERM/SIGINT (then Release)."""
-    import logging
 
     from host.config import ConfigError, load_config
     from host.io.agent import run_agent
-
-    level = getattr(logging, log_level.upper())
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(level)
+    from odm import logsetup
+    try:
+        logsetup.setup("info", log_levels)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--log-level") from None
 
     try:
         cfg = load_config(config_path, iface=iface, api_socket=api_socket,

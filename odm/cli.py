@@ -8,7 +8,6 @@ module only assembles them, so ``odm --help`` lists everything that is installed
 from __future__ import annotations
 
 import importlib
-import logging
 
 import click
 
@@ -48,12 +47,16 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="odm")
-@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
-def main(verbose: int) -> None:
+@click.option("-v", "--verbose", count=True,
+              help="More logging: each -v one level more; -vv also pyroute2's and asyncio's.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Log lines as text or one JSON object each.")
+def main(verbose: int, log_format: str) -> None:
     """odm — On-Demand Mobility Management (RFC 8653) on the wire.
 
     Typed Router Advertisements and DHCPv6 Prefix Delegation, a host agent with
     setsc(), and a namespace lab to watch them work.
     """
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from odm import logsetup
+    logsetup.state.update(verbose=verbose, format=log_format)
+    logsetup.setup("warning")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 
@@ -34,21 +33,22 @@ def router() -> None:
 @click.option("--iface", "-i", "ifaces", multiple=True,
               help="Serve only this [[interface]] (repeatable). With a one-interface "
                    "config and one --iface of another name, that config runs on it.")
-@click.option("--log-level", type=click.Choice(_LEVELS, case_sensitive=False),
-              default="info", show_default=True, help="Logging threshold.")
-def run_cmd(config_path, ifaces, log_level) -> None:
+@click.option("--log-level", "log_levels", multiple=True, metavar="LEVEL|LOGGER=LEVEL",
+              help="Logging threshold (debug, info, warning, error; default info, or one "
+                   "step lower per odm -v), or one logger's: router.dhcp=debug. Repeatable.")
+def run_cmd(config_path, ifaces, log_levels) -> None:
     """Run the router agent in the foreground until SIGTERM/SIGINT (then final
     RAs with router lifetime 0, routes flushed, lease store closed). SIGHUP
     reloads the configuration file (a broken one is refused; the agent runs
     on with the old)."""
+    from odm import logsetup
     from router.config import ConfigError, load_config
     from router.errors import StoreError
     from router.io.agent import run_agent
-
-    level = getattr(logging, log_level.upper())
-    logging.basicConfig(level=level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(level)
+    try:
+        logsetup.setup("info", log_levels)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--log-level") from None
     def loader(path):
         cfg = load_config(path)
         return cfg.with_interface_names(list(ifaces)) if ifaces else cfg

@@ -523,7 +523,7 @@ class HostAgent:
                              out.dst)
                 self._hold_unsent(out, now if first_failed is None else first_failed)
             else:
-                log.info("send to %s failed: %s", out.dst, exc)
+                log.warning("send to %s failed: %s", out.dst, exc)
             return False
 
     def _link_local(self) -> IPv6Address | None:
