@@ -10,7 +10,7 @@ the core's monotonic ``now`` clock. ``mobility_type`` is a
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
@@ -32,6 +32,42 @@ class FailureReason(enum.Enum):
 
 class Event:
     """Base of all host-core events."""
+
+    def describe(self) -> str:
+        """One log line: the event's name and its fields as ``key=value``,
+        addresses and prefixes in full, types by their RFC 8653 names, IAIDs in
+        0x hex and DUIDs in colon hex as Wireshark shows them, lifetimes in
+        seconds; core-clock instants are left out (they mean nothing to a
+        reader)."""
+        parts = []
+        for f in fields(self):  # type: ignore[arg-type]
+            k, v = f.name, getattr(self, f.name)
+            if k.endswith("_until") or (isinstance(v, (dict, tuple)) and not v):
+                continue
+            key = {"mobility_type": "type", "preferred_lifetime": "preferred",
+                   "valid_lifetime": "valid"}.get(k, k).replace("_", "-")
+            if isinstance(v, bool):
+                if v:
+                    parts.append(key)
+                continue
+            if k == "mobility_type":
+                v = v.name if isinstance(v, MobilityType) else ("untyped" if v is None else v)
+            elif k == "iaid":
+                v = f"0x{v:08x}"
+            elif isinstance(v, bytes):
+                if not v:
+                    continue
+                v = v.hex(":")
+            elif isinstance(v, enum.Enum):
+                v = v.value
+            elif k.endswith("_lifetime"):
+                v = "infinity" if v == 0xFFFFFFFF else f"{v}s"
+            elif isinstance(v, tuple):
+                v = ",".join(x.name if isinstance(x, MobilityType) else str(x) for x in v)
+            elif isinstance(v, dict):
+                continue
+            parts.append(f"{key}={v}")
+        return f"{type(self).__name__}: " + " ".join(parts)
 
 
 # ------------------------------------------------------------- DHCPv6-PD --

@@ -584,7 +584,7 @@ class HostAgent:
             self.nl.default_route(ev.router, 0)
             log.info("router %s forgotten; default route through it removed", ev.router)
         else:
-            log.info("%s", ev)
+            log.info("%s", ev.describe())
 
 
 def run_agent(config: HostConfig) -> None:

@@ -165,3 +165,19 @@ def test_state_file_atomic_write_only_on_change_and_corrupt_file(tmp_path):
     assert StateFile(sf.path).load() is None
     sf.remove()
     assert not sf.path.exists()
+
+
+def test_event_log_lines_name_fields_as_operators_read_them():
+    """Host INFO lines are no dataclass reprs (issue 16): RFC type names, IAID
+    in 0x hex, DUID in colon hex, lifetimes in seconds, no core-clock times."""
+    from ipaddress import IPv6Network
+
+    from host.core.events import PrefixBound, PrefixDeprecated
+    from odm_wire.constants import MobilityType
+    line = PrefixBound(IPv6Network("2001:db8:1002::/64"), MobilityType.SESSION_LASTING, 600,
+                       0xFFFFFFFF, 0x6411FB, bytes.fromhex("000100013a")).describe()
+    assert line == ("PrefixBound: prefix=2001:db8:1002::/64 type=SESSION_LASTING "
+                    "preferred=600s valid=infinity iaid=0x006411fb "
+                    "server-duid=00:01:00:01:3a")
+    line = PrefixDeprecated(IPv6Network("2001:db8::/64"), None, 5, 1234.5).describe()
+    assert line == "PrefixDeprecated: prefix=2001:db8::/64 type=untyped iaid=0x00000005"
