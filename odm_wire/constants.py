@@ -55,16 +55,14 @@ class MobilityType(IntEnum):
         """Parse ``FIXED``, ``fixed``, ``session-lasting``, ``SL``, ``np``, ``gr`` or
         ``1``..``4``. Raises :class:`ValueError` for anything else."""
         t = text.strip().upper().replace("-", "_")
-        if t.isdigit():
-            return cls(int(t))
         short = {"F": cls.FIXED, "SL": cls.SESSION_LASTING, "NP": cls.NON_PERSISTENT,
                  "GR": cls.GRACEFUL_REPLACEMENT, "GRACEFUL": cls.GRACEFUL_REPLACEMENT}
-        if t in short:
-            return short[t]
         try:
-            return cls[t]
-        except KeyError:
-            raise ValueError(f"unknown mobility type {text!r}") from None
+            return cls(int(t)) if t.isdigit() else short.get(t) or cls[t]
+        except (KeyError, ValueError):
+            valid = ", ".join(f"{m.value} {m.cli_name}" for m in cls)
+            raise ValueError(f"unknown mobility type {text!r}; the types are {valid} "
+                             "(RFC 8653 §6.1)") from None
 
 
 #: The single mapping between odm's numbering (= setsc addressType) and the

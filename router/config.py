@@ -38,6 +38,7 @@ are. Nothing is ever changed by editing a constant.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import socket
 import tomllib
@@ -486,6 +487,11 @@ PREFIX_ALIASES = {
 }
 
 
+#: the tables read by the parse under way (see :func:`parse_config`)
+_TABLES: contextvars.ContextVar[list[_Table] | None] = contextvars.ContextVar(
+    "odm_config_tables", default=None)
+
+
 class _Table:
     """A TOML table being read: tracks which keys were used so leftovers can be
     reported, and names every key by its dotted path."""
@@ -503,6 +509,21 @@ class _Table:
             self.data[name] = v
             self.spelled[name] = k
         self.used: set[str] = set()
+        tables = _TABLES.get()
+        if tables is not None:
+            tables.append(self)
+
+    def misspelt(self) -> tuple[str, str] | None:
+        """(a key given here that is not used, the key it is probably a
+        misspelling of: one read but not given), or None."""
+        import difflib
+        wanted = [k for k in self.used if k not in self.data]
+        for k in self.data:
+            if k not in self.used:
+                close = difflib.get_close_matches(k, wanted, n=1, cutoff=0.8)
+                if close:
+                    return k, close[0]
+        return None
 
     def key(self, name: str) -> str:
         k = self.spelled.get(name, name)
@@ -516,12 +537,16 @@ class _Table:
         return self.data.get(name, default)
 
     def done(self) -> None:
+        hint = self.misspelt()
+        if hint:
+            raise ConfigError(self.key(hint[0]), f"unknown key; did you mean {hint[1]!r}?")
         extra = [k for k in self.data if k not in self.used]
         if extra:
             raise ConfigError(self.key(extra[0]), "unknown key")
 
     # typed getters ---------------------------------------------------
     def str_(self, name: str, default: str | None = None, required: bool = False) -> str | None:
+        self.used.add(name)
         if required and name not in self.data:
             raise ConfigError(self.key(name), "is required")
         v = self.get(name, default)
@@ -1040,7 +1065,26 @@ def _parse_lease_store(t: _Table, path) -> tuple[LeaseStoreConfig | None, dict]:
 
 def parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
     """Build a :class:`RouterConfig` from a parsed TOML document. Relative paths
-    are taken from ``base_dir``. Raises :class:`ConfigError` naming the key."""
+    are taken from ``base_dir``. Raises :class:`ConfigError` naming the key.
+
+    A misspelt key is reported as such ("unknown key; did you mean ...") even
+    when the error it caused shows first elsewhere (the right key missing, or
+    its default failing a check against another key)."""
+    token = _TABLES.set([])
+    try:
+        return _parse_config(data, base_dir)
+    except ConfigError:
+        for t in _TABLES.get() or []:
+            hint = t.misspelt()
+            if hint:
+                raise ConfigError(t.key(hint[0]),
+                                  f"unknown key; did you mean {hint[1]!r}?") from None
+        raise
+    finally:
+        _TABLES.reset(token)
+
+
+def _parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
     top = _Table(data, "")
     prof = _parse_timers(_Table(top.get("timers", {}), "timers"))
     r = _Table(top.get("router", {}), "router")

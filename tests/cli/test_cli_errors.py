@@ -1,0 +1,42 @@
+"""Errors an operator meets on the command line say what is wrong and what to
+do (issue 16): a misspelt config key named as such, the valid mobility types
+listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from odm_wire.constants import MobilityType
+from router.cli import router
+
+AR1 = Path(__file__).resolve().parents[2] / "pcaps" / "ar1.toml"
+
+
+@pytest.mark.parametrize(("old", "new", "key", "meant"), [
+    ('id = "ar1"', 'idd = "ar1"', "router.idd", "id"),
+    # the misspelling leaves the default, which then fails a check of another key
+    ("max_rtr_adv_interval = 30 ", "max_rtr_adv_intervall = 30 ",
+     "interface[0].ra.max_rtr_adv_intervall", "max_rtr_adv_interval"),
+    # the misspelling leaves a required key missing
+    ('  prefix = "2001:db8:1f00::/48"', '  prefx = "2001:db8:1f00::/48"',
+     "interface[0].pd_pool[0].prefx", "prefix"),
+])
+def test_a_misspelt_key_is_named_with_the_key_meant(tmp_path, old, new, key, meant):
+    text = AR1.read_text()
+    assert old in text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace(old, new, 1))
+    r = CliRunner().invoke(router, ["check-config", str(bad)])
+    assert r.exit_code == 1
+    assert f"{key}: unknown key; did you mean {meant!r}?" in r.output
+
+
+@pytest.mark.parametrize("text", ["5", "0", "bogus"])
+def test_an_unknown_mobility_type_lists_the_valid_ones(text):
+    with pytest.raises(ValueError) as ei:
+        MobilityType.from_name(text)
+    msg = str(ei.value)
+    assert all(f"{m.value} {m.cli_name}" in msg for m in MobilityType)
