@@ -35,6 +35,12 @@ def run_cmd(iface, config_path, api_socket, lab_timers, log_levels) -> None:
 
     from host.config import ConfigError, load_config
     from host.io.agent import run_agent
+    from odm.capabilities import missing
+    lacking = missing("CAP_NET_ADMIN", "CAP_NET_RAW")
+    if lacking:
+        raise click.ClickException(
+            f"odm host run needs {' and '.join(lacking)} (addresses, raw ICMPv6 for RAs): "
+            "run it as root, or give it those capabilities (contrib/odm-host.service)")
     from odm import logsetup
     try:
         logsetup.setup("info", log_levels)

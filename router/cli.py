@@ -49,6 +49,13 @@ def run_cmd(config_path, ifaces, log_levels) -> None:
         logsetup.setup("info", log_levels)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--log-level") from None
+    from odm.capabilities import missing
+    lacking = missing("CAP_NET_ADMIN", "CAP_NET_RAW")
+    if lacking:
+        raise click.ClickException(
+            f"odm router run needs {' and '.join(lacking)} (routes, raw ICMPv6 for RS/RA): "
+            "run it as root, or give it those capabilities (contrib/odm-router.service)")
+
     def loader(path):
         cfg = load_config(path)
         return cfg.with_interface_names(list(ifaces)) if ifaces else cfg

@@ -40,3 +40,22 @@ def test_an_unknown_mobility_type_lists_the_valid_ones(text):
         MobilityType.from_name(text)
     msg = str(ei.value)
     assert all(f"{m.value} {m.cli_name}" in msg for m in MobilityType)
+
+
+@pytest.mark.parametrize("which", ["router", "host"])
+def test_an_agent_without_the_capabilities_says_so_before_anything(which, monkeypatch,
+                                                                     tmp_path):
+    """Not root: one line naming the capabilities, not "Permission denied"
+    half-way through the start."""
+    import odm.capabilities
+    monkeypatch.setattr(odm.capabilities, "effective", lambda: 0)
+    if which == "router":
+        args = ["run", "--config", str(AR1)]
+        group = router
+    else:
+        from host.cli import host as group
+        args = ["run", "--iface", "lo", "--socket", str(tmp_path / "h.sock")]
+    r = CliRunner().invoke(group, args)
+    assert r.exit_code == 1
+    assert "needs CAP_NET_ADMIN and CAP_NET_RAW" in r.output and "root" in r.output
+    assert not list(tmp_path.iterdir())
