@@ -319,6 +319,9 @@ class HostAgent:
             for a in list(self.core.addrs.by_prefix.values()):
                 self.nl.apply(AddressRemoved(a.address, a.prefix_length, a.mobility_type,
                                              "agent-stop"))
+            restored = self.nl.restore_sysctls()
+            if restored:
+                log.info("sysctls on %s restored: %s", self.config.iface, restored)
             self.nl.close()
         if self._lock is not None:
             self._lock.release()

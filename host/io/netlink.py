@@ -68,6 +68,8 @@ class Netlink:
             raise OSError(f"no interface {iface!r}")
         self.index = idx[0]
         self.monitor: IPRoute | None = None
+        #: sysctls changed at start and their values before (restored at stop)
+        self.saved_sysctls: dict[str, str] = {}
         # address requests: pyroute2 builds them, a plain socket carries them
         # (IPRoute.addr() costs ~0.3 ms a call, most of it in the library's
         # request machinery; a setsc() answer waits on this call)
@@ -102,15 +104,31 @@ class Netlink:
         else 1 — never lowered)."""
         out = {}
         try:
+            was = _sysctl(self.iface, "autoconf")
+            if was != "0":
+                self.saved_sysctls["autoconf"] = was
             out["autoconf"] = _sysctl(self.iface, "autoconf", "0")
             fwd = _sysctl(self.iface, "forwarding")
             ar = _sysctl(self.iface, "accept_ra")
             if fwd != "0" and ar != "2":
+                self.saved_sysctls["accept_ra"] = ar
                 ar = _sysctl(self.iface, "accept_ra", "2")
             out["accept_ra"] = ar
         except OSError as exc:
             log.warning("cannot set sysctls on %s: %s", self.iface, exc)
         return out
+
+    def restore_sysctls(self) -> dict[str, str]:
+        """Put back what :meth:`configure_sysctls` changed (at stop: the
+        interface is left as the agent found it, kernel SLAAC on again)."""
+        done = {}
+        for key, value in self.saved_sysctls.items():
+            try:
+                done[key] = _sysctl(self.iface, key, value)
+            except OSError as exc:
+                log.warning("cannot restore %s on %s: %s", key, self.iface, exc)
+        self.saved_sysctls.clear()
+        return done
 
     def accept_ra(self) -> int:
         try:

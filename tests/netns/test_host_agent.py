@@ -569,3 +569,37 @@ def test_a_second_router_agent_with_the_same_config_exits_and_removes_nothing(to
         assert topo.router_bindings()  # its control socket still answers
     finally:
         app.quit()
+
+
+def test_the_interface_is_left_as_the_agent_found_it(tmp_path):
+    """Issue 16: the host agent turns the kernel's SLAAC off on its interface
+    (it forms the addresses itself) and turns it back on when it stops."""
+    from lab.nsutil import run_in_netns
+
+    def sysctl(ns, iface, value=None):
+        def body():
+            p = Path(f"/proc/sys/net/ipv6/conf/{iface}/autoconf")
+            if value is not None:
+                p.write_text(value)
+            return p.read_text().strip()
+        return run_in_netns(ns, body)
+
+    with veth_pair() as pair:
+        assert sysctl(pair.cli_ns, pair.cli_if, "1") == "1"
+        sock = tmp_path / "host.sock"
+        (tmp_path / "host.toml").write_text(HOST_TOML.format(iface=pair.cli_if, sock=sock,
+                                                             tmp=tmp_path))
+        p = pair.spawn(pair.cli_ns, [sys.executable, "-m", "odm", "host", "run", "--config",
+                                     str(tmp_path / "host.toml")], tmp_path / "host.log")
+        try:
+            end = time.monotonic() + 15
+            while not sock.exists():
+                assert p.poll() is None, (tmp_path / "host.log").read_text()
+                assert time.monotonic() < end, "the host agent did not start"
+                time.sleep(0.05)
+            assert sysctl(pair.cli_ns, pair.cli_if) == "0"
+        finally:
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(15) == 0, (tmp_path / "host.log").read_text()
+        assert sysctl(pair.cli_ns, pair.cli_if) == "1"
+        assert "sysctls on" in (tmp_path / "host.log").read_text()
