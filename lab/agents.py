@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.config import HOST, HOST_IF
+from lab.nsutil import python_module
 from lab.topology import Lab
 from odm_wire.constants import MobilityType
 
@@ -209,16 +209,16 @@ class LabAgents:
     def start_router(self, name: str) -> subprocess.Popen:
         cfg = self.workdir / f"{name}.toml"
         cfg.write_text(self.router_toml(name))
-        p = self.lab.spawn(name, [sys.executable, "-m", "odm", "router", "run", "--config",
-                                  str(cfg)], self.log_path(name))
+        p = self.lab.spawn(name, python_module("odm", "router", "run", "--config",
+                                  str(cfg)), self.log_path(name))
         self.procs[name] = p
         return p
 
     def start_host(self) -> subprocess.Popen:
         cfg = self.workdir / "host.toml"
         cfg.write_text(self.host_toml())
-        p = self.lab.spawn(HOST, [sys.executable, "-m", "odm", "host", "run", "--config",
-                                  str(cfg)], self.log_path("host"))
+        p = self.lab.spawn(HOST, python_module("odm", "host", "run", "--config",
+                                  str(cfg)), self.log_path("host"))
         self.procs["host"] = p
         return p
 
@@ -292,11 +292,11 @@ class LabAgents:
 
     def app(self, name: str, args: Iterable[str]) -> App:
         """Start ``python -m lab.apps ARGS`` in ``mh`` as application ``name``."""
-        return App(self.lab, HOST, name, [sys.executable, "-m", "lab.apps", *args],
+        return App(self.lab, HOST, name, python_module("lab.apps", *args),
                    self.log_path(name))
 
     def cn_app(self, name: str, args: Iterable[str]) -> App:
-        return App(self.lab, "cn", name, [sys.executable, "-m", "lab.apps", *args],
+        return App(self.lab, "cn", name, python_module("lab.apps", *args),
                    self.log_path(name))
 
 

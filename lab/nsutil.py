@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -278,3 +279,12 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """The command line that runs ``python -m module args`` for the lab's
+    agents and applications, from the installed odm: ``-P`` keeps the current
+    directory off ``sys.path`` (Python 3.11), so a checkout (or any
+    ``odm/``, ``router/`` folder) where the user stands cannot silently stand
+    in for the installed package; ``PYTHONPATH`` still applies."""
+    return [sys.executable, "-P", "-m", module, *args]

@@ -41,3 +41,18 @@ def test_mobility_carries_the_data_plane(lab, tmp_path, dataplane):
 
 def test_no_dataplane_no_mobility_table(lab, tmp_path):
     assert _router(lab, tmp_path, dataplane=None).mobility is None
+
+
+def test_the_lab_runs_the_installed_odm_not_a_folder_in_the_current_directory(tmp_path):
+    """Issue 16: the agents ran as ``python -m odm``, so an ``odm/`` folder
+    where the user stood replaced the installed package without a word."""
+    import subprocess
+
+    from lab.nsutil import python_module
+    fake = tmp_path / "odm"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise SystemExit('the wrong odm')\n")
+    (fake / "__main__.py").write_text("raise SystemExit('the wrong odm')\n")
+    r = subprocess.run(python_module("odm", "--version"), cwd=tmp_path, capture_output=True,
+                       text=True, timeout=60, check=False)
+    assert r.returncode == 0 and r.stdout.startswith("odm"), r.stderr
