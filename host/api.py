@@ -302,6 +302,21 @@ def api_fileno(sock: socket.socket) -> int | None:
     return h.conn.fileno() if h is not None else None
 
 
+def operate(op: str, path: str | Path | None = None, timeout: float = 5.0) -> dict:
+    """An operator's request (``renew``, ``rebind``, ``release-all``; root
+    only) to the agent at ``path``; the answer (``ok``, ``ia-pds`` or
+    ``error``/``detail``). Raises :class:`AgentUnavailable`."""
+    p = Path(path) if path is not None else DEFAULT_PATH
+    try:
+        h = _Handle(p)
+    except OSError as exc:
+        raise AgentUnavailable(f"no host agent at {p}: {exc.strerror or exc}") from None
+    try:
+        return h.request({"op": op, "id": next(_ids)}, time.monotonic() + timeout)
+    finally:
+        h.close()
+
+
 def status(path: str | Path | None = None, timeout: float = 5.0) -> dict:
     """The agent's state (``odm host status --json``). Raises
     :class:`AgentUnavailable` when no agent answers."""

@@ -70,6 +70,40 @@ def _fmt_life(v) -> str:
     return "∞" if v == 0xFFFFFFFF else f"{v}s"
 
 
+def _operate(op: str, api_socket, what: str) -> None:
+    from host.api import AgentUnavailable, operate
+
+    try:
+        ans = operate(op, api_socket)
+    except AgentUnavailable as exc:
+        raise click.ClickException(exc.detail) from None
+    if not ans.get("ok"):
+        raise click.ClickException(f"{ans.get('error')}: {ans.get('detail')}")
+    click.echo(f"{what} {ans.get('ia-pds', 0)} IA_PD(s)")
+
+
+@host.command("renew")
+@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+def renew_cmd(api_socket) -> None:
+    """Renew every delegated prefix now (RFC 8415 §18.2.4), as dhcpcd -n."""
+    _operate("renew", api_socket, "renewing")
+
+
+@host.command("rebind")
+@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+def rebind_cmd(api_socket) -> None:
+    """Rebind every delegated prefix now (RFC 8415 §18.2.12), as after a move."""
+    _operate("rebind", api_socket, "rebinding")
+
+
+@host.command("release")
+@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+def release_cmd(api_socket) -> None:
+    """Release every delegated prefix (RFC 8415 §18.2.7), as dhcpcd -k; the
+    applications holding them are told, and the agent runs on."""
+    _operate("release-all", api_socket, "releasing")
+
+
 @host.command("status")
 @click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -168,8 +168,13 @@ class HostCore:
         self._link_routers.clear()
         self._pump(now)
 
+    def renew_all(self, now: float) -> None:
+        """``odm host renew``: Renew every bound IA_PD now (RFC 8415 §18.2.4)."""
+        self.pd.renew_all(now)
+        self._pump(now)
+
     def rebind_all(self, now: float) -> None:
-        """After a move (RFC 8415 §18.2.12)."""
+        """After a move (RFC 8415 §18.2.12), or ``odm host rebind``."""
         self.pd.rebind_all(now)
         self._pump(now)
 

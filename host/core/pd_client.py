@@ -456,6 +456,15 @@ class PdClient:
         for iaid in list(self.ias):
             self.release(iaid, now)
 
+    def renew_all(self, now: float) -> None:
+        """An operator's ``odm host renew`` (``dhcpcd -n``): every bound IA_PD
+        that is not in an exchange Renews now, as if T1 had come (RFC 8415
+        §18.2.4), its retransmissions bounded by its T2 as usual."""
+        for ia in list(self.ias.values()):
+            if ia.state == IaState.BOUND and ia.exchange is None and ia.leases:
+                ia.t1_at = min(ia.t1_at, now)
+                self._ia_timers(ia, now)
+
     def rebind_all(self, now: float) -> None:
         """After a possible link change (a move): Rebind every IA_PD that holds
         prefixes, with Confirm-like timing (RFC 8415 §18.2.12: delay up to

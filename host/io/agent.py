@@ -416,6 +416,17 @@ class HostAgent:
         elif op == "release":
             self.core.close_owner(c.owner, self.now())
             self.api.send(c, {"id": rid, "ok": True})
+        elif op in ("renew", "rebind", "release-all"):
+            # an operator's dhcpcd -n / -k: root only (it acts on every user's prefixes)
+            if c.uid != 0:
+                self.api.send(c, {"id": rid, "ok": False, "error": "EPERM",
+                                  "detail": f"{op} acts on every prefix of the host: root only"})
+            else:
+                n = sum(1 for ia in self.core.pd.ias.values() if ia.leases)
+                log.info("%s of %d IA_PD(s) asked by pid %s", op, n, c.pid)
+                {"renew": self.core.renew_all, "rebind": self.core.rebind_all,
+                 "release-all": self.core.release_all}[op](self.now())
+                self.api.send(c, {"id": rid, "ok": True, "ia-pds": n})
         elif op == "status":
             self.api.send(c, {"id": rid, "ok": True, "status": self._status_for(c)})
         elif op == "ping":

@@ -11,7 +11,9 @@ default ``/run/odm/host.sock``):
 - requests: ``{"op": "setsc", "id": N, "type": 1..4, "on_net": bool,
   "timeout": s|null, "fd": <fd number in the caller>}``;
   ``{"op": "release", "id": N}`` (end this socket's reference);
-  ``{"op": "status", "id": N}``; ``{"op": "ping", "id": N}``.
+  ``{"op": "status", "id": N}``; ``{"op": "ping", "id": N}``; for root only,
+  ``{"op": "renew" | "rebind" | "release-all", "id": N}`` (``odm host
+  renew|rebind|release``: every IA_PD of the host, as ``dhcpcd -n`` / ``-k``).
 - answers: ``{"id": N, "ok": true, "address": "2001:db8::1"}`` or
   ``{"id": N, "ok": false, "error": "EAI_REQUIREDIPNOTSUPPORTED" |
   "EAI_REQUIREDIPFAILED" | "ODM_POLICY_DENIED", "detail": "..."}`` (the last:

@@ -822,3 +822,20 @@ def test_ignored_odm_options_are_counted():
     (b,) = of(events(c), PrefixBound)
     assert b.mobility_type == MT.FIXED
     assert c.drops.counts["duplicate-type-option"] == 1
+
+
+def test_an_operators_renew_sends_renew_now_bounded_by_t2():
+    """``odm host renew`` (dhcpcd -n): a bound IA_PD Renews at once, to its
+    server (RFC 8415 §18.2.4), not at T1; an idle client sends nothing."""
+    from odm_wire.dhcp6 import Renew
+    c = make()
+    c.renew_all(5.0)
+    assert c.datagrams_to_send() == []
+    iaid = bind(c)
+    c.datagrams_to_send()
+    ia = c.ias[iaid]
+    assert ia.t1_at == 1000
+    c.renew_all(50.0)
+    (ren,) = decoded(c.datagrams_to_send())
+    assert type(ren) is Renew and ren.server_duid == SERVER
+    assert ia.state == IaState.RENEWING and ia.t2_at == 2000

@@ -529,6 +529,26 @@ def _second_copy(topo, ns: str, argv: list[str], log: str) -> tuple[int, str]:
     return rc, (topo.tmp / log).read_text()
 
 
+def test_odm_host_renew_and_rebind_reach_the_server_now(topo):
+    """Issue 16: ``odm host renew`` / ``rebind`` (dhcpcd -n style) send a
+    Renew / Rebind for every bound IA_PD at once, not at T1/T2."""
+    from click.testing import CliRunner
+
+    from host.cli import host
+    from router.io.control import command
+
+    def count(name):
+        ans = command(topo.router_sock, "statistic-get", {"name": name})
+        return ans["arguments"][name][0][0]
+
+    for op, stat in (("renew", "pkt6-renew-received"), ("rebind", "pkt6-rebind-received")):
+        before = count(stat)
+        r = CliRunner().invoke(host, [op, "--socket", str(topo.host_sock)])
+        assert r.exit_code == 0 and "IA_PD(s)" in r.output, r.output
+        topo.wait(lambda stat=stat, before=before: count(stat) > before,
+                  f"a {op} at the router")
+
+
 def test_a_second_host_agent_on_the_same_interface_exits_and_removes_nothing(topo):
     """Issue 13 point 10: a second ``odm host run`` with the same config
     starts, finds the first agent's lock and exits with one line naming it,
