@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import secrets
 import signal
 import socket
@@ -43,6 +44,7 @@ from host.policy import Principal, load_policy
 from host.state import StateFile, export_state
 from odm.instance_lock import InstanceLock, interface_lock_path
 from odm.safefile import UnsafePath, read_private, write_private
+from odm.sdnotify import notify
 from odm_wire.dhcp6 import DuidLL, decode_duid
 
 log = logging.getLogger(__name__)
@@ -172,8 +174,11 @@ class HostAgent:
             self._remove_leftovers()
         if self.adopted:
             self._adopt_handle = self.loop.call_later(cfg.socket_poll_interval, self._watch_adopted)
+        notify("READY=1", f"STATUS=serving on {cfg.iface}, API {cfg.api_socket}",
+               f"MAINPID={os.getpid()}")
         try:
             await self._stop.wait()
+            notify("STOPPING=1")
             self.core.release_all(self.now())
             self._kick()
             await self._drain_releases(timeout=max(0.2, min(2.0, cfg.timers.rel_timeout * 2)))

@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from odm.instance_lock import InstanceLock, interface_lock_path
+from odm.sdnotify import notify
 from odm_wire.dhcp6 import Duid, DuidLL, DuidLLT, decode_duid
 from odm_wire.errors import WireFormatError
 from router.config import ConfigError, RouterConfig, load_config, parse_duid_text
@@ -233,7 +234,10 @@ class RouterAgent:
                      cfg.router_id, ", ".join(self.ifaces), bytes(self.duid).hex(),
                      cfg.store_description(), cfg.control_socket)
             self.ready.set()
+            notify("READY=1", f"STATUS=serving {', '.join(self.ifaces)}",
+                   f"MAINPID={os.getpid()}")
             await self._stop.wait()
+            notify("STOPPING=1")
             log.info("shutting down")
             await self._shutdown()
         finally:
@@ -781,11 +785,14 @@ class RouterAgent:
 
     def _on_sighup(self) -> None:
         log.info("SIGHUP: reloading %s", self.config_path)
+        notify("RELOADING=1")
         try:
-            self.reload()
+            ok, text = self.reload()
         except Exception:  # a reload never stops the agent
             self.stats["adapter-errors"] += 1
             log.exception("configuration reload failed; running on")
+            ok, text = False, "reload failed"
+        notify("READY=1", f"STATUS={'serving' if ok else text}")
 
     def _on_control(self, req: dict) -> dict:
         if "command" in req:  # Kea's control channel (router/io/commands.py)

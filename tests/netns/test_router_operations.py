@@ -177,3 +177,40 @@ def test_sighup_reloads_in_place_and_refuses_a_broken_config(pair, client):
     assert proc.wait(10) == 0
     pair.procs.remove(proc)
     assert pair.odm_routes() == {}
+
+
+def test_the_agent_speaks_systemds_readiness_protocol(pair, tmp_path):
+    """contrib/systemd/odm-router.service is Type=notify: READY=1 once the
+    agent serves (its control socket answers), RELOADING=1 then READY=1 around
+    a SIGHUP reload, STOPPING=1 at SIGTERM (sd_notify(3))."""
+    import socket as sk
+    import sys
+
+    from router_pair import REPO
+
+    path = tmp_path / "notify.sock"
+    s = sk.socket(sk.AF_UNIX, sk.SOCK_DGRAM)
+    s.bind(str(path))
+    s.settimeout(15)
+    try:
+        proc = pair.spawn(pair.rtr_ns, [sys.executable, "-m", "odm", "router", "run",
+                                        "--config", str(pair.config())],
+                          pair.workdir / "router.log",
+                          env={"NOTIFY_SOCKET": str(path), "PYTHONPATH": str(REPO)})
+
+        def next_message() -> list[str]:
+            return s.recv(4096).decode().splitlines()
+
+        msg = next_message()
+        assert "READY=1" in msg and f"MAINPID={proc.pid}" in msg, msg
+        assert kea(pair, "list-commands")["result"] == 0  # ready meant ready
+        proc.send_signal(signal.SIGHUP)
+        msg = next_message()
+        assert msg[0] == "RELOADING=1" and any(m.startswith("MONOTONIC_USEC=") for m in msg)
+        assert next_message() == ["READY=1", "STATUS=serving"]
+        proc.send_signal(signal.SIGTERM)
+        assert next_message() == ["STOPPING=1"]
+        assert proc.wait(10) == 0
+        pair.procs.remove(proc)
+    finally:
+        s.close()
