@@ -59,3 +59,27 @@ def test_rate_limit_is_configurable_and_bounds_a_burst_of_on_net_requests(tmp_pa
         f.write_text("[host]\n" + body + "\n")
         with pytest.raises(ConfigError):
             load_config(f)
+
+
+def test_the_example_documents_every_key_and_each_documented_value_loads(tmp_path):
+    """host/example.toml is the host agent's configuration reference, like
+    router/example.toml: every HostConfig key is in it, and the file with every
+    commented line switched on is a valid configuration."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from host.config import HostConfig, load_config
+    example = Path(__file__).resolve().parents[2] / "host" / "example.toml"
+    text = example.read_text()
+    assert load_config(example) == load_config(None)  # as shipped: all defaults
+    keys = set(re.findall(r"^#?\s*([a-z_]+) = ", text, re.M)) | set(
+        re.findall(r"\[host\.([a-z_]+)\]", text))
+    assert {f.name for f in dataclasses.fields(HostConfig)} - keys == set()
+    on = re.sub(r"^#\s?(\s*\[host\.release_policy\])", r"\1", text, flags=re.M)
+    on = re.sub(r"^#\s?(\s*[a-z_-]+ = )", r"\1", on, flags=re.M)
+    f = tmp_path / "all.toml"
+    f.write_text(on)
+    cfg = load_config(f)
+    assert cfg.iid == "stable" and cfg.address_max_age == 86400.0
+    assert cfg.trusted_routers == ("fe80::1",)
