@@ -73,11 +73,11 @@ def test_the_example_documents_every_key_and_each_documented_value_loads(tmp_pat
     example = Path(__file__).resolve().parents[2] / "host" / "example.toml"
     text = example.read_text()
     assert load_config(example) == load_config(None)  # as shipped: all defaults
-    keys = set(re.findall(r"^#?\s*([a-z_]+) = ", text, re.M)) | set(
+    keys = set(re.findall(r"^#?\s*([a-z_]+) = ", text, re.MULTILINE)) | set(
         re.findall(r"\[host\.([a-z_]+)\]", text))
     assert {f.name for f in dataclasses.fields(HostConfig)} - keys == set()
-    on = re.sub(r"^#\s?(\s*\[host\.release_policy\])", r"\1", text, flags=re.M)
-    on = re.sub(r"^#\s?(\s*[a-z_-]+ = )", r"\1", on, flags=re.M)
+    on = re.sub(r"^#\s?(\s*\[host\.release_policy\])", r"\1", text, flags=re.MULTILINE)
+    on = re.sub(r"^#\s?(\s*[a-z_-]+ = )", r"\1", on, flags=re.MULTILINE)
     f = tmp_path / "all.toml"
     f.write_text(on)
     cfg = load_config(f)
