@@ -214,3 +214,19 @@ def test_the_agent_speaks_systemds_readiness_protocol(pair, tmp_path):
         pair.procs.remove(proc)
     finally:
         s.close()
+
+
+def test_a_missing_interface_is_one_line_before_the_store_is_touched(pair):
+    """Issue 16: the agent created the lease store and flushed routes before
+    saying "Errno 19"; now it names the interface and touches nothing."""
+    import sys
+
+    from router_pair import REPO
+    cfg = pair.config()
+    r = pair.run(pair.rtr_ns, [sys.executable, "-m", "odm", "router", "run", "--config",
+                               str(cfg), "--iface", "nosuch0"], env={"PYTHONPATH": str(REPO)})
+    assert r.returncode == 1
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("Error:")]
+    assert "nosuch0" in line and "Traceback" not in r.stderr
+    assert not (pair.workdir / "leases.sqlite3").exists()
+    assert not (pair.workdir / "router.sock").exists()
