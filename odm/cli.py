@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "setsc": ("host.cli", "setsc_command"),
     "lab": ("lab.cli", "lab"),
     "probe": ("odm.probe_cli", "probe"),
+    "monitor": ("odm.monitor_cli", "monitor"),
     "pcap": ("odm.pcap_cli", "pcap"),
 }
 

@@ -230,3 +230,27 @@ def test_a_missing_interface_is_one_line_before_the_store_is_touched(pair):
     assert "nosuch0" in line and "Traceback" not in r.stderr
     assert not (pair.workdir / "leases.sqlite3").exists()
     assert not (pair.workdir / "router.sock").exists()
+
+
+def test_odm_monitor_ra_prints_what_the_router_sends_and_sends_nothing(pair):
+    """``odm monitor ra`` (radvdump's place): the RAs heard, decoded, one JSON
+    object per line with --json; it sends no RS of its own."""
+    import sys
+
+    from router_pair import REPO
+    pair.start_router(pair.config())
+    r = pair.run(pair.cli_ns, [sys.executable, "-m", "odm", "monitor", "ra", "--iface",
+                               pair.cli_if, "--json", "--count", "1", "--timeout", "20"],
+                 env={"PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr
+    (line,) = r.stdout.splitlines()
+    ra = json.loads(line)
+    assert ra["hop-limit"] == 255 and ra["router-lifetime"] == 1800 and not ra["violations"]
+    (pio,) = ra["prefixes"]
+    assert pio["prefix"] == "2001:db8:1::/64" and pio["mobility-type"] == "NON_PERSISTENT"
+    st = kea(pair, "statistic-get", {"name": "rs-received"})
+    assert st["arguments"]["rs-received"][0][0] == 0
+    r = pair.run(pair.cli_ns, [sys.executable, "-m", "odm", "monitor", "ra", "--iface",
+                               pair.cli_if, "--count", "1", "--timeout", "20"],
+                 env={"PYTHONPATH": str(REPO)})
+    assert r.returncode == 0 and "PIO 2001:db8:1::/64 LA NON_PERSISTENT" in r.stdout, r.stdout
