@@ -170,6 +170,7 @@ def stats_cmd(name, reset, sock, config_path, as_json) -> None:
                {"name": name} if name else None)
 
     def show(a: dict) -> None:
+        from rich.markup import escape
         from rich.table import Table
 
         from odm.tables import print_table
@@ -177,7 +178,7 @@ def stats_cmd(name, reset, sock, config_path, as_json) -> None:
         t.add_column("name")
         t.add_column("value", justify="right")
         for k, v in a.items():
-            t.add_row(k, str(v[0][0]))
+            t.add_row(escape(k), str(v[0][0]))
         print_table(t)
     finish(ans, as_json, show)
 

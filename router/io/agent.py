@@ -231,7 +231,7 @@ class RouterAgent:
             self._open()
             await self._start_services()
             log.info("router agent %s ready on %s (server DUID %s, lease db %s, control %s)",
-                     cfg.router_id, ", ".join(self.ifaces), bytes(self.duid).hex(),
+                     cfg.router_id, ", ".join(self.ifaces), bytes(self.duid).hex(":"),
                      cfg.store_description(), cfg.control_socket)
             self.ready.set()
             notify("READY=1", f"STATUS=serving {', '.join(self.ifaces)}",
