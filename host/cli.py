@@ -8,12 +8,13 @@ import sys
 
 import click
 
+from odm.tables import print_table
 from odm_wire.constants import IPV6_REQUIRE_SRC_ON_NET, MobilityType
 
 
 def _console():
-    from rich.console import Console
-    return Console(emoji=False)  # ":100:" in an address is no emoji
+    from odm.tables import console
+    return console()
 
 
 @click.group("host")
@@ -128,7 +129,7 @@ def status_cmd(api_socket, as_json) -> None:
         state = "deprecated" if a["deprecated"] else ("ready" if a["ready"] else "tentative")
         t.add_row(a["address"], a["type"] or "(legacy)", a["source"], _fmt_life(a["preferred"]),
                   _fmt_life(a["valid"]), str(a["refs"]), state)
-    con.print(t)
+    print_table(t, con)
     t = Table(title="IA_PDs")
     for col in ("iaid", "type", "state", "prefixes", "T1 in", "T2 in"):
         t.add_column(col)
@@ -138,7 +139,7 @@ def status_cmd(api_socket, as_json) -> None:
                             for p in ia["prefixes"]) or "-",
                   "-" if ia["t1_in"] is None else f"{ia['t1_in']}s",
                   "-" if ia["t2_in"] is None else f"{ia['t2_in']}s")
-    con.print(t)
+    print_table(t, con)
     t = Table(title="servers and routers")
     for col in ("kind", "address", "id / lifetime", "types"):
         t.add_column(col)
@@ -150,7 +151,7 @@ def status_cmd(api_socket, as_json) -> None:
                   "M" * r["managed"] + "O" * r["other"])
     for p in st["onlink"]:
         t.add_row("on-link prefix", p["prefix"], p["router"], p["type"] or "(untyped)")
-    con.print(t)
+    print_table(t, con)
     pol, tr, pv = st.get("policy"), st.get("trust", {}).get("ignored"), st.get("privacy")
     if pol is not None and tr is not None:
         t = Table(title="security (docs/security.md)")
@@ -164,7 +165,7 @@ def status_cmd(api_socket, as_json) -> None:
         t.add_row("Reconfigure dropped", str(tr["reconfigure"]))
         if pv and pv.get("enabled"):
             t.add_row("addresses rotated (privacy)", str(pv["rotations"]))
-        con.print(t)
+        print_table(t, con)
 
 
 #: Exit status of ``odm setsc`` per error name (2 stays click's usage error).

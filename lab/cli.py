@@ -35,6 +35,7 @@ import click
 
 from lab.config import LabConfig, LabConfigError, load_config
 from lab.topology import Lab, LabError
+from odm.tables import print_table
 
 
 def dataplane_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -221,10 +222,10 @@ def exec_(node: str, cmd: tuple[str, ...], prefix: str | None, state_dir: Path |
 
 
 def _print_status(st: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(emoji=False)
+    from odm.tables import console as make_console
+    console = make_console()
     phase = st["phase"] or "down"
     console.print(f"[bold]lab {st['prefix']}[/bold]: {phase}"
                   + (f", mh attached to [bold]{st['attached']}[/bold]" if st["attached"] else "")
@@ -253,7 +254,7 @@ def _print_status(st: dict[str, Any]) -> None:
             state = i["state"] + ("" if i["carrier"] else " no-carrier")
             table.add_row(node, i["ifname"], str(i["index"]), state, i["master"] or "",
                           "\n".join(i["addresses"]))
-    console.print(table)
+    print_table(table, console)
     if st["processes"]:
         procs = Table(title="processes", title_justify="left")
         for col in ("pid", "node", "alive", "command", "log"):
@@ -281,7 +282,6 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
     Prints each step with what was expected and observed; exits 0 only if
     every step matched and nothing was left behind.
     """
-    from rich.console import Console
     from rich.table import Table
 
     from lab.demo import run_demo
@@ -294,7 +294,8 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
         resolve_dataplane(dataplane)
     except DataplaneUnavailable as exc:  # before anything is built or printed
         raise click.ClickException(str(exc)) from None
-    console = Console(stderr=as_json, emoji=False)
+    from odm.tables import console as make_console
+    console = make_console(stderr=as_json)
 
     def show(step) -> None:
         if not as_json:
@@ -318,7 +319,7 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
         for s in res.steps:
             t.add_row(str(s.number), s.name, s.expected, s.observed,
                       "[green]ok[/green]" if s.ok else "[red]FAIL[/red]")
-        console.print(t)
+        print_table(t, console)
         if res.dataplane:
             console.print(f"data plane: {res.dataplane} ({dataplane}); not available here: "
                           f"{res.dataplane_unavailable}", soft_wrap=True)

@@ -21,13 +21,15 @@ from rich.table import Table
 from rich.text import Text
 
 from odm.probetools import EXIT_NO_ANSWER
+from odm.tables import print_table
 from odm_wire.constants import ODM_PEN, MobilityType
 
 __all__ = ["probe"]
 
 
 def _console() -> Console:
-    return Console(emoji=False, highlight=False)
+    from odm.tables import console
+    return console()
 
 
 def _common(f):
@@ -112,7 +114,7 @@ def _print_log(con: Console, log, title: str) -> None:
             if e.notes:
                 content += " | " + "; ".join(e.notes)
             t.add_row(f"{e.t:.3f}", arrow, str(e.peer), message_name(e.message), Text(content))
-    con.print(t)
+    print_table(t, con)
     for e in log:
         if e.error is not None and e.error.offset >= 0:
             con.print(Text(f"malformed datagram from {e.peer}: {e.error.reason} "
@@ -180,7 +182,7 @@ def _show_ra(res, iface: str, as_json: bool) -> None:
                   r.flags or "-", Text(ty, style="dim" if not r.mobility_type else "bold"),
                   _life(r.preferred_lifetime), _life(r.valid_lifetime),
                   Text("; ".join(r.violations)))
-    con.print(t)
+    print_table(t, con)
 
 
 # ---------------------------------------------------------------------- pd --
@@ -300,7 +302,7 @@ def _show_pd(res, iface: str, as_json: bool) -> None:
                       _life(g.valid_lifetime), f"{_life(o.t1)}/{_life(o.t2)}", st)
         for d in o.discarded:
             t.add_row(str(o.iaid), asked, d, "", "", "", "", Text("discarded", style="yellow"))
-    con.print(t)
+    print_table(t, con)
     if res.supported_types:
         con.print("SUPPORTED_TYPES: " + ", ".join(_type_text(x) for x in res.supported_types))
     if res.released:
@@ -358,5 +360,5 @@ def types_cmd(iface, netns, as_json, pen, wait, timeout, duid_hex) -> None:
                       Text(r.result if r.result != "legacy"
                            else "legacy (untyped prefix)", style=style),
                       r.prefix or "-", r.released or "-")
-        con.print(t)
+        print_table(t, con)
     sys.exit(res.exit_code)
