@@ -40,7 +40,8 @@ def print_table(table: Table, con: Console | None = None) -> None:
     for col in table.columns:
         col.no_wrap = True
         col.overflow = "ignore"
-    if con.is_terminal and con.measure(table).maximum > con.width:
+    natural = con.measure(table, options=con.options.update_width(1_000_000)).maximum
+    if con.is_terminal and natural > con.width:
         title = _plain(table.title) if table.title else ""
         heads = [_plain(c.header) for c in table.columns]
         cols = [list(c.cells) for c in table.columns]

@@ -59,3 +59,29 @@ def test_an_agent_without_the_capabilities_says_so_before_anything(which, monkey
     assert r.exit_code == 1
     assert "needs CAP_NET_ADMIN and CAP_NET_RAW" in r.output and "root" in r.output
     assert not list(tmp_path.iterdir())
+
+
+def test_tables_never_cut_an_address_piped_or_on_a_narrow_terminal():
+    """rich folded "2001:db8:f…" and "fe80::⏎1" at 80 columns (issue 16)."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from odm.tables import console, print_table
+    addr = "2001:db8:1002:0:f488:7ca3:ffdb:2822"
+
+    def table():
+        t = Table(title="addresses")
+        for col in ("address", "type", "prefix"):
+            t.add_column(col)
+        t.add_row(addr, "SESSION_LASTING", "2001:db8:1002::/64")
+        return t
+    piped = console()  # stdout is not a terminal under pytest
+    assert not piped.is_terminal and piped.width > 1000
+    out = io.StringIO()
+    narrow = Console(file=out, width=40, force_terminal=True, emoji=False, highlight=False)
+    print_table(table(), narrow)
+    text = out.getvalue()
+    assert addr in text and "2001:db8:1002::/64" in text
+    assert text.startswith("addresses: address=" + addr)
