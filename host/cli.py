@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import sys
 
@@ -117,7 +116,8 @@ def status_cmd(api_socket, as_json) -> None:
     except AgentUnavailable as exc:
         raise click.ClickException(exc.detail) from None
     if as_json:
-        click.echo(json.dumps(st, indent=2))
+        from odm.jsonout import dumps
+        click.echo(dumps(st))
         return
     from rich.table import Table
 

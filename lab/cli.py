@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -35,6 +34,7 @@ import click
 
 from lab.config import LabConfig, LabConfigError, load_config
 from lab.topology import Lab, LabError
+from odm.jsonout import dumps
 from odm.tables import print_table
 
 
@@ -174,7 +174,7 @@ def status(as_json: bool, prefix: str | None, state_dir: Path | None) -> None:
     _need_root()
     st = open_lab(prefix, state_dir).status()
     if as_json:
-        click.echo(json.dumps(st, indent=2))
+        click.echo(dumps(st))
     else:
         _print_status(st)
 
@@ -307,7 +307,7 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
     res = run_demo(scenario, pcap_dir=pcap_dir, prefix=prefix or "odm", state_dir=state_dir,
                    keep_logs=keep_logs, dataplane=dataplane, on_step=show)
     if as_json:
-        click.echo(json.dumps(res.to_json(), indent=2))
+        click.echo(dumps(res.to_json()))
     else:
         title = ("RFC 8653 §4.2 message flow" if scenario == "4.2" else
                  "all four mobility types across a move and back")

@@ -21,6 +21,7 @@ import time
 
 import click
 
+from odm.jsonout import type_json
 from odm.probe_cli import _common, _fail, _life, _setup, _type_text
 
 NO_RA = 3
@@ -43,7 +44,7 @@ def _describe(ra, src, hop: int | None, violations: list[str]) -> dict:
         "mtu": mtu.mtu if mtu is not None else None,
         "violations": violations,
         "prefixes": [{"prefix": r.prefix, "flags": r.flags,
-                      "mobility-type": _type_text(r.mobility_type),
+                      "mobility-type": type_json(r.mobility_type),
                       "preferred-lifetime": r.preferred_lifetime,
                       "valid-lifetime": r.valid_lifetime,
                       "violations": r.violations[len(violations):]}
@@ -55,7 +56,7 @@ def _line(d: dict) -> str:
     head = (f"{d['time']} RA from {d['router']} hop-limit {d['hop-limit']} router-lifetime "
             f"{d['router-lifetime']}s flags {d['flags'] or '-'}"
             + (f" MTU {d['mtu']}" if d["mtu"] else ""))
-    parts = [f"PIO {p['prefix']} {p['flags'] or '-'} {p['mobility-type']} preferred "
+    parts = [f"PIO {p['prefix']} {p['flags'] or '-'} {_type_text(p['mobility-type'])} preferred "
              f"{_life(p['preferred-lifetime'])} valid {_life(p['valid-lifetime'])}"
              + (f" [{'; '.join(p['violations'])}]" if p["violations"] else "")
              for p in d["prefixes"]]

@@ -12,7 +12,6 @@ malformed answers (the codec error names the offending octet).
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from odm.jsonout import dumps, type_json
 from odm.probetools import EXIT_NO_ANSWER
 from odm.tables import print_table
 from odm_wire.constants import ODM_PEN, MobilityType
@@ -58,8 +58,11 @@ def _fail(text: str) -> None:
 
 
 def _type_text(t) -> str:
-    if t is None or t == 0:
+    """A type for text output: its RFC 8653 name (also from its JSON spelling)."""
+    if t is None or t == 0 or t == "legacy":
         return "untyped (legacy)"
+    if isinstance(t, str):
+        t = MobilityType.from_name(t)
     if isinstance(t, MobilityType):
         return t.name
     return f"reserved({int(t)})"
@@ -154,8 +157,7 @@ def ra(iface: str, netns: str | None, as_json: bool, pen: int, wait: float) -> N
 def _ra_rows_json(res) -> list[dict]:
     return [{"router": str(r.router), "router_lifetime": r.router_lifetime,
              "ra_flags": r.ra_flags, "prefix": r.prefix, "flags": r.flags,
-             "mobility_type": (r.mobility_type.name if isinstance(r.mobility_type, MobilityType)
-                               else int(r.mobility_type)),
+             "mobility_type": type_json(r.mobility_type),
              "legacy": not r.mobility_type,
              "preferred_lifetime": r.preferred_lifetime, "valid_lifetime": r.valid_lifetime,
              "violations": r.violations} for r in res.rows]
@@ -163,7 +165,7 @@ def _ra_rows_json(res) -> list[dict]:
 
 def _show_ra(res, iface: str, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"iface": iface, "routers": _ra_rows_json(res),
+        click.echo(dumps({"iface": iface, "routers": _ra_rows_json(res),
                                "log": [_entry_json(e) for e in res.log]}, indent=1))
         return
     con = _console()
@@ -256,21 +258,19 @@ def pd(iface, netns, as_json, pen, mtype, hint, rapid_commit, release, duid_hex,
 
 def pd_json(res) -> dict:
     """A JSON-ready dict of a :class:`~odm.probetools.pd.PdResult`."""
-    from odm.pcaptools.describe import type_name
     from odm_wire.dhcp6 import encode_duid
     return {
         "outcome": res.outcome, "client_duid": encode_duid(res.client_duid).hex(),
         "server_duid": encode_duid(res.server_duid).hex() if res.server_duid else None,
         "server_address": str(res.server_address) if res.server_address else None,
         "status": res.status, "status_message": res.status_message,
-        "supported_types": [type_name(t) for t in res.supported_types],
+        "supported_types": [type_json(t) for t in res.supported_types],
         "released": res.released,
-        "ia_pds": [{"iaid": o.iaid, "asked": o.asked.name if o.asked else None,
+        "ia_pds": [{"iaid": o.iaid, "asked": type_json(o.asked),
                     "status": o.status, "status_message": o.status_message,
                     "t1": o.t1, "t2": o.t2, "legacy": o.legacy, "discarded": o.discarded,
                     "prefixes": [{"prefix": g.prefix,
-                                  "mobility_type": None if g.mobility_type is None
-                                  else type_name(g.mobility_type),
+                                  "mobility_type": type_json(g.mobility_type),
                                   "preferred_lifetime": g.preferred_lifetime,
                                   "valid_lifetime": g.valid_lifetime} for g in o.grants]}
                    for o in res.ias],
@@ -279,7 +279,7 @@ def pd_json(res) -> dict:
 
 def _show_pd(res, iface: str, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(pd_json(res), indent=1))
+        click.echo(dumps(pd_json(res), indent=1))
         return
     con = _console()
     _print_log(con, res.log, f"DHCPv6 on {iface}")
@@ -340,13 +340,13 @@ def types_cmd(iface, netns, as_json, pen, wait, timeout, duid_hex) -> None:
     except (ProbeError, OSError) as exc:
         _fail(str(exc))
     if as_json:
-        click.echo(json.dumps({
+        click.echo(dumps({
             "iface": iface,
-            "types": [{"type": r.mobility_type.name, "in_ra": r.in_ra,
+            "types": [{"type": type_json(r.mobility_type), "in_ra": r.in_ra,
                        "in_supported_types": r.in_supported, "result": r.result,
                        "prefix": r.prefix, "released": r.released} for r in res.rows],
             "routers": _ra_rows_json(ra_res),
-            "exchanges": {t.name: pd_json(x) for t, x in res.exchanges.items()}}, indent=1))
+            "exchanges": {type_json(t): pd_json(x) for t, x in res.exchanges.items()}}, indent=1))
     else:
         con = _console()
         _show_ra(ra_res, iface, False)

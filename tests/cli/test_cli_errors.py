@@ -85,3 +85,17 @@ def test_tables_never_cut_an_address_piped_or_on_a_narrow_terminal():
     text = out.getvalue()
     assert addr in text and "2001:db8:1002::/64" in text
     assert text.startswith("addresses: address=" + addr)
+
+
+def test_one_json_style_kebab_keys_and_config_type_names():
+    """Issue 16: router status was kebab-case, host status and probe
+    snake_case, with three spellings of type names; every --json now goes
+    through odm.jsonout."""
+    import json
+
+    from odm.jsonout import dumps, type_json
+    out = json.loads(dumps({"ia_pds": [{"valid_lifetime": 5, "mobility_type": "x"}],
+                            "router-id": "ar1"}))
+    assert out == {"ia-pds": [{"valid-lifetime": 5, "mobility-type": "x"}], "router-id": "ar1"}
+    assert [type_json(t) for t in (None, 0, MobilityType.FIXED, "SESSION_LASTING", 3, 6)] == [
+        "legacy", "legacy", "fixed", "session-lasting", "non-persistent", 6]

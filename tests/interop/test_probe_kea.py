@@ -68,12 +68,12 @@ def test_untyped_pd_four_messages(kea):
     assert code == 0 and out["outcome"] == "granted"
     assert messages(out) == [("sent", "Solicit"), ("received", "Advertise"),
                              ("sent", "Request"), ("received", "Reply")]
-    assert out["client_duid"] == "00030001020000000002"  # DUID-LL of the interface MAC
-    (ia,) = out["ia_pds"]
+    assert out["client-duid"] == "00030001020000000002"  # DUID-LL of the interface MAC
+    (ia,) = out["ia-pds"]
     (p,) = ia["prefixes"]
     assert IPv6Network(p["prefix"]).subnet_of(POOL) and p["prefix"].endswith("/56")
-    assert p["mobility_type"] is None and ia["legacy"] is False
-    assert (p["preferred_lifetime"], p["valid_lifetime"], ia["t1"], ia["t2"]) == (
+    assert p["mobility-type"] == "legacy" and ia["legacy"] is False
+    assert (p["preferred-lifetime"], p["valid-lifetime"], ia["t1"], ia["t2"]) == (
         3000, 4000, 1000, 2000)
     # the typed hint is what odm sends: IAPREFIX ::/56 hint without type, ORO 82
     sol = out["log"][0]["decoded"]
@@ -86,16 +86,16 @@ def test_typed_pd_against_legacy_kea_is_shown_as_legacy_and_released(kea):
     code, out = probe_json(pair, "pd", "--type", "session-lasting", "--release",
                            "--hint", "::/56")
     assert code == 0 and out["outcome"] == "granted" and out["released"] == "Success"
-    (ia,) = out["ia_pds"]
-    assert ia["asked"] == "SESSION_LASTING" and ia["legacy"] is True
-    assert ia["prefixes"][0]["mobility_type"] is None
+    (ia,) = out["ia-pds"]
+    assert ia["asked"] == "session-lasting" and ia["legacy"] is True
+    assert ia["prefixes"][0]["mobility-type"] == "legacy"
     assert messages(out)[-2:] == [("sent", "Release"), ("received", "Reply")]
     sol = out["log"][0]["decoded"]
     oro = next(o for o in sol["options"] if o["kind"] == "OptionRequest")
-    assert oro["requested_options"] == [17, 82]
+    assert oro["requested-options"] == [17, 82]
     hint = next(o for o in sol["options"] if o["kind"] == "IAPD")["options"][0]
-    assert hint["prefix"] == "::" and hint["prefix_length"] == 56
-    assert hint["options"][0]["suboptions"][0]["mobility_type"]["name"] == "SESSION_LASTING"
+    assert hint["prefix"] == "::" and hint["prefix-length"] == 56
+    assert hint["options"][0]["suboptions"][0]["mobility-type"]["name"] == "SESSION_LASTING"
     # people's view names the legacy answer
     res = pair.odm("probe", "pd", "--iface", pair.cli_if, "--type", "fixed", "--release")
     assert res.returncode == 0 and "untyped (legacy server)" in res.stdout
@@ -115,7 +115,7 @@ def test_no_prefix_avail_exits_one_with_the_status(kea):
     assert code == 0
     code, out = probe_json(pair, "pd", "--duid", "00030001020000000099")
     assert code == 1 and out["outcome"] == "refused"
-    assert out["ia_pds"][0]["status"] == "NoPrefixAvail"
+    assert out["ia-pds"][0]["status"] == "NoPrefixAvail"
     res = pair.odm("probe", "pd", "--iface", pair.cli_if, "--duid", "0003000102000000009a",
                    "--timeout", "3")
     assert res.returncode == 1 and "NoPrefixAvail" in res.stdout
@@ -128,11 +128,11 @@ def test_probe_types_against_kea_grants_only_legacy(kea):
                    "--timeout", "3")
     out = json.loads(res.stdout)
     assert res.returncode == 1  # no type can be granted: Kea ignores odm's option
-    assert [r["type"] for r in out["types"]] == ["FIXED", "SESSION_LASTING", "NON_PERSISTENT",
-                                                 "GRACEFUL_REPLACEMENT"]
+    assert [r["type"] for r in out["types"]] == ["fixed", "session-lasting", "non-persistent",
+                                                 "graceful-replacement"]
     assert {r["result"] for r in out["types"]} == {"legacy"}
     assert {r["released"] for r in out["types"]} == {"Success"}
-    assert not any(r["in_ra"] or r["in_supported_types"] for r in out["types"])
+    assert not any(r["in-ra"] or r["in-supported-types"] for r in out["types"])
 
 
 def test_no_server_exits_three(kea):

@@ -36,10 +36,10 @@ def test_probe_ra_shows_radvd_prefix_as_legacy(tmp_path):
         rows = [r for r in out["routers"] if r["prefix"] == "2001:db8:1::/64"]
         assert len(rows) == 1
         r = rows[0]
-        assert r["router"] == "fe80::ff:fe00:1" and r["router_lifetime"] == 600
-        assert r["flags"] == "LA" and r["ra_flags"] == "O"
-        assert r["mobility_type"] == 0 and r["legacy"] is True
-        assert (r["preferred_lifetime"], r["valid_lifetime"]) == (14400, 86400)
+        assert r["router"] == "fe80::ff:fe00:1" and r["router-lifetime"] == 600
+        assert r["flags"] == "LA" and r["ra-flags"] == "O"
+        assert r["mobility-type"] == "legacy" and r["legacy"] is True
+        assert (r["preferred-lifetime"], r["valid-lifetime"]) == (14400, 86400)
         assert r["violations"] == []
         assert out["log"][0]["direction"] == "sent" and out["log"][0]["message"] == "RS"
         # the people's view says the same, by name

@@ -247,7 +247,7 @@ def test_odm_monitor_ra_prints_what_the_router_sends_and_sends_nothing(pair):
     ra = json.loads(line)
     assert ra["hop-limit"] == 255 and ra["router-lifetime"] == 1800 and not ra["violations"]
     (pio,) = ra["prefixes"]
-    assert pio["prefix"] == "2001:db8:1::/64" and pio["mobility-type"] == "NON_PERSISTENT"
+    assert pio["prefix"] == "2001:db8:1::/64" and pio["mobility-type"] == "non-persistent"
     st = kea(pair, "statistic-get", {"name": "rs-received"})
     assert st["arguments"]["rs-received"][0][0] == 0
     r = pair.run(pair.cli_ns, [sys.executable, "-m", "odm", "monitor", "ra", "--iface",
