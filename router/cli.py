@@ -204,16 +204,17 @@ def _socket_path(sock, config_path) -> str:
               help="Take the control socket path from this config.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--limit", type=click.IntRange(min=0), default=None,
-              help="Bindings listed per interface (default: 50 in the table, all with "
-                   "--json; 0 = none).")
+              help="Bindings listed per interface (default: 50 in the table, 1000 with "
+                   "--json; 0 = none; binding-count is the total; page through all of them "
+                   "with `odm router lease list --limit N --from PREFIX`).")
 def status_cmd(sock, config_path, as_json, limit) -> None:
     """Bindings, pools with utilisation and counters (Kea's names) of a running
     router agent."""
     from router.io.control import ControlUnavailable, request
 
     path = _socket_path(sock, config_path)
-    if limit is None and not as_json:
-        limit = 50
+    if limit is None:  # every lease: odm router lease list --limit N (pages)
+        limit = 1000 if as_json else 50
     try:
         ans = request(path, "status", **({} if limit is None else {"limit": limit}))
     except ControlUnavailable as exc:

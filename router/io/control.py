@@ -91,7 +91,11 @@ class ControlServer:
                     break
                 if not line:
                     break
-                writer.write(self._answer(line))
+                ans = self._answer(line)
+                # encoding a big answer (the status of 100k bindings is tens of
+                # MB of JSON) leaves the event loop: DHCPv6 and RAs go on
+                data = await asyncio.get_running_loop().run_in_executor(None, _encode, ans)
+                writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
             pass
@@ -100,7 +104,7 @@ class ControlServer:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    def _answer(self, line: bytes) -> bytes:
+    def _answer(self, line: bytes) -> dict:
         rid = None
         try:
             req = json.loads(line)
@@ -115,7 +119,7 @@ class ControlServer:
             ans = {"ok": False, "error": "EIO", "detail": repr(exc)}
         if rid is not None or "result" not in ans:  # Kea's answers carry no id
             ans = {"id": rid, **ans}
-        return (json.dumps(ans, default=str) + "\n").encode()
+        return ans
 
     async def close(self) -> None:
         if self._server is not None:
@@ -128,6 +132,10 @@ class ControlServer:
             self._server = None
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+def _encode(ans: dict) -> bytes:
+    return (json.dumps(ans, default=str) + "\n").encode()
 
 
 def request(path: str | Path, op: str = "status", timeout: float = 5.0, **args: Any) -> dict:
