@@ -206,7 +206,9 @@ def test_final_ras_can_deprecate_prefixes():
     r = Run(make(ra_extra="deprecate_prefixes_on_exit = true"))
     r.s.shutdown(r.t + 5)
     r.until(r.t + 20)
-    for ra in [ra for _, ra in r.sent if ra.router_lifetime == 0]:
+    finals = [ra for _, ra in r.sent if ra.router_lifetime == 0]
+    assert finals, "no final RA"
+    for ra in finals:
         (pio,) = ra.prefixes
         assert pio.preferred_lifetime == 0 and pio.valid_lifetime == 2592000
 
