@@ -1,0 +1,70 @@
+"""Checks every interop test applies to its captures, and the skip markers
+naming the missing peer program.
+
+``clean(pcap)`` asserts that tshark objects to nothing in a capture ("Malformed"
+in its ``-V`` tree, the Warnings/Errors sections of ``-z expert``, UDP and
+ICMPv6 checksums verified) and that ``odm pcap check`` exits 0 on it. When the
+environment names a directory in ``ODM_KEEP_PEER_CAPTURES``, the checked
+capture is copied there under ``name`` (how pcaps/peers/ is refreshed: the
+tests themselves never write into the tree).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def needs(*binaries: str, package: str | None = None):
+    """Skip unless every program in ``binaries`` is installed (on PATH or an
+    absolute path that exists); the reason names the missing one and its
+    Debian package."""
+    missing = [b for b in binaries
+               if not (Path(b).is_file() if b.startswith("/") else shutil.which(b))]
+    why = f"{', '.join(missing)} not installed" + (f" (Debian {package})" if package else "")
+    return pytest.mark.skipif(bool(missing), reason=why)
+
+
+def tshark_problems(path: Path) -> list[str]:
+    """What tshark objects to in ``path`` (empty: nothing)."""
+    def run(*args: str) -> str:
+        r = subprocess.run(["tshark", "-r", str(path), "-o", "udp.check_checksum:TRUE", *args],
+                           capture_output=True, text=True, timeout=120, check=False)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    problems = [ln.strip() for ln in run("-V").splitlines() if "Malformed" in ln]
+    problems += [ln.strip() for ln in run("-q", "-z", "expert").splitlines()
+                 if ln.startswith(("Errors", "Warns", "Warnings"))]
+    return problems
+
+
+def pcap_check(path: Path) -> subprocess.CompletedProcess:
+    """``odm pcap check PATH`` run as the user would."""
+    return subprocess.run([sys.executable, "-m", "odm", "pcap", "check", str(path)],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def clean(path: Path, name: str | None = None, min_dhcp6: int = 1) -> None:
+    """Assert the capture holds at least ``min_dhcp6`` DHCPv6 messages, and
+    that tshark and ``odm pcap check`` find nothing wrong in it; keep a copy
+    when asked (module docstring)."""
+    if shutil.which("tshark") is not None:
+        assert tshark_problems(path) == [], path
+        n = subprocess.run(["tshark", "-r", str(path), "-Y", "dhcpv6", "-T", "fields",
+                            "-e", "frame.number"], capture_output=True, text=True,
+                           timeout=120, check=False).stdout.split()
+        assert len(n) >= min_dhcp6, f"{path}: {len(n)} DHCPv6 frames"
+    r = pcap_check(path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    keep = os.environ.get("ODM_KEEP_PEER_CAPTURES")
+    if keep and name:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, Path(keep) / name)
