@@ -68,3 +68,27 @@ def clean(path: Path, name: str | None = None, min_dhcp6: int = 1) -> None:
     if keep and name:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, Path(keep) / name)
+
+
+def capture(pair, ns: str, ifname: str, pcap: Path, bpf: str = "udp or icmp6"):
+    """tcpdump on ``ifname`` in ``ns`` (started through ``pair.spawn``, so
+    stopped at teardown); returns once it listens. End it with
+    :func:`end_capture` before reading the file."""
+    import time
+    log = pcap.with_suffix(".tcpdump.log")
+    p = pair.spawn(ns, ["tcpdump", "-i", ifname, "-w", str(pcap), "-U", "--immediate-mode",
+                        "-n", "-Z", "root", bpf], log)
+    deadline = time.monotonic() + 5
+    while "listening on" not in (log.read_text(errors="replace") if log.exists() else ""):
+        if p.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"tcpdump did not start: {log.read_text(errors='replace')}")
+        time.sleep(0.02)
+    return p
+
+
+def end_capture(p) -> None:
+    """Stop a capture started by :func:`capture` (SIGINT: it flushes)."""
+    import signal
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+        p.wait(10)
