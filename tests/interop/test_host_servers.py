@@ -58,7 +58,8 @@ def add_addr(ns: str, ifname: str, address: str, prefixlen: int = 64) -> None:
 
 def server_ports(pcap) -> set[int]:
     """UDP source ports of the server's DHCPv6 messages (Advertise, Reply)."""
-    out = subprocess.run(["tshark", "-r", str(pcap), "-Y", "dhcpv6.msgtype == 2 || dhcpv6.msgtype == 7",
+    out = subprocess.run(["tshark", "-r", str(pcap), "-Y",
+                          "dhcpv6.msgtype == 2 || dhcpv6.msgtype == 7",
                           "-T", "fields", "-e", "udp.srcport"], capture_output=True,
                          text=True, check=False).stdout
     return {int(x) for x in out.split()}

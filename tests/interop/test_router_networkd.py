@@ -20,9 +20,9 @@ the router reclaims the prefix at valid lifetime), so none is expected.
 
 Proof: the router's binding for networkd's DUID and its route via networkd's
 link-local address; networkd's own log and its unreachable route for the
-delegated prefix (proto dhcp: the null route RFC 7084 §4.3 WPD-5 asks of a requesting router) in the client
-namespace; a Renew with the same prefix; a capture that tshark and ``odm pcap
-check`` find clean.
+delegated prefix in the client namespace (proto dhcp: the null route RFC 7084
+§4.3 WPD-5 asks of a requesting router); a Renew with the same prefix; a
+capture that tshark and ``odm pcap check`` find clean.
 """
 
 from __future__ import annotations
