@@ -80,7 +80,7 @@ def make_config(lease_db: Path, sync: str, rapid: bool) -> dict:
                    "rapid_commit": rapid, "max_bindings_per_client": 16},
         "interface": [{
             "name": IFNAME, "default_pool": "legacy",
-            "ra": {"adv_send_advertisements": True, "adv_managed_flag": True,
+            "ra": {"adv_send_advertisements": True, "adv_managed_flag": False,
                    "prefix": [{"prefix": "2001:db8:1::/64",
                                "mobility_type": "non-persistent"}]},
             "pd_pool": [

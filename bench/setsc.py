@@ -89,7 +89,7 @@ offered_types = ["fixed", "session-lasting", "non-persistent", "graceful-replace
 default_pool = "legacy"
   [interface.ra]
   adv_send_advertisements = true
-  adv_managed_flag = true
+  adv_managed_flag = false
   max_rtr_adv_interval = 30
   min_rtr_adv_interval = 10
     [[interface.ra.prefix]]

@@ -104,7 +104,7 @@ default_pool = "legacy"
   [interface.ra]
   adv_send_advertisements = true
   max_rtr_adv_interval = 10
-  adv_managed_flag = true
+  adv_managed_flag = false
     [[interface.ra.prefix]]
     prefix = "2001:db8:1::/64"
     mobility_type = "non-persistent"

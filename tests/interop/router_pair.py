@@ -35,6 +35,14 @@ RTPROT_ODM = 0x4F
 
 #: A scaled-timer config for one interface ``{iface}``; RAs every ~0.3-0.5 s,
 #: one untyped (default) pool and one per mobility type, short lifetimes.
+#: The RA's M and O flags are off by default: odm delegates prefixes and hands
+#: out neither addresses (M, RFC 4861 §4.2: "addresses are available via
+#: DHCPv6") nor other configuration (O). Every client the interop tests run
+#: asks for IA_PD by its own configuration, with or without M: WIDE dhcp6c
+#: and ISC dhclient -6 -P ignore RAs altogether, dhcpcd starts DHCPv6 at once
+#: for an ``ia_pd`` configured on the interface, odm's host agent solicits
+#: IA_PD on its own. A peer that needs M or O set is given them explicitly
+#: (``managed=True`` / ``other=True``) with the reason where it is started.
 CONFIG_TEMPLATE = """\
 [router]
 id = "h1rtr"
@@ -58,8 +66,8 @@ default_pool = "legacy"
   adv_send_advertisements = true
   max_rtr_adv_interval = {max_ra}
   min_rtr_adv_interval = {min_ra}
-  adv_managed_flag = true
-  adv_other_config_flag = true
+  adv_managed_flag = {managed}
+  adv_other_config_flag = {other}
   adv_default_lifetime = 1800
 
     [[interface.ra.prefix]]
@@ -111,16 +119,18 @@ def netns_ok() -> tuple[bool, str]:
 def write_config(path: Path, iface: str, workdir: Path, **kw) -> Path:
     """Write a router config for ``iface`` (template above) to ``path``.
     Keywords override: scale, sync, rapid, pref, valid, t1, t2, max_ra,
-    min_ra, legacy_pool, legacy_len, max_per_client, lease_db, control."""
+    min_ra, legacy_pool, legacy_len, max_per_client, lease_db, control,
+    managed, other (the RA's M and O flags, off by default)."""
     t1, t2 = kw.pop("t1", None), kw.pop("t2", None)
     t1t2 = "\n  ".join(f"{k} = {v}" for k, v in (("t1", t1), ("t2", t2)) if v is not None)
     vals = {"lease_db": workdir / "leases.sqlite3", "control": workdir / "router.sock",
             "sync": "normal", "rapid": "true", "scale": 0.01, "pref": 40, "valid": 60,
             "max_ra": 4, "min_ra": 3, "legacy_pool": "2001:db8:8000::/40", "legacy_len": 56,
-            "max_per_client": 16}
+            "max_per_client": 16, "managed": False, "other": False}
     vals.update(kw)
-    if isinstance(vals["rapid"], bool):
-        vals["rapid"] = "true" if vals["rapid"] else "false"
+    for k in ("rapid", "managed", "other"):
+        if isinstance(vals[k], bool):
+            vals[k] = "true" if vals[k] else "false"
     path.write_text(CONFIG_TEMPLATE.format(iface=iface, t1t2=t1t2, **vals))
     return path
 

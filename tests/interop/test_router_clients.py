@@ -3,6 +3,11 @@ dhclient -6 -P and dhcpcd each obtain a prefix (routed to their link-local
 address), renew it (short T1 in the config) and release it (route gone,
 binding gone).
 
+The router's RAs have M=0 and O=0 (odm delegates prefixes only, RFC 4861
+§4.2): none of these clients needs either flag to ask for IA_PD
+(tests/interop/router_pair.py says why per client;
+test_router_rdisc6_perfdhcp.py reads the flags off the wire).
+
 Client state (DUID, leases, pid files) lives in the test's temporary
 directory — dhcp6c and dhcpcd, whose paths are compiled in, run in a private
 mount namespace with that directory bind-mounted over them — and their
@@ -114,7 +119,8 @@ def test_dhcpcd(pair):
     d = pair.workdir / "dhcpcd"
     (d / "db").mkdir(parents=True)
     conf = d / "dhcpcd.conf"
-    # started by the RA's M flag (no noipv6rs); Rapid Commit; Release on exit
+    # the RA has M=0 (odm gives no addresses): dhcpcd solicits for the ia_pd
+    # configured on the interface all the same; Rapid Commit; Release on exit
     conf.write_text(f"ipv6only\nnohook resolv.conf\noption rapid_commit\nrelease\n"
                     f"interface {pair.cli_if}\n  ia_pd 1\n")
     log = d / "dhcpcd.log"

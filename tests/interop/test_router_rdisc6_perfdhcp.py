@@ -27,13 +27,17 @@ def field(text: str, name: str) -> str:
 
 
 @pytest.mark.skipif(shutil.which("rdisc6") is None, reason="ndisc6 not installed")
-def test_rdisc6_shows_ra_and_pio(pair):
-    pair.start_router(pair.config())
+@pytest.mark.parametrize("flags", [(False, False), (True, True)], ids=["M0O0", "M1O1"])
+def test_rdisc6_shows_ra_and_pio(pair, flags):
+    """The RA's M and O flags are the configured ones: off by default (odm
+    delegates prefixes only, RFC 4861 §4.2), on when configured."""
+    managed, other = flags
+    pair.start_router(pair.config(managed=managed, other=other))
     r = pair.run(pair.cli_ns, ["rdisc6", "-1", "-w", "3000", pair.cli_if], timeout=20)
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
-    assert field(out, "Stateful address conf.") == "Yes"   # M
-    assert field(out, "Stateful other conf.") == "Yes"     # O
+    assert field(out, "Stateful address conf.") == ("Yes" if managed else "No")   # M
+    assert field(out, "Stateful other conf.") == ("Yes" if other else "No")       # O
     assert field(out, "Router lifetime").startswith("1800 ")
     assert field(out, "Source link-layer address") == "02:00:00:00:01:01"
     assert field(out, "Prefix") == "2001:db8:1::/64"

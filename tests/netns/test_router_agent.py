@@ -145,7 +145,7 @@ def test_ra_has_typed_pio_and_hop_limit_255(pair, client):
     assert got, "no RA"
     ra, hop = got[-1]
     assert hop == 255
-    assert ra.router_lifetime == 1800 and ra.managed and ra.other
+    assert ra.router_lifetime == 1800 and not ra.managed and not ra.other  # RFC 4861 §4.2
     (pio,) = ra.prefixes
     assert IPv6Network(pio.network) == IPv6Network("2001:db8:1::/64")
     assert pio.mobility_type == MobilityType.NON_PERSISTENT
