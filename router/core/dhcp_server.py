@@ -616,7 +616,7 @@ class DhcpServer:
         n = len(held.out) if held is not None else 0
         self._bad("commit", now, "%s: lease store commit %s, %d datagrams "
                   "dropped: %s", self.ifname, "timed out" if timeout else "failed", n, why,
-                  level=logging.ERROR)
+                  level=logging.DEBUG)  # the adapter logs the change of state once
         self._stale = True
 
     def next_event(self) -> Event | None:

@@ -186,3 +186,44 @@ def test_a_prefix_taken_by_another_router_fails_the_batch_then_another_is_given(
         finally:
             await pipe.close()
     asyncio.run(main())
+
+
+def test_database_down_then_back_stops_acknowledging_then_resumes(pg, caplog):
+    """PostgreSQL stops while the router serves: the Request's commit fails
+    (counted), nothing is acknowledged, the core answers nobody while the
+    state cannot be re-read (store-unavailable), re-reads are retried with
+    back-off; the change of state is logged once each way; once the server
+    is back the client's retransmission gets its Reply and the binding is in
+    the database."""
+    import logging
+    caplog.set_level(logging.INFO, logger="router.commits")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        _store, core, owner, pipe = _setup(pg, loop, timeout=5.0)
+        a = Client("020000000002")
+        try:
+            pg.pg.down("fast")
+            try:
+                _feed(pipe, owner, a.request(SERVER_DUID, a.typed(1, MT.FIXED)), loop)
+                await _until(lambda: core.dhcp.stats["store-commit-failed"] == 1)
+                for _ in range(3):
+                    _feed(pipe, owner, a.request(SERVER_DUID, a.typed(1, MT.FIXED)), loop)
+                    await asyncio.sleep(0.2)
+                await _until(lambda: pipe.stats["reload-failures"] >= 2)
+                assert _replies(owner) == [] and core.dhcp.stale and not pipe.healthy
+                assert core.dhcp.stats["store-unavailable"] == 3
+            finally:
+                pg.pg.up()
+            await _until(lambda: pipe.healthy and not core.dhcp.stale, 60)
+            _feed(pipe, owner, a.request(SERVER_DUID, a.typed(1, MT.FIXED)), loop)
+            await _until(lambda: _replies(owner))
+            (rep,) = _replies(owner)
+            (p,) = [p for ia in rep.ia_pds for p in ia.prefixes]
+            assert pg("shared").find_prefix(IPv6Network((p.prefix, p.prefix_length))) is not None
+        finally:
+            await pipe.close()
+    asyncio.run(main())
+    lines = [r for r in caplog.records if r.name == "router.commits"
+             and r.levelno >= logging.WARNING]
+    assert [r.levelno for r in lines] == [logging.ERROR, logging.WARNING], lines
