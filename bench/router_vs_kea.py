@@ -32,11 +32,23 @@ it is stopped (SIGTERM) and started again on the same lease file, and the
 time from the start of the process to its first answer (an Advertise to a
 Solicit sent every 10 ms) is printed.
 
-Usage (root; needs kea-dhcp6, perfdhcp)::
+With ``--store postgresql`` both servers keep their leases in one real
+PostgreSQL server instead (tests/pg.py: initdb in a temporary directory,
+reached by its Unix socket from the servers' namespace): Kea with its
+``postgresql`` lease backend (schema from ``kea-admin db-init pgsql``), odm
+with ``[lease_store] type = "postgresql"`` (schema from ``odm router db
+init``'s code), a fresh database per run; the table then also shows the
+database server's CPU (all its processes) per completed exchange. The server
+runs with its defaults (``fsync`` and ``synchronous_commit`` on): a commit
+is durable for both.
+
+Usage (root; needs kea-dhcp6, perfdhcp; for --store postgresql also
+postgresql and kea's PostgreSQL backend)::
 
     python3 bench/router_vs_kea.py [--rate 2000] [--sat-rate 10000] [--duration 10]
                                    [--repeat 3] [--bindings 100000] [--fill-rate 2000]
                                    [--skip-scale] [--sync normal,full]
+                                   [--store sqlite|postgresql]
 """
 
 from __future__ import annotations
@@ -99,11 +111,27 @@ class Server:
 class Kea(Server):
     name = "kea"
 
+    def __init__(self, pair: RouterPair, workdir: Path, pg: PgBench | None = None) -> None:
+        super().__init__(pair, workdir)
+        self.pg = pg
+        if pg is not None:
+            self.name = "kea (pgsql)"
+
+    def fresh(self) -> None:
+        super().fresh()
+        if self.pg is not None:
+            self.pg.fresh_kea("kea")
+
+    def lease_database(self) -> dict:
+        if self.pg is not None:
+            return self.pg.kea_lease_database("kea")
+        return {"type": "memfile", "persist": True,
+                "name": str(self.dir / "kea-leases6.csv"), "lfc-interval": 0}
+
     def config(self) -> dict:
         return {"Dhcp6": {
             "interfaces-config": {"interfaces": [self.pair.rtr_if]},
-            "lease-database": {"type": "memfile", "persist": True,
-                               "name": str(self.dir / "kea-leases6.csv"), "lfc-interval": 0},
+            "lease-database": self.lease_database(),
             "server-id": {"type": "LL", "htype": 1, "identifier": "020000000101",
                           "persist": False},
             "renew-timer": PREF // 2, "rebind-timer": PREF * 4 // 5,
@@ -125,6 +153,8 @@ class Kea(Server):
         return first_answer(self.pair, self.proc, t0)
 
     def bindings(self) -> int:
+        if self.pg is not None:
+            return self.pg.count("kea", "SELECT count(*) FROM lease6 WHERE expire > now()")
         # memfile CSV: one line per lease state change; count live prefixes
         live: dict[str, int] = {}
         with open(self.dir / "kea-leases6.csv") as fh:
@@ -137,16 +167,28 @@ class Kea(Server):
 
 
 class Odm(Server):
-    def __init__(self, pair: RouterPair, workdir: Path, sync: str) -> None:
+    def __init__(self, pair: RouterPair, workdir: Path, sync: str,
+                 pg: PgBench | None = None) -> None:
         super().__init__(pair, workdir)
         self.sync = sync
-        self.name = f"odm ({sync})"
+        self.pg = pg
+        self.name = "odm (pgsql)" if pg is not None else f"odm ({sync})"
+
+    def fresh(self) -> None:
+        super().fresh()
+        if self.pg is not None:
+            self.pg.fresh_odm("odmb")
 
     def start(self) -> float:
         cfg = write_config(self.dir / "router.toml", self.pair.rtr_if, self.dir,
                            sync=self.sync, rapid=False, pref=PREF, valid=VALID,
                            legacy_pool=f"{POOL_PREFIX}/{POOL_LEN}", legacy_len=DELEGATED,
                            scale=1, max_ra=600, min_ra=200)
+        if self.pg is not None:
+            text = "".join(line for line in cfg.read_text().splitlines(keepends=True)
+                           if not line.startswith("lease_db"))
+            cfg.write_text(text + "\n[lease_store]\ntype = \"postgresql\"\n"
+                           f"conninfo = \"{self.pg.conninfo('odmb')}\"\n")
         t0 = time.monotonic()
         self.proc = self.pair.spawn(
             self.pair.rtr_ns, [sys.executable, "-m", "odm", "router", "run", "--config",
@@ -163,6 +205,70 @@ class Odm(Server):
         from router.io.control import request
         st = request(self.dir / "router.sock", "status", timeout=60, limit=0)["status"]
         return sum(p["assigned-pds"] for i in st["interfaces"] for p in i["pools"])
+
+
+class PgBench:
+    """One PostgreSQL server for both (tests/pg.py), a fresh database per run."""
+
+    def __init__(self) -> None:
+        from pg import PASSWORD, ROLE, PgServer, find_bindir
+        bindir, why = find_bindir()
+        if bindir is None:
+            raise RuntimeError(why)
+        self.role, self.password = ROLE, PASSWORD
+        self.srv = PgServer(bindir)
+        self.srv.start()
+        # tests/pg.py runs without fsync; a benchmark of durable commits needs it
+        with self.srv.admin() as a:
+            a.execute("ALTER SYSTEM SET fsync = on")
+            a.execute("ALTER SYSTEM SET full_page_writes = on")
+            a.execute("SELECT pg_reload_conf()")
+
+    def _recreate(self, db: str) -> None:
+        with self.srv.admin() as a:
+            a.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+            a.execute(f"CREATE DATABASE {db} OWNER {self.role}")
+
+    def fresh_kea(self, db: str) -> None:
+        import subprocess
+        self._recreate(db)
+        subprocess.run(["kea-admin", "db-init", "pgsql", "-u", self.role, "-p", self.password,
+                        "-n", db, "-h", str(self.srv.sockdir), "-P", str(self.srv.port)],
+                       check=True, capture_output=True, text=True)
+
+    def fresh_odm(self, db: str) -> None:
+        from router.pgstore import init_schema
+        self._recreate(db)
+        with self.srv.admin(db) as a:
+            a.execute(f"SET ROLE {self.role}")
+            init_schema(a)
+
+    def kea_lease_database(self, db: str) -> dict:
+        return {"type": "postgresql", "name": db, "host": str(self.srv.sockdir),
+                "port": self.srv.port, "user": self.role, "password": self.password}
+
+    def conninfo(self, db: str) -> str:
+        return f"host={self.srv.sockdir} port={self.srv.port} dbname={db} user={self.role}"
+
+    def count(self, db: str, sql: str) -> int:
+        with self.srv.admin(db) as a:
+            return a.execute(sql).fetchone()[0]
+
+    def cpu(self) -> float:
+        """CPU seconds of the whole server so far: the postmaster, its live
+        children, and the children it reaped (cutime/cstime)."""
+        pid = int((self.srv.data / "postmaster.pid").read_text().split()[0])
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        t = sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+        for kid in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            try:
+                t += cpu_seconds(int(kid))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+        return t
+
+    def stop(self) -> None:
+        self.srv.stop()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -265,7 +371,8 @@ def row(name: str, load: str, r: dict) -> str:
     return (f"{name:<14} {load:<11} {r['exchanges/s']:>9.0f} {r.get('sa drops', 0):>8} "
             f"{r.get('rr drops', 0):>8} {r.get('sa avg', float('nan')):>8.2f} "
             f"{r.get('rr avg', float('nan')):>8.2f} {r.get('rr rejected leases', 0):>5} "
-            f"{r.get('cpu us/exch', float('nan')):>9.0f} {r.get('cpu %', float('nan')):>6.0f}")
+            f"{r.get('cpu us/exch', float('nan')):>9.0f} {r.get('cpu %', float('nan')):>6.0f}"
+            + (f" {r['db us/exch']:>9.0f}" if "db us/exch" in r else ""))
 
 
 def main() -> int:
@@ -280,6 +387,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per server and load")
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--sync", default="normal,full", help="odm lease_db_synchronous values")
+    ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
+                    help="lease stores: Kea memfile vs odm SQLite, or both on one PostgreSQL")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
@@ -289,16 +398,30 @@ def main() -> int:
             print(f"{b} not installed", file=sys.stderr)
             return 2
     work = Path(tempfile.mkdtemp(prefix="odm-bench-"))
+    pg = PgBench() if args.store == "postgresql" else None
+    try:
+        return run(args, work, pg)
+    finally:
+        if pg is not None:
+            pg.stop()
+
+
+def run(args, work: Path, pg: PgBench | None) -> int:
+    print(f"# lease store: {args.store}")
     print(f"# odm router agent vs Kea {os.popen('kea-dhcp6 -v').read().strip()}, "
           f"{os.cpu_count()} CPUs, pool {POOL_PREFIX}/{POOL_LEN} -> /{DELEGATED}, "
           f"{args.duration:g} s per run")
     results: dict[tuple[str, str], list[dict]] = {}
     with router_pair(work / "pair", tag="h1b") as pair:
-        servers = [Kea(pair, work / "kea")] + [Odm(pair, work / f"odm-{s}", s)
-                                               for s in args.sync.split(",") if s]
+        if pg is not None:
+            servers = [Kea(pair, work / "kea", pg), Odm(pair, work / "odm-pg", "normal", pg)]
+        else:
+            servers = [Kea(pair, work / "kea")] + [Odm(pair, work / f"odm-{s}", s)
+                                                   for s in args.sync.split(",") if s]
         if args.repeat > 0:
             print(f"{'server':<14} {'load':<11} {'exch/s':>9} {'SA drop':>8} {'RR drop':>8} "
-                  f"{'SA ms':>8} {'RR ms':>8} {'rej':>5} {'CPU us/x':>9} {'CPU %':>6}")
+                  f"{'SA ms':>8} {'RR ms':>8} {'rej':>5} {'CPU us/x':>9} {'CPU %':>6}"
+                  + (f" {'DB us/x':>9}" if pg is not None else ""))
             for rep in range(args.repeat):  # interleaved: load from elsewhere hits all alike
                 for srv in servers:
                     for load, rate in (("paced", args.rate), ("saturating", args.sat_rate)):
@@ -306,11 +429,15 @@ def main() -> int:
                         srv.start()
                         try:
                             c0 = cpu_seconds(srv.proc.pid)
+                            d0 = pg.cpu() if pg is not None else 0.0
                             r = perfdhcp(pair, rate, period=args.duration, seed=rep + 1)
                             cpu = cpu_seconds(srv.proc.pid) - c0
+                            dbcpu = pg.cpu() - d0 if pg is not None else None
                         finally:
                             srv.stop()
                         done = r.get("rr received packets", 0)
+                        if dbcpu is not None:
+                            r["db us/exch"] = 1e6 * dbcpu / done if done else float("nan")
                         r["cpu us/exch"] = 1e6 * cpu / done if done else float("nan")
                         r["cpu %"] = 100 * cpu / r["wall"]
                         results.setdefault((srv.name, load), []).append(r)

@@ -88,6 +88,10 @@ class AgentSettings:
     #: ``[mobility] dataplane`` of every router (a backend name or ``auto``);
     #: ``None``: no ``[mobility]`` table (moves are not followed)
     dataplane: str | None = "auto"
+    #: the routers' lease store: ``"sqlite"`` (one file in the work directory)
+    #: or ``"postgresql"`` (a server in cn, reached over the core link:
+    #: :mod:`lab.pgserver`)
+    store: str = "sqlite"
 
 
 # Each type's pool: the /48 number N of the router's PD space (a /36 in the lab).
@@ -115,7 +119,9 @@ class LabAgents:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.lease_db = self.workdir / "leases.sqlite3"
         self.host_socket = self.workdir / "host.sock"
+        self.pg_password = self.workdir / "pg-password"
         self.procs: dict[str, subprocess.Popen] = {}
+        self.db = None  # lab.pgserver.LabPostgres while it runs
 
     # -- configs -------------------------------------------------------------------------
     def router_toml(self, name: str) -> str:
@@ -128,8 +134,6 @@ class LabAgents:
         lines = [
             "[router]",
             f'id = "{name}"',
-            f'lease_db = "{self.lease_db}"',
-            'lease_db_synchronous = "normal"',
             f'control_socket = "{self.workdir / (name + ".sock")}"',
             f"graceful_replacement_grace = {s.grace}",
             "reclaim_interval = 0.5",
@@ -137,6 +141,8 @@ class LabAgents:
             "[timers]",
             'profile = "scaled"',
             f"scale = {s.scale}",
+            "",
+            *self.lease_store_toml(),
             "",
         ]
         if s.dataplane is not None:
@@ -184,6 +190,30 @@ class LabAgents:
             ]
         return "\n".join(lines) + "\n"
 
+    def lease_store_toml(self) -> list[str]:
+        """The routers' ``[lease_store]`` table: the shared SQLite file, or the
+        lab's PostgreSQL server on cn's core address (:mod:`lab.pgserver`)."""
+        if self.settings.store == "postgresql":
+            from lab.pgserver import DBNAME, PG_PORT, ROLE
+            return ["[lease_store]", 'type = "postgresql"',
+                    f'host = "{self.lab.config.cn_address}"', f"port = {PG_PORT}",
+                    f'dbname = "{DBNAME}"', f'user = "{ROLE}"',
+                    f'password_file = "{self.pg_password}"', "timeout = 2.0"]
+        if self.settings.store != "sqlite":
+            raise ValueError(f"unknown lease store {self.settings.store!r}")
+        return ["[lease_store]", 'type = "sqlite"', f'path = "{self.lease_db}"',
+                'synchronous = "normal"']
+
+    def start_db(self) -> None:
+        """With ``store = "postgresql"``: start the lab's PostgreSQL server (in
+        cn) and prepare the database; nothing for SQLite. Raises LabError."""
+        if self.settings.store != "postgresql" or self.db is not None:
+            return
+        from lab.pgserver import LabPostgres
+        db = LabPostgres(self.lab, self.pg_password)
+        self.db = db
+        db.start()
+
     def host_toml(self) -> str:
         """The TOML config of the host agent in ``mh``."""
         s = self.settings
@@ -223,7 +253,9 @@ class LabAgents:
         return p
 
     def start_all(self) -> None:
-        """Routers first (their SIDs and RAs up), then the host."""
+        """The lease database (PostgreSQL), the routers (their SIDs and RAs
+        up), then the host."""
+        self.start_db()
         for r in self.lab.config.router_names:
             self.start_router(r)
         for r in self.lab.config.router_names:
@@ -262,11 +294,15 @@ class LabAgents:
             return ""
 
     def stop_all(self) -> None:
-        """SIGTERM the host (it releases), then the routers (final RAs)."""
+        """SIGTERM the host (it releases), then the routers (final RAs), then
+        the lease database server."""
         for name in ["host", *[r for r in self.procs if r != "host"]]:
             p = self.procs.pop(name, None)
             if p is not None:
                 self.lab.stop(p, timeout=5.0)
+        if self.db is not None:
+            self.db.stop()
+            self.db = None
 
     # -- the host ----------------------------------------------------------------------------------
     def host_status(self) -> dict:

@@ -49,6 +49,17 @@ def dataplane_option(fn: Callable[..., Any]) -> Callable[..., Any]:
              "srv6, ip6ip6, vxlan this kernel has, else routed.")(fn)
 
 
+def store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--store sqlite|postgresql``: the routers' lease store (a SQLite file,
+    or a PostgreSQL server in cn reached over the core link)."""
+    return click.option(
+        "--store", type=click.Choice(["sqlite", "postgresql"]), default="sqlite",
+        show_default=True,
+        help="The routers' lease store: one SQLite file, or a real PostgreSQL server "
+             "(initdb in the lab's state directory, run as postgres in cn, reached over "
+             "TCP on the core link).")(fn)
+
+
 def lab_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--prefix`` and ``--state-dir`` (passed as ``prefix``, ``state_dir``)."""
     fn = click.option(
@@ -99,9 +110,10 @@ def lab() -> None:
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TOML lab configuration (see lab/config.py).")
 @dataplane_option
+@store_option
 @lab_options
 @_lab_errors
-def up(config_file: Path | None, dataplane: str, prefix: str | None,
+def up(config_file: Path | None, dataplane: str, store: str, prefix: str | None,
        state_dir: Path | None) -> None:
     """Create the lab's namespaces, links, addresses and routes, and write
     ready agent configs (routers with the chosen data plane) next to its state."""
@@ -126,22 +138,32 @@ def up(config_file: Path | None, dataplane: str, prefix: str | None,
     the_lab.up()
     _print_status(the_lab.status())
     hint = f" --prefix {cfg.prefix}" if cfg.prefix != "odm" else ""
-    workdir = _write_agent_configs(the_lab, chosen)
+    try:
+        workdir = _write_agent_configs(the_lab, chosen, store)
+    except Exception:
+        the_lab.down()
+        raise
     click.echo(f"data plane: {chosen} ({dataplane}); not available here: {unavailable(found)}")
+    if store == "postgresql":
+        click.echo(f"lease store: PostgreSQL in cn at [{the_lab.config.cn_address}]:5432 "
+                   "(stopped and removed by down)")
     click.echo(f"agent configs in {workdir}: odm lab exec{hint} ar1 -- odm router run "
                f"--config {workdir / 'ar1.toml'}")
     click.echo(f"lab {cfg.prefix} is up; `odm lab down{hint}` removes it")
 
 
-def _write_agent_configs(the_lab: Lab, dataplane: str) -> Path:
+def _write_agent_configs(the_lab: Lab, dataplane: str, store: str = "sqlite") -> Path:
     """Router and host configs of :class:`lab.agents.LabAgents` in the lab's
-    state directory (removed with it by ``down``)."""
+    state directory (removed with it by ``down``); with ``store =
+    "postgresql"`` the lab's PostgreSQL server is started first."""
     from dataclasses import replace
 
     from lab.agents import AgentSettings, LabAgents
 
     workdir = the_lab.state_path.parent / "agents"
-    agents = LabAgents(the_lab, workdir, replace(AgentSettings(), dataplane=dataplane))
+    agents = LabAgents(the_lab, workdir, replace(AgentSettings(), dataplane=dataplane,
+                                                 store=store))
+    agents.start_db()
     for r in the_lab.config.router_names:
         (workdir / f"{r}.toml").write_text(agents.router_toml(r))
     (workdir / "host.toml").write_text(agents.host_toml())
@@ -274,9 +296,10 @@ def _print_status(st: dict[str, Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--keep-logs", is_flag=True, help="Keep agent and app logs even on success.")
 @dataplane_option
+@store_option
 @lab_options
 def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: bool,
-             dataplane: str, prefix: str | None, state_dir: Path | None) -> None:
+             dataplane: str, store: str, prefix: str | None, state_dir: Path | None) -> None:
     """Run the spec's §4.2 flow on real agents in a fresh lab, then remove it.
 
     Prints each step with what was expected and observed; exits 0 only if
@@ -305,7 +328,7 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
     if not as_json:
         console.print(f"[bold]odm lab demo[/bold] — scenario {scenario}")
     res = run_demo(scenario, pcap_dir=pcap_dir, prefix=prefix or "odm", state_dir=state_dir,
-                   keep_logs=keep_logs, dataplane=dataplane, on_step=show)
+                   keep_logs=keep_logs, dataplane=dataplane, store=store, on_step=show)
     if as_json:
         click.echo(dumps(res.to_json()))
     else:

@@ -423,13 +423,16 @@ def default_pcap_dir(scenario: str) -> Path:
 
 def run_demo(scenario: str = "4.2", *, pcap_dir: Path | None = None, prefix: str = "odm",
              state_dir: Path | None = None, keep_logs: bool = False, dataplane: str = "auto",
+             store: str = "sqlite",
              on_step: Callable[[Step], None] | None = None) -> DemoResult:
     """Build the lab, run ``scenario`` (one of :data:`SCENARIOS`), take it all
     down. ``pcap_dir``: where the captures go (default
     :func:`default_pcap_dir`: outside any checkout, so the demo never rewrites
     the committed ``pcaps/demo-4.2``); ``prefix``: the lab's namespace prefix;
     ``dataplane``: the routers' data plane (:mod:`router.dataplane`; one this
-    kernel lacks fails at once, before anything is built); ``on_step``:
+    kernel lacks fails at once, before anything is built); ``store``: the
+    routers' lease store, ``"sqlite"`` or ``"postgresql"`` (a real server in
+    cn, reached over the core link: :mod:`lab.pgserver`); ``on_step``:
     called with each :class:`Step` as it completes. Never raises for a failed
     step; a setup failure is in :attr:`DemoResult.error`."""
     if scenario not in _SCENARIOS:
@@ -442,7 +445,7 @@ def run_demo(scenario: str = "4.2", *, pcap_dir: Path | None = None, prefix: str
         result.error = str(exc)
         return result
     result.dataplane_unavailable = unavailable(found)
-    settings = replace(settings, dataplane=chosen)
+    settings = replace(settings, dataplane=chosen, store=store)
     pcap_dir = Path(pcap_dir) if pcap_dir is not None else default_pcap_dir(scenario)
     work = Path(tempfile.mkdtemp(prefix=f"odm-demo-{scenario}-"))
     result.logs = str(work / "logs")

@@ -241,7 +241,21 @@ class PostgresLeaseStore(LeaseStore):
         self._aborted = False   # the open batch is lost (connection gone, or a failed statement)
         self._listener: _Listener | None = None
         self.reconnects = 0
+        self._connect_timeout_s = connect_timeout
+        self._timeout_s = timeout
         self._db = self._connect()
+
+    @property
+    def remote(self) -> bool:
+        return True
+
+    def clone(self) -> PostgresLeaseStore:
+        """Another store on the same database (a connection of its own), for
+        the agent's commit thread. Raises StoreError."""
+        return PostgresLeaseStore(self._conninfo, password=self._password,
+                                  connect_timeout=self._connect_timeout_s,
+                                  timeout=self._timeout_s, where=self.where,
+                                  check_schema=self._check_schema)
 
     # -- connection ----------------------------------------------------------
     def _open_connection(self):

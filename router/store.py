@@ -185,6 +185,20 @@ class LeaseStore(ABC):
     def close(self) -> None:
         """Commit any open batch and release the backend."""
 
+    @property
+    def remote(self) -> bool:
+        """True when the store is a server one network round trip away (the
+        agent then commits off its loop, :mod:`router.io.commits`)."""
+        return False
+
+    @property
+    def deferred(self) -> bool:
+        """True when the adapter commits this store off its event loop
+        (:class:`router.io.commits.DeferredStore`): the core then hands its
+        Replies over held (:meth:`DhcpServer.take_held`) instead of
+        committing in ``datagrams_to_send``."""
+        return False
+
     # moves signalled by the store (PostgreSQL LISTEN/NOTIFY); a store without
     # them (SQLite) leaves the anchor to its UDP nudge and its polling
     @property

@@ -145,7 +145,7 @@ from router.errors import StoreError
 if TYPE_CHECKING:
     from router.store import LeaseStore
 
-__all__ = ["RECEIVED_COUNTERS", "DhcpServer"]
+__all__ = ["RECEIVED_COUNTERS", "DhcpServer", "Held"]
 
 log = logging.getLogger("router.dhcp")
 
@@ -181,6 +181,7 @@ BASE_COUNTERS = (
     "v6-allocation-fail-pool-exhausted", "pkt6-rate-limited-client", "pkt6-rate-limited-source",
     "cumulative-assigned-pds", "reclaimed-leases", "reclaimed-leftover-leases",
     "declined-pds", "moved-here-pds", "store-commit-failed", "store-write-failed",
+    "store-commit-timeout", "store-unavailable",
 )
 
 _LIVE_MT = {int(m): m for m in MobilityType}
@@ -206,6 +207,17 @@ class _Ctx:
     wall: float
     oro: frozenset
     client_id: ClientId | None
+
+
+@dataclass(slots=True)
+class Held:
+    """What a core queued since its last hand-over, waiting for the commit of
+    the same writes (deferred store): datagrams, events, how many of the
+    datagrams are Replies (acknowledgements; an Advertise is none)."""
+
+    out: list[Outgoing]
+    events: list[Event]
+    acks: int
 
 
 @dataclass(slots=True)
@@ -351,6 +363,11 @@ class DhcpServer:
             MessageType.INFORMATION_REQUEST: self._information_request,
         }
         self._stale = False
+        #: the adapter commits the store off its loop (:attr:`LeaseStore.deferred`):
+        #: :meth:`take_held` / :meth:`batch_failed` instead of a commit in
+        #: :meth:`datagrams_to_send`
+        self.deferred = store.deferred
+        self._acks = 0
         self._load()
 
     # ================================================================ state
@@ -359,7 +376,23 @@ class DhcpServer:
         interface's bindings, then the other rows inside its pools
         (:meth:`_note_others`). The old ones stay if the store cannot be read
         (StoreError)."""
-        bindings = self.store.load(self.router_id, self.ifname)
+        self.install_state(self.fetch_state(self.store))
+
+    def fetch_state(self, store: LeaseStore) -> tuple[list[Binding], list[Binding]]:
+        """Read what :meth:`install_state` needs from ``store``: this
+        interface's bindings and the rows of others inside its pools. Touches
+        nothing of the core, so an adapter may run it on a thread of its own
+        (a lease database one round trip away). Raises StoreError."""
+        bindings = store.load(self.router_id, self.ifname)
+        others: list[Binding] = []
+        for space in dict.fromkeys(p.prefix for p in self.iface.pools):
+            others.extend(store.others_in(self.router_id, self.ifname, space))
+        return bindings, others
+
+    def install_state(self, state: tuple[list[Binding], list[Binding]]) -> None:
+        """Rebuild the table and the pools from what :meth:`fetch_state`
+        read; a stale core (after a failed commit) serves again."""
+        bindings, others = state
         self.table = BindingTable()
         self.allocator = Allocator(self.iface, self._rng)
         self._others = []
@@ -378,11 +411,18 @@ class DhcpServer:
             else:
                 self.allocator.mark_used(b.prefix)
         log.info("%s: loaded %d bindings from the lease store", self.ifname, len(bindings))
-        n = self._note_others(self.allocator.pools.values())
+        n = 0
+        for b in others:
+            if self.table.get(b.prefix) is None:
+                self._note_other(b)
+                n += 1
         if n:
             log.info("%s: %d bindings of other interfaces or routers lie in this interface's "
                      "pools; their prefixes stay out of the pools until they expire",
                      self.ifname, n)
+        if self._stale:
+            log.info("%s: lease store readable again, serving", self.ifname)
+        self._stale = False
 
     def _note_others(self, pas, wall: float | None = None) -> int:
         """Read the store's rows inside the pools ``pas`` that this core does
@@ -446,7 +486,12 @@ class DhcpServer:
         """After a failed commit: rebuild the state from the store. While the
         store cannot be read (a database server down) the state is stale and
         the core answers no client and reclaims nothing (``store-unavailable``
-        counts the datagrams dropped meanwhile); True once it is current."""
+        counts the datagrams dropped meanwhile); True once it is current.
+        With a deferred store the adapter reads the state off its loop and
+        hands it to :meth:`install_state`; until then this says False."""
+        if self.deferred:
+            self._stale = True
+            return False
         try:
             self._load()
         except StoreError as exc:
@@ -455,9 +500,6 @@ class DhcpServer:
                           self.ifname, exc)
             self._stale = True
             return False
-        if self._stale:
-            log.info("%s: lease store readable again, serving", self.ifname)
-        self._stale = False
         return True
 
     def delete_binding(self, prefix: IPv6Network, reason: str = "lease6-del") -> bool:
@@ -473,6 +515,11 @@ class DhcpServer:
             return False
         self._drop_binding(b, reason)
         return True
+
+    @property
+    def stale(self) -> bool:
+        """True while the state waits to be re-read after a failed commit."""
+        return self._stale
 
     def bindings(self) -> list[Binding]:
         """Every binding of this interface (a snapshot)."""
@@ -598,6 +645,7 @@ class DhcpServer:
         if not out and not self.store.pending:
             return []
         self._out = []
+        self._acks = 0
         if self.store.pending:
             try:
                 self.store.commit()
@@ -610,6 +658,35 @@ class DhcpServer:
                 self._reload()
                 return []
         return out
+
+    def take_held(self) -> Held | None:
+        """For a deferred store: everything queued since the last call — the
+        datagrams and the events — held back until the adapter has committed
+        the store's batch of the same writes (:meth:`LeaseStore.seal`). The
+        adapter sends them when the commit succeeded and calls
+        :meth:`batch_failed` when it did not, so no Reply leaves before its
+        binding is durable. ``None`` when nothing is queued."""
+        if not self._out and not self._events:
+            return None
+        held = Held(self._out, list(self._events), self._acks)
+        self._out = []
+        self._events.clear()
+        self._acks = 0
+        return held
+
+    def batch_failed(self, held: Held | None, why: str, now: float, *,
+                     timeout: bool = False) -> None:
+        """A deferred commit failed or did not finish within its bound: the
+        held datagrams are dropped (the clients retransmit, RFC 8415 §15),
+        counted (``store-commit-failed`` or ``store-commit-timeout``), and the
+        core turns stale until the adapter re-reads the store
+        (:meth:`fetch_state`, :meth:`install_state`)."""
+        self.stats["store-commit-timeout" if timeout else "store-commit-failed"] += 1
+        n = len(held.out) if held is not None else 0
+        self._bad("commit", now, "%s: lease store commit %s, %d datagrams "
+                  "dropped: %s", self.ifname, "timed out" if timeout else "failed", n, why,
+                  level=logging.DEBUG)  # the adapter logs the change of state once
+        self._stale = True
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -626,7 +703,11 @@ class DhcpServer:
         inner = msg
         while isinstance(inner, RelayMessage):
             inner = inner.relayed
-        st["pkt6-advertise-sent" if type(inner) is Advertise else "pkt6-reply-sent"] += 1
+        if type(inner) is Advertise:
+            st["pkt6-advertise-sent"] += 1
+        else:
+            st["pkt6-reply-sent"] += 1
+            self._acks += 1
 
     def _answer(self, handler, msg: Message, client_ll: IPv6Address, now: float):
         oro = msg.get(OptionRequest)

@@ -22,8 +22,11 @@ that record, through the data-plane backend the agent chose
   upstream packets (and, with ``routed``, downstream ones) back out of the link
   they arrived on, where Linux would send a meaningless ICMPv6 Redirect;
   :mod:`router.dataplane.redirects` drops those where nftables is available;
-* **anchoring router** (its prefix moved away): on a nudge, and every
-  ``poll_interval`` seconds, it reads :meth:`~router.store.LeaseStore.moved_away`
+* **anchoring router** (its prefix moved away): when the store signals a
+  move (PostgreSQL ``LISTEN/NOTIFY``: :meth:`~router.store.LeaseStore.listen_moves`,
+  sent by the database when the serving router's transaction commits), on a
+  nudge, and every ``poll_interval`` seconds, it reads
+  :meth:`~router.store.LeaseStore.moved_away`
   and has the backend forward each such prefix to the serving router
   (downstream follows the host); when the binding is gone (released, or its
   valid lifetime over) the redirect goes; when the host comes back the agent's
@@ -32,7 +35,10 @@ that record, through the data-plane backend the agent chose
 A serving router whose host left again (the store names another router) or
 whose moved-here binding ended drops its rule and its route. The nudge carries
 nothing but a prefix in text; the store stays the one source of truth, so a
-lost or forged nudge only triggers a re-read.
+lost or forged nudge only triggers a re-read. With a store that signals moves
+the nudge and the polling remain a safety net (and the only path on SQLite):
+a notification, too, only triggers a re-read; a lost listening connection
+triggers one at once and is opened again with back-off.
 
 Only NON_PERSISTENT prefixes are never forwarded: their old-router lifetimes
 are zeroed on the Rebind and the host drops them at once.
@@ -40,6 +46,7 @@ are zeroed on the Rebind and the host drops them at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Callable
@@ -62,8 +69,6 @@ from router.dataplane.base import write_proc_sysctl
 from router.errors import StoreError
 
 if TYPE_CHECKING:
-    import asyncio
-
     from router.config import RouterConfig
     from router.store import LeaseStore
 
@@ -72,6 +77,9 @@ __all__ = ["Mobility"]
 log = logging.getLogger(__name__)
 
 _NUDGE_MAX = 64  # octets: a prefix in text is at most 43
+#: back-off (seconds) of listening again after the listening connection broke
+LISTEN_BACKOFF_FIRST = 1.0
+LISTEN_BACKOFF_MAX = 30.0
 
 
 def _off_loop(fn, *args):
@@ -132,8 +140,12 @@ class Mobility:
         self.serving: dict[IPv6Network, str] = {}
         self.stats = {"redirects-added": 0, "redirects-removed": 0, "uplinks-added": 0,
                       "uplinks-removed": 0, "nudges-sent": 0, "nudges-received": 0,
-                      "netlink-errors": 0, "polls": 0}
+                      "netlink-errors": 0, "polls": 0, "moves-notified": 0,
+                      "notify-lost": 0}
         self._sock: socket.socket | None = None
+        self._listen_fd: int | None = None
+        self._listen_timer: asyncio.TimerHandle | None = None
+        self._listen_backoff = LISTEN_BACKOFF_FIRST
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -169,12 +181,15 @@ class Mobility:
         self._sock = s
         self._loop = loop
         loop.add_reader(s.fileno(), self._on_nudge)
+        self._listen()  # before the first read: no move falls between the two
         self._adopt_serving()
         self.poll()
         self._schedule()
-        log.info("mobility: data plane %s (%s) on %s, %d peers, nudges on port %d",
+        log.info("mobility: data plane %s (%s) on %s, %d peers, nudges on port %d%s",
                  self.backend.name, self.backend.summary, self.m.core_interface,
-                 len(self.m.peers), self.m.notify_port)
+                 len(self.m.peers), self.m.notify_port,
+                 ", moves signalled by the lease database" if self._listen_fd is not None
+                 else "")
 
     def _core_address(self):
         """The core interface's first global address (the tunnels' local end
@@ -191,6 +206,10 @@ class Mobility:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._listen_timer is not None:
+            self._listen_timer.cancel()
+            self._listen_timer = None
+        self._unlisten()
         _off_loop(redirects.remove)
         if self._sock is not None:
             if self._loop is not None:
@@ -213,6 +232,61 @@ class Mobility:
             self.poll()
         finally:
             self._schedule()
+
+    # -- moves signalled by the store ----------------------------------------------
+    def _listen(self) -> None:
+        """Listen for the store's move notifications (PostgreSQL); a store
+        without them (SQLite) leaves the nudges and the polling."""
+        self._listen_timer = None
+        if self._loop is None or not self.store.notifies_moves:
+            return
+        try:
+            fd = self.store.listen_moves(self.me)
+        except StoreError as exc:
+            log.warning("mobility: cannot listen for moves (%s); polling every %g s, "
+                        "trying again in %g s", exc, self.m.poll_interval, self._listen_backoff)
+            self._listen_later()
+            return
+        if fd is None:
+            return
+        self._listen_fd = fd
+        self._loop.add_reader(fd, self._on_notify)
+        self._listen_backoff = LISTEN_BACKOFF_FIRST
+
+    def _listen_later(self) -> None:
+        if self._loop is not None and self._listen_timer is None:
+            self._listen_timer = self._loop.call_later(self._listen_backoff, self._relisten)
+            self._listen_backoff = min(self._listen_backoff * 2, LISTEN_BACKOFF_MAX)
+
+    def _relisten(self) -> None:
+        self._listen()
+        if self._listen_fd is not None:
+            self.poll()  # what moved while nobody listened
+            log.info("mobility: listening for moves again")
+
+    def _unlisten(self) -> None:
+        fd, self._listen_fd = self._listen_fd, None
+        if fd is not None and self._loop is not None:
+            try:
+                self._loop.remove_reader(fd)
+            except (ValueError, OSError):
+                pass
+
+    def _on_notify(self) -> None:
+        """The listening connection is readable: a move was committed (or the
+        connection broke: then re-read now, listen again later)."""
+        try:
+            moves = self.store.drain_moves()
+        except StoreError as exc:
+            self.stats["notify-lost"] += 1
+            self._unlisten()
+            log.warning("mobility: move notifications lost (%s); re-reading the store", exc)
+            self.poll()
+            self._listen_later()
+            return
+        if moves:
+            self.stats["moves-notified"] += len(moves)
+            self.poll()
 
     # -- events from the core ------------------------------------------------------
     def handle_event(self, ev: Event) -> None:
@@ -378,4 +452,5 @@ class Mobility:
                 {"name": self.backend_cls.name},
                 "redirected": {str(p): r for p, r in self.redirected.items()},
                 "serving": {str(p): a for p, a in self.serving.items()},
+                "moves-signalled": self._listen_fd is not None,
                 "counters": dict(self.stats)}

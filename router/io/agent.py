@@ -189,6 +189,8 @@ class RouterAgent:
         self.control: ControlServer | None = None
         self.mobility: Any = None
         self.dataplane: Any = None
+        #: commits off the loop (:mod:`router.io.commits`), for a remote store
+        self.commits: Any = None
         self.duid: Duid | None = None
         self.stats = {"adapter-errors": 0, "send-failed": 0, "routes-added": 0,
                       "routes-removed": 0, "routes-unreachable": 0}
@@ -265,6 +267,15 @@ class RouterAgent:
             cfg = self.config = self._fit_mtu(cfg, found)
         if self.store is None:
             self.store = open_store(cfg)
+        if self.store.remote:
+            # a database one round trip away: commits leave the loop
+            from router.io.commits import CommitPipeline, DeferredStore
+
+            reader = self.store
+            self.store = DeferredStore(reader)
+            self.commits = CommitPipeline(
+                self.store, reader.clone, self.loop, release=self._release,
+                timeout=cfg.lease_store.timeout if cfg.lease_store else 5.0)
         self.routes = RouteBatcher()
         self.duid = server_duid(cfg, self.store, found[0][2])
         offset = time.time() - self.now()
@@ -420,6 +431,11 @@ class RouterAgent:
 
     async def _close(self) -> None:
         loop = self.loop
+        if self.commits is not None:
+            try:
+                await self.commits.close()
+            except Exception:
+                log.exception("stopping the lease database commits failed")
         if self._gc_timer is not None:
             self._gc_timer.cancel()
         for st in self.ifaces.values():
@@ -469,9 +485,12 @@ class RouterAgent:
             for s in (st.dhcp, st.icmp):
                 if s is not None:
                     s.close()
-        if self.store is not None and self._own_store:
+        if self.store is not None and (self._own_store or self.commits is not None):
             try:
-                self.store.close()
+                if self._own_store:
+                    self.store.close()
+                else:  # the caller's store: what is left committed, left open
+                    self.store.commit()
             except Exception as exc:  # noqa: BLE001
                 log.error("closing the lease store: %s", exc)
         if getattr(self, "_lock", None) is not None:
@@ -547,17 +566,26 @@ class RouterAgent:
 
     # ============================================================== outputs
     def _kick(self, st: _Iface) -> None:
-        """Send what the core has (the core commits the store first), carry
-        out its events, re-arm its timer."""
+        """Send what the core has (the core commits the store first; with a
+        remote store the DHCPv6 part waits for its commit on the database
+        thread, :mod:`router.io.commits`), carry out its events, re-arm its
+        timer."""
         core = st.core
+        commits = self.commits
         try:
-            out = core.datagrams_to_send()
+            out = core.ra.datagrams_to_send() if commits else core.datagrams_to_send()
         except Exception as exc:  # noqa: BLE001
             self.stats["adapter-errors"] += 1
             self._rl("flush", "%s: %r", st.name, exc, level=logging.ERROR)
             out = []
         if out:
             self._send(st, out)
+        if commits is not None:
+            try:
+                commits.submit(st, core.dhcp.take_held())
+            except Exception as exc:  # noqa: BLE001
+                self.stats["adapter-errors"] += 1
+                self._rl("commit", "%s: %r", st.name, exc, level=logging.ERROR)
         events = []
         while True:
             try:
@@ -568,8 +596,20 @@ class RouterAgent:
                 break
             if ev is None:
                 break
-            self._on_event(st, ev)
             events.append(ev)
+        self._carry_out(st, events)
+        t = core.get_timer()
+        if t != st.timer_at:
+            if st.timer is not None:
+                st.timer.cancel()
+                st.timer = None
+            st.timer_at = t
+            if t is not None:
+                st.timer = self.loop.call_at(t, self._on_timer, st)
+
+    def _carry_out(self, st: _Iface, events: list) -> None:
+        for ev in events:
+            self._on_event(st, ev)
         if events:
             self.routes.flush()  # our route changes are in the kernel before the hook runs
             if self.mobility is not None:
@@ -579,14 +619,12 @@ class RouterAgent:
                     except Exception:
                         self.stats["adapter-errors"] += 1
                         log.exception("mobility hook failed on %s", ev)
-        t = core.get_timer()
-        if t != st.timer_at:
-            if st.timer is not None:
-                st.timer.cancel()
-                st.timer = None
-            st.timer_at = t
-            if t is not None:
-                st.timer = self.loop.call_at(t, self._on_timer, st)
+
+    def _release(self, st: _Iface, held) -> None:
+        """A core's held Replies and events, once their commit is in."""
+        if held.out:
+            self._send(st, held.out)
+        self._carry_out(st, held.events)
 
     def _send(self, st: _Iface, out: list) -> None:
         idx = st.index
@@ -675,6 +713,10 @@ class RouterAgent:
                 "route-delete-failed": self.routes.delete_failures if self.routes else 0},
             "interfaces": [s.core.status(now, limit) for s in self.ifaces.values()],
         }
+        if self.commits is not None:
+            c = self.commits
+            st["lease-db-commits"] = dict(c.stats) | {"in-flight": c.in_flight,
+                                                      "healthy": c.healthy}
         if self.mobility is not None and hasattr(self.mobility, "status"):
             try:
                 st["mobility"] = self.mobility.status()
@@ -763,6 +805,10 @@ class RouterAgent:
             new = self._fit_mtu(new, [(st.name, st.index, st.mac)
                                       for st in self.ifaces.values()])
         self.flush_cores()  # what the old cores owe is committed and sent first
+        if self.commits is not None and self.commits.in_flight:
+            # the new cores read the bindings back from the store: not while
+            # a commit of the old ones is still on its way to the database
+            return False, "lease database commits in flight: reload again in a moment"
         now = self.now()
         offset = time.time() - now
         for st in self.ifaces.values():
@@ -786,8 +832,18 @@ class RouterAgent:
     def _on_sighup(self) -> None:
         log.info("SIGHUP: reloading %s", self.config_path)
         notify("RELOADING=1")
+        self._reload_tries = 0
+        self._sighup_reload()
+
+    def _sighup_reload(self) -> None:
         try:
             ok, text = self.reload()
+            if not ok and "in flight" in text and self._reload_tries < 100:
+                self._reload_tries += 1
+                self.loop.call_later(0.05, self._sighup_reload)
+                return
+            if not ok and "in flight" in text:
+                log.error("configuration reload given up after 5 s: %s", text)
         except Exception:  # a reload never stops the agent
             self.stats["adapter-errors"] += 1
             log.exception("configuration reload failed; running on")

@@ -56,3 +56,17 @@ def test_the_lab_runs_the_installed_odm_not_a_folder_in_the_current_directory(tm
     r = subprocess.run(python_module("odm", "--version"), cwd=tmp_path, capture_output=True,
                        text=True, timeout=60, check=False)
     assert r.returncode == 0 and r.stdout.startswith("odm"), r.stderr
+
+
+def test_lease_store_table_sqlite_by_default_postgresql_on_the_core_link(lab, tmp_path):
+    """``[lease_store]``: the shared SQLite file by default; with ``store =
+    "postgresql"`` the lab's server on cn's core address, its password from
+    a file (never in the config)."""
+    cfg = _router(lab, tmp_path)
+    assert cfg.lease_store is None and cfg.lease_db == tmp_path / "work" / "leases.sqlite3"
+    assert cfg.lease_db_synchronous == "normal"
+    cfg = _router(lab, tmp_path, store="postgresql")
+    ls = cfg.lease_store
+    assert f"host={lab.config.cn_address}" in ls.conninfo and "port=5432" in ls.conninfo
+    assert ls.password_file == tmp_path / "work" / "pg-password"
+    assert "password=" not in ls.conninfo

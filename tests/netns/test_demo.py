@@ -69,3 +69,23 @@ def test_a_backend_the_kernel_lacks_is_refused_before_anything_is_built(lab_pref
     assert not res.ok and not res.steps and not res.pcaps
     assert "CONFIG_" in res.error and "available here:" in res.error
     assert not (tmp_path / "pcaps").exists()
+
+
+@pytest.mark.parametrize("scenario", ["4.2", "all-types"])
+def test_demo_on_postgresql(scenario, lab_prefix, lab_state_dir, tmp_path):
+    """Both scenarios with the routers' bindings in a real PostgreSQL server in
+    cn, reached over TCP on the core link (``--store postgresql``), on the
+    first data plane the kernel runs; nothing is left behind."""
+    from lab.pgserver import find_bindir
+    from lab.topology import LabError
+    try:
+        find_bindir()
+    except LabError as exc:
+        pytest.skip(str(exc))
+    res = run_demo(scenario, pcap_dir=tmp_path / "pcaps", prefix=lab_prefix,
+                   state_dir=lab_state_dir, keep_logs=True, store="postgresql")
+    assert res.ok, _table(res)
+    assert not res.leftovers
+    logs = os.path.join(res.logs, "ar1.log")
+    with open(logs) as f:
+        assert "lease db postgresql: host=" in f.read()
