@@ -243,11 +243,15 @@ def wireshark_cmd(install: bool) -> None:
     con = _console()
     if install:
         plugins = Path.home() / ".local" / "lib" / "wireshark" / "plugins"
-        plugins.mkdir(parents=True, exist_ok=True)
         link = plugins / "odm.lua"
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(path)
+        try:
+            plugins.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(path)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot link {link}: {exc.strerror or exc}") from None
         con.print(f"linked {link} → {path}; Wireshark and tshark load it on start")
     con.print(f"odm's dissector: [bold]{path}[/]\n\n"
               f"  tshark -X lua_script:{path} -V -r capture.pcap\n"
@@ -285,9 +289,12 @@ def flow(files: tuple[str, ...], out: str, filter_text: str, title: str | None, 
     links is drawn once, with the links under its time.
     """
     from odm.pcaptools.filters import FilterError, compile_filter
-    from odm.pcaptools.flow import FlowError, write_flow
+    from odm.pcaptools.flow import FlowError, output_problem, write_flow
     from odm.pcaptools.flow import lab_names as plan
 
+    problem = output_problem(out)
+    if problem:
+        raise _usage_failure(f"--out: {problem}")
     paths = _capture_paths(files)
     try:
         pred = compile_filter(filter_text)
@@ -341,6 +348,7 @@ def flow(files: tuple[str, ...], out: str, filter_text: str, title: str | None, 
               help="With --against: prefixes must be the captured ones (a fresh lease store "
                    "with the capture's configuration), not just the same structure.")
 @click.option("--host-socket", metavar="PATH",
+              type=click.Path(exists=True, dir_okay=False),
               help="With --against host: the host agent's API socket, to repeat the "
                    "capture's setsc() calls and socket closes.")
 @click.option("--lab", "lab_prefix", metavar="PREFIX",

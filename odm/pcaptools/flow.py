@@ -35,7 +35,7 @@ from odm_wire import nd
 from odm_wire.constants import MessageType
 
 __all__ = ["Arrow", "FlowError", "Lanes", "arrow_labels", "build_arrows", "flow_svg", "lab_names",
-           "write_flow"]
+           "output_problem", "write_flow"]
 
 GROUP_NAMES = {
     "ff02::1:2": "All DHCP Relay Agents and Servers",
@@ -440,18 +440,40 @@ def flow_svg(packets: list[Packet], title: str = "", *, links: list[str] | None 
     return "\n".join(out) + "\n"
 
 
+def output_problem(out: str | Path) -> str | None:
+    """Why ``out`` cannot be written as a new or replaced file, in one line
+    (None when it can): its directory missing or not a directory, ``out``
+    itself a directory. The directory is not created, as tshark -w and
+    tcpdump -w do not create one."""
+    out = Path(out)
+    parent = out.parent
+    if out.is_dir():
+        return f"{out} is a directory; give a file name"
+    if not parent.exists():
+        return f"cannot write {out}: no directory {parent} (create it first)"
+    if not parent.is_dir():
+        return f"cannot write {out}: {parent} is not a directory"
+    return None
+
+
 def write_flow(packets: list[Packet], out: str | Path, title: str = "", **kw) -> Path:
     """Write the diagram to ``out`` (``.svg``, or ``.png`` through
     rsvg-convert); ``kw`` as for :func:`flow_svg`. Raises :class:`FlowError`
     for another suffix or when no converter is installed for PNG."""
     out = Path(out)
-    svg = flow_svg(packets, title, **kw)
     suffix = out.suffix.lower()
-    if suffix == ".svg":
-        out.write_text(svg)
-        return out
-    if suffix != ".png":
+    if suffix not in (".svg", ".png"):
         raise FlowError(f"{out}: write .svg or .png")
+    problem = output_problem(out)
+    if problem:
+        raise FlowError(problem)
+    svg = flow_svg(packets, title, **kw)
+    if suffix == ".svg":
+        try:
+            out.write_text(svg)
+        except OSError as exc:
+            raise FlowError(f"cannot write {out}: {exc.strerror or exc}") from None
+        return out
     conv = shutil.which("rsvg-convert")
     if conv is None:
         raise FlowError("PNG needs rsvg-convert (Debian: librsvg2-bin); write .svg instead")

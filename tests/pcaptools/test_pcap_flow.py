@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -91,3 +92,49 @@ def test_nd_messages_odm_does_not_model_are_not_drawn_as_malformed(tmp_path):
     (pkt,) = dissect_all(read_capture(pcap))
     lines, cls = arrow_labels(pkt)
     assert cls == "nd" and not any("MALFORMED" in line for line in lines)
+
+
+# ---- issue 16: --out into a missing directory is a one-line error ----
+@pytest.mark.parametrize("name", ["x.svg", "x.png"])
+def test_flow_out_into_a_missing_directory_is_a_one_line_error(tmp_path, name):
+    from click.testing import CliRunner
+
+    from odm.pcap_cli import pcap
+    src = Path(__file__).resolve().parents[2] / "pcaps" / "pd-fixed.pcap"
+    out = tmp_path / "missing" / "deeper" / name
+    res = CliRunner().invoke(pcap, ["flow", str(src), "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    assert res.output.strip().splitlines() == [
+        f"Error: --out: cannot write {out}: no directory {out.parent} (create it first)"]
+    assert not out.parent.exists()  # not created behind the user's back
+
+
+def test_flow_out_onto_a_directory_or_under_a_file_is_a_one_line_error(tmp_path):
+    from click.testing import CliRunner
+
+    from odm.pcap_cli import pcap
+    src = Path(__file__).resolve().parents[2] / "pcaps" / "pd-fixed.pcap"
+    (tmp_path / "d.svg").mkdir()
+    (tmp_path / "f").write_text("")
+    for out, want in ((tmp_path / "d.svg", "is a directory"),
+                      (tmp_path / "f" / "x.svg", "is not a directory")):
+        res = CliRunner().invoke(pcap, ["flow", str(src), "--out", str(out)])
+        assert res.exit_code == 2 and not isinstance(res.exception, OSError), res.output
+        assert "Traceback" not in res.output and want in res.output.splitlines()[-1]
+
+
+def test_write_flow_reports_an_unwritable_file_as_flow_error(tmp_path):
+    from odm.pcaptools.flow import FlowError, write_flow
+    with pytest.raises(FlowError, match="no directory"):
+        write_flow([], tmp_path / "nope" / "x.svg")
+
+
+def test_replay_host_socket_that_does_not_exist_is_a_usage_error(tmp_path):
+    from click.testing import CliRunner
+
+    from odm.pcap_cli import pcap
+    src = Path(__file__).resolve().parents[2] / "pcaps" / "pd-fixed.pcap"
+    res = CliRunner().invoke(pcap, ["replay", str(src), "--against", "host", "--iface", "eth9",
+                                    "--host-socket", str(tmp_path / "none" / "api.sock")])
+    assert res.exit_code == 2 and "does not exist" in res.output
