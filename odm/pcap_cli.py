@@ -18,18 +18,21 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from odm.pcaptools.capture import CaptureError, read_capture_until_damage
 from odm.pcaptools.packets import Packet, dissect_all
+from odm.tables import print_table
 from odm_wire.constants import ODM_PEN
 
 __all__ = ["pcap"]
 
 
 def _console() -> Console:
-    return Console(emoji=False, highlight=False)
+    from odm.tables import console
+    return console()
 
 
 def _load(path: str, pen: int) -> list[Packet]:
@@ -130,7 +133,7 @@ def show(files: tuple[str, ...], filter_text: str, tree: bool, as_json: bool, pe
             style = "red" if (p.error is not None or p.framing_error) else None
             table.add_row(str(p.number), f"{p.time - t0:.3f}", str(p.src), str(p.dst), name,
                           Text(text), style=style)
-        con.print(table)
+        print_table(table, con)
 
 
 @pcap.command()
@@ -207,7 +210,7 @@ def check(files: tuple[str, ...], no_checksums: bool, as_json: bool, strict: boo
                                      else "")
                 t.add_row(str(f.frame), f.category, f.rule, f.section, Text(f.where),
                           Text(detail))
-            con.print(t)
+            print_table(t, con)
     if total:
         sys.exit(1)
     if not checked:
@@ -252,14 +255,17 @@ def wireshark_cmd(install: bool) -> None:
         except OSError as exc:
             raise click.ClickException(
                 f"cannot link {link}: {exc.strerror or exc}") from None
-        con.print(f"linked {link} → {path}; Wireshark and tshark load it on start")
-    con.print(f"odm's dissector: [bold]{path}[/]\n\n"
+        con.print(Text(f"linked {link} → {path}; Wireshark and tshark load it on start"),
+                  soft_wrap=True)
+    # soft_wrap: a command line is never broken where the terminal ends
+    con.print(f"odm's dissector: [bold]{escape(str(path))}[/]\n\n"
               f"  tshark -X lua_script:{path} -V -r capture.pcap\n"
               f"  tshark -X lua_script:{path} -r capture.pcap -Y 'odm.mobility_type == 2'\n"
               f"  wireshark -X lua_script:{path} capture.pcap\n\n"
               "or copy/link it into ~/.local/lib/wireshark/plugins/ "
               "(`odm pcap wireshark --install`).\n"
-              "Enterprise number: Preferences › Protocols › ODM (default 32473).")
+              "Enterprise number: Preferences › Protocols › ODM (default 32473).",
+              soft_wrap=True)
 
 
 @pcap.command()
