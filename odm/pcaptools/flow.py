@@ -12,7 +12,8 @@ types or the status (per PIO for RAs). Times run down the left margin.
 Several captures (one per link, e.g. ``pcaps/demo-4.2/``) are merged by time:
 a message seen on several links is drawn once, the links it was seen on
 written under its time, frames labelled ``capture#number``, and a dashed
-rule across the ladder where the host moved (:func:`find_moves`). Optionally (``data``) the rest of the IPv6 traffic —
+rule across the ladder where the host moved (:func:`find_moves`; in a single
+capture of the host's link, :func:`find_router_moves`). Optionally (``data``) the rest of the IPv6 traffic —
 TCP, UDP, ICMPv6 errors, SRv6 / IPv6-in-IPv6 / VXLAN tunnels — is drawn in grey, one
 dotted arrow per burst of a conversation, so an application's session can be
 followed across a move. NS/NA/Redirect are left out unless asked.
@@ -23,6 +24,7 @@ through ``rsvg-convert`` (Debian librsvg2-bin), ``.png``.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import tempfile
@@ -37,7 +39,7 @@ from odm_wire import dhcp6 as d6
 from odm_wire import nd
 from odm_wire.constants import MessageType
 
-__all__ = ["Arrow", "FlowError", "Lanes", "arrow_labels", "build_arrows", "find_moves", "flow_svg",
+__all__ = ["Arrow", "FlowError", "Lanes", "arrow_labels", "build_arrows", "find_moves", "find_router_moves", "flow_svg",
            "host_lane", "lab_names",
            "output_problem", "write_flow"]
 
@@ -448,6 +450,36 @@ def find_moves(arrows: list[Arrow], host: str | None) -> list[tuple[int, list[st
     return out
 
 
+def find_router_moves(arrows: list[Arrow],
+                      host: str | None) -> list[tuple[int, list[str], list[str]]]:
+    """Where ``host`` changed routers, in a single capture of its own link:
+    ``(index, [old router], [new router])``. A router is a lane that sends
+    RAs or DHCPv6 answers to the host; its messages in a row form a run. The
+    host moved where a run of at least two messages of one router is
+    followed by a run of at least two of another (two servers answering the
+    same Solicits alternate, run by run of one, and are not a move). The
+    rule goes after the old router's run, before the host's next message
+    (typically the RS it sends on the new link)."""
+    if host is None:
+        return []
+    served = [i for i, a in enumerate(arrows)
+              if a.src != host and a.cls in ("server", "nd", "bad")
+              and (a.dst == host or _is_group(a.dst))]
+    runs: list[list[int]] = []
+    for i in served:
+        if runs and arrows[runs[-1][-1]].src == arrows[i].src:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    out: list[tuple[int, list[str], list[str]]] = []
+    for old, new in itertools.pairwise(runs):
+        if len(old) >= 2 and len(new) >= 2:
+            j = next((k for k in range(old[-1] + 1, new[0])
+                      if host in (arrows[k].src, arrows[k].dst)), new[0])
+            out.append((j, [arrows[old[0]].src], [arrows[new[0]].src]))
+    return out
+
+
 def _lane_head(lane: str, lanes: Lanes, groups: list[str]) -> tuple[str, list[str]]:
     """(title, sub-label lines) of a lane's head."""
     if lane == MCAST:
@@ -499,9 +531,9 @@ def flow_svg(packets: list[Packet], title: str = "", *, links: list[str] | None 
         for a in arrows:
             if a.lines and a.lines[0].startswith("#"):
                 a.lines[0] = a.links[0] + a.lines[0]
-    moves = {i: (old, new) for i, old, new in (find_moves(arrows, host_lane(arrows))
-                                                if multi else [])}
     host = host_lane(arrows)
+    found = find_moves(arrows, host) if multi else find_router_moves(arrows, host)
+    moves = {i: (old, new) for i, old, new in found}
     order: list[str] = []
     groups: list[str] = []
     for a in arrows:
@@ -569,7 +601,8 @@ def flow_svg(packets: list[Packet], title: str = "", *, links: list[str] | None 
             items.append(f'<line x1="10" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" '
                          f'stroke="#333" stroke-width="2" stroke-dasharray="10,4" '
                          f'class="move"/>')
-            words = f"move: {host} now seen on {' + '.join(new)} (was on {' + '.join(old)})"
+            words = (f"move: {host} now seen on {' + '.join(new)} (was on {' + '.join(old)})"
+                     if multi else f"move: {host} now served by {new[0]} (was {old[0]})")
             items.append(f'<text x="14" y="{y - 5:.1f}" class="move">{escape(words)}</text>')
             y += 22
         colour = COLOURS[a.cls]

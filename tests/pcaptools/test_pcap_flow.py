@@ -138,3 +138,33 @@ def test_replay_host_socket_that_does_not_exist_is_a_usage_error(tmp_path):
     res = CliRunner().invoke(pcap, ["replay", str(src), "--against", "host", "--iface", "eth9",
                                     "--host-socket", str(tmp_path / "none" / "api.sock")])
     assert res.exit_code == 2 and "does not exist" in res.output
+
+
+# ---- issue 16: the move in a single capture of the host's link ----
+def test_a_single_capture_marks_the_move_where_the_host_changed_routers(pcap_path, tmp_path):
+    ar2 = "fe80::ff:fe00:3"
+    rs = d6.Solicit(0x40, ())  # stands for the host's first message on the new link
+    items = [(typed_ra(), SERVER, "ff02::1"), *typed_exchange(),
+             (rs, CLIENT, ALL_DHCP), (typed_ra(), ar2, "ff02::1"),
+             (reply(0x40, [], d6.Advertise), ar2, CLIENT)]
+    out = tmp_path / "m.svg"
+    res = CliRunner().invoke(pcap, ["flow", pcap_path("m.pcap", items), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    words, root = texts(out)
+    assert "move: mh now served by ar2 (was ar1)" in words
+    (rule,) = [e for e in root.iter(f"{NS}line") if e.get("class") == "move"]
+    y = float(rule.get("y1"))
+    heads = {t.text.split()[0]: float(t.get("y")) for t in root.iter(f"{NS}text")
+             if "head" in (t.get("class") or "")}
+    assert heads["#5"] < y < heads["#6"] < heads["#7"]  # after ar1's last Reply, before the host
+
+
+def test_two_servers_answering_on_one_link_are_not_a_move(pcap_path, tmp_path):
+    other = "fe80::ff:fe00:3"
+    ex = typed_exchange()
+    items = [ex[0], (ex[1][0], other, CLIENT), ex[1], ex[2], (ex[3][0], other, CLIENT), ex[3]]
+    out = tmp_path / "two.svg"
+    res = CliRunner().invoke(pcap, ["flow", pcap_path("two.pcap", items), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    _, root = texts(out)
+    assert not [e for e in root.iter(f"{NS}line") if e.get("class") == "move"]
