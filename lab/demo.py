@@ -54,7 +54,8 @@ from lab.topology import Lab
 from odm_wire.constants import MobilityType as MT
 from router.dataplane import DataplaneUnavailable, unavailable
 
-__all__ = ["SCENARIOS", "DemoResult", "Step", "leftovers", "run_demo", "tshark_problems"]
+__all__ = ["SCENARIOS", "DemoResult", "Step", "captures_step", "leftovers", "run_demo",
+           "tshark_problems"]
 
 log = logging.getLogger(__name__)
 
@@ -398,21 +399,49 @@ def leftovers(lab: Lab) -> dict:
 
 
 def tshark_problems(pcap: Path) -> list[str]:
-    """DHCPv6 and ND (RS, RA) packets of ``pcap`` that tshark marks Malformed or
-    with an expert warning or error (empty when tshark is not installed). Other
-    ICMPv6 is the kernel's (an Address Unreachable during a move quotes a TCP
-    segment, whose expert notes are TCP's), so it is not odm's to answer for."""
+    """What keeps ``pcap`` from counting as a clean capture: missing,
+    unreadable, cut short, holding no packet at all (a capture of nothing
+    checks nothing), and the DHCPv6 and ND (RS, RA) packets that tshark
+    marks Malformed or with an expert warning or error (that part is skipped
+    when tshark is not installed). Other ICMPv6 is the kernel's (an Address
+    Unreachable during a move quotes a TCP segment, whose expert notes are
+    TCP's), so it is not odm's to answer for."""
+    from odm.pcaptools.capture import CaptureError, read_capture_until_damage
+
+    try:
+        frames, damage = read_capture_until_damage(pcap)
+    except FileNotFoundError:
+        return [f"{pcap.name}: no such capture"]
+    except (CaptureError, OSError) as exc:
+        return [f"{pcap.name}: unreadable: {exc}"]
+    problems = []
+    if damage is not None:
+        problems.append(f"{pcap.name}: cut short {damage.where()}")
+    if not frames:
+        problems.append(f"{pcap.name}: no packet at all")
+        return problems
     tshark = shutil.which("tshark")
     if tshark is None:
-        return []
+        return problems
     flt = ("(dhcpv6 || icmpv6.type == 133 || icmpv6.type == 134) "
            "&& (_ws.malformed || _ws.expert.severity >= 0x600000)")
     try:
         out = subprocess.run([tshark, "-n", "-r", str(pcap), "-Y", flt], capture_output=True,
                              text=True, timeout=60, check=False)
     except subprocess.TimeoutExpired:
-        return [f"{pcap.name}: tshark timed out"]
-    return [f"{pcap.name}: {line.strip()}" for line in out.stdout.splitlines() if line.strip()]
+        return [*problems, f"{pcap.name}: tshark timed out"]
+    return problems + [f"{pcap.name}: {line.strip()}" for line in out.stdout.splitlines()
+                       if line.strip()]
+
+
+def captures_step(pcaps: list[str], number: int) -> Step:
+    """The step "captures decode cleanly" over ``pcaps``: every capture
+    exists, holds packets and has no problem in :func:`tshark_problems`."""
+    problems = [p for f in pcaps for p in tshark_problems(Path(f))]
+    return Step(number, "captures decode cleanly",
+                "packets in every capture; no Malformed or expert warning on DHCPv6/RS/RA "
+                "in tshark",
+                "; ".join(problems[:3]) or f"{len(pcaps)} captures clean", not problems)
 
 
 def default_pcap_dir(scenario: str) -> Path:
@@ -488,10 +517,7 @@ def run_demo(scenario: str = "4.2", *, pcap_dir: Path | None = None, prefix: str
             result.leftovers = leftovers(lab)
         except Exception as exc:  # noqa: BLE001
             result.leftovers = {"down": str(exc)}
-    problems = [p for f in result.pcaps if Path(f).exists() for p in tshark_problems(Path(f))]
-    s = Step(len(result.steps) + 1, "captures decode cleanly",
-             "no Malformed or expert warning on DHCPv6/RS/RA in tshark",
-             "; ".join(problems[:3]) or f"{len(result.pcaps)} captures clean", not problems)
+    s = captures_step(result.pcaps, len(result.steps) + 1)
     if result.pcaps:
         result.steps.append(s)
         if on_step:

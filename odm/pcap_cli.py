@@ -3,9 +3,11 @@
 Commands: ``show``, ``check``, ``flow``, ``replay``, ``lua-path``. The work is
 done in :mod:`odm.pcaptools`; this module is the click + rich surface.
 Exit statuses: 0 all well; 1 ``check`` found faults, or ``replay --against``
-found a difference; 2 usage error or unreadable file (click's convention), or
-a conformance replay that could not run (no such interface or lab, an action
-it cannot perform).
+found a difference; 2 usage error or unreadable file (click's convention),
+``check`` with nothing to check (no DHCPv6 / ND packet), or a conformance
+replay that could not run or compared nothing (no such interface or lab, an
+action it cannot perform, no agent answering on the link). A capture cut
+short is read up to the damage, with a warning on stderr, as tshark does.
 """
 
 from __future__ import annotations
@@ -16,27 +18,56 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from odm.pcaptools.capture import CaptureError, read_capture
+from odm.pcaptools.capture import CaptureError, read_capture_until_damage
 from odm.pcaptools.packets import Packet, dissect_all
+from odm.tables import print_table
 from odm_wire.constants import ODM_PEN
 
 __all__ = ["pcap"]
 
 
 def _console() -> Console:
-    return Console(emoji=False, highlight=False)
+    from odm.tables import console
+    return console()
 
 
 def _load(path: str, pen: int) -> list[Packet]:
+    """The dissected frames of ``path``; a capture cut short is read up to the
+    damage (as tshark does) with a warning on stderr naming where it ends."""
+    return _load_with_damage(path, pen)[0]
+
+
+def _load_with_damage(path: str, pen: int) -> tuple[list[Packet], CaptureError | None]:
     try:
-        return dissect_all(read_capture(path), pen)
+        frames, damage = read_capture_until_damage(path)
     except CaptureError as exc:
         raise click.ClickException(f"{path}: {exc}") from None
     except OSError as exc:
         raise click.ClickException(f"{path}: {exc.strerror}") from None
+    if damage is not None:
+        click.echo(f"warning: {path}: capture cut short {damage.where()}; "
+                   f"read the {len(frames)} whole frame(s) before it", err=True)
+    return dissect_all(frames, pen), damage
+
+
+def _capture_paths(items: tuple[str, ...]) -> list[Path]:
+    """FILES as given, a directory standing for its .pcap/.pcapng files
+    (sorted by name), as `odm lab demo` writes one per link."""
+    paths: list[Path] = []
+    for f in items:
+        p = Path(f)
+        if p.is_dir():
+            found = sorted(x for x in p.iterdir() if x.suffix in (".pcap", ".pcapng"))
+            if not found:
+                raise click.ClickException(f"{p}: no .pcap or .pcapng files")
+            paths.extend(found)
+        else:
+            paths.append(p)
+    return paths
 
 
 def _pen_option(f):
@@ -50,58 +81,67 @@ def pcap() -> None:
 
 
 @pcap.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--filter", "filter_text", metavar="EXPR", default="",
               help="Keep packets matching EXPR, e.g. 'msg==reply and type==fixed', "
                    "'ra', 'iaid==3 or malformed'.")
 @click.option("--tree", is_flag=True, help="One tree per packet, every option by name.")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines for scripts.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON lines for scripts (with a \"file\" key when several captures).")
 @_pen_option
-def show(file: str, filter_text: str, tree: bool, as_json: bool, pen: int) -> None:
-    """Dissect every DHCPv6 / ND packet of FILE with odm's codec.
+def show(files: tuple[str, ...], filter_text: str, tree: bool, as_json: bool, pen: int) -> None:
+    """Dissect every DHCPv6 / ND packet of FILES with odm's codec.
 
-    Mobility types, message types and status codes are shown by name. Frames
-    that are neither DHCPv6 nor ND are left out.
+    FILES: captures, or a directory of them (one per link, as `odm lab demo`
+    writes), each shown in turn. Mobility types, message types and status
+    codes are shown by name. Frames that are neither DHCPv6 nor ND are left
+    out.
     """
     from odm.pcaptools.describe import packet_json, packet_summary, packet_tree
     from odm.pcaptools.filters import FilterError, compile_filter
 
-    pkts = _load(file, pen)
-    t0 = pkts[0].time if pkts else 0.0
+    paths = _capture_paths(files)
     try:
         pred = compile_filter(filter_text)
     except FilterError as exc:
         raise click.BadParameter(str(exc), param_hint="--filter") from None
-    chosen = [p for p in pkts if p.kind is not None and pred(p)]
-    if as_json:
-        for p in chosen:
-            click.echo(json.dumps(packet_json(p, t0, full=tree)))
-        return
     con = _console()
-    if tree:
+    for path in paths:
+        pkts = _load(str(path), pen)
+        t0 = pkts[0].time if pkts else 0.0
+        chosen = [p for p in pkts if p.kind is not None and pred(p)]
+        if as_json:
+            extra = {"file": str(path)} if len(paths) > 1 else {}
+            for p in chosen:
+                click.echo(json.dumps({**extra, **packet_json(p, t0, full=tree)}))
+            continue
+        if tree:
+            if len(paths) > 1:
+                con.print(Text(f"== {path}", style="bold"))
+            for p in chosen:
+                con.print(packet_tree(p, t0))
+            continue
+        table = Table(title=f"{path.name if len(paths) == 1 else path}: "
+                            f"{len(chosen)} of {len(pkts)} frames",
+                      title_justify="left", expand=False)
+        for col, kw in (("#", {"justify": "right"}), ("time", {"justify": "right"}),
+                        ("source", {}), ("destination", {}), ("message", {"style": "bold"}),
+                        ("content", {"overflow": "fold"})):
+            table.add_column(col, **kw)
         for p in chosen:
-            con.print(packet_tree(p, t0))
-        return
-    table = Table(title=f"{Path(file).name}: {len(chosen)} of {len(pkts)} frames",
-                  title_justify="left", expand=False)
-    for col, kw in (("#", {"justify": "right"}), ("time", {"justify": "right"}),
-                    ("source", {}), ("destination", {}), ("message", {"style": "bold"}),
-                    ("content", {"overflow": "fold"})):
-        table.add_column(col, **kw)
-    for p in chosen:
-        name, text = packet_summary(p)
-        style = "red" if (p.error is not None or p.framing_error) else None
-        table.add_row(str(p.number), f"{p.time - t0:.3f}", str(p.src), str(p.dst), name,
-                      Text(text), style=style)
-    con.print(table)
+            name, text = packet_summary(p)
+            style = "red" if (p.error is not None or p.framing_error) else None
+            table.add_row(str(p.number), f"{p.time - t0:.3f}", str(p.src), str(p.dst), name,
+                          Text(text), style=style)
+        print_table(table, con)
 
 
 @pcap.command()
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--no-checksums", is_flag=True,
               help="Do not verify UDP/ICMPv6 checksums.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per finding.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per finding, then one result object per capture.")
 @click.option("--strict", is_flag=True,
               help="Exit 1 on warnings (SHOULD-level deviations) too.")
 @_pen_option
@@ -110,29 +150,48 @@ def check(files: tuple[str, ...], no_checksums: bool, as_json: bool, strict: boo
     """Validate every DHCPv6 / ND packet of FILES against the codec and the RFC
     rules; report each fault with its frame, rule and RFC section.
 
+    FILES: captures, or a directory of them (as `odm pcap flow` takes).
     Errors are MUST violations and undecodable packets; warnings are
     SHOULD-level deviations (for example T2 above the shortest preferred
     lifetime, RFC 8415 §21.21), which real servers ship. Wrong checksums are
     listed apart (captures taken on a veth sender with TX offload on have
-    them). Exits 1 when an error or a wrong checksum is found, or with
-    --strict a warning; 0 otherwise.
+    them). A capture cut short is checked up to the damage, with a warning.
+    Exits 1 when an error or a wrong checksum is found, or with --strict a
+    warning or a cut-short capture; 2 when there was nothing to check (no
+    DHCPv6 / ND packet in any of FILES); 0 otherwise.
     """
     from odm.pcaptools.check import check_packets
 
     con = _console()
     total = 0
-    for file in files:
-        pkts = _load(file, pen)
+    checked = 0
+    for path in _capture_paths(files):
+        file = str(path)
+        pkts, damage = _load_with_damage(file, pen)
         found = check_packets(pkts, checksums=not no_checksums)
         total += sum(1 for f in found if strict or f.severity != "warning")
+        total += 1 if strict and damage is not None else 0
         n_odm = sum(1 for p in pkts if p.kind is not None)
-        if as_json:
-            for f in found:
-                click.echo(json.dumps({"file": file, **f.as_dict()}))
-            continue
+        checked += n_odm
         faults = [f for f in found if f.category != "checksum" and f.severity != "warning"]
         warns = [f for f in found if f.category != "checksum" and f.severity == "warning"]
         sums = [f for f in found if f.category == "checksum"]
+        if as_json:
+            for f in found:
+                click.echo(json.dumps({"file": file, **f.as_dict()}))
+            result = ("nothing-to-check" if not n_odm else "faults" if faults or sums
+                      else "warnings" if warns else "clean")
+            click.echo(json.dumps({
+                "file": file, "result": result, "frames": len(pkts), "packets": n_odm,
+                "errors": len(faults), "warnings": len(warns), "checksums": len(sums),
+                "cut_short": None if damage is None else {
+                    "after_frame": len(damage.frames), "file_offset": damage.offset,
+                    "reason": damage.reason}}))
+            continue
+        if not n_odm:
+            con.print(Text(f"? {file}: {len(pkts)} frame(s), no DHCPv6/ND packet: "
+                           "nothing to check"), style="yellow")
+            continue
         if not found:
             con.print(f"[green]✓[/] {file}: {n_odm} DHCPv6/ND packets, no faults")
             continue
@@ -151,9 +210,14 @@ def check(files: tuple[str, ...], no_checksums: bool, as_json: bool, strict: boo
                                      else "")
                 t.add_row(str(f.frame), f.category, f.rule, f.section, Text(f.where),
                           Text(detail))
-            con.print(t)
+            print_table(t, con)
     if total:
         sys.exit(1)
+    if not checked:
+        if not as_json:
+            click.echo("nothing to check: no DHCPv6 or ND (RS/RA) packet in "
+                       + ", ".join(files), err=True)
+        sys.exit(2)
 
 
 @pcap.command("lua-path")
@@ -182,19 +246,26 @@ def wireshark_cmd(install: bool) -> None:
     con = _console()
     if install:
         plugins = Path.home() / ".local" / "lib" / "wireshark" / "plugins"
-        plugins.mkdir(parents=True, exist_ok=True)
         link = plugins / "odm.lua"
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(path)
-        con.print(f"linked {link} → {path}; Wireshark and tshark load it on start")
-    con.print(f"odm's dissector: [bold]{path}[/]\n\n"
+        try:
+            plugins.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(path)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot link {link}: {exc.strerror or exc}") from None
+        con.print(Text(f"linked {link} → {path}; Wireshark and tshark load it on start"),
+                  soft_wrap=True)
+    # soft_wrap: a command line is never broken where the terminal ends
+    con.print(f"odm's dissector: [bold]{escape(str(path))}[/]\n\n"
               f"  tshark -X lua_script:{path} -V -r capture.pcap\n"
               f"  tshark -X lua_script:{path} -r capture.pcap -Y 'odm.mobility_type == 2'\n"
               f"  wireshark -X lua_script:{path} capture.pcap\n\n"
               "or copy/link it into ~/.local/lib/wireshark/plugins/ "
               "(`odm pcap wireshark --install`).\n"
-              "Enterprise number: Preferences › Protocols › ODM (default 32473).")
+              "Enterprise number: Preferences › Protocols › ODM (default 32473).",
+              soft_wrap=True)
 
 
 @pcap.command()
@@ -224,19 +295,13 @@ def flow(files: tuple[str, ...], out: str, filter_text: str, title: str | None, 
     links is drawn once, with the links under its time.
     """
     from odm.pcaptools.filters import FilterError, compile_filter
-    from odm.pcaptools.flow import FlowError, write_flow
+    from odm.pcaptools.flow import FlowError, output_problem, write_flow
     from odm.pcaptools.flow import lab_names as plan
 
-    paths: list[Path] = []
-    for f in files:
-        p = Path(f)
-        if p.is_dir():
-            found = sorted(x for x in p.iterdir() if x.suffix in (".pcap", ".pcapng"))
-            if not found:
-                raise click.ClickException(f"{p}: no .pcap or .pcapng files")
-            paths.extend(found)
-        else:
-            paths.append(p)
+    problem = output_problem(out)
+    if problem:
+        raise _usage_failure(f"--out: {problem}")
+    paths = _capture_paths(files)
     try:
         pred = compile_filter(filter_text)
     except FilterError as exc:
@@ -289,6 +354,7 @@ def flow(files: tuple[str, ...], out: str, filter_text: str, title: str | None, 
               help="With --against: prefixes must be the captured ones (a fresh lease store "
                    "with the capture's configuration), not just the same structure.")
 @click.option("--host-socket", metavar="PATH",
+              type=click.Path(exists=True, dir_okay=False),
               help="With --against host: the host agent's API socket, to repeat the "
                    "capture's setsc() calls and socket closes.")
 @click.option("--lab", "lab_prefix", metavar="PREFIX",
@@ -315,7 +381,6 @@ def replay(file, iface, netns, speed, topspeed, loop, filter_text, no_fix, again
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from odm.pcaptools.capture import read_capture
     from odm.pcaptools.filters import FilterError, compile_filter
     from odm.pcaptools.packets import dissect
     from odm.pcaptools.replay import PacketSender, prepare
@@ -324,10 +389,15 @@ def replay(file, iface, netns, speed, topspeed, loop, filter_text, no_fix, again
     if speed <= 0:
         raise click.BadParameter("must be > 0", param_hint="--speed")
     try:
-        frames = read_capture(file)
+        frames, damage = read_capture_until_damage(file)
         pred = compile_filter(filter_text) if filter_text else None
     except (CaptureError, FilterError) as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"{file}: {exc.strerror}") from None
+    if damage is not None:
+        click.echo(f"warning: {file}: capture cut short {damage.where()}; "
+                   f"replaying the {len(frames)} whole frame(s) before it", err=True)
     if against:
         _conformance(file, frames, against, iface, netns, timeout, exact_prefixes,
                      host_socket, lab_prefix, lab_state_dir, no_actions, pen)

@@ -26,6 +26,7 @@ __all__ = [
     "CaptureError",
     "Frame",
     "read_capture",
+    "read_capture_until_damage",
     "write_pcap",
 ]
 
@@ -45,12 +46,22 @@ _PCAPNG_SHB = 0x0A0D0D0A
 
 class CaptureError(ValueError):
     """A capture file that cannot be read: ``reason`` and the file ``offset``
-    (octets from the start of the file) where reading stopped."""
+    (octets from the start of the file) where reading stopped. ``frames``:
+    the whole frames read before that point (empty when the file header
+    itself is bad)."""
 
-    def __init__(self, reason: str, offset: int) -> None:
+    def __init__(self, reason: str, offset: int, frames: list[Frame] | None = None) -> None:
         super().__init__(f"{reason} (file offset {offset})")
         self.reason = reason
         self.offset = offset
+        self.frames: list[Frame] = list(frames or [])
+        self.header_ok = frames is not None
+
+    def where(self) -> str:
+        """Where the readable part ends, in words: 'after frame N (file offset X)'."""
+        n = len(self.frames)
+        at = f"after frame {n}" if n else "before the first frame"
+        return f"{at} (file offset {self.offset}): {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,24 @@ def read_capture(path: str | Path) -> list[Frame]:
     raise CaptureError(f"unknown capture magic {buf[:4].hex()}", 0)
 
 
+def read_capture_until_damage(path: str | Path) -> tuple[list[Frame], CaptureError | None]:
+    """Read a capture up to the first damaged record, as tshark and Wireshark
+    show what a cut-short file holds: ``(frames, damage)`` with ``damage``
+    the :class:`CaptureError` where reading stopped (None when the file is
+    whole).
+
+    Raises:
+        CaptureError: not a capture file at all (bad magic or file header).
+        OSError: the file cannot be opened.
+    """
+    try:
+        return read_capture(path), None
+    except CaptureError as exc:
+        if not exc.header_ok:
+            raise
+        return exc.frames, exc
+
+
 def _read_pcap(buf: bytes) -> list[Frame]:
     order, unit = _PCAP_MAGICS[buf[:4]]
     if len(buf) < 24:
@@ -93,10 +122,11 @@ def _read_pcap(buf: bytes) -> list[Frame]:
     pos = 24
     while pos < len(buf):
         if len(buf) - pos < 16:
-            raise CaptureError("truncated pcap record header", pos)
+            raise CaptureError("truncated pcap record header", pos, frames)
         sec, frac, incl, orig = rec.unpack_from(buf, pos)
         if pos + 16 + incl > len(buf):
-            raise CaptureError(f"pcap record of {incl} octets runs past the file", pos)
+            raise CaptureError(f"pcap record of {incl} octets runs past the file", pos,
+                               frames)
         frames.append(Frame(len(frames) + 1, sec + frac * unit, linktype,
                             buf[pos + 16:pos + 16 + incl], orig))
         pos += 16 + incl
@@ -108,20 +138,25 @@ def _read_pcapng(buf: bytes) -> list[Frame]:
     order = "<"
     ifaces: list[tuple[int, float]] = []  # (linktype, seconds per timestamp unit)
     pos = 0
+
+    def fail(reason: str, at: int) -> CaptureError:
+        # damage in the first block (the Section Header) leaves no capture at all
+        return CaptureError(reason, at, frames if pos else None)
+
     while pos < len(buf):
         if len(buf) - pos < 12:
-            raise CaptureError("truncated pcapng block header", pos)
+            raise fail("truncated pcapng block header", pos)
         btype = struct.unpack_from(order + "I", buf, pos)[0]
         if btype == _PCAPNG_SHB:
             bom = buf[pos + 8:pos + 12]
             order = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">" if bom == b"\x1a\x2b\x3c\x4d" \
                 else None
             if order is None:
-                raise CaptureError("bad pcapng byte-order magic", pos + 8)
+                raise fail("bad pcapng byte-order magic", pos + 8)
             ifaces = []
         blen = struct.unpack_from(order + "I", buf, pos + 4)[0]
         if blen < 12 or blen % 4 or pos + blen > len(buf):
-            raise CaptureError(f"pcapng block length {blen} is invalid", pos + 4)
+            raise fail(f"pcapng block length {blen} is invalid", pos + 4)
         body = buf[pos + 8:pos + blen - 4]
         if btype == 1:  # Interface Description Block
             linktype = struct.unpack_from(order + "H", body, 0)[0]
@@ -129,15 +164,15 @@ def _read_pcapng(buf: bytes) -> list[Frame]:
         elif btype == 6:  # Enhanced Packet Block
             ifid, hi, lo, incl, orig = struct.unpack_from(order + "IIIII", body, 0)
             if ifid >= len(ifaces):
-                raise CaptureError(f"packet on undeclared interface {ifid}", pos)
+                raise fail(f"packet on undeclared interface {ifid}", pos)
             if 20 + incl > len(body):
-                raise CaptureError("enhanced packet block data runs past its block", pos)
+                raise fail("enhanced packet block data runs past its block", pos)
             lt, unit = ifaces[ifid]
             frames.append(Frame(len(frames) + 1, ((hi << 32) | lo) * unit, lt,
                                 body[20:20 + incl], orig))
         elif btype == 3:  # Simple Packet Block
             if not ifaces:
-                raise CaptureError("simple packet block before any interface", pos)
+                raise fail("simple packet block before any interface", pos)
             orig = struct.unpack_from(order + "I", body, 0)[0]
             frames.append(Frame(len(frames) + 1, 0.0, ifaces[0][0],
                                 body[4:4 + orig], orig))

@@ -384,7 +384,9 @@ class Step:
 @dataclass
 class Report:
     """The outcome of a conformance replay: its steps in order; ``error`` when
-    it could not go on. ``ok`` when every step matched."""
+    it could not go on, including when the peer was silent from the start
+    or no live message was compared at all. ``ok`` when every step matched
+    and no error."""
 
     side: str = "router"
     steps: list[Step] = field(default_factory=list)
@@ -557,6 +559,9 @@ def conform_router(packets: list[Packet], peer, *, actions: list[Action] = (),
         if raw is None:
             step.difference = ("answer", f"{message_name(ans.message)} (frame #{ans.number})",
                                f"nothing within {timeout:g} s")
+            if report.compared == 1:  # silent from the start: no router there to judge
+                report.error = (f"no router answered the first {name} within {timeout:g} s: "
+                                "is a router agent running on that link?")
             return report
         try:
             got = odm_wire.decode(raw, pen)
@@ -576,7 +581,7 @@ def conform_router(packets: list[Packet], peer, *, actions: list[Action] = (),
     for a in todo:  # actions after the last frame
         if not _act(peer, a, report):
             return report
-    return report
+    return _nothing_compared(report, "the capture has no RS or client message answered in it")
 
 
 # -------------------------------------------------------------- host side --
@@ -660,6 +665,9 @@ def conform_host(packets: list[Packet], peer, *, actions: list[Action] = (),
                     step.difference = ("message", f"{message_name(m)} (frame #{p.number})",
                                        f"nothing within {wait:.1f} s")
                     report.steps.append(step)
+                    if not matched:  # silent from the start: no host there to judge
+                        report.error = (f"no DHCPv6 message from a host within {wait:.1f} s: "
+                                        "is a host agent running on that link?")
                     return report
                 raw, src = got
                 try:
@@ -705,6 +713,14 @@ def conform_host(packets: list[Packet], peer, *, actions: list[Action] = (),
     for a in todo:
         if not _act(peer, a, report):
             return report
+    return _nothing_compared(report, "the capture has no DHCPv6 message from the host")
+
+
+def _nothing_compared(report: Report, why: str) -> Report:
+    """A replay that compared no live message checked nothing: an error (the
+    CLI exits 2), never 'conformant'."""
+    if report.error is None and report.compared == 0:
+        report.error = f"nothing compared: {why}, so no live message was checked"
     return report
 
 

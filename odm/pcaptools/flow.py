@@ -1,15 +1,19 @@
 """Message-sequence (ladder) diagrams of captures, written as SVG.
 
-One vertical lane per node (an address, or a name given to addresses and
-prefixes: :class:`Lanes`, :func:`lab_names`; multicast groups on the right,
-labelled with their RFC names), one arrow per DHCPv6 / RS / RA message from
+One vertical lane per node (a name given to addresses and prefixes, else
+the node's role — mh, ar1, ar2, cn, relay, server — with its address as a
+sub-label: :class:`Lanes`, :func:`lab_names`; every multicast group in one
+narrow lane on the right, the group's RFC name at each arrow's head), a
+legend of the colours, one arrow per DHCPv6 / RS / RA message from
 its source lane to its destination lane, labelled with the frame number, the
 message name, the transaction-id, and per IA_PD its IAID with the mobility
 types or the status (per PIO for RAs). Times run down the left margin.
 
 Several captures (one per link, e.g. ``pcaps/demo-4.2/``) are merged by time:
 a message seen on several links is drawn once, the links it was seen on
-written under its time. Optionally (``data``) the rest of the IPv6 traffic —
+written under its time, frames labelled ``capture#number``, and a dashed
+rule across the ladder where the host moved (:func:`find_moves`; in a single
+capture of the host's link, :func:`find_router_moves`). Optionally (``data``) the rest of the IPv6 traffic —
 TCP, UDP, ICMPv6 errors, SRv6 / IPv6-in-IPv6 / VXLAN tunnels — is drawn in grey, one
 dotted arrow per burst of a conversation, so an application's session can be
 followed across a move. NS/NA/Redirect are left out unless asked.
@@ -20,6 +24,7 @@ through ``rsvg-convert`` (Debian librsvg2-bin), ``.png``.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import tempfile
@@ -34,8 +39,9 @@ from odm_wire import dhcp6 as d6
 from odm_wire import nd
 from odm_wire.constants import MessageType
 
-__all__ = ["Arrow", "FlowError", "Lanes", "arrow_labels", "build_arrows", "flow_svg", "lab_names",
-           "write_flow"]
+__all__ = ["Arrow", "FlowError", "Lanes", "arrow_labels", "build_arrows", "find_moves", "find_router_moves", "flow_svg",
+           "host_lane", "lab_names",
+           "output_problem", "write_flow"]
 
 GROUP_NAMES = {
     "ff02::1:2": "All DHCP Relay Agents and Servers",
@@ -45,7 +51,12 @@ _CLIENT = {MessageType.SOLICIT, MessageType.REQUEST, MessageType.CONFIRM, Messag
            MessageType.REBIND, MessageType.RELEASE, MessageType.DECLINE,
            MessageType.INFORMATION_REQUEST, MessageType.RELAY_FORW}
 COLOURS = {"client": "#1f5fbf", "server": "#1a7f37", "nd": "#b35900", "bad": "#c62828",
-           "data": "#6b6b6b"}
+           "data": "#6b6b6b", "tunnel": "#7b3fa0"}
+LEGEND = (("client", "DHCPv6 client", ""), ("server", "DHCPv6 server", ""),
+          ("nd", "RS / RA", ""), ("data", "data", "2,3"), ("tunnel", "tunnel", "2,3"),
+          ("bad", "refusal / error", ""), ("client", "to a multicast group", "6,4"))
+MAX_WIDTH = 1600  # px: the default scale fits a landscape page
+MCAST_W = 150.0   # px: the one narrow lane of every multicast group
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
 _FAILURES = ("NoPrefixAvail", "NoBinding", "UnspecFail", "NotOnLink", "UseMulticast",
              "NoAddrsAvail", "MALFORMED", "RST", "Unreachable")
@@ -133,6 +144,13 @@ class Lanes:
     link-local address seen goes to that address's lane (SLAAC, RFC 4862), and
     anything else is its own lane. Named lanes are drawn in the order the
     names first appear in ``names``, then the others in order of appearance.
+
+    Addresses without a name are named by the role they play in the capture
+    (:meth:`assign_roles`, :meth:`note_peer`): ``ar1``, ``ar2``… for the
+    senders of RAs in order, ``mh`` for a DHCPv6 client, ``relay`` for the
+    sender of a Relay-forw, ``server`` for a DHCPv6 server that sends no RA,
+    ``cn`` for the other end of the host's data traffic; the address itself
+    is the lane's sub-label.
     """
 
     def __init__(self, names: dict[str, str] | None = None) -> None:
@@ -148,6 +166,55 @@ class Lanes:
         self.delegated: list[tuple[IPv6Network, IPv6Address]] = []
         self.link_locals: dict[bytes, IPv6Address] = {}
         self.first_address: dict[str, str] = {}
+        self.roles: dict[IPv6Address, str] = {}
+        self._used = set(self.order)
+
+    def _named(self, addr: IPv6Address) -> bool:
+        return addr in self.exact or addr in self.roles or \
+            any(addr in net for net, _ in self.nets)
+
+    def _role(self, addr: IPv6Address | None, base: str, numbered: bool = False) -> None:
+        if addr is None or addr.is_multicast or addr.is_unspecified or self._named(addr):
+            return
+        k = 1
+        while True:
+            name = f"{base}{k}" if numbered else base if k == 1 else f"{base}{k}"
+            if name not in self._used:
+                break
+            k += 1
+        self._used.add(name)
+        self.roles[addr] = name
+
+    def assign_roles(self, packets: list[Packet]) -> None:
+        """Name unnamed addresses by their role (class docstring): RA senders
+        first (a router that answers DHCPv6 is a router), then DHCPv6 relays,
+        clients and servers, in order of appearance."""
+        for p in packets:
+            if isinstance(p.message, nd.RouterAdvertisement):
+                self._role(p.src, "ar", numbered=True)
+        for p in packets:
+            m = p.message
+            if not isinstance(m, d6.Message) and not isinstance(m, d6.RelayMessage):
+                continue
+            t = getattr(m, "msg_type", None)
+            if t == MessageType.RELAY_FORW:
+                self._role(p.src, "relay")
+            elif t == MessageType.RELAY_REPL:
+                self._role(p.src, "server")
+            elif t in _CLIENT:
+                self._role(p.src, "mh")
+            elif t in (MessageType.ADVERTISE, MessageType.REPLY):
+                self._role(p.src, "server")
+
+    def note_peer(self, a: IPv6Address, b: IPv6Address) -> None:
+        """Data between ``a`` and ``b``: an unnamed global address talking
+        with a host lane (``mh``…) is a correspondent node, ``cn``."""
+        for me, other in ((a, b), (b, a)):
+            lane = self(me)
+            if (lane == "mh" or (lane.startswith("mh") and lane[2:].isdigit())) and \
+                    not (other.is_link_local or other.is_multicast or other.is_loopback
+                         or other.is_unspecified) and self._name(other, 0) == str(other):
+                self._role(other, "cn")
 
     def learn(self, pkt: Packet) -> None:
         """Note the link-local source and the prefixes a Reply delegates."""
@@ -175,6 +242,8 @@ class Lanes:
         for net, name in self.nets:
             if addr in net:
                 return name
+        if addr in self.roles:
+            return self.roles[addr]
         if addr.is_multicast or depth > 3:
             return str(addr)
         for net, client in self.delegated:
@@ -273,6 +342,7 @@ def build_arrows(items: list[tuple[str, Packet]], lanes: Lanes, *, data: bool = 
     items = sorted(items, key=lambda x: x[1].time)
     for _, p in items:
         lanes.learn(p)
+    lanes.assign_roles([p for _, p in items])
     arrows: list[Arrow] = []
     recent: dict[object, Arrow] = {}
     open_conv: dict[tuple, tuple[Arrow, object, int]] = {}
@@ -313,8 +383,9 @@ def build_arrows(items: list[tuple[str, Packet]], lanes: Lanes, *, data: bool = 
             if link not in a.links:
                 a.links.append(link)
         else:
-            a = Arrow(p.time, lanes(t.src), lanes(t.dst), [], "data", [link], t.key,
-                      last=p.time)
+            lanes.note_peer(t.innermost.src, t.innermost.dst)
+            a = Arrow(p.time, lanes(t.src), lanes(t.dst), [], "tunnel" if t.tunnel else "data",
+                      [link], t.key, last=p.time)
             first, number = t, p.number
             open_conv[conv] = (a, first, number)
             arrows.append(a)
@@ -327,11 +398,113 @@ def build_arrows(items: list[tuple[str, Packet]], lanes: Lanes, *, data: bool = 
     return arrows
 
 
-def _lane_title(name: str, lanes: Lanes | None = None) -> tuple[str, str]:
-    if name in GROUP_NAMES or name.startswith("ff"):
-        return name, GROUP_NAMES.get(name, "multicast")
-    first = lanes.first_address.get(name) if lanes is not None else None
-    return name, (first if first and first != name else "")
+MCAST = "multicast"
+
+
+def _is_group(lane: str) -> bool:
+    return lane.startswith("ff")
+
+
+def host_lane(arrows: list[Arrow]) -> str | None:
+    """The lane that sends most DHCPv6 client messages (the host), if any."""
+    counts: dict[str, int] = {}
+    for a in arrows:
+        if a.cls == "client" or (a.cls == "bad" and a.lines and
+                                 any(m in a.lines[0] for m in _CLIENT_NAMES)):
+            counts[a.src] = counts.get(a.src, 0) + 1
+    return max(counts, key=lambda k: counts[k]) if counts else None
+
+
+_CLIENT_NAMES = (" Solicit", " Request", " Renew", " Rebind", " Release", " Confirm")
+
+
+def find_moves(arrows: list[Arrow], host: str | None) -> list[tuple[int, list[str], list[str]]]:
+    """Where ``host`` changed links, from the captures its packets were seen
+    on: ``(index of the first arrow on the new link, old links, new links)``.
+
+    A capture that saw every packet of the host (its own link) tells nothing;
+    the others that carried its DHCPv6 / ND (the routers' access links, not a
+    core link its tunnelled data crossed) say where it was attached. The
+    host moved when its packets stop appearing on one set of those and
+    appear on another, disjoint one — e.g. the first packet of mh on ar2's
+    access link after packets on ar1's."""
+    if host is None:
+        return []
+    mine = [(i, set(a.links)) for i, a in enumerate(arrows) if host in (a.src, a.dst)]
+    # the links that carried the host's own DHCPv6 / ND (link-scoped), not a
+    # core link its tunnelled data also crossed; less the host's own link
+    proto = [set(arrows[i].links) for i, _ in mine
+             if arrows[i].cls not in ("data", "tunnel")]
+    if not proto:
+        return []
+    access = set.union(*proto) - set.intersection(*proto)
+    out: list[tuple[int, list[str], list[str]]] = []
+    where: set[str] | None = None
+    for i, links in mine:
+        at = links & access
+        if not at:
+            continue
+        if where is not None and at.isdisjoint(where):
+            out.append((i, sorted(where), sorted(at)))
+        where = at
+    return out
+
+
+def find_router_moves(arrows: list[Arrow],
+                      host: str | None) -> list[tuple[int, list[str], list[str]]]:
+    """Where ``host`` changed routers, in a single capture of its own link:
+    ``(index, [old router], [new router])``. A router is a lane that sends
+    RAs or DHCPv6 answers to the host; its messages in a row form a run. The
+    host moved where a run of at least two messages of one router is
+    followed by a run of at least two of another (two servers answering the
+    same Solicits alternate, run by run of one, and are not a move). The
+    rule goes after the old router's run, before the host's next message
+    (typically the RS it sends on the new link)."""
+    if host is None:
+        return []
+    served = [i for i, a in enumerate(arrows)
+              if a.src != host and a.cls in ("server", "nd", "bad")
+              and (a.dst == host or _is_group(a.dst))]
+    runs: list[list[int]] = []
+    for i in served:
+        if runs and arrows[runs[-1][-1]].src == arrows[i].src:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    out: list[tuple[int, list[str], list[str]]] = []
+    for old, new in itertools.pairwise(runs):
+        if len(old) >= 2 and len(new) >= 2:
+            j = next((k for k in range(old[-1] + 1, new[0])
+                      if host in (arrows[k].src, arrows[k].dst)), new[0])
+            out.append((j, [arrows[old[0]].src], [arrows[new[0]].src]))
+    return out
+
+
+def _lane_head(lane: str, lanes: Lanes, groups: list[str]) -> tuple[str, list[str]]:
+    """(title, sub-label lines) of a lane's head."""
+    if lane == MCAST:
+        if len(groups) == 1:
+            return groups[0], [GROUP_NAMES.get(groups[0], "multicast")]
+        return MCAST, groups
+    first = lanes.first_address.get(lane)
+    return lane, ([first] if first and first != lane else [])
+
+
+def _wrap(line: str, limit: int) -> list[str]:
+    """``line`` cut at ', ' or spaces into pieces of at most ``limit``
+    characters (continuations indented); an address is never cut."""
+    out: list[str] = []
+    while len(line) > limit:
+        cut = line.rfind(", ", 0, limit)
+        step = 2
+        if cut <= limit // 3:
+            cut, step = line.rfind(" ", 0, limit), 1
+        if cut <= limit // 3:
+            break
+        out.append(line[:cut + (1 if step == 2 else 0)])
+        line = "  " + line[cut + step:]
+    out.append(line)
+    return out
 
 
 def flow_svg(packets: list[Packet], title: str = "", *, links: list[str] | None = None,
@@ -341,43 +514,111 @@ def flow_svg(packets: list[Packet], title: str = "", *, links: list[str] | None 
 
     ``links``: the capture (link) name of each packet, when they come from
     several captures: merged by time, one arrow per message with every link
-    it was seen on in the margin. ``names``: lane names of addresses or
-    prefixes (:class:`Lanes`, :func:`lab_names`). ``data``: draw the other
-    IPv6 traffic too (TCP, UDP, ICMPv6 errors, tunnels), one arrow per burst
-    of a conversation. ``neighbor``: draw NS/NA/Redirect as well."""
+    it was seen on in the margin, frames labelled ``capture#number`` (unique
+    across the captures), and a horizontal rule where the host moved
+    (:func:`find_moves`). ``names``: lane names of addresses or prefixes
+    (:class:`Lanes`, :func:`lab_names`); unnamed ones are named by role.
+    ``data``: draw the other IPv6 traffic too (TCP, UDP, ICMPv6 errors,
+    tunnels), one arrow per burst of a conversation. ``neighbor``: draw
+    NS/NA/Redirect as well. Every multicast group shares one narrow lane on
+    the right; a legend explains the colours. The width stays within
+    :data:`MAX_WIDTH` (long labels wrap)."""
     lanes = Lanes(names)
     tags = links if links is not None else [""] * len(packets)
     arrows = build_arrows(list(zip(tags, packets)), lanes, data=data, neighbor=neighbor)
     multi = len({t for t in tags if t}) > 1
+    if multi:
+        for a in arrows:
+            if a.lines and a.lines[0].startswith("#"):
+                a.lines[0] = a.links[0] + a.lines[0]
+    host = host_lane(arrows)
+    found = find_moves(arrows, host) if multi else find_router_moves(arrows, host)
+    moves = {i: (old, new) for i, old, new in found}
     order: list[str] = []
+    groups: list[str] = []
     for a in arrows:
         for lane in (a.src, a.dst):
-            if lane not in order:
+            if _is_group(lane):
+                if lane not in groups:
+                    groups.append(lane)
+            elif lane not in order:
                 order.append(lane)
-    # named lanes in the names' order, the others as they came, multicast groups right
-    order.sort(key=lambda a: (a.startswith("ff"), lanes.order.index(a) if a in lanes.order
-                              else len(lanes.order)))
-    longest = max((len(line) for a in arrows for line in a.lines), default=20)
-    gap = max(260.0, min(620.0, longest * CHAR_W + 60))
+    # named lanes in the names' order, the others as they came
+    order.sort(key=lambda a: lanes.order.index(a) if a in lanes.order else len(lanes.order))
     margin_tag = max((len(", ".join(a.links)) for a in arrows), default=0) if multi else 0
     left = 90.0 + (max(0, margin_tag * 6.2 - 70) if multi else 0)
+    mcast_w = MCAST_W if groups else 0.0
+    n = max(len(order), 1)
+    longest = max((len(line) for a in arrows for line in a.lines), default=20)
+    gap = max(160.0, min(max(240.0, longest * CHAR_W / 2 + 60),
+                         (MAX_WIDTH - left - 20 - mcast_w) / n))
     lane_x = {a: left + gap / 2 + i * gap for i, a in enumerate(order)}
-    width = int(left + gap * max(len(order), 1) + 20)
-    top = 70.0 if title else 40.0
-    head_h = 46.0
+    if groups:
+        lane_x[MCAST] = left + n * gap + mcast_w / 2 - 20
+    width = int(left + n * gap + mcast_w + 20)
+
+    def x_of(lane: str) -> float:
+        return lane_x[MCAST if _is_group(lane) else lane]
+
+    # legend: one row (or more) of samples under the title
+    legend: list[str] = []
+    lx, ly = 20.0, (58.0 if title else 24.0)
+    entries = [e for e in LEGEND if e[0] != "bad" or any(a.cls == "bad" for a in arrows)]
+    entries = [e for e in entries if not (e[1] in ("data", "tunnel") and
+                                          not any(a.cls == e[0] for a in arrows))]
+    extra = []
+    if moves:
+        extra.append(("move", "host moved (links it is seen on changed)", "10,4"))
+    if multi:
+        extra.append((None, "frame labels: capture#frame", ""))
+    for cls, text, dash in entries + extra:
+        w = 34 + len(text) * 6.6 + 22
+        if lx + w > width - 10:
+            lx, ly = 20.0, ly + 18
+        if cls is not None:
+            colour = "#333" if cls == "move" else COLOURS[cls]
+            d = f' stroke-dasharray="{dash}"' if dash else ""
+            sw = "2" if cls == "move" else "1.6"
+            legend.append(f'<path d="M{lx:.1f},{ly - 4:.1f} h28" stroke="{colour}" '
+                          f'stroke-width="{sw}"{d} fill="none" class="legend-sample"/>')
+            legend.append(f'<text x="{lx + 34:.1f}" y="{ly:.1f}" class="legend">'
+                          f'{escape(text)}</text>')
+        else:
+            legend.append(f'<text x="{lx:.1f}" y="{ly:.1f}" class="legend">{escape(text)}</text>')
+        lx += w
+    top = ly + 20
+    heads = {lane: _lane_head(lane, lanes, groups) for lane in [*order, *([MCAST] if groups
+                                                                            else [])]}
+    head_h = 24.0 + 15.0 * max((len(sub) for _, sub in heads.values()), default=1)
+    head_h = max(head_h, 46.0)
     y = top + head_h + 24
     items: list[str] = []
     t0 = arrows[0].time if arrows else 0.0
-    for a in arrows:
+    for idx, a in enumerate(arrows):
+        if idx in moves:
+            old, new = moves[idx]
+            y += 12
+            items.append(f'<line x1="10" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" '
+                         f'stroke="#333" stroke-width="2" stroke-dasharray="10,4" '
+                         f'class="move"/>')
+            words = (f"move: {host} now seen on {' + '.join(new)} (was on {' + '.join(old)})"
+                     if multi else f"move: {host} now served by {new[0]} (was {old[0]})")
+            items.append(f'<text x="14" y="{y - 5:.1f}" class="move">{escape(words)}</text>')
+            y += 22
         colour = COLOURS[a.cls]
-        lines = a.lines
-        sx, dx = lane_x[a.src], lane_x[a.dst]
+        sx, dx = x_of(a.src), x_of(a.dst)
+        span = abs(dx - sx)
+        limit = max(40, int(max(span, 2 * gap) / CHAR_W) - 2)
+        lines = [piece for line in a.lines for piece in _wrap(line, limit)]
         text_y = y
         arrow_y = y + LINE_H * (len(lines) - 1) + 10
         mid = (sx + dx) / 2
         anchor = "middle"
         if sx == dx:  # to itself: a loop to the right
             mid, anchor = sx + 12, "start"
+        else:  # keep the label inside the picture
+            half = max(len(line) for line in lines) * CHAR_W / 2
+            mid = min(max(mid, left + half), width - 6 - half)
         items.append(f'<text x="{left - 12}" y="{arrow_y + 4:.1f}" class="time">'
                      f'+{a.time - t0:.3f} s</text>')
         if multi:
@@ -386,21 +627,26 @@ def flow_svg(packets: list[Packet], title: str = "", *, links: list[str] | None 
         for i, line in enumerate(lines):
             weight = ' font-weight="bold"' if i == 0 else ""
             fill = COLOURS["bad"] if any(w in line for w in _FAILURES) else colour
+            kind = "label head" if i == 0 else "label"
             items.append(f'<text x="{mid:.1f}" y="{text_y + i * LINE_H:.1f}" '
-                         f'text-anchor="{anchor}" fill="{fill}"{weight} class="label">'
+                         f'text-anchor="{anchor}" fill="{fill}"{weight} class="{kind}">'
                          f'{escape(line)}</text>')
         if sx == dx:
             items.append(f'<path d="M{sx},{arrow_y - 6} h30 v12 h-28" fill="none" '
                          f'stroke="{colour}" stroke-width="1.6" marker-end="url(#a-{a.cls})"/>')
         else:
             end = dx - 2 if dx > sx else dx + 2
-            dash = ' stroke-dasharray="6,4"' if a.dst.startswith("ff") else ""
-            if a.cls == "data":
+            dash = ' stroke-dasharray="6,4"' if _is_group(a.dst) else ""
+            if a.cls in ("data", "tunnel"):
                 dash = ' stroke-dasharray="2,3"'
             back = ' marker-start="url(#b-data)"' if a.both_ways else ""
             items.append(f'<line x1="{sx}" y1="{arrow_y}" x2="{end}" y2="{arrow_y}" '
                          f'stroke="{colour}" stroke-width="1.6"{dash}{back} '
                          f'marker-end="url(#a-{a.cls})"/>')
+            if _is_group(a.dst):  # which group, by its RFC name, at the arrow's head
+                tx, anc = (end - 8, "end") if dx > sx else (end + 8, "start")
+                items.append(f'<text x="{tx:.1f}" y="{arrow_y + 13:.1f}" text-anchor="{anc}" '
+                             f'class="group">{escape(GROUP_NAMES.get(a.dst, a.dst))}</text>')
         y = arrow_y + (34 if multi else 30)
     height = int(y + 20)
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -417,27 +663,49 @@ def flow_svg(packets: list[Packet], title: str = "", *, links: list[str] | None 
     out.append('<style>.time{font-size:11px;fill:#555;text-anchor:end}'
                '.link{font-size:10px;fill:#8a6d3b;text-anchor:end}'
                '.label{paint-order:stroke;stroke:white;stroke-width:4px;stroke-linejoin:round}'
-               '.lane{font-weight:bold;font-size:13px}.sub{font-size:11px;fill:#555}</style>')
+               '.lane{font-weight:bold;font-size:13px}.sub{font-size:11px;fill:#555}'
+               '.legend{font-size:11px;fill:#333}'
+               '.group{font-size:10px;fill:#555;font-style:italic}'
+               '.move{font-size:12px;font-weight:bold;fill:#333}</style>')
     out.append(f'<rect width="{width}" height="{height}" fill="white"/>')
     if title:
         out.append(f'<text x="20" y="32" font-size="16" font-weight="bold">'
                    f'{escape(title)}</text>')
-    for a in order:
+    out.extend(legend)
+    for a, (name, sub) in heads.items():
         x = lane_x[a]
-        name, sub = _lane_title(a, lanes)
-        bw = max(len(name), len(sub)) * CHAR_W + 24
+        bw = max(len(name), *(len(t) for t in sub)) * CHAR_W + 24 if sub else \
+            len(name) * CHAR_W + 24
+        if a == MCAST:
+            bw = min(bw, mcast_w - 8)
         out.append(f'<rect x="{x - bw / 2:.1f}" y="{top}" width="{bw:.1f}" height="{head_h}" '
                    f'rx="6" fill="#f0f3f8" stroke="#8a99b3"/>')
         out.append(f'<text x="{x}" y="{top + 19}" text-anchor="middle" class="lane">'
                    f'{escape(name)}</text>')
-        if sub:
-            out.append(f'<text x="{x}" y="{top + 36}" text-anchor="middle" class="sub">'
-                       f'{escape(sub)}</text>')
+        for i, line in enumerate(sub):
+            out.append(f'<text x="{x}" y="{top + 36 + 15 * i}" text-anchor="middle" '
+                       f'class="sub">{escape(line)}</text>')
         out.append(f'<line x1="{x}" y1="{top + head_h}" x2="{x}" y2="{height - 10}" '
-                   f'stroke="#b8c2d3" stroke-width="1.2"/>')
+                   f'stroke="#b8c2d3" stroke-width="{1.2 if a != MCAST else 4}"/>')
     out.extend(items)
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def output_problem(out: str | Path) -> str | None:
+    """Why ``out`` cannot be written as a new or replaced file, in one line
+    (None when it can): its directory missing or not a directory, ``out``
+    itself a directory. The directory is not created, as tshark -w and
+    tcpdump -w do not create one."""
+    out = Path(out)
+    parent = out.parent
+    if out.is_dir():
+        return f"{out} is a directory; give a file name"
+    if not parent.exists():
+        return f"cannot write {out}: no directory {parent} (create it first)"
+    if not parent.is_dir():
+        return f"cannot write {out}: {parent} is not a directory"
+    return None
 
 
 def write_flow(packets: list[Packet], out: str | Path, title: str = "", **kw) -> Path:
@@ -445,13 +713,19 @@ def write_flow(packets: list[Packet], out: str | Path, title: str = "", **kw) ->
     rsvg-convert); ``kw`` as for :func:`flow_svg`. Raises :class:`FlowError`
     for another suffix or when no converter is installed for PNG."""
     out = Path(out)
-    svg = flow_svg(packets, title, **kw)
     suffix = out.suffix.lower()
-    if suffix == ".svg":
-        out.write_text(svg)
-        return out
-    if suffix != ".png":
+    if suffix not in (".svg", ".png"):
         raise FlowError(f"{out}: write .svg or .png")
+    problem = output_problem(out)
+    if problem:
+        raise FlowError(problem)
+    svg = flow_svg(packets, title, **kw)
+    if suffix == ".svg":
+        try:
+            out.write_text(svg)
+        except OSError as exc:
+            raise FlowError(f"cannot write {out}: {exc.strerror or exc}") from None
+        return out
     conv = shutil.which("rsvg-convert")
     if conv is None:
         raise FlowError("PNG needs rsvg-convert (Debian: librsvg2-bin); write .svg instead")

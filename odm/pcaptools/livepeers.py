@@ -325,6 +325,8 @@ def run_against(packets, side: str, iface: str, *, netns: str | None = None,
                                   pen=pen, **({"options": options} if options else {}))
         return conform_host(packets, peer, actions=list(actions), timeout=timeout,
                             options=options, pen=pen)
+    except OSError as exc:
+        return Report(side, error=f"cannot send on {iface}: {exc.strerror or exc}")
     finally:
         peer.close()
         if side == "host" and peer.app is not None:

@@ -120,9 +120,10 @@ def _packet(data: bytes, ip: int, depth: int = 0) -> Traffic | None:
         if dport == VXLAN_PORT and len(seg) >= 8 + 8 + 14 + 40 and seg[8] & 0x08 \
                 and seg[8 + 8 + 12:8 + 8 + 14] == b"\x86\xdd":
             inner = _packet(data, p + 8 + 8 + 14, depth + 1)
-            if inner is not None:
-                return Traffic(src, dst, inner.proto, inner.event, inner.sport, inner.dport,
-                               inner.length, inner, "VXLAN", key)
+            if inner is None:  # tunnelled ND / MLD: left out as it is untunnelled
+                return None
+            return Traffic(src, dst, inner.proto, inner.event, inner.sport, inner.dport,
+                           inner.length, inner, "VXLAN", key)
         return Traffic(src, dst, "UDP", "datagram", sport, dport, len(seg) - 8, key=key)
     if nh == 58:
         if len(seg) < 4 or seg[0] in _SKIP_ICMP6:

@@ -84,3 +84,16 @@ def test_lua_path_commands():
     assert res.exit_code == 0 and Path(res.output.strip()) == lua_path()
     res = CliRunner().invoke(pcap, ["wireshark"])
     assert res.exit_code == 0 and "lua_script:" in res.output
+
+
+def test_wireshark_prints_whole_command_lines_at_any_width():
+    """Issue 16: at 80 columns or in a pipe the printed tshark command lines
+    were broken in two."""
+    path = lua_path()
+    for cols in ("40", "80", "200"):
+        res = CliRunner().invoke(pcap, ["wireshark"], env={"COLUMNS": cols})
+        assert res.exit_code == 0
+        lines = res.output.splitlines()
+        assert f"  tshark -X lua_script:{path} -V -r capture.pcap" in lines
+        assert f"  tshark -X lua_script:{path} -r capture.pcap -Y 'odm.mobility_type == 2'" \
+            in lines

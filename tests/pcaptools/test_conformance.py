@@ -276,3 +276,55 @@ def test_host_side_accepts_concurrent_messages_in_another_order(tmp_path):
     rep = conform_host(swapped, core_host_peer(s.golden, tmp_path / "live"), actions=s.actions)
     assert rep.ok, "\n".join(rep.lines())
     assert any("(before #" in st.note for st in rep.steps)
+
+
+def test_a_replay_that_compares_nothing_is_an_error_not_conformant(tmp_path):
+    """Issue 16: an RA-only capture played to a host (nothing comes back to
+    compare) used to say 'conformant (0 messages compared)'."""
+    s, pkts = typed_session(tmp_path, "fixed")
+    ras = [p for p in pkts if type(p.message).__name__ == "RouterAdvertisement"]
+    assert ras
+    rep = conform_host(ras, core_host_peer(s.golden, tmp_path / "live"), timeout=0.5)
+    assert not rep.ok and rep.error.startswith("nothing compared")
+    assert "conformant (0 messages compared)" not in rep.lines()
+    assert rep.lines()[-1] == "NOT conformant"
+
+
+def test_a_host_silent_from_the_start_is_an_error(tmp_path):
+    """No host agent on the link: an error (exit 2), not a difference."""
+    s, pkts = typed_session(tmp_path, "fixed")
+    rep = conform_host(pkts, core_host_peer(s.golden, tmp_path / "idle"), timeout=1.0)
+    assert rep.error and "is a host agent running" in rep.error
+
+
+def test_a_router_silent_from_the_start_is_an_error(tmp_path):
+    _s, pkts = typed_session(tmp_path, "fixed")
+
+    class Dead:
+        def ask(self, kind, payload, accept, timeout):
+            return None
+
+        def act(self, action):
+            return None
+
+    rep = conform_router(pkts, Dead(), timeout=0.1)
+    assert rep.error and "is a router agent running" in rep.error
+
+
+def test_replay_cli_exits_2_when_nothing_was_compared(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from odm.pcap_cli import pcap
+    from odm.pcaptools import livepeers
+
+    s, _pkts = typed_session(tmp_path, "fixed")
+    live = tmp_path / "livehost"
+
+    def fake_run_against(packets, side, iface, **kw):
+        return conform_host(packets, core_host_peer(s.golden, live), timeout=0.5)
+
+    monkeypatch.setattr(livepeers, "run_against", fake_run_against)
+    res = CliRunner().invoke(pcap, ["replay", str(tmp_path / "fixed.pcap"), "--against", "host",
+                                    "--iface", "eth9", "--no-actions"])
+    assert res.exit_code == 2, res.output
+    assert "is a host agent running" in res.output and "conformant (" not in res.output

@@ -180,3 +180,91 @@ def test_t2_above_shortest_preferred_is_a_warning_not_an_error(pcap_path):
     res = CliRunner().invoke(pcap, ["check", "--json", p])
     assert res.exit_code == 0 and '"severity": "warning"' in res.output
     assert '"rule": "t2-gt-preferred"' in res.output
+
+
+# ---- issue 16: a check that finds nothing to check says so and fails ----
+def _cli(*args):
+    return CliRunner().invoke(pcap, list(args), env={"COLUMNS": "200"})
+
+
+def test_check_of_an_empty_capture_is_nothing_to_check_exit_2(pcap_path):
+    p = pcap_path("empty.pcap", [])
+    res = _cli("check", p)
+    assert res.exit_code == 2, res.output
+    assert "nothing to check" in res.output and "no faults" not in res.output
+    res = _cli("check", "--json", p)
+    assert res.exit_code == 2
+    import json
+    (row,) = [json.loads(x) for x in res.stdout.splitlines()]
+    assert (row["result"], row["frames"], row["packets"]) == ("nothing-to-check", 0, 0)
+
+
+def test_check_json_prints_a_result_when_clean(pcap_path):
+    import json
+    p = pcap_path("clean.pcap", typed_exchange())
+    res = _cli("check", "--json", p)
+    assert res.exit_code == 0, res.output
+    (row,) = [json.loads(x) for x in res.output.splitlines()]
+    assert row == {"file": p, "result": "clean", "frames": 4, "packets": 4, "errors": 0,
+                   "warnings": 0, "checksums": 0, "cut_short": None}
+
+
+def test_check_of_a_directory_checks_each_capture_and_a_dir_without_odm_packets(tmp_path):
+    from crafted import write
+    d = tmp_path / "caps"
+    d.mkdir()
+    write(d / "a.pcap", typed_exchange())
+    write(d / "b.pcap", [(typed_ra(), SERVER, "ff02::1")])
+    res = _cli("check", str(d))
+    assert res.exit_code == 0, res.output
+    assert "a.pcap: 4 DHCPv6/ND packets, no faults" in res.output
+    assert "b.pcap: 1 DHCPv6/ND packets, no faults" in res.output
+    empty = tmp_path / "none"
+    empty.mkdir()
+    write(empty / "x.pcap", [])
+    res = _cli("check", str(empty))
+    assert res.exit_code == 2 and "nothing to check" in res.output
+
+
+def test_a_truncated_capture_is_checked_up_to_the_damage_with_a_warning(pcap_path):
+    import json
+    p = Path(pcap_path("whole.pcap", typed_exchange()))
+    whole = p.read_bytes()
+    cut = p.with_name("cut.pcap")
+    cut.write_bytes(whole[:-10])  # the Reply's record runs past the end
+    res = _cli("check", str(cut))
+    assert res.exit_code == 0, res.output
+    assert "3 DHCPv6/ND packets, no faults" in res.stdout
+    assert "cut short after frame 3 (file offset" in res.stderr
+    assert "runs past the file" in res.stderr
+    assert _cli("check", "--strict", str(cut)).exit_code == 1
+    row = json.loads(_cli("check", "--json", str(cut)).stdout.splitlines()[-1])
+    assert row["cut_short"]["after_frame"] == 3
+    # show and flow read it up to the damage as well
+    res = _cli("show", "--json", str(cut))
+    assert res.exit_code == 0 and len(res.stdout.splitlines()) == 3
+    # not a capture at all is still refused
+    junk = p.with_name("junk.pcap")
+    junk.write_bytes(b"hello world, not a pcap")
+    res = _cli("check", str(junk))
+    assert res.exit_code == 1 and "unknown capture magic" in res.output
+
+
+def test_show_takes_several_files_and_a_directory(tmp_path):
+    import json
+
+    from crafted import write
+    d = tmp_path / "caps"
+    d.mkdir()
+    write(d / "a.pcap", typed_exchange())
+    write(d / "b.pcap", [(typed_ra(), SERVER, "ff02::1")])
+    for args in ([str(d)], [str(d / "a.pcap"), str(d / "b.pcap")]):
+        res = _cli("show", "--json", *args)
+        assert res.exit_code == 0, res.output
+        rows = [json.loads(x) for x in res.output.splitlines()]
+        assert [(Path(r["file"]).name, r["message"]) for r in rows] == [
+            ("a.pcap", "Solicit"), ("a.pcap", "Advertise"), ("a.pcap", "Request"),
+            ("a.pcap", "Reply"), ("b.pcap", "RA")]
+    res = _cli("show", str(d))
+    assert res.exit_code == 0 and "a.pcap: 4 of 4 frames" in res.output
+    assert "b.pcap: 1 of 1 frames" in res.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -91,3 +92,79 @@ def test_nd_messages_odm_does_not_model_are_not_drawn_as_malformed(tmp_path):
     (pkt,) = dissect_all(read_capture(pcap))
     lines, cls = arrow_labels(pkt)
     assert cls == "nd" and not any("MALFORMED" in line for line in lines)
+
+
+# ---- issue 16: --out into a missing directory is a one-line error ----
+@pytest.mark.parametrize("name", ["x.svg", "x.png"])
+def test_flow_out_into_a_missing_directory_is_a_one_line_error(tmp_path, name):
+    from click.testing import CliRunner
+
+    from odm.pcap_cli import pcap
+    src = Path(__file__).resolve().parents[2] / "pcaps" / "pd-fixed.pcap"
+    out = tmp_path / "missing" / "deeper" / name
+    res = CliRunner().invoke(pcap, ["flow", str(src), "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    assert res.output.strip().splitlines() == [
+        f"Error: --out: cannot write {out}: no directory {out.parent} (create it first)"]
+    assert not out.parent.exists()  # not created behind the user's back
+
+
+def test_flow_out_onto_a_directory_or_under_a_file_is_a_one_line_error(tmp_path):
+    from click.testing import CliRunner
+
+    from odm.pcap_cli import pcap
+    src = Path(__file__).resolve().parents[2] / "pcaps" / "pd-fixed.pcap"
+    (tmp_path / "d.svg").mkdir()
+    (tmp_path / "f").write_text("")
+    for out, want in ((tmp_path / "d.svg", "is a directory"),
+                      (tmp_path / "f" / "x.svg", "is not a directory")):
+        res = CliRunner().invoke(pcap, ["flow", str(src), "--out", str(out)])
+        assert res.exit_code == 2 and not isinstance(res.exception, OSError), res.output
+        assert "Traceback" not in res.output and want in res.output.splitlines()[-1]
+
+
+def test_write_flow_reports_an_unwritable_file_as_flow_error(tmp_path):
+    from odm.pcaptools.flow import FlowError, write_flow
+    with pytest.raises(FlowError, match="no directory"):
+        write_flow([], tmp_path / "nope" / "x.svg")
+
+
+def test_replay_host_socket_that_does_not_exist_is_a_usage_error(tmp_path):
+    from click.testing import CliRunner
+
+    from odm.pcap_cli import pcap
+    src = Path(__file__).resolve().parents[2] / "pcaps" / "pd-fixed.pcap"
+    res = CliRunner().invoke(pcap, ["replay", str(src), "--against", "host", "--iface", "eth9",
+                                    "--host-socket", str(tmp_path / "none" / "api.sock")])
+    assert res.exit_code == 2 and "does not exist" in res.output
+
+
+# ---- issue 16: the move in a single capture of the host's link ----
+def test_a_single_capture_marks_the_move_where_the_host_changed_routers(pcap_path, tmp_path):
+    ar2 = "fe80::ff:fe00:3"
+    rs = d6.Solicit(0x40, ())  # stands for the host's first message on the new link
+    items = [(typed_ra(), SERVER, "ff02::1"), *typed_exchange(),
+             (rs, CLIENT, ALL_DHCP), (typed_ra(), ar2, "ff02::1"),
+             (reply(0x40, [], d6.Advertise), ar2, CLIENT)]
+    out = tmp_path / "m.svg"
+    res = CliRunner().invoke(pcap, ["flow", pcap_path("m.pcap", items), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    words, root = texts(out)
+    assert "move: mh now served by ar2 (was ar1)" in words
+    (rule,) = [e for e in root.iter(f"{NS}line") if e.get("class") == "move"]
+    y = float(rule.get("y1"))
+    heads = {t.text.split()[0]: float(t.get("y")) for t in root.iter(f"{NS}text")
+             if "head" in (t.get("class") or "")}
+    assert heads["#5"] < y < heads["#6"] < heads["#7"]  # after ar1's last Reply, before the host
+
+
+def test_two_servers_answering_on_one_link_are_not_a_move(pcap_path, tmp_path):
+    other = "fe80::ff:fe00:3"
+    ex = typed_exchange()
+    items = [ex[0], (ex[1][0], other, CLIENT), ex[1], ex[2], (ex[3][0], other, CLIENT), ex[3]]
+    out = tmp_path / "two.svg"
+    res = CliRunner().invoke(pcap, ["flow", pcap_path("two.pcap", items), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    _, root = texts(out)
+    assert not [e for e in root.iter(f"{NS}line") if e.get("class") == "move"]

@@ -86,7 +86,7 @@ def test_several_links_merge_into_one_ladder(tmp_path):
     assert res.exit_code == 0, res.output
     assert "from 3 capture(s)" in res.output
     words, root = texts(out)
-    heads = [w for w in words if w and w.startswith("#")]
+    heads = [t.text for t in root.iter(f"{NS}text") if "head" in (t.get("class") or "")]
     assert len(heads) == 4  # each DHCPv6 message once, though two links saw it
     assert words.count("access, ar1-access") == 4  # the links, under each time
     lanes = [t.text for t in root.iter(f"{NS}text") if t.get("class") == "lane"]
@@ -168,3 +168,172 @@ def test_vxlan_tunnels_name_their_cargo_and_other_udp_stays_udp():
     other = summarise(Frame(1, T0, 1, eth(vxlan("2001:db8:0:c0::2", "2001:db8:0:c0::1", inner,
                                                 port=4790)), 0))
     assert other.tunnel is None and other.proto == "UDP"
+
+
+# ---- issue 16: a ladder an engineer would print ----
+MH_G = "2001:db8:1f00::5"
+
+
+def move_set(tmp_path):
+    """Three captures around a move of mh from ar1 to ar2: mh's own link
+    (everything), ar1's access link (before), ar2's access link (ar2's RAs,
+    then mh after the move); data between mh and cn before and after."""
+    from crafted import typed_ra
+
+    from odm.pcaptools.craft import frame_for as ff
+    d = tmp_path / "move"
+    d.mkdir()
+    ra1 = (T0 - 0.5, ff(typed_ra(), AR1, "ff02::1"))
+    ra2_early = (T0 + 0.5, ff(typed_ra(), AR2, "ff02::1"))
+    before = [*exchange(), (T0 + 1.0, eth(tcp(MH_G, CN, 40000, 7000, 0x02))),
+              (T0 + 1.001, eth(tcp(CN, MH_G, 7000, 40000, 0x12)))]
+    rebind = d6.Rebind(0x77, (d6.ClientId(d6.DuidLL(1, bytes(6))), d6.ElapsedTime(0)))
+    back = d6.Reply(0x77, (d6.ClientId(d6.DuidLL(1, bytes(6))),
+                           d6.ServerId(d6.DuidLL(1, b"\x02" * 6))))
+    after = [(T0 + 2.0, ff(rebind, MH, ALL_DHCP)),
+             (T0 + 2.01, ff(back, AR2, MH)),
+             (T0 + 2.02, ff(typed_ra(), AR2, "ff02::1")),
+             (T0 + 3.0, eth(tcp(MH_G, CN, 40000, 7000, 0x18, b"after")))]
+    write_pcap(d / "access.pcap", [ra1, *before, *after])
+    write_pcap(d / "ar1-access.pcap", [ra1, *[(t + 0.00002, f) for t, f in before]])
+    write_pcap(d / "ar2-access.pcap", [ra2_early, *[(t + 0.00002, f) for t, f in after]])
+    return d
+
+
+def draw(tmp_path, *args):
+    out = tmp_path / "ladder.svg"
+    res = CliRunner().invoke(pcap, ["flow", *args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return ET.parse(out).getroot()
+
+
+def by_class(root, cls):
+    return [t for t in root.iter(f"{NS}text") if cls in (t.get("class") or "").split()]
+
+
+def test_frame_labels_are_unique_across_captures(tmp_path):
+    import re
+    root = draw(tmp_path, str(move_set(tmp_path)), "--data")
+    heads = [t.text for t in by_class(root, "head")]
+    tags = [re.match(r"^([\w-]+#\d+) ", h).group(1) for h in heads]
+    assert len(tags) == len(set(tags)) == len(heads)
+    # frame 1 of two captures: both drawn, told apart by their capture
+    assert {"access#1", "ar2-access#1"} <= set(tags)
+    assert "access#1 RA  router lifetime 1800 s" in heads
+
+
+def test_the_move_is_a_horizontal_rule_between_the_links(tmp_path):
+    root = draw(tmp_path, str(move_set(tmp_path)), "--data")
+    (rule,) = [e for e in root.iter(f"{NS}line") if e.get("class") == "move"]
+    (said,) = [t.text for t in by_class(root, "move")]
+    assert said == "move: mh now seen on ar2-access (was on ar1-access)"
+    y = float(rule.get("y1"))
+    assert rule.get("y1") == rule.get("y2") and float(rule.get("x2")) - float(rule.get("x1")) > 500
+    links = by_class(root, "link")
+    above = [t.text for t in links if float(t.get("y")) < y]
+    below = [t.text for t in links if float(t.get("y")) > y]
+    assert all("ar1-access" not in x for x in below)
+    assert any("ar1-access" in x for x in above) and any("ar2-access" in x for x in below)
+    # mh's own link alone: no links to go by, the move is where the router changed
+    root = draw(tmp_path, str(tmp_path / "move" / "access.pcap"))
+    assert [t.text for t in by_class(root, "move")] == ["move: mh now served by ar2 (was ar1)"]
+
+
+def test_legend_names_every_colour(tmp_path):
+    from odm.pcaptools.flow import COLOURS
+    root = draw(tmp_path, str(write_set(tmp_path)), "--data", "--lab-names")
+    legend = [t.text for t in by_class(root, "legend")]
+    for want in ("DHCPv6 client", "DHCPv6 server", "RS / RA", "data", "tunnel",
+                 "to a multicast group", "frame labels: capture#frame"):
+        assert want in legend
+    samples = [e for e in root.iter(f"{NS}path") if e.get("class") == "legend-sample"]
+    colours = {e.get("stroke") for e in samples}
+    for cls in ("client", "server", "nd", "data", "tunnel"):
+        assert COLOURS[cls] in colours
+    # the tunnel arrows have the tunnel's colour, and the legend sits above the lanes
+    tunnel = [e for e in root.iter(f"{NS}line") if e.get("stroke") == COLOURS["tunnel"]]
+    assert len(tunnel) == 1
+    lane_y = min(float(t.get("y")) for t in by_class(root, "lane"))
+    assert all(float(t.get("y")) < lane_y for t in by_class(root, "legend"))
+
+
+def test_lanes_are_named_by_role_with_the_address_as_sub_label(tmp_path):
+    root = draw(tmp_path, str(move_set(tmp_path)), "--data")  # no --lab-names
+    lanes = [t.text for t in by_class(root, "lane")]
+    assert lanes == ["ar1", "mh", "ar2", "cn", "multicast"]  # in order of appearance
+    subs = [t.text for t in by_class(root, "sub")]
+    assert subs[:4] == [AR1, MH, AR2, CN]
+    assert subs[4:] == ["ff02::1", "ff02::1:2"]
+
+
+def test_relay_and_server_roles():
+    from crafted import solicit
+
+    from odm.pcaptools.capture import Frame
+    from odm.pcaptools.craft import frame_for as ff
+    from odm.pcaptools.packets import dissect
+    relay, server = "2001:db8:99::1", "2001:db8:99::2"
+    inner = solicit(5, [])
+    fwd = d6.RelayForw(0, IPv6Address("2001:db8:1::1"), IPv6Address(MH),
+                       (d6.RelayMsg(inner),))
+    pkts = [dissect(Frame(i + 1, T0 + i, 1, f, 0)) for i, f in enumerate(
+        [ff(inner, MH, ALL_DHCP), ff(fwd, relay, server, sport=547, dport=547)])]
+    lanes = Lanes()
+    lanes.assign_roles(pkts)
+    assert lanes(IPv6Address(MH)) == "mh" and lanes(IPv6Address(relay)) == "relay"
+    lanes = Lanes({"2001:db8:99::/64": "site"})
+    lanes.assign_roles(pkts)
+    assert lanes(IPv6Address(relay)) == "site"  # a given name wins
+
+
+def test_multicast_is_one_narrow_lane_and_the_group_is_named_at_the_arrow(tmp_path):
+    root = draw(tmp_path, str(move_set(tmp_path)))
+    lanes = [t for t in by_class(root, "lane")]
+    assert [t.text for t in lanes][-1] == "multicast"
+    xs = [float(t.get("x")) for t in lanes]
+    assert xs[-1] - xs[-2] < xs[-2] - xs[-3]  # narrower than a node's lane
+    dashed = [e for e in root.iter(f"{NS}line") if e.get("stroke-dasharray") == "6,4"]
+    assert dashed and len({e.get("x2") for e in dashed}) == 1  # all end on that lane
+    groups = [t.text for t in by_class(root, "group")]
+    assert groups.count("All Nodes") == 3 and "All DHCP Relay Agents and Servers" in groups
+
+
+def test_demo_4_2_ladder_fits_a_page():
+    """pcaps/demo-4.2 drawn as the README does: within 1600 px, mh/ar1/ar2/cn
+    and one multicast lane, a single move from ar1's to ar2's access link."""
+    from pathlib import Path
+
+    from odm.pcaptools.capture import read_capture
+    from odm.pcaptools.flow import flow_svg
+    from odm.pcaptools.packets import dissect_all
+    demo = Path(__file__).resolve().parents[2] / "pcaps" / "demo-4.2"
+    pkts, links = [], []
+    for p in sorted(demo.glob("*.pcap")):
+        got = dissect_all(read_capture(p))
+        pkts += got
+        links += [p.stem] * len(got)
+    root = ET.fromstring(flow_svg(pkts, "demo", links=links, names=lab_names(), data=True))
+    assert int(root.get("width")) <= 1600
+    assert [t.text for t in by_class(root, "lane")] == ["mh", "ar1", "ar2", "cn", "multicast"]
+    assert [t.text for t in by_class(root, "move")] == [
+        "move: mh now seen on ar2-access (was on ar1-access)"]
+    heads = [t.text.split(" ")[0] for t in by_class(root, "head")]
+    assert len(heads) == len(set(heads))
+    # no label runs out of the picture
+    w = int(root.get("width"))
+    for t in by_class(root, "label"):
+        if t.get("text-anchor") == "middle":
+            half = len(t.text) * 7.0 / 2
+            assert float(t.get("x")) - half >= 0 and float(t.get("x")) + half <= w, t.text
+
+
+def test_tunnelled_mld_is_left_out_like_untunnelled_mld():
+    """A VXLAN datagram carrying an MLD report is not drawn as a bare 'UDP
+    datagram' (it cluttered the top of the demo-4.2 ladder)."""
+    from odm.pcaptools.capture import Frame
+    from odm.pcaptools.traffic import summarise
+
+    mld = ipv6_packet(IPv6Address("fe80::1"), IPv6Address("ff02::16"), 58,
+                      bytes([143, 0, 0, 0, 0, 0, 0, 1]) + bytes(20), 1)
+    f = Frame(1, T0, 1, eth(vxlan("2001:db8:0:c0::1", "2001:db8:0:c0::2", mld)), 0)
+    assert summarise(f) is None

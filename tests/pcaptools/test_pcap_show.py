@@ -93,3 +93,17 @@ def test_not_a_capture_is_a_clear_error(tmp_path):
     f.write_bytes(b"hello world")
     res = CliRunner().invoke(pcap, ["show", str(f)])
     assert res.exit_code == 1 and "unknown capture magic" in res.output
+
+
+def test_show_and_check_tables_never_cut_an_address(pcap_path):
+    """Issue 16: piped at 60 columns, rich folded the addresses and prefixes
+    of `pcap show` and `pcap check` tables."""
+    p = pcap_path("x.pcap", typed_exchange(MobilityType.SESSION_LASTING))
+    res = CliRunner().invoke(pcap, ["show", p], env={"COLUMNS": "60"})
+    assert res.exit_code == 0
+    assert "fe80::ff:fe00:2" in res.output and "ff02::1:2" in res.output
+    assert "2001:db8:1::/56 SESSION_LASTING" in res.output
+    bad = pcap_path("bad.pcap", [(reply(1, [d6.IAPD(1, 250, 240, ())]), SERVER, CLIENT)])
+    res = CliRunner().invoke(pcap, ["check", bad], env={"COLUMNS": "60"})
+    assert res.exit_code == 1
+    assert "RFC 8415 §21.21" in res.output and "IA_PD[iaid=1]" in res.output

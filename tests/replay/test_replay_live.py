@@ -109,3 +109,17 @@ def test_plain_replay_into_the_lab_is_answered_by_the_router_agent(lab, tmp_path
     assert adv, "no Advertise from the router agent"
     (ia,) = adv[0].message.ia_pds
     assert ia.prefixes[0].mobility_type.name == "SESSION_LASTING"
+
+
+def test_cli_replay_against_no_agent_is_an_error(lab):
+    """Issue 16: with no agent on the link, `--against host` said
+    'conformant (0 messages compared)' and exited 0. Now: exit 2 naming the
+    missing agent, for either side."""
+    for side, iface, name, want in (("host", "acc", "pd-fixed", "is a host agent running"),
+                                    ("router", "mh0", "pd-fixed", "is a router agent running"),
+                                    ("host", "acc", "ra-typed", "nothing compared")):
+        res = _odm("pcap", "replay", str(GOLDEN[name].path), "--against", side,
+                   "--iface", iface, "--lab", lab.prefix, "--lab-state-dir", str(STATE_DIR),
+                   "--no-actions", "--timeout", "0.5")
+        assert res.returncode == 2, (side, name, res.stdout + res.stderr)
+        assert want in res.stdout and "conformant (" not in res.stdout, res.stdout
