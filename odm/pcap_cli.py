@@ -12,7 +12,6 @@ short is read up to the damage, with a warning on stderr, as tshark does.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from odm.jsonout import dumps
 from odm.pcaptools.capture import CaptureError, read_capture_until_damage
 from odm.pcaptools.packets import Packet, dissect_all
 from odm.tables import print_table
@@ -113,7 +113,7 @@ def show(files: tuple[str, ...], filter_text: str, tree: bool, as_json: bool, pe
         if as_json:
             extra = {"file": str(path)} if len(paths) > 1 else {}
             for p in chosen:
-                click.echo(json.dumps({**extra, **packet_json(p, t0, full=tree)}))
+                click.echo(dumps({**extra, **packet_json(p, t0, full=tree)}, indent=None))
             continue
         if tree:
             if len(paths) > 1:
@@ -178,15 +178,15 @@ def check(files: tuple[str, ...], no_checksums: bool, as_json: bool, strict: boo
         sums = [f for f in found if f.category == "checksum"]
         if as_json:
             for f in found:
-                click.echo(json.dumps({"file": file, **f.as_dict()}))
+                click.echo(dumps({"file": file, **f.as_dict()}, indent=None))
             result = ("nothing-to-check" if not n_odm else "faults" if faults or sums
                       else "warnings" if warns else "clean")
-            click.echo(json.dumps({
+            click.echo(dumps({
                 "file": file, "result": result, "frames": len(pkts), "packets": n_odm,
                 "errors": len(faults), "warnings": len(warns), "checksums": len(sums),
                 "cut_short": None if damage is None else {
                     "after_frame": len(damage.frames), "file_offset": damage.offset,
-                    "reason": damage.reason}}))
+                    "reason": damage.reason}}, indent=None))
             continue
         if not n_odm:
             con.print(Text(f"? {file}: {len(pkts)} frame(s), no DHCPv6/ND packet: "

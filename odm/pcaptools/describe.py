@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
 
+from odm.jsonout import type_json
 from odm.pcaptools.packets import ND_NAMES, Packet
 from odm_wire import dhcp6 as d6
 from odm_wire import nd
@@ -372,7 +373,7 @@ def packet_json(pkt: Packet, t0: float = 0.0, full: bool = False) -> dict:
     d = {"frame": pkt.number, "time": round(pkt.time - t0, 6), "src": str(pkt.src),
          "dst": str(pkt.dst), "kind": pkt.kind, "message": name, "summary": text,
          "iaids": iaids(pkt.message) if pkt.message is not None else [],
-         "mobility_types": [type_name(t) for t in mobility_types(pkt.message)]
+         "mobility_types": [type_json(t) for t in mobility_types(pkt.message)]
          if pkt.message is not None else [],
          "checksum_ok": pkt.checksum_ok}
     if pkt.error is not None:

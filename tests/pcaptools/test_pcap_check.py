@@ -206,7 +206,7 @@ def test_check_json_prints_a_result_when_clean(pcap_path):
     assert res.exit_code == 0, res.output
     (row,) = [json.loads(x) for x in res.output.splitlines()]
     assert row == {"file": p, "result": "clean", "frames": 4, "packets": 4, "errors": 0,
-                   "warnings": 0, "checksums": 0, "cut_short": None}
+                   "warnings": 0, "checksums": 0, "cut-short": None}
 
 
 def test_check_of_a_directory_checks_each_capture_and_a_dir_without_odm_packets(tmp_path):
@@ -239,7 +239,7 @@ def test_a_truncated_capture_is_checked_up_to_the_damage_with_a_warning(pcap_pat
     assert "runs past the file" in res.stderr
     assert _cli("check", "--strict", str(cut)).exit_code == 1
     row = json.loads(_cli("check", "--json", str(cut)).stdout.splitlines()[-1])
-    assert row["cut_short"]["after_frame"] == 3
+    assert row["cut-short"]["after-frame"] == 3
     # show and flow read it up to the damage as well
     res = _cli("show", "--json", str(cut))
     assert res.exit_code == 0 and len(res.stdout.splitlines()) == 3

@@ -48,8 +48,8 @@ def test_json_lines(mixed):
     rows = [json.loads(x) for x in run("show", "--json", mixed).splitlines()]
     assert [r["message"] for r in rows] == ["Solicit", "Advertise", "Request", "Reply", "RA",
                                             "Reply"]
-    assert rows[3]["mobility_types"] == ["SESSION_LASTING"] and rows[3]["iaids"] == [1]
-    assert rows[4]["mobility_types"] == ["FIXED"]
+    assert rows[3]["mobility-types"] == ["session-lasting"] and rows[3]["iaids"] == [1]
+    assert rows[4]["mobility-types"] == ["fixed"]
 
 
 @pytest.mark.parametrize("expr,frames", [
