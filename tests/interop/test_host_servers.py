@@ -77,7 +77,7 @@ def legacy_prefix_renewed_and_released(tmp_path, pair, host, sock, pool: str,
     (a,) = [x for x in st["addresses"] if x["prefix"] == p["prefix"]]
     assert a["type"] is None and a["source"] == "dhcpv6-pd"
     assert kernel_addrs(pair.cli_ns, pair.cli_if)[IPv6Address(a["address"])] == 128
-    wait_for_text(tmp_path / "host.log", "PrefixRenewed(prefix=IPv6Network('"
+    wait_for_text(tmp_path / "host.log", "PrefixRenewed: prefix="
                   + p["prefix"], timeout=10)
     st = wait_status(sock, lambda s: True)
     assert "PrefixExpired" not in (tmp_path / "host.log").read_text()
