@@ -134,7 +134,7 @@ def status_cmd(api_socket, as_json) -> None:
     for col in ("iaid", "type", "state", "prefixes", "T1 in", "T2 in"):
         t.add_column(col)
     for ia in st["ia_pds"]:
-        t.add_row(str(ia["iaid"]), ia["type"] or "(legacy)", ia["state"],
+        t.add_row(f"0x{ia['iaid']:08x}", ia["type"] or "(legacy)", ia["state"],
                   "\n".join(f"{p['prefix']} {_fmt_life(p['preferred'])}/{_fmt_life(p['valid'])}"
                             for p in ia["prefixes"]) or "-",
                   "-" if ia["t1_in"] is None else f"{ia['t1_in']}s",

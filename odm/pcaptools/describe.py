@@ -193,7 +193,7 @@ def summary(msg) -> str:
     if mt:
         parts.append("top-level MOBILITY_TYPE " + ",".join(type_name(t) for t in mt))
     for ia in msg.ia_pds:
-        s = f"IA_PD {ia.iaid}"
+        s = f"IA_PD 0x{ia.iaid:08x}"
         if ia.t1 or ia.t2:
             s += f" T1/T2 {lifetime(ia.t1)}/{lifetime(ia.t2)}"
         inner = [_prefix_text(p) for p in ia.prefixes]
@@ -286,7 +286,7 @@ def _add_option(tree: Tree, o) -> None:
         if o.mobility_type is not None:
             head += f" [bold magenta]{type_name(o.mobility_type)}[/]"
     elif isinstance(o, d6.IAPD):
-        head += f" IAID {o.iaid}"
+        head += f" IAID 0x{o.iaid:08x}"
     elif isinstance(o, d6.MobilityTypeSubOption):
         head += f": [bold magenta]{type_name(o.mobility_type)}[/]"
     elif isinstance(o, d6.StatusCode):

@@ -123,7 +123,7 @@ def arrow_labels(pkt: Packet) -> tuple[list[str], str]:
                     parts.append(f"{t} {p.network}")
             if ia.status is not None:
                 parts.append(status_name(ia.status.status_code))
-            lines.append(f"IA_PD {ia.iaid}: " + (", ".join(parts) if parts else "(empty)"))
+            lines.append(f"IA_PD 0x{ia.iaid:08x}: " + (", ".join(parts) if parts else "(empty)"))
     return lines, cls
 
 

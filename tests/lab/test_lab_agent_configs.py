@@ -70,3 +70,17 @@ def test_lease_store_table_sqlite_by_default_postgresql_on_the_core_link(lab, tm
     assert f"host={lab.config.cn_address}" in ls.conninfo and "port=5432" in ls.conninfo
     assert ls.password_file == tmp_path / "work" / "pg-password"
     assert "password=" not in ls.conninfo
+
+
+def test_the_demo_never_writes_into_the_checkout_unless_told(tmp_path, monkeypatch):
+    """Issue 16: a failed demo run from a clone overwrote the committed
+    pcaps/demo-4.2 with empty captures; its captures now go to the temporary
+    directory unless --pcap-dir says otherwise."""
+    import tempfile
+    from pathlib import Path
+
+    from lab.demo import default_pcap_dir
+    monkeypatch.chdir(tmp_path)
+    d = default_pcap_dir("4.2")
+    assert d.is_absolute() and d.parent == Path(tempfile.gettempdir())
+    assert tmp_path not in d.parents

@@ -42,14 +42,14 @@ def test_svg_lanes_and_labels(capture, tmp_path):
     assert lanes == [SERVER, CLIENT, "ff02::1", "ff02::1:2"]
     assert "All DHCP Relay Agents and Servers" in words
     assert "#3 Advertise  xid 0x000010" in words
-    assert "IA_PD 1: SESSION_LASTING 2001:db8:1::/56" in words
-    assert "IA_PD 1: SESSION_LASTING (hint /64)" in words
+    assert "IA_PD 0x00000001: SESSION_LASTING 2001:db8:1::/56" in words
+    assert "IA_PD 0x00000001: SESSION_LASTING (hint /64)" in words
     assert "PIO 2001:db8:a::/64 FIXED 300/600 s" in words
-    assert "IA_PD 3: NoPrefixAvail" in words
+    assert "IA_PD 0x00000003: NoPrefixAvail" in words
     # every message is an arrow (a line with a marker)
     arrows = [e for e in root.iter(f"{NS}line") if e.get("marker-end")]
     assert len(arrows) == 7
-    red = [t for t in root.iter(f"{NS}text") if t.text == "IA_PD 3: NoPrefixAvail"]
+    red = [t for t in root.iter(f"{NS}text") if t.text == "IA_PD 0x00000003: NoPrefixAvail"]
     assert red[0].get("fill") == "#c62828"
 
 
