@@ -54,6 +54,13 @@ log = logging.getLogger(__name__)
 #: sendto fails with EADDRNOTAVAIL, or EINVAL when IPV6_PKTINFO names the
 #: tentative source) is sent again every UNSENT_RETRY seconds
 #: for up to UNSENT_FOR seconds; at most UNSENT_MAX wait at once.
+def _unsent_key(out) -> tuple:
+    """What makes a held datagram a copy of another: DHCPv6 message type and
+    transaction-id (RFC 8415 §8), or the ICMPv6 type, and the destination."""
+    head = out.payload[:4] if out.kind == "dhcp6" else out.payload[:1]
+    return out.kind, out.dst, out.dst_port, head
+
+
 UNSENT_RETRY = 0.05
 UNSENT_FOR = 5.0
 UNSENT_MAX = 32
@@ -553,6 +560,18 @@ class HostAgent:
             return None
 
     def _hold_unsent(self, out, since: float) -> None:
+        """Hold ``out`` until the source is usable. A retransmission of a
+        message already held (the same DHCPv6 transaction and message type,
+        or the same ICMPv6 type to the same place) replaces it: the core goes
+        on retransmitting during DAD, and every copy used to leave in one
+        burst when the address became usable (RFC 8415 §15 spaces
+        retransmissions by RT)."""
+        key = _unsent_key(out)
+        for i, (t, held) in enumerate(self._unsent):
+            if _unsent_key(held) == key:
+                del self._unsent[i]
+                since = min(since, t)
+                break
         if len(self._unsent) >= UNSENT_MAX:
             self._unsent.pop(0)
         self._unsent.append((since, out))

@@ -126,3 +126,16 @@ def test_dhcpv6_to_ff02_1_2_leaves_from_the_link_local_address():
     ((level, kind, data),) = sock.anc[0]
     assert (level, kind) == (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO)
     assert data == IPv6Address("fe80::2").packed + struct.pack("@I", FakeNl.index)
+
+
+def test_retransmissions_held_during_dad_leave_once_not_in_a_burst():
+    """The core retransmits every RT while the link-local address is
+    tentative; every copy was held and all left at once when DAD ended
+    (seen as ten identical Solicits within a millisecond in a demo capture)."""
+    a, sock = agent(ready_at=1.0)
+    for _ in range(10):
+        a._send(solicit(1))
+        a._send(solicit(2))
+    assert len(a._unsent) == 2
+    a.loop.run_until(1.5)
+    assert sorted(p[3] for _, p in sock.sent) == [1, 2]
