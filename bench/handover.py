@@ -65,7 +65,7 @@ def move_timed(lab: Lab, to: str) -> tuple[float, float]:
     return t0, time.monotonic()
 
 
-def bench_odm(moves: int, dataplane: str) -> dict:
+def bench_odm(moves: int, dataplane: str, keep_logs: bool = False) -> dict:
     lab = Lab(LabConfig(prefix=f"ho{dataplane}"))
     work = Path(tempfile.mkdtemp(prefix=f"odm-handover-{dataplane}-"))
     out = {"np": [], "sl": [], "move": []}
@@ -117,8 +117,10 @@ def bench_odm(moves: int, dataplane: str) -> dict:
         raise
     finally:
         lab.down()
-        if work is not None:
+        if work is not None and not keep_logs:
             shutil.rmtree(work, ignore_errors=True)
+        elif work is not None:
+            print(f"  logs kept in {work}/logs", flush=True)
     return out
 
 
@@ -189,6 +191,7 @@ def main() -> int:
     ap.add_argument("--dataplane", action="append", default=None,
                     help="only this backend (repeatable; default: every one the kernel runs)")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--keep-logs", action="store_true", help="keep the agents' logs")
     a = ap.parse_args()
     found = probe_dataplanes()
     for n, why in found.items():
@@ -201,7 +204,7 @@ def main() -> int:
             print(f"{name}: cannot run here: {found[name]}")
             return 2
         print(f"odm/{name}: {a.moves} moves between ar1 and ar2", flush=True)
-        runs[name] = bench_odm(a.moves, name)
+        runs[name] = bench_odm(a.moves, name, a.keep_logs)
     base = None
     if not a.no_baseline and shutil.which("radvd"):
         print(f"baseline: radvd + kernel SLAAC, {a.moves} moves", flush=True)
