@@ -303,9 +303,10 @@ def api_fileno(sock: socket.socket) -> int | None:
 
 
 def operate(op: str, path: str | Path | None = None, timeout: float = 5.0) -> dict:
-    """An operator's request (``renew``, ``rebind``, ``release-all``; root
-    only) to the agent at ``path``; the answer (``ok``, ``ia-pds`` or
-    ``error``/``detail``). Raises :class:`AgentUnavailable`."""
+    """One request ``op`` without arguments (``status``; for root
+    ``renew``, ``rebind``, ``release-all``) to the agent at ``path``; its
+    answer (``ok``, then ``status`` / ``ia-pds``, or ``error``/``detail``).
+    Raises :class:`AgentUnavailable` when no agent answers."""
     p = Path(path) if path is not None else DEFAULT_PATH
     try:
         h = _Handle(p)
@@ -320,13 +321,4 @@ def operate(op: str, path: str | Path | None = None, timeout: float = 5.0) -> di
 def status(path: str | Path | None = None, timeout: float = 5.0) -> dict:
     """The agent's state (``odm host status --json``). Raises
     :class:`AgentUnavailable` when no agent answers."""
-    p = Path(path) if path is not None else DEFAULT_PATH
-    try:
-        h = _Handle(p)
-    except OSError as exc:
-        raise AgentUnavailable(f"no host agent at {p}: {exc.strerror or exc}") from None
-    try:
-        ans = h.request({"op": "status", "id": next(_ids)}, time.monotonic() + timeout)
-    finally:
-        h.close()
-    return ans.get("status", {})
+    return operate("status", path, timeout).get("status", {})
