@@ -346,9 +346,9 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
         if res.dataplane:
             console.print(f"data plane: {res.dataplane} ({dataplane}); not available here: "
                           f"{res.dataplane_unavailable}", soft_wrap=True)
-        console.print(f"lease store: {'PostgreSQL (a server in cn, the routers over TCP on '
-                                      'the core link)' if store == 'postgresql' else
-                                      'one SQLite file shared by the routers'}", soft_wrap=True)
+        where = ("PostgreSQL (a server in cn, the routers over TCP on the core link)"
+                 if store == "postgresql" else "one SQLite file shared by the routers")
+        console.print(f"lease store: {where}", soft_wrap=True)
         if res.timings:
             console.print("timings (s): " + ", ".join(f"{k} {v}" for k, v in res.timings.items()))
         console.print("captures: " + (", ".join(res.pcaps) or "none"))
