@@ -174,6 +174,7 @@ RECEIVED_COUNTERS = {
 #: Counters that always show, even at zero.
 BASE_COUNTERS = (
     "pkt6-received", "pkt6-parse-failed", "pkt6-receive-drop", "pkt6-unknown-received",
+    "internal-errors",
     "pkt6-sent", "pkt6-advertise-sent", "pkt6-reply-sent",
     *RECEIVED_COUNTERS.values(),
     "v6-allocation-fail", "v6-allocation-fail-no-pools", "v6-allocation-fail-client-limit",
@@ -601,9 +602,13 @@ class DhcpServer:
             self._events.clear()
             self._load()
         except Exception as exc:  # a bug must not stop the agent
-            st["pkt6-receive-drop"] += 1
-            self._bad("internal", now, "%s: error answering %s from %s: %r", self.ifname,
-                      type(msg).__name__, src, exc, level=logging.ERROR)
+            # a local fault, counted apart from the peers' bad input
+            # (pkt6-parse-failed, pkt6-receive-drop): h11 keeps
+            # LocalProtocolError and RemoteProtocolError apart the same way
+            st["internal-errors"] += 1
+            self._bad("internal", now, "%s: error answering %s from %s (a bug in odm: please "
+                      "report it with this line): %r", self.ifname, type(msg).__name__, src,
+                      exc, level=logging.ERROR)
             log.debug("traceback", exc_info=True)
 
     def handle_timer(self, now: float) -> None:

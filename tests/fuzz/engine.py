@@ -28,7 +28,7 @@ one input and checks the invariants; a broken invariant raises
 
 * no exception escapes a core call (the cores document none for received
   datagrams), and the router's last-resort ``except`` (counted in
-  ``pkt6-receive-drop`` and logged "error answering") never fires;
+  ``internal-errors`` and logged "error answering") never fires;
 * every datagram a core sends decodes with odm_wire;
 * no prefix is delegated twice: a prefix granted (valid lifetime > 0 in a
   Reply) to one DUID is not granted to another while the first binding lives

@@ -104,6 +104,7 @@ def test_dhcp6c_behind_dhcrelay_gets_renews_and_releases_a_routed_prefix(tmp_pat
                    what="binding and route gone")
         cnt = _counters(p)
         assert cnt["pkt6-receive-drop"] == 0 and cnt["pkt6-parse-failed"] == 0
+        assert cnt["internal-errors"] == 0
         assert cnt["pkt6-relay-forw-received"] == cnt["pkt6-received"] >= 4
         assert cnt["pkt6-reply-sent"] >= 3  # Request, Renew, Release
         assert "status code: success" in (d / "dhcp6c.log").read_text(errors="replace")

@@ -61,6 +61,7 @@ def renewed(pair, b: dict, timeout: float = 10.0) -> None:
     wait_until(lambda: counters(pair)["pkt6-renew-received"] >= 1, timeout, what="a Renew")
     c = counters(pair)
     assert c["pkt6-reply-sent"] >= 2 and c["pkt6-receive-drop"] == 0
+    assert c["internal-errors"] == 0
     (b2,) = bindings(pair)
     assert b2["prefix"] == b["prefix"] and b2["duid"] == b["duid"]
 

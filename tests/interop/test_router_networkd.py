@@ -117,6 +117,7 @@ def test_networkd_gets_and_renews_a_prefix(tmp_path, managed, client_mode):
         assert (b2["prefix"], b2["duid"]) == (b["prefix"], b["duid"])
         c = counters()
         assert c["pkt6-receive-drop"] == 0 and c["pkt6-parse-failed"] == 0
+        assert c["internal-errors"] == 0
         assert c["pkt6-infrequest-received"] == 0
         assert p.stop(nd, signal.SIGTERM) == 0
         assert "DHCPv6 lease lost" in log.read_text(errors="replace")

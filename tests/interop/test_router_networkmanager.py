@@ -154,6 +154,7 @@ def test_networkmanager_shares_a_delegated_prefix_only_when_m_is_off(tmp_path, m
             assert not {a for a in lan0_addrs(p.cli_ns) if a in prefix}
         c = counters()
         assert c["pkt6-receive-drop"] == 0 and c["pkt6-parse-failed"] == 0
+        assert c["internal-errors"] == 0
         assert p.stop(nm, signal.SIGTERM) == 0
         p.stop(cap, signal.SIGINT)
         clean(pcap, pcap.name, min_dhcp6=4)

@@ -598,6 +598,8 @@ def test_internal_error_is_counted_and_the_agent_keeps_serving(h, client, monkey
         raise RuntimeError("bug")
     monkeypatch.setattr(h.dhcp, "_grant", boom)
     assert h.exchange(client.solicit(client.typed(1, MT.FIXED))) == []
+    # a local fault is counted apart from the peers' bad input (issue 12)
+    assert h.dhcp.stats["internal-errors"] == 1 and h.dhcp.stats["pkt6-receive-drop"] == 0
     monkeypatch.undo()
     assert prefixes_of(h.one(client.solicit(client.typed(1, MT.FIXED))))
 
