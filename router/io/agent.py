@@ -66,6 +66,7 @@ from router.config import ConfigError, RouterConfig, load_config, parse_duid_tex
 from router.core.bindings import BindingState
 from router.core.events import (
     BindingMovedHere,
+    NextHopCheck,
     PrefixDelegated,
     PrefixReleased,
     PrefixRenewed,
@@ -75,6 +76,7 @@ from router.core.router import RouterCore
 from router.dataplane import common as dataplane_common
 from router.io.commands import KeaCommands
 from router.io.control import ControlServer
+from router.io.neighbours import NextHopProber
 from router.io.netlink import NetlinkWorker
 from router.io.routes import NextHopUnreachable, RouteBatcher, resolve_next_hop
 from router.io.sockets import dhcp6_server_socket, icmp6_router_socket, recv_icmp6
@@ -200,6 +202,7 @@ class RouterAgent:
         self._text: dict[IPv6Address, str] = {}
         self._next_hops: dict[tuple[IPv6Address, int], tuple[float, tuple[IPv6Address, int]]] = {}
         self.ready = asyncio.Event()
+        self._prober: NextHopProber | None = None
 
     def now(self) -> float:
         return self.loop.time()
@@ -617,6 +620,22 @@ class RouterAgent:
             log.debug("%s: %s ended (%s)", target.name, ev.prefix, ev.reason)
         elif t is RaShutdownComplete:
             self.ifaces.get(ev.interface, st).ra_done = True
+        elif t is NextHopCheck:
+            self._check_next_hop(self.ifaces.get(ev.interface, st), ev.next_hop)
+
+    def _check_next_hop(self, st: _Iface, addr: IPv6Address) -> None:
+        """Find out with neighbour discovery whether ``addr`` left the link;
+        if so the core moves the bindings whose client wrote from elsewhere
+        (issue 13 point 11, :mod:`router.io.neighbours`)."""
+        if self._prober is None:
+            self._prober = NextHopProber(self.nl, self.loop)
+        name = st.name
+
+        def gone() -> None:
+            cur = self.ifaces.get(name)
+            if cur is not None and cur.core.dhcp.next_hop_unreachable(addr, self.now()):
+                self._kick(cur)
+        self._prober.check(st.index, addr, gone)
 
     def _route_add(self, st: _Iface, prefix: IPv6Network, via: IPv6Address) -> None:
         """Queue the route of ``prefix`` towards ``via`` (the address its
