@@ -134,8 +134,18 @@ class HostAgent:
         # anything is touched (odm/instance_lock.py)
         self._lock = self._instance_lock().acquire()
         self.nl = nl = Netlink(cfg.iface)
+        trusted = bool(cfg.trusted_routers)
         if cfg.manage_sysctls:
-            log.info("sysctls on %s: %s", cfg.iface, nl.configure_sysctls())
+            log.info("sysctls on %s: %s", cfg.iface, nl.configure_sysctls(trusted))
+        if trusted:
+            gone = nl.drop_ra_routes({IPv6Address(a) for a in cfg.trusted_routers})
+            if gone:
+                log.warning("routes learned from RAs of untrusted routers removed: %s",
+                            ", ".join(gone))
+            if nl.accept_ra() != 0:
+                log.warning("trusted_routers is set but accept_ra on %s is not 0 "
+                            "(manage_sysctls = false): the kernel still takes a default "
+                            "route from any router's RA", cfg.iface)
         self._routes = cfg.install_default_route or nl.accept_ra() == 0
         mac = nl.mac()
         duid = decode_duid(bytes.fromhex(cfg.duid)) if cfg.duid else DuidLL(1, mac or b"\0" * 6)
