@@ -190,7 +190,7 @@ BASE_COUNTERS = (
     "v6-allocation-fail-pool-exhausted", "pkt6-rate-limited-client", "pkt6-rate-limited-source",
     "cumulative-assigned-pds", "reclaimed-leases", "reclaimed-leftover-leases",
     "declined-pds", "moved-here-pds", "store-commit-failed", "store-write-failed",
-    "next-hop-change-deferred", "next-hop-changed",
+    "next-hop-change-deferred", "next-hop-changed", "v6-allocation-fail-rate-limited",
 )
 
 _LIVE_MT = {int(m): m for m in MobilityType}
@@ -222,6 +222,8 @@ class _Ctx:
     wall: float
     oro: frozenset
     client_id: ClientId | None
+    #: new bindings this message was granted so far (issue 13 point 14)
+    grants: int = 0
 
 
 @dataclass(slots=True)
@@ -1231,6 +1233,11 @@ class DhcpServer:
             st["v6-allocation-fail-type-limit"] += 1
             return None, (f"no {label} prefix: this client already holds {cap} "
                           f"{type_key(mt)} prefixes (per-type limit)")
+        if commit and not self._grant_token(ctx):
+            st["v6-allocation-fail"] += 1
+            st["v6-allocation-fail-rate-limited"] += 1
+            return None, (f"no {label} prefix: the request rate limit is reached (each new "
+                          "prefix counts as one message)")
         r = self._reservation_for(ctx.duid, iaid, mt) if self._reservations else None
         if r is not None:
             holder = self.table.get(r.prefix)
@@ -1355,9 +1362,32 @@ class DhcpServer:
             return None
         if mt is not None and mt not in self.iface.offered_types:
             return None
+        if not self._grant_token(ctx):
+            self.stats["v6-allocation-fail"] += 1
+            self.stats["v6-allocation-fail-rate-limited"] += 1
+            return None
         b = self._new_binding(ctx, iaid, mt, net, pa.pool.name, pa.pool.preferred_lifetime,
                               pa.pool.valid_lifetime)
         return b if self._commit_new(b, pa) else None
+
+    def _grant_token(self, ctx: _Ctx) -> bool:
+        """Rate limits count what is granted, not only messages (issue 13
+        point 14): the message's own token pays for its first new binding,
+        each further one takes one more token from the per-source and the
+        per-client bucket. False when either is empty: that IA_PD is refused
+        (NoPrefixAvail), the rest of the message is answered."""
+        ctx.grants += 1
+        if ctx.grants == 1:
+            return True
+        src, cli = self._source_buckets, self._client_buckets
+        if src.limit.count > 0 and src.tokens(ctx.client_ll, ctx.now) < 1.0:
+            return False
+        if ctx.duid and cli.limit.count > 0 and cli.tokens(ctx.duid, ctx.now) < 1.0:
+            return False
+        src.allow(ctx.client_ll, ctx.now)
+        if ctx.duid:
+            cli.allow(ctx.duid, ctx.now)
+        return True
 
     def _rebind_moved(self, ctx: _Ctx, ia: IAPD, listed: dict, a: _IaAnswer,
                       handled: set) -> None:
