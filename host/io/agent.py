@@ -598,5 +598,9 @@ class HostAgent:
 
 
 def run_agent(config: HostConfig) -> None:
-    """Blocking entry point of ``odm host run``."""
+    """Blocking entry point of ``odm host run``. The capabilities the agent
+    does not need are given up first, before any thread starts (they are per
+    thread), so none of its threads holds more (issue 13 point 16)."""
+    from odm.capabilities import HOST_KEEPS, drop_after_start
+    drop_after_start("host agent", HOST_KEEPS)
     asyncio.run(HostAgent(config).run())

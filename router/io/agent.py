@@ -822,5 +822,9 @@ class RouterAgent:
 
 def run_agent(config: RouterConfig, config_path: str | Path | None = None,
               loader: Callable[[Path], RouterConfig] | None = None) -> None:
-    """Blocking entry point of ``odm router run``."""
+    """Blocking entry point of ``odm router run``. The capabilities the agent
+    does not need are given up first, before any thread starts (they are per
+    thread), so none of its threads holds more (issue 13 point 16)."""
+    from odm.capabilities import ROUTER_KEEPS, drop_after_start
+    drop_after_start("router agent", ROUTER_KEEPS)
     asyncio.run(RouterAgent(config, config_path=config_path, loader=loader).run())

@@ -523,3 +523,26 @@ def test_a_spoofed_rebind_from_another_node_does_not_take_the_route(pair, client
     wait_until(lambda: pair.odm_routes().get(str(net)) == "fe80::2:2", 40,
                what="the route via the client's new address")
     assert pair.status()["interfaces"][0]["counters"]["next-hop-changed"] == 1
+
+
+def test_the_running_router_agent_keeps_only_network_capabilities(pair):
+    """Issue 13 point 16: every thread of ``odm router run`` holds
+    CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE and nothing else, in
+    its effective, permitted and bounding sets; it still serves."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from netnscaps import mask, thread_caps
+
+    from odm.capabilities import ROUTER_KEEPS
+
+    p = pair.start_router(pair.config())
+    c = Client(pair)
+    try:
+        assert c.acquire(3).prefixes  # serves with what it kept
+    finally:
+        c.close()
+    want = mask(*ROUTER_KEEPS)
+    threads = thread_caps(p.pid)
+    assert len(threads) >= 2  # the netlink worker too
+    for tid, caps in threads.items():
+        assert caps["CapEff"] == caps["CapPrm"] == want, (tid, caps)
+        assert caps["CapBnd"] == want and caps["CapInh"] == 0 and caps["CapAmb"] == 0
