@@ -9,9 +9,9 @@ messages per 20 s), as an operator would, under ``RLIMIT_NOFILE`` 1024.
 
 The application (uid 65533) calls, in a loop, ``setsc(NON_PERSISTENT)`` on a
 fresh socket (an address is held: a boot type) and, every ``--on-net-every``
-calls, ``setsc(SESSION_LASTING)`` with ``IPV6_REQUIRE_SRC_ON_NET`` (a
-Solicit/Request over the veth; the prefix is released when the socket
-closes). It runs once with the host quiet and once while five attackers run,
+seconds, ``setsc(SESSION_LASTING)`` with ``IPV6_REQUIRE_SRC_ON_NET`` (a
+Solicit/Request over the veth, each message under the host's §14.1 send
+budget; the prefix is released when the socket closes). It runs once with the host quiet and once while five attackers run,
 each as its own unprivileged uid:
 
 * **hoarding** (65534): ON_NET NON_PERSISTENT acquisitions as fast as the
@@ -148,18 +148,19 @@ def attacker(kind: str, path: str, seconds: float) -> None:
             time.sleep(1.0)
 
 
-def application(path: str, calls: int, on_net_every: int, seconds: float) -> dict:
-    """The well-behaved application; prints its samples as JSON."""
+def application(path: str, calls: int, on_net_every: float, seconds: float) -> dict:
+    """The well-behaved application: ``calls`` setsc(NON_PERSISTENT) on fresh
+    sockets, 10 ms apart, and meanwhile (another thread) one ON_NET
+    setsc(SESSION_LASTING) every ``on_net_every`` seconds."""
     from host.api import SetscError, set_addr_preferences, setsc
     from odm_wire.constants import IPV6_REQUIRE_SRC_ON_NET
 
     lat: dict[str, list[float]] = {"held": [], "on-net": []}
     fails: dict[str, list[str]] = {"held": [], "on-net": []}
     end = time.monotonic() + seconds
-    for i in range(calls):
-        if time.monotonic() > end:
-            break
-        kind = "on-net" if on_net_every and i % on_net_every == on_net_every - 1 else "held"
+    done = threading.Event()
+
+    def one(kind: str) -> None:
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         if kind == "on-net":
             set_addr_preferences(s, IPV6_REQUIRE_SRC_ON_NET)
@@ -170,7 +171,24 @@ def application(path: str, calls: int, on_net_every: int, seconds: float) -> dic
         except (SetscError, OSError) as exc:
             fails[kind].append(f"{type(exc).__name__}: {exc}")
         s.close()
+
+    def on_net() -> None:
+        while not done.wait(on_net_every) and time.monotonic() < end:
+            one("on-net")
+    t = threading.Thread(target=on_net)
+    if on_net_every > 0:
+        t.start()
+    for _ in range(calls):
+        if time.monotonic() > end:
+            break
+        one("held")
         time.sleep(0.01)
+    while on_net_every > 0 and len(lat["on-net"]) + len(fails["on-net"]) < 5 and (
+            time.monotonic() < end):
+        time.sleep(0.1)  # at least a few ON_NET samples
+    done.set()
+    if on_net_every > 0:
+        t.join()
     return {"latency": lat, "failures": fails}
 
 
@@ -230,7 +248,7 @@ def run_phase(pair, tmp: Path, sock: Path, host_pid: int, args, attack: bool) ->
         for kind, uid in ATTACKERS.items():
             procs.append(_spawn(pair.cli_ns, uid, [sys.executable, __file__, "--attacker",
                                                    kind, "--sock", str(sock), "--seconds",
-                                                   str(args.max_seconds)],
+                                                   str(args.max_seconds + 60)],
                                 tmp / f"attack-{kind}.log",
                                 nofile=2048 if kind == "connections" else None))
         time.sleep(3.0)  # let the attacks take hold
@@ -291,9 +309,10 @@ def run_phase(pair, tmp: Path, sock: Path, host_pid: int, args, attack: bool) ->
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--calls", type=int, default=300)
-    ap.add_argument("--on-net-every", type=int, default=20,
-                    help="every Kth call is ON_NET (the policy allows 30 per minute)")
+    ap.add_argument("--calls", type=int, default=2000,
+                    help="setsc() calls with an address held, 10 ms apart")
+    ap.add_argument("--on-net-every", type=float, default=5.0,
+                    help="seconds between the application's ON_NET calls")
     ap.add_argument("--max-seconds", type=float, default=90.0)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--attacker", help=argparse.SUPPRESS)
