@@ -391,7 +391,7 @@ def main() -> int:
         print(f"agent {phase}: {json.dumps(result[phase]['agent'])}")
         for f in result[phase]["failure_samples"]:
             print(f"  {phase} failure: {f}")
-    print(f"agent alive at the end: {result['agent_alive']}")
+    print(f"agent alive at the end: {result['agent_alive']}; logs in {tmp}")
     return 0
 
 
