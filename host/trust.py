@@ -14,6 +14,16 @@ be told whom to trust (``HostConfig.trusted_routers``,
   counted;
 - an empty list trusts everyone of that kind (the default: RFC 4861 and
   RFC 8415 hosts trust whatever is on the link);
+- a DUID is no secret: it is in every Advertise and Reply, and the host
+  repeats it in its own multicast Request and Renew (Server Identifier), so
+  any node on the link can copy it (issue 13 point 13). ``trusted_server_addresses``
+  is the list that keeps a rogue server out. With ``trusted_server_duids``
+  alone, each trusted DUID is bound to the source address of its first answer
+  on the current link (:meth:`TrustFilter.forget_links` on a link change):
+  an answer carrying that DUID from another address is ignored and counted
+  (``dhcp6``, "DUID ... answered from ... before"). That stops a rogue that
+  copies the DUID from the host's Request; it does not stop one that knew the
+  DUID beforehand and answers first on a new link;
 - a **Reconfigure** (RFC 8415 §18.3.11) is always dropped and counted, from
   anyone: odm does not use Reconfigure (DESIGN §2 "No Reconfigure"), the host
   never offers Reconfigure Accept, and without RFC 8415 §20.4 reconfigure-key
@@ -56,6 +66,9 @@ class TrustFilter:
     ignored: Counter = field(default_factory=Counter)
     #: last few sources ignored, for the status (newest last)
     recent: list = field(default_factory=list)
+    #: DUID-only trust: trusted DUID -> the source address of its first answer
+    #: on this link (at most one per trusted DUID)
+    pinned: dict = field(default_factory=dict)
     #: rate-limited log lines of what was ignored (host/drops.py)
     _log: DropLog = field(default_factory=lambda: DropLog(log), repr=False, compare=False)
 
@@ -108,12 +121,26 @@ class TrustFilter:
             return False
         if self.server_duids:
             sd = msg.server_duid
-            if sd is None or encode_duid(sd) not in self.server_duids:
+            raw = encode_duid(sd) if sd is not None else None
+            if raw is None or raw not in self.server_duids:
                 self._note("dhcp6", src, "server DUID "
-                           f"{encode_duid(sd).hex() if sd is not None else '(none)'} not in "
+                           f"{raw.hex() if raw is not None else '(none)'} not in "
                            "trusted_server_duids", now)
                 return False
+            if not self.server_addresses:
+                src = IPv6Address(src)
+                first = self.pinned.setdefault(raw, src)
+                if first != src:
+                    self._note("dhcp6", src, f"server DUID {raw.hex()} answered from {first} "
+                               "before on this link (a copied DUID?); set "
+                               "trusted_server_addresses", now)
+                    return False
         return True
+
+    def forget_links(self) -> None:
+        """The host may be on another link (carrier change, a new default
+        router): the DUIDs' addresses are learnt again."""
+        self.pinned.clear()
 
     def counters(self) -> dict:
         """``{"ra": n, "dhcp6": n, "reconfigure": n, "recent": [...],
@@ -122,4 +149,5 @@ class TrustFilter:
                 "reconfigure": self.ignored["reconfigure"], "recent": list(self.recent),
                 "trusted_routers": sorted(str(a) for a in self.routers),
                 "trusted_server_duids": sorted(d.hex() for d in self.server_duids),
-                "trusted_server_addresses": sorted(str(a) for a in self.server_addresses)}
+                "trusted_server_addresses": sorted(str(a) for a in self.server_addresses),
+                "server_duid_addresses": {d.hex(): str(a) for d, a in self.pinned.items()}}

@@ -76,7 +76,10 @@ class PgServer:
             self._user = "postgres"
             pw = pwd.getpwnam("postgres")
             os.chown(self.base, pw.pw_uid, pw.pw_gid)
-        os.chmod(self.base, 0o700)
+        # others may pass through to the socket directory (as through
+        # /var/run/postgresql): a router agent runs as root without
+        # CAP_DAC_OVERRIDE (issue 13 point 16); the data directory stays 0700
+        os.chmod(self.base, 0o711)
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([str(self.bindir / args[0]), *args[1:]], user=self._user,

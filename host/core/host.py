@@ -157,6 +157,7 @@ class HostCore:
         self.ra.forget_routers()
         self.ra.solicit_now(now)
         self._link_routers.clear()
+        self.trust.forget_links()
         self.pd.rebind_all(now)
         self._pump(now)
 
@@ -166,6 +167,7 @@ class HostCore:
         stay: the host may come back, or Rebind at the next router."""
         self.ra.forget_routers()
         self._link_routers.clear()
+        self.trust.forget_links()
         self._pump(now)
 
     def renew_all(self, now: float) -> None:
@@ -536,6 +538,7 @@ class HostCore:
             return  # the first router after start or after link_up: nothing moved
         if ev.lifetime == 0:
             return  # not a default router: no sign of a new attachment
+        self.trust.forget_links()
         self.pd.rebind_all(now)
 
     def _address_usable(self, a, now: float) -> None:

@@ -74,10 +74,13 @@ bounded by a §14.1 token bucket.
 **The §14.1 budget shared fairly.** Every IA_PD has a ``share`` (the uid whose
 setsc() started it; None for the agent's own: legacy, boot types, rotation).
 A send that finds no token waits in its share's queue; each token that comes
-back goes to the waiting share that sent least recently (round-robin between
-the uids with queued messages), so one uid's stream of acquisitions delays
-another uid's request by at most one message per other share that is waiting
-— not by the whole stream. While anything
+back goes to the waiting share that has sent the fewest messages lately (a
+count that decays with a time constant of ``rate_limit_interval``; ties to
+the one that sent least recently, so equal shares take turns). One uid's
+stream of acquisitions therefore never delays another uid's occasional
+request by more than the wait for the next token per message: the light
+share goes first (max-min fairness), the heavy one gets the tokens nobody
+lighter waits for. While anything
 waits, a new send queues too (it never jumps ahead of those waiting).
 """
 
@@ -353,10 +356,12 @@ class PdClient:
         self._abandoned: dict[int, tuple[IaPd, float]] = {}
         self._out: list[Outgoing] = []
         #: share → its exchanges waiting for a §14.1 token; the next token goes
-        #: to the waiting share that sent least recently (``_served``: share →
+        #: to the waiting share that sent fewest lately (``_used``: share →
+        #: [decayed count, when]), then least recently (``_served``: share →
         #: sequence number of its last send)
         self._deferred: dict[int | None, deque[Exchange]] = {}
         self._served: dict[int | None, int] = {}
+        self._used: dict[int | None, list[float]] = {}
         self._send_seq = 0
         self._events: deque[Event] = deque()
         self._bucket = TokenBucket(self.timers.rate_limit_count, self.timers.rate_limit_interval)
@@ -535,7 +540,8 @@ class PdClient:
         share that has waited longest since it last sent (module docstring)."""
         q = self._deferred
         while q:
-            share = min(q, key=lambda k: self._served.get(k, -1))
+            share = min(q, key=lambda k: (round(self._use_of(k, now), 6),
+                                          self._served.get(k, -1)))
             waiting = q[share]
             while waiting and self._exchanges.get(waiting[0].xid) is not waiting[0]:
                 waiting.popleft()  # ended meanwhile: costs no token
@@ -544,16 +550,25 @@ class PdClient:
                 continue
             if not self._bucket.take(now):
                 return
-            self._sent_by(share)
+            self._sent_by(share, now)
             self._out.append(self._build(waiting.popleft(), now))
             if not waiting:
                 del q[share]
 
-    def _sent_by(self, share: int | None) -> None:
+    def _use_of(self, share: int | None, now: float) -> float:
+        u = self._used.get(share)
+        if u is None:
+            return 0.0
+        tau = self.timers.rate_limit_interval or 1.0
+        return u[0] * math.exp(-max(0.0, now - u[1]) / tau)
+
+    def _sent_by(self, share: int | None, now: float) -> None:
+        self._used[share] = [self._use_of(share, now) + 1.0, now]
         self._served[share] = self._send_seq
         self._send_seq += 1
         if len(self._served) > 4096:  # forget shares that wait for nothing
             self._served = {k: v for k, v in self._served.items() if k in self._deferred}
+            self._used = {k: v for k, v in self._used.items() if k in self._deferred}
 
     def deferred_count(self) -> int:
         """Messages waiting for a §14.1 token."""
@@ -764,7 +779,7 @@ class PdClient:
             if ex.kind == MessageType.SOLICIT:
                 ex.collect_until = ex.rt.deadline
         if not self._deferred and self._bucket.take(now):
-            self._sent_by(ex.ia.share)
+            self._sent_by(ex.ia.share, now)
             self._out.append(self._build(ex, now))
             return
         waiting = self._deferred.get(ex.ia.share)

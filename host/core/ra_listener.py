@@ -17,6 +17,12 @@ RFC 4862 §5.5.3), sans-I/O, and the Router Solicitations sent at start.
   RFC 9762: a PIO with the P flag is left to DHCPv6-PD (no SLAAC) when the
   agent does PD. The PIO's low three flag bits give the prefix its mobility type
   (draft-feng §3.1, DESIGN §2; 0 and reserved values = untyped).
+- Bounds (issue 13 point 12; the router list and prefix list of RFC 4861 §5.1):
+  at most :data:`MAX_ROUTERS` routers and :data:`MAX_ONLINK_PREFIXES` on-link
+  prefixes (so SLAAC addresses: the kernel's own ``max_addresses`` default,
+  which the agent's addresses would otherwise bypass). An RA from one router
+  more is dropped whole (``ra-too-many-routers``); a new PIO past the bound is
+  ignored (``pio-too-many-prefixes``); known ones are still refreshed.
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ from odm_wire.nd import (
 log = logging.getLogger(__name__)
 
 TWO_HOURS = 7200
+#: Routers kept at once (a lifetime-0 router counts while remembered).
+MAX_ROUTERS = 16
+#: On-link (SLAAC) prefixes kept at once, all routers together.
+MAX_ONLINK_PREFIXES = 16
 
 
 @dataclass
@@ -142,13 +152,16 @@ class RaListener:
                 self._rs_at = None
             else:
                 self._rs_at = now + self.timers.rtr_solicitation_interval
+        self._expire_routers(now)
+        for net, p in list(self.prefixes.items()):
+            if now >= p.valid_until:
+                del self.prefixes[net]
+
+    def _expire_routers(self, now: float) -> None:
         for addr, r in list(self.routers.items()):
             if now >= r.expires:
                 del self.routers[addr]
                 self._events.append(RouterExpired(addr))
-        for net, p in list(self.prefixes.items()):
-            if now >= p.valid_until:
-                del self.prefixes[net]
 
     def forget_routers(self) -> None:
         """Drop the router list (carrier loss, a move): the next RA of any
@@ -174,8 +187,14 @@ class RaListener:
         if bad:
             self._reject(src, "; ".join(str(v) for v in bad), now, "ra-invalid")
             return
-        self._rs_at = None  # an RA ends solicitation
         new = src not in self.routers
+        if new and len(self.routers) >= MAX_ROUTERS:
+            self._expire_routers(now)
+            if len(self.routers) >= MAX_ROUTERS:
+                self.drops("ra-too-many-routers", now, "RA from %s dropped: %d routers "
+                           "are known on this link already (the most kept)", src, MAX_ROUTERS)
+                return
+        self._rs_at = None  # an RA ends solicitation
         keep = msg.router_lifetime if msg.router_lifetime else self.router_memory
         self.routers[src] = Router(src, msg.router_lifetime, now, now + keep, msg.managed,
                                    msg.other)
@@ -203,6 +222,15 @@ class RaListener:
         if known is None:
             if pio.valid_lifetime == 0:
                 return  # (d) only with a non-zero valid lifetime
+            if len(self.prefixes) >= MAX_ONLINK_PREFIXES:
+                for old, p in list(self.prefixes.items()):
+                    if now >= p.valid_until:
+                        del self.prefixes[old]
+                if len(self.prefixes) >= MAX_ONLINK_PREFIXES:
+                    self.drops("pio-too-many-prefixes", now, "PIO %s from %s ignored: %d "
+                               "on-link prefixes are in use already (the most kept)", net,
+                               router, MAX_ONLINK_PREFIXES)
+                    return
             sp = SlaacPrefix(net, mt, _until(now, pio.preferred_lifetime),
                              _until(now, pio.valid_lifetime), router)
             self.prefixes[net] = sp

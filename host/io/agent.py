@@ -143,8 +143,18 @@ class HostAgent:
         # anything is touched (odm/instance_lock.py)
         self._lock = self._instance_lock().acquire()
         self.nl = nl = Netlink(cfg.iface)
+        trusted = bool(cfg.trusted_routers)
         if cfg.manage_sysctls:
-            log.info("sysctls on %s: %s", cfg.iface, nl.configure_sysctls())
+            log.info("sysctls on %s: %s", cfg.iface, nl.configure_sysctls(trusted))
+        if trusted:
+            gone = nl.drop_ra_routes({IPv6Address(a) for a in cfg.trusted_routers})
+            if gone:
+                log.warning("routes learned from RAs of untrusted routers removed: %s",
+                            ", ".join(gone))
+            if nl.accept_ra() != 0:
+                log.warning("trusted_routers is set but accept_ra on %s is not 0 "
+                            "(manage_sysctls = false): the kernel still takes a default "
+                            "route from any router's RA", cfg.iface)
         self._routes = cfg.install_default_route or nl.accept_ra() == 0
         mac = nl.mac()
         duid = decode_duid(bytes.fromhex(cfg.duid)) if cfg.duid else DuidLL(1, mac or b"\0" * 6)
@@ -626,5 +636,9 @@ class HostAgent:
 
 
 def run_agent(config: HostConfig) -> None:
-    """Blocking entry point of ``odm host run``."""
+    """Blocking entry point of ``odm host run``. The capabilities the agent
+    does not need are given up first, before any thread starts (they are per
+    thread), so none of its threads holds more (issue 13 point 16)."""
+    from odm.capabilities import HOST_KEEPS, drop_after_start
+    drop_after_start("host agent", HOST_KEEPS)
     asyncio.run(HostAgent(config).run())

@@ -100,6 +100,10 @@ MAX_LINE = 65536
 OUT_HIGH = 64 * 1024
 OUT_LOW = 16 * 1024
 OUT_MAX = 1024 * 1024
+#: Requests of one connection handled in one turn of the event loop; the rest
+#: wait for the next turn, after the other connections' (a client that
+#: pipelines thousands of requests cannot hold the loop).
+LINES_PER_TURN = 16
 #: connections at most (total; and per non-root uid)
 MAX_CONNECTIONS = 512
 MAX_CONNECTIONS_PER_UID = 128
@@ -220,6 +224,10 @@ class Connection:
     #: the rest of an over-long line is being skipped (MAX_LINE)
     skipping: bool = False
     writer: bool = False
+    #: reading stopped until the next turn of the loop (LINES_PER_TURN)
+    more: bool = False
+    #: the peer is gone (a send failed): nothing more is handled for it
+    broken: bool = False
 
     def info(self) -> dict[str, Any]:
         return {"owner": self.owner, "pid": self.pid, "uid": self.uid, "gid": self.gid,
@@ -438,12 +446,18 @@ class ApiServer:
 
     def _lines(self, c: Connection) -> None:
         """Handle the complete lines in ``c.buf`` until the output buffer is
-        over OUT_HIGH (then reading pauses, the rest waits in ``c.buf``)."""
-        while not c.closed:
+        over OUT_HIGH (then reading pauses, the rest waits in ``c.buf``), at
+        most LINES_PER_TURN of them (then the rest waits for the next turn of
+        the loop)."""
+        handled = 0
+        while not c.closed and not c.broken:
             if len(c.outbuf) > OUT_HIGH:
                 self._pause(c)
                 return
             nl = c.buf.find(b"\n")
+            if nl >= 0 and not c.skipping and handled >= LINES_PER_TURN:
+                self._later(c)
+                return
             if c.skipping:
                 if nl < 0:
                     c.buf.clear()
@@ -469,6 +483,7 @@ class ApiServer:
                 continue
             if msg.get("op") == "setsc" and isinstance(msg.get("fd"), int):
                 c.fd = msg["fd"]
+            handled += 1
             try:
                 self.on_request(c, msg)
             except Exception:  # the last resort: log, answer, keep serving
@@ -498,7 +513,28 @@ class ApiServer:
     def _resume(self, c: Connection) -> None:
         c.paused = False
         self._lines(c)
-        if not c.paused and not c.closed:
+        if not c.paused and not c.closed and not c.more:
+            self.loop.add_reader(c.sock.fileno(), self._readable, c)
+
+    def _later(self, c: Connection) -> None:
+        """Stop reading ``c`` and handle the rest of its lines in the next
+        turn of the loop."""
+        if c.more:
+            return
+        c.more = True
+        if not c.paused:
+            try:
+                self.loop.remove_reader(c.sock.fileno())
+            except (ValueError, OSError):
+                pass
+        self.loop.call_soon(self._next_turn, c)
+
+    def _next_turn(self, c: Connection) -> None:
+        c.more = False
+        if c.closed or c.paused:
+            return  # a paused one goes on when it drains (_writable)
+        self._lines(c)
+        if not c.closed and not c.paused and not c.more:
             self.loop.add_reader(c.sock.fileno(), self._readable, c)
 
     def send(self, c: Connection, obj: dict) -> None:
@@ -523,7 +559,12 @@ class ApiServer:
                 self.loop.add_writer(c.sock.fileno(), self._writable, c)
             return
         except OSError:
+            # the peer is gone: handle nothing more for it; its end of file
+            # (or this) closes it, outside the handler that is sending
             c.outbuf.clear()
+            if not c.broken:
+                c.broken = True
+                self.loop.call_soon(self._drop, c, "eof")
         if c.writer:
             c.writer = False
             self.loop.remove_writer(c.sock.fileno())

@@ -24,6 +24,9 @@ NUD_PERMANENT = 0x80
 
 from host.core.events import AddressAdded, AddressRemoved, AddressUpdated
 
+#: rtm_protocol of routes the kernel learned from Router Advertisements.
+RTPROT_RA = 9
+
 log = logging.getLogger(__name__)
 
 IFA_F_NODAD = 0x02
@@ -98,16 +101,23 @@ class Netlink:
                 return addr
         return None
 
-    def configure_sysctls(self) -> dict[str, str]:
+    def configure_sysctls(self, trusted_routers: bool = False) -> dict[str, str]:
         """Kernel SLAAC off on the interface (autoconf=0) so the agent forms every
-        address itself; accept_ra kept on for routes (2 when forwarding is on,
-        else 1 — never lowered)."""
+        address itself. Without ``trusted_routers``, accept_ra kept on for
+        routes (2 when forwarding is on, else 1 — never lowered). With it,
+        accept_ra=0: the kernel takes nothing from any RA (no default route,
+        on-link or Route Information route, MTU or hop limit from a rogue
+        router); the agent installs the default routes of the trusted routers
+        itself (issue 13 point 12)."""
         out = {}
         try:
             was = _sysctl(self.iface, "autoconf")
             if was != "0":
                 self.saved_sysctls["autoconf"] = was
             out["autoconf"] = _sysctl(self.iface, "autoconf", "0")
+            if trusted_routers:
+                out["accept_ra"] = _sysctl(self.iface, "accept_ra", "0")
+                return out
             fwd = _sysctl(self.iface, "forwarding")
             ar = _sysctl(self.iface, "accept_ra")
             if fwd != "0" and ar != "2":
@@ -129,6 +139,27 @@ class Netlink:
                 log.warning("cannot restore %s on %s: %s", key, self.iface, exc)
         self.saved_sysctls.clear()
         return done
+
+    def drop_ra_routes(self, keep: set[IPv6Address]) -> list[str]:
+        """Remove the routes the kernel learned from RAs (proto ``ra``) on this
+        interface whose gateway is not in ``keep``: those a rogue router made
+        before accept_ra was turned off. Returns them as text."""
+        gone = []
+        for r in self.ipr.get_routes(family=socket.AF_INET6, oif=self.index):
+            if r["proto"] != RTPROT_RA:
+                continue
+            gw = r.get_attr("RTA_GATEWAY")
+            if gw is not None and IPv6Address(gw) in keep:
+                continue
+            dst = f"{r.get_attr('RTA_DST') or '::'}/{r['dst_len']}"
+            try:
+                kw = {"gateway": gw} if gw else {}
+                self.ipr.route("del", dst=dst, oif=self.index, family=socket.AF_INET6,
+                               proto=RTPROT_RA, **kw)
+                gone.append(f"{dst} via {gw}" if gw else dst)
+            except Exception as exc:  # noqa: BLE001
+                log.debug("route %s: %s", dst, exc)
+        return gone
 
     def accept_ra(self) -> int:
         try:

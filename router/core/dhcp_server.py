@@ -69,6 +69,14 @@ granted, served from here from now on (``served_by``) while ``anchor`` keeps
 naming the router that delegated them; the core emits :class:`BindingMovedHere`
 so the adapter can route (and later tunnel) them.
 
+**Next hop on the same link (issue 13 point 11).** The route of a binding
+points to the address its client wrote from. A later message from another
+address moves it only when the adapter has found the old address gone from
+the link (no answer to neighbour discovery, RFC 4861 §7.3): the message is
+answered, the change waits for :meth:`DhcpServer.next_hop_unreachable`
+(:class:`NextHopCheck` asks for it). DHCPv6 has no authentication (RFC 8415
+§22): the source of a Renew or Rebind is no evidence that the client moved.
+
 T1/T2: per pool (or 0.5/0.8 of the preferred lifetime), then one value for the
 whole message — the smallest of the IA_PDs that carry live prefixes, never more
 than the shortest preferred lifetime — so every IA_PD of one Reply carries the
@@ -135,6 +143,7 @@ from router.core.bindings import Binding, BindingState, BindingTable, remaining
 from router.core.events import (
     BindingMovedHere,
     Event,
+    NextHopCheck,
     PrefixDelegated,
     PrefixReleased,
     PrefixRenewed,
@@ -183,6 +192,7 @@ BASE_COUNTERS = (
     "cumulative-assigned-pds", "reclaimed-leases", "reclaimed-leftover-leases",
     "declined-pds", "moved-here-pds", "store-commit-failed", "store-write-failed",
     "store-commit-timeout", "store-unavailable",
+    "next-hop-change-deferred", "next-hop-changed", "v6-allocation-fail-rate-limited",
 )
 
 _LIVE_MT = {int(m): m for m in MobilityType}
@@ -195,6 +205,12 @@ _LABELS = {m: "untyped" if m is None else m.cli_name for m in _ASKABLE}
 #: by another router or another interface since the pools were last read)
 #: that one allocation tolerates after re-reading the pools from the store.
 MAX_COLLISIONS = 64
+#: How long a next hop asked for by a message from a new source address waits
+#: for the adapter's verdict on the old one (seconds), and how long a verdict
+#: "the old next hop no longer answers neighbour discovery" is believed.
+NEXT_HOP_PENDING = 60.0
+#: At most this many pending next-hop changes and verdicts are kept.
+MAX_NEXT_HOP_FACTS = 4096
 
 
 @dataclass(slots=True)
@@ -208,6 +224,8 @@ class _Ctx:
     wall: float
     oro: frozenset
     client_id: ClientId | None
+    #: new bindings this message was granted so far (issue 13 point 14)
+    grants: int = 0
 
 
 @dataclass(slots=True)
@@ -363,6 +381,12 @@ class DhcpServer:
             MessageType.CONFIRM: self._confirm,
             MessageType.INFORMATION_REQUEST: self._information_request,
         }
+        #: prefix -> (next hop its latest message came from, until when the
+        #: change waits for the adapter's verdict on the current next hop)
+        self._hop_pending: dict[IPv6Network, tuple[IPv6Address, float]] = {}
+        #: next hops the adapter found gone (no answer to neighbour discovery)
+        #: -> until when that verdict holds
+        self._hop_gone: dict[IPv6Address, float] = {}
         self._stale = False
         #: the adapter commits the store off its loop (:attr:`LeaseStore.deferred`):
         #: :meth:`take_held` / :meth:`batch_failed` instead of a commit in
@@ -1116,14 +1140,92 @@ class DhcpServer:
         if lt is None:
             return False
         b.preferred_lifetime, b.valid_lifetime = lt
-        moved_ll = b.client_ll != ctx.client_ll
+        old = b.client_ll
+        if old is not None and old != ctx.client_ll and not self._may_move(b, ctx):
+            b.extend(ctx.wall)  # the binding is extended, its route stays
+            self._save(b)
+            return True
         b.client_ll = ctx.client_ll
+        self._hop_pending.pop(b.prefix, None)
         b.extend(ctx.wall)
         self._save(b)
         self._events.append(self._event_binding(PrefixRenewed, b))
-        if moved_ll:
-            log.info("%s: %s now via %s", self.ifname, b.prefix, ctx.client_ll)
+        if old is not None and old != ctx.client_ll:
+            self.stats["next-hop-changed"] += 1
+            log.info("%s: %s now via %s (was via %s, which no longer answers neighbour "
+                     "discovery)", self.ifname, b.prefix, ctx.client_ll, old)
         return True
+
+    # ====================================================== next-hop moves
+    def _may_move(self, b: Binding, ctx: _Ctx) -> bool:
+        """May ``b``'s route move from its next hop to ``ctx.client_ll``? Only
+        when the adapter has found the current next hop gone from the link
+        (it no longer answers neighbour discovery, RFC 4861 §7.3.3): anyone
+        on the link who copied the client's DUID and IAID from its multicast
+        messages can send a Renew or Rebind (RFC 8415 §22 has no
+        authentication), so the source of a message is no evidence that the
+        client moved. Otherwise the change waits for the verdict
+        (:class:`NextHopCheck`, :meth:`next_hop_unreachable`)."""
+        old = b.client_ll
+        until = self._hop_gone.get(old)
+        if until is not None and until >= ctx.now:
+            return True
+        self.stats["next-hop-change-deferred"] += 1
+        first = b.prefix not in self._hop_pending
+        if len(self._hop_pending) >= MAX_NEXT_HOP_FACTS and first:
+            self._expire_hop_facts(ctx.now)
+        if len(self._hop_pending) < MAX_NEXT_HOP_FACTS or not first:
+            self._hop_pending[b.prefix] = (ctx.client_ll, ctx.now + NEXT_HOP_PENDING)
+        self._events.append(NextHopCheck(self.ifname, old))
+        self._bad("next-hop", ctx.now, "%s: %s for %s came from %s, but its next hop %s has "
+                  "not been found gone from the link; the route stays until it is",
+                  self.ifname, type(ctx.msg).__name__, b.prefix, ctx.client_ll, old,
+                  level=logging.INFO)
+        return False
+
+    def _expire_hop_facts(self, now: float) -> None:
+        self._hop_pending = {p: v for p, v in self._hop_pending.items() if v[1] >= now}
+        self._hop_gone = {a: t for a, t in self._hop_gone.items() if t >= now}
+
+    def next_hop_unreachable(self, next_hop: IPv6Address, now: float) -> int:
+        """The adapter's verdict: ``next_hop`` no longer answers neighbour
+        discovery on this interface (its neighbour entry is FAILED,
+        INCOMPLETE or absent after a probe). Bindings routed via it whose
+        client wrote from another address in the last
+        :data:`NEXT_HOP_PENDING` seconds move there now (committed by the next
+        :meth:`datagrams_to_send`); a message arriving in that time moves its
+        binding at once. Returns the number of bindings moved."""
+        if len(self._hop_gone) >= MAX_NEXT_HOP_FACTS:
+            self._expire_hop_facts(now)
+            if len(self._hop_gone) >= MAX_NEXT_HOP_FACTS:
+                self._hop_gone.clear()
+        self._hop_gone[next_hop] = now + NEXT_HOP_PENDING
+        moved = 0
+        for prefix, (new, until) in list(self._hop_pending.items()):
+            b = self.table.get(prefix)
+            if b is None or until < now:
+                del self._hop_pending[prefix]
+                continue
+            if b.client_ll != next_hop or b.state is not _ACTIVE:
+                continue
+            del self._hop_pending[prefix]
+            b.client_ll = new
+            try:
+                self._save(b)
+            except StoreError as exc:
+                self.stats["store-write-failed"] += 1
+                log.error("%s: lease store write failed, %s stays via %s: %s", self.ifname,
+                          prefix, next_hop, exc)
+                self.store.rollback()
+                self._events.clear()
+                self._load()
+                return 0
+            self._events.append(self._event_binding(PrefixRenewed, b))
+            self.stats["next-hop-changed"] += 1
+            moved += 1
+            log.info("%s: %s now via %s (was via %s, which no longer answers neighbour "
+                     "discovery)", self.ifname, prefix, new, next_hop)
+        return moved
 
     def _reservation_for(self, duid: bytes, iaid: int, mt: MobilityType | None
                          ) -> Reservation | None:
@@ -1217,6 +1319,11 @@ class DhcpServer:
             st["v6-allocation-fail-type-limit"] += 1
             return None, (f"no {label} prefix: this client already holds {cap} "
                           f"{type_key(mt)} prefixes (per-type limit)")
+        if commit and not self._grant_token(ctx):
+            st["v6-allocation-fail"] += 1
+            st["v6-allocation-fail-rate-limited"] += 1
+            return None, (f"no {label} prefix: the request rate limit is reached (each new "
+                          "prefix counts as one message)")
         r = self._reservation_for(ctx.duid, iaid, mt) if self._reservations else None
         if r is not None:
             holder = self.table.get(r.prefix)
@@ -1341,9 +1448,32 @@ class DhcpServer:
             return None
         if mt is not None and mt not in self.iface.offered_types:
             return None
+        if not self._grant_token(ctx):
+            self.stats["v6-allocation-fail"] += 1
+            self.stats["v6-allocation-fail-rate-limited"] += 1
+            return None
         b = self._new_binding(ctx, iaid, mt, net, pa.pool.name, pa.pool.preferred_lifetime,
                               pa.pool.valid_lifetime)
         return b if self._commit_new(b, pa) else None
+
+    def _grant_token(self, ctx: _Ctx) -> bool:
+        """Rate limits count what is granted, not only messages (issue 13
+        point 14): the message's own token pays for its first new binding,
+        each further one takes one more token from the per-source and the
+        per-client bucket. False when either is empty: that IA_PD is refused
+        (NoPrefixAvail), the rest of the message is answered."""
+        ctx.grants += 1
+        if ctx.grants == 1:
+            return True
+        src, cli = self._source_buckets, self._client_buckets
+        if src.limit.count > 0 and src.tokens(ctx.client_ll, ctx.now) < 1.0:
+            return False
+        if ctx.duid and cli.limit.count > 0 and cli.tokens(ctx.duid, ctx.now) < 1.0:
+            return False
+        src.allow(ctx.client_ll, ctx.now)
+        if ctx.duid:
+            cli.allow(ctx.duid, ctx.now)
+        return True
 
     def _rebind_moved(self, ctx: _Ctx, ia: IAPD, listed: dict, a: _IaAnswer,
                       handled: set) -> None:

@@ -91,6 +91,18 @@ class BindingMovedHere(Event):
 
 
 @dataclass(frozen=True)
+class NextHopCheck(Event):
+    """A client message for a binding whose next hop is ``next_hop`` came from
+    another address on ``interface``: the route stays until the adapter finds
+    ``next_hop`` no longer answers neighbour discovery (RFC 4861 §7.3.3:
+    its neighbour entry FAILED, INCOMPLETE or gone) and reports it with
+    :meth:`~router.core.dhcp_server.DhcpServer.next_hop_unreachable`."""
+
+    interface: str
+    next_hop: IPv6Address
+
+
+@dataclass(frozen=True)
 class RaShutdownComplete(Event):
     """The final RAs (router lifetime 0) of ``interface`` have all been handed
     out by ``datagrams_to_send()``; the adapter may close the interface."""

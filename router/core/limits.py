@@ -21,7 +21,11 @@ usual.
 bucket holds up to ``count`` tokens and refills at ``count / interval`` tokens
 per second; every received message takes one token; a message that finds its
 bucket empty is dropped without an answer (the client retransmits with
-back-off, RFC 8415 §15). Two buckets, each optional:
+back-off, RFC 8415 §15). What is granted counts too (issue 13 point 14):
+every new binding after a message's first takes one more token from both
+buckets, and one that finds a bucket empty is refused with NoPrefixAvail
+(``v6-allocation-fail-rate-limited``), so 16 IA_PDs in one message cost 16.
+Two buckets, each optional:
 
 * per client, keyed by the DUID in the Client Identifier (for a relayed
   message, the innermost client's) → ``pkt6-rate-limited-client``;

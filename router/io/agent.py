@@ -67,6 +67,7 @@ from router.config import ConfigError, RouterConfig, load_config, parse_duid_tex
 from router.core.bindings import BindingState
 from router.core.events import (
     BindingMovedHere,
+    NextHopCheck,
     PrefixDelegated,
     PrefixReleased,
     PrefixRenewed,
@@ -76,6 +77,7 @@ from router.core.router import RouterCore
 from router.dataplane import common as dataplane_common
 from router.io.commands import KeaCommands
 from router.io.control import ControlServer
+from router.io.neighbours import NextHopProber
 from router.io.netlink import NetlinkWorker
 from router.io.routes import NextHopUnreachable, RouteBatcher, resolve_next_hop
 from router.io.sockets import dhcp6_server_socket, icmp6_router_socket, recv_icmp6
@@ -203,6 +205,7 @@ class RouterAgent:
         self._text: dict[IPv6Address, str] = {}
         self._next_hops: dict[tuple[IPv6Address, int], tuple[float, tuple[IPv6Address, int]]] = {}
         self.ready = asyncio.Event()
+        self._prober: NextHopProber | None = None
 
     def now(self) -> float:
         return self.loop.time()
@@ -659,6 +662,22 @@ class RouterAgent:
             log.debug("%s: %s ended (%s)", target.name, ev.prefix, ev.reason)
         elif t is RaShutdownComplete:
             self.ifaces.get(ev.interface, st).ra_done = True
+        elif t is NextHopCheck:
+            self._check_next_hop(self.ifaces.get(ev.interface, st), ev.next_hop)
+
+    def _check_next_hop(self, st: _Iface, addr: IPv6Address) -> None:
+        """Find out with neighbour discovery whether ``addr`` left the link;
+        if so the core moves the bindings whose client wrote from elsewhere
+        (issue 13 point 11, :mod:`router.io.neighbours`)."""
+        if self._prober is None:
+            self._prober = NextHopProber(self.nl, self.loop)
+        name = st.name
+
+        def gone() -> None:
+            cur = self.ifaces.get(name)
+            if cur is not None and cur.core.dhcp.next_hop_unreachable(addr, self.now()):
+                self._kick(cur)
+        self._prober.check(st.index, addr, gone)
 
     def _route_add(self, st: _Iface, prefix: IPv6Network, via: IPv6Address) -> None:
         """Queue the route of ``prefix`` towards ``via`` (the address its
@@ -866,5 +885,9 @@ class RouterAgent:
 
 def run_agent(config: RouterConfig, config_path: str | Path | None = None,
               loader: Callable[[Path], RouterConfig] | None = None) -> None:
-    """Blocking entry point of ``odm router run``."""
+    """Blocking entry point of ``odm router run``. The capabilities the agent
+    does not need are given up first, before any thread starts (they are per
+    thread), so none of its threads holds more (issue 13 point 16)."""
+    from odm.capabilities import ROUTER_KEEPS, drop_after_start
+    drop_after_start("router agent", ROUTER_KEEPS)
     asyncio.run(RouterAgent(config, config_path=config_path, loader=loader).run())

@@ -379,3 +379,48 @@ def test_an_exception_in_the_handler_is_answered_logged_and_counted(server, capl
     assert after == {"id": 2, "ok": True}
     assert srv.api.counters["api-internal-error"] == 1
     assert "a bug" in caplog.text
+
+
+# ----------------------------------------------- bench/local_attacks.py --
+def test_a_pipelining_client_cannot_hold_the_loop_ahead_of_others(server):
+    """3000 pipelined requests already in the agent's socket buffer, then
+    another client's one: the other is answered after at most a turn's worth
+    (LINES_PER_TURN) of the first's, not after all of them (the agent's loop
+    stalled for seconds under the local-users load test)."""
+    srv = server(size=10)
+    c = connect(srv.api.path)
+    c.sendall(b"".join(json.dumps({"op": "ping", "id": i}).encode() + b"\n"
+                       for i in range(3000)))
+    other = connect(srv.api.path)
+    other.sendall(b'{"op": "ping", "id": "other"}\n')
+    assert read_lines(other, 1, srv) == [{"id": "other", "ok": True}]
+    before = [m["id"] for m in srv.requests].index("other")
+    assert before <= 4 * api_mod.LINES_PER_TURN, before
+    answers = read_lines(c, 3000, srv)  # and the first gets every answer, in order
+    assert [a["id"] for a in answers] == list(range(3000))
+
+
+def test_requests_of_a_client_that_went_away_are_not_handled(server):
+    """A client pipelines 3000 `status` requests, reads nothing and closes:
+    the agent stops at the first failed send instead of answering the rest
+    into the void (each answer costs the agent a full status)."""
+    srv = server(size=10000)
+    c = connect(srv.api.path)
+    c.setblocking(False)
+    data = b"".join(json.dumps({"op": "status", "id": i}).encode() + b"\n"
+                    for i in range(3000))
+    sent = 0
+    for _ in range(200):
+        try:
+            sent += c.send(data[sent:])
+        except BlockingIOError:
+            pass
+        srv.run(turns=1)
+    srv.run(turns=50)
+    handled = len(srv.requests)
+    assert next(iter(srv.api.conns.values())).paused
+    c.close()
+    srv.run(lambda: srv.closed, turns=500)
+    srv.run(turns=20)
+    assert srv.closed and srv.closed[0][1] == "eof"
+    assert len(srv.requests) - handled <= api_mod.LINES_PER_TURN, (handled, len(srv.requests))

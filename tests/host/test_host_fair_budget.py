@@ -90,3 +90,28 @@ def test_a_new_send_does_not_jump_ahead_of_waiting_ones():
     c.handle_timer(2.0)
     (m,) = decoded(c.datagrams_to_send())
     assert iaid_of(m) == late
+
+
+def test_a_light_share_goes_ahead_of_a_heavy_one_for_each_of_its_messages():
+    """Issue 13 (bench/local_attacks.py): an application's ON_NET setsc() is
+    two messages (Solicit, Request). Under round-robin each of them waited
+    one token per other waiting share; now the share that sent fewest lately
+    goes first. uid 1 sent 6 messages and queues 3 more; uid 2 then queues 2:
+    both of uid 2's go with the next two tokens."""
+    c = PdClient(config(legacy_pd=False, rate_limit_count=6, rate_limit_interval=6.0,
+                        first_solicit_delay=False), CLIENT, rng=rng())
+    owner = {}
+    for _ in range(9):
+        owner[c.acquire(MT.NON_PERSISTENT, 0.0, share=1)] = 1
+    assert c.deferred_count() == 3
+    c.datagrams_to_send()
+    for _ in range(2):
+        owner[c.acquire(MT.NON_PERSISTENT, 0.5, share=2)] = 2
+    sent = run_until(c, 3.5)
+    firsts = []
+    seen = set(list(owner)[:6])  # sent at 0.0 directly
+    for _, m in sent:
+        if iaid_of(m) not in seen:
+            seen.add(iaid_of(m))
+            firsts.append(owner[iaid_of(m)])
+    assert firsts[:2] == [2, 2], firsts

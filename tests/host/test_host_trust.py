@@ -163,3 +163,45 @@ def test_trust_config_is_validated():
         config_from_mapping({"trusted_server_addresses": ["server"]})
     with pytest.raises(ConfigError, match="DUID"):
         config_from_mapping({"trusted_server_duids": ["zz"]})
+
+
+def test_a_rogue_server_that_copies_the_trusted_duid_is_ignored():
+    """Issue 13 point 13: with trusted_server_duids alone, a rogue on the link
+    copies the Server Identifier from the host's Request and answers it first
+    from its own address; the DUID is bound to the address its Advertise came
+    from, so the rogue's Reply is ignored and the trusted server's binds."""
+    c = core(trusted_server_duids=(encode_duid(SERVER).hex(),))
+    c.start(0.0)
+    c.setsc(1, 10, MT.SESSION_LASTING, 0.0)
+    rogue = {None: "2001:db8:bad0::/56", MT.SESSION_LASTING: "2001:db8:bad1::/56"}
+    for _ in range(3):
+        for m in decoded(c.datagrams_to_send()):
+            ia = m.ia_pds[0]
+            t = ia.prefixes[0].mobility_type if ia.prefixes else None
+            if type(m) is Solicit:
+                good = {None: PL, MT.SESSION_LASTING: "2001:db8:5000::/56"}[t]
+                c.handle_datagram(advertise(m, [prefix(good, t=t)], pref=255), GOOD_LL, 0.5)
+            elif type(m) is Request:
+                # the copied DUID, from the rogue's address, first
+                c.handle_datagram(reply(m, [prefix(rogue[t], t=t)], server=SERVER), EVIL_LL,
+                                  0.5)
+                good = {None: PL, MT.SESSION_LASTING: "2001:db8:5000::/56"}[t]
+                c.handle_datagram(reply(m, [prefix(good, t=t)]), GOOD_LL, 0.5)
+    (done,) = [e for e in drain(c) if type(e) is SetscCompleted]
+    assert done.address in IPv6Network("2001:db8:5000::/56")
+    held = {le for ia in c.pd.ias.values() for le in ia.leases}
+    assert held and not any(str(p).startswith("2001:db8:bad") for p in held)
+    st = c.status(0.5)["trust"]
+    assert st["ignored"]["dhcp6"] >= 1
+    assert "answered from" in st["ignored"]["recent"][-1]["why"]
+    assert st["ignored"]["server_duid_addresses"] == {encode_duid(SERVER).hex(): str(GOOD_LL)}
+
+
+def test_a_duid_is_learnt_again_on_a_new_link():
+    c = core(trusted_server_duids=(encode_duid(SERVER).hex(),))
+    c.start(0.0)
+    answer_all(c, 0.0)
+    answer_all(c, 0.0)
+    assert c.trust.pinned == {encode_duid(SERVER): GOOD_LL}
+    c.link_down(1.0)
+    assert c.trust.pinned == {}

@@ -623,3 +623,22 @@ def test_the_interface_is_left_as_the_agent_found_it(tmp_path):
             assert p.wait(15) == 0, (tmp_path / "host.log").read_text()
         assert sysctl(pair.cli_ns, pair.cli_if) == "1"
         assert "sysctls on" in (tmp_path / "host.log").read_text()
+
+
+def test_the_running_host_agent_keeps_only_what_it_needs(topo):
+    """Issue 13 point 16: every thread of ``odm host run`` holds the network
+    capabilities and CAP_SYS_PTRACE (to read another uid's /proc/<pid>/fd)
+    and nothing else; it still serves setsc()."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from netnscaps import mask, thread_caps
+
+    from odm.capabilities import HOST_KEEPS
+
+    agent = next(p for p in topo.procs if "host" in p.args and "run" in p.args)
+    want = mask(*HOST_KEEPS)
+    for tid, caps in thread_caps(agent.pid).items():
+        assert caps["CapEff"] == caps["CapPrm"] == want, (tid, caps)
+        assert caps["CapBnd"] == want and caps["CapInh"] == 0 and caps["CapAmb"] == 0
+    app = App(topo, "caps")
+    assert app.setsc("c1", "non-persistent")["ok"]
+    app.quit()

@@ -462,3 +462,87 @@ def test_resolve_next_hop_link_local_on_link_routed_and_unreachable(pair):
     for bad in ("2001:db8:55::5", "2001:db8:77::1"):
         with pytest.raises(NextHopUnreachable):
             resolve(bad)
+
+
+def _send_from(pair, src: str, msg) -> None:
+    """Send ``msg`` to All_DHCP_Relay_Agents_and_Servers from ``src`` (an
+    address added on the client end): another node on the link."""
+    import socket
+
+    def send():
+        from pyroute2 import IPRoute
+        with IPRoute() as ipr:
+            idx = ipr.link_lookup(ifname=pair.cli_if)[0]
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            s.bind((src, 0, 0, idx))
+            s.sendto(d6.encode_dhcp6(msg), ("ff02::1:2", 547, 0, idx))
+        finally:
+            s.close()
+    in_netns(pair.cli_ns, send)
+
+
+def _add_ll(pair, addr: str) -> None:
+    from pyroute2 import NetNS
+    with NetNS(pair.cli_ns) as n:
+        idx = n.link_lookup(ifname=pair.cli_if)[0]
+        n.addr("add", index=idx, address=addr, prefixlen=64, flags=0x02)  # IFA_F_NODAD
+
+
+def test_a_spoofed_rebind_from_another_node_does_not_take_the_route(pair, client):
+    """Issue 13 point 11: an on-link node that copied a client's DUID and
+    IAID sends a Rebind from its own link-local address. The client still
+    answers neighbour discovery, so the route of its prefix stays with it
+    (the router probes the old next hop and logs that it is still there).
+    When the client itself left that address and writes from a new one, the
+    route follows once neighbour discovery gives the old one up."""
+    from pyroute2 import NetNS
+
+    pair.start_router(pair.config())
+    ia = client.acquire(31, MobilityType.SESSION_LASTING)
+    net = net_of(ia)
+    ll = pair.link_local(pair.cli_ns, pair.cli_if)
+    wait_until(lambda: pair.odm_routes().get(str(net)) == ll, 5, what="route of the grant")
+    held = d6.IAPD(31, 0, 0, tuple(d6.IAPrefix(0, 0, p.prefix_length, p.prefix, p.options)
+                                   for p in ia.prefixes))
+    _add_ll(pair, "fe80::bad")
+    _send_from(pair, "fe80::bad", d6.Rebind(client.xid(), client.ids(False) + (held,)))
+    log = pair.workdir / "router.log"
+    wait_until(lambda: "still answers neighbour discovery" in log.read_text(), 30,
+               what="the router's verdict on the old next hop")
+    assert pair.odm_routes().get(str(net)) == ll
+    counters = pair.status()["interfaces"][0]["counters"]
+    assert counters["next-hop-change-deferred"] == 1 and counters["next-hop-changed"] == 0
+
+    # the client itself moves to a new address: its old one is gone
+    with NetNS(pair.cli_ns) as n:
+        idx = n.link_lookup(ifname=pair.cli_if)[0]
+        n.addr("del", index=idx, address=ll, prefixlen=64)
+    _add_ll(pair, "fe80::2:2")
+    _send_from(pair, "fe80::2:2", d6.Rebind(client.xid(), client.ids(False) + (held,)))
+    wait_until(lambda: pair.odm_routes().get(str(net)) == "fe80::2:2", 40,
+               what="the route via the client's new address")
+    assert pair.status()["interfaces"][0]["counters"]["next-hop-changed"] == 1
+
+
+def test_the_running_router_agent_keeps_only_network_capabilities(pair):
+    """Issue 13 point 16: every thread of ``odm router run`` holds
+    CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE and nothing else, in
+    its effective, permitted and bounding sets; it still serves."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from netnscaps import mask, thread_caps
+
+    from odm.capabilities import ROUTER_KEEPS
+
+    p = pair.start_router(pair.config())
+    c = Client(pair)
+    try:
+        assert c.acquire(3).prefixes  # serves with what it kept
+    finally:
+        c.close()
+    want = mask(*ROUTER_KEEPS)
+    threads = thread_caps(p.pid)
+    assert len(threads) >= 2  # the netlink worker too
+    for tid, caps in threads.items():
+        assert caps["CapEff"] == caps["CapPrm"] == want, (tid, caps)
+        assert caps["CapBnd"] == want and caps["CapInh"] == 0 and caps["CapAmb"] == 0

@@ -370,3 +370,55 @@ def test_rate_limited_relay_forw_counts_the_inner_client(clock, store, client):
     assert h.exchange(relayed(), src=IPv6Address("2001:db8:1::1")) == []
     assert h.dhcp.stats["pkt6-rate-limited-client"] == 1
     assert type(h.one(Client("0200000000cc").solicit(client.ia(1)))) in (Advertise, Reply)
+
+
+def big_cfg(limits: str, **router):
+    """cfg() with a legacy pool of 256 prefixes."""
+    data = tomllib.loads(BASE_TOML.replace('prefix = "2001:db8:8000::/52"',
+                                           'prefix = "2001:db8:8000::/48"')
+                         + "\n[limits]\n" + limits)
+    data["router"].update(router)
+    return parse_config(data)
+
+
+def _granted(msg) -> int:
+    return sum(1 for ia in msg.ia_pds if ia.prefixes and ia.prefixes[0].valid_lifetime)
+
+
+def test_rate_limits_count_granted_prefixes_not_messages(clock, store):
+    """Issue 13 point 14: a Rapid Commit Solicit with 16 IA_PDs costs 16
+    tokens, not 1. With a per-source bucket of 20, one source gets 20 new
+    prefixes per bucket whatever it packs into its messages (before: 16 per
+    message, 320 per second at the recommended 20 messages per second)."""
+    h = Harness(big_cfg("source_rate = { count = 20, interval = 10 }\n"
+                        "client_rate = { count = 0 }", max_bindings_per_client=100),
+                store, clock)
+    a, b = Client("0200000000a1"), Client("0200000000a2")
+    first = h.one(a.solicit(*(a.ia(i) for i in range(16)), rapid=True))
+    assert type(first) is Reply and _granted(first) == 16
+    second = h.one(b.solicit(*(b.ia(i) for i in range(16)), rapid=True))
+    assert _granted(second) == 4  # 20 tokens, 20 new prefixes
+    refused = [ia for ia in second.ia_pds if not ia.prefixes]
+    assert len(refused) == 12
+    assert all(ia.status.status_code == SC.NO_PREFIX_AVAIL and "rate limit" in
+               ia.status.status_message for ia in refused)
+    assert h.dhcp.stats["v6-allocation-fail-rate-limited"] == 12
+    assert len(h.store.load("ar1")) == 20
+    clock.advance(10)  # the bucket refills: 20 more, not 20 messages of 16
+    c = Client("0200000000a3")
+    third = h.one(c.solicit(*(c.ia(i) for i in range(16)), rapid=True))
+    assert _granted(third) == 16
+
+
+def test_each_new_prefix_also_costs_the_client_bucket(clock, store):
+    h = Harness(cfg("client_rate = { count = 4, interval = 10 }", max_bindings_per_client=100),
+                store, clock)
+    a = Client("0200000000a1")
+    rep = h.one(a.solicit(*(a.ia(i) for i in range(8)), rapid=True))
+    assert _granted(rep) == 4
+    # an Advertise takes nothing from the pool and only its message's token
+    h2 = Harness(cfg("client_rate = { count = 4, interval = 10 }",
+                     max_bindings_per_client=100), store, clock, ifname="veth0", seed=2)
+    b = Client("0200000000b1")
+    adv = h2.one(b.solicit(*(b.ia(i) for i in range(8))))
+    assert type(adv) is Advertise and sum(1 for ia in adv.ia_pds if ia.prefixes) == 8
