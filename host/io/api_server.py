@@ -134,12 +134,18 @@ def _constant(name: str):
     raise BadRequest(f"{name} is not JSON")
 
 
+#: one decoder for every request (``json.loads`` with hooks builds a decoder
+#: and its scanner per call)
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_finite)
+
+
 def parse_request(line: bytes) -> dict:
     """One request line as a dict, or :class:`BadRequest` saying why not: not
     UTF-8 JSON, not an object, NaN/Infinity, a number beyond a float's range,
     nesting too deep, or a known field of the wrong type."""
     try:
-        msg = json.loads(line, parse_constant=_constant, parse_float=_finite)
+        # what json.loads does with octets, without a decoder per call
+        msg = _DECODER.decode(line.decode(json.detect_encoding(line), "surrogatepass"))
     except BadRequest:
         raise
     except RecursionError:
