@@ -301,7 +301,8 @@ def print_rows(rows: Rows, load: tuple) -> None:
         peer = fmt(x["peer"], x["unit"]) if x["peer"] is not None else ""
         if x["peer_name"] and x["peer"] is not None:
             peer = f"{x['peer_name']} {peer}"
-        ratio = f"{x['ratio']:.2f}×" if x["ratio"] is not None else ""
+        r = x["ratio"]
+        ratio = "" if r is None else f"{r:.2f}×" if r >= 0.1 else f"{r:.1g}×"
         met = {True: "yes", False: "NO", None: ""}[x["met"]]
         odm = fmt(x["odm"], x["unit"]) + (f" ({x['note']})" if x["note"] else "")
         t.add_row(x["figure"], odm, peer, ratio, x["target"], met)
