@@ -246,10 +246,12 @@ def _id_of(line: bytes):
 def supplementary_groups(pid: int) -> frozenset[int]:
     """The ``Groups:`` of ``/proc/<pid>/status`` (empty when unreadable)."""
     try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("Groups:"):
-                    return frozenset(int(x) for x in line.split()[1:])
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            data = fh.read()  # one read: a text file's line iteration costs more
+        i = data.find(b"\nGroups:")
+        if i >= 0:
+            end = data.find(b"\n", i + 8)
+            return frozenset(int(x) for x in data[i + 8:end if end >= 0 else None].split())
     except (OSError, ValueError):
         pass
     return frozenset()

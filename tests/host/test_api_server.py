@@ -379,3 +379,24 @@ def test_an_exception_in_the_handler_is_answered_logged_and_counted(server, capl
     assert after == {"id": 2, "ok": True}
     assert srv.api.counters["api-internal-error"] == 1
     assert "a bug" in caplog.text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="setgroups needs root")
+def test_supplementary_groups_of_a_peer():
+    """The ``Groups:`` of /proc/<pid>/status, read in one go (issue 17): a
+    process with supplementary groups, one without, one that is gone."""
+    from host.io.api_server import supplementary_groups
+
+    p = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                         stdin=subprocess.PIPE, preexec_fn=lambda: os.setgroups([1234, 56789]))  # noqa: PLW1509
+    try:
+        assert supplementary_groups(p.pid) == frozenset({1234, 56789})
+    finally:
+        p.communicate(b"")
+    q = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                         stdin=subprocess.PIPE, preexec_fn=lambda: os.setgroups([]))  # noqa: PLW1509
+    try:
+        assert supplementary_groups(q.pid) == frozenset()
+    finally:
+        q.communicate(b"")
+    assert supplementary_groups(p.pid) == frozenset()  # gone
