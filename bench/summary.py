@@ -12,7 +12,7 @@ output, and prints one table: figure / odm / peer / ratio / target / met:
   prefix (Kea installs none): :class:`router.io.routes.RouteBatcher` adding
   and removing routes in a namespace of its own, CPU time of the thread (user
   + system, so the kernel's work on the route is in it), printed apart;
-* bench/setsc.py ``--held 1000 --fresh 300 --on-net 100 --runs 3``: setsc()
+* bench/setsc.py ``--held 1000 --fresh 300 --on-net 60 --runs 1``: setsc()
   with an address held (same socket, fresh socket) against a Unix-socket round
   trip measured here, ON_NET setsc()+bind against a real client's wire time
   (dhcpcd, Kea with Preference 255) and the host's share of it;
@@ -51,7 +51,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "interop")]
 
 ROUTER_ARGS = ["--repeat", "1", "--duration", "5", "--sync", "normal",
                "--bindings", "100000", "--fill-rate", "3000"]
-SETSC_ARGS = ["--held", "1000", "--fresh", "300", "--on-net", "100", "--runs", "3"]
+SETSC_ARGS = ["--held", "1000", "--fresh", "300", "--on-net", "60", "--runs", "1"]
 HANDOVER_ARGS = ["--moves", "6"]
 ROUTES_N = 20000
 
