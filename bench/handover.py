@@ -30,12 +30,15 @@ and the ratio SLAAC / odm of the medians. Target: medians ≤ 20 ms for (a) and
 option. Needs root; builds and removes its own labs (prefixes ``ho<backend>``,
 ``hoslaac``).
 
-Usage: ``python bench/handover.py [--moves N] [--dataplane NAME ...]``
+Usage: ``python bench/handover.py [--moves N] [--dataplane NAME ...] [--json FILE]``
+(``--json FILE``: the samples and medians also written to FILE, for
+bench/summary.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import sys
@@ -192,6 +195,8 @@ def main() -> int:
                     help="only this backend (repeatable; default: every one the kernel runs)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--keep-logs", action="store_true", help="keep the agents' logs")
+    ap.add_argument("--json", type=Path, default=None, metavar="FILE",
+                    help="also write the samples and medians (seconds) to FILE as JSON")
     a = ap.parse_args()
     found = probe_dataplanes()
     for n, why in found.items():
@@ -232,6 +237,14 @@ def main() -> int:
         print(f"(lab link re-homing before link up: median {1000 * statistics.median(moves):.1f} ms)")
     print(f"target ≤ 20 ms (median) for both odm figures on every backend: "
           f"{'met' if met else 'NOT met'}")
+    if a.json is not None:
+        med = lambda xs: statistics.median(xs) if xs else None
+        a.json.write_text(json.dumps({
+            "moves": a.moves, "not_measured": {n: w for n, w in found.items() if w},
+            "odm": {n: {**r, "np_median": med(r["np"]), "sl_median": med(r["sl"]),
+                        "overhead": backend_class(n).overhead} for n, r in runs.items()},
+            "slaac": base and {**base, "np_median": med(base["np"])},
+            "met": met}, indent=2))
     return 0
 
 

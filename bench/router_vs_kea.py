@@ -48,7 +48,11 @@ postgresql and kea's PostgreSQL backend)::
     python3 bench/router_vs_kea.py [--rate 2000] [--sat-rate 10000] [--duration 10]
                                    [--repeat 3] [--bindings 100000] [--fill-rate 2000]
                                    [--skip-scale] [--sync normal,full]
-                                   [--store sqlite|postgresql]
+                                   [--store sqlite|postgresql] [--json FILE]
+
+With ``--json FILE`` the same figures are also written to FILE (the best run
+per server and load with its median CPU per exchange, every run, and the scale
+figures), for bench/summary.py.
 """
 
 from __future__ import annotations
@@ -389,6 +393,8 @@ def main() -> int:
     ap.add_argument("--sync", default="normal,full", help="odm lease_db_synchronous values")
     ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
                     help="lease stores: Kea memfile vs odm SQLite, or both on one PostgreSQL")
+    ap.add_argument("--json", type=Path, default=None, metavar="FILE",
+                    help="also write the figures to FILE as JSON")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
@@ -412,6 +418,18 @@ def run(args, work: Path, pg: PgBench | None) -> int:
           f"{os.cpu_count()} CPUs, pool {POOL_PREFIX}/{POOL_LEN} -> /{DELEGATED}, "
           f"{args.duration:g} s per run")
     results: dict[tuple[str, str], list[dict]] = {}
+    out: dict = {"config": {k: v for k, v in vars(args).items() if k != "json"},
+                 "cpus": os.cpu_count(), "load_average_start": os.getloadavg(),
+                 "runs": [], "best": [], "scale": []}
+    try:
+        return _run(args, work, pg, results, out)
+    finally:
+        out["load_average_end"] = os.getloadavg()
+        if args.json is not None:
+            args.json.write_text(json.dumps(out, indent=2, default=str))
+
+
+def _run(args, work: Path, pg: PgBench | None, results: dict, out: dict) -> int:
     with router_pair(work / "pair", tag="h1b") as pair:
         if pg is not None:
             servers = [Kea(pair, work / "kea", pg), Odm(pair, work / "odm-pg", "normal", pg)]
@@ -441,6 +459,7 @@ def run(args, work: Path, pg: PgBench | None) -> int:
                         r["cpu us/exch"] = 1e6 * cpu / done if done else float("nan")
                         r["cpu %"] = 100 * cpu / r["wall"]
                         results.setdefault((srv.name, load), []).append(r)
+                        out["runs"].append({"server": srv.name, "load": load, **r})
                         print(row(srv.name, load, r), flush=True)
             kea = servers[0].name
             print(f"\n# best of {args.repeat} (by exchanges/s); CPU us/x = server CPU time per "
@@ -449,6 +468,8 @@ def run(args, work: Path, pg: PgBench | None) -> int:
             for (name, load), r in best.items():
                 cpus = sorted(x["cpu us/exch"] for x in results[(name, load)])
                 print(row(name, load, r | {"cpu us/exch": cpus[len(cpus) // 2]}))
+                out["best"].append({"server": name, "load": load,
+                                    **r, "cpu us/exch": cpus[len(cpus) // 2]})
             print()
             for srv in servers[1:]:
                 for load in ("paced", "saturating"):
@@ -487,6 +508,10 @@ def run(args, work: Path, pg: PgBench | None) -> int:
             srv.stop()
             print(f"{srv.name:<14} {n:>9} {max(peak, peak2):>13.1f} {fill['exchanges/s']:>12.0f} "
                   f"{t:>19.2f}", flush=True)
+            out["scale"].append({"server": srv.name, "bindings": n,
+                                 "peak_rss_mib": max(peak, peak2),
+                                 "fill_exchanges/s": fill["exchanges/s"],
+                                 "restart_to_first_answer_s": t})
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

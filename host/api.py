@@ -26,6 +26,7 @@ ends the reference when the socket is closed, the process dies, or
 from __future__ import annotations
 
 import array
+import functools
 import itertools
 import json
 import os
@@ -227,6 +228,11 @@ def _connect(sock: socket.socket, path: Path) -> _Handle:
     return h
 
 
+#: the agent's answers name the few addresses the host holds, again and again:
+#: parsed once each (IPv6Address parses its text in Python, a few µs)
+_address = functools.lru_cache(maxsize=256)(IPv6Address)
+
+
 def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
           timeout: float | None = DEFAULT_TIMEOUT, bind: bool = False,
           path: str | Path | None = None) -> IPv6Address:
@@ -249,8 +255,9 @@ def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
         t: int | str = int(address_type)
     else:
         t = address_type
-    p = Path(path) if path is not None else DEFAULT_PATH
-    h = _handles.get(sock) or _connect(sock, p)
+    h = _handles.get(sock)
+    if h is None:
+        h = _connect(sock, Path(path) if path is not None else DEFAULT_PATH)
     msg = {"op": "setsc", "id": next(_ids), "type": t,
            "on_net": bool(_prefs.get(sock, 0) & IPV6_REQUIRE_SRC_ON_NET),
            "timeout": timeout, "fd": sock.fileno()}
@@ -266,7 +273,7 @@ def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
             # the agent restarted since this socket's last setsc(): a new API
             # connection (the socket is passed again) and one more try
             h.close()
-            h = _connect(sock, p)
+            h = _connect(sock, Path(path) if path is not None else DEFAULT_PATH)
             ans = h.request(msg, deadline, sock.fileno())
     except OSError as exc:
         if isinstance(exc, SetscError):
@@ -275,7 +282,7 @@ def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
     h.fd_sent = True
     if not ans.get("ok"):
         raise _ERRORS.get(ans.get("error"), EAI_REQUIREDIPFAILED)(ans.get("detail", ""))
-    addr = IPv6Address(ans["address"])
+    addr = _address(ans["address"])
     if bind:
         sock.bind((str(addr), 0, 0, 0))
     return addr

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
+import itertools
 import logging
 import os
 import secrets
@@ -101,6 +103,8 @@ class HostAgent:
         self.nl: Netlink | None = None
         self.api: ApiServer | None = None
         self._timer: asyncio.TimerHandle | None = None
+        #: the core time _timer was asked for
+        self._timer_at: float | None = None
         self._waiting: dict[int, tuple[Connection, object]] = {}
         self._next_request = 1
         self._stop: asyncio.Event | None = None
@@ -110,6 +114,11 @@ class HostAgent:
         #: durable state (host/state.py) and the references taken back from it
         self.state: StateFile | None = StateFile(config.state_file) if config.state_file else None
         self.adopted: dict = {}
+        #: the owners as last written to the state file, and (request number,
+        #: connection, its reference before the call) of the setsc() being
+        #: handled: see _held_again
+        self._persisted_owners: dict = {}
+        self._setsc_of: tuple[int, Connection, object] | None = None
         self._adopt_handle: asyncio.TimerHandle | None = None
         #: kernel octet counters per source address (privacy by bytes)
         self.nft = None
@@ -310,7 +319,9 @@ class HostAgent:
             owners[a.owner] = {"pid": a.pid, "inode": a.inode, "fd": a.fd}
         try:
             self.state.save(export_state(self.core, owners), self.now(), time.time())
+            self._persisted_owners = owners
         except OSError as exc:
+            self._persisted_owners = {}
             self.state_write_failed += 1
             log.warning("cannot write state %s: %s", self.state.path, exc)
             return f"state file {self.state.path} not written ({exc.strerror or exc})"
@@ -432,6 +443,7 @@ class HostAgent:
                     timeout = max(0.0, min(float(timeout), 3600.0))
                 except (TypeError, ValueError):
                     timeout = None
+            self._setsc_of = (n, c, self.core.refs.get(c.owner))
             self.core.setsc(n, c.owner, msg.get("type"), self.now(),
                             on_net=bool(msg.get("on_net")), timeout=timeout,
                             principal=Principal(c.uid, c.gid, c.groups, c.pid))
@@ -504,20 +516,44 @@ class HostAgent:
             self._send(out)
         # durable before any answer that depends on it leaves (host/state.py);
         # an address that could not be made durable is not handed out
-        not_durable = self._persist()
+        first = []
         while (ev := core.next_event()) is not None:
+            first.append(ev)
+        not_durable = None if self._held_again(first) else self._persist()
+        for ev in itertools.chain(first, iter(core.next_event, None)):
             if not_durable and type(ev) is SetscCompleted and ev.address is not None:
                 ev = self._not_durable(ev, not_durable)
             self._apply(ev)
         # applying events may have produced more datagrams (none today), flush
         for out in core.datagrams_to_send():
             self._send(out)
+        t = core.get_timer()
+        if self._timer is not None and t == self._timer_at:
+            return  # armed for that time already (most API requests change no timer)
         if self._timer:
             self._timer.cancel()
             self._timer = None
-        t = core.get_timer()
+        self._timer_at = t
         if t is not None:
             self._timer = self.loop.call_at(max(t, self.now()), self._on_timer)
+
+    def _held_again(self, events: list) -> bool:
+        """True when the only thing that happened since the last write of the
+        state file is a setsc() that gave its connection again the address it
+        holds (spec §6.1: a held address comes back at once): its reference is
+        the same object, its socket's pid/inode/fd as written, and its answer
+        the only event. Nothing durable changed, so the state need not be
+        rebuilt and compared (that was most of such a call's CPU time)."""
+        held, self._setsc_of = self._setsc_of, None
+        if held is None or len(events) != 1 or self.state is None:
+            return False
+        n, c, ref = held
+        ev = events[0]
+        return (ref is not None and type(ev) is SetscCompleted and ev.request_id == n
+                and ev.address is not None
+                and self.core.refs.get(c.owner) is ref and ev.address == ref.address
+                and self._persisted_owners.get(c.owner)
+                == {"pid": c.pid, "inode": c.inode, "fd": c.fd})
 
     def _not_durable(self, ev: SetscCompleted, why: str) -> SetscCompleted:
         """A setsc() answer whose address is not in the state file: the
@@ -612,7 +648,7 @@ class HostAgent:
                 return
             c, rid = w
             if ev.address is not None:
-                self.api.send(c, {"id": rid, "ok": True, "address": str(ev.address)})
+                self.api.send(c, {"id": rid, "ok": True, "address": _text(ev.address)})
             else:
                 self.api.send(c, {"id": rid, "ok": False, "error": ev.error.value,
                                   "detail": ev.detail})
@@ -633,6 +669,11 @@ class HostAgent:
             log.info("router %s forgotten; default route through it removed", ev.router)
         else:
             log.info("%s", ev.describe())
+
+
+#: the text of an address handed out (ipaddress formats it in Python, about
+#: 10 µs: the largest part of answering a setsc() for a held address)
+_text = functools.lru_cache(maxsize=256)(str)
 
 
 def run_agent(config: HostConfig) -> None:

@@ -13,7 +13,9 @@ sequence number at their (ABI-fixed) offsets. The messages queued during one
 turn of the event loop go to the kernel in one ``send`` on a non-blocking
 ``NETLINK_ROUTE`` socket; the kernel handles each message of the datagram in
 order and acknowledges each (``NLM_F_ACK``, short acknowledgements with
-``NETLINK_CAP_ACK``); :meth:`RouteBatcher.read_acks` logs the failures.
+``NETLINK_CAP_ACK``); :meth:`RouteBatcher.read_acks` logs the failures. The
+kernel does that while ``send`` runs, so :meth:`RouteBatcher.flush` reads the
+acknowledgements at once.
 
 The routes are the same as :func:`router.dataplane.common.route_to_host`
 makes: main table, ``proto`` :data:`router.dataplane.common.RTPROT_ODM` (so
@@ -254,6 +256,12 @@ class RouteBatcher:
             self.sent += j - i
             i = j
         del q[:i]
+        if i:
+            # rtnetlink handles a datagram in the sender's context: the
+            # acknowledgements are queued before send() returns. Reading them
+            # now spares the event loop a wake-up per flush (the reader on
+            # fileno() still takes any that come later).
+            self.read_acks()
 
     def read_acks(self) -> int:
         """Read the kernel's acknowledgements waiting on the socket; log the

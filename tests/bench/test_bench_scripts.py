@@ -18,7 +18,7 @@ SCRIPTS = sorted(p for p in BENCH.glob("*.py") if not p.name.startswith("_"))
 
 
 def test_there_are_benchmarks():
-    assert {"codec.py", "router_vs_kea.py", "setsc.py", "handover.py"} <= {
+    assert {"codec.py", "router_vs_kea.py", "setsc.py", "handover.py", "summary.py"} <= {
         p.name for p in SCRIPTS}
 
 

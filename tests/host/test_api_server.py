@@ -424,3 +424,24 @@ def test_requests_of_a_client_that_went_away_are_not_handled(server):
     srv.run(turns=20)
     assert srv.closed and srv.closed[0][1] == "eof"
     assert len(srv.requests) - handled <= api_mod.LINES_PER_TURN, (handled, len(srv.requests))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="setgroups needs root")
+def test_supplementary_groups_of_a_peer():
+    """The ``Groups:`` of /proc/<pid>/status, read in one go (issue 17): a
+    process with supplementary groups, one without, one that is gone."""
+    from host.io.api_server import supplementary_groups
+
+    p = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                         stdin=subprocess.PIPE, preexec_fn=lambda: os.setgroups([1234, 56789]))  # noqa: PLW1509
+    try:
+        assert supplementary_groups(p.pid) == frozenset({1234, 56789})
+    finally:
+        p.communicate(b"")
+    q = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                         stdin=subprocess.PIPE, preexec_fn=lambda: os.setgroups([]))  # noqa: PLW1509
+    try:
+        assert supplementary_groups(q.pid) == frozenset()
+    finally:
+        q.communicate(b"")
+    assert supplementary_groups(p.pid) == frozenset()  # gone

@@ -128,3 +128,65 @@ def test_an_answer_whose_state_cannot_be_written_is_a_failure_and_not_kept(tmp_p
     assert ans["ok"]
     refs = json.loads(sf.read_text())["references"]
     assert [r["address"] for r in refs] == [ans["address"]]
+
+
+
+def held_setsc(a, conn, rid) -> dict:
+    """A setsc() that needs no network: the answer of the request's own turn."""
+    a.api.sent.clear()
+    a._on_request(conn, {"op": "setsc", "id": rid, "type": int(MT.SESSION_LASTING),
+                         "on_net": False, "fd": conn.fd})
+    ((_owner, ans),) = [x for x in a.api.sent if x[1].get("id") == rid]
+    return ans
+
+
+def counting_exports(monkeypatch) -> list:
+    import host.io.agent as agent_mod
+
+    exports: list = []
+    real = agent_mod.export_state
+    monkeypatch.setattr(agent_mod, "export_state",
+                        lambda *x, **kw: exports.append(1) or real(*x, **kw))
+    return exports
+
+
+def test_a_held_address_given_again_does_not_rebuild_the_state(tmp_path, monkeypatch):
+    """Issue 17: a setsc() answered with the address its socket already holds
+    changes nothing durable; the agent used to rebuild and compare the whole
+    state document for it (most of the call's CPU time). Anything else —
+    another socket's setsc(), the same socket's fd number changed — still goes
+    through the state file."""
+    sf = tmp_path / "st" / "host.json"
+    a, wire, conn = make_agent(sf)
+    first = setsc(a, wire, conn, 1)
+    assert first["ok"]
+    exports = counting_exports(monkeypatch)
+    for rid in range(2, 6):
+        assert held_setsc(a, conn, rid) == {"id": rid, "ok": True, "address": first["address"]}
+    assert exports == []
+    refs = json.loads(sf.read_text())["references"]
+    assert [(r["address"], r["fd"]) for r in refs] == [(first["address"], 7)]
+    # the socket's fd number as the state file knows it changed: written
+    conn.fd = 9
+    assert held_setsc(a, conn, 6)["address"] == first["address"]
+    assert exports == [1]
+    assert [r["fd"] for r in json.loads(sf.read_text())["references"]] == [9]
+    # a second socket's first setsc() of the type: a new reference, written
+    other = Connection(2, None, os.getpid(), 1000, 1000, inode=4343, fd=8)
+    a.api.conns[other.owner] = other
+    assert held_setsc(a, other, 7)["address"] == first["address"]
+    assert len(exports) == 2
+    assert len(json.loads(sf.read_text())["references"]) == 2
+
+
+def test_a_held_address_after_a_failed_write_goes_through_the_state(tmp_path, monkeypatch):
+    """The shortcut holds only while the last write succeeded: after a failed
+    one, the next answer (the held address again) rebuilds the state."""
+    sf = tmp_path / "st" / "host.json"
+    a, wire, conn = make_agent(sf)
+    ans = setsc(a, wire, conn, 1)
+    assert ans["ok"]
+    a._persisted_owners = {}  # what a failed write leaves
+    exports = counting_exports(monkeypatch)
+    assert held_setsc(a, conn, 2)["address"] == ans["address"]
+    assert exports == [1]
