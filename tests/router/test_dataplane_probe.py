@@ -80,6 +80,13 @@ class FakeNetlink:
     def neigh(self, op, **kw):
         self.calls.append(("neigh", op, kw))
 
+    def get_links(self, index=None):
+        class Link(dict):
+            def get_attr(self, name):
+                return self.get(name)
+        return [Link(IFLA_IFNAME=n, index=v["index"]) for n, v in self.links.items()
+                if index is None or v["index"] == index]
+
     def snapshot(self):
         return dict(self.links), dict(self.routes), list(self.rules)
 
@@ -257,3 +264,29 @@ def test_mobility_config_errors_name_the_key(extra, key):
     with pytest.raises(ConfigError) as ei:
         parse_config(_mobility(extra))
     assert ei.value.key == key
+
+
+def test_srv6_setup_binds_the_sid_to_end_dt6_and_routes_to_the_peers_sids():
+    """The srv6 backend does what the data plane did before it became one of
+    several (RFC 8986 §4.8 End.DT6 SID, H.Encaps §5.1 to the serving
+    router's SID), on kernels that have it (this one may not)."""
+    ipr = FakeNetlink()
+    sysctls = {}
+    p = Peer(0, "ar2", IPv6Address("2001:db8:0:c0::2"), IPv6Address("2001:db8:5e6:2::1"),
+             IPv6Network("2001:db8:5e6:2::/64"))
+    b = backend_class("srv6")(ipr, router_id="ar1", core_oif=2,
+                              core_address=IPv6Address("2001:db8:0:c0::1"), peers=(p,),
+                              sid=IPv6Address("2001:db8:5e6:1::1"),
+                              write_sysctl=sysctls.__setitem__)
+    b.setup()
+    assert {k for k, v in sysctls.items() if v == "1"} == {
+        f"net/ipv6/conf/{n}/seg6_enabled" for n in ("all", "default", "core")}
+    sid = ipr.routes[("2001:db8:5e6:1::1/128", 254)]
+    assert sid["encap"] == {"type": "seg6local", "action": "End.DT6", "table": 254}
+    assert ipr.routes[("2001:db8:5e6:2::/64", 254)]["gateway"] == "2001:db8:0:c0::2"
+    prefix = IPv6Network("2001:db8:1000:100::/56")
+    b.forward(prefix, p)
+    assert ipr.routes[(str(prefix), 254)]["encap"] == {"type": "seg6", "mode": "encap",
+                                                       "segs": "2001:db8:5e6:2::1"}
+    assert b.uplink(prefix, p)
+    assert ipr.routes[("::/0", p.table)]["encap"]["segs"] == "2001:db8:5e6:2::1"
