@@ -311,7 +311,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=2000,
                     help="setsc() calls with an address held, 10 ms apart")
-    ap.add_argument("--on-net-every", type=float, default=5.0,
+    ap.add_argument("--on-net-every", type=float, default=12.0,
                     help="seconds between the application's ON_NET calls")
     ap.add_argument("--max-seconds", type=float, default=90.0)
     ap.add_argument("--json", action="store_true")

@@ -124,7 +124,19 @@ def test_default_policy_root_unlimited_others_limited():
     assert other.limit(MT.FIXED) == 1 and other.limit(MT.SESSION_LASTING) == 4
     assert other.limit(MT.NON_PERSISTENT) == 4 and other.limit(MT.GRACEFUL_REPLACEMENT) == 2
     assert other.max_total == 6 and pol.users_total == 12
-    assert other.on_net_per_minute == 30
+    assert other.on_net_per_minute == 6
+
+
+def test_default_on_net_allowance_of_a_few_users_leaves_the_send_budget_free():
+    """Issue 13: two uids asking ON_NET as fast as the default policy let them
+    (30 a minute each) kept the §14.1 budget empty, and another user's ON_NET
+    waited a second a message. Three users at the default allowance, two
+    messages an acquisition, now use at most 60 % of the budget."""
+    from host.config import HostConfig
+    from host.policy import DEFAULT_ON_NET_PER_MINUTE
+    t = HostConfig().timers
+    budget_per_s = t.rate_limit_count / t.rate_limit_interval
+    assert 3 * DEFAULT_ON_NET_PER_MINUTE * 2 / 60 <= 0.6 * budget_per_s
 
 
 def test_default_quotas_fit_in_what_the_router_grants_one_host_by_default():
@@ -136,6 +148,17 @@ def test_default_quotas_fit_in_what_the_router_grants_one_host_by_default():
     other = pol.rule_for(ALICE)
     assert max(other.max_addresses.values()) <= other.max_total <= pol.users_total
     assert pol.users_total + 1 + 1 < cap
+
+
+def quotas_only():
+    """The built-in policy with its address quotas, without the per-uid ON_NET
+    rate (the hoarding tests ask many prefixes at one instant)."""
+    import dataclasses
+
+    from host.policy import default_policy
+    pol = default_policy()
+    pol.default = dataclasses.replace(pol.default, on_net_per_minute=math.inf)
+    return pol
 
 
 def hoard(c, srv, who, t, n, start, *, keep_open=False, now=1.0):
@@ -163,7 +186,7 @@ def test_a_hoarder_of_kept_prefixes_holds_its_quota_and_others_are_served():
     closing each socket (the release policy keeps them). It never holds more
     than its 4: each one past the quota releases its oldest unused one. Another
     uid and root still get theirs."""
-    c, srv = core(rate_limit_count=1000)
+    c, srv = core(quotas_only(), rate_limit_count=1000)
     nobody = Principal(65534, 65534)
     got = []
     for i in range(15):
@@ -180,7 +203,7 @@ def test_a_hoarder_of_kept_prefixes_holds_its_quota_and_others_are_served():
 
 
 def test_a_hoarder_that_keeps_its_sockets_open_is_denied_past_its_quotas():
-    c, srv = core(rate_limit_count=1000)
+    c, srv = core(quotas_only(), rate_limit_count=1000)
     nobody = Principal(65534, 65534)
     np_ = hoard(c, srv, nobody, MT.NON_PERSISTENT, 6, 100, keep_open=True)
     assert [a.error for a in np_] == [None] * 4 + [FailureReason.DENIED] * 2
