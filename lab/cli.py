@@ -143,7 +143,8 @@ def up(config_file: Path | None, dataplane: str, store: str, prefix: str | None,
     except Exception:
         the_lab.down()
         raise
-    click.echo(f"data plane: {chosen} ({dataplane}); not available here: {unavailable(found)}")
+    click.echo(f"data plane: {chosen}{' (auto)' if dataplane == 'auto' else ''}; "
+               f"not available here: {unavailable(found)}")
     if store == "postgresql":
         click.echo(f"lease store: PostgreSQL in cn at [{the_lab.config.cn_address}]:5432 "
                    "(stopped and removed by down)")
@@ -329,6 +330,11 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
         console.print(f"[bold]odm lab demo[/bold] — scenario {scenario}")
     res = run_demo(scenario, pcap_dir=pcap_dir, prefix=prefix or "odm", state_dir=state_dir,
                    keep_logs=keep_logs, dataplane=dataplane, store=store, on_step=show)
+    if res.error and not res.steps and not res.logs:  # refused before anything was built
+        if as_json:
+            click.echo(dumps(res.to_json()))
+            sys.exit(1)
+        raise click.ClickException(res.error)
     if as_json:
         click.echo(dumps(res.to_json()))
     else:
@@ -337,14 +343,15 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
         t = Table(title=f"odm lab demo — {title}", title_justify="left",
                   show_lines=True)
         for col, kw in (("#", {"justify": "right"}), ("step", {}), ("expected", {}),
-                        ("observed", {}), ("", {})):
+                        ("observed", {}), ("result", {})):
             t.add_column(col, overflow="fold", **kw)
         for s in res.steps:
             t.add_row(str(s.number), s.name, s.expected, s.observed,
                       "[green]ok[/green]" if s.ok else "[red]FAIL[/red]")
         print_table(t, console)
         if res.dataplane:
-            console.print(f"data plane: {res.dataplane} ({dataplane}); not available here: "
+            how = " (auto)" if dataplane == "auto" else ""
+            console.print(f"data plane: {res.dataplane}{how}; not available here: "
                           f"{res.dataplane_unavailable}", soft_wrap=True)
         where = ("PostgreSQL (a server in cn, the routers over TCP on the core link)"
                  if store == "postgresql" else "one SQLite file shared by the routers")

@@ -444,10 +444,13 @@ def captures_step(pcaps: list[str], number: int) -> Step:
                 "; ".join(problems[:3]) or f"{len(pcaps)} captures clean", not problems)
 
 
-def default_pcap_dir(scenario: str) -> Path:
+def default_pcap_dir(scenario: str, prefix: str = "odm") -> Path:
     """Where the demo's captures go unless told: ``$TMPDIR/odm-demo-<scenario>``
-    (replaced by each run of the scenario)."""
-    return Path(tempfile.gettempdir()) / f"odm-demo-{scenario}"
+    for the default lab prefix, ``$TMPDIR/odm-demo-<prefix>-<scenario>`` for
+    another (two demos at once do not overwrite each other's); replaced by each
+    run of the same scenario and prefix."""
+    name = f"odm-demo-{scenario}" if prefix == "odm" else f"odm-demo-{prefix}-{scenario}"
+    return Path(tempfile.gettempdir()) / name
 
 
 def run_demo(scenario: str = "4.2", *, pcap_dir: Path | None = None, prefix: str = "odm",
@@ -475,11 +478,18 @@ def run_demo(scenario: str = "4.2", *, pcap_dir: Path | None = None, prefix: str
         return result
     result.dataplane_unavailable = unavailable(found)
     settings = replace(settings, dataplane=chosen, store=store)
-    pcap_dir = Path(pcap_dir) if pcap_dir is not None else default_pcap_dir(scenario)
-    work = Path(tempfile.mkdtemp(prefix=f"odm-demo-{scenario}-"))
-    result.logs = str(work / "logs")
     cfg = LabConfig(prefix=prefix, **({"state_dir": state_dir} if state_dir else {}))
     lab = Lab(cfg)
+    if lab.state_path.exists():
+        # a lab of that prefix is up (the user's own): the demo builds its own
+        # and takes it down after, so it must not start on top of that one
+        result.error = (f"a lab {prefix!r} is already up ({lab.state_path}); give the demo "
+                        f"another --prefix, or take that lab down first: odm lab down"
+                        + (f" --prefix {prefix}" if prefix != "odm" else ""))
+        return result
+    pcap_dir = Path(pcap_dir) if pcap_dir is not None else default_pcap_dir(scenario, prefix)
+    work = Path(tempfile.mkdtemp(prefix=f"odm-demo-{scenario}-"))
+    result.logs = str(work / "logs")
     captures = []
     try:
         lab.up()

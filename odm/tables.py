@@ -31,7 +31,15 @@ def console(stderr: bool = False) -> Console:
 
 
 def _plain(cell) -> str:
-    return cell.plain if hasattr(cell, "plain") else str(cell)
+    """A cell's text: rich Text as is, a string with its markup rendered
+    (``[green]ok[/green]`` → ``ok``)."""
+    if hasattr(cell, "plain"):
+        return cell.plain
+    from rich.text import Text
+    try:
+        return Text.from_markup(str(cell)).plain
+    except Exception:  # noqa: BLE001 - not markup after all: the text as it is
+        return str(cell)
 
 
 def print_table(table: Table, con: Console | None = None) -> None:
@@ -46,7 +54,8 @@ def print_table(table: Table, con: Console | None = None) -> None:
         heads = [_plain(c.header) for c in table.columns]
         cols = [list(c.cells) for c in table.columns]
         for i in range(len(cols[0]) if cols else 0):
-            fields = " ".join(f"{h}={_plain(col[i])}" for h, col in zip(heads, cols, strict=True)
+            fields = " ".join((f"{h}={_plain(col[i])}" if h else _plain(col[i]))
+                              for h, col in zip(heads, cols, strict=True)
                               if _plain(col[i]) != "")
             con.print(f"{title}: {fields}" if title else fields, soft_wrap=True,
                       markup=False)

@@ -220,7 +220,8 @@ def status_cmd(sock, config_path, as_json, limit) -> None:
     except ControlUnavailable as exc:
         hint = ("" if sock or config_path else
                 " (pass --config FILE of the running agent, or --socket PATH)")
-        raise click.ClickException(f"{exc}{hint}") from None
+        click.echo(f"Error: {exc}{hint}", err=True)
+        sys.exit(4)  # as the other commands over the control socket (router/cli_control.py)
     if not ans.get("ok"):
         raise click.ClickException(f"{ans.get('error')}: {ans.get('detail')}")
     st = ans["status"]

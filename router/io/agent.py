@@ -477,12 +477,15 @@ class RouterAgent:
             log.info("removed the routes of %d bindings", n)
             self.routes.close()
         if self.nl is not None:
-            try:
-                self.nl.drain()
-                n = self.nl.call(dataplane_common.flush, self.nl.raw)
-                log.info("flushed %d odm routes", n)
-            except Exception as exc:  # noqa: BLE001
-                log.error("cannot flush odm routes: %s", exc)
+            # a start refused before the store was opened (a missing interface,
+            # a data plane the kernel lacks) made nothing to flush
+            if self.routes is not None:
+                try:
+                    self.nl.drain()
+                    n = self.nl.call(dataplane_common.flush, self.nl.raw)
+                    log.info("flushed %d odm routes", n)
+                except Exception as exc:  # noqa: BLE001
+                    log.error("cannot flush odm routes: %s", exc)
             self.nl.close()
         for st in self.ifaces.values():
             for s in (st.dhcp, st.icmp):

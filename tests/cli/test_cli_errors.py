@@ -99,3 +99,23 @@ def test_one_json_style_kebab_keys_and_config_type_names():
     assert out == {"ia-pds": [{"valid-lifetime": 5, "mobility-type": "x"}], "router-id": "ar1"}
     assert [type_json(t) for t in (None, 0, MobilityType.FIXED, "SESSION_LASTING", 3, 6)] == [
         "legacy", "legacy", "fixed", "session-lasting", "non-persistent", 6]
+
+
+def test_a_table_too_wide_for_the_terminal_renders_its_markup_in_record_lines():
+    """A fresh-clone try: on a real terminal the demo's table became lines
+    with raw "[green]ok[/green]" and an empty column name."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from odm.tables import print_table
+    t = Table(title="demo")
+    for col in ("#", "observed", "result"):
+        t.add_column(col)
+    t.add_row("1", "2001:db8:1002:0:f488:7ca3:ffdb:2822 (from ar1's session-lasting pool)",
+              "[green]ok[/green]")
+    out = io.StringIO()
+    print_table(t, Console(file=out, width=40, force_terminal=True, color_system=None))
+    line = out.getvalue().strip()
+    assert line.endswith("result=ok") and "[green]" not in line

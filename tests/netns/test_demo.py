@@ -89,3 +89,17 @@ def test_demo_on_postgresql(scenario, lab_prefix, lab_state_dir, tmp_path):
     logs = os.path.join(res.logs, "ar1.log")
     with open(logs) as f:
         assert "lease db postgresql: host=" in f.read()
+
+
+def test_a_demo_on_the_prefix_of_a_lab_that_is_up_leaves_that_lab_alone(lab, lab_prefix,
+                                                                          lab_state_dir,
+                                                                          tmp_path):
+    """A fresh-clone try: `odm lab up` then `odm lab demo` (same prefix) took
+    the user's lab down with a traceback. The demo now refuses, in one line,
+    before it builds or removes anything."""
+    res = run_demo("4.2", pcap_dir=tmp_path / "pcaps", prefix=lab_prefix,
+                   state_dir=lab_state_dir)
+    assert not res.ok and not res.steps and not res.logs
+    assert "already up" in res.error and "--prefix" in res.error
+    assert lab.status()["up"]
+    assert not (tmp_path / "pcaps").exists()

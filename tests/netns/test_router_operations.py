@@ -254,3 +254,29 @@ def test_odm_monitor_ra_prints_what_the_router_sends_and_sends_nothing(pair):
                                pair.cli_if, "--count", "1", "--timeout", "20"],
                  env={"PYTHONPATH": str(REPO)})
     assert r.returncode == 0 and "PIO 2001:db8:1::/64 LA NON_PERSISTENT" in r.stdout, r.stdout
+
+
+def test_a_refused_start_flushes_nothing(pair):
+    """A data plane the kernel lacks (or a missing interface) is refused
+    before the store is opened; the refused agent flushed odm's routes on its
+    way out all the same (a fresh-clone try, issue 11)."""
+    import sys
+
+    from router_pair import REPO
+
+    from lab.kernel import probe_dataplanes
+    missing = next((n for n, why in probe_dataplanes().items() if why), None)
+    if missing is None:
+        pytest.skip("this kernel runs every backend")
+    cfg = pair.config()
+    text = cfg.read_text()
+    cfg.write_text(text + f'''
+[mobility]
+dataplane = "{missing}"
+core_interface = "{pair.rtr_if}"
+sid = "2001:db8:5e6:1::1"
+''')
+    r = pair.run(pair.rtr_ns, [sys.executable, "-m", "odm", "router", "run", "--config",
+                               str(cfg)], env={"PYTHONPATH": str(REPO)})
+    assert r.returncode == 1 and "CONFIG_" in r.stderr
+    assert "flushed" not in r.stderr
