@@ -158,6 +158,12 @@ class HostCore:
         self.ra.solicit_now(now)
         self._link_routers.clear()
         self.trust.forget_links()
+        # addresses formed from NON_PERSISTENT on-link prefixes (RA, SLAAC) have
+        # no router to answer for them after a move as DHCPv6-PD ones do (the
+        # Rebind): they go at once, their applications told; on the same link
+        # the next RA forms them again
+        for net in self.ra.forget_prefixes(MobilityType.NON_PERSISTENT):
+            self._address_gone(net, "moved", now)
         self.pd.rebind_all(now)
         self._pump(now)
 

@@ -208,6 +208,16 @@ class RaListener:
         self.drops(name, now, "RA from %s dropped: %s", src, why)
         self._events.append(RaRejected(src, why))
 
+    def forget_prefixes(self, mobility_type: MobilityType) -> list[IPv6Network]:
+        """Drop the on-link prefixes of ``mobility_type`` (after a link change:
+        a NON_PERSISTENT prefix carries no promise to another link, RFC 8653
+        §3.2); the next RA that advertises one again makes it new. Returns
+        the prefixes dropped."""
+        gone = [net for net, p in self.prefixes.items() if p.mobility_type is mobility_type]
+        for net in gone:
+            del self.prefixes[net]
+        return gone
+
     def _pio(self, pio, router: IPv6Address, now: float) -> None:
         why = rules.slaac_usable(pio)
         net = IPv6Network((pio.prefix, pio.prefix_length), strict=False)

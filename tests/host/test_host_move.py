@@ -115,3 +115,34 @@ def test_carrier_loss_forgets_routers_at_once_and_keeps_the_bindings():
     assert not of(drain(c), RouterExpired)  # nothing left to forget
     sent = [(10.05, o) for o in c.datagrams_to_send()] + run_until(c, 10.05 + SCALE + 0.001)
     assert len(rebinds(sent)) == 2
+
+
+def test_a_non_persistent_address_from_an_ra_goes_at_a_move_and_others_stay():
+    """A fresh-clone try: an address formed from a NON_PERSISTENT on-link prefix
+    (SLAAC, RA PIO type bits) stayed preferred after a move, although nothing
+    answers for it on another link (RFC 8653 §3.2: no promise after a move).
+    At carrier up it goes and its applications are told; an untyped one stays
+    (RFC 4862 keeps addresses); on the same link the next RA forms it again."""
+    from hosthelp import pio
+
+    from host.core.events import AddressRemoved, AppNotification
+    c = HostCore(config(legacy_pd=False, timer_profile="lab", timer_scale=SCALE), CLIENT,
+                 b"k", rng=rng())
+    c.start(0.0)
+    np_pio, plain_pio = pio("2001:db8:a1::/64", t=MT.NON_PERSISTENT), pio("2001:db8:b1::/64")
+    c.handle_datagram(ra([np_pio, plain_pio]), AR1, 0.0, kind="icmp6", hop_limit=255)
+    drain(c)
+    addrs = {a.prefix: a for a in c.addrs.by_prefix.values()}
+    np_addr = next(a for a in addrs.values() if a.mobility_type is MT.NON_PERSISTENT)
+    np_addr.refs.add(7)
+    c.link_down(1.0)
+    c.link_up(1.1)
+    evs = drain(c)
+    gone = [e for e in evs if isinstance(e, AddressRemoved)]
+    assert [(e.address, e.reason) for e in gone] == [(np_addr.address, "moved")]
+    told = [e for e in evs if isinstance(e, AppNotification)]
+    assert told and told[0].owners == (7,) and told[0].message["event"] == "address-gone"
+    assert any(a.mobility_type is None for a in c.addrs.by_prefix.values())
+    c.handle_datagram(ra([np_pio]), AR1, 1.2, kind="icmp6", hop_limit=255)
+    drain(c)
+    assert any(a.address == np_addr.address for a in c.addrs.by_prefix.values())
