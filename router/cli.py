@@ -218,10 +218,8 @@ def status_cmd(sock, config_path, as_json, limit) -> None:
     try:
         ans = request(path, "status", **({} if limit is None else {"limit": limit}))
     except ControlUnavailable as exc:
-        hint = ("" if sock or config_path else
-                " (pass --config FILE of the running agent, or --socket PATH)")
-        click.echo(f"Error: {exc}{hint}", err=True)
-        sys.exit(4)  # as the other commands over the control socket (router/cli_control.py)
+        from router.cli_control import no_agent
+        no_agent(exc, bool(sock or config_path), as_json)
     if not ans.get("ok"):
         raise click.ClickException(f"{ans.get('error')}: {ans.get('detail')}")
     st = ans["status"]

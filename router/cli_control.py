@@ -31,19 +31,27 @@ def socket_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                              f"{DEFAULT_SOCKET}).")(fn)
 
 
-def call(sock, config_path, name: str, arguments: dict | None = None) -> dict:
+def call(sock, config_path, name: str, arguments: dict | None = None,
+         as_json: bool = False) -> dict:
     """Send Kea command ``name``; a missing agent is one line saying what to
-    pass, exit 4."""
+    pass (with ``as_json``, a Kea-shaped error answer on stdout), exit 4."""
     from router.io.control import ControlUnavailable, command
 
     path = _socket_path(sock, config_path)
     try:
         return command(path, name, arguments, timeout=30.0)
     except ControlUnavailable as exc:
-        hint = ("" if sock or config_path else
-                " (pass --config FILE of the running agent, or --socket PATH)")
+        no_agent(exc, sock or config_path, as_json)
+
+
+def no_agent(exc: Exception, told_where: bool, as_json: bool) -> None:
+    """Say that no agent answers (and what to pass), exit 4."""
+    hint = "" if told_where else " (pass --config FILE of the running agent, or --socket PATH)"
+    if as_json:
+        click.echo(json.dumps({"result": 1, "text": f"{exc}{hint}"}))
+    else:
         click.echo(f"Error: {exc}{hint}", err=True)
-        sys.exit(NO_AGENT)
+    sys.exit(NO_AGENT)
 
 
 def finish(ans: dict, as_json: bool, show: Callable[[dict], None] | None = None) -> None:
@@ -111,10 +119,11 @@ def lease() -> None:
 def lease_list(limit, start, ifaces, sock, config_path, as_json) -> None:
     """List the delegated prefixes (lease6-get-all / lease6-get-page)."""
     if limit is not None:
-        ans = call(sock, config_path, "lease6-get-page", {"from": start, "limit": limit})
+        ans = call(sock, config_path, "lease6-get-page", {"from": start, "limit": limit},
+                   as_json=as_json)
     else:
         ans = call(sock, config_path, "lease6-get-all",
-                   {"interfaces": list(ifaces)} if ifaces else None)
+                   {"interfaces": list(ifaces)} if ifaces else None, as_json=as_json)
     if ans.get("result") == 3 and not as_json:
         click.echo(ans["text"])
         sys.exit(0)
@@ -128,7 +137,7 @@ def lease_list(limit, start, ifaces, sock, config_path, as_json) -> None:
 @socket_options
 def lease_get(prefix, duid, iaid, sock, config_path, as_json) -> None:
     """One delegated prefix, by PREFIX (2001:db8:1::/56) or DUID and IAID."""
-    ans = call(sock, config_path, "lease6-get", _target(prefix, duid, iaid))
+    ans = call(sock, config_path, "lease6-get", _target(prefix, duid, iaid), as_json=as_json)
     finish(ans, as_json, lambda a: show_leases([a], "IPv6 lease"))
 
 
@@ -141,7 +150,8 @@ def lease_del(prefix, duid, iaid, sock, config_path, as_json) -> None:
     """Delete a delegated prefix: out of the store, its route removed. The
     client is not told: as with Kea, its next Renew gets the prefix again if
     it is still free."""
-    finish(call(sock, config_path, "lease6-del", _target(prefix, duid, iaid)), as_json)
+    finish(call(sock, config_path, "lease6-del", _target(prefix, duid, iaid), as_json=as_json),
+           as_json)
 
 
 @lease.command("wipe")
@@ -153,8 +163,8 @@ def lease_wipe(iface, yes, sock, config_path, as_json) -> None:
     if not yes:
         click.confirm("Delete every lease" + (f" on {iface}" if iface else "") + "?",
                       abort=True)
-    finish(call(sock, config_path, "lease6-wipe", {"interface": iface} if iface else None),
-           as_json)
+    finish(call(sock, config_path, "lease6-wipe", {"interface": iface} if iface else None,
+                as_json=as_json), as_json)
 
 
 @router.command("stats")
@@ -165,9 +175,9 @@ def stats_cmd(name, reset, sock, config_path, as_json) -> None:
     """Statistics under Kea's names (statistic-get[-all], statistic-reset[-all])."""
     if reset:
         finish(call(sock, config_path, "statistic-reset" if name else "statistic-reset-all",
-                    {"name": name} if name else None), as_json)
+                    {"name": name} if name else None, as_json=as_json), as_json)
     ans = call(sock, config_path, "statistic-get" if name else "statistic-get-all",
-               {"name": name} if name else None)
+               {"name": name} if name else None, as_json=as_json)
 
     def show(a: dict) -> None:
         from rich.markup import escape
@@ -188,21 +198,21 @@ def stats_cmd(name, reset, sock, config_path, as_json) -> None:
 def reload_cmd(sock, config_path, as_json) -> None:
     """Re-read the running agent's configuration file (config-reload, as
     SIGHUP); a broken or restart-only change is refused and it runs on."""
-    finish(call(sock, config_path, "config-reload"), as_json)
+    finish(call(sock, config_path, "config-reload", as_json=as_json), as_json)
 
 
 @router.command("shutdown")
 @socket_options
 def shutdown_cmd(sock, config_path, as_json) -> None:
     """Stop the agent as SIGTERM does (final RAs, routes flushed)."""
-    finish(call(sock, config_path, "shutdown"), as_json)
+    finish(call(sock, config_path, "shutdown", as_json=as_json), as_json)
 
 
 @router.command("version")
 @socket_options
 def version_cmd(sock, config_path, as_json) -> None:
     """The running agent's version (version-get)."""
-    finish(call(sock, config_path, "version-get"), as_json,
+    finish(call(sock, config_path, "version-get", as_json=as_json), as_json,
            lambda a: click.echo(a["extended"]))
 
 
@@ -219,4 +229,4 @@ def command_cmd(name, arguments, sock, config_path, as_json) -> None:
             args = json.loads(arguments)
         except ValueError as exc:
             raise click.BadParameter(f"not JSON: {exc}", param_hint="ARGUMENTS") from None
-    finish(call(sock, config_path, name, args), True)
+    finish(call(sock, config_path, name, args, as_json=True), True)

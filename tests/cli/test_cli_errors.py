@@ -119,3 +119,15 @@ def test_a_table_too_wide_for_the_terminal_renders_its_markup_in_record_lines():
     print_table(t, Console(file=out, width=40, force_terminal=True, color_system=None))
     line = out.getvalue().strip()
     assert line.endswith("result=ok") and "[green]" not in line
+
+
+@pytest.mark.parametrize("args", [["status", "--json"], ["lease", "list", "--json"],
+                                  ["stats", "--json"]])
+def test_no_agent_with_json_is_a_json_answer_and_exit_4(tmp_path, args):
+    """A fresh-clone try: with --json and no agent, the control commands
+    printed text on stderr and nothing on stdout."""
+    import json
+    r = CliRunner().invoke(router, [*args, "--socket", str(tmp_path / "nobody.sock")])
+    assert r.exit_code == 4
+    ans = json.loads(r.stdout)
+    assert ans["result"] == 1 and "no router agent" in ans["text"]
