@@ -283,12 +283,17 @@ class RouterAgent:
         self.duid = server_duid(cfg, self.store, found[0][2])
         offset = time.time() - self.now()
         for name, idx, mac in found:
-            core = RouterCore(cfg, name, self.store, self.duid, clock_offset=offset,
-                              link_layer_address=mac if mac and len(mac) == 6 else None)
-            self.ifaces[name] = _Iface(name, idx, mac, core)
+            self.ifaces[name] = _Iface(name, idx, mac, self._core(cfg, name, mac, offset))
         for st in self.ifaces.values():
             st.dhcp = dhcp6_server_socket(st.name, st.index)
             st.icmp = icmp6_router_socket(st.name, st.index)
+
+    def _core(self, cfg: RouterConfig, name: str, mac: bytes | None,
+              offset: float) -> RouterCore:
+        """The core of interface ``name`` under ``cfg`` (at start, and anew at
+        each reload)."""
+        return RouterCore(cfg, name, self.store, self.duid, clock_offset=offset,
+                          link_layer_address=mac if mac and len(mac) == 6 else None)
 
     async def _start_services(self) -> None:
         cfg = self.config
@@ -835,9 +840,7 @@ class RouterAgent:
         offset = time.time() - now
         for st in self.ifaces.values():
             old = st.core
-            core = RouterCore(new, st.name, self.store, self.duid, clock_offset=offset,
-                              link_layer_address=st.mac if st.mac and len(st.mac) == 6
-                              else None)
+            core = self._core(new, st.name, st.mac, offset)
             core.take_over(old)
             if st.timer is not None:
                 st.timer.cancel()
