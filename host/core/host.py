@@ -41,7 +41,7 @@ from host.core.setsc import Pending, Reference, parse_address_type
 from host.policy import Policy, Principal, default_policy
 from host.privacy import Rotation
 from host.trust import TrustFilter
-from odm.transport import Outgoing
+from odm_sansio import Outgoing
 from odm_wire.constants import MobilityType
 from odm_wire.dhcp6 import Duid
 

@@ -110,7 +110,7 @@ from host.core.events import (
 )
 from host.core.retransmit import Retransmitter, RtParams, TokenBucket
 from host.drops import DropLog
-from odm.transport import Outgoing
+from odm_sansio import Outgoing
 from odm_wire import rules
 from odm_wire.constants import (
     ALL_DHCP_RELAY_AGENTS_AND_SERVERS,

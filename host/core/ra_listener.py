@@ -37,7 +37,7 @@ from ipaddress import IPv6Address, IPv6Network
 from host.config import Timers
 from host.core.events import Event, OnLinkPrefix, RaRejected, RouterExpired, RouterSeen
 from host.drops import DropLog
-from odm.transport import Outgoing
+from odm_sansio import Outgoing
 from odm_wire import rules
 from odm_wire.constants import ALL_ROUTERS, INFINITY, MobilityType
 from odm_wire.errors import WireFormatError

@@ -94,7 +94,7 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING
 
-from odm.transport import Outgoing
+from odm_sansio import Outgoing
 from odm_wire.constants import (
     DHCP6_CLIENT_PORT,
     DHCP6_SERVER_PORT,

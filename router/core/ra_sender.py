@@ -35,7 +35,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 
-from odm.transport import Outgoing
+from odm_sansio import Outgoing
 from odm_wire.constants import ALL_NODES, INFINITY, MobilityType
 from odm_wire.errors import WireFormatError
 from odm_wire.nd import (

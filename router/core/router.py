@@ -1,10 +1,10 @@
 """The router core of one access interface: RA sender + DHCPv6-PD server.
 
 :class:`RouterCore` is what the adapter (and ``tests/pair``) drives; it
-implements odm's core contract (``odm/transport.py``) by dispatching on
+implements odm's core contract (``odm_sansio``) by dispatching on
 ``kind``: ``"icmp6"`` datagrams go to the :class:`~router.core.ra_sender.RaSender`,
 ``"dhcp6"`` ones to the :class:`~router.core.dhcp_server.DhcpServer`. One
-core per interface, because an :class:`~odm.transport.Outgoing` names no
+core per interface, because an :class:`~odm_sansio.Outgoing` names no
 interface: the adapter sends a core's datagrams out of that core's interface.
 """
 
@@ -15,7 +15,7 @@ import random
 from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING
 
-from odm.transport import Outgoing
+from odm_sansio import Outgoing
 from odm_wire.dhcp6 import Duid
 from router.config import RouterConfig
 from router.core.dhcp_server import DhcpServer

@@ -14,7 +14,7 @@ from hosthelp import config
 
 from host.io import agent as agent_mod
 from host.io.agent import HostAgent
-from odm.transport import Outgoing
+from odm_sansio import Outgoing
 
 
 class FakeLoop:
