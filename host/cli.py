@@ -33,7 +33,7 @@ def host() -> None:
 def run_cmd(iface, config_path, api_socket, lab_timers, log_levels) -> None:
     """Run the host agent on IFACE until SIGTERM/SIGINT (then Release)."""
 
-    from host.config import ConfigError, load_config
+    from host.config import HostConfigError, load_config
     from host.io.agent import run_agent
     from odm.capabilities import missing
     lacking = missing("CAP_NET_ADMIN", "CAP_NET_RAW")
@@ -50,7 +50,7 @@ def run_cmd(iface, config_path, api_socket, lab_timers, log_levels) -> None:
     try:
         cfg = load_config(config_path, iface=iface, api_socket=api_socket,
                           timer_profile="lab" if lab_timers else None)
-    except ConfigError as exc:
+    except HostConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if iface is None and config_path is None:
         raise click.UsageError("give --iface or a --config with iface")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from host.config import ConfigError, Timers, load_config
+from host.config import HostConfigError, Timers, load_config
 from odm_wire import constants as C
 from odm_wire.constants import MobilityType as MT
 
@@ -26,7 +26,7 @@ def test_toml_loads_and_scales_timers(tmp_path):
 def test_bad_values_raise_config_error(tmp_path, body):
     f = tmp_path / "h.toml"
     f.write_text("[host]\n" + body + "\n")
-    with pytest.raises(ConfigError):
+    with pytest.raises(HostConfigError):
         load_config(f)
 
 
@@ -57,7 +57,7 @@ def test_rate_limit_is_configurable_and_bounds_a_burst_of_on_net_requests(tmp_pa
     for body in ("rate_limit_count = 0", "rate_limit_interval = -1",
                  "rate_limit_count = 1.5"):
         f.write_text("[host]\n" + body + "\n")
-        with pytest.raises(ConfigError):
+        with pytest.raises(HostConfigError):
             load_config(f)
 
 

@@ -189,7 +189,7 @@ def test_retired_state_survives_a_restart():
 def test_privacy_config_keys():
     import pytest
 
-    from host.config import ConfigError, config_from_mapping
+    from host.config import HostConfigError, config_from_mapping
     cfg = config_from_mapping({"address_max_age": 600, "address_max_bytes": 10**8,
                                "rotate_types": ["legacy", "fixed"], "privacy_drain": 0,
                                "byte_poll_interval": 0.5, "state_file": "/tmp/x.json",
@@ -199,5 +199,5 @@ def test_privacy_config_keys():
     for bad in ({"address_max_age": 0}, {"address_max_bytes": 0},
                 {"address_max_bytes": 1.5}, {"privacy_drain": -1},
                 {"rotate_types": ["sometimes"]}, {"byte_poll_interval": 0}):
-        with pytest.raises(ConfigError):
+        with pytest.raises(HostConfigError):
             config_from_mapping(bad)

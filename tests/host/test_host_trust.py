@@ -21,7 +21,7 @@ from hosthelp import (
     rng,
 )
 
-from host.config import ConfigError, config_from_mapping
+from host.config import HostConfigError, config_from_mapping
 from host.core.events import OnLinkPrefix, RouterSeen, SetscCompleted
 from host.core.host import HostCore
 from odm_wire.constants import MobilityType as MT
@@ -157,11 +157,11 @@ def test_trust_config_is_validated():
                                "trusted_server_duids": ["00:03:00:01:02:00:00:00:00:01"],
                                "trusted_server_addresses": ["fe80::1", "2001:db8::547"]})
     assert cfg.trusted_server_duids == ("00030001020000000001",)
-    with pytest.raises(ConfigError, match="link-local"):
+    with pytest.raises(HostConfigError, match="link-local"):
         config_from_mapping({"trusted_routers": ["2001:db8::1"]})
-    with pytest.raises(ConfigError, match="not an IPv6"):
+    with pytest.raises(HostConfigError, match="not an IPv6"):
         config_from_mapping({"trusted_server_addresses": ["server"]})
-    with pytest.raises(ConfigError, match="DUID"):
+    with pytest.raises(HostConfigError, match="DUID"):
         config_from_mapping({"trusted_server_duids": ["zz"]})
 
 

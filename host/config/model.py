@@ -1,18 +1,9 @@
-"""Host agent configuration: one frozen, validated dataclass loaded from TOML.
+"""The host agent's configuration model: one frozen, validated dataclass.
 
-A config file holds a ``[host]`` table (keys are the field names below) and,
-optionally, ``[host.release_policy]`` (mobility type name → ``"release"`` or
-``"keep"``)::
-
-    [host]
-    iface = "mh0"
-    api_socket = "/run/odm/host.sock"
-    timer_profile = "lab"        # RFC 8415 §7.6 constants scaled by timer_scale
-    timer_scale = 0.05
-    boot_types = ["session-lasting"]
-
-    [host.release_policy]
-    session-lasting = "release"
+:class:`HostConfig` is what ``host.config.parse`` builds from the ``[host]``
+table of a TOML file (``host/example.toml``) and what the host core runs
+with; :class:`Timers` are the client-side protocol constants it derives.
+Nothing here reads a file: the core imports this module, never the parser.
 
 Timers: ``timer_profile = "rfc"`` uses the RFC 8415 §7.6 and RFC 4861 §10
 constants as they are (production); ``"lab"`` multiplies every client-side
@@ -22,23 +13,22 @@ duration (retransmission times, MRD, delays, rate-limit window) by
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv6Address
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from odm_wire import constants as C
 from odm_wire.constants import ODM_PEN, MobilityType
 
-__all__ = ["DEFAULT_API_SOCKET", "ConfigError", "HostConfig", "Timers", "load_config"]
+__all__ = ["DEFAULT_API_SOCKET", "HostConfig", "HostConfigError", "Timers",
+           "default_release_policy"]
 
 DEFAULT_API_SOCKET = Path("/run/odm/host.sock")
 
 
-class ConfigError(ValueError):
+class HostConfigError(ValueError):
     """A host config value that is missing, of the wrong type, or out of range."""
 
 
@@ -79,7 +69,7 @@ class Timers:
     def scaled(self, factor: float) -> Timers:
         """Every duration multiplied by ``factor`` (> 0); counts unchanged."""
         if not factor > 0:
-            raise ConfigError(f"timer scale must be > 0, not {factor}")
+            raise HostConfigError(f"timer scale must be > 0, not {factor}")
         kw = {}
         for f in fields(self):
             if f.type == "float":
@@ -90,7 +80,9 @@ class Timers:
 _RELEASE_CHOICES = ("release", "keep")
 
 
-def _default_release_policy() -> Mapping[MobilityType, str]:
+def default_release_policy() -> Mapping[MobilityType, str]:
+    """What is done with an on-demand prefix of each type when its last
+    socket closes, unless the configuration says otherwise."""
     return MappingProxyType({
         MobilityType.FIXED: "keep",
         MobilityType.SESSION_LASTING: "release",
@@ -130,7 +122,7 @@ class HostConfig:
     #: Upper bound of one setsc() call that has to ask the network.
     setsc_timeout: float = 5.0
     #: What to do with an on-demand prefix when its last socket closes.
-    release_policy: Mapping[MobilityType, str] = field(default_factory=_default_release_policy)
+    release_policy: Mapping[MobilityType, str] = field(default_factory=default_release_policy)
     #: ``"rfc"`` or ``"lab"`` (client durations scaled by ``timer_scale``).
     timer_profile: str = "rfc"
     timer_scale: float = 0.05
@@ -195,139 +187,74 @@ class HostConfig:
         return t
 
     def validate(self) -> HostConfig:
-        """Raise :class:`ConfigError` for an impossible value; return self."""
+        """Raise :class:`HostConfigError` for an impossible value; return self."""
         if not self.iface or len(self.iface) > 15:
-            raise ConfigError(f"iface {self.iface!r} is not an interface name")
+            raise HostConfigError(f"iface {self.iface!r} is not an interface name")
         if not 0 < self.pen < 2**32:
-            raise ConfigError(f"pen {self.pen} is not a 32-bit enterprise number")
+            raise HostConfigError(f"pen {self.pen} is not a 32-bit enterprise number")
         if not 1 <= self.prefix_length_hint <= 128:
-            raise ConfigError(f"prefix_length_hint {self.prefix_length_hint} not in 1..128")
+            raise HostConfigError(f"prefix_length_hint {self.prefix_length_hint} not in 1..128")
         if self.iid not in ("stable", "random"):
-            raise ConfigError(f"iid must be 'stable' or 'random', not {self.iid!r}")
+            raise HostConfigError(f"iid must be 'stable' or 'random', not {self.iid!r}")
         if self.timer_profile not in ("rfc", "lab"):
-            raise ConfigError(f"timer_profile must be 'rfc' or 'lab', not {self.timer_profile!r}")
+            raise HostConfigError(f"timer_profile must be 'rfc' or 'lab', not {self.timer_profile!r}")
         if not self.timer_scale > 0:
-            raise ConfigError("timer_scale must be > 0")
+            raise HostConfigError("timer_scale must be > 0")
         if not self.setsc_timeout > 0:
-            raise ConfigError("setsc_timeout must be > 0")
+            raise HostConfigError("setsc_timeout must be > 0")
         if not self.socket_poll_interval > 0:
-            raise ConfigError("socket_poll_interval must be > 0")
+            raise HostConfigError("socket_poll_interval must be > 0")
         if self.rate_limit_count is not None and (
                 isinstance(self.rate_limit_count, bool)
                 or not isinstance(self.rate_limit_count, int) or self.rate_limit_count < 1):
-            raise ConfigError("rate_limit_count must be an integer >= 1")
+            raise HostConfigError("rate_limit_count must be an integer >= 1")
         for k in ("api_max_connections", "api_max_connections_per_uid"):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{k} must be an integer >= 1")
+                raise HostConfigError(f"{k} must be an integer >= 1")
         if self.rate_limit_interval is not None and not self.rate_limit_interval > 0:
-            raise ConfigError("rate_limit_interval must be > 0")
+            raise HostConfigError("rate_limit_interval must be > 0")
         for a in (*self.trusted_routers, *self.trusted_server_addresses):
             try:
                 ip = IPv6Address(a)
             except ValueError:
-                raise ConfigError(f"{a!r} is not an IPv6 address") from None
+                raise HostConfigError(f"{a!r} is not an IPv6 address") from None
             if a in self.trusted_routers and not ip.is_link_local:
-                raise ConfigError(f"trusted router {a} is not link-local (RAs come from "
+                raise HostConfigError(f"trusted router {a} is not link-local (RAs come from "
                                   "link-local addresses, RFC 4861 §6.1.2)")
         for d in self.trusted_server_duids:
             try:
                 if not 2 < len(bytes.fromhex(d)) <= 130:
                     raise ValueError
             except ValueError:
-                raise ConfigError(f"trusted server DUID {d!r} is not 3..130 octets of hex"
+                raise HostConfigError(f"trusted server DUID {d!r} is not 3..130 octets of hex"
                                   ) from None
         if self.address_max_age is not None and not self.address_max_age > 0:
-            raise ConfigError("address_max_age must be > 0")
+            raise HostConfigError("address_max_age must be > 0")
         if self.address_max_bytes is not None and (
                 isinstance(self.address_max_bytes, bool)
                 or not isinstance(self.address_max_bytes, int) or self.address_max_bytes < 1):
-            raise ConfigError("address_max_bytes must be an integer >= 1")
+            raise HostConfigError("address_max_bytes must be an integer >= 1")
         if not self.privacy_drain >= 0:
-            raise ConfigError("privacy_drain must be >= 0")
+            raise HostConfigError("privacy_drain must be >= 0")
         if not self.byte_poll_interval > 0:
-            raise ConfigError("byte_poll_interval must be > 0")
+            raise HostConfigError("byte_poll_interval must be > 0")
         for t, v in self.release_policy.items():
             if v not in _RELEASE_CHOICES:
-                raise ConfigError(f"release_policy[{t}] must be 'release' or 'keep', not {v!r}")
+                raise HostConfigError(f"release_policy[{t}] must be 'release' or 'keep', not {v!r}")
         if self.duid is not None:
             try:
                 b = bytes.fromhex(self.duid)
             except ValueError:
-                raise ConfigError(f"duid {self.duid!r} is not hex") from None
+                raise HostConfigError(f"duid {self.duid!r} is not hex") from None
             if not 2 < len(b) <= 130:
-                raise ConfigError("duid must be 3..130 octets")
+                raise HostConfigError("duid must be 3..130 octets")
         if self.secret is not None:
             try:
                 bytes.fromhex(self.secret)
             except ValueError:
-                raise ConfigError("secret is not hex") from None
+                raise HostConfigError("secret is not hex") from None
         return self
 
     def policy_for(self, t: MobilityType) -> str:
         return self.release_policy.get(t, "keep")
-
-
-def _parse_types(v: Any, key: str) -> tuple[MobilityType, ...]:
-    if not isinstance(v, list):
-        raise ConfigError(f"{key} must be a list of type names")
-    try:
-        return tuple(MobilityType.from_name(str(x)) for x in v)
-    except ValueError as exc:
-        raise ConfigError(f"{key}: {exc}") from None
-
-
-def config_from_mapping(table: Mapping[str, Any], **overrides: Any) -> HostConfig:
-    """Build a validated :class:`HostConfig` from a ``[host]`` table. Unknown
-    keys raise :class:`ConfigError`."""
-    known = {f.name: f for f in fields(HostConfig)}
-    kw: dict[str, Any] = {}
-    for k, v in table.items():
-        if k not in known:
-            raise ConfigError(f"unknown host config key {k!r}")
-        if k == "boot_types":
-            v = _parse_types(v, k)
-        elif k in ("api_socket", "secret_file", "policy_file", "state_file"):
-            v = Path(v)
-        elif k in ("trusted_routers", "trusted_server_duids", "trusted_server_addresses"):
-            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-                raise ConfigError(f"{k} must be a list of strings")
-            v = tuple(x.replace(":", "") if k == "trusted_server_duids" else x for x in v)
-        elif k == "rotate_types":
-            if not isinstance(v, list):
-                raise ConfigError("rotate_types must be a list of type names or \"legacy\"")
-            v = tuple(None if str(x).lower() == "legacy" else _parse_types([x], k)[0]
-                      for x in v)
-        elif k == "release_policy":
-            if not isinstance(v, Mapping):
-                raise ConfigError("release_policy must be a table")
-            pol = dict(_default_release_policy())
-            for name, choice in v.items():
-                try:
-                    pol[MobilityType.from_name(name)] = choice
-                except ValueError as exc:
-                    raise ConfigError(f"release_policy: {exc}") from None
-            v = MappingProxyType(pol)
-        elif k in ("timer_scale", "setsc_timeout", "socket_poll_interval", "router_memory",
-                   "rate_limit_interval", "address_max_age", "privacy_drain",
-                   "byte_poll_interval"):
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                raise ConfigError(f"{k} must be a number")
-            v = float(v)
-        kw[k] = v
-    kw.update({k: v for k, v in overrides.items() if v is not None})
-    return HostConfig(**kw).validate()
-
-
-def load_config(path: str | Path | None = None, **overrides: Any) -> HostConfig:
-    """Read the ``[host]`` table of a TOML file (or none: defaults), apply
-    ``overrides`` (None values skipped), validate. Raises :class:`ConfigError`."""
-    table: dict[str, Any] = {}
-    if path is not None:
-        try:
-            with open(path, "rb") as fh:
-                doc = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}") from None
-        table = dict(doc.get("host", {}))
-    return config_from_mapping(table, **overrides)

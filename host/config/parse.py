@@ -1,0 +1,121 @@
+"""Host agent configuration: the ``[host]`` table of a TOML file loaded into a
+:class:`~host.config.model.HostConfig`.
+
+A config file holds a ``[host]`` table (keys are the field names of
+:class:`~host.config.model.HostConfig`) and, optionally,
+``[host.release_policy]`` (mobility type name → ``"release"`` or ``"keep"``)::
+
+    [host]
+    iface = "mh0"
+    api_socket = "/run/odm/host.sock"
+    timer_profile = "lab"        # RFC 8415 §7.6 constants scaled by timer_scale
+    timer_scale = 0.05
+    boot_types = ["session-lasting"]
+
+    [host.release_policy]
+    session-lasting = "release"
+
+Each key is read with the type its field declares; an error names the key
+(``host.timer_scale: must be a number, not 'x'``), and an unknown key is
+named with the key probably meant. Values are then checked together by
+:meth:`HostConfig.validate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import Field, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from host.config.model import HostConfig, HostConfigError, default_release_policy
+from odm.tomltable import TOML_ERRORS, Table, hinting, read_toml
+from odm_wire.constants import MobilityType
+
+__all__ = ["config_from_mapping", "load_config"]
+
+_MISSING = object()
+
+
+def _error(key: str, reason: str) -> HostConfigError:
+    return HostConfigError(f"{key}: {reason}" if key else reason)
+
+
+def _types(t: Table, name: str, legacy: bool = False) -> tuple[MobilityType | None, ...]:
+    """A list of mobility type names (``legacy``, when allowed: None)."""
+    v = t.get(name)
+    if not isinstance(v, list):
+        raise _error(t.key(name), "must be a list of type names"
+                     + (" or \"legacy\"" if legacy else ""))
+    out: list[MobilityType | None] = []
+    for x in v:
+        if legacy and str(x).lower() == "legacy":
+            out.append(None)
+            continue
+        try:
+            out.append(MobilityType.from_name(str(x)))
+        except ValueError as exc:
+            raise _error(t.key(name), str(exc)) from None
+    return tuple(out)
+
+
+def _release_policy(t: Table) -> Mapping[MobilityType, str]:
+    rp = t.table("release_policy")
+    pol = dict(default_release_policy())
+    for name in list(rp.data):
+        try:
+            pol[MobilityType.from_name(name)] = rp.get(name)
+        except ValueError as exc:
+            raise _error(rp.key(name), str(exc)) from None
+    return MappingProxyType(pol)
+
+
+def _value(t: Table, f: Field) -> Any:
+    """The key ``f.name`` of ``t``, read as the type its field declares."""
+    name, kind = f.name, str(f.type).removesuffix(" | None")
+    if name == "boot_types":
+        return _types(t, name)
+    if name == "rotate_types":
+        return _types(t, name, legacy=True)
+    if name == "release_policy":
+        return _release_policy(t)
+    if name == "trusted_server_duids":
+        return tuple(x.replace(":", "") for x in t.strings(name))
+    readers = {
+        "str": lambda: t.str_(name),
+        "bool": lambda: t.bool_(name, f.default),
+        "int": lambda: t.int_(name, None),
+        "float": lambda: t.num(name, None),
+        "Path": lambda: t.path_(name),
+        "tuple[str, ...]": lambda: t.strings(name),
+    }
+    return readers[kind]()
+
+
+def config_from_mapping(table: Mapping[str, Any], **overrides: Any) -> HostConfig:
+    """Build a validated :class:`HostConfig` from a ``[host]`` table; keyword
+    ``overrides`` (None values skipped) win over it. Unknown keys raise
+    :class:`HostConfigError`."""
+    kw: dict[str, Any] = {}
+    with hinting(HostConfigError, _error):
+        t = Table(dict(table), "host", error=_error)
+        for f in fields(HostConfig):
+            if t.get(f.name, _MISSING) is not _MISSING:
+                kw[f.name] = _value(t, f)
+        t.done()
+    kw.update({k: v for k, v in overrides.items() if v is not None})
+    return HostConfig(**kw).validate()
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> HostConfig:
+    """Read the ``[host]`` table of a TOML file (or none: defaults), apply
+    ``overrides`` (None values skipped), validate. Raises :class:`HostConfigError`."""
+    table: dict[str, Any] = {}
+    if path is not None:
+        try:
+            doc = read_toml(path)
+        except TOML_ERRORS as exc:
+            raise HostConfigError(f"cannot read {path}: {exc}") from None
+        table = dict(doc.get("host", {}))
+    return config_from_mapping(table, **overrides)
