@@ -24,7 +24,7 @@ from lab.config import (
     ROUTER_CORE_IF,
     LabConfig,
     LabConfigError,
-    RouterConfig,
+    LabRouter,
     load_config,
 )
 from lab.topology import Lab, LabError
@@ -41,6 +41,6 @@ __all__ = [
     "LabConfig",
     "LabConfigError",
     "LabError",
-    "RouterConfig",
+    "LabRouter",
     "load_config",
 ]

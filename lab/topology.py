@@ -89,7 +89,7 @@ from lab.config import (
     ROUTER_CORE_IF,
     LabConfig,
     LabConfigError,
-    RouterConfig,
+    LabRouter,
 )
 from lab.state import STATE_VERSION, StateStore
 
@@ -213,7 +213,7 @@ class Lab:
         except LabConfigError as exc:
             raise LabError(str(exc)) from exc
 
-    def router(self, name: str) -> RouterConfig:
+    def router(self, name: str) -> LabRouter:
         """Per-router data (core address, access link-local and prefix, PD pool).
 
         Raises:

@@ -171,6 +171,16 @@ class Table:
         self.used.add(name)
         return self.data.get(name, default)
 
+    def given(self, names) -> dict[str, Any]:
+        """{name: value} of those of ``names`` given here. Every one of
+        ``names`` counts as asked for, so a misspelling of one is hinted."""
+        out = {}
+        for n in names:
+            self.used.add(n)
+            if n in self.data:
+                out[n] = self.data[n]
+        return out
+
     def done(self) -> None:
         """Every key given was read: else the first leftover is an error."""
         hint = self.misspelt()

@@ -35,9 +35,6 @@ from odm_wire.constants import MobilityType
 
 __all__ = ["config_from_mapping", "load_config"]
 
-_MISSING = object()
-
-
 def _error(key: str, reason: str) -> HostConfigError:
     return HostConfigError(f"{key}: {reason}" if key else reason)
 
@@ -100,9 +97,9 @@ def config_from_mapping(table: Mapping[str, Any], **overrides: Any) -> HostConfi
     kw: dict[str, Any] = {}
     with hinting(HostConfigError, _error):
         t = Table(dict(table), "host", error=_error)
-        for f in fields(HostConfig):
-            if t.get(f.name, _MISSING) is not _MISSING:
-                kw[f.name] = _value(t, f)
+        known = {f.name: f for f in fields(HostConfig)}
+        for name in t.given(known):
+            kw[name] = _value(t, known[name])
         t.done()
     kw.update({k: v for k, v in overrides.items() if v is not None})
     return HostConfig(**kw).validate()

@@ -1,9 +1,9 @@
 """Lab configuration: node and interface names, the address plan, per-router data.
 
 Everything the lab builds is derived from one frozen :class:`LabConfig`. The
-defaults give the topology of DESIGN §4; a TOML file (:func:`load_config`) can
-change the name prefix, the state directory and any address or pool, and can
-add routers (``ar3`` ...). Addresses are all documentation space
+defaults give the topology of DESIGN §4; a TOML file
+(:func:`lab.config.parse.load_config`) can change the name prefix, the state
+directory and any address or pool, and can add routers (``ar3`` ...). Addresses are all documentation space
 (2001:db8::/32, RFC 3849) and only ever live inside the lab's namespaces.
 
 Default address plan
@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
@@ -75,8 +74,9 @@ class LabConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class RouterConfig:
-    """One access router.
+class LabRouter:
+    """One access router of the lab (its node, addresses and pool; the router
+    agent's own configuration is :class:`router.config.RouterConfig`).
 
     Attributes:
         name: node name, also the router's namespace suffix and the name of
@@ -130,9 +130,9 @@ class RouterConfig:
         return self.access_prefix.network_address + 1
 
 
-def _default_routers() -> tuple[RouterConfig, ...]:
+def default_routers() -> tuple[LabRouter, ...]:
     return (
-        RouterConfig(
+        LabRouter(
             name="ar1",
             core_address=IPv6Address("2001:db8:0:c0::1"),
             access_link_local=IPv6Address("fe80::1"),
@@ -140,7 +140,7 @@ def _default_routers() -> tuple[RouterConfig, ...]:
             pd_pool=IPv6Network("2001:db8:1000::/36"),
             access_mac="02:00:00:00:a1:01",
         ),
-        RouterConfig(
+        LabRouter(
             name="ar2",
             core_address=IPv6Address("2001:db8:0:c0::2"),
             access_link_local=IPv6Address("fe80::2"),
@@ -178,7 +178,7 @@ class LabConfig:
     cn_address: IPv6Address = DEFAULT_CN_ADDRESS
     core_mac: str = "02:00:00:00:c0:01"
     host_mac: str = "02:00:00:00:00:10"
-    routers: tuple[RouterConfig, ...] = field(default_factory=_default_routers)
+    routers: tuple[LabRouter, ...] = field(default_factory=default_routers)
     initial_router: str = "ar1"
 
     def __post_init__(self) -> None:
@@ -204,8 +204,8 @@ class LabConfig:
         core_addrs = {self.cn_address}
         nets: list[tuple[str, IPv6Network]] = [("core_prefix", self.core_prefix)]
         for r in routers:
-            if not isinstance(r, RouterConfig):
-                raise LabConfigError(f"routers: {r!r} is not a RouterConfig")
+            if not isinstance(r, LabRouter):
+                raise LabConfigError(f"routers: {r!r} is not a LabRouter")
             where = f"routers.{r.name}"
             if r.name in (CN, HOST, CORE_BRIDGE) or r.name in names:
                 raise LabConfigError(f"{where}: name is reserved or used twice")
@@ -257,8 +257,8 @@ class LabConfig:
             raise LabConfigError(f"unknown node {node!r}; nodes are {', '.join(self.nodes)}")
         return f"{self.prefix}-{node}"
 
-    def router(self, name: str) -> RouterConfig:
-        """The :class:`RouterConfig` named ``name``.
+    def router(self, name: str) -> LabRouter:
+        """The :class:`LabRouter` named ``name``.
 
         Raises:
             LabConfigError: no such router.
@@ -296,85 +296,14 @@ class LabConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LabConfig:
-        """Build a config from a dict shaped like the TOML file (see :func:`load_config`).
-
-        Keys left out keep their defaults; a ``routers`` table, if present,
-        gives the complete router set, and each router's missing fields come
-        from the built-in router of the same name.
+        """Build a config from a dict shaped like the TOML file (see
+        :func:`lab.config.parse.load_config`): :func:`lab.config.parse.lab_config_from_dict`.
 
         Raises:
             LabConfigError: unknown keys, wrong types or an invalid result.
         """
-        data = dict(data)
-        known = {"prefix", "state_dir", "core_prefix", "cn_address", "core_mac", "host_mac",
-                 "routers", "initial_router"}
-        unknown = set(data) - known
-        if unknown:
-            raise LabConfigError(f"unknown keys: {', '.join(sorted(unknown))}")
-        routers_in = data.pop("routers", None)
-        kw: dict[str, Any] = {k: v for k, v in data.items()}
-        if routers_in is not None:
-            if not isinstance(routers_in, dict):
-                raise LabConfigError("routers: want a table of router tables")
-            builtin = {r.name: r for r in _default_routers()}
-            routers = []
-            rkeys = {"core_address", "access_link_local", "access_prefix", "pd_pool", "access_mac",
-                     "core_mac"}
-            required = rkeys - {"core_mac"}
-            for name, rd in routers_in.items():
-                if not isinstance(rd, dict):
-                    raise LabConfigError(f"routers.{name}: want a table")
-                bad = set(rd) - rkeys
-                if bad:
-                    raise LabConfigError(f"routers.{name}: unknown keys {', '.join(sorted(bad))}")
-                base = builtin.get(name)
-                missing = required - set(rd) if base is None else set()
-                if missing:
-                    raise LabConfigError(f"routers.{name}: missing {', '.join(sorted(missing))}")
-                if base is None:
-                    routers.append(RouterConfig(name=name, **rd))
-                else:
-                    routers.append(replace(base, **rd))
-            kw["routers"] = tuple(routers)
-        try:
-            return cls(**kw)
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, LabConfigError):
-                raise
-            raise LabConfigError(str(exc)) from exc
-
-
-def load_config(path: str | Path, **overrides: Any) -> LabConfig:
-    """Read a lab configuration from a TOML file.
-
-    Example file (every key optional)::
-
-        prefix = "odm"
-        state_dir = "/run/odm-lab"
-        core_prefix = "2001:db8:0:c0::/64"
-        cn_address = "2001:db8:0:c0::100"
-        initial_router = "ar1"
-        [routers.ar1]
-        pd_pool = "2001:db8:1000::/36"
-        [routers.ar2]
-        pd_pool = "2001:db8:2000::/36"
-
-    Args:
-        path: the TOML file.
-        overrides: top-level keys that win over the file (e.g. ``prefix``);
-            ``None`` values are ignored.
-
-    Raises:
-        OSError: the file cannot be read.
-        LabConfigError: bad TOML or an invalid configuration.
-    """
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise LabConfigError(f"{path}: {exc}") from exc
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return LabConfig.from_dict(data)
+        from lab.config.parse import lab_config_from_dict
+        return lab_config_from_dict(data)
 
 
 def _addr(name: str, value: Any) -> IPv6Address:
