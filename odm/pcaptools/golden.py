@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import os
 import random
-import tomllib
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from pathlib import Path
 
 from odm.pcaptools.conformance import Action, CoreHostPeer, CoreRouterPeer
+from odm.tomltable import TOML_ERRORS, read_toml
 
 __all__ = [
     "GOLDEN_DIR",
@@ -86,8 +86,8 @@ def load_manifest(directory: str | Path = GOLDEN_DIR) -> list[Golden]:
     :class:`ManifestError` when the file is missing or an entry is bad."""
     d = Path(directory)
     try:
-        doc = tomllib.loads((d / "golden.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        doc = read_toml(d / "golden.toml")
+    except TOML_ERRORS as exc:
         raise ManifestError(f"{d / 'golden.toml'}: {exc}") from None
     out = []
     for i, c in enumerate(doc.get("capture", [])):
@@ -120,7 +120,7 @@ def router_config(name: str, workdir: str | Path, directory: str | Path = GOLDEN
     control socket) taken from ``workdir``: a :class:`router.config.RouterConfig`."""
     from router.config import parse_config
 
-    data = tomllib.loads((Path(directory) / f"{name}.toml").read_text())
+    data = read_toml(Path(directory) / f"{name}.toml")
     return parse_config(data, base_dir=Path(workdir))
 
 
@@ -129,7 +129,7 @@ def host_config(workdir: str | Path, directory: str | Path = GOLDEN_DIR, **overr
     a validated :class:`host.config.HostConfig`."""
     from host.config import config_from_mapping
 
-    table = tomllib.loads((Path(directory) / "host.toml").read_text())["host"]
+    table = read_toml(Path(directory) / "host.toml")["host"]
     table.setdefault("api_socket", str(Path(workdir) / "host.sock"))
     table.setdefault("secret_file", str(Path(workdir) / "host.secret"))
     return config_from_mapping(table, **overrides)

@@ -179,10 +179,10 @@ class KeaCommands:
         a = self.agent
         if a.config_path is None:
             return _answer(ERROR, "the agent was started without a configuration file")
-        import tomllib
+        from odm.tomltable import TOML_ERRORS, read_toml
         try:
-            data = tomllib.loads(a.config_path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+            data = read_toml(a.config_path)
+        except TOML_ERRORS as exc:
             return _answer(ERROR, f"{a.config_path}: {exc}")
         return _answer(SUCCESS, "", {"path": str(a.config_path), "config": data,
                                      "loaded-at": _stamp(a.loaded_at)})
