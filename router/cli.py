@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -62,9 +63,7 @@ def run_cmd(config_path, ifaces, log_levels) -> None:
 
     try:
         cfg = loader(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(f"{config_path}: {exc}") from None
-    except OSError as exc:
+    except (ConfigError, OSError) as exc:
         raise click.ClickException(f"{config_path}: {exc}") from None
     try:
         run_agent(cfg, config_path, loader)
@@ -81,29 +80,23 @@ def check_config_cmd(config_file, as_json) -> None:
     """Validate CONFIG_FILE; on error name the offending key and exit 1."""
     from router.config import ConfigError, load_config
 
+    def refuse(key: str, reason: str) -> NoReturn:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "key": key, "reason": reason}))
+        else:
+            click.echo(f"{config_file}: {key}: {reason}" if key else
+                       f"{config_file}: {reason}", err=True)
+        sys.exit(1)
+
     try:
         cfg = load_config(config_file)
     except ConfigError as exc:
-        if as_json:
-            click.echo(json.dumps({"ok": False, "key": exc.key, "reason": exc.reason}))
-        else:
-            click.echo(f"{config_file}: {exc}", err=True)
-        sys.exit(1)
+        refuse(exc.key, exc.reason)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if as_json:
-            click.echo(json.dumps({"ok": False, "key": "", "reason": reason}))
-        else:
-            click.echo(f"{config_file}: {reason}", err=True)
-        sys.exit(1)
+        refuse("", exc.strerror or str(exc))
     dataplane = _check_dataplane(cfg) if cfg.mobility is not None else None
     if dataplane is not None and dataplane.get("error"):
-        if as_json:
-            click.echo(json.dumps({"ok": False, "key": "mobility.dataplane",
-                                   "reason": dataplane["error"]}))
-        else:
-            click.echo(f"{config_file}: mobility.dataplane: {dataplane['error']}", err=True)
-        sys.exit(1)
+        refuse("mobility.dataplane", dataplane["error"])
     summary = {
         "ok": True, "router-id": cfg.router_id, "lease-db": cfg.store_description(),
         "control-socket": str(cfg.control_socket), "timers": cfg.timers.name,
@@ -189,11 +182,7 @@ def _socket_path(sock, config_path) -> str:
     if sock:
         return sock
     if config_path:
-        from router.config import ConfigError, load_config
-        try:
-            return str(load_config(config_path).control_socket)
-        except (ConfigError, OSError) as exc:
-            raise click.ClickException(f"{config_path}: {exc}") from None
+        return str(_config(config_path).control_socket)
     return DEFAULT_SOCKET
 
 
@@ -310,7 +299,9 @@ def db_group() -> None:
     itself: it refuses to start on a schema it does not know."""
 
 
-def _db_config(config_path):
+def _config(config_path):
+    """The router configuration at ``config_path``; an unusable one is a
+    :class:`click.ClickException` naming the file."""
     from router.config import ConfigError, load_config
     try:
         return load_config(config_path)
@@ -371,7 +362,7 @@ def db_init_cmd(config_path) -> None:
     """Create the lease database schema (PostgreSQL: in an empty database the
     operator created; SQLite: the file). Refuses a database that has one."""
     from router.errors import StoreError
-    cfg = _db_config(config_path)
+    cfg = _config(config_path)
     where = cfg.store_description()
     if cfg.lease_store is None:
         existed = cfg.lease_db.exists()
@@ -400,7 +391,7 @@ def db_upgrade_cmd(config_path) -> None:
     """Bring the lease database schema to the version this odm needs (each
     step in one transaction; safe to run twice, or from two machines)."""
     from router.errors import StoreError
-    cfg = _db_config(config_path)
+    cfg = _config(config_path)
     where = cfg.store_description()
     if cfg.lease_store is None:
         v, known = _sqlite_version(cfg, create=False)
@@ -433,7 +424,7 @@ def db_upgrade_cmd(config_path) -> None:
 def db_version_cmd(config_path, as_json) -> None:
     """Print the lease database's schema version and the one this odm needs;
     exit 1 when they differ (the router would refuse to start)."""
-    cfg = _db_config(config_path)
+    cfg = _config(config_path)
     where = cfg.store_description()
     if cfg.lease_store is None:
         v, known = _sqlite_version(cfg, create=False)
