@@ -83,3 +83,37 @@ def test_the_example_documents_every_key_and_each_documented_value_loads(tmp_pat
     cfg = load_config(f)
     assert cfg.iid == "stable" and cfg.address_max_age == 86400.0
     assert cfg.trusted_routers == ("fe80::1",)
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"ifac": "mh0"}, "host.ifac: unknown key; did you mean 'iface'?"),
+    ({"bogus": 1}, "host.bogus: unknown key"),
+    ({"timer_scale": "fast"}, "host.timer_scale: must be a number, not 'fast'"),
+    ({"pen": "odm"}, "host.pen: must be an integer, not 'odm'"),
+    ({"rapid_commit": 1}, "host.rapid_commit: must be true or false, not 1"),
+    ({"api_socket": 5}, "host.api_socket: must be a string, not 5"),
+    ({"trusted_routers": "fe80::1"}, "host.trusted_routers: must be a list of strings"),
+    ({"release_policy": {"fxed": "keep"}}, "host.release_policy.fxed: unknown mobility type"),
+    ({"release_policy": "keep"}, "host.release_policy: must be a table, not str"),
+])
+def test_an_error_names_the_key_and_a_misspelt_key_the_key_meant(table, message):
+    """The [host] table is read by the shared table reader (odm.tomltable):
+    a wrong type is named by its key path, not met later as a TypeError."""
+    from host.config import config_from_mapping
+    with pytest.raises(HostConfigError) as ei:
+        config_from_mapping(table)
+    assert str(ei.value).startswith(message)
+
+
+def test_every_key_of_the_example_is_read_with_its_declared_type(tmp_path):
+    """Paths become Path, numbers float, type lists MobilityType (legacy: None)."""
+    from pathlib import Path
+
+    from host.config import config_from_mapping
+    cfg = config_from_mapping({"state_file": "/tmp/s.json", "router_memory": 60,
+                               "rotate_types": ["legacy", "np"],
+                               "trusted_server_duids": ["00:03:00:01:02:00:00:00:00:01"]})
+    assert cfg.state_file == Path("/tmp/s.json")
+    assert cfg.router_memory == 60.0 and isinstance(cfg.router_memory, float)
+    assert cfg.rotate_types == (None, MT.NON_PERSISTENT)
+    assert cfg.trusted_server_duids == ("00030001020000000001",)
