@@ -11,32 +11,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from host.config.model import (
-    DEFAULT_API_SOCKET,
-    HostConfig,
-    HostConfigError,
-    Timers,
-    default_release_policy,
-)
+from host.config import model
+from host.config.model import *
 
 if TYPE_CHECKING:
     from host.config.parse import config_from_mapping, load_config
 
-__all__ = [
-    "DEFAULT_API_SOCKET",
-    "HostConfig",
-    "HostConfigError",
-    "Timers",
-    "config_from_mapping",
-    "default_release_policy",
-    "load_config",
-]
-
-_PARSER = ("config_from_mapping", "load_config")
+__all__ = ["config_from_mapping", "load_config"]  # the parser's, loaded by __getattr__
+__all__ += model.__all__
 
 
 def __getattr__(name: str):
-    if name in _PARSER:
+    if name in ("config_from_mapping", "load_config"):
         from host.config import parse
         return getattr(parse, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -49,6 +49,23 @@ from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "ACCESS_BRIDGE",
+    "ACCESS_PORT",
+    "CN",
+    "CORE_BRIDGE",
+    "DEFAULT_CN_ADDRESS",
+    "DEFAULT_CORE_PREFIX",
+    "DEFAULT_STATE_DIR",
+    "HOST",
+    "HOST_IF",
+    "ROUTER_CORE_IF",
+    "LabConfig",
+    "LabConfigError",
+    "LabRouter",
+    "default_routers",
+]
+
 #: Interface names. Every interface lives in a lab namespace, so the names are
 #: short and fixed: only the namespace names carry the prefix.
 CORE_BRIDGE = "core"  # in cn: the core link's bridge; carries cn's core address

@@ -13,59 +13,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from router.config.model import (
-    LIMIT_TYPE_NAMES,
-    ConfigError,
-    InterfaceConfig,
-    LeaseStoreConfig,
-    Limits,
-    MobilityConfig,
-    MobilityPeer,
-    PdPool,
-    RaConfig,
-    RaPrefix,
-    RateLimit,
-    Reservation,
-    RouterConfig,
-    TimerProfile,
-    parse_duid_text,
-    t1_t2,
-    type_key,
-)
+from router.config import model
+from router.config.model import *
 
 if TYPE_CHECKING:
     from router.config.parse import load_config, parse_config
 
-#: the old private name of :func:`t1_t2`, still imported by router/core/dhcp_server.py
-_timers = t1_t2
-
-__all__ = [
-    "LIMIT_TYPE_NAMES",
-    "ConfigError",
-    "InterfaceConfig",
-    "LeaseStoreConfig",
-    "Limits",
-    "MobilityConfig",
-    "MobilityPeer",
-    "PdPool",
-    "RaConfig",
-    "RaPrefix",
-    "RateLimit",
-    "Reservation",
-    "RouterConfig",
-    "TimerProfile",
-    "load_config",
-    "parse_config",
-    "parse_duid_text",
-    "t1_t2",
-    "type_key",
-]
-
-_PARSER = ("load_config", "parse_config")
+__all__ = ["load_config", "parse_config"]  # the parser's, loaded by __getattr__
+__all__ += model.__all__
 
 
 def __getattr__(name: str):
-    if name in _PARSER:
+    if name == "_timers":  # the old name of t1_t2, still imported by router/core/dhcp_server.py
+        return model.t1_t2
+    if name in ("load_config", "parse_config"):
         from router.config import parse
         return getattr(parse, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
