@@ -356,12 +356,27 @@ _CONFIG_OPT = click.option("--config", "-c", "config_path", required=True,
                                 "[router] lease_db).")
 
 
+def _on_pg(cfg, step):
+    """``step(db)`` on an administrative connection to the PostgreSQL lease
+    store, closed after; a failure is a ClickException naming the store."""
+    from router.errors import StoreError
+    where = cfg.store_description()
+    db = _pg_admin(cfg)
+    try:
+        return step(db)
+    except StoreError as exc:
+        raise click.ClickException(f"{where}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - psycopg.Error: a privilege missing, ...
+        raise click.ClickException(f"{where}: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        db.close()
+
+
 @db_group.command("init")
 @_CONFIG_OPT
 def db_init_cmd(config_path) -> None:
     """Create the lease database schema (PostgreSQL: in an empty database the
     operator created; SQLite: the file). Refuses a database that has one."""
-    from router.errors import StoreError
     cfg = _config(config_path)
     where = cfg.store_description()
     if cfg.lease_store is None:
@@ -373,15 +388,7 @@ def db_init_cmd(config_path) -> None:
         click.echo(f"{where}: schema version {v} created")
         return
     from router.pgstore import init_schema
-    db = _pg_admin(cfg)
-    try:
-        v = init_schema(db)
-    except StoreError as exc:
-        raise click.ClickException(f"{where}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - psycopg.Error: a privilege missing, ...
-        raise click.ClickException(f"{where}: {str(exc).strip().splitlines()[0]}") from None
-    finally:
-        db.close()
+    v = _on_pg(cfg, init_schema)
     click.echo(f"{where}: schema version {v} created")
 
 
@@ -390,7 +397,6 @@ def db_init_cmd(config_path) -> None:
 def db_upgrade_cmd(config_path) -> None:
     """Bring the lease database schema to the version this odm needs (each
     step in one transaction; safe to run twice, or from two machines)."""
-    from router.errors import StoreError
     cfg = _config(config_path)
     where = cfg.store_description()
     if cfg.lease_store is None:
@@ -403,15 +409,7 @@ def db_upgrade_cmd(config_path) -> None:
         click.echo(f"{where}: schema version {v}, nothing to do")
         return
     from router.pgstore import upgrade_schema
-    db = _pg_admin(cfg)
-    try:
-        old, new = upgrade_schema(db)
-    except StoreError as exc:
-        raise click.ClickException(f"{where}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - psycopg.Error
-        raise click.ClickException(f"{where}: {str(exc).strip().splitlines()[0]}") from None
-    finally:
-        db.close()
+    old, new = _on_pg(cfg, upgrade_schema)
     if old == new:
         click.echo(f"{where}: schema version {new}, nothing to do")
     else:
@@ -430,14 +428,7 @@ def db_version_cmd(config_path, as_json) -> None:
         v, known = _sqlite_version(cfg, create=False)
     else:
         from router.pgstore import PG_SCHEMA_VERSION, schema_version
-        db = _pg_admin(cfg)
-        try:
-            v, known = schema_version(db), PG_SCHEMA_VERSION
-        except Exception as exc:  # noqa: BLE001 - psycopg.Error
-            raise click.ClickException(f"{where}: {str(exc).strip().splitlines()[0]}") \
-                from None
-        finally:
-            db.close()
+        v, known = _on_pg(cfg, schema_version), PG_SCHEMA_VERSION
     if as_json:
         click.echo(json.dumps({"store": where, "schema-version": v, "odm-schema-version": known,
                                "ok": v == known}))
