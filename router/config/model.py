@@ -14,7 +14,7 @@ by editing a constant.
 
 from __future__ import annotations
 
-import socket
+import os
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
@@ -394,7 +394,7 @@ class RouterConfig:
     """The whole router agent configuration (see module docstring)."""
 
     interfaces: tuple[InterfaceConfig, ...]
-    router_id: str = field(default_factory=socket.gethostname)
+    router_id: str = field(default_factory=lambda: os.uname().nodename)  # the host name
     """name of this router, recorded as ``anchor`` / ``served_by`` in bindings"""
     pen: int = ODM_PEN
     lease_db: Path = Path("/var/lib/odm/router-leases.sqlite3")
