@@ -15,8 +15,9 @@ import struct
 from ipaddress import IPv6Address
 
 from odm_wire.constants import Icmp6Type, MobilityType, NdOptionType, mobility_type_or_raw
-from odm_wire.dhcp6 import _addr, _speedups, model
+from odm_wire.dhcp6 import _addr, _speedups
 from odm_wire.errors import WireFormatError
+from odm_wire.model import Container, model
 
 __all__ = [
     "Mtu",
@@ -172,17 +173,8 @@ def _tlv(t: int, data: bytes) -> bytes:
     return bytes((t, (n + pad) // 8)) + data + bytes(pad)
 
 
-class _NdContainer:
-    options: tuple
-
-    def get(self, cls):
-        for o in self.options:
-            if type(o) is cls:
-                return o
-        return None
-
-    def get_all(self, cls):
-        return [o for o in self.options if type(o) is cls]
+class _NdContainer(Container):
+    """An RS or RA: option lookup (:class:`~odm_wire.model.Container`) and its PIOs."""
 
     @property
     def prefixes(self) -> list[PrefixInformation]:
