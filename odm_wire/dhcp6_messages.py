@@ -1,6 +1,7 @@
 """DHCPv6 messages (RFC 8415 §8, §9): client/server messages named after
 their msg-type, and relay messages, as frozen dataclasses. The options are
-:mod:`odm_wire.dhcp6_options`; the codec is :mod:`odm_wire.dhcp6`."""
+:mod:`odm_wire.dhcp6_options`; the codec is :mod:`odm_wire.dhcp6`, the
+module to import them from."""
 
 from __future__ import annotations
 
@@ -12,25 +13,6 @@ from odm_wire.constants import MessageType
 from odm_wire.dhcp6_options import IAPD, ClientId, Option, RelayMsg, ServerId, StatusCode
 from odm_wire.duid import Duid
 from odm_wire.model import Container, model
-
-__all__ = [
-    "MESSAGE_CLASSES",
-    "Advertise",
-    "Confirm",
-    "Decline",
-    "InformationRequest",
-    "Message",
-    "Rebind",
-    "Reconfigure",
-    "RelayForw",
-    "RelayMessage",
-    "RelayRepl",
-    "Release",
-    "Renew",
-    "Reply",
-    "Request",
-    "Solicit",
-]
 
 
 @model

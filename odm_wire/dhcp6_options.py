@@ -26,36 +26,6 @@ from odm_wire.model import Container, model
 if TYPE_CHECKING:
     from odm_wire.dhcp6_messages import Message
 
-__all__ = [
-    "IANA",
-    "IAPD",
-    "ClientId",
-    "ElapsedTime",
-    "IAAddr",
-    "IAPrefix",
-    "InfMaxRt",
-    "InterfaceId",
-    "MobilityTypeSubOption",
-    "OdmVendorOpts",
-    "Option",
-    "OptionRequest",
-    "Preference",
-    "RapidCommit",
-    "ReconfigureAccept",
-    "ReconfigureMessage",
-    "RelayMsg",
-    "ServerId",
-    "SolMaxRt",
-    "StatusCode",
-    "SupportedTypesSubOption",
-    "UnknownOption",
-    "UnknownSubOption",
-    "VendorOpts",
-    "VendorSubOption",
-    "mobility_type_option",
-    "odm_suboptions",
-]
-
 _H = struct.Struct("!H")
 _HH = struct.Struct("!HH")
 _I = struct.Struct("!I")
@@ -106,10 +76,9 @@ class _Memo:
 
 
 @model
-class ClientId(Option):
-    """OPTION_CLIENTID (1), RFC 8415 §21.2."""
+class _DuidOption(Option):
+    """An option whose data is one DUID (RFC 8415 §21.2, §21.3)."""
 
-    code: ClassVar[int] = OptionCode.CLIENTID
     duid: Duid
 
     def encode_data(self) -> bytes:
@@ -117,14 +86,17 @@ class ClientId(Option):
 
 
 @model
-class ServerId(_Memo, Option):
+class ClientId(_DuidOption):
+    """OPTION_CLIENTID (1), RFC 8415 §21.2."""
+
+    code: ClassVar[int] = OptionCode.CLIENTID
+
+
+@model
+class ServerId(_Memo, _DuidOption):
     """OPTION_SERVERID (2), RFC 8415 §21.3."""
 
     code: ClassVar[int] = OptionCode.SERVERID
-    duid: Duid
-
-    def encode_data(self) -> bytes:
-        return encode_duid(self.duid)
 
 
 @model
@@ -144,10 +116,10 @@ class IAAddr(Option, Container):
 
 
 @model
-class IANA(Option, Container):
-    """OPTION_IA_NA (3), RFC 8415 §21.4: IAID, T1 and T2 in seconds, IA_NA-options."""
+class _IaOption(Option, Container):
+    """The layout of IA_NA and IA_PD (RFC 8415 §21.4, §21.21): IAID, T1, T2,
+    then options."""
 
-    code: ClassVar[int] = OptionCode.IA_NA
     iaid: int
     t1: int = 0
     t2: int = 0
@@ -158,19 +130,19 @@ class IANA(Option, Container):
 
 
 @model
-class IAPD(Option, Container):
+class IANA(_IaOption):
+    """OPTION_IA_NA (3), RFC 8415 §21.4: IAID, T1 and T2 in seconds, IA_NA-options."""
+
+    code: ClassVar[int] = OptionCode.IA_NA
+
+
+@model
+class IAPD(_IaOption):
     """OPTION_IA_PD (25), RFC 8415 §21.21: IAID, T1 and T2 in seconds (0 = left
     to the client, 0xffffffff = infinity), and IA_PD-options (IAPREFIXes,
     Status Code)."""
 
     code: ClassVar[int] = OptionCode.IA_PD
-    iaid: int
-    t1: int = 0
-    t2: int = 0
-    options: tuple[Option, ...] = ()
-
-    def encode_data(self) -> bytes:
-        return _III.pack(self.iaid, self.t1, self.t2) + _encode_options(self.options)
 
     @property
     def prefixes(self) -> list[IAPrefix]:

@@ -1,5 +1,5 @@
 """DHCP Unique Identifiers (RFC 8415 §11): the DUID forms as frozen
-dataclasses, and their codec."""
+dataclasses, and their codec. Import them from :mod:`odm_wire.dhcp6`."""
 
 from __future__ import annotations
 
@@ -8,17 +8,6 @@ import struct
 from odm_wire.constants import DuidType
 from odm_wire.errors import WireFormatError
 from odm_wire.model import model
-
-__all__ = [
-    "Duid",
-    "DuidEN",
-    "DuidLL",
-    "DuidLLT",
-    "DuidUUID",
-    "DuidUnknown",
-    "decode_duid",
-    "encode_duid",
-]
 
 _H = struct.Struct("!H")
 _HH = struct.Struct("!HH")

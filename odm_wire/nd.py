@@ -48,30 +48,30 @@ class NdOption:
 
 
 @model
-class SourceLinkLayerAddress(NdOption):
-    """Source Link-Layer Address option (1), RFC 4861 §4.6.1. ``link_layer_address``
-    is the raw address (6 octets on Ethernet); padding is kept in ``padding``."""
+class _LinkLayerAddress(NdOption):
+    """The layout of the Source and Target Link-Layer Address options (RFC 4861
+    §4.6.1): ``link_layer_address`` is the raw address (6 octets on
+    Ethernet); padding is kept in ``padding``."""
 
     link_layer_address: bytes
     padding: bytes = b""
-
-    option_type = NdOptionType.SOURCE_LINK_LAYER_ADDRESS
 
     def encode(self) -> bytes:
         return _tlv(self.option_type, self.link_layer_address + self.padding)
 
 
 @model
-class TargetLinkLayerAddress(NdOption):
+class SourceLinkLayerAddress(_LinkLayerAddress):
+    """Source Link-Layer Address option (1), RFC 4861 §4.6.1."""
+
+    option_type = NdOptionType.SOURCE_LINK_LAYER_ADDRESS
+
+
+@model
+class TargetLinkLayerAddress(_LinkLayerAddress):
     """Target Link-Layer Address option (2), RFC 4861 §4.6.1."""
 
-    link_layer_address: bytes
-    padding: bytes = b""
-
     option_type = NdOptionType.TARGET_LINK_LAYER_ADDRESS
-
-    def encode(self) -> bytes:
-        return _tlv(self.option_type, self.link_layer_address + self.padding)
 
 
 @model
