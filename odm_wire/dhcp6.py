@@ -72,6 +72,7 @@ from odm_wire.dhcp6_options import (
     VendorSubOption,
     _encode_options,
     _Memo,  # noqa: F401 - part of this module's surface (tests/wire)
+    first_mobility_type,
     mobility_type_option,
     odm_suboptions,
 )
@@ -138,6 +139,7 @@ __all__ = [
     "decode_duid",
     "encode_dhcp6",
     "encode_duid",
+    "first_mobility_type",
     "mobility_type_option",
     "odm_suboptions",
 ]

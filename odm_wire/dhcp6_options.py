@@ -177,9 +177,7 @@ class IAPrefix(Option, Container):
         """The type in odm's vendor option inside this IAPREFIX: a
         :class:`MobilityType`, a raw int for a reserved value, or None when the
         IAPREFIX carries no odm type (DESIGN §2)."""
-        for s in odm_suboptions(self.options, MobilityTypeSubOption):
-            return s.mobility_type
-        return None
+        return first_mobility_type(self.options)
 
     @property
     def network(self) -> str:
@@ -425,3 +423,13 @@ class UnknownOption(Option):
 
     def encode_data(self) -> bytes:
         return self.data
+
+
+def first_mobility_type(options: Iterable[object]) -> MobilityType | int | None:
+    """The type in the first odm MOBILITY_TYPE sub-option of this scope (an
+    IAPREFIX's IAprefix-options, or a message's top level): a
+    :class:`MobilityType`, a raw int for a reserved value, or None when the
+    scope carries none (DESIGN §2)."""
+    for s in odm_suboptions(options, MobilityTypeSubOption):
+        return s.mobility_type
+    return None
