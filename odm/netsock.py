@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from ipaddress import IPv6Address
 
 __all__ = [
@@ -67,20 +68,13 @@ def raw_icmp6_socket(iface: str, ifindex: int, passed: Iterable[int], *,
     ``groups`` there, multicast loopback off (the agent does not hear what it
     sends). Raises :class:`OSError` (EPERM without CAP_NET_RAW)."""
     s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.encode())
+    with _closed_on_error(s):
+        _on_interface(s, iface, ifindex)
         s.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, icmp6_filter(passed))
         s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
-        for group in groups:
-            join_group(s, group, ifindex)
-        s.setblocking(False)
-    except OSError:
-        s.close()
-        raise
+        _join_and_unblock(s, ifindex, groups)
     return s
 
 
@@ -94,23 +88,39 @@ def udp6_socket(iface: str, ifindex: int, port: int, *, v6only: bool = False,
     receive buffer (SO_RCVBUFFORCE when privileged, else SO_RCVBUF, capped by
     net.core.rmem_max). Raises :class:`OSError` (EADDRINUSE, EPERM)."""
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    try:
+    with _closed_on_error(s):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.encode())
+        _on_interface(s, iface, ifindex)
         if v6only:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
         if rcvbuf is not None:
             _big_rcvbuf(s, rcvbuf)
         s.bind(("::", port))
-        for group in groups:
-            join_group(s, group, ifindex)
-        s.setblocking(False)
+        _join_and_unblock(s, ifindex, groups)
+    return s
+
+
+@contextmanager
+def _closed_on_error(s: socket.socket) -> Iterator[None]:
+    try:
+        yield
     except OSError:
         s.close()
         raise
-    return s
+
+
+def _on_interface(s: socket.socket, iface: str, ifindex: int) -> None:
+    """Bound to ``iface``; multicast goes out of it and is not looped back."""
+    s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.encode())
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+
+
+def _join_and_unblock(s: socket.socket, ifindex: int,
+                      groups: Iterable[str | IPv6Address]) -> None:
+    for group in groups:
+        join_group(s, group, ifindex)
+    s.setblocking(False)
 
 
 def _big_rcvbuf(s: socket.socket, size: int) -> None:

@@ -68,6 +68,13 @@ def _opt(s, level, name):
     return s.getsockopt(level, name)
 
 
+def _open(make):
+    try:
+        return make()
+    except PermissionError:
+        pytest.skip("SO_BINDTODEVICE and raw sockets need CAP_NET_RAW")
+
+
 def _lo():
     try:
         return socket.if_nametoindex("lo")
@@ -77,11 +84,7 @@ def _lo():
 
 def test_udp6_socket_options():
     idx = _lo()
-    try:
-        s = netsock.udp6_socket("lo", idx, 0, v6only=True, rcvbuf=256 * 1024)
-    except PermissionError:
-        pytest.skip("SO_BINDTODEVICE needs CAP_NET_RAW")
-    with s:
+    with _open(lambda: netsock.udp6_socket("lo", idx, 0, v6only=True, rcvbuf=256 * 1024)) as s:
         assert not s.getblocking()
         assert _opt(s, socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 1
         assert _opt(s, socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP) == 0
@@ -93,11 +96,7 @@ def test_udp6_socket_options():
 
 def test_raw_icmp6_socket_options():
     idx = _lo()
-    try:
-        s = netsock.raw_icmp6_socket("lo", idx, (133, 134))
-    except PermissionError:
-        pytest.skip("a raw ICMPv6 socket needs CAP_NET_RAW")
-    with s:
+    with _open(lambda: netsock.raw_icmp6_socket("lo", idx, (133, 134))) as s:
         assert not s.getblocking()
         assert _opt(s, socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS) == 255
         assert _opt(s, socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS) == 255
