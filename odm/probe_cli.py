@@ -188,6 +188,16 @@ def _show_ra(res, iface: str, as_json: bool) -> None:
 
 
 # ---------------------------------------------------------------------- pd --
+def _client_setup(iface: str, netns: str | None, duid_hex: str | None):
+    """(interface facts, client DUID) for a DHCPv6 client probe: the
+    interface needs a usable link-local address (RFC 8415 §7.1, clients send
+    from one)."""
+    info = _setup(iface, netns)
+    if info.link_local is None:
+        _fail(f"{iface} has no usable link-local address")
+    return info, _client_duid(info, duid_hex)
+
+
 def _client_duid(info, duid_hex: str | None):
     from odm.probetools.pd import duid_ll
     from odm_wire.dhcp6 import decode_duid
@@ -241,10 +251,7 @@ def pd(iface, netns, as_json, pen, mtype, hint, rapid_commit, release, duid_hex,
     from odm.probetools.link import Dhcp6ClientSocket, ProbeError, now
     from odm.probetools.pd import pd_exchange
 
-    info = _setup(iface, netns)
-    if info.link_local is None:
-        _fail(f"{iface} has no usable link-local address")
-    duid = _client_duid(info, duid_hex)
+    info, duid = _client_setup(iface, netns, duid_hex)
     try:
         with Dhcp6ClientSocket(info) as sock:
             res = pd_exchange(sock, now, client_duid=duid, types=[mtype], hint=hint,
@@ -328,10 +335,7 @@ def types_cmd(iface, netns, as_json, pen, wait, timeout, duid_hex) -> None:
     from odm.probetools.ra import probe_ra
     from odm.probetools.types import probe_types
 
-    info = _setup(iface, netns)
-    if info.link_local is None:
-        _fail(f"{iface} has no usable link-local address")
-    duid = _client_duid(info, duid_hex)
+    info, duid = _client_setup(iface, netns, duid_hex)
     try:
         with Icmp6Socket(info) as s:
             ra_res = probe_ra(s, now, mac=info.mac, wait=wait)

@@ -32,7 +32,7 @@ raises the :class:`~odm_wire.errors.WireFormatError`: one definition of every
 error. (An option's own ``encode()`` may then run twice; the codec's options
 have no side effect there but their memo.)
 
-Objects are built as :func:`odm_wire.dhcp6.model` describes: the instance
+Objects are built as :func:`odm_wire.model.model` describes: the instance
 attributes are stored directly (the frozen dataclass ``__setattr__`` is not
 called), and a field left at its dataclass default is not stored at all (the
 class attribute holding the default answers), which is what equality, hashing,

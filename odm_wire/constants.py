@@ -174,6 +174,15 @@ class StatusCode(IntEnum):
                 4: "NotOnLink", 5: "UseMulticast", 6: "NoPrefixAvail"}[int(self)]
 
 
+def status_name(code: int) -> str:
+    """The RFC's name of a status code (``NoPrefixAvail``, RFC 8415 §21.13), or
+    ``status N`` for a value it does not assign."""
+    try:
+        return StatusCode(int(code)).rfc_name
+    except ValueError:
+        return f"status {int(code)}"
+
+
 class DuidType(IntEnum):
     """DUID types (RFC 8415 §11.1)."""
 

@@ -1,6 +1,9 @@
-"""DHCPv6 message model and codec (RFC 8415), with odm's mobility-type option.
+"""DHCPv6 codec (RFC 8415), with odm's mobility-type option.
 
-Every message and option is a frozen dataclass named after the RFC's fields.
+Every message and option is a frozen dataclass named after the RFC's fields
+(:mod:`odm_wire.dhcp6_messages`, :mod:`odm_wire.dhcp6_options`,
+:mod:`odm_wire.duid`); this module re-exports all of them, so
+``from odm_wire.dhcp6 import Solicit, IAPD, decode_dhcp6`` is the one import.
 :func:`decode_dhcp6` turns one UDP payload into a message, :func:`encode_dhcp6`
 turns a message back into octets; ``encode_dhcp6(decode_dhcp6(b)) == b`` for
 every well-formed ``b`` (unknown options and foreign vendor data are kept as
@@ -17,22 +20,71 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
-from dataclasses import MISSING, dataclass, fields
 from ipaddress import IPv6Address
-from typing import ClassVar, TypeVar
 
-from odm_wire.constants import (
-    ODM_PEN,
-    DuidType,
-    MessageType,
-    MobilityType,
-    OdmSubOption,
-    OptionCode,
-    mobility_type_or_raw,
-)
+from odm_wire.constants import ODM_PEN, OptionCode, mobility_type_or_raw
 from odm_wire.constants import (
     StatusCode as StatusCodeValue,
+)
+from odm_wire.dhcp6_messages import (
+    MESSAGE_CLASSES,
+    Advertise,
+    Confirm,
+    Decline,
+    InformationRequest,
+    Message,
+    Rebind,
+    Reconfigure,
+    RelayForw,
+    RelayMessage,
+    RelayRepl,
+    Release,
+    Renew,
+    Reply,
+    Request,
+    Solicit,
+)
+from odm_wire.dhcp6_options import (
+    IANA,
+    IAPD,
+    ClientId,
+    ElapsedTime,
+    IAAddr,
+    IAPrefix,
+    InfMaxRt,
+    InterfaceId,
+    MobilityTypeSubOption,
+    OdmVendorOpts,
+    Option,
+    OptionRequest,
+    Preference,
+    RapidCommit,
+    ReconfigureAccept,
+    ReconfigureMessage,
+    RelayMsg,
+    ServerId,
+    SolMaxRt,
+    StatusCode,
+    SupportedTypesSubOption,
+    UnknownOption,
+    UnknownSubOption,
+    VendorOpts,
+    VendorSubOption,
+    _encode_options,
+    _Memo,  # noqa: F401 - part of this module's surface (tests/wire)
+    first_mobility_type,
+    mobility_type_option,
+    odm_suboptions,
+)
+from odm_wire.duid import (
+    Duid,
+    DuidEN,
+    DuidLL,
+    DuidLLT,
+    DuidUnknown,
+    DuidUUID,
+    decode_duid,
+    encode_duid,
 )
 from odm_wire.errors import WireFormatError
 
@@ -87,640 +139,19 @@ __all__ = [
     "decode_duid",
     "encode_dhcp6",
     "encode_duid",
+    "first_mobility_type",
     "mobility_type_option",
+    "odm_suboptions",
 ]
 
-_H = struct.Struct("!H")
 _HH = struct.Struct("!HH")
 _I = struct.Struct("!I")
 _III = struct.Struct("!III")
 _IIB = struct.Struct("!IIB")
-_HHI = struct.Struct("!HHI")
 _III_unpack = _III.unpack_from
 _IIB_unpack = _IIB.unpack_from
 _new = object.__new__
 _from_bytes = int.from_bytes
-
-T = TypeVar("T")
-
-
-def model(cls):
-    """``@dataclass(frozen=True)`` with a faster ``__init__``.
-
-    The generated ``__init__`` of a frozen dataclass sets each field through
-    ``object.__setattr__`` (about 150 ns a field); the codec builds several
-    objects per datagram, so this one writes the instance dict directly. The
-    class is otherwise an ordinary frozen dataclass: ``fields()``, ``replace()``,
-    equality, hashing and the FrozenInstanceError on assignment all hold.
-    """
-    cls = dataclass(frozen=True)(cls)
-    flds = fields(cls)
-    ns = {"MISSING": MISSING}
-    params, body = [], []
-    for f in flds:
-        if f.default is not MISSING:
-            ns[f"_d_{f.name}"] = f.default
-            params.append(f"{f.name}=_d_{f.name}")
-        else:
-            params.append(f.name)
-        body.append(f"d[{f.name!r}] = {f.name}")
-    src = (f"def __init__(self, {', '.join(params)}):\n    d = self.__dict__\n    "
-           + ("\n    ".join(body) or "pass"))
-    if not flds:
-        src = "def __init__(self):\n    pass"
-    exec(src, ns)  # noqa: S102 - source built above from the field names only
-    ns["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = ns["__init__"]
-    return cls
-
-
-# --------------------------------------------------------------------------- DUID
-class Duid:
-    """Base of the DUID forms (RFC 8415 §11). ``bytes(duid)`` is its wire form."""
-
-    def __bytes__(self) -> bytes:
-        return encode_duid(self)
-
-
-@model
-class DuidLLT(Duid):
-    """DUID-LLT (RFC 8415 §11.2): hardware type, time in seconds since
-    2000-01-01 UTC mod 2^32, link-layer address."""
-
-    hardware_type: int
-    time: int
-    link_layer_address: bytes
-
-
-@model
-class DuidEN(Duid):
-    """DUID-EN (RFC 8415 §11.3): enterprise number and an opaque identifier."""
-
-    enterprise_number: int
-    identifier: bytes
-
-
-@model
-class DuidLL(Duid):
-    """DUID-LL (RFC 8415 §11.4): hardware type (1 = Ethernet) and link-layer
-    address (6 octets for Ethernet)."""
-
-    hardware_type: int
-    link_layer_address: bytes
-
-
-@model
-class DuidUUID(Duid):
-    """DUID-UUID (RFC 6355 via RFC 8415 §11.5): a 16-octet UUID."""
-
-    uuid: bytes
-
-
-@model
-class DuidUnknown(Duid):
-    """A DUID of a type odm does not model; kept as octets."""
-
-    duid_type: int
-    data: bytes
-
-
-def decode_duid(buf: bytes, start: int = 0, end: int | None = None) -> Duid:
-    """Decode a DUID occupying ``buf[start:end]``. Raises :class:`WireFormatError`
-    when it is shorter than its type requires (RFC 8415 §11.2–§11.5)."""
-    if end is None:
-        end = len(buf)
-    n = end - start
-    if n < 2:
-        raise WireFormatError(f"DUID of {n} octets is shorter than its 2-octet type", start)
-    t = (buf[start] << 8) | buf[start + 1]
-    if t == 3:
-        if n < 4:
-            raise WireFormatError("DUID-LL shorter than 4 octets", start)
-        o = _new(DuidLL)
-        d = o.__dict__
-        d["hardware_type"] = (buf[start + 2] << 8) | buf[start + 3]
-        d["link_layer_address"] = buf[start + 4:end]
-        return o
-    if t == 1:
-        if n < 8:
-            raise WireFormatError("DUID-LLT shorter than 8 octets", start)
-        _, hw, tm = _HHI.unpack_from(buf, start)
-        return DuidLLT(hardware_type=hw, time=tm,
-                               link_layer_address=buf[start + 8:end])
-    if t == 2:
-        if n < 6:
-            raise WireFormatError("DUID-EN shorter than 6 octets", start)
-        return DuidEN(enterprise_number=_I.unpack_from(buf, start + 2)[0],
-                              identifier=buf[start + 6:end])
-    if t == 4:
-        if n != 18:
-            raise WireFormatError(f"DUID-UUID must be 18 octets, not {n}", start)
-        return DuidUUID(uuid=buf[start + 2:end])
-    return DuidUnknown(duid_type=t, data=buf[start + 2:end])
-
-
-def encode_duid(duid: Duid) -> bytes:
-    """Encode a DUID to its wire octets (RFC 8415 §11)."""
-    t = type(duid)
-    if t is DuidLL:
-        return _HH.pack(DuidType.LL, duid.hardware_type) + duid.link_layer_address
-    if t is DuidLLT:
-        return _HHI.pack(DuidType.LLT, duid.hardware_type, duid.time) + duid.link_layer_address
-    if t is DuidEN:
-        return _H.pack(DuidType.EN) + _I.pack(duid.enterprise_number) + duid.identifier
-    if t is DuidUUID:
-        if len(duid.uuid) != 16:
-            raise WireFormatError("DUID-UUID needs a 16-octet UUID")
-        return _H.pack(DuidType.UUID) + duid.uuid
-    if t is DuidUnknown:
-        return _H.pack(duid.duid_type) + duid.data
-    raise WireFormatError(f"not a DUID: {duid!r}")
-
-
-# ------------------------------------------------------------------------ options
-class Option:
-    """Base of all DHCPv6 options. ``code`` is the option-code (RFC 8415 §21.1)."""
-
-    code: ClassVar[int]
-
-    def encode(self) -> bytes:
-        """The whole option: option-code, option-len, option-data."""
-        data = self.encode_data()
-        if len(data) > 0xFFFF:
-            raise WireFormatError(f"option {self.code} data of {len(data)} octets exceeds 65535")
-        return _HH.pack(self.code, len(data)) + data
-
-    def encode_data(self) -> bytes:  # pragma: no cover - every subclass overrides
-        raise NotImplementedError
-
-
-class _Memo:
-    """Mixin of options that a server sends again and again (its Server
-    Identifier, Preference, odm's vendor options, ...) and whose fields are
-    immutable (ints, str, bytes, tuples of those): the first :meth:`encode`
-    remembers its octets in the instance's ``__dict__`` under ``_wire``, the
-    next ones return them. ``_wire`` is not a field, so equality, hashing,
-    ``repr`` and ``dataclasses.replace`` never see it (a replaced copy encodes
-    anew)."""
-
-    __slots__ = ()
-
-    def encode(self) -> bytes:
-        d = self.__dict__
-        w = d.get("_wire")
-        if w is None:
-            w = d["_wire"] = Option.encode(self)
-        return w
-
-
-class _Container:
-    """Lookup helpers for anything holding an ``options`` tuple."""
-
-    options: tuple
-
-    def get(self, cls: type[T]) -> T | None:
-        """The first option of class ``cls`` in this scope (not nested), or None."""
-        for o in self.options:
-            if type(o) is cls:
-                return o
-        return None
-
-    def get_all(self, cls: type[T]) -> list[T]:
-        """Every option of class ``cls`` in this scope (not nested), in order."""
-        return [o for o in self.options if type(o) is cls]
-
-
-@model
-class ClientId(Option):
-    """OPTION_CLIENTID (1), RFC 8415 §21.2."""
-
-    code: ClassVar[int] = OptionCode.CLIENTID
-    duid: Duid
-
-    def encode_data(self) -> bytes:
-        return encode_duid(self.duid)
-
-
-@model
-class ServerId(_Memo, Option):
-    """OPTION_SERVERID (2), RFC 8415 §21.3."""
-
-    code: ClassVar[int] = OptionCode.SERVERID
-    duid: Duid
-
-    def encode_data(self) -> bytes:
-        return encode_duid(self.duid)
-
-
-@model
-class IAAddr(Option, _Container):
-    """OPTION_IAADDR (5), RFC 8415 §21.6: address and lifetimes in seconds."""
-
-    code: ClassVar[int] = OptionCode.IAADDR
-    address: IPv6Address
-    preferred_lifetime: int
-    valid_lifetime: int
-    options: tuple[Option, ...] = ()
-
-    def encode_data(self) -> bytes:
-        return (self.address.packed
-                + struct.pack("!II", self.preferred_lifetime, self.valid_lifetime)
-                + _encode_options(self.options))
-
-
-@model
-class IANA(Option, _Container):
-    """OPTION_IA_NA (3), RFC 8415 §21.4: IAID, T1 and T2 in seconds, IA_NA-options."""
-
-    code: ClassVar[int] = OptionCode.IA_NA
-    iaid: int
-    t1: int = 0
-    t2: int = 0
-    options: tuple[Option, ...] = ()
-
-    def encode_data(self) -> bytes:
-        return _III.pack(self.iaid, self.t1, self.t2) + _encode_options(self.options)
-
-
-@model
-class IAPD(Option, _Container):
-    """OPTION_IA_PD (25), RFC 8415 §21.21: IAID, T1 and T2 in seconds (0 = left
-    to the client, 0xffffffff = infinity), and IA_PD-options (IAPREFIXes,
-    Status Code)."""
-
-    code: ClassVar[int] = OptionCode.IA_PD
-    iaid: int
-    t1: int = 0
-    t2: int = 0
-    options: tuple[Option, ...] = ()
-
-    def encode_data(self) -> bytes:
-        return _III.pack(self.iaid, self.t1, self.t2) + _encode_options(self.options)
-
-    @property
-    def prefixes(self) -> list[IAPrefix]:
-        """The IAPREFIX options of this IA_PD."""
-        return [o for o in self.options if type(o) is IAPrefix]
-
-    @property
-    def status(self) -> StatusCode | None:
-        """The Status Code option of this IA_PD's own scope (RFC 8415 §21.13), or
-        None (which means Success, §7.5)."""
-        return self.get(StatusCode)
-
-
-@model
-class IAPrefix(Option, _Container):
-    """OPTION_IAPREFIX (26), RFC 8415 §21.22: lifetimes in seconds, prefix length
-    in bits, prefix, IAprefix-options (where odm's mobility type travels)."""
-
-    code: ClassVar[int] = OptionCode.IAPREFIX
-    preferred_lifetime: int
-    valid_lifetime: int
-    prefix_length: int
-    prefix: IPv6Address
-    options: tuple[Option, ...] = ()
-
-    def encode_data(self) -> bytes:
-        return (_IIB.pack(self.preferred_lifetime, self.valid_lifetime, self.prefix_length)
-                + self.prefix.packed + _encode_options(self.options))
-
-    @property
-    def mobility_type(self) -> MobilityType | int | None:
-        """The type in odm's vendor option inside this IAPREFIX: a
-        :class:`MobilityType`, a raw int for a reserved value, or None when the
-        IAPREFIX carries no odm type (DESIGN §2)."""
-        for o in self.options:
-            if type(o) is OdmVendorOpts:
-                for s in o.suboptions:
-                    if type(s) is MobilityTypeSubOption:
-                        return s.mobility_type
-        return None
-
-    @property
-    def network(self) -> str:
-        """``prefix/prefix_length`` as text."""
-        return f"{self.prefix}/{self.prefix_length}"
-
-
-@model
-class OptionRequest(_Memo, Option):
-    """OPTION_ORO (6), RFC 8415 §21.7: the option codes the client asks for."""
-
-    code: ClassVar[int] = OptionCode.ORO
-    requested_options: tuple[int, ...] = ()
-
-    def encode_data(self) -> bytes:
-        return struct.pack(f"!{len(self.requested_options)}H", *self.requested_options)
-
-
-@model
-class Preference(_Memo, Option):
-    """OPTION_PREFERENCE (7), RFC 8415 §21.8: 0–255; 255 means "take me now"."""
-
-    code: ClassVar[int] = OptionCode.PREFERENCE
-    preference: int
-
-    def encode_data(self) -> bytes:
-        return bytes((self.preference,))
-
-
-@model
-class ElapsedTime(_Memo, Option):
-    """OPTION_ELAPSED_TIME (8), RFC 8415 §21.9: in hundredths of a second,
-    0xffff for anything longer."""
-
-    code: ClassVar[int] = OptionCode.ELAPSED_TIME
-    elapsed_time: int = 0
-
-    def encode_data(self) -> bytes:
-        return _H.pack(self.elapsed_time)
-
-
-@model
-class RelayMsg(Option):
-    """OPTION_RELAY_MSG (9), RFC 8415 §21.10: the relayed message."""
-
-    code: ClassVar[int] = OptionCode.RELAY_MSG
-    message: Message
-
-    def encode_data(self) -> bytes:
-        return encode_dhcp6(self.message)
-
-
-@model
-class StatusCode(_Memo, Option):
-    """OPTION_STATUS_CODE (13), RFC 8415 §21.13: status code and a UTF-8 message.
-
-    The message is kept exactly: octets that are not valid UTF-8 survive a round
-    trip as surrogate escapes."""
-
-    code: ClassVar[int] = OptionCode.STATUS_CODE
-    status_code: StatusCodeValue | int
-    status_message: str = ""
-
-    def encode_data(self) -> bytes:
-        return _H.pack(self.status_code) + self.status_message.encode("utf-8", "surrogateescape")
-
-
-@model
-class RapidCommit(_Memo, Option):
-    """OPTION_RAPID_COMMIT (14), RFC 8415 §21.14: no data."""
-
-    code: ClassVar[int] = OptionCode.RAPID_COMMIT
-
-    def encode_data(self) -> bytes:
-        return b""
-
-
-@model
-class VendorOpts(Option):
-    """OPTION_VENDOR_OPTS (17), RFC 8415 §21.17, of an enterprise other than
-    odm's: the vendor data is kept as opaque octets and never interpreted."""
-
-    code: ClassVar[int] = OptionCode.VENDOR_OPTS
-    enterprise_number: int
-    data: bytes = b""
-
-    def encode_data(self) -> bytes:
-        return _I.pack(self.enterprise_number) + self.data
-
-
-class VendorSubOption:
-    """Base of odm's sub-options inside its OPTION_VENDOR_OPTS."""
-
-    sub_code: ClassVar[int]
-
-    def encode(self) -> bytes:
-        data = self.encode_data()
-        return _HH.pack(self.sub_code, len(data)) + data
-
-
-@model
-class MobilityTypeSubOption(VendorSubOption):
-    """odm sub-option 1 MOBILITY_TYPE (1 octet): the type asked (client) or
-    granted (server) for the IAPREFIX it sits in (DESIGN §2, draft-moses §3).
-    A reserved value decodes as a plain int."""
-
-    sub_code: ClassVar[int] = OdmSubOption.MOBILITY_TYPE
-    mobility_type: MobilityType | int
-
-    def encode_data(self) -> bytes:
-        return bytes((self.mobility_type,))
-
-
-@model
-class SupportedTypesSubOption(VendorSubOption):
-    """odm sub-option 2 SUPPORTED_TYPES (one octet per type): the types this
-    network can delegate; top level, server → client (DESIGN §2)."""
-
-    sub_code: ClassVar[int] = OdmSubOption.SUPPORTED_TYPES
-    types: tuple[MobilityType | int, ...] = ()
-
-    def encode_data(self) -> bytes:
-        return bytes(self.types)
-
-
-@model
-class UnknownSubOption(VendorSubOption):
-    """An odm sub-option code this version does not know; kept as octets."""
-
-    sub_code: int
-    data: bytes = b""
-
-    def encode(self) -> bytes:
-        return _HH.pack(self.sub_code, len(self.data)) + self.data
-
-
-@model
-class OdmVendorOpts(_Memo, Option):
-    """OPTION_VENDOR_OPTS (17) under odm's enterprise number (DESIGN §2):
-    enterprise-number then TLV sub-options (16-bit code, 16-bit length)."""
-
-    code: ClassVar[int] = OptionCode.VENDOR_OPTS
-    suboptions: tuple[VendorSubOption, ...] = ()
-    enterprise_number: int = ODM_PEN
-
-    def encode_data(self) -> bytes:
-        return _I.pack(self.enterprise_number) + b"".join(s.encode() for s in self.suboptions)
-
-
-def mobility_type_option(t: MobilityType | int, pen: int = ODM_PEN) -> OdmVendorOpts:
-    """The vendor option that labels an IAPREFIX with type ``t``:
-    ``0011 0009 <pen> 0001 0001 <t>`` (DESIGN §2)."""
-    return OdmVendorOpts((MobilityTypeSubOption(t),), pen)
-
-
-@model
-class InterfaceId(Option):
-    """OPTION_INTERFACE_ID (18), RFC 8415 §21.18: opaque, set by a relay."""
-
-    code: ClassVar[int] = OptionCode.INTERFACE_ID
-    interface_id: bytes
-
-    def encode_data(self) -> bytes:
-        return self.interface_id
-
-
-@model
-class ReconfigureMessage(Option):
-    """OPTION_RECONF_MSG (19), RFC 8415 §21.19: 5 Renew, 6 Rebind, 11 Inf-Req."""
-
-    code: ClassVar[int] = OptionCode.RECONF_MSG
-    msg_type: int
-
-    def encode_data(self) -> bytes:
-        return bytes((self.msg_type,))
-
-
-@model
-class ReconfigureAccept(Option):
-    """OPTION_RECONF_ACCEPT (20), RFC 8415 §21.20: no data."""
-
-    code: ClassVar[int] = OptionCode.RECONF_ACCEPT
-
-    def encode_data(self) -> bytes:
-        return b""
-
-
-@model
-class SolMaxRt(_Memo, Option):
-    """OPTION_SOL_MAX_RT (82), RFC 8415 §21.24: seconds (60–86400 to be used)."""
-
-    code: ClassVar[int] = OptionCode.SOL_MAX_RT
-    sol_max_rt: int
-
-    def encode_data(self) -> bytes:
-        return _I.pack(self.sol_max_rt)
-
-
-@model
-class InfMaxRt(_Memo, Option):
-    """OPTION_INF_MAX_RT (83), RFC 8415 §21.25: seconds."""
-
-    code: ClassVar[int] = OptionCode.INF_MAX_RT
-    inf_max_rt: int
-
-    def encode_data(self) -> bytes:
-        return _I.pack(self.inf_max_rt)
-
-
-@model
-class UnknownOption(Option):
-    """Any option odm does not model; kept as octets so it re-encodes exactly
-    (RFC 8415 §16: unknown options are ignored, never a reason to drop)."""
-
-    option_code: int
-    data: bytes = b""
-
-    @property
-    def code(self) -> int:  # type: ignore[override]
-        return self.option_code
-
-    def encode(self) -> bytes:
-        return _HH.pack(self.option_code, len(self.data)) + self.data
-
-    def encode_data(self) -> bytes:
-        return self.data
-
-
-# ----------------------------------------------------------------------- messages
-@model
-class Message(_Container):
-    """A client/server DHCPv6 message (RFC 8415 §8): msg-type, 24-bit
-    transaction-id, options. Use the subclass named after the message type."""
-
-    msg_type: ClassVar[MessageType]
-    transaction_id: int
-    options: tuple[Option, ...] = ()
-
-    @property
-    def status(self) -> StatusCode | None:
-        """The message's own top-level Status Code (never one inside an IA), or
-        None (= Success, RFC 8415 §7.5)."""
-        return self.get(StatusCode)
-
-    @property
-    def client_duid(self) -> Duid | None:
-        o = self.get(ClientId)
-        return o.duid if o else None
-
-    @property
-    def server_duid(self) -> Duid | None:
-        o = self.get(ServerId)
-        return o.duid if o else None
-
-    @property
-    def ia_pds(self) -> list[IAPD]:
-        return [o for o in self.options if type(o) is IAPD]
-
-    def iter_options(self) -> Iterator[tuple[tuple[int, ...], Option]]:
-        """Every option, nested ones too, with its path of indices; depth first."""
-        yield from _walk(self.options, ())
-
-
-def _walk(options, path):
-    for i, o in enumerate(options):
-        yield path + (i,), o
-        inner = getattr(o, "options", None)
-        if inner:
-            yield from _walk(inner, path + (i,))
-
-
-def _msg(name: str, mt: MessageType, doc: str) -> type[Message]:
-    cls = model(type(name, (Message,), {
-        "__doc__": doc, "msg_type": mt, "__annotations__": {}, "__module__": __name__}))
-    return cls
-
-
-Solicit = _msg("Solicit", MessageType.SOLICIT, "SOLICIT (1), RFC 8415 §18.2.1.")
-Advertise = _msg("Advertise", MessageType.ADVERTISE, "ADVERTISE (2), RFC 8415 §18.3.9.")
-Request = _msg("Request", MessageType.REQUEST, "REQUEST (3), RFC 8415 §18.2.2.")
-Confirm = _msg("Confirm", MessageType.CONFIRM, "CONFIRM (4), RFC 8415 §18.2.3.")
-Renew = _msg("Renew", MessageType.RENEW, "RENEW (5), RFC 8415 §18.2.4.")
-Rebind = _msg("Rebind", MessageType.REBIND, "REBIND (6), RFC 8415 §18.2.5.")
-Reply = _msg("Reply", MessageType.REPLY, "REPLY (7), RFC 8415 §18.3.10.")
-Release = _msg("Release", MessageType.RELEASE, "RELEASE (8), RFC 8415 §18.2.7.")
-Decline = _msg("Decline", MessageType.DECLINE, "DECLINE (9), RFC 8415 §18.2.8.")
-Reconfigure = _msg("Reconfigure", MessageType.RECONFIGURE, "RECONFIGURE (10), RFC 8415 §18.3.11.")
-InformationRequest = _msg("InformationRequest", MessageType.INFORMATION_REQUEST,
-                          "INFORMATION-REQUEST (11), RFC 8415 §18.2.6.")
-
-
-@model
-class RelayMessage(_Container):
-    """A relay agent/server message (RFC 8415 §9): hop-count, link-address,
-    peer-address, options. Use :class:`RelayForw` or :class:`RelayRepl`."""
-
-    msg_type: ClassVar[MessageType]
-    hop_count: int
-    link_address: IPv6Address
-    peer_address: IPv6Address
-    options: tuple[Option, ...] = ()
-
-    @property
-    def relayed(self) -> Message | RelayMessage | None:
-        o = self.get(RelayMsg)
-        return o.message if o else None
-
-
-@model
-class RelayForw(RelayMessage):
-    """RELAY-FORW (12), RFC 8415 §9, §19.1 (options: Relay Message, Interface-Id)."""
-
-    msg_type: ClassVar[MessageType] = MessageType.RELAY_FORW
-
-
-@model
-class RelayRepl(RelayMessage):
-    """RELAY-REPL (13), RFC 8415 §9, §19.3."""
-
-    msg_type: ClassVar[MessageType] = MessageType.RELAY_REPL
-
-
-MESSAGE_CLASSES: dict[int, type] = {c.msg_type: c for c in (
-    Solicit, Advertise, Request, Confirm, Renew, Rebind, Reply, Release, Decline,
-    Reconfigure, InformationRequest, RelayForw, RelayRepl)}
 
 
 # ------------------------------------------------------------------------ decoder
@@ -1013,10 +444,6 @@ def decode_dhcp6(data: bytes, pen: int = ODM_PEN) -> Message | RelayMessage:
 
 
 # ------------------------------------------------------------------------ encoder
-def _encode_options(options) -> bytes:
-    return b"".join([o.encode() for o in options])
-
-
 def encode_dhcp6(msg: Message | RelayMessage) -> bytes:
     """Encode a message to its UDP payload (RFC 8415 §8, §9). Raises
     :class:`WireFormatError` for values that do not fit their fields."""

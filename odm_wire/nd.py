@@ -15,8 +15,9 @@ import struct
 from ipaddress import IPv6Address
 
 from odm_wire.constants import Icmp6Type, MobilityType, NdOptionType, mobility_type_or_raw
-from odm_wire.dhcp6 import _addr, _speedups, model
+from odm_wire.dhcp6 import _addr, _speedups
 from odm_wire.errors import WireFormatError
+from odm_wire.model import Container, model
 
 __all__ = [
     "Mtu",
@@ -47,30 +48,30 @@ class NdOption:
 
 
 @model
-class SourceLinkLayerAddress(NdOption):
-    """Source Link-Layer Address option (1), RFC 4861 §4.6.1. ``link_layer_address``
-    is the raw address (6 octets on Ethernet); padding is kept in ``padding``."""
+class _LinkLayerAddress(NdOption):
+    """The layout of the Source and Target Link-Layer Address options (RFC 4861
+    §4.6.1): ``link_layer_address`` is the raw address (6 octets on
+    Ethernet); padding is kept in ``padding``."""
 
     link_layer_address: bytes
     padding: bytes = b""
-
-    option_type = NdOptionType.SOURCE_LINK_LAYER_ADDRESS
 
     def encode(self) -> bytes:
         return _tlv(self.option_type, self.link_layer_address + self.padding)
 
 
 @model
-class TargetLinkLayerAddress(NdOption):
+class SourceLinkLayerAddress(_LinkLayerAddress):
+    """Source Link-Layer Address option (1), RFC 4861 §4.6.1."""
+
+    option_type = NdOptionType.SOURCE_LINK_LAYER_ADDRESS
+
+
+@model
+class TargetLinkLayerAddress(_LinkLayerAddress):
     """Target Link-Layer Address option (2), RFC 4861 §4.6.1."""
 
-    link_layer_address: bytes
-    padding: bytes = b""
-
     option_type = NdOptionType.TARGET_LINK_LAYER_ADDRESS
-
-    def encode(self) -> bytes:
-        return _tlv(self.option_type, self.link_layer_address + self.padding)
 
 
 @model
@@ -172,17 +173,8 @@ def _tlv(t: int, data: bytes) -> bytes:
     return bytes((t, (n + pad) // 8)) + data + bytes(pad)
 
 
-class _NdContainer:
-    options: tuple
-
-    def get(self, cls):
-        for o in self.options:
-            if type(o) is cls:
-                return o
-        return None
-
-    def get_all(self, cls):
-        return [o for o in self.options if type(o) is cls]
+class _NdContainer(Container):
+    """An RS or RA: option lookup (:class:`~odm_wire.model.Container`) and its PIOs."""
 
     @property
     def prefixes(self) -> list[PrefixInformation]:

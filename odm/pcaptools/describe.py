@@ -17,7 +17,7 @@ from odm.jsonout import type_json
 from odm.pcaptools.packets import ND_NAMES, Packet
 from odm_wire import dhcp6 as d6
 from odm_wire import nd
-from odm_wire.constants import INFINITY, MessageType, MobilityType
+from odm_wire.constants import INFINITY, MessageType, MobilityType, status_name
 from odm_wire.constants import StatusCode as SC
 
 __all__ = [
@@ -85,14 +85,6 @@ def type_name(t) -> str:
     return f"reserved({int(t)})"
 
 
-def status_name(code) -> str:
-    """``NoPrefixAvail`` etc. (RFC 8415 §21.13), or the number."""
-    try:
-        return SC(int(code)).rfc_name
-    except ValueError:
-        return f"status {int(code)}"
-
-
 def lifetime(v: int) -> str:
     """Seconds, or ``inf`` for 0xffffffff (RFC 8415 §7.7)."""
     return "inf" if v == INFINITY else str(v)
@@ -136,13 +128,11 @@ def top_level_types(msg) -> tuple[list, list]:
     at top level)."""
     msg = _inner(msg)
     sup, mt = [], []
-    for o in getattr(msg, "options", ()):
-        if type(o) is d6.OdmVendorOpts:
-            for s in o.suboptions:
-                if type(s) is d6.SupportedTypesSubOption:
-                    sup.extend(s.types)
-                elif type(s) is d6.MobilityTypeSubOption:
-                    mt.append(s.mobility_type)
+    for s in d6.odm_suboptions(getattr(msg, "options", ())):
+        if type(s) is d6.SupportedTypesSubOption:
+            sup.extend(s.types)
+        elif type(s) is d6.MobilityTypeSubOption:
+            mt.append(s.mobility_type)
     return sup, mt
 
 

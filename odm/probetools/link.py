@@ -14,11 +14,17 @@ from __future__ import annotations
 import os
 import select
 import socket
-import struct
 import time
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 
+from odm.netsock import (
+    ICMP6_FILTER,
+    IPV6_RECVHOPLIMIT,
+    SO_BINDTODEVICE,
+    icmp6_filter,
+    recv_icmp6,
+)
 from odm_wire.constants import DHCP6_CLIENT_PORT, DHCP6_SERVER_PORT
 
 __all__ = [
@@ -30,10 +36,6 @@ __all__ = [
     "interface_info",
 ]
 
-SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
-IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
-IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
-ICMP6_FILTER = 1
 IFA_F_TENTATIVE = 0x40
 IFA_F_DADFAILED = 0x08
 ALL_DHCP_RELAY_AGENTS_AND_SERVERS = IPv6Address("ff02::1:2")
@@ -120,12 +122,7 @@ class _Sock:
         r, _, _ = select.select([self.sock], [], [], timeout)
         if not r:
             return None
-        data, anc, _flags, addr = self.sock.recvmsg(65535, socket.CMSG_SPACE(4))
-        hl = None
-        for level, typ, val in anc:
-            if level == socket.IPPROTO_IPV6 and typ == IPV6_HOPLIMIT and len(val) >= 4:
-                hl = struct.unpack("i", val[:4])[0]
-        return data, IPv6Address(addr[0].split("%")[0]), hl
+        return recv_icmp6(self.sock, missing=None)
 
 
 class Icmp6Socket(_Sock):
@@ -145,10 +142,7 @@ class Icmp6Socket(_Sock):
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, info.index)
         s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
-        blocked = [0xFFFFFFFF] * 8
-        for t in types:
-            blocked[t >> 5] &= ~(1 << (t & 31))
-        s.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("8I", *blocked))
+        s.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, icmp6_filter(types))
 
     def send(self, message: bytes, dst: IPv6Address) -> None:
         """Send an ICMPv6 message (checksum left to the kernel)."""

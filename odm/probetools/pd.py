@@ -30,11 +30,10 @@ from odm_wire.constants import (
     MessageType,
     MobilityType,
     OptionCode,
-)
-from odm_wire.constants import (
-    StatusCode as SC,
+    status_name,
 )
 from odm_wire.errors import WireFormatError
+from odm_wire.pd_messages import client_message, iaprefix, supported_types
 
 __all__ = [
     "Grant",
@@ -138,15 +137,7 @@ def build_ia_pd(iaid: int, mobility_type: MobilityType | None, hint: str = "::/6
     with zero lifetimes, carrying odm's MOBILITY_TYPE when ``mobility_type``
     is set (DESIGN §2, RFC 8415 §18.2.1)."""
     net, _, plen = hint.partition("/")
-    opts = (d6.mobility_type_option(mobility_type, pen),) if mobility_type is not None else ()
-    return d6.IAPD(iaid, 0, 0, (d6.IAPrefix(0, 0, int(plen or 64), IPv6Address(net), opts),))
-
-
-def _status_name(code) -> str:
-    try:
-        return SC(int(code)).rfc_name
-    except ValueError:
-        return f"status {int(code)}"
+    return d6.IAPD(iaid, 0, 0, (iaprefix(net, int(plen or 64), mobility_type, pen),))
 
 
 class _Run:
@@ -238,10 +229,9 @@ def pd_exchange(transport, clock, *, client_duid: d6.Duid,
             iaids.append(i)
     asked = dict(zip(iaids, types))
     typed = any(t is not None for t in types)
-    oro = d6.OptionRequest((OptionCode.VENDOR_OPTS, OptionCode.SOL_MAX_RT) if typed
-                           else (OptionCode.SOL_MAX_RT,))
+    oro = ((OptionCode.VENDOR_OPTS, OptionCode.SOL_MAX_RT) if typed
+           else (OptionCode.SOL_MAX_RT,))
     ia_pds = [build_ia_pd(i, t, hint, pen) for i, t in asked.items()]
-    cid = d6.ClientId(client_duid)
 
     def matches(xid, kinds, server=None):
         def ok(e: LogEntry) -> bool:
@@ -265,10 +255,10 @@ def pd_exchange(transport, clock, *, client_duid: d6.Duid,
 
     # -- Solicit / Advertise (or Reply with Rapid Commit) -------------------
     xid = rng.randrange(0, 1 << 24)
-    extra = (d6.RapidCommit(),) if rapid_commit else ()
 
     def solicit(el):
-        return d6.Solicit(xid, (cid, d6.ElapsedTime(el), oro, *extra, *ia_pds))
+        return client_message(MessageType.SOLICIT, xid, client_duid, ia_pds, elapsed=el,
+                              oro=oro, rapid_commit=rapid_commit)
 
     kinds = {MessageType.ADVERTISE} | ({MessageType.REPLY} if rapid_commit else set())
     got = run.exchange(solicit, matches(xid, kinds), 1.0, 3600, collect=True)
@@ -294,16 +284,17 @@ def pd_exchange(transport, clock, *, client_duid: d6.Duid,
             res.outcome = "refused"
             return res
         # -- Request / Reply -------------------------------------------------
-        sid = d6.ServerId(chosen.message.server_duid)
+        sid = chosen.message.server_duid
         req_ias = [_echo(ia, asked.get(ia.iaid), pen) for ia in chosen.message.ia_pds
                    if ia.iaid in asked and ia.prefixes and ia.status is None]
         xid2 = rng.randrange(0, 1 << 24)
 
         def request(el):
-            return d6.Request(xid2, (cid, sid, d6.ElapsedTime(el), oro, *req_ias))
+            return client_message(MessageType.REQUEST, xid2, client_duid, req_ias, elapsed=el,
+                                  server_duid=sid, oro=oro)
 
         run.deadline = clock() + timeout
-        got = run.exchange(request, matches(xid2, {MessageType.REPLY}, sid.duid), 1.0, 30, 10)
+        got = run.exchange(request, matches(xid2, {MessageType.REPLY}, sid), 1.0, 30, 10)
         if not got:
             res.outcome = "malformed" if run.malformed else "no-answer"
             return res
@@ -311,19 +302,20 @@ def pd_exchange(transport, clock, *, client_duid: d6.Duid,
     res.outcome = _outcome(res)
     # -- Release ------------------------------------------------------------
     if release and any(o.grants for o in res.ias):
-        sid = d6.ServerId(res.server_duid)
+        sid = res.server_duid
         rel_ias = [d6.IAPD(o.iaid, 0, 0, tuple(
             _grant_prefix(g, o.asked, pen) for g in o.grants)) for o in res.ias if o.grants]
         xid3 = rng.randrange(0, 1 << 24)
 
         def rel(el):
-            return d6.Release(xid3, (cid, sid, d6.ElapsedTime(el), *rel_ias))
+            return client_message(MessageType.RELEASE, xid3, client_duid, rel_ias, elapsed=el,
+                                  server_duid=sid)
 
         run.deadline = clock() + timeout
-        got = run.exchange(rel, matches(xid3, {MessageType.REPLY}, sid.duid), 1.0, 0, 4)
+        got = run.exchange(rel, matches(xid3, {MessageType.REPLY}, sid), 1.0, 0, 4)
         if got:
             st = got[0].message.status
-            res.released = _status_name(st.status_code) if st else "Success"
+            res.released = status_name(st.status_code) if st else "Success"
         else:
             res.released = "no-answer"
     return res
@@ -335,21 +327,16 @@ def _offers(msg) -> bool:
 
 def _grant_prefix(g: Grant, asked, pen) -> d6.IAPrefix:
     net, plen = g.prefix.split("/")
-    t = g.mobility_type if g.mobility_type is not None else None
-    opts = (d6.mobility_type_option(t, pen),) if t is not None and asked is not None else ()
-    return d6.IAPrefix(0, 0, int(plen), IPv6Address(net), opts)
+    return iaprefix(net, int(plen), g.mobility_type if asked is not None else None, pen)
 
 
 def _echo(ia: d6.IAPD, asked, pen) -> d6.IAPD:
     """The IA_PD of a Request: the Advertise's prefixes, with the type kept
     when one was asked (draft-moses §3 M4), lifetimes as advertised."""
-    prefixes = []
-    for p in ia.prefixes:
-        t = p.mobility_type
-        opts = (d6.mobility_type_option(t, pen),) if asked is not None and t is not None else ()
-        prefixes.append(d6.IAPrefix(p.preferred_lifetime, p.valid_lifetime, p.prefix_length,
-                                    p.prefix, opts))
-    return d6.IAPD(ia.iaid, 0, 0, tuple(prefixes))
+    return d6.IAPD(ia.iaid, 0, 0, tuple(
+        iaprefix(p.prefix, p.prefix_length, p.mobility_type if asked is not None else None, pen,
+                 preferred_lifetime=p.preferred_lifetime, valid_lifetime=p.valid_lifetime)
+        for p in ia.prefixes))
 
 
 def _read_answer(res: PdResult, e: LogEntry, asked: dict, pen: int) -> None:
@@ -357,14 +344,9 @@ def _read_answer(res: PdResult, e: LogEntry, asked: dict, pen: int) -> None:
     res.server_duid = m.server_duid
     res.server_address = e.peer
     st = m.status
-    res.status = _status_name(st.status_code) if st else None
+    res.status = status_name(st.status_code) if st else None
     res.status_message = st.status_message if st else ""
-    res.supported_types = []
-    for o in m.options:
-        if type(o) is d6.OdmVendorOpts:
-            for s in o.suboptions:
-                if type(s) is d6.SupportedTypesSubOption:
-                    res.supported_types.extend(s.types)
+    res.supported_types = supported_types(m.options)
     by_iaid = {ia.iaid: ia for ia in m.ia_pds}
     res.ias = []
     for iaid, t in asked.items():
@@ -377,7 +359,7 @@ def _read_answer(res: PdResult, e: LogEntry, asked: dict, pen: int) -> None:
             continue
         out.t1, out.t2 = ia.t1, ia.t2
         if ia.status is not None:
-            out.status = _status_name(ia.status.status_code)
+            out.status = status_name(ia.status.status_code)
             out.status_message = ia.status.status_message
         elif res.status not in (None, "Success"):
             out.status = res.status

@@ -24,7 +24,15 @@ from collections.abc import Callable
 from ipaddress import IPv6Address
 from typing import TYPE_CHECKING
 
-from pyroute2.netlink.rtnl.ndmsg import NTF_USE
+from pyroute2.netlink.rtnl.ndmsg import (
+    NTF_USE,
+    NUD_FAILED,
+    NUD_INCOMPLETE,
+    NUD_NOARP,
+    NUD_PERMANENT,
+    NUD_REACHABLE,
+    NUD_STALE,
+)
 
 if TYPE_CHECKING:
     from router.io.netlink import NetlinkWorker
@@ -32,13 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["NUD_VERDICT_WAIT", "NextHopProber", "neighbour_state"]
-
-NUD_INCOMPLETE = 0x01
-NUD_REACHABLE = 0x02
-NUD_STALE = 0x04
-NUD_FAILED = 0x20
-NUD_NOARP = 0x40
-NUD_PERMANENT = 0x80
 
 #: Seconds between asking the kernel to verify a neighbour and reading its
 #: verdict (RFC 4861 §10 defaults: 5 s of DELAY + 3 unicast probes 1 s apart,

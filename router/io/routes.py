@@ -50,8 +50,9 @@ from pyroute2.netlink import (
     NLM_F_REPLACE,
     NLM_F_REQUEST,
     NLMSG_ERROR,
+    SOL_NETLINK,
 )
-from pyroute2.netlink.rtnl import RTM_DELROUTE, RTM_NEWROUTE
+from pyroute2.netlink.rtnl import RTM_DELROUTE, RTM_NEWROUTE, rt_scope, rt_type
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from router.dataplane.common import RTPROT_ODM
@@ -60,12 +61,11 @@ log = logging.getLogger(__name__)
 
 __all__ = ["NextHopUnreachable", "RouteBatcher", "resolve_next_hop"]
 
-SOL_NETLINK = 270
 NETLINK_CAP_ACK = 10
 RT_TABLE_MAIN = 254
-RTN_UNICAST = 1
-RTN_LOCAL = 2
-RT_SCOPE_UNIVERSE = 0
+RTN_UNICAST = rt_type["unicast"]
+RTN_LOCAL = rt_type["local"]
+RT_SCOPE_UNIVERSE = rt_scope["universe"]
 #: Largest datagram sent to the kernel at once (octets).
 MAX_SEND = 60 * 1024
 _DST = IPv6Address("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff")

@@ -16,20 +16,21 @@
   when forwarding is off. The kernel fills in the ICMPv6 checksum.
 
 Both are non-blocking; multicast loopback is off, so the agent does not hear
-its own RAs.
+its own RAs. They are made by :mod:`odm.netsock`, which the host agent's
+sockets share.
 """
 
 from __future__ import annotations
 
 import socket
-import struct
-from ipaddress import IPv6Address
 
+from odm.netsock import join_group, raw_icmp6_socket, recv_icmp6, udp6_socket
 from odm_wire.constants import (
     ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
     ALL_DHCP_SERVERS,
     ALL_ROUTERS,
     DHCP6_SERVER_PORT,
+    Icmp6Type,
 )
 
 __all__ = [
@@ -41,12 +42,6 @@ __all__ = [
     "recv_icmp6",
 ]
 
-IPV6_RECVHOPLIMIT = 51
-IPV6_HOPLIMIT = 52
-ICMP6_FILTER = 1
-SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
-ND_ROUTER_SOLICIT = 133
-ND_ROUTER_ADVERT = 134
 #: Receive buffer of the DHCPv6 socket (octets of kernel memory, about 1 KiB
 #: per queued datagram): ~500 datagrams, 0.1 s of work at full load. Larger
 #: only queues requests whose clients have given up (RFC 8415 §15: a Solicit
@@ -54,31 +49,8 @@ ND_ROUTER_ADVERT = 134
 #: ones; smaller drops bursts. SO_RCVBUFFORCE when privileged, else capped at
 #: net.core.rmem_max.
 RCVBUF = 512 * 1024
-_EADDRINUSE = 98
 #: The multicast groups every DHCPv6 server socket joins (RFC 8415 §7.1).
 DHCP6_SERVER_GROUPS = (ALL_DHCP_RELAY_AGENTS_AND_SERVERS, ALL_DHCP_SERVERS)
-
-
-def join_group(s: socket.socket, group: str, ifindex: int) -> None:
-    """Join IPv6 multicast ``group`` on interface ``ifindex`` (already joined
-    is fine)."""
-    mreq = IPv6Address(group).packed + struct.pack("@I", ifindex)
-    try:
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
-    except OSError as exc:
-        if exc.errno != _EADDRINUSE:
-            raise
-
-
-def _big_rcvbuf(s: socket.socket, size: int) -> None:
-    force = getattr(socket, "SO_RCVBUFFORCE", 33)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, force, size)
-    except OSError:
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-        except OSError:
-            pass
 
 
 def dhcp6_server_socket(iface: str, ifindex: int, *, port: int = DHCP6_SERVER_PORT
@@ -88,55 +60,13 @@ def dhcp6_server_socket(iface: str, ifindex: int, *, port: int = DHCP6_SERVER_PO
     non-blocking. Raises :class:`OSError` (for
     example EADDRINUSE when another DHCPv6 server holds the port on the same
     interface, EPERM without CAP_NET_RAW/NET_BIND_SERVICE)."""
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.encode())
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
-        _big_rcvbuf(s, RCVBUF)
-        s.bind(("::", port))
-        for group in DHCP6_SERVER_GROUPS:
-            join_group(s, group, ifindex)
-        s.setblocking(False)
-    except OSError:
-        s.close()
-        raise
-    return s
+    return udp6_socket(iface, ifindex, port, v6only=True, rcvbuf=RCVBUF,
+                       groups=DHCP6_SERVER_GROUPS)
 
 
 def icmp6_router_socket(iface: str, ifindex: int) -> socket.socket:
     """Raw ICMPv6 socket on ``iface`` for RS in / RA out (module docstring).
     Raises :class:`OSError` (EPERM without CAP_NET_RAW)."""
-    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.encode())
-        # struct icmp6_filter: a set bit blocks the type (Linux convention)
-        filt = bytearray(b"\xff" * 32)
-        for t in (ND_ROUTER_SOLICIT, ND_ROUTER_ADVERT):
-            filt[t >> 3] &= ~(1 << (t & 7)) & 0xFF
-        s.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, bytes(filt))
-        s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
-        join_group(s, ALL_ROUTERS, ifindex)
-        s.setblocking(False)
-    except OSError:
-        s.close()
-        raise
-    return s
-
-
-def recv_icmp6(s: socket.socket) -> tuple[bytes, IPv6Address, int]:
-    """One ICMPv6 message: (octets, source address, IPv6 hop limit; -1 if the
-    kernel did not report it). Raises :class:`BlockingIOError` when none is
-    waiting."""
-    data, anc, _flags, addr = s.recvmsg(65535, socket.CMSG_SPACE(4))
-    hop = -1
-    for level, kind, cdata in anc:
-        if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(cdata) >= 4:
-            hop = struct.unpack("i", cdata[:4])[0]
-    return data, IPv6Address(addr[0].split("%")[0]), hop
+    return raw_icmp6_socket(iface, ifindex, (Icmp6Type.ROUTER_SOLICITATION,
+                                             Icmp6Type.ROUTER_ADVERTISEMENT),
+                            groups=(ALL_ROUTERS,))
