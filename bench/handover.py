@@ -105,7 +105,8 @@ def bench_odm(moves: int, dataplane: str, keep_logs: bool = False) -> dict:
             out["np"].append(t_np - t1)
             out["sl"].append(sl)
             out["move"].append(t1 - t0)
-            print(f"  odm/{dataplane} move {i + 1:2d} → {to}: link move {1000 * (t1 - t0):6.1f} ms, "
+            print(f"  odm/{dataplane} move {i + 1:2d} → {to}: "
+                  f"link move {1000 * (t1 - t0):6.1f} ms, "
                   f"NP usable {1000 * (t_np - t1):6.1f} ms, SL bytes {1000 * sl:6.1f} ms"
                   + ("  (TCP stalled: retransmission backoff)" if sl > 1.0 else ""),
                   flush=True)
@@ -215,7 +216,8 @@ def main() -> int:
         print(f"baseline: radvd + kernel SLAAC, {a.moves} moves", flush=True)
         base = bench_slaac(a.moves)
     print()
-    ms = lambda xs, f: f"{1000 * f(xs):6.1f}"
+    def ms(xs, f):
+        return f"{1000 * f(xs):6.1f}"
     print(f"{'data plane':10s} {'octets':>6s} {'NP usable ms':>16s} {'SL bytes ms':>16s} "
           f"{'stalls':>7s} {'SLAAC/odm NP':>13s}")
     print(f"{'':10s} {'':6s} {'median':>8s}{'p95':>8s} {'median':>8s}{'p95':>8s}")
@@ -234,11 +236,13 @@ def main() -> int:
               f"{ms(base['np'], lambda x: pct(x, 95)):>8s} {'(radvd + kernel, DAD on)':>25s}")
     moves = [x for r in runs.values() for x in r["move"]]
     if moves:
-        print(f"(lab link re-homing before link up: median {1000 * statistics.median(moves):.1f} ms)")
+        print("(lab link re-homing before link up: "
+              f"median {1000 * statistics.median(moves):.1f} ms)")
     print(f"target ≤ 20 ms (median) for both odm figures on every backend: "
           f"{'met' if met else 'NOT met'}")
     if a.json is not None:
-        med = lambda xs: statistics.median(xs) if xs else None
+        def med(xs):
+            return statistics.median(xs) if xs else None
         a.json.write_text(json.dumps({
             "moves": a.moves, "not_measured": {n: w for n, w in found.items() if w},
             "odm": {n: {**r, "np_median": med(r["np"]), "sl_median": med(r["sl"]),

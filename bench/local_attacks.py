@@ -11,7 +11,8 @@ The application (uid 65533) calls, in a loop, ``setsc(NON_PERSISTENT)`` on a
 fresh socket (an address is held: a boot type) and, every ``--on-net-every``
 seconds, ``setsc(SESSION_LASTING)`` with ``IPV6_REQUIRE_SRC_ON_NET`` (a
 Solicit/Request over the veth, each message under the host's §14.1 send
-budget; the prefix is released when the socket closes). It runs once with the host quiet and once while five attackers run,
+budget; the prefix is released when the socket closes). It runs once with the
+host quiet and once while five attackers run,
 each as its own unprivileged uid:
 
 * **hoarding** (65534): ON_NET NON_PERSISTENT acquisitions as fast as the

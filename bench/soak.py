@@ -298,9 +298,9 @@ def main() -> int:
           f"{c.get('connect-error')}, echo failed {c.get('echo-failed')}; app restarts "
           f"{c.get('app-restarts')}")
     print(f"{'figure (max)':<24}{'2nd third':>12}{'last third':>12}  flat")
-    for k, (m, l, ok) in tr.items():
+    for k, (mid, last, ok) in tr.items():
         verdict = "yes" if ok else "(moves with the host)" if ok is None else "NO"
-        print(f"{k:<24}{m:>12}{l:>12}  {verdict}")
+        print(f"{k:<24}{mid:>12}{last:>12}  {verdict}")
     for w in result["wrong"]:
         print(f"  wrong: {w}")
     for why, n in sorted((soak.errors if soak else {}).items(), key=lambda x: -x[1]):

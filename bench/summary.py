@@ -192,8 +192,10 @@ def router_rows(rows: Rows, r: dict, routes: dict | None) -> None:
         return
     best = {(b["server"], b["load"]): b for b in r.get("best", [])}
     odm = next((s for s, _ in best if s.startswith("odm")), "odm (normal)")
-    k = lambda load, key: best.get(("kea", load), {}).get(key)
-    o = lambda load, key: best.get((odm, load), {}).get(key)
+    def k(load, key):
+        return best.get(("kea", load), {}).get(key)
+    def o(load, key):
+        return best.get((odm, load), {}).get(key)
 
     def both(*vals):
         return all(isinstance(v, (int, float)) for v in vals)

@@ -4,31 +4,24 @@ skip every test marked ``netns`` otherwise, and by the lab fixtures."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 __all__ = ["netns_available"]
 
-_probe: tuple[bool, str] | None = None
-
-
+@functools.cache
 def netns_available() -> tuple[bool, str]:
     """(ok, reason): root and a namespace can be created and removed."""
-    global _probe
-    if _probe is not None:
-        return _probe
     if os.geteuid() != 0:
-        _probe = (False, "needs root")
-        return _probe
+        return (False, "needs root")
     try:
         from pyroute2 import netns
     except ImportError as exc:  # pragma: no cover
-        _probe = (False, f"pyroute2 missing: {exc}")
-        return _probe
+        return (False, f"pyroute2 missing: {exc}")
     name = f"odmcheck{os.getpid()}"
     try:
         netns.create(name)
         netns.remove(name)
-        _probe = (True, "")
     except Exception as exc:  # noqa: BLE001 - any failure means "cannot run"
-        _probe = (False, f"cannot create a network namespace: {exc}")
-    return _probe
+        return (False, f"cannot create a network namespace: {exc}")
+    return (True, "")

@@ -19,10 +19,10 @@ from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR, RTMGRP_IPV6_IFADDR, 
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
+from host.core.events import AddressAdded, AddressRemoved, AddressUpdated
+
 NUD_NOARP = 0x40
 NUD_PERMANENT = 0x80
-
-from host.core.events import AddressAdded, AddressRemoved, AddressUpdated
 
 #: rtm_protocol of routes the kernel learned from Router Advertisements.
 RTPROT_RA = 9

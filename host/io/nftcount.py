@@ -139,7 +139,7 @@ class NftByteCounter:
         finally:
             try:
                 self.nft.close()
-            except Exception:  # noqa: BLE001, S110
+            except Exception:  # noqa: BLE001
                 pass
             self.nft = None
             self.handles.clear()

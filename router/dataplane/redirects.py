@@ -9,7 +9,8 @@ packet's source — the host, behind the tunnel. That Redirect is meaningless
 (the host is not on the core link), goes back through the tunnel with a
 link-local source, and draws "beyond scope" errors from the serving router.
 With ``routed`` the anchor sends the downstream packets back out of the core
-link to the serving router, and the Redirect would go to the correspondent. Linux has no IPv6 equivalent of IPv4's ``send_redirects``, so
+link to the serving router, and the Redirect would go to the correspondent.
+Linux has no IPv6 equivalent of IPv4's ``send_redirects``, so
 the router agent installs one nftables rule in its namespace::
 
     table ip6 odm_router { chain out { type filter hook output priority 0;

@@ -82,7 +82,7 @@ def test_plain_kea_legacy_prefix_renew_release_and_typed_setsc_not_supported(tmp
         start_kea(pair, tmp_path, kea_plain_config(tmp_path, pair.srv_if,
                                                    lifetimes=(2, 3, 4, 6)))
         host, sock = start_host(pair, tmp_path, setsc_timeout=3.0)
-        st = wait_status(sock, lambda s: bound(s))
+        st = wait_status(sock, bound)
         (ia,) = bound(st)
         (p,) = ia["prefixes"]
         assert IPv6Network(p["prefix"]).subnet_of(IPv6Network(PLAIN_POOL))
@@ -124,7 +124,7 @@ def test_kea_typed_classes_serve_every_configured_type(tmp_path):
                                                    lifetimes=(2, 3, 4, 6)))
         host, sock = start_host(pair, tmp_path, top_level_type=True, setsc_timeout=3.0,
                                 socket_poll_interval=0.1)
-        st = wait_status(sock, lambda s: bound(s))
+        st = wait_status(sock, bound)
         legacy = bound(st)[0]["prefixes"][0]["prefix"]
         assert IPv6Network(legacy).subnet_of(IPv6Network(PLAIN_POOL))  # odm-untyped class
         held = {}
@@ -147,7 +147,8 @@ def test_kea_typed_classes_serve_every_configured_type(tmp_path):
         # every typed prefix renewed at T1 = 2 s with its type intact
         for t in TYPED_POOLS:
             p = bound(st, t.cli_name)[0]["prefixes"][0]["prefix"]
-            wait_for_text(tmp_path / "host.log", f"PrefixRenewed: prefix={p} type={t.name}", timeout=8)
+            wait_for_text(tmp_path / "host.log", f"PrefixRenewed: prefix={p} type={t.name}",
+                          timeout=8)
         log = (tmp_path / "host.log").read_text()
         assert "RequestFailed" not in log and "PrefixExpired" not in log
         sl_prefix = bound(st, "session-lasting")[0]["prefixes"][0]["prefix"]
@@ -176,7 +177,7 @@ def test_kea_typed_refusals_name_the_spec_errors(tmp_path):
             tmp_path, pair.srv_if, rapid=True, types=(MT.FIXED, MT.NON_PERSISTENT),
             pool_len={MT.NON_PERSISTENT: 56}))
         host, sock = start_host(pair, tmp_path, top_level_type=True, setsc_timeout=2.0)
-        wait_status(sock, lambda s: bound(s))
+        wait_status(sock, bound)
         s = udp()
         with pytest.raises(EAI_REQUIREDIPNOTSUPPORTED):
             setsc(s, MT.SESSION_LASTING, timeout=2.0, path=sock)

@@ -211,7 +211,7 @@ def test_core_replay_binds_the_legacy_prefix_and_releases_it(capture):
     server = ReplayServer(PEERS / capture)
     run = CoreRun(server)
     run.core.start(run.now)
-    run.run_until(lambda: run.bound())
+    run.run_until(run.bound)
     (ia,) = run.bound()
     assert [str(p) for p in ia.leases] == [LEGACY[capture]]
     (lease,) = ia.leases.values()

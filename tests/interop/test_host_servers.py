@@ -70,7 +70,7 @@ def legacy_prefix_renewed_and_released(tmp_path, pair, host, sock, pool: str,
     """The common proof: one legacy prefix of ``pool`` bound (its /128 in the
     kernel), renewed, and released when the agent stops (``released_text``
     in the server's log); no datagram dropped."""
-    st = wait_status(sock, lambda s: bound(s), 15)
+    st = wait_status(sock, bound, 15)
     (ia,) = bound(st)
     (p,) = ia["prefixes"]
     assert IPv6Network(p["prefix"]).subnet_of(IPv6Network(pool))
@@ -111,7 +111,7 @@ def test_isc_dhcpd6_delegates_renews_and_is_released(tmp_path):
                                         "-pf", str(tmp_path / "dhcpd.pid"), pair.srv_if], log)
         wait_for_text(log, "Server starting service.", proc=proc)
         host, sock = start_host(pair, tmp_path, setsc_timeout=2.0)
-        wait_status(sock, lambda s: bound(s), 15)
+        wait_status(sock, bound, 15)
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         with pytest.raises(EAI_REQUIREDIPNOTSUPPORTED):
             setsc(s, MT.FIXED, timeout=2.0, path=sock)

@@ -98,7 +98,7 @@ class Routers:
         self.ipr = {r: stack.enter_context(lab.iproute(r)) for r in ("ar1", "ar2")}
         self.peer = {}
         self.be = {}
-        for i, r in enumerate(("ar1", "ar2")):
+        for _i, r in enumerate(("ar1", "ar2")):
             self.peer[r] = Peer(0, r, lab.router(r).core_address, IPv6Address(SIDS[r]),
                                 common.net(SID_NETS[r]))
         for r in ("ar1", "ar2"):

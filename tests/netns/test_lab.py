@@ -106,7 +106,8 @@ def _echo(lab: Lab, node: str, tmp_path: Path) -> subprocess.Popen:
     return proc
 
 
-def _ask(lab: Lab, node: str, dst: str, msg: str, proto: str = "udp", src: str | None = None) -> str:
+def _ask(lab: Lab, node: str, dst: str, msg: str, proto: str = "udp",
+         src: str | None = None) -> str:
     argv = [PY, "-c", CLIENT, proto, dst, str(PORT), msg] + ([src] if src else [])
     r = lab.exec(node, argv, capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, f"{node} -> {dst} ({proto}) got no answer: {r.stderr}"
@@ -173,7 +174,8 @@ def test_default_address_plan() -> None:
     assert cfg.netns("ar2") == "odm-ar2"
     assert str(cfg.cn_address) == "2001:db8:0:c0::100"
     ar1, ar2 = cfg.router("ar1"), cfg.router("ar2")
-    assert (str(ar1.core_address), str(ar2.core_address)) == ("2001:db8:0:c0::1", "2001:db8:0:c0::2")
+    assert (str(ar1.core_address), str(ar2.core_address)) == ("2001:db8:0:c0::1",
+                                                                "2001:db8:0:c0::2")
     assert (str(ar1.pd_pool), str(ar2.pd_pool)) == ("2001:db8:1000::/36", "2001:db8:2000::/36")
     assert str(ar1.access_address) == "2001:db8:a1::1"
     assert ar1.access_link_local != ar2.access_link_local
@@ -237,7 +239,8 @@ def test_up_builds_topology(lab: Lab) -> None:
     for r, ll in (("ar1", "fe80::1/64"), ("ar2", "fe80::2/64")):
         ifs = _ifaces(lab, r)
         assert f"{lab.router(r).core_address}/64" in ifs["core"]["addresses"]
-        assert sorted(ifs[ACCESS_BRIDGE]["addresses"]) == sorted([ll, f"{lab.router(r).access_address}/64"])
+        want = [ll, f"{lab.router(r).access_address}/64"]
+        assert sorted(ifs[ACCESS_BRIDGE]["addresses"]) == sorted(want)
         assert lab.sysctl(r, "net.ipv6.conf.all.forwarding") == "1"
         assert lab.sysctl(r, "net/ipv6/conf/acc/accept_dad") == "0"
     assert _ifaces(lab, "ar1")[ACCESS_PORT]["master"] == ACCESS_BRIDGE
@@ -373,7 +376,7 @@ def test_down_removes_everything(lab_prefix: str, lab_state_dir: Path, tmp_path:
         sleeper = lab.spawn("cn", [PY, "-c", "import time; time.sleep(60)"], tmp_path / "s.log")
         cap = lab.capture("access", None, tmp_path / "a.pcap")
         lab.move("mh", "ar2")
-    assert not sleeper.poll() is None and not cap.poll() is None
+    assert sleeper.poll() is not None and cap.poll() is not None
     _assert_gone(lab_prefix, lab_state_dir, [sleeper.pid, cap.pid])
     report = lab.down()  # again: nothing to do, no error
     assert report["netns_removed"] == [] and report["errors"] == []

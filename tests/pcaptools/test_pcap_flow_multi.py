@@ -288,7 +288,7 @@ def test_relay_and_server_roles():
 
 def test_multicast_is_one_narrow_lane_and_the_group_is_named_at_the_arrow(tmp_path):
     root = draw(tmp_path, str(move_set(tmp_path)))
-    lanes = [t for t in by_class(root, "lane")]
+    lanes = list(by_class(root, "lane"))
     assert [t.text for t in lanes][-1] == "multicast"
     xs = [float(t.get("x")) for t in lanes]
     assert xs[-1] - xs[-2] < xs[-2] - xs[-3]  # narrower than a node's lane

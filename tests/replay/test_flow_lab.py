@@ -53,7 +53,7 @@ def test_flow_of_every_link_around_a_move(lab, tmp_path):
                                     "--data"])
     assert res.exit_code == 0, res.output
     root = ET.parse(out).getroot()
-    texts = [t for t in root.iter(f"{NS}text")]
+    texts = list(root.iter(f"{NS}text"))
     lanes = [t.text for t in texts if t.get("class") == "lane"]
     assert lanes[:4] == ["mh", "ar1", "ar2", "cn"], lanes
     heads = [t.text for t in texts if "head" in (t.get("class") or "")]

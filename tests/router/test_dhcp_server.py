@@ -235,7 +235,7 @@ def test_one_message_with_four_types_gets_four_labelled_prefixes_and_one_t1_t2(h
     ias = [client.typed(10 + i, mt) for i, mt in enumerate(MT)]
     r = bind(h, client, *ias)
     assert [ia.iaid for ia in r.ia_pds] == [10, 11, 12, 13]
-    for ia, mt in zip(r.ia_pds, MT):
+    for ia, mt in zip(r.ia_pds, MT, strict=False):
         (p,) = ia.prefixes
         assert p.mobility_type == mt and net(p).subnet_of(POOLS[mt])
     assert len({(ia.t1, ia.t2) for ia in r.ia_pds}) == 1
@@ -578,7 +578,8 @@ def test_relay_forw_without_a_client_message_is_dropped(h):
 
 
 # --------------------------------------------------------------- bad input
-@pytest.mark.parametrize("data", [b"", b"\x01", b"\x01\x00\x00", b"\x03\x00\x00\x01\x00\x01\x00\x10",
+@pytest.mark.parametrize("data", [b"", b"\x01", b"\x01\x00\x00",
+                                  b"\x03\x00\x00\x01\x00\x01\x00\x10",
                                   b"\x0c" + b"\x00" * 20, b"\xff\x00\x00\x00"])
 def test_malformed_datagrams_are_counted_not_raised(h, data):
     assert h.feed_raw(data) == []

@@ -356,7 +356,7 @@ def test_a_pool_full_of_live_rows_of_others_is_still_exhausted(clock, store):
 
 
 def test_every_refusal_counter_shows_in_status_at_zero(h):
-    assert counters(h) == {k: 0 for k in REFUSALS}
+    assert counters(h) == dict.fromkeys(REFUSALS, 0)
 
 
 def test_rate_limited_relay_forw_counts_the_inner_client(clock, store, client):

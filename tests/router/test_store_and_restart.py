@@ -237,7 +237,7 @@ def test_failed_commit_drops_the_replies_and_the_state(store_factory):
     assert h.dhcp.bindings() == [] and h.dhcp.stats["store-commit-failed"] == 1
     assert h.core.next_event() is None  # no route for a binding that does not exist
     s.fail = False
-    (o,) = [o for o in _feed(h, c.request(SERVER_DUID, c.typed(1, MT.FIXED)))]
+    (o,) = list(_feed(h, c.request(SERVER_DUID, c.typed(1, MT.FIXED))))
     assert prefixes_of(decode_dhcp6(o.payload))
     s.close()
 

@@ -102,7 +102,7 @@ def test_a_corrupt_store_is_refused_at_start(tmp_path):
     for i in range(2 * page + 100, min(len(data), 6 * page)):  # scribble on b-tree pages
         data[i] = 0xA5
     db.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match="corrupt|malformed|not a database"):
+    with pytest.raises(StoreError, match=r"corrupt|malformed|not a database"):
         SqliteLeaseStore(db)
 
 

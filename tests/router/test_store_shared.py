@@ -160,7 +160,7 @@ def test_sqlite_file_of_a_newer_schema_is_refused(tmp_path):
     db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     db.commit()
     db.close()
-    with pytest.raises(SchemaVersionError, match="schema version 99.*upgrade odm"):
+    with pytest.raises(SchemaVersionError, match=r"schema version 99.*upgrade odm"):
         SqliteLeaseStore(tmp_path / "a.db")
 
 
@@ -214,7 +214,7 @@ def test_pg_store_refuses_a_newer_schema(pg):
     ci = pg.conninfo("new")
     with pg.pg.admin("odm") as db:
         db.execute(f"UPDATE {pg.schemas['new']}.schema_version SET version = 99")
-    with pytest.raises(SchemaVersionError, match="schema version 99, newer.*upgrade odm"):
+    with pytest.raises(SchemaVersionError, match=r"schema version 99, newer.*upgrade odm"):
         _open(pg, ci)
 
 
@@ -449,7 +449,8 @@ def test_lease_store_config_forms():
     assert parts.lease_store.conninfo == "host=db.example port=5433 dbname=odm user=odm"
     assert parts.store_description() == "postgresql: host=db.example port=5433 dbname=odm user=odm"
     sq = parse_config(tomllib.loads(
-        BASE_TOML + '\n[lease_store]\ntype = "sqlite"\npath = "/tmp/x.db"\nsynchronous = "normal"\n'))
+        BASE_TOML + '\n[lease_store]\ntype = "sqlite"\npath = "/tmp/x.db"\n'
+        'synchronous = "normal"\n'))
     assert (sq.lease_store, str(sq.lease_db), sq.lease_db_synchronous) == (None, "/tmp/x.db",
                                                                          "normal")
     with pytest.raises(ConfigError) as ei:  # one place for the file, not two
