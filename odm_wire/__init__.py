@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from odm_wire.constants import *
 from odm_wire.constants import ODM_PEN, MobilityType
-from odm_wire.dhcp6 import *
+
+# odm_wire.StatusCode is the Status Code option (RFC 8415 §21.13); the code values
+# stay odm_wire.constants.StatusCode
+from odm_wire.dhcp6 import *  # type: ignore[assignment]
 from odm_wire.dhcp6 import (
     Message,
     RelayMessage,
@@ -70,6 +73,6 @@ if _speedups is not None:
 
 # Registering odm's scapy layers is part of importing odm_wire; scapy itself is
 # imported only when the program imports it (the agents never do).
-from odm_wire import _scapy_hook
+from odm_wire import _scapy_hook  # noqa: E402 - after the names it registers
 
 _scapy_hook.install()

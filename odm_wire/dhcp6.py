@@ -178,8 +178,9 @@ def _addr(raw: bytes) -> IPv6Address:
         if len(_ADDR_CACHE) >= _CACHE_MAX:
             _ADDR_CACHE.clear()
         a = _new(IPv6Address)
-        a._ip = _from_bytes(raw, "big")
-        a._scope_id = None
+        # the two fields ipaddress itself reads (the fast path skips its __init__)
+        a._ip = _from_bytes(raw, "big")  # type: ignore[attr-defined]
+        a._scope_id = None  # type: ignore[attr-defined]
         _ADDR_CACHE[raw] = a
     return a
 

@@ -58,7 +58,7 @@ def _walk(options, path):
 
 
 def _msg(name: str, mt: MessageType, doc: str) -> type[Message]:
-    cls = model(type(name, (Message,), {
+    cls: type[Message] = model(type(name, (Message,), {
         "__doc__": doc, "msg_type": mt, "__annotations__": {}, "__module__": __name__}))
     return cls
 

@@ -71,7 +71,7 @@ class _Memo:
         d = self.__dict__
         w = d.get("_wire")
         if w is None:
-            w = d["_wire"] = Option.encode(self)
+            w = d["_wire"] = Option.encode(self)  # type: ignore[arg-type]  # a mixin of Option
         return w
 
 
@@ -275,6 +275,10 @@ class VendorSubOption:
 
     sub_code: ClassVar[int]
 
+    def encode_data(self) -> bytes:
+        """The sub-option's data octets (after code and length)."""
+        raise NotImplementedError
+
     def encode(self) -> bytes:
         data = self.encode_data()
         return _HH.pack(self.sub_code, len(data)) + data
@@ -309,7 +313,7 @@ class SupportedTypesSubOption(VendorSubOption):
 class UnknownSubOption(VendorSubOption):
     """An odm sub-option code this version does not know; kept as octets."""
 
-    sub_code: int
+    sub_code: int  # type: ignore[misc]  # per instance: the code this version does not know
     data: bytes = b""
 
     def encode(self) -> bytes:
@@ -349,7 +353,7 @@ def odm_suboptions(options: Iterable[object], kind: type[S] | None = None) -> It
         if type(o) is OdmVendorOpts:
             for s in o.suboptions:
                 if kind is None or type(s) is kind:
-                    yield s
+                    yield s  # type: ignore[misc]  # of class kind when kind is given
 
 
 @model

@@ -102,17 +102,16 @@ def decode_duid(buf: bytes, start: int = 0, end: int | None = None) -> Duid:
 
 def encode_duid(duid: Duid) -> bytes:
     """Encode a DUID to its wire octets (RFC 8415 §11)."""
-    t = type(duid)
-    if t is DuidLL:
+    if type(duid) is DuidLL:
         return _HH.pack(DuidType.LL, duid.hardware_type) + duid.link_layer_address
-    if t is DuidLLT:
+    if type(duid) is DuidLLT:
         return _HHI.pack(DuidType.LLT, duid.hardware_type, duid.time) + duid.link_layer_address
-    if t is DuidEN:
+    if type(duid) is DuidEN:
         return _H.pack(DuidType.EN) + _I.pack(duid.enterprise_number) + duid.identifier
-    if t is DuidUUID:
+    if type(duid) is DuidUUID:
         if len(duid.uuid) != 16:
             raise WireFormatError("DUID-UUID needs a 16-octet UUID")
         return _H.pack(DuidType.UUID) + duid.uuid
-    if t is DuidUnknown:
+    if type(duid) is DuidUnknown:
         return _H.pack(duid.duid_type) + duid.data
     raise WireFormatError(f"not a DUID: {duid!r}")

@@ -4,14 +4,15 @@ odm_wire's DHCPv6 (RFC 8415) and Router Discovery (RFC 4861) models."""
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, fields
-from typing import TypeVar
+from typing import Any, TypeVar, dataclass_transform
 
 __all__ = ["Container", "model"]
 
 T = TypeVar("T")
 
 
-def model(cls):
+@dataclass_transform(frozen_default=True)
+def model(cls: type[T]) -> type[T]:
     """``@dataclass(frozen=True)`` with a faster ``__init__``.
 
     The generated ``__init__`` of a frozen dataclass sets each field through
@@ -20,9 +21,9 @@ def model(cls):
     class is otherwise an ordinary frozen dataclass: ``fields()``, ``replace()``,
     equality, hashing and the FrozenInstanceError on assignment all hold.
     """
-    cls = dataclass(frozen=True)(cls)
-    flds = fields(cls)
-    ns = {"MISSING": MISSING}
+    c: Any = dataclass(frozen=True)(cls)
+    flds = fields(c)
+    ns: dict[str, Any] = {"MISSING": MISSING}
     params, body = [], []
     for f in flds:
         if f.default is not MISSING:
@@ -36,9 +37,9 @@ def model(cls):
     if not flds:
         src = "def __init__(self):\n    pass"
     exec(src, ns)  # noqa: S102 - source built above from the field names only
-    ns["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = ns["__init__"]
-    return cls
+    ns["__init__"].__qualname__ = f"{c.__qualname__}.__init__"
+    c.__init__ = ns["__init__"]
+    return c
 
 
 class Container:

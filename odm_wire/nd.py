@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from ipaddress import IPv6Address
+from typing import Any
 
 from odm_wire.constants import Icmp6Type, MobilityType, NdOptionType, mobility_type_or_raw
 from odm_wire.dhcp6 import _addr, _speedups
@@ -244,7 +245,8 @@ _PIO_FLAGS = [(bool(f & 0x80), bool(f & 0x40), bool(f & 0x20), bool(f & 0x10),
 
 
 def _decode_nd_options(buf: bytes, pos: int) -> tuple[NdOption, ...]:
-    out = []
+    out: list[NdOption] = []
+    o: Any
     append = out.append
     end = len(buf)
     while pos < end:

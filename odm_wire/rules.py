@@ -153,7 +153,7 @@ def check_rs_receipt(rs: RouterSolicitation, src: IPv6Address, hop_limit: int
         out.append(Violation("hop-limit", "RFC 4861 §6.1.1", f"hop limit {hop_limit} != 255"))
     if rs.code != 0:
         out.append(Violation("icmp-code", "RFC 4861 §6.1.1", f"ICMP code {rs.code} != 0"))
-    if IPv6Address(src).is_unspecified and rs.get(SourceLinkLayerAddress):
+    if IPv6Address(src).is_unspecified and rs.get(SourceLinkLayerAddress) is not None:
         out.append(Violation("slla-from-unspecified", "RFC 4861 §6.1.1",
                              "SLLA option with unspecified source"))
     return out

@@ -233,10 +233,13 @@ class ICMPv6NDOptPrefixInfoODM(ICMPv6NDOptPrefixInfo):
 def _register() -> None:
     if getattr(_DHCP6OptGuessPayload, "_odm_registered", False):
         return
-    _DHCP6OptGuessPayload._just_guess_payload_class = staticmethod(_odm_guess_payload_class)
-    DHCP6OptVendorSpecificInfo.dispatch_hook = classmethod(_vendor_dispatch_hook)
-    _DHCP6OptGuessPayload._odm_registered = True
-    _si.icmp6ndoptscls[3] = ICMPv6NDOptPrefixInfoODM
+    # scapy's extension points are class attributes and tables, set here once
+    _DHCP6OptGuessPayload._just_guess_payload_class = staticmethod(  # type: ignore[method-assign]
+        _odm_guess_payload_class)
+    DHCP6OptVendorSpecificInfo.dispatch_hook = classmethod(  # type: ignore[attr-defined]
+        _vendor_dispatch_hook)
+    _DHCP6OptGuessPayload._odm_registered = True  # type: ignore[attr-defined]
+    _si.icmp6ndoptscls[3] = ICMPv6NDOptPrefixInfoODM  # type: ignore[assignment]
     # ICMPv6NDOptPrefixInfo(raw) called directly keeps scapy's class; the ND
     # option dispatcher (RA, RS, NS, ... options) yields odm's.
 
