@@ -7,7 +7,7 @@ server's record of an IA and its leases). Times are **wall-clock** seconds
 
 :class:`BindingTable` is the in-memory index the server core works on: by
 prefix, by (DUID, IAID), per-DUID counts, and an expiry heap for reclamation.
-The lease store (:mod:`router.store`) is the durable copy.
+The lease store (:mod:`router.core.store`) is the durable copy.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ import pytest
 
 from odm_wire.constants import MobilityType as MT
 from odm_wire.dhcp6 import Reply
-from router.core.dhcp_server import NEXT_HOP_PENDING
 from router.core.events import NextHopCheck, PrefixRenewed
+from router.core.next_hop import NEXT_HOP_PENDING
 from tests.router.conftest import CLIENT_LL, SERVER_DUID, net, prefixes_of
 
 ATTACKER = IPv6Address("fe80::bad")
