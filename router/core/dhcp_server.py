@@ -300,8 +300,7 @@ class DhcpServer:
             msg = decode_dhcp6(data, self.pen)
         except WireFormatError as exc:
             self.faults.remote("pkt6-parse-failed", now, "parse", "%s: malformed DHCPv6 "
-                               "datagram from %s dropped: %s", self.ifname, src, exc,
-                               level=logging.WARNING)
+                               "datagram from %s dropped: %s", self.ifname, src, exc)
             return
         mt = msg.msg_type
         st[RECEIVED_COUNTERS.get(mt, "pkt6-unknown-received")] += 1

@@ -22,7 +22,6 @@ The counters carry Kea's statistic names (``pkt6-received``,
 from __future__ import annotations
 
 import logging
-import sys
 from collections import Counter
 
 from odm_wire.constants import MessageType
@@ -95,18 +94,16 @@ class Faults:
         self.stats = stats
         self.bad = bad
 
-    def remote(self, counter: str, now: float, kind: str, fmt: str, *args,
-               level: int = logging.INFO) -> None:
-        """Bad input from the wire: count ``counter`` and log one line with
-        the reason (``fmt % args``)."""
+    def remote(self, counter: str, now: float, kind: str, fmt: str, *args) -> None:
+        """Bad input from the wire: count ``counter`` and log one INFO line
+        with the reason (``fmt % args``)."""
         self.stats[counter] += 1
-        self.bad(kind, now, fmt, *args, level=level)
+        self.bad(kind, now, fmt, *args, level=logging.INFO)
 
     def local(self, now: float, ifname: str, what: str, src) -> None:
         """A bug: the core raised while answering ``what`` from ``src``. Call
         from the ``except`` block: the line carries the traceback."""
         self.stats["internal-errors"] += 1
-        self.bad("internal", now, "%s: error answering %s from %s (a bug in odm: please "
-                 "report it with this line): %r", ifname, what, src, sys.exc_info()[1],
-                 level=logging.ERROR)
-        log.debug("traceback", exc_info=True)  # noqa: LOG014 - called from the except block
+        self.bad("internal", now, "%s: internal error answering %s from %s (a bug in odm: "
+                 "please report it with this traceback)", ifname, what, src,
+                 level=logging.ERROR, exc_info=True)
