@@ -250,10 +250,7 @@ class DhcpServer:
         try:
             return self.next_hops.unreachable(next_hop, now)
         except StoreError:
-            self.stats["store-write-failed"] += 1
-            self.store.rollback()
-            self.outbox.events.clear()
-            self._load()
+            self._write_failed()
             return 0
 
     @property
