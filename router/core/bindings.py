@@ -27,7 +27,7 @@ class BindingState(str, Enum):
     """``active``: delegated and extendable. ``declined``: quarantined after a
     Decline until ``valid_until`` (Kea's decline-probation-period), held by
     nobody. ``grace``: a GRACEFUL_REPLACEMENT prefix of another router, kept
-    here with preferred 0 until its grace ends (DESIGN §2)."""
+    here with preferred 0 until its grace ends (:mod:`router.core.moves`)."""
 
     ACTIVE = "active"
     DECLINED = "declined"

@@ -233,17 +233,21 @@ class Leases:
         return True
 
     # ============================================================ extended
-    def extend(self, b: Binding, wall: float, next_hop: IPv6Address) -> None:
-        """Restart ``b``'s lifetimes at ``wall``, routed via ``next_hop``
-        (:class:`PrefixRenewed`: the adapter replaces the route)."""
+    def extend(self, b: Binding, lifetimes: tuple[int, int], wall: float,
+               next_hop: IPv6Address) -> None:
+        """Restart ``b`` at ``wall`` with ``lifetimes`` (preferred, valid),
+        routed via ``next_hop`` (:class:`PrefixRenewed`: the adapter replaces
+        the route)."""
+        b.preferred_lifetime, b.valid_lifetime = lifetimes
         b.client_ll = next_hop
         b.extend(wall)
         self._save(b)
         self.events.append(_event(PrefixRenewed, b))
 
-    def extend_same_route(self, b: Binding, wall: float) -> None:
-        """Restart ``b``'s lifetimes at ``wall``; its route stays as it is
-        (no event)."""
+    def extend_same_route(self, b: Binding, lifetimes: tuple[int, int], wall: float) -> None:
+        """Restart ``b`` at ``wall`` with ``lifetimes`` (preferred, valid);
+        its route stays as it is (no event)."""
+        b.preferred_lifetime, b.valid_lifetime = lifetimes
         b.extend(wall)
         self._save(b)
 
@@ -324,6 +328,11 @@ class Leases:
         b.valid_until = b.preferred_until = until
         self._save(b)
         self.stats["declined-pds"] += 1
+
+    def expired(self, wall: float) -> list[Binding]:
+        """The bindings whose valid lifetime ended by ``wall`` (taken off the
+        expiry schedule; :meth:`reclaim` each, or :meth:`reschedule`)."""
+        return self.table.pop_expired(wall)
 
     def reschedule(self, b: Binding) -> None:
         """Look at ``b`` again at its expiry (a reclamation that failed)."""

@@ -60,13 +60,12 @@ class NextHops:
         lt = self.terms.lifetimes_for(b)
         if lt is None:
             return False
-        b.preferred_lifetime, b.valid_lifetime = lt
         old = b.client_ll
         if old is not None and old != ctx.client_ll and not self._may_move(b, ctx):
-            self.leases.extend_same_route(b, ctx.wall)
+            self.leases.extend_same_route(b, lt, ctx.wall)
             return True
         self.pending.pop(b.prefix, None)
-        self.leases.extend(b, ctx.wall, ctx.client_ll)
+        self.leases.extend(b, lt, ctx.wall, ctx.client_ll)
         if old is not None and old != ctx.client_ll:
             self.stats["next-hop-changed"] += 1
             log.info("%s: %s now via %s (was via %s, which no longer answers neighbour "

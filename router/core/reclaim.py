@@ -78,7 +78,7 @@ class Reclamation:
                 leases.reclaim_leftovers(wall)
             except StoreError as exc:
                 log.error("%s: cannot reclaim leftover bindings: %s", ifname, exc)
-        for b in leases.table.pop_expired(wall):
+        for b in leases.expired(wall):
             try:
                 leases.reclaim(b, wall)
             except StoreError as exc:
