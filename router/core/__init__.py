@@ -16,6 +16,7 @@ Where things are:
 ``renew_rebind.py``  Renew and Rebind, the unknown IA policy (§18.3.4-5)
 ``moves.py``         the moved-host policy: the Rebind of a host that moved here
 ``release.py``       Release and Decline (§18.3.7-8)
+``relay.py``         Relay-Forw in, Relay-Repl out (§19)
 ``replies.py``       building Advertise / Reply, T1/T2, the exchange log line
 ``terms.py``         the lifetimes and T1/T2 a binding is given
 ``next_hop.py``      the next hop of a binding, moved only with evidence

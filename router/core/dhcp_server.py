@@ -53,7 +53,6 @@ from odm_sansio import Outgoing
 from odm_wire.constants import (
     DHCP6_CLIENT_PORT,
     DHCP6_SERVER_PORT,
-    HOP_COUNT_LIMIT,
     MessageType,
     OptionCode,
 )
@@ -65,14 +64,10 @@ from odm_wire.dhcp6 import (
     ClientId,
     Duid,
     IAAddr,
-    InterfaceId,
     Message,
     OptionRequest,
     RapidCommit,
     RelayForw,
-    RelayMessage,
-    RelayMsg,
-    RelayRepl,
     Reply,
     ServerId,
     StatusCode,
@@ -92,6 +87,7 @@ from router.core.leases import Leases, State
 from router.core.limits import TokenBuckets
 from router.core.next_hop import NextHops
 from router.core.reclaim import Reclamation
+from router.core.relay import unwrap, wrap
 from router.core.release import decline, release
 from router.core.renew_rebind import Extension
 from router.core.replies import Ctx, Replies, exchange_line
@@ -406,20 +402,12 @@ class DhcpServer:
         return reply
 
     def _relay(self, relay: RelayForw, src: IPv6Address, now: float) -> None:
-        """RFC 8415 §19.2/§19.3: answer the innermost message and wrap the
-        answer in one Relay-Repl per Relay-Forw, echoing each Interface-Id."""
-        chain = [relay]
-        inner = relay.relayed
-        while type(inner) is RelayForw:
-            if len(chain) > HOP_COUNT_LIMIT:
-                self._drop(now, "relay", "%s: Relay-Forw from %s nested deeper than %d; "
-                           "dropped", self.ifname, src, HOP_COUNT_LIMIT)
-                return
-            chain.append(inner)
-            inner = inner.relayed
-        if inner is None or isinstance(inner, RelayMessage):
-            self._drop(now, "relay", "%s: Relay-Forw from %s carries no client message; "
-                       "dropped", self.ifname, src)
+        """RFC 8415 §19.2/§19.3: answer the innermost message, wrapped back
+        in Relay-Repls to the relay (:mod:`router.core.relay`)."""
+        chain, inner, why = unwrap(relay)
+        if inner is None:
+            self._drop(now, "relay", "%s: Relay-Forw from %s %s; dropped", self.ifname, src,
+                       why)
             return
         mt = inner.msg_type
         handler = self._handlers.get(mt)
@@ -428,18 +416,9 @@ class DhcpServer:
                        "dropped", self.ifname, type(inner).__name__, src)
             return
         self.stats[RECEIVED_COUNTERS[mt]] += 1
-        # The route to a relayed client's prefix goes through the relay: the
-        # binding's next hop is the relay that handed us the message.
-        reply = self._answer(handler, inner, src, now)
-        if reply is None:
-            return
-        for r in reversed(chain):
-            opts: list = [RelayMsg(reply)]
-            ifid = r.get(InterfaceId)
-            if ifid is not None:
-                opts.append(ifid)
-            reply = RelayRepl(r.hop_count, r.link_address, r.peer_address, tuple(opts))
-        self.outbox.send(reply, src, DHCP6_SERVER_PORT)
+        reply = self._answer(handler, inner, src, now)  # next hop: the relay
+        if reply is not None:
+            self.outbox.send(wrap(reply, chain), src, DHCP6_SERVER_PORT)
 
     # ========================================================== validation
     def _for_this_server(self, ctx: Ctx) -> bool:
