@@ -10,6 +10,8 @@ says ``None``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from router.config import InterfaceConfig, PdPool, Reservation, _timers
 from router.core.allocator import Allocator
 from router.core.bindings import Binding
@@ -22,7 +24,8 @@ class Terms:
     router ``router_id``; ``allocator()`` returns the current allocator (it
     is rebuilt when the state is re-read)."""
 
-    def __init__(self, iface: InterfaceConfig, router_id: str, allocator) -> None:
+    def __init__(self, iface: InterfaceConfig, router_id: str,
+                 allocator: Callable[[], Allocator]) -> None:
         self.router_id = router_id
         self._allocator = allocator
         self._reservations = iface.reservations
@@ -31,8 +34,7 @@ class Terms:
     def pool_of(self, b: Binding) -> PdPool | None:
         if b.pool is None or b.anchor != self.router_id:
             return None
-        alloc: Allocator = self._allocator()
-        pa = alloc.pools.get(b.pool)
+        pa = self._allocator().pools.get(b.pool)
         return pa.pool if pa is not None else None
 
     def reservation_of(self, b: Binding) -> Reservation | None:
