@@ -1,8 +1,9 @@
 """The router's lease store: the durable copy of its bindings.
 
-:class:`LeaseStore` is the small interface the sans-I/O core
-(:mod:`router.core.dhcp_server`) calls synchronously; :class:`SqliteLeaseStore`
-implements it on one SQLite file in WAL mode. Writes of one batch (everything
+:class:`LeaseStore` is the backends' common base: the interface the sans-I/O
+core declares (:class:`router.core.store.BindingStore`, called synchronously)
+plus what the agent needs; :class:`SqliteLeaseStore` implements it on one
+SQLite file in WAL mode. Writes of one batch (everything
 the core did since its last :meth:`~LeaseStore.commit`) form one transaction,
 and the core commits it *before* it hands out the Replies of that batch, so a
 prefix a client was told about is on disk (RFC 8415 §18.3: the server records
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from odm_wire.constants import MobilityType
 from router.core.bindings import Binding, BindingState
+from router.core.store import BindingStore
 from router.errors import StoreError
 
 if TYPE_CHECKING:
@@ -107,71 +109,19 @@ def _key(prefix: IPv6Network) -> bytes:
     return ((int(prefix.network_address) << 8) | prefix.prefixlen).to_bytes(17, "big")
 
 
-class LeaseStore(ABC):
-    """What the router core needs of a durable binding store.
-
-    Mutations (:meth:`insert`, :meth:`update`, :meth:`delete`) join the open
-    batch; nothing is durable, nor visible to other routers, until
-    :meth:`commit` returns. :meth:`rollback` forgets the batch. Reads see the
-    committed state plus this store's own open batch. Every method raises
-    :class:`~router.errors.StoreError` when the backend fails.
+class LeaseStore(BindingStore, ABC):
+    """The common base of the lease store backends: what the router core
+    calls (:class:`router.core.store.BindingStore`, whose docstrings are the
+    contract, the transaction rule included) plus what only the agent calls:
+    the bindings that moved away, persisted settings, move signals, close.
+    Every method raises :class:`~router.errors.StoreError` when the backend
+    fails.
     """
-
-    @property
-    @abstractmethod
-    def pending(self) -> bool:
-        """True while a batch holds uncommitted writes."""
-
-    @abstractmethod
-    def load(self, router_id: str, interface: str | None = None) -> list[Binding]:
-        """Bindings router ``router_id`` must know at start-up: those it serves
-        (on ``interface``, or on any when ``None``), and those it anchors that
-        moved to another router (it keeps their prefixes out of its pools)."""
-
-    @abstractmethod
-    def others_in(self, router_id: str, interface: str, network: IPv6Network
-                  ) -> list[Binding]:
-        """The bindings whose prefix lies inside ``network`` that
-        :meth:`load` of (``router_id``, ``interface``) does not return: rows of
-        other interfaces (also of a renamed or removed one), of other routers,
-        expired or not. The core keeps their prefixes out of its pools and
-        reclaims the expired ones."""
-
-    @abstractmethod
-    def insert(self, b: Binding) -> bool:
-        """Add a new binding; ``False`` (and no change) when its prefix is held."""
-
-    @abstractmethod
-    def update(self, b: Binding) -> None:
-        """Write ``b`` over the row of its prefix (insert it if absent)."""
-
-    @abstractmethod
-    def delete(self, prefix: IPv6Network, *, served_by: str | None = None,
-               valid_until_max: float | None = None) -> bool:
-        """Remove the binding of ``prefix``; with ``served_by`` only if that
-        router serves it, with ``valid_until_max`` only if it has not been
-        extended past that time. ``True`` if a row went."""
-
-    @abstractmethod
-    def find_client(self, duid: bytes, iaid: int) -> list[Binding]:
-        """Every binding of (DUID, IAID), whichever router serves it."""
-
-    @abstractmethod
-    def find_prefix(self, prefix: IPv6Network) -> Binding | None:
-        """The binding holding exactly ``prefix``, or ``None``."""
 
     @abstractmethod
     def moved_away(self, anchor: str) -> list[Binding]:
         """Bindings anchored at ``anchor`` and served by another router now
         (the prefixes ``anchor`` must forward to where their host went)."""
-
-    @abstractmethod
-    def commit(self) -> None:
-        """Make the open batch durable (per the configured sync level)."""
-
-    @abstractmethod
-    def rollback(self) -> None:
-        """Discard the open batch."""
 
     @abstractmethod
     def get_meta(self, key: str) -> str | None:
@@ -189,14 +139,6 @@ class LeaseStore(ABC):
     def remote(self) -> bool:
         """True when the store is a server one network round trip away (the
         agent then commits off its loop, :mod:`router.io.commits`)."""
-        return False
-
-    @property
-    def deferred(self) -> bool:
-        """True when the adapter commits this store off its event loop
-        (:class:`router.io.commits.DeferredStore`): the core then hands its
-        Replies over held (:meth:`DhcpServer.take_held`) instead of
-        committing in ``datagrams_to_send``."""
         return False
 
     # moves signalled by the store (PostgreSQL LISTEN/NOTIFY); a store without

@@ -7,7 +7,7 @@ server's record of an IA and its leases). Times are **wall-clock** seconds
 
 :class:`BindingTable` is the in-memory index the server core works on: by
 prefix, by (DUID, IAID), per-DUID counts, and an expiry heap for reclamation.
-The lease store (:mod:`router.store`) is the durable copy.
+The lease store (:mod:`router.core.store`) is the durable copy.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class BindingState(str, Enum):
     """``active``: delegated and extendable. ``declined``: quarantined after a
     Decline until ``valid_until`` (Kea's decline-probation-period), held by
     nobody. ``grace``: a GRACEFUL_REPLACEMENT prefix of another router, kept
-    here with preferred 0 until its grace ends (DESIGN §2)."""
+    here with preferred 0 until its grace ends (:mod:`router.core.moves`)."""
 
     ACTIVE = "active"
     DECLINED = "declined"

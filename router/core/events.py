@@ -73,11 +73,10 @@ class PrefixReleased(Event):
 
 @dataclass(frozen=True)
 class BindingMovedHere(Event):
-    """A host Rebound here with a prefix another router anchors (DESIGN §2,
-    "No Reconfigure"). SESSION_LASTING and FIXED: extended, to be kept routed
-    to ``client_ll`` (and tunnelled to ``anchor`` by the mobility code);
-    GRACEFUL_REPLACEMENT: kept for the grace period only (``valid_lifetime``).
-    NON_PERSISTENT prefixes never produce this event: they are ended at once."""
+    """A host Rebound here with a prefix another router served, which this
+    router now keeps routed to ``client_ll`` for ``valid_lifetime`` seconds
+    (and the anchor forwards here). Which types do, and for how long, is the
+    moved-host policy of :mod:`router.core.moves`."""
 
     prefix: IPv6Network
     anchor: str

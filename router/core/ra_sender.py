@@ -121,7 +121,7 @@ class RaSender:
         self.stats: Counter = Counter({k: 0 for k in (
             "ra-sent", "ra-unsolicited-sent", "ra-solicited-sent", "ra-final-sent",
             "rs-received", "rs-dropped", "ra-received", "ra-inconsistent",
-            "icmp6-parse-failed")})
+            "icmp6-parse-failed", "icmp6-internal-errors")})
         self._out: list[Outgoing] = []
         self._events: deque[Event] = deque()
         self._started = False
@@ -289,18 +289,28 @@ class RaSender:
                         kind: str = "icmp6", hop_limit: int = 255,
                         ifname: str | None = None) -> None:
         """Feed one ICMPv6 message (RS, or another router's RA) received with
-        IPv6 ``hop_limit``. Invalid ones are counted and dropped (§6.1.1)."""
+        IPv6 ``hop_limit``. Invalid ones are counted and dropped (§6.1.1): a
+        remote fault, one INFO line. An exception of the sender's own is a
+        local fault, apart: counted ``icmp6-internal-errors`` and logged with
+        its traceback (as :mod:`router.core.faults` does for DHCPv6). It
+        never raises."""
         try:
             msg = decode_nd(data)
         except WireFormatError as exc:
             self.stats["icmp6-parse-failed"] += 1
             self._bad("parse", now, "%s: malformed ICMPv6 from %s dropped: %s",
-                      self.ifname, src, exc)
+                      self.ifname, src, exc, level=logging.INFO)
             return
-        if type(msg) is RouterSolicitation:
-            self.handle_rs(msg, src, hop_limit, now)
-        else:
-            self._check_foreign_ra(msg, src, hop_limit, now)
+        try:
+            if type(msg) is RouterSolicitation:
+                self.handle_rs(msg, src, hop_limit, now)
+            else:
+                self._check_foreign_ra(msg, src, hop_limit, now)
+        except Exception:  # noqa: BLE001 - a bug must not stop the agent: logged with its traceback
+            self.stats["icmp6-internal-errors"] += 1
+            self._bad("internal", now, "%s: internal error handling %s from %s (a bug in odm: "
+                      "please report it with this traceback)", self.ifname,
+                      type(msg).__name__, src, level=logging.ERROR, exc_info=True)
 
     def handle_rs(self, rs: RouterSolicitation, src: IPv6Address, hop_limit: int,
                   now: float) -> None:
@@ -311,7 +321,7 @@ class RaSender:
         if bad:
             self.stats["rs-dropped"] += 1
             self._bad("rs", now, "%s: invalid RS from %s dropped: %s", self.ifname, src,
-                      "; ".join(map(str, bad)))
+                      "; ".join(map(str, bad)), level=logging.INFO)
             return
         if not (self.enabled and self._started) or self._stopping:
             return
@@ -422,12 +432,17 @@ class RaSender:
         self._last_mcast = now
 
     # ---------------------------------------------------------- foreign RA
-    def _bad(self, kind: str, now: float, fmt: str, *args) -> None:
+    def _bad(self, kind: str, now: float, fmt: str, *args, level: int = logging.WARNING,
+             exc_info: bool = False) -> None:
+        """One line per ``kind`` every 10 s at most: bad input from the wire
+        at INFO, the sender's own faults at ERROR, another router's RA that
+        disagrees with ours at WARNING (RFC 4861 §6.2.7: an operator's
+        matter)."""
         t = self._last_bad.get(kind)
         if t is not None and now - t < 10.0:
             return
         self._last_bad[kind] = now
-        log.warning(fmt, *args)
+        log.log(level, fmt, *args, exc_info=exc_info or None)
 
     def _check_foreign_ra(self, ra: RouterAdvertisement, src: IPv6Address, hop_limit: int,
                           now: float) -> None:

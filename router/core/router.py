@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import random
 from ipaddress import IPv6Address, IPv6Network
-from typing import TYPE_CHECKING
 
 from odm_sansio import Outgoing
 from odm_wire.dhcp6 import Duid
@@ -21,9 +20,7 @@ from router.config import RouterConfig
 from router.core.dhcp_server import DhcpServer
 from router.core.events import Event
 from router.core.ra_sender import RaSender
-
-if TYPE_CHECKING:
-    from router.store import LeaseStore
+from router.core.store import BindingStore
 
 __all__ = ["RouterCore"]
 
@@ -38,7 +35,7 @@ class RouterCore:
     Call :meth:`start` before feeding datagrams.
     """
 
-    def __init__(self, config: RouterConfig, ifname: str, store: LeaseStore,
+    def __init__(self, config: RouterConfig, ifname: str, store: BindingStore,
                  server_duid: Duid, *, clock_offset: float = 0.0,
                  rng: random.Random | None = None,
                  link_layer_address: bytes | None = None) -> None:

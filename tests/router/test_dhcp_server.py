@@ -597,7 +597,7 @@ def test_server_to_client_messages_are_dropped(h, cls_name):
 def test_internal_error_is_counted_and_the_agent_keeps_serving(h, client, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("bug")
-    monkeypatch.setattr(h.dhcp, "_grant", boom)
+    monkeypatch.setattr(h.dhcp.grants, "offer_ia", boom)
     assert h.exchange(client.solicit(client.typed(1, MT.FIXED))) == []
     # a local fault is counted apart from the peers' bad input (issue 12)
     assert h.dhcp.stats["internal-errors"] == 1 and h.dhcp.stats["pkt6-receive-drop"] == 0

@@ -11,9 +11,10 @@ from ipaddress import IPv6Address
 import pytest
 
 from odm_wire.constants import MobilityType as MT
-from odm_wire.dhcp6 import Reply
-from router.core.dhcp_server import NEXT_HOP_PENDING
+from odm_wire.dhcp6 import Reply, encode_dhcp6
 from router.core.events import NextHopCheck, PrefixRenewed
+from router.core.next_hop import NEXT_HOP_PENDING
+from router.errors import StoreError
 from tests.router.conftest import CLIENT_LL, SERVER_DUID, net, prefixes_of
 
 ATTACKER = IPv6Address("fe80::bad")
@@ -85,4 +86,30 @@ def test_a_verdict_on_another_next_hop_moves_nothing(h, client):
     r, prefix = bound(h, client)
     h.one(client.rebind(client.held(r.ia_pds[0])), src=ATTACKER)
     assert h.dhcp.next_hop_unreachable(IPv6Address("fe80::77"), h.clock()) == 0
+    assert stored_next_hop(h, prefix) == CLIENT_LL
+
+
+def test_a_failed_next_hop_write_acknowledges_nothing_of_its_batch(h, client, monkeypatch):
+    """The verdict's write fails: the store's open batch is rolled back, and
+    with it every Reply queued for that batch (a lease is durable before its
+    Reply leaves), not only the route change."""
+    from tests.router.conftest import Client
+    r, prefix = bound(h, client)
+    h.one(client.rebind(client.held(r.ia_pds[0])), src=ATTACKER)
+    other = Client("020000000099")
+    ia = other.typed(1, MT.FIXED)
+    h.one(other.solicit(ia))
+    # the Request is answered but not handed out yet: its binding is in the
+    # store's open batch
+    h.core.handle_datagram(encode_dhcp6(other.request(SERVER_DUID, ia)), CLIENT_LL,
+                           h.clock(), kind="dhcp6")
+
+    def fail(b):
+        raise StoreError("disk full")
+    monkeypatch.setattr(h.store, "update", fail)
+    assert h.dhcp.next_hop_unreachable(CLIENT_LL, h.clock()) == 0
+    monkeypatch.undo()
+    assert [o for o in h.core.datagrams_to_send() if o.kind == "dhcp6"] == []
+    assert h.dhcp.stats["store-write-failed"] == 1
+    assert [b.prefix for b in h.store.load("ar1")] == [prefix]  # the other's is gone
     assert stored_next_hop(h, prefix) == CLIENT_LL
