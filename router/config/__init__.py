@@ -24,8 +24,6 @@ __all__ += model.__all__
 
 
 def __getattr__(name: str):
-    if name == "_timers":  # the old name of t1_t2, still imported by router/core/dhcp_server.py
-        return model.t1_t2
     if name in ("load_config", "parse_config"):
         from router.config import parse
         return getattr(parse, name)

@@ -128,7 +128,7 @@ class DhcpServer:
         self.router_id = config.router_id
         self.pen = config.pen
         self.offset = clock_offset
-        self.stats: Counter = Counter({k: 0 for k in BASE_COUNTERS})
+        self.stats: Counter = Counter(dict.fromkeys(BASE_COUNTERS, 0))
         self._bad = RateLimitedLog(config.log_rate_limit)
         self.faults = Faults(self.stats, self._bad)
         self.outbox = Outbox(store, self.stats)

@@ -30,7 +30,7 @@ from ipaddress import IPv6Network
 
 from odm_wire.constants import MobilityType
 from odm_wire.constants import StatusCode as SC
-from odm_wire.dhcp6 import IAPD, IAPrefix, MobilityTypeSubOption, OdmVendorOpts, StatusCode
+from odm_wire.dhcp6 import IAPD, IAPrefix, MobilityTypeSubOption, StatusCode, odm_suboptions
 from router.config import InterfaceConfig, Reservation, RouterConfig
 from router.core.allocator import Allocator, PoolAllocator
 from router.core.bindings import Binding, BindingState
@@ -65,11 +65,9 @@ def asked(ia: IAPD) -> tuple[bool, MobilityType | None, IAPrefix | None]:
         if type(p) is IAPrefix:
             if hint is None:
                 hint = p
-            for o in p.options:
-                if type(o) is OdmVendorOpts:
-                    for s in o.suboptions:
-                        if type(s) is MobilityTypeSubOption and s.mobility_type in _LIVE_MT:
-                            return True, _LIVE_MT[s.mobility_type], p
+            for s in odm_suboptions(p.options, MobilityTypeSubOption):
+                if s.mobility_type in _LIVE_MT:
+                    return True, _LIVE_MT[s.mobility_type], p
     return False, None, hint
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 
-from odm_wire.constants import INFINITY, MobilityType, OptionCode
+from odm_wire.constants import INFINITY, MobilityType, OptionCode, status_name
 from odm_wire.constants import StatusCode as SC
 from odm_wire.dhcp6 import (
     IANA,
@@ -74,13 +74,6 @@ class IaAnswer:
     t2: int | None = None
 
 
-#: RFC 8415 §21.13's names of the status codes
-_STATUS_NAMES = {0: "Success", 1: "UnspecFail", 2: "NoAddrsAvail", 3: "NoBinding",
-                 4: "NotOnLink", 5: "UseMulticast", 6: "NoPrefixAvail"}
-
-
-def _status_name(code: int) -> str:
-    return _STATUS_NAMES.get(code, f"status {code}")
 
 
 def _lifetime(v: int) -> str:
@@ -100,7 +93,7 @@ def exchange_line(ifname: str, msg: Message, duid: bytes, src: IPv6Address, repl
         head = f"IA_PD 0x{ia.iaid:08x}"
         st = ia.status
         if st is not None and st.status_code != SC.SUCCESS:
-            parts.append(f"{head} {_status_name(st.status_code)} \"{st.status_message}\"")
+            parts.append(f"{head} {status_name(st.status_code)} \"{st.status_message}\"")
             continue
         for p in ia.prefixes:
             mt = p.mobility_type
@@ -111,7 +104,7 @@ def exchange_line(ifname: str, msg: Message, duid: bytes, src: IPv6Address, repl
             parts.append(f"{head} no prefix")
     st = reply.status
     if st is not None and st.status_code != SC.SUCCESS:
-        parts.append(f"{_status_name(st.status_code)} \"{st.status_message}\"")
+        parts.append(f"{status_name(st.status_code)} \"{st.status_message}\"")
     return (f"{ifname}: {type(msg).__name__} xid 0x{msg.transaction_id:06x} DUID "
             f"{duid.hex(':') or '-'} from {src}: {type(reply).__name__} "
             + ("; ".join(parts) or "-"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from router.config import InterfaceConfig, PdPool, Reservation, _timers
+from router.config.model import InterfaceConfig, PdPool, Reservation, t1_t2
 from router.core.allocator import Allocator
 from router.core.bindings import Binding
 
@@ -50,8 +50,8 @@ class Terms:
             return self._pool_timers[p.name]
         r = self.reservation_of(b) if b.anchor == self.router_id else None
         if r is not None:
-            return _timers(r.preferred_lifetime, r.t1, r.t2)
-        return _timers(b.preferred_lifetime, None, None)
+            return t1_t2(r.preferred_lifetime, r.t1, r.t2)
+        return t1_t2(b.preferred_lifetime, None, None)
 
     def lifetimes_for(self, b: Binding) -> tuple[int, int] | None:
         """(preferred, valid) to extend ``b`` with, or None when this server

@@ -3,7 +3,7 @@
 RFC 8653 §3.2 and DESIGN §2: after a move, SESSION_LASTING and FIXED prefixes
 stay valid *and routed* to the host; a GRACEFUL_REPLACEMENT prefix stays
 usable for its grace period; NON_PERSISTENT ones end. The sans-I/O core
-(:mod:`router.core.dhcp_server`) decides the lifetimes when the host Rebinds
+(:mod:`router.core.moves`) decides the lifetimes when the host Rebinds
 (RFC 8415 §18.2.12) at its new router and records in the shared lease store
 that this router now serves the prefix (``served_by``) while the router that
 delegated it stays its ``anchor``. This module makes the data plane follow

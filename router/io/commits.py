@@ -48,7 +48,7 @@ from ipaddress import IPv6Network
 from typing import Any
 
 from router.core.bindings import Binding
-from router.core.dhcp_server import Held
+from router.core.durable import Held
 from router.errors import StoreError
 from router.store import LeaseStore, MovedNotice
 

@@ -161,9 +161,9 @@ def test_the_config_models_load_without_the_parsers():
     code = ("import sys, router.config, host.config\n"
             "import router.config.model, host.config.model\n"
             "assert 'odm.tomltable' not in sys.modules, 'model loaded the parser'\n"
-            "from router.config import load_config, parse_config, _timers, t1_t2\n"
+            "from router.config import load_config, parse_config, t1_t2\n"
             "from host.config import config_from_mapping, load_config as h\n"
-            "assert 'odm.tomltable' in sys.modules and _timers is t1_t2\n")
+            "assert 'odm.tomltable' in sys.modules\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
