@@ -19,13 +19,13 @@ from odm.pcaptools.conformance import (
     Action,
     CompareOptions,
     ConformanceError,
-    CoreRouterPeer,
     Lifetime,
     Normaliser,
     conform_host,
     conform_router,
     first_difference,
 )
+from odm.pcaptools.corepeers import CoreRouterPeer
 from odm.pcaptools.golden import core_host_peer, core_router_peer
 from odm_wire import dhcp6 as d6
 from odm_wire.constants import MobilityType
