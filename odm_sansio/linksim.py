@@ -26,8 +26,9 @@ Hooks, for what callers need to see or change:
 - ``mutate(payload) -> payload``: applied to each datagram in flight (fault
   injection);
 - ``Member.on_event(event) -> bool``: called for each of a member's events,
-  true if it gave the core work (for instance the kernel's DAD done); a member
-  without it keeps its events for the caller to drain;
+  true if it gave the core work (:meth:`Link.dad_done`: the kernel's duplicate
+  address detection done); a member without it keeps its events for the
+  caller to drain;
 - :class:`Tamper`: a core whose outgoing datagrams pass through a function
   (rewritten or dropped) before the link sees them.
 
@@ -153,6 +154,24 @@ class Link:
         m = Member(name, core, IPv6Address(address), attached, on_event)
         self.members[name] = m
         return m
+
+    def dad_done(self, core: Any, added: type, keep: list | None = None, *,
+                 nodad_too: bool = False) -> Callable[[Any], bool]:
+        """An ``on_event`` hook for a host core, playing the kernel's part:
+        each ``added`` event (an address the core put on its interface) is
+        reported back at once with ``core.address_ready(address, now)``:
+        duplicate address detection done (RFC 4862 §5.4), unless the event
+        says ``nodad`` (an address added without DAD; ``nodad_too``: those as
+        well). Every event is appended to ``keep`` when given."""
+
+        def hook(ev: Any) -> bool:
+            if keep is not None:
+                keep.append(ev)
+            if isinstance(ev, added) and (nodad_too or not ev.nodad):
+                core.address_ready(ev.address, self.now)
+                return True
+            return False
+        return hook
 
     def __getitem__(self, name: str) -> Any:
         return self.members[name].core

@@ -104,11 +104,14 @@ class CoreHostPeer:
         self.core = core
         self.router_ll = router_ll if isinstance(router_ll, dict) else {"router": router_ll}
         self.attached = attached or next(iter(self.router_ll))
-        self.completed: list = []
+        self.events: list = []
         self._rid = 0
         self.link = linksim.Link(now)
         self.router = linksim.Sink()
-        self._host = self.link.add("host", core, host_ll, on_event=self._event)
+        from host.core.events import AddressAdded
+
+        self._host = self.link.add("host", core, host_ll, on_event=self.link.dad_done(
+            core, AddressAdded, self.events, nodad_too=True))
         self._router = self.link.add("router", self.router, self.router_ll[self.attached])
 
     @property
@@ -123,15 +126,12 @@ class CoreHostPeer:
     def host_ll(self, addr: IPv6Address) -> None:
         self._host.address = IPv6Address(addr)
 
-    def _event(self, e) -> bool:
-        from host.core.events import AddressAdded, SetscCompleted
+    @property
+    def completed(self) -> list:
+        """The setsc() requests the host answered so far."""
+        from host.core.events import SetscCompleted
 
-        if isinstance(e, AddressAdded):
-            self.core.address_ready(e.address, self.now)
-            return True
-        if isinstance(e, SetscCompleted):
-            self.completed.append(e)
-        return False
+        return [e for e in self.events if isinstance(e, SetscCompleted)]
 
     def start(self) -> None:
         self.core.start(self.now)

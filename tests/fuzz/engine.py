@@ -661,6 +661,7 @@ class Pair(linksim.Link):
     def __init__(self, workdir: Path, seed: int = 2, host_rate_limit: int | None = None
                  ) -> None:
         from host.config import HostConfig
+        from host.core.events import AddressAdded
         from host.core.host import HostCore
 
         super().__init__(on_send=self._sent)
@@ -672,7 +673,8 @@ class Pair(linksim.Link):
                              HOST_DUID, b"k", rng=random.Random(seed))
         self.record: Corpus | None = None
         self.events: list = []
-        self.add("host", self.host, HOST_LL, on_event=self._host_event)
+        self.add("host", self.host, HOST_LL,
+                 on_event=self.dad_done(self.host, AddressAdded, self.events))
         self.add("router", self.router, ROUTER_LL, on_event=lambda e: False)
         self.router.start(0.0)
         self.host.start(0.0)
@@ -684,15 +686,6 @@ class Pair(linksim.Link):
     def _sent(self, member, o) -> None:
         if self.record is not None:
             self.record.add(o.kind, o.payload, to_router=member.core is self.host)
-
-    def _host_event(self, e) -> bool:
-        from host.core.events import AddressAdded
-
-        self.events.append(e)
-        if type(e) is AddressAdded and not e.nodad:  # the kernel's DAD, done
-            self.host.address_ready(e.address, self.now)
-            return True
-        return False
 
 
 def _pd_state(pd, now: float) -> dict:

@@ -161,22 +161,16 @@ class CoreRun:
         self.server = server
         self.events: list = []
         self.link = linksim.Link(0.0)
-        self.link.add("host", self.core, HOST_LL, on_event=self._event)
+        from host.core.events import AddressAdded
+
+        self.link.add("host", self.core, HOST_LL,
+                      on_event=self.link.dad_done(self.core, AddressAdded, self.events))
         self.link.add("server", linksim.Sink(
             lambda data, kind, src: server.answer(data) if kind == "dhcp6" else None), SERVER_LL)
 
     @property
     def now(self) -> float:
         return self.link.now
-
-    def _event(self, ev) -> bool:
-        from host.core.events import AddressAdded
-
-        self.events.append(ev)
-        if type(ev) is AddressAdded and not ev.nodad:
-            self.core.address_ready(ev.address, self.now)  # DAD done
-            return True
-        return False
 
     def pump(self) -> None:
         self.link.pump()

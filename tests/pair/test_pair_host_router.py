@@ -22,8 +22,8 @@ from host.core.events import (
     SetscCompleted,
 )
 from host.core.host import HostCore
-from odm_wire.constants import MobilityType as MT
 from odm_sansio import linksim
+from odm_wire.constants import MobilityType as MT
 from odm_wire.dhcp6 import DuidLL, Rebind, Release, Renew, decode_dhcp6
 from router.config import parse_config
 
@@ -53,23 +53,16 @@ class Link(linksim.Link):
         self.host, self.router = host, router
         self.sent: list = []
         self.events: list = []
-        self.add("host", host, HLL, on_event=self._event)
+        self.add("host", host, HLL, on_event=self.dad_done(host, AddressAdded, self.events))
         self.add("router", router, RLL)
 
     def _sent(self, member, o) -> None:
         if member.core is self.host and o.kind == "dhcp6":
             self.sent.append(decode_dhcp6(o.payload))
 
-    def _event(self, e) -> bool:
-        self.events.append(e)
-        if type(e) is AddressAdded and not e.nodad:  # the kernel's DAD, done
-            self.host.address_ready(e.address, self.now)
-            return True
-        return False
-
     def take(self, cls):
         out = [e for e in self.events if type(e) is cls]
-        self.events = [e for e in self.events if type(e) is not cls]
+        self.events[:] = [e for e in self.events if type(e) is not cls]
         return out
 
 

@@ -41,7 +41,10 @@ class Session:
         self.actions: list[Action] = []
         self.owner_seq = 0
         self.link = linksim.Link(0.0, rounds=100, on_send=self._record)
-        self.link.add("host", self.host, HOST_LL, on_event=self._event)
+        from host.core.events import AddressAdded
+
+        self.link.add("host", self.host, HOST_LL,
+                      on_event=self.link.dad_done(self.host, AddressAdded, nodad_too=True))
         for name, core in self.rp.routers.items():
             self.link.add(name, core, ROUTER_LL[name], attached=name == self.attached)
         self.host.start(self.now)
@@ -56,14 +59,6 @@ class Session:
             mac = HOST_MAC if member.name == "host" else ROUTER_MAC[member.name]
             self.frames.append((self.epoch + self.now, frame_for(
                 o.payload, member.address, o.dst, kind=o.kind, src_mac=mac)))
-
-    def _event(self, e) -> bool:
-        from host.core.events import AddressAdded
-
-        if isinstance(e, AddressAdded):
-            self.host.address_ready(e.address, self.now)
-            return True
-        return False
 
     def pump(self) -> None:
         self.link.pump()
