@@ -213,3 +213,25 @@ def test_inject_hands_a_datagram_to_one_member_at_the_links_clock():
     link, a, b, _ = three(now=7.0)
     link.inject("b", b"in", C, "icmp6")
     assert b.got == [(b"in", C, 7.0, "icmp6", 255)] and a.got == []
+
+
+class Added:
+    def __init__(self, address: str, nodad: bool = False) -> None:
+        self.address, self.nodad = address, nodad
+
+
+def test_dad_done_reports_added_addresses_ready_at_the_links_clock():
+    link = Link(now=3.0)
+    host = Toy()
+    ready = []
+    host.address_ready = lambda addr, now: ready.append((addr, now))
+    kept: list = []
+    link.add("host", host, A, on_event=link.dad_done(host, Added, kept))
+    host.events += [Added("2001:db8::1"), "other", Added("2001:db8::2", nodad=True)]
+    link.pump()
+    assert ready == [("2001:db8::1", 3.0)]  # an address added without DAD is not reported
+    assert len(kept) == 3 and kept[1] == "other"
+    host.events += [Added("2001:db8::3", nodad=True)]
+    link.members["host"].on_event = link.dad_done(host, Added, nodad_too=True)
+    link.pump()
+    assert ready[-1] == ("2001:db8::3", 3.0)
