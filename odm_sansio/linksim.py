@@ -155,7 +155,7 @@ class Link:
         self.members[name] = m
         return m
 
-    def dad_done(self, core: Any, added: type, keep: list | None = None, *,
+    def dad_done(self, core: Any, added: type, keep: list[Any] | None = None, *,
                  nodad_too: bool = False) -> Callable[[Any], bool]:
         """An ``on_event`` hook for a host core, playing the kernel's part:
         each ``added`` event (an address the core put on its interface) is
@@ -167,10 +167,13 @@ class Link:
         def hook(ev: Any) -> bool:
             if keep is not None:
                 keep.append(ev)
-            if isinstance(ev, added) and (nodad_too or not ev.nodad):
-                core.address_ready(ev.address, self.now)
-                return True
-            return False
+            if not isinstance(ev, added):
+                return False
+            a: Any = ev
+            if not nodad_too and a.nodad:
+                return False
+            core.address_ready(a.address, self.now)
+            return True
         return hook
 
     def __getitem__(self, name: str) -> Any:
