@@ -78,7 +78,6 @@ import asyncio
 import errno
 import json
 import logging
-import math
 import os
 import resource
 import socket
@@ -89,9 +88,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from host.io.api_peers import socket_open_in, supplementary_groups
+from host.io.api_requests import BadRequest, id_of, parse_request
 from odm.safefile import bind_unix
 
 log = logging.getLogger(__name__)
+
+# parse_request, BadRequest (host.io.api_requests) and socket_open_in,
+# supplementary_groups (host.io.api_peers) are named here too: the agent and
+# the tests import them from this module
+__all__ = ["ApiServer", "BadRequest", "Connection", "fd_limit", "parse_request",
+           "socket_open_in", "supplementary_groups"]
 
 #: longest request line (octets, newline excluded)
 MAX_LINE = 65536
@@ -121,68 +128,6 @@ def fd_limit() -> int:
     """The process's ``RLIMIT_NOFILE`` soft limit (a large number when unlimited)."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return 1 << 20 if soft == resource.RLIM_INFINITY else soft
-
-
-class BadRequest(ValueError):
-    """A request line the API does not accept (answered with EINVAL)."""
-
-
-def _finite(text: str) -> float:
-    v = float(text)
-    if not math.isfinite(v):
-        raise BadRequest(f"number {text[:20]} out of range")
-    return v
-
-
-def _constant(name: str):
-    raise BadRequest(f"{name} is not JSON")
-
-
-#: one decoder for every request (``json.loads`` with hooks builds a decoder
-#: and its scanner per call)
-_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_finite)
-
-
-def parse_request(line: bytes) -> dict:
-    """One request line as a dict, or :class:`BadRequest` saying why not: not
-    UTF-8 JSON, not an object, NaN/Infinity, a number beyond a float's range,
-    nesting too deep, or a known field of the wrong type."""
-    try:
-        # what json.loads does with octets, without a decoder per call
-        msg = _DECODER.decode(line.decode(json.detect_encoding(line), "surrogatepass"))
-    except BadRequest:
-        raise
-    except RecursionError:
-        raise BadRequest("JSON nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"not JSON: {exc}") from None
-    if not isinstance(msg, dict):
-        raise BadRequest("not a JSON object")
-    rid = msg.get("id")
-    if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (int, str))):
-        raise BadRequest("id must be an integer or a string")
-    if isinstance(rid, str) and len(rid) > 128:
-        raise BadRequest("id longer than 128 characters")
-    op = msg.get("op")
-    if not isinstance(op, str):
-        raise BadRequest("op must be a string")
-    if op == "setsc":
-        t = msg.get("type")
-        if isinstance(t, bool) or not isinstance(t, (int, str)):
-            raise BadRequest("type must be an integer (1..4) or a type name")
-        if isinstance(t, int) and not -2**31 <= t < 2**31:
-            raise BadRequest("type out of range")
-        if not isinstance(msg.get("on_net", False), bool):
-            raise BadRequest("on_net must be true or false")
-        to = msg.get("timeout")
-        if to is not None and (isinstance(to, bool) or not isinstance(to, (int, float))
-                               or not 0 <= to <= 1e9):
-            raise BadRequest("timeout must be a number of seconds or null")
-        fd = msg.get("fd")
-        if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int)
-                               or not 0 <= fd < 2**31):
-            raise BadRequest("fd must be a file descriptor number")
-    return msg
 
 
 class _RateLog:
@@ -238,57 +183,6 @@ class Connection:
     def info(self) -> dict[str, Any]:
         return {"owner": self.owner, "pid": self.pid, "uid": self.uid, "gid": self.gid,
                 "socket_inode": self.inode}
-
-
-def _id_of(line: bytes):
-    """The ``id`` of a request that could not be used, when it can be read
-    (so the client can match the error answer), else None."""
-    try:
-        msg = json.loads(line, parse_constant=_constant, parse_float=_finite)
-    except (ValueError, RecursionError):
-        return None
-    rid = msg.get("id") if isinstance(msg, dict) else None
-    return rid if isinstance(rid, (int, str)) and not isinstance(rid, bool) else None
-
-
-def supplementary_groups(pid: int) -> frozenset[int]:
-    """The ``Groups:`` of ``/proc/<pid>/status`` (empty when unreadable)."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as fh:
-            data = fh.read()  # one read: a text file's line iteration costs more
-        i = data.find(b"\nGroups:")
-        if i >= 0:
-            end = data.find(b"\n", i + 8)
-            return frozenset(int(x) for x in data[i + 8:end if end >= 0 else None].split())
-    except (OSError, ValueError):
-        pass
-    return frozenset()
-
-
-def socket_open_in(pid: int, inode: int, fd: int | None = None) -> bool | None:
-    """Is socket ``inode`` open in process ``pid``? None when unknowable
-    (no /proc access: then only EOF ends the reference)."""
-    target = f"socket:[{inode}]"
-    base = Path(f"/proc/{pid}/fd")
-    if fd is not None:
-        try:
-            if os.readlink(base / str(fd)) == target:
-                return True
-        except OSError:
-            pass
-    try:
-        names = os.listdir(base)
-    except FileNotFoundError:
-        return False  # process gone
-    except OSError:
-        return None
-    for n in names:
-        try:
-            if os.readlink(base / n) == target:
-                return True
-        except OSError:
-            continue
-    return False
 
 
 class ApiServer:
@@ -487,7 +381,7 @@ class ApiServer:
             try:
                 msg = parse_request(line)
             except BadRequest as exc:
-                self._bad(c, _id_of(line), str(exc))
+                self._bad(c, id_of(line), str(exc))
                 continue
             if msg.get("op") == "setsc" and isinstance(msg.get("fd"), int):
                 c.fd = msg["fd"]

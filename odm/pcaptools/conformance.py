@@ -21,42 +21,35 @@ Two directions:
   by ``pcaps/regenerate.py`` in ``pcaps/golden.toml``). RSs are not compared:
   the kernel sends its own next to the agent's, in no fixed number.
 
-Normalising (:class:`Normaliser`) makes equal what must differ between two
-runs: transaction-ids (random per exchange, RFC 8415 §8), DUIDs (replaced by
-their role, client or server, §11), Elapsed Time (§21.9), MAC addresses
-(SLLA, RFC 4861 §4.6.1), checksums, status texts (the code stays, §21.13),
-padding; options are compared as sets ordered by option code (their order
-carries no meaning, §21), matched by kind and key (IAID, prefix). Lifetimes, T1/T2 and the router lifetime are compared
-as numbers with a slack of ``lifetime_slack`` seconds for finite non-zero
-values (they count down); 0 and infinity must match exactly. Delegated and
-on-link prefixes are named P1, P2 … in order of first appearance on each
-side (the *structure* must match; ``exact_prefixes`` compares them as they
-are: a router with a fresh lease store and the capture's configuration
-delegates the same prefixes). Against a host, IAIDs are named I1, I2 … too
-(the host picks fresh ones).
+Messages are normalised before they are compared
+(:mod:`odm.pcaptools.normaliser`: transaction-ids, DUIDs, Elapsed Time, MACs,
+status texts hidden; lifetimes with a slack; prefixes named P1, P2 … unless
+``exact_prefixes``: a router with a fresh lease store and the capture's
+configuration delegates the same prefixes). Against a host, IAIDs are named
+I1, I2 … too (the host picks fresh ones).
 
 The first difference stops the run and is reported with its path, e.g.
 ``Reply/IA_PD[iaid=1]/IAPREFIX[P1]/VENDOR_OPTS(odm)/MOBILITY_TYPE``:
 capture ``SESSION_LASTING``, live ``FIXED`` (:meth:`Report.lines`).
 
-Peers: :class:`CoreRouterPeer` and :class:`CoreHostPeer` drive odm's sans-I/O
-cores in memory with a fake clock; :mod:`odm.pcaptools.livepeers` has the
+Peers: :mod:`odm.pcaptools.corepeers` drives odm's sans-I/O cores in memory
+on a fake clock; :mod:`odm.pcaptools.livepeers` has the
 kernel-socket peers (``odm pcap replay --against``, tests/replay).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 
 import odm_wire
-from odm.pcaptools.describe import message_name, status_name
+from odm.pcaptools.describe import message_name
+from odm.pcaptools.normaliser import CompareOptions, Lifetime, Normaliser, first_difference
 from odm.pcaptools.packets import Packet
 from odm_wire import dhcp6 as d6
 from odm_wire import nd
-from odm_wire.constants import INFINITY, ODM_PEN, MessageType
+from odm_wire.constants import ODM_PEN, MessageType
 from odm_wire.errors import WireFormatError
 
 __all__ = [
@@ -65,8 +58,6 @@ __all__ = [
     "Action",
     "CompareOptions",
     "ConformanceError",
-    "CoreHostPeer",
-    "CoreRouterPeer",
     "Lifetime",
     "Normaliser",
     "Report",
@@ -84,11 +75,7 @@ SERVER_MESSAGES = frozenset({MessageType.ADVERTISE, MessageType.REPLY,
                              MessageType.RECONFIGURE})
 _CLIENT_CODES = frozenset(int(t) for t in CLIENT_MESSAGES)
 _SERVER_CODES = frozenset(int(t) for t in SERVER_MESSAGES)
-_TIMES = frozenset({"preferred_lifetime", "valid_lifetime", "t1", "t2", "router_lifetime",
-                    "lifetime"})
-_DROP = frozenset({"checksum", "transaction_id", "status_message", "padding"})
 ND_RS, ND_RA = 133, 134
-_CLIENT_LL = IPv6Address("fe80::ff:fe00:2")
 
 
 class ConformanceError(RuntimeError):
@@ -126,240 +113,6 @@ class Action:
 
     def as_dict(self) -> dict:
         return {"before_frame": self.before_frame, "do": self.do, **self.args}
-
-
-# ------------------------------------------------------------- normalising --
-@dataclass(frozen=True)
-class CompareOptions:
-    """How strictly answers are compared (module docstring).
-
-    ``exact_prefixes``: compare prefixes as they are instead of P1, P2 …;
-    ``exact_iaids``: compare IAIDs as they are instead of I1, I2 …;
-    ``lifetime_slack``: seconds by which finite non-zero lifetimes and timers
-    may differ."""
-
-    exact_prefixes: bool = False
-    exact_iaids: bool = True
-    lifetime_slack: int = 2
-
-
-@dataclass(frozen=True)
-class Lifetime:
-    """A lifetime or timer in seconds (0xffffffff = infinity)."""
-
-    value: int
-
-    def __str__(self) -> str:
-        return "infinity" if self.value == INFINITY else f"{self.value} s"
-
-    def close_to(self, other: Lifetime, slack: int) -> bool:
-        a, b = self.value, other.value
-        if a == b:
-            return True
-        if 0 in (a, b) or INFINITY in (a, b):
-            return False
-        return abs(a - b) <= slack
-
-
-def _order(o) -> int:
-    for attr in ("code", "option_type", "sub_code"):
-        v = getattr(o, attr, None)
-        if isinstance(v, int):
-            return int(v)
-    return 0
-
-
-class Normaliser:
-    """Turns decoded messages of one side into comparable dicts, naming
-    prefixes (and IAIDs) consistently across the messages of that side."""
-
-    def __init__(self, options: CompareOptions = CompareOptions()) -> None:
-        self.options = options
-        self.prefixes: dict[str, str] = {}
-        self.iaids: dict[int, str] = {}
-
-    def prefix(self, addr: IPv6Address, length: int) -> str:
-        net = f"{addr}/{length}"
-        if self.options.exact_prefixes or addr.is_unspecified:
-            return net
-        return self.prefixes.setdefault(net, f"P{len(self.prefixes) + 1}")
-
-    def iaid(self, v: int):
-        if self.options.exact_iaids:
-            return v
-        return self.iaids.setdefault(v, f"I{len(self.iaids) + 1}")
-
-    def copy(self) -> Normaliser:
-        """A copy whose names can grow without changing this one."""
-        n = Normaliser(self.options)
-        n.prefixes, n.iaids = dict(self.prefixes), dict(self.iaids)
-        return n
-
-    def iaid_of(self, name) -> int | None:
-        """The IAID named ``name`` (or ``name`` itself with exact IAIDs)."""
-        if self.options.exact_iaids:
-            return name
-        return next((v for v, n in self.iaids.items() if n == name), None)
-
-    def __call__(self, msg) -> dict:
-        """The comparable form of ``msg`` (an odm_wire message)."""
-        return self._obj(msg, None)
-
-    def _obj(self, obj, role):
-        if isinstance(obj, enum.Enum):
-            return obj.name
-        if isinstance(obj, d6.Duid):
-            return f"<{role or 'a'} DUID>"
-        if isinstance(obj, d6.ElapsedTime):
-            return None
-        if isinstance(obj, d6.StatusCode):
-            return {"kind": "StatusCode", "status_code": status_name(obj.status_code)}
-        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            out = {"kind": type(obj).__name__}
-            if isinstance(obj, d6.ClientId):
-                role = "client"
-            elif isinstance(obj, d6.ServerId):
-                role = "server"
-            prefixed = isinstance(obj, (d6.IAPrefix, nd.PrefixInformation))
-            for f in dataclasses.fields(obj):
-                name = f.name
-                if name in _DROP or (prefixed and name == "prefix_length"):
-                    continue
-                v = getattr(obj, name)
-                if name in ("options", "suboptions"):
-                    items = [self._obj(o, role) for o in sorted(v, key=_order)]
-                    out[name] = [x for x in items if x is not None]
-                elif prefixed and name == "prefix":
-                    out[name] = self.prefix(v, obj.prefix_length)
-                    if out[name] != obj.network:
-                        out["_actual"] = obj.network  # shown, not compared
-                elif name == "iaid":
-                    out[name] = self.iaid(v)
-                elif name in _TIMES and isinstance(v, int):
-                    out[name] = Lifetime(v)
-                elif name == "link_layer_address":
-                    out[name] = "<MAC>"
-                elif name == "mobility_type" and isinstance(obj, nd.PrefixInformation) \
-                        and not v:
-                    out[name] = "untyped"
-                else:
-                    out[name] = self._obj(v, role)
-            return out
-        if isinstance(obj, (list, tuple)):
-            return [self._obj(x, role) for x in obj]
-        if isinstance(obj, bytes):
-            return obj.hex()
-        if isinstance(obj, IPv6Address):
-            return str(obj)
-        return obj
-
-
-_LABELS = {
-    "ClientId": "CLIENTID", "ServerId": "SERVERID", "OptionRequest": "ORO",
-    "Preference": "PREFERENCE", "RapidCommit": "RAPID_COMMIT", "StatusCode": "STATUS_CODE",
-    "OdmVendorOpts": "VENDOR_OPTS(odm)", "MobilityTypeSubOption": "MOBILITY_TYPE",
-    "SupportedTypesSubOption": "SUPPORTED_TYPES", "SourceLinkLayerAddress": "SLLA",
-    "TargetLinkLayerAddress": "TLLA", "Mtu": "MTU", "Rdnss": "RDNSS",
-    "SolMaxRt": "SOL_MAX_RT", "InfMaxRt": "INF_MAX_RT", "IANA": "IA_NA",
-    "RouterAdvertisement": "RA", "RouterSolicitation": "RS",
-}
-
-
-def label(d, show: bool = False) -> str:
-    """A path element for a normalised option (``IA_PD[iaid=1]``,
-    ``IAPREFIX[P1]``); ``show`` adds the actual prefix to a named one
-    (``IAPREFIX[P1=2001:db8:1f00::/56]``)."""
-    if not isinstance(d, dict):
-        return str(d)
-    k = d.get("kind", "?")
-    if k == "IAPD":
-        return f"IA_PD[iaid={d.get('iaid')}]"
-    if k in ("IAPrefix", "PrefixInformation"):
-        name = "IAPREFIX" if k == "IAPrefix" else "PIO"
-        actual = f"={d['_actual']}" if show and "_actual" in d else ""
-        return f"{name}[{d.get('prefix')}{actual}]"
-    if k == "VendorOpts":
-        return f"VENDOR_OPTS({d.get('enterprise_number')})"
-    if k in ("UnknownOption", "UnknownNdOption", "UnknownSubOption"):
-        return f"{k}({d.get('option_code', d.get('nd_type', d.get('sub_code')))})"
-    return _LABELS.get(k, k)
-
-
-def _show(v) -> str:
-    if isinstance(v, list):
-        return "[" + ", ".join(_show(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return label(v, show=True)
-    return str(v)
-
-
-def first_difference(want, got, path: str = "", slack: int = 2
-                     ) -> tuple[str, str, str] | None:
-    """The first difference between two normalised messages (capture ``want``,
-    live ``got``) as ``(path, capture text, live text)``, or None."""
-    if isinstance(want, dict) and isinstance(got, dict):
-        if want.get("kind") != got.get("kind"):
-            return path or "message", label(want, True), label(got, True)
-        here = path or label(want)
-        keys = [k for k in want if k != "kind" and not k.startswith("_")] + \
-            [k for k in got if k not in want and not k.startswith("_")]
-        single = len([k for k in keys if k not in ("options", "suboptions")]) == 1 and \
-            not any(k in want for k in ("options", "suboptions"))
-        for k in keys:
-            a, b = want.get(k), got.get(k)
-            if k in ("options", "suboptions"):
-                r = _list_difference(a or [], b or [], here, slack)
-                if r:
-                    return r
-                continue
-            sub = here if single else f"{here}/{k}"
-            if isinstance(a, Lifetime) and isinstance(b, Lifetime):
-                if not a.close_to(b, slack):
-                    return sub, str(a), str(b)
-                continue
-            if isinstance(a, dict) and isinstance(b, dict):
-                r = first_difference(a, b, sub, slack)
-                if r:
-                    return r
-                continue
-            if a != b:
-                return sub, _show(a) if a is not None else "(absent)", \
-                    _show(b) if b is not None else "(absent)"
-        return None
-    if want != got:
-        return path or "message", _show(want), _show(got)
-    return None
-
-
-def _list_difference(a: list, b: list, path: str, slack: int):
-    la, lb = [label(x) for x in a], [label(x) for x in b]
-    left = list(la)
-    missing: list[str] = []
-    extra: list[str] = []
-    for x, y in zip(lb, b):
-        if x in left:
-            left.remove(x)
-        else:
-            extra.append(label(y, True))
-    for x in a:
-        if label(x) in left:
-            left.remove(label(x))
-            missing.append(label(x, True))
-    if missing or extra:
-        if missing and extra:
-            return path, ", ".join(missing), ", ".join(extra) + " instead"
-        if missing:
-            return path, ", ".join(missing), f"no {', '.join(missing)}"
-        return path, f"no {', '.join(extra)}", ", ".join(extra)
-    used: set[int] = set()
-    for x in a:
-        lab = label(x)
-        j = next(j for j, y in enumerate(b) if j not in used and label(y) == lab)
-        used.add(j)
-        r = first_difference(x, b[j], f"{path}/{label(x, True)}", slack)
-        if r:
-            return r
-    return None
 
 
 # ------------------------------------------------------------------ report --
@@ -505,7 +258,8 @@ def _act(peer, action: Action, report: Report) -> bool:
 
 
 def conform_router(packets: list[Packet], peer, *, actions: list[Action] = (),
-                   timeout: float = 3.0, options: CompareOptions = CompareOptions(),
+                   timeout: float = 3.0,
+                   options: CompareOptions = CompareOptions(),  # noqa: B008 - frozen
                    pen: int = ODM_PEN) -> Report:
     """Play the client side of ``packets`` (a dissected golden capture) to the
     router ``peer`` and compare its answers (module docstring).
@@ -726,151 +480,3 @@ def _nothing_compared(report: Report, why: str) -> Report:
 
 def _is_client_message(raw: bytes) -> bool:
     return len(raw) >= 4 and raw[0] in _CLIENT_CODES
-
-
-# --------------------------------------------------------- in-memory peers --
-class CoreRouterPeer:
-    """Routers as sans-I/O cores (odm's core contract) on a fake clock.
-
-    ``routers``: ``{name: core}``; the client is attached to ``attached``
-    (default: the first) and a ``move`` action re-attaches it. ``src``: the
-    client's link-local address. ``now``: the clock's start (seconds)."""
-
-    def __init__(self, routers: dict, attached: str | None = None, *, now: float = 1000.0,
-                 src: IPv6Address = _CLIENT_LL) -> None:
-        if not hasattr(routers, "items"):
-            routers = {"router": routers}
-        self.routers = dict(routers)
-        self.attached = attached or next(iter(self.routers))
-        self.now, self.src = now, src
-
-    @property
-    def core(self):
-        return self.routers[self.attached]
-
-    def _tick_all(self, until: float) -> None:
-        """Run every router's timers up to ``until`` (answers are dropped)."""
-        while True:
-            ts = [(c.get_timer(), c) for c in self.routers.values()]
-            ts = [(t, c) for t, c in ts if t is not None and t <= until]
-            if not ts:
-                break
-            t, c = min(ts, key=lambda x: x[0])
-            self.now = max(self.now, t)
-            c.handle_timer(self.now)
-            if c is not self.core:
-                c.datagrams_to_send()
-        self.now = max(self.now, until)
-
-    def ask(self, kind: str, payload: bytes, accept, timeout: float):
-        self.core.datagrams_to_send()  # what was sent before is not an answer
-        self.core.handle_datagram(payload, self.src, self.now, kind=kind, hop_limit=255)
-        deadline = self.now + timeout
-        while True:
-            for out in self.core.datagrams_to_send():
-                if out.kind == kind and accept(out.payload):
-                    return out.payload
-            t = self.core.get_timer()
-            if timeout <= 0 or t is None or t > deadline:
-                return None
-            self.now = max(self.now, t)
-            self.core.handle_timer(self.now)
-
-    def act(self, action: Action) -> str | None:
-        if action.do == "move":
-            router = action.args.get("router")
-            if router not in self.routers:
-                raise ConformanceError(f"no router {router!r} here")
-            self.attached = router
-            return f"client now on {router}"
-        if action.do == "wait":
-            self._tick_all(self.now + float(action.args.get("seconds", 0)))
-            return None
-        return "(host action: nothing to do against a router)"
-
-
-class CoreHostPeer:
-    """A host as a sans-I/O core (:class:`host.core.host.HostCore`) on a fake
-    clock. The kernel's part is played: every address the core adds is
-    reported ready at once (DAD done). ``router_ll``: the source of what is
-    sent to it (per router name: ``{"ar1": fe80::1, ...}``)."""
-
-    def __init__(self, core, router_ll: dict | IPv6Address, attached: str | None = None,
-                 *, now: float = 1000.0) -> None:
-        self.core = core
-        self.router_ll = router_ll if isinstance(router_ll, dict) else {"router": router_ll}
-        self.attached = attached or next(iter(self.router_ll))
-        self.now = now
-        self.host_ll = IPv6Address("fe80::ff:fe00:2")
-        self.completed: list = []
-        self._queue: list = []
-        self._rid = 0
-
-    def _pump(self) -> None:
-        from host.core.events import AddressAdded, SetscCompleted
-
-        while True:
-            e = self.core.next_event()
-            if e is None:
-                break
-            if isinstance(e, AddressAdded):
-                self.core.address_ready(e.address, self.now)
-            elif isinstance(e, SetscCompleted):
-                self.completed.append(e)
-        for out in self.core.datagrams_to_send():
-            if out.kind == "dhcp6":
-                self._queue.append((out.payload, self.host_ll))
-
-    def start(self) -> None:
-        self.core.start(self.now)
-        self._pump()
-
-    def advance(self, until: float) -> None:
-        """Run the host's timers up to ``until``; what it sends is kept."""
-        while True:
-            self._pump()
-            t = self.core.get_timer()
-            if t is None or t > until:
-                break
-            self.now = max(self.now, t)
-            self.core.handle_timer(self.now)
-        self.now = max(self.now, until)
-
-    def expect(self, accept, timeout: float):
-        deadline = self.now + timeout
-        while True:
-            self._pump()
-            while self._queue:
-                raw, src = self._queue.pop(0)
-                if accept(raw):
-                    return raw, src
-            t = self.core.get_timer()
-            if t is None or t > deadline:
-                return None
-            self.now = max(self.now, t)
-            self.core.handle_timer(self.now)
-
-    def send(self, kind: str, payload: bytes, dst) -> None:
-        self.core.handle_datagram(payload, self.router_ll[self.attached], self.now, kind=kind,
-                                  hop_limit=255)
-        self._pump()
-
-    def act(self, action: Action) -> str | None:
-        a = action.args
-        if action.do == "setsc":
-            self._rid += 1
-            self.core.setsc(self._rid, int(a.get("owner", 1)), a["type"], self.now,
-                            on_net=bool(a.get("on_net", False)))
-        elif action.do == "close":
-            self.core.close_owner(int(a.get("owner", 1)), self.now)
-        elif action.do == "move":
-            if a.get("router") not in self.router_ll:
-                raise ConformanceError(f"no router {a.get('router')!r} here")
-            self.attached = a["router"]
-            self.core.link_up(self.now)
-        elif action.do == "wait":
-            self.advance(self.now + float(a.get("seconds", 0)))
-        else:
-            raise ConformanceError(f"unknown action {action.do!r}")
-        self._pump()
-        return None

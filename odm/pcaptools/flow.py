@@ -2,7 +2,7 @@
 
 One vertical lane per node (a name given to addresses and prefixes, else
 the node's role — mh, ar1, ar2, cn, relay, server — with its address as a
-sub-label: :class:`Lanes`, :func:`lab_names`; every multicast group in one
+sub-label: :mod:`odm.pcaptools.flowlanes`; every multicast group in one
 narrow lane on the right, the group's RFC name at each arrow's head), a
 legend of the colours, one arrow per DHCPv6 / RS / RA message from
 its source lane to its destination lane, labelled with the frame number, the
@@ -12,8 +12,8 @@ types or the status (per PIO for RAs). Times run down the left margin.
 Several captures (one per link, e.g. ``pcaps/demo-4.2/``) are merged by time:
 a message seen on several links is drawn once, the links it was seen on
 written under its time, frames labelled ``capture#number``, and a dashed
-rule across the ladder where the host moved (:func:`find_moves`; in a single
-capture of the host's link, :func:`find_router_moves`). Optionally (``data``) the rest of the IPv6 traffic —
+rule across the ladder where the host moved (:func:`~odm.pcaptools.flowarrows.find_moves`;
+in a single capture of the host's link, :func:`~odm.pcaptools.flowarrows.find_router_moves`). Optionally (``data``) the rest of the IPv6 traffic —
 TCP, UDP, ICMPv6 errors, SRv6 / IPv6-in-IPv6 / VXLAN tunnels — is drawn in grey, one
 dotted arrow per burst of a conversation, so an application's session can be
 followed across a move. NS/NA/Redirect are left out unless asked.
@@ -24,32 +24,31 @@ through ``rsvg-convert`` (Debian librsvg2-bin), ``.png``.
 
 from __future__ import annotations
 
-import itertools
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
-from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from odm.pcaptools.describe import lifetime, packet_summary, status_name, top_level_types, type_name
+from odm.pcaptools.flowarrows import (
+    MCAST,
+    _is_group,
+    build_arrows,
+    find_moves,
+    find_router_moves,
+    host_lane,
+)
+from odm.pcaptools.flowlanes import Lanes, lab_names
 from odm.pcaptools.packets import Packet
-from odm_wire import dhcp6 as d6
-from odm_wire import nd
-from odm_wire.constants import MessageType
 
-__all__ = ["Arrow", "FlowError", "Lanes", "arrow_labels", "build_arrows", "find_moves", "find_router_moves", "flow_svg",
-           "host_lane", "lab_names",
-           "output_problem", "write_flow"]
+# lab_names (odm.pcaptools.flowlanes) is named here too: ``odm pcap flow``
+# imports it from this module
+__all__ = ["FlowError", "flow_svg", "lab_names", "output_problem", "write_flow"]
 
 GROUP_NAMES = {
     "ff02::1:2": "All DHCP Relay Agents and Servers",
     "ff02::1": "All Nodes", "ff02::2": "All Routers",
 }
-_CLIENT = {MessageType.SOLICIT, MessageType.REQUEST, MessageType.CONFIRM, MessageType.RENEW,
-           MessageType.REBIND, MessageType.RELEASE, MessageType.DECLINE,
-           MessageType.INFORMATION_REQUEST, MessageType.RELAY_FORW}
 COLOURS = {"client": "#1f5fbf", "server": "#1a7f37", "nd": "#b35900", "bad": "#c62828",
            "data": "#6b6b6b", "tunnel": "#7b3fa0"}
 LEGEND = (("client", "DHCPv6 client", ""), ("server", "DHCPv6 server", ""),
@@ -66,418 +65,6 @@ LINE_H = 16
 
 class FlowError(RuntimeError):
     """The diagram cannot be written (no PNG converter, unknown suffix)."""
-
-
-def _inner(msg):
-    while isinstance(msg, d6.RelayMessage) and msg.relayed is not None:
-        msg = msg.relayed
-    return msg
-
-
-def arrow_labels(pkt: Packet) -> tuple[list[str], str]:
-    """(label lines, colour class) of one packet's arrow."""
-    name, _ = packet_summary(pkt)
-    if pkt.message is None:
-        if pkt.error is None and not pkt.framing_error:
-            # a well-formed ND message odm does not model (NS, NA, Redirect)
-            return [f"#{pkt.number} {name}"], "nd"
-        why = pkt.error.reason if pkt.error is not None else pkt.framing_error
-        return [f"#{pkt.number} {name}", f"MALFORMED: {why}"[:90]], "bad"
-    msg = pkt.message
-    if isinstance(msg, nd.RouterAdvertisement):
-        lines = [f"#{pkt.number} RA  router lifetime {msg.router_lifetime} s"]
-        for p in msg.prefixes:
-            t = type_name(p.mobility_type) if p.mobility_type else "untyped"
-            lines.append(f"PIO {p.network} {t} {lifetime(p.preferred_lifetime)}/"
-                         f"{lifetime(p.valid_lifetime)} s")
-        return lines, "nd"
-    if isinstance(msg, nd.RouterSolicitation):
-        return [f"#{pkt.number} RS"], "nd"
-    inner = _inner(msg)
-    head = f"#{pkt.number} {name}"
-    if inner is not msg:
-        head += f" » {packet_summary_name(inner)}"
-    if isinstance(inner, d6.Message):
-        head += f"  xid 0x{inner.transaction_id:06x}"
-        if inner.get(d6.RapidCommit):
-            head += "  RapidCommit"
-    lines = [head]
-    cls = "client" if getattr(inner, "msg_type", None) in _CLIENT else "server"
-    if isinstance(inner, d6.Message):
-        if inner.status is not None:
-            lines.append(f"status {status_name(inner.status.status_code)}")
-            if inner.status.status_code:
-                cls = "bad"
-        sup, top = top_level_types(inner)
-        if top:
-            lines.append("top-level type " + ", ".join(type_name(t) for t in top))
-        if sup:
-            lines.append("SUPPORTED_TYPES " + ", ".join(type_name(t) for t in sup))
-        for ia in inner.ia_pds:
-            parts = []
-            for p in ia.prefixes:
-                t = type_name(p.mobility_type) if p.mobility_type is not None else "untyped"
-                if p.prefix.is_unspecified and not p.valid_lifetime:
-                    parts.append(f"{t} (hint /{p.prefix_length})")
-                else:
-                    parts.append(f"{t} {p.network}")
-            if ia.status is not None:
-                parts.append(status_name(ia.status.status_code))
-            lines.append(f"IA_PD 0x{ia.iaid:08x}: " + (", ".join(parts) if parts else "(empty)"))
-    return lines, cls
-
-
-def packet_summary_name(msg) -> str:
-    from odm.pcaptools.describe import message_name
-    return message_name(msg)
-
-
-# ---------------------------------------------------------------- lanes --
-class Lanes:
-    """Which lane an address is drawn on.
-
-    ``names`` maps addresses or prefixes (``"fe80::1"``, ``"2001:db8:1000::/36"``)
-    to lane names; an address takes the name of its exact entry, else of the
-    longest prefix holding it. Otherwise: an address inside a prefix delegated
-    (IA_PD) to a client goes to that client's lane, a global address whose
-    modified EUI-64 interface identifier (RFC 4291 App. A) is that of a
-    link-local address seen goes to that address's lane (SLAAC, RFC 4862), and
-    anything else is its own lane. Named lanes are drawn in the order the
-    names first appear in ``names``, then the others in order of appearance.
-
-    Addresses without a name are named by the role they play in the capture
-    (:meth:`assign_roles`, :meth:`note_peer`): ``ar1``, ``ar2``… for the
-    senders of RAs in order, ``mh`` for a DHCPv6 client, ``relay`` for the
-    sender of a Relay-forw, ``server`` for a DHCPv6 server that sends no RA,
-    ``cn`` for the other end of the host's data traffic; the address itself
-    is the lane's sub-label.
-    """
-
-    def __init__(self, names: dict[str, str] | None = None) -> None:
-        self.exact: dict[IPv6Address, str] = {}
-        self.nets: list[tuple[IPv6Network, str]] = []
-        for k, v in (names or {}).items():
-            if "/" in k:
-                self.nets.append((IPv6Network(k, strict=False), v))
-            else:
-                self.exact[IPv6Address(k)] = v
-        self.nets.sort(key=lambda x: -x[0].prefixlen)
-        self.order = list(dict.fromkeys((names or {}).values()))
-        self.delegated: list[tuple[IPv6Network, IPv6Address]] = []
-        self.link_locals: dict[bytes, IPv6Address] = {}
-        self.first_address: dict[str, str] = {}
-        self.roles: dict[IPv6Address, str] = {}
-        self._used = set(self.order)
-
-    def _named(self, addr: IPv6Address) -> bool:
-        return addr in self.exact or addr in self.roles or \
-            any(addr in net for net, _ in self.nets)
-
-    def _role(self, addr: IPv6Address | None, base: str, numbered: bool = False) -> None:
-        if addr is None or addr.is_multicast or addr.is_unspecified or self._named(addr):
-            return
-        k = 1
-        while True:
-            name = f"{base}{k}" if numbered else base if k == 1 else f"{base}{k}"
-            if name not in self._used:
-                break
-            k += 1
-        self._used.add(name)
-        self.roles[addr] = name
-
-    def assign_roles(self, packets: list[Packet]) -> None:
-        """Name unnamed addresses by their role (class docstring): RA senders
-        first (a router that answers DHCPv6 is a router), then DHCPv6 relays,
-        clients and servers, in order of appearance."""
-        for p in packets:
-            if isinstance(p.message, nd.RouterAdvertisement):
-                self._role(p.src, "ar", numbered=True)
-        for p in packets:
-            m = p.message
-            if not isinstance(m, d6.Message) and not isinstance(m, d6.RelayMessage):
-                continue
-            t = getattr(m, "msg_type", None)
-            if t == MessageType.RELAY_FORW:
-                self._role(p.src, "relay")
-            elif t == MessageType.RELAY_REPL:
-                self._role(p.src, "server")
-            elif t in _CLIENT:
-                self._role(p.src, "mh")
-            elif t in (MessageType.ADVERTISE, MessageType.REPLY):
-                self._role(p.src, "server")
-
-    def note_peer(self, a: IPv6Address, b: IPv6Address) -> None:
-        """Data between ``a`` and ``b``: an unnamed global address talking
-        with a host lane (``mh``…) is a correspondent node, ``cn``."""
-        for me, other in ((a, b), (b, a)):
-            lane = self(me)
-            if (lane == "mh" or (lane.startswith("mh") and lane[2:].isdigit())) and \
-                    not (other.is_link_local or other.is_multicast or other.is_loopback
-                         or other.is_unspecified) and self._name(other, 0) == str(other):
-                self._role(other, "cn")
-
-    def learn(self, pkt: Packet) -> None:
-        """Note the link-local source and the prefixes a Reply delegates."""
-        if pkt.src is not None and pkt.src.is_link_local:
-            self.link_locals.setdefault(pkt.src.packed[8:], pkt.src)
-        msg = _inner(pkt.message) if pkt.message is not None else None
-        if isinstance(msg, d6.Message) and msg.msg_type in (MessageType.REPLY,
-                                                            MessageType.ADVERTISE):
-            for ia in msg.ia_pds:
-                for p in ia.prefixes:
-                    if p.valid_lifetime and not p.prefix.is_unspecified and \
-                            pkt.dst is not None:
-                        net = IPv6Network(p.network, strict=False)
-                        if (net, pkt.dst) not in self.delegated:
-                            self.delegated.append((net, pkt.dst))
-
-    def __call__(self, addr: IPv6Address, _depth: int = 0) -> str:
-        name = self._name(addr, _depth)
-        self.first_address.setdefault(name, str(addr))
-        return name
-
-    def _name(self, addr: IPv6Address, depth: int) -> str:
-        if addr in self.exact:
-            return self.exact[addr]
-        for net, name in self.nets:
-            if addr in net:
-                return name
-        if addr in self.roles:
-            return self.roles[addr]
-        if addr.is_multicast or depth > 3:
-            return str(addr)
-        for net, client in self.delegated:
-            if addr in net:
-                return self(client, depth + 1)
-        if not addr.is_link_local and addr.packed[11:13] == b"\xff\xfe":
-            ll = self.link_locals.get(addr.packed[8:])
-            if ll is not None:
-                return self(ll, depth + 1)
-        return str(addr)
-
-
-def lab_names(config=None) -> dict[str, str]:
-    """Lane names of the lab's address plan (``lab.config.LabConfig``, the
-    default one unless given): each router's access link-local, access
-    address, core address and core link-local; cn's core address; the host's
-    link-local and every PD pool and access prefix (the host's addresses)."""
-    from lab.config import LabConfig
-    from odm.pcaptools.craft import mac_bytes
-
-    cfg = config or LabConfig()
-
-    def eui64(mac: str) -> str:
-        b = bytearray(mac_bytes(mac))
-        return str(IPv6Address(b"\xfe\x80" + b"\0" * 6 + bytes([b[0] ^ 2]) + bytes(b[1:3])
-                               + b"\xff\xfe" + bytes(b[3:6])))
-
-    names = {eui64(cfg.host_mac): "mh"}
-    for i, r in enumerate(cfg.routers):
-        names[str(r.access_link_local)] = r.name
-        names[str(r.access_address)] = r.name
-        names[str(r.core_address)] = r.name
-        names[eui64(r.core_mac)] = r.name
-        try:  # the SRv6 SIDs the lab's agents give the routers
-            from lab.agents import sid_of
-            names[str(sid_of(i)[1])] = r.name
-        except ImportError:
-            pass
-        names[str(r.pd_pool)] = "mh"
-        names[str(r.access_prefix)] = "mh"
-    names[str(cfg.cn_address)] = "cn"
-    return names
-
-
-# --------------------------------------------------------------- arrows --
-@dataclass
-class Arrow:
-    """One arrow of the diagram: ``src``/``dst`` lane names, label ``lines``,
-    colour class, the ``links`` (capture names) it was seen on, its time."""
-
-    time: float
-    src: str
-    dst: str
-    lines: list[str]
-    cls: str
-    links: list[str] = field(default_factory=list)
-    key: object = None
-    events: dict = field(default_factory=dict)
-    packets: int = 1
-    both_ways: bool = False
-    last: float = 0.0
-
-
-def _traffic_lines(a: Arrow, t, number: int, lanes: Lanes) -> list[str]:
-    inner = t.innermost
-    ports = f" {inner.sport}→{inner.dport}" if inner.sport is not None else ""
-    way = " ⇄" if a.both_ways else ""
-    head = f"#{number} {inner.proto}{ports}{way}"
-    if t.tunnel:
-        head = f"#{number} {t.tunnel} tunnel: {inner.proto}{ports}{way}"
-    evs = []
-    for ev, (n, octets) in a.events.items():
-        if ev == "ACK" and len(a.events) > 1:
-            continue
-        if ev == "data":
-            evs.append(f"data {octets} B" + (f" in {n}" if n > 1 else ""))
-        else:
-            evs.append(ev + (f" ×{n}" if n > 1 else ""))
-    lines = [head, ", ".join(evs) + f"  ({a.packets} packet{'s' if a.packets > 1 else ''})"]
-    if t.tunnel:
-        lines.append(f"inner {lanes(inner.src)} {inner.src} → {lanes(inner.dst)} {inner.dst}")
-    return lines
-
-
-def build_arrows(items: list[tuple[str, Packet]], lanes: Lanes, *, data: bool = False,
-                 neighbor: bool = False, same_within: float = 0.05,
-                 burst_gap: float = 1.0) -> list[Arrow]:
-    """The arrows of ``items`` (``(link name, packet)`` pairs, any order):
-    merged by time; a message seen on several links is one arrow (same
-    addresses and octets within ``same_within`` seconds) naming every link;
-    NS/NA/Redirect only with ``neighbor``; with ``data``, the other IPv6
-    traffic too, consecutive packets of one conversation (less than
-    ``burst_gap`` seconds apart, no DHCPv6/RA in between) as one arrow."""
-    from odm.pcaptools.traffic import summarise
-
-    items = sorted(items, key=lambda x: x[1].time)
-    for _, p in items:
-        lanes.learn(p)
-    lanes.assign_roles([p for _, p in items])
-    arrows: list[Arrow] = []
-    recent: dict[object, Arrow] = {}
-    open_conv: dict[tuple, tuple[Arrow, object, int]] = {}
-    for link, p in items:
-        if p.kind is not None and p.src is not None:
-            if p.kind == "icmp6" and p.icmp_type not in (133, 134) and not neighbor:
-                continue
-            key = (p.src, p.dst, p.payload)
-            old = recent.get(key)
-            if old is not None and p.time - old.time <= same_within:
-                if link not in old.links:
-                    old.links.append(link)
-                continue
-            lines, cls = arrow_labels(p)
-            a = Arrow(p.time, lanes(p.src), lanes(p.dst), lines, cls, [link], key)
-            recent[key] = a
-            arrows.append(a)
-            open_conv.clear()  # a protocol message ends every burst
-            continue
-        if not data:
-            continue
-        t = summarise(p.frame)
-        if t is None:
-            continue
-        old = recent.get(t.key)
-        if old is not None and p.time - old.last <= same_within:
-            if link not in old.links:
-                old.links.append(link)
-            continue
-        conv = t.conversation()
-        cur = open_conv.get(conv)
-        if cur is not None and p.time - cur[0].last <= burst_gap:
-            a, first, number = cur
-            a.packets += 1
-            a.last = p.time
-            if (t.src, t.dst) != (first.src, first.dst):
-                a.both_ways = True
-            if link not in a.links:
-                a.links.append(link)
-        else:
-            lanes.note_peer(t.innermost.src, t.innermost.dst)
-            a = Arrow(p.time, lanes(t.src), lanes(t.dst), [], "tunnel" if t.tunnel else "data",
-                      [link], t.key, last=p.time)
-            first, number = t, p.number
-            open_conv[conv] = (a, first, number)
-            arrows.append(a)
-        n, octets = a.events.get(t.innermost.event, (0, 0))
-        a.events[t.innermost.event] = (n + 1, octets + t.innermost.length)
-        recent[t.key] = a
-        a.lines = _traffic_lines(a, first, number, lanes)
-        if any(w in t.innermost.event for w in ("RST", "Unreachable")):
-            a.cls = "bad"
-    return arrows
-
-
-MCAST = "multicast"
-
-
-def _is_group(lane: str) -> bool:
-    return lane.startswith("ff")
-
-
-def host_lane(arrows: list[Arrow]) -> str | None:
-    """The lane that sends most DHCPv6 client messages (the host), if any."""
-    counts: dict[str, int] = {}
-    for a in arrows:
-        if a.cls == "client" or (a.cls == "bad" and a.lines and
-                                 any(m in a.lines[0] for m in _CLIENT_NAMES)):
-            counts[a.src] = counts.get(a.src, 0) + 1
-    return max(counts, key=lambda k: counts[k]) if counts else None
-
-
-_CLIENT_NAMES = (" Solicit", " Request", " Renew", " Rebind", " Release", " Confirm")
-
-
-def find_moves(arrows: list[Arrow], host: str | None) -> list[tuple[int, list[str], list[str]]]:
-    """Where ``host`` changed links, from the captures its packets were seen
-    on: ``(index of the first arrow on the new link, old links, new links)``.
-
-    A capture that saw every packet of the host (its own link) tells nothing;
-    the others that carried its DHCPv6 / ND (the routers' access links, not a
-    core link its tunnelled data crossed) say where it was attached. The
-    host moved when its packets stop appearing on one set of those and
-    appear on another, disjoint one — e.g. the first packet of mh on ar2's
-    access link after packets on ar1's."""
-    if host is None:
-        return []
-    mine = [(i, set(a.links)) for i, a in enumerate(arrows) if host in (a.src, a.dst)]
-    # the links that carried the host's own DHCPv6 / ND (link-scoped), not a
-    # core link its tunnelled data also crossed; less the host's own link
-    proto = [set(arrows[i].links) for i, _ in mine
-             if arrows[i].cls not in ("data", "tunnel")]
-    if not proto:
-        return []
-    access = set.union(*proto) - set.intersection(*proto)
-    out: list[tuple[int, list[str], list[str]]] = []
-    where: set[str] | None = None
-    for i, links in mine:
-        at = links & access
-        if not at:
-            continue
-        if where is not None and at.isdisjoint(where):
-            out.append((i, sorted(where), sorted(at)))
-        where = at
-    return out
-
-
-def find_router_moves(arrows: list[Arrow],
-                      host: str | None) -> list[tuple[int, list[str], list[str]]]:
-    """Where ``host`` changed routers, in a single capture of its own link:
-    ``(index, [old router], [new router])``. A router is a lane that sends
-    RAs or DHCPv6 answers to the host; its messages in a row form a run. The
-    host moved where a run of at least two messages of one router is
-    followed by a run of at least two of another (two servers answering the
-    same Solicits alternate, run by run of one, and are not a move). The
-    rule goes after the old router's run, before the host's next message
-    (typically the RS it sends on the new link)."""
-    if host is None:
-        return []
-    served = [i for i, a in enumerate(arrows)
-              if a.src != host and a.cls in ("server", "nd", "bad")
-              and (a.dst == host or _is_group(a.dst))]
-    runs: list[list[int]] = []
-    for i in served:
-        if runs and arrows[runs[-1][-1]].src == arrows[i].src:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    out: list[tuple[int, list[str], list[str]]] = []
-    for old, new in itertools.pairwise(runs):
-        if len(old) >= 2 and len(new) >= 2:
-            j = next((k for k in range(old[-1] + 1, new[0])
-                      if host in (arrows[k].src, arrows[k].dst)), new[0])
-            out.append((j, [arrows[old[0]].src], [arrows[new[0]].src]))
-    return out
 
 
 def _lane_head(lane: str, lanes: Lanes, groups: list[str]) -> tuple[str, list[str]]:

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from pathlib import Path
 
-from odm.pcaptools.conformance import Action, CoreHostPeer, CoreRouterPeer
+from odm.pcaptools.conformance import Action
+from odm.pcaptools.corepeers import CoreHostPeer, CoreRouterPeer
 from odm.tomltable import TOML_ERRORS, read_toml
 
 __all__ = [
@@ -154,7 +155,8 @@ def core_router_peer(golden: Golden, workdir: str | Path, *, now: float = 1000.0
         core.start(now)
         core.datagrams_to_send()  # the initial RAs went out before the capture
         routers[name] = wrap(name, core) if wrap else core
-    return CoreRouterPeer(routers, now=now, src=HOST_LL)
+    return CoreRouterPeer(routers, now=now, src=HOST_LL,
+                          router_ll={n: ROUTER_LL[n] for n in routers if n in ROUTER_LL})
 
 
 def core_host_peer(golden: Golden, workdir: str | Path, *, now: float = 1000.0,

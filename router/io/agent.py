@@ -4,7 +4,7 @@ around one :class:`~router.core.router.RouterCore` per access interface
 
 ``RouterAgent(config).run()``:
 
-1. opens the lease store (:func:`~router.store.open_store`: SQLite in WAL mode,
+1. opens the lease store (:mod:`router.io.store_setup`: SQLite in WAL mode,
    or PostgreSQL) and a netlink worker (:mod:`router.io.netlink`);
 2. picks the server DUID (RFC 8415 §11): ``[router] server_duid`` as hex, or
    a DUID-LLT / DUID-LL made from the first interface's MAC on first start and
@@ -15,12 +15,13 @@ around one :class:`~router.core.router.RouterCore` per access interface
    raw ICMPv6 socket (:mod:`router.io.sockets`); prefixes advertised by the
    previous run and no longer configured are advertised once more with
    lifetimes 0 (``meta`` key ``ra-prefixes/<ifname>``);
-4. serves the control socket (:mod:`router.io.control`) and, when
+4. serves the control socket (:mod:`router.io.control`; what its requests
+   and SIGHUP do: :mod:`router.io.control_wiring`) and, when
    ``[mobility]`` is configured, starts :class:`router.dataplane.moves.Mobility`;
 5. feeds datagrams and timers to the cores and carries out what comes back:
    datagrams out (after the store commit the core does in
    ``datagrams_to_send()``: one commit per batch of received datagrams), and
-   events: :class:`PrefixDelegated`, :class:`PrefixRenewed`,
+   events (:mod:`router.io.dataplane_wiring`): :class:`PrefixDelegated`, :class:`PrefixRenewed`,
    :class:`BindingMovedHere` → route the prefix towards the address the
    request came from: the client's link-local address on that interface, or
    for a relayed client the relay (RFC 8415 §19.1.2), through the route
@@ -49,39 +50,31 @@ import inspect
 import json
 import logging
 import os
-import secrets
 import signal
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
 from odm.instance_lock import InstanceLock, interface_lock_path
 from odm.sdnotify import notify
-from odm_wire.dhcp6 import Duid, DuidLL, DuidLLT, decode_duid
-from odm_wire.errors import WireFormatError
-from router.config import ConfigError, RouterConfig, load_config, parse_duid_text
-from router.core.bindings import BindingState
-from router.core.events import (
-    BindingMovedHere,
-    NextHopCheck,
-    PrefixDelegated,
-    PrefixReleased,
-    PrefixRenewed,
-    RaShutdownComplete,
-)
+from odm_wire.dhcp6 import Duid
+from router.config import RouterConfig, load_config
 from router.core.router import RouterCore
 from router.dataplane import common as dataplane_common
 from router.io.commands import KeaCommands
 from router.io.control import ControlServer
+from router.io.control_wiring import ControlWiring
+from router.io.dataplane_wiring import DataPlaneWiring
 from router.io.neighbours import NextHopProber
 from router.io.netlink import NetlinkWorker
-from router.io.routes import NextHopUnreachable, RouteBatcher, resolve_next_hop
+from router.io.routes import RouteBatcher
 from router.io.sockets import dhcp6_server_socket, icmp6_router_socket, recv_icmp6
-from router.store import LeaseStore, open_store
+from router.io.store_setup import open_lease_store, server_duid
+from router.store import LeaseStore
 
 log = logging.getLogger("router.agent")
 
@@ -94,46 +87,7 @@ BATCH = 256
 #: prefixes) out of the cyclic garbage collector's reach (see
 #: :meth:`RouterAgent._gc_tick`).
 GC_FREEZE_INTERVAL = 10.0
-#: Seconds since 1970-01-01 of 2000-01-01 00:00 UTC (DUID-LLT time base).
-_DUID_EPOCH = 946684800
 _ALL_NODES = ("ff02::1", 0)
-_META_DUID = "server-duid"
-#: Seconds a resolved next hop towards an off-link relay is reused before the
-#: routing table is asked again.
-NEXT_HOP_TTL = 5.0
-
-
-def server_duid(config: RouterConfig, store: LeaseStore, mac: bytes | None,
-                wall: float | None = None) -> Duid:
-    """The server DUID (RFC 8415 §11): the hex DUID of ``[router]
-    server_duid``, or for ``"llt"`` / ``"ll"`` the one persisted in the store
-    if it is of that type, else a new DUID-LLT (time ``wall``, seconds since
-    1970, default now) or DUID-LL from ``mac`` (random locally administered
-    octets if None), persisted. Raises :class:`~router.errors.StoreError`."""
-    v = config.server_duid
-    if v not in ("llt", "ll"):
-        return decode_duid(parse_duid_text(v))
-    want = DuidLLT if v == "llt" else DuidLL
-    # per router id: routers sharing one lease store (DESIGN §2) must not
-    # share a DUID (RFC 8415 §11: a DUID identifies one server)
-    key = f"{_META_DUID}/{config.router_id}"
-    saved = store.get_meta(key)
-    if saved:
-        try:
-            d = decode_duid(bytes.fromhex(saved))
-            if type(d) is want:
-                return d
-        except (ValueError, WireFormatError):
-            log.warning("ignoring unreadable persisted server DUID %r", saved)
-    if not mac:
-        mac = bytes([(secrets.randbits(8) & 0xFC) | 0x02]) + secrets.token_bytes(5)
-    if want is DuidLLT:
-        t = int((time.time() if wall is None else wall) - _DUID_EPOCH) & 0xFFFFFFFF
-        d = DuidLLT(1, t, mac)
-    else:
-        d = DuidLL(1, mac)
-    store.set_meta(key, bytes(d).hex())
-    return d
 
 
 class _RateLog:
@@ -165,7 +119,7 @@ class _Iface:
     ra_done: bool = False
 
 
-class RouterAgent:
+class RouterAgent(DataPlaneWiring, ControlWiring):
     """The router agent process for ``config`` (see the module docstring).
 
     ``store``: a lease store to use instead of opening ``config.lease_db``
@@ -268,17 +222,7 @@ class RouterAgent:
             # before anything is touched: a backend the kernel lacks is one line
             self.dataplane = self._choose_dataplane()
             cfg = self.config = self._fit_mtu(cfg, found)
-        if self.store is None:
-            self.store = open_store(cfg)
-        if self.store.remote:
-            # a database one round trip away: commits leave the loop
-            from router.io.commits import CommitPipeline, DeferredStore
-
-            reader = self.store
-            self.store = DeferredStore(reader)
-            self.commits = CommitPipeline(
-                self.store, reader.clone, self.loop, release=self._release,
-                timeout=cfg.lease_store.timeout if cfg.lease_store else 5.0)
+        self.store, self.commits = open_lease_store(cfg, self.store, self.loop, self._release)
         self.routes = RouteBatcher()
         self.duid = server_duid(cfg, self.store, found[0][2])
         offset = time.time() - self.now()
@@ -324,48 +268,6 @@ class RouterAgent:
         if self._restore:
             loop.call_soon(self._restore_some)
 
-    def _choose_dataplane(self):
-        """Probe the kernel and pick the ``[mobility] dataplane`` backend
-        (:func:`router.dataplane.choose`); logged once. Raises
-        :class:`~router.dataplane.DataplaneUnavailable` (an ``OSError``) when
-        the configured one cannot run here."""
-        from router.dataplane import choose, unavailable
-        from router.dataplane.moves import sid_facts
-
-        m = self.config.mobility
-        cls, found = self.nl.call(choose, m.dataplane, self.nl.raw, **sid_facts(m))
-        log.info("mobility data plane: %s (%s; %s); not available here: %s", cls.name,
-                 "auto" if m.dataplane == "auto" else "configured", cls.summary,
-                 unavailable(found))
-        return cls
-
-    def _fit_mtu(self, cfg: RouterConfig, found) -> RouterConfig:
-        """With an encapsulating data plane, advertise a link MTU (RFC 4861
-        §4.6.4) that leaves room for the tunnel, so a moved host's full-size
-        packets are never too big for the core (no PMTU black hole: TCP's MSS
-        follows the interface MTU the host took from the RA). An explicit
-        ``adv_link_mtu`` wins; a too large one is warned about."""
-        from router.dataplane import fitting_mtu
-
-        backend = self.dataplane
-        core = self.nl.link_index(cfg.mobility.core_interface)
-        if not backend.overhead or core is None:
-            return cfg
-        core_mtu = self.nl.link_mtu(core)
-        ifaces = []
-        for ic, (_, idx, _) in zip(cfg.interfaces, found, strict=True):
-            fit = fitting_mtu(self.nl.link_mtu(idx), core_mtu, backend)
-            if ic.ra.adv_link_mtu == 0:
-                log.info("%s: advertising MTU %d (core MTU %d less %d octets of %s)", ic.name,
-                         fit, core_mtu, backend.overhead, backend.name)
-                ic = replace(ic, ra=replace(ic.ra, adv_link_mtu=fit))
-            elif ic.ra.adv_link_mtu > fit:
-                log.warning("%s: adv_link_mtu %d does not fit the %s tunnel (%d would): moved "
-                            "hosts' full-size packets rely on Packet Too Big", ic.name,
-                            ic.ra.adv_link_mtu, backend.name, fit)
-            ifaces.append(ic)
-        return replace(cfg, interfaces=tuple(ifaces))
-
     def _gc_tick(self) -> None:
         """Collect the young generations, then freeze what survived
         (``gc.freeze``): the bindings loaded at start-up and those made since
@@ -376,36 +278,6 @@ class RouterAgent:
         gc.collect(1)
         gc.freeze()
         self._gc_timer = self.loop.call_later(GC_FREEZE_INTERVAL, self._gc_tick)
-
-    def _restore_routes(self, st: _Iface) -> None:
-        """Queue the routes of the bindings this router serves on ``st`` (after
-        a restart the previous run flushed them). They are written by
-        :meth:`_restore_some`, a chunk per loop turn, while the agent already
-        answers: with 100,000 bindings that takes about a second."""
-        me = self.config.router_id
-        todo = [(st, b.prefix, b.client_ll) for b in st.core.dhcp.bindings()
-                if b.state is not BindingState.DECLINED and b.client_ll is not None
-                and b.interface == st.name and b.served_by == me]
-        if todo:
-            log.info("%s: re-installing %d routes of stored bindings", st.name, len(todo))
-            self._restore.extend(todo)
-
-    def _restore_some(self, chunk: int = 2048) -> None:
-        todo = self._restore
-        if not todo:
-            return
-        part = todo[-chunk:]
-        del todo[-chunk:]
-        for st, prefix, via in part:
-            # a binding released or moved meanwhile: its route is not wanted
-            b = st.core.dhcp.table.get(prefix)
-            if b is not None and b.client_ll == via and b.interface == st.name:
-                self._route_add(st, prefix, via)
-        self.routes.flush()
-        if todo:
-            self.loop.call_soon(self._restore_some)
-        else:
-            log.info("routes of stored bindings re-installed")
 
     def _stale_ra_prefixes(self, st: _Iface) -> list[IPv6Network]:
         key = f"ra-prefixes/{self.config.router_id}/{st.name}"
@@ -618,19 +490,6 @@ class RouterAgent:
             if t is not None:
                 st.timer = self.loop.call_at(t, self._on_timer, st)
 
-    def _carry_out(self, st: _Iface, events: list) -> None:
-        for ev in events:
-            self._on_event(st, ev)
-        if events:
-            self.routes.flush()  # our route changes are in the kernel before the hook runs
-            if self.mobility is not None:
-                for ev in events:
-                    try:
-                        self.mobility.handle_event(ev)
-                    except Exception:
-                        self.stats["adapter-errors"] += 1
-                        log.exception("mobility hook failed on %s", ev)
-
     def _release(self, st: _Iface, held) -> None:
         """A core's held Replies and events, once their commit is in."""
         if held.out:
@@ -655,239 +514,6 @@ class RouterAgent:
                 self.stats["send-failed"] += 1
                 self._rl("send", "%s: send to %s failed: %s", st.name, o.dst, exc,
                          level=logging.INFO)
-
-    def _on_event(self, st: _Iface, ev) -> None:
-        t = type(ev)
-        if t is PrefixDelegated or t is PrefixRenewed or t is BindingMovedHere:
-            target = self.ifaces.get(ev.interface, st)
-            if ev.client_ll is not None:
-                self._route_add(target, ev.prefix, ev.client_ll)
-            if t is PrefixDelegated:
-                log.debug("%s: delegated %s to %s", target.name, ev.prefix, ev.client_ll)
-        elif t is PrefixReleased:
-            target = self.ifaces.get(ev.interface, st)
-            self._route_del(target, ev.prefix)
-            log.debug("%s: %s ended (%s)", target.name, ev.prefix, ev.reason)
-        elif t is RaShutdownComplete:
-            self.ifaces.get(ev.interface, st).ra_done = True
-        elif t is NextHopCheck:
-            self._check_next_hop(self.ifaces.get(ev.interface, st), ev.next_hop)
-
-    def _check_next_hop(self, st: _Iface, addr: IPv6Address) -> None:
-        """Find out with neighbour discovery whether ``addr`` left the link;
-        if so the core moves the bindings whose client wrote from elsewhere
-        (issue 13 point 11, :mod:`router.io.neighbours`)."""
-        if self._prober is None:
-            self._prober = NextHopProber(self.nl, self.loop)
-        name = st.name
-
-        def gone() -> None:
-            cur = self.ifaces.get(name)
-            if cur is not None and cur.core.dhcp.next_hop_unreachable(addr, self.now()):
-                self._kick(cur)
-        self._prober.check(st.index, addr, gone)
-
-    def _route_add(self, st: _Iface, prefix: IPv6Network, via: IPv6Address) -> None:
-        """Queue the route of ``prefix`` towards ``via`` (the address its
-        request came from on ``st``: what
-        :func:`router.dataplane.common.route_to_host` does, batched: :mod:`router.io.routes`). An off-link ``via`` (a relay
-        one or more hops away) is reached through the route towards it."""
-        nh = self._next_hop(st, via)
-        if nh is None:
-            return
-        self.stats["routes-added"] += 1
-        self.routes.add(prefix, nh[0], nh[1])
-
-    def _next_hop(self, st: _Iface, via: IPv6Address) -> tuple[IPv6Address, int] | None:
-        if via.is_link_local:
-            return via, st.index
-        key = (via, st.index)
-        now = self.loop.time() if self.loop is not None else 0.0
-        hit = self._next_hops.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        try:
-            nh = self.nl.call(resolve_next_hop, self.nl.raw, via, st.index)
-        except NextHopUnreachable as exc:
-            self.stats["routes-unreachable"] += 1
-            self._rl("nexthop", "%s: cannot route a delegated prefix towards %s: %s",
-                     st.name, via, exc.strerror, level=logging.ERROR)
-            return None
-        if len(self._next_hops) > 4096:
-            self._next_hops.clear()
-        self._next_hops[key] = (now + NEXT_HOP_TTL, nh)
-        return nh
-
-    def _route_del(self, st: _Iface, prefix: IPv6Network) -> None:
-        self.stats["routes-removed"] += 1
-        self.routes.delete(prefix)
-
-    # ============================================================= control
-    def status(self, limit: int | None = None) -> dict:
-        """Everything ``odm router status`` shows, JSON-ready; at most
-        ``limit`` bindings per interface (None: all)."""
-        now = self.now()
-        st: dict[str, Any] = {
-            "router-id": self.config.router_id,
-            "pid": os.getpid(),
-            "uptime": round(time.time() - self._started_at, 1),
-            "server-duid": bytes(self.duid).hex(":") if self.duid else None,
-            "lease-db": self.config.store_description(),
-            "adapter": dict(self.stats) | {
-                "netlink-failures": (self.nl.failures if self.nl else 0)
-                + (self.routes.failures if self.routes else 0),
-                "route-add-failed": self.routes.add_failures if self.routes else 0,
-                "route-delete-failed": self.routes.delete_failures if self.routes else 0},
-            "interfaces": [s.core.status(now, limit) for s in self.ifaces.values()],
-        }
-        if self.commits is not None:
-            c = self.commits
-            st["lease-db-commits"] = dict(c.stats) | {"in-flight": c.in_flight,
-                                                      "healthy": c.healthy}
-        if self.mobility is not None and hasattr(self.mobility, "status"):
-            try:
-                st["mobility"] = self.mobility.status()
-            except Exception as exc:  # noqa: BLE001
-                st["mobility"] = {"error": repr(exc)}
-        return st
-
-    # ============================================================ operations
-    def flush_cores(self) -> None:
-        """Commit, send and carry out what every core has now (after an
-        operator's change to the bindings)."""
-        for st in self.ifaces.values():
-            self._kick(st)
-
-    def request_stop(self, why: str) -> None:
-        log.info("stopping: %s", why)
-        if self._stop is not None:
-            self._stop.set()
-
-    def reset_statistic(self, name: str | None) -> bool:
-        """Set statistic ``name`` (``pkt6-received``, or
-        ``interface[IF].pkt6-received``) to 0 everywhere it is counted, or
-        every statistic when ``name`` is None. ``False`` if no such name."""
-        found = False
-        for st in self.ifaces.values():
-            for counters in (st.core.dhcp.stats, st.core.ra.stats):
-                for k in counters:
-                    if name is None or name in (k, f"interface[{st.name}].{k}"):
-                        counters[k] = 0
-                        found = True
-        for k in self.stats:
-            if name is None or name == k:
-                self.stats[k] = 0
-                found = True
-        return found
-
-    def _read_config(self, path: str | Path | None) -> RouterConfig:
-        p = Path(path) if path is not None else self.config_path
-        if p is None:
-            raise ConfigError("", "the agent was started without a configuration file")
-        return self._loader(p)
-
-    def _restart_only(self, new: RouterConfig) -> list[str]:
-        """The settings that differ from the running ones and cannot change
-        without a restart."""
-        old = self.config
-        keys = [k for k in ("router_id", "lease_db", "lease_db_synchronous", "lease_store",
-                            "control_socket", "server_duid", "mobility")
-                if getattr(old, k) != getattr(new, k)]
-        if [i.name for i in old.interfaces] != [i.name for i in new.interfaces]:
-            keys.append("interface names")
-        return keys
-
-    def test_config(self, path: str | Path | None = None) -> tuple[bool, str]:
-        """Kea's ``config-test``: is the file valid, and could it be reloaded."""
-        try:
-            new = self._read_config(path)
-        except (ConfigError, OSError) as exc:
-            return False, f"configuration is not valid: {exc}"
-        restart = self._restart_only(new)
-        if restart:
-            return True, ("Configuration seems sane; a reload would refuse it (needs a "
-                          f"restart: {', '.join(restart)}).")
-        return True, "Configuration seems sane."
-
-    def reload(self) -> tuple[bool, str]:
-        """Re-read the configuration file and apply it in place (SIGHUP,
-        ``config-reload``): a new core per interface under the new settings
-        (pools, RAs, lifetimes, limits...), bindings read back from the store,
-        counters and RA pacing carried over, routes untouched; prefixes no
-        longer advertised go out once with lifetimes 0. A file that is not
-        valid, or that changes what only a restart can change, is refused and
-        the agent runs on as before."""
-        try:
-            new = self._read_config(None)
-        except (ConfigError, OSError) as exc:
-            log.error("configuration reload refused, running on the old one: %s", exc)
-            return False, f"configuration reload refused: {exc}"
-        restart = self._restart_only(new)
-        if restart:
-            msg = (f"configuration reload refused, running on the old one: "
-                   f"{', '.join(restart)} changed (needs a restart)")
-            log.error("%s", msg)
-            return False, msg
-        if self.dataplane is not None:
-            new = self._fit_mtu(new, [(st.name, st.index, st.mac)
-                                      for st in self.ifaces.values()])
-        self.flush_cores()  # what the old cores owe is committed and sent first
-        if self.commits is not None and self.commits.in_flight:
-            # the new cores read the bindings back from the store: not while
-            # a commit of the old ones is still on its way to the database
-            return False, "lease database commits in flight: reload again in a moment"
-        now = self.now()
-        offset = time.time() - now
-        for st in self.ifaces.values():
-            old = st.core
-            core = self._core(new, st.name, st.mac, offset)
-            core.take_over(old)
-            if st.timer is not None:
-                st.timer.cancel()
-                st.timer = st.timer_at = None
-            st.core = core
-        self.config = new
-        for st in self.ifaces.values():
-            st.core.start(now, self._stale_ra_prefixes(st))
-            self._kick(st)
-        self.loaded_at = time.time()
-        log.info("configuration reloaded from %s", self.config_path)
-        return True, "Configuration successful."
-
-    def _on_sighup(self) -> None:
-        log.info("SIGHUP: reloading %s", self.config_path)
-        notify("RELOADING=1")
-        self._reload_tries = 0
-        self._sighup_reload()
-
-    def _sighup_reload(self) -> None:
-        try:
-            ok, text = self.reload()
-            if not ok and "in flight" in text and self._reload_tries < 100:
-                self._reload_tries += 1
-                self.loop.call_later(0.05, self._sighup_reload)
-                return
-            if not ok and "in flight" in text:
-                log.error("configuration reload given up after 5 s: %s", text)
-        except Exception:  # a reload never stops the agent
-            self.stats["adapter-errors"] += 1
-            log.exception("configuration reload failed; running on")
-            ok, text = False, "reload failed"
-        notify("READY=1", f"STATUS={'serving' if ok else text}")
-
-    def _on_control(self, req: dict) -> dict:
-        if "command" in req:  # Kea's control channel (router/io/commands.py)
-            return self._commands(req)
-        op = req.get("op")
-        if op == "status":
-            limit = req.get("limit")
-            if limit is not None and (type(limit) is not int or limit < 0):
-                return {"ok": False, "error": "EINVAL", "detail": "limit must be an integer >= 0"}
-            return {"ok": True, "status": self.status(limit)}
-        if op == "ping":
-            return {"ok": True}
-        return {"ok": False, "error": "EINVAL", "detail": f"unknown op {op!r}"}
-
 
 def run_agent(config: RouterConfig, config_path: str | Path | None = None,
               loader: Callable[[Path], RouterConfig] | None = None) -> None:

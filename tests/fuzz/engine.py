@@ -55,6 +55,7 @@ from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 
 import odm_wire
+from odm_sansio import linksim
 from odm_wire.constants import MobilityType
 from odm_wire.dhcp6 import (
     IAPD,
@@ -650,28 +651,31 @@ class RouterTarget:
         self.tracker.reply(out[0].payload, self.pen)
 
 
-class Pair:
+class Pair(linksim.Link):
     """A HostCore and a RouterCore joined in memory on a fake clock
-    (``tests/pair`` style); ``mutate``: a function applied to datagrams in
-    flight (None = a clean link); ``host_rate_limit``: the host's RFC 8415
-    §14.1 send budget (messages per 20 s; None = the default)."""
+    (:mod:`odm_sansio.linksim`); ``mutate``: a function applied to datagrams
+    in flight (None = a clean link); ``record``: a :class:`Corpus` every sent
+    datagram is added to; ``host_rate_limit``: the host's RFC 8415 §14.1 send
+    budget (messages per 20 s; None = the default)."""
 
     def __init__(self, workdir: Path, seed: int = 2, host_rate_limit: int | None = None
                  ) -> None:
         from host.config import HostConfig
+        from host.core.events import AddressAdded
         from host.core.host import HostCore
 
+        super().__init__(on_send=self._sent)
         self.router, self.store = _router_core(workdir, "pair.sqlite3")
         kw = {} if host_rate_limit is None else {"rate_limit_count": host_rate_limit,
                                                   "rate_limit_interval": 20.0}
         self.host = HostCore(HostConfig(iface="mh0", first_solicit_delay=False, secret="00",
                                         setsc_timeout=3.0, **kw).validate(),
                              HOST_DUID, b"k", rng=random.Random(seed))
-        self.now = 0.0
-        self.up = True
-        self.mutate = None
         self.record: Corpus | None = None
         self.events: list = []
+        self.add("host", self.host, HOST_LL,
+                 on_event=self.dad_done(self.host, AddressAdded, self.events))
+        self.add("router", self.router, ROUTER_LL, on_event=lambda e: False)
         self.router.start(0.0)
         self.host.start(0.0)
         self.pump()
@@ -679,48 +683,9 @@ class Pair:
     def close(self) -> None:
         self.store.close()
 
-    def pump(self) -> None:
-        from host.core.events import AddressAdded
-
-        for _ in range(50):
-            moved = False
-            for o in self.host.datagrams_to_send():
-                moved = True
-                if self.record is not None:
-                    self.record.add(o.kind, o.payload, to_router=True)
-                data = self.mutate(o.payload) if self.mutate else o.payload
-                if self.up:
-                    self.router.handle_datagram(data, HOST_LL, self.now, kind=o.kind,
-                                                hop_limit=255)
-            for o in self.router.datagrams_to_send():
-                moved = True
-                if self.record is not None:
-                    self.record.add(o.kind, o.payload, to_router=False)
-                data = self.mutate(o.payload) if self.mutate else o.payload
-                if self.up:
-                    self.host.handle_datagram(data, ROUTER_LL, self.now, kind=o.kind,
-                                              hop_limit=255)
-            while self.router.next_event() is not None:
-                pass
-            while (e := self.host.next_event()) is not None:
-                self.events.append(e)
-                if type(e) is AddressAdded and not e.nodad:
-                    self.host.address_ready(e.address, self.now)
-                    moved = True
-            if not moved:
-                return
-
-    def run_until(self, t: float) -> None:
-        while True:
-            nxt = [x for x in (self.host.get_timer(), self.router.get_timer()) if x is not None]
-            if not nxt or min(nxt) > t:
-                break
-            self.now = max(self.now, min(nxt))
-            self.host.handle_timer(self.now)
-            self.router.handle_timer(self.now)
-            self.pump()
-        self.now = max(self.now, t)
-        self.pump()
+    def _sent(self, member, o) -> None:
+        if self.record is not None:
+            self.record.add(o.kind, o.payload, to_router=member.core is self.host)
 
 
 def _pd_state(pd, now: float) -> dict:

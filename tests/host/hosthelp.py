@@ -7,6 +7,7 @@ import random
 from ipaddress import IPv6Address, IPv6Network
 
 from host.config import HostConfig
+from odm_sansio import linksim
 from odm_wire import constants as C
 from odm_wire.constants import MobilityType
 from odm_wire.dhcp6 import (
@@ -33,6 +34,7 @@ SERVER = DuidLL(1, b"\x02\x00\x00\x00\x00\x01")
 CLIENT = DuidLL(1, b"\x02\x00\x00\x00\x00\x02")
 SERVER_LL = IPv6Address("fe80::ff:fe00:1")
 ROUTER_LL = IPv6Address("fe80::ff:fe00:1")
+CLIENT_LL = IPv6Address("fe80::ff:fe00:2")
 
 
 def config(**kw) -> HostConfig:
@@ -125,29 +127,40 @@ class ScriptedServer:
         self.sent: list = []
 
     def serve(self, c, now: float, rounds: int = 4) -> None:
+        """Join ``c`` to this server on a link (:mod:`odm_sansio.linksim`) at
+        ``now`` and answer for at most ``rounds`` rounds; ``c``'s events stay
+        queued for the test."""
+        link = linksim.Link(now, rounds=rounds)
+        link.add("host", c, CLIENT_LL)
+        link.add("server", linksim.Sink(self._answer), SERVER_LL)
+        link.pump()
+
+    def _answer(self, payload: bytes, kind: str, src) -> bytes | None:
         from odm_wire.dhcp6 import Release, Request, Solicit
+
+        if kind != "dhcp6":
+            return None
+        m = decode_dhcp6(payload)
         life = {} if self.lifetimes is None else {"pl": self.lifetimes[0],
                                                   "vl": self.lifetimes[1]}
         tm = {} if self.timers is None else {"t1": self.timers[0], "t2": self.timers[1]}
-        for _ in range(rounds):
-            for m in decoded(c.datagrams_to_send()):
-                self.sent.append(m)
-                ia = m.ia_pds[0]
-                t = ia.prefixes[0].mobility_type if ia.prefixes else None
-                if type(m) is Release:
-                    c.handle_datagram(reply(m, [], t1=0, t2=0), SERVER_LL, now)
-                    continue
-                if ia.prefixes and int(ia.prefixes[0].prefix):
-                    p = IPv6Network((ia.prefixes[0].prefix, ia.prefixes[0].prefix_length))
-                else:
-                    self.n += 1
-                    p = IPv6Network(self.legacy) if t is None and self.legacy else \
-                        IPv6Network(f"2001:db8:{0 if t is None else int(t)}{self.n:03x}::/56")
-                pf = [prefix(str(p), t=t, **life)]
-                if type(m) is Solicit:
-                    c.handle_datagram(advertise(m, pf, pref=255, **tm), SERVER_LL, now)
-                elif type(m) is Request:
-                    c.handle_datagram(reply(m, pf, **tm), SERVER_LL, now)
+        self.sent.append(m)
+        ia = m.ia_pds[0]
+        t = ia.prefixes[0].mobility_type if ia.prefixes else None
+        if type(m) is Release:
+            return reply(m, [], t1=0, t2=0)
+        if ia.prefixes and int(ia.prefixes[0].prefix):
+            p = IPv6Network((ia.prefixes[0].prefix, ia.prefixes[0].prefix_length))
+        else:
+            self.n += 1
+            p = IPv6Network(self.legacy) if t is None and self.legacy else \
+                IPv6Network(f"2001:db8:{0 if t is None else int(t)}{self.n:03x}::/56")
+        pf = [prefix(str(p), t=t, **life)]
+        if type(m) is Solicit:
+            return advertise(m, pf, pref=255, **tm)
+        if type(m) is Request:
+            return reply(m, pf, **tm)
+        return None
 
 
 __all__ = [

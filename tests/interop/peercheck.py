@@ -78,16 +78,9 @@ def capture(pair, ns: str, ifname: str, pcap: Path, bpf: str = "udp or icmp6"):
     """tcpdump on ``ifname`` in ``ns`` (started through ``pair.spawn``, so
     stopped at teardown); returns once it listens. End it with
     :func:`end_capture` before reading the file."""
-    import time
-    log = pcap.with_suffix(".tcpdump.log")
-    p = pair.spawn(ns, ["tcpdump", "-i", ifname, "-w", str(pcap), "-U", "--immediate-mode",
-                        "-n", "-Z", "root", bpf], log)
-    deadline = time.monotonic() + 5
-    while "listening on" not in (log.read_text(errors="replace") if log.exists() else ""):
-        if p.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"tcpdump did not start: {log.read_text(errors='replace')}")
-        time.sleep(0.02)
-    return p
+    from probe_netns import start_tcpdump
+
+    return start_tcpdump(pair.spawn, ns, ifname, pcap, bpf)
 
 
 def end_capture(p) -> None:

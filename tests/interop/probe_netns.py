@@ -79,45 +79,67 @@ def _ns_prep(ns: str) -> None:
 
 
 @contextmanager
-def veth_pair(forwarding_srv: bool = True) -> Iterator[Pair]:
-    """Create the pair (MACs 02:00:00:00:00:01 srv / :02 cli), yield a Pair,
-    remove namespaces (and with them the veth and their processes' sockets)."""
+def joined_namespaces(ns: tuple[str, str], ifs: tuple[str, str], macs: tuple[str, str], *,
+                      forwarding_first: bool, stop_all) -> Iterator[None]:
+    """Create namespaces ``ns`` joined by a veth (end ``ifs[i]`` with MAC
+    ``macs[i]`` in ``ns[i]``): DAD and RA acceptance off, TX checksum offload
+    off, lo and the veth up, link-locals ready; forwarding on in the first
+    when ``forwarding_first``. On exit ``stop_all()`` (the processes started
+    in them), then both namespaces (and with them the veth) are removed,
+    also on failure. Shared by :func:`veth_pair` and
+    ``router_pair.router_pair``."""
     from pyroute2 import IPRoute, NetNS, netns
 
     from lab.nsutil import ns_sysctls, ns_tx_checksum, run_in_netns
 
-    tag = secrets.token_hex(3)
-    pair = Pair(f"odmps{tag}", f"odmpc{tag}", f"ps{tag}", f"pc{tag}")
     created: list[str] = []
     try:
-        for ns in (pair.srv_ns, pair.cli_ns):
-            netns.create(ns)
-            created.append(ns)
-            _ns_prep(ns)
+        for n in ns:
+            netns.create(n)
+            created.append(n)
+            _ns_prep(n)
         with IPRoute() as ipr:
-            ipr.link("add", ifname=pair.srv_if, kind="veth", peer=pair.cli_if)
-            for ifn, mac, ns in ((pair.srv_if, SRV_MAC, pair.srv_ns),
-                                 (pair.cli_if, CLI_MAC, pair.cli_ns)):
-                idx = ipr.link_lookup(ifname=ifn)[0]
-                ipr.link("set", index=idx, address=mac)
-                ipr.link("set", index=idx, net_ns_fd=ns)
-        for ns, ifn in ((pair.srv_ns, pair.srv_if), (pair.cli_ns, pair.cli_if)):
-            with NetNS(ns) as n:
-                n.link("set", index=n.link_lookup(ifname="lo")[0], state="up")
-                n.link("set", index=n.link_lookup(ifname=ifn)[0], state="up")
-            run_in_netns(ns, ns_tx_checksum, [ifn], False)
-        if forwarding_srv:
-            run_in_netns(pair.srv_ns, ns_sysctls, {"net.ipv6.conf.all.forwarding": 1})
-        _wait_ll(pair.srv_ns, pair.srv_if)
-        _wait_ll(pair.cli_ns, pair.cli_if)
-        yield pair
-    finally:
-        pair.stop_all()
-        for ns in created:
+            ipr.link("add", ifname=ifs[0], kind="veth", peer=ifs[1])
             try:
-                netns.remove(ns)
+                for ifn, mac, n in zip(ifs, macs, ns, strict=True):
+                    idx = ipr.link_lookup(ifname=ifn)[0]
+                    ipr.link("set", index=idx, address=mac)
+                    ipr.link("set", index=idx, net_ns_fd=n)
+            except Exception:
+                for ifn in ifs:
+                    found = ipr.link_lookup(ifname=ifn)
+                    if found:
+                        ipr.link("del", index=found[0])
+                raise
+        for n, ifn in zip(ns, ifs, strict=True):
+            with NetNS(n) as nl:
+                nl.link("set", index=nl.link_lookup(ifname="lo")[0], state="up")
+                nl.link("set", index=nl.link_lookup(ifname=ifn)[0], state="up")
+            run_in_netns(n, ns_tx_checksum, [ifn], False)
+        if forwarding_first:
+            run_in_netns(ns[0], ns_sysctls, {"net.ipv6.conf.all.forwarding": 1})
+        for n, ifn in zip(ns, ifs, strict=True):
+            _wait_ll(n, ifn)
+        yield
+    finally:
+        stop_all()
+        for n in created:
+            try:
+                netns.remove(n)
             except Exception as exc:  # noqa: BLE001
-                print(f"cannot remove {ns}: {exc}")
+                print(f"cannot remove {n}: {exc}")
+
+
+@contextmanager
+def veth_pair(forwarding_srv: bool = True) -> Iterator[Pair]:
+    """Create the pair (MACs 02:00:00:00:00:01 srv / :02 cli), yield a Pair,
+    remove namespaces (and with them the veth and their processes' sockets)."""
+    tag = secrets.token_hex(3)
+    pair = Pair(f"odmps{tag}", f"odmpc{tag}", f"ps{tag}", f"pc{tag}")
+    with joined_namespaces((pair.srv_ns, pair.cli_ns), (pair.srv_if, pair.cli_if),
+                           (SRV_MAC, CLI_MAC), forwarding_first=forwarding_srv,
+                           stop_all=pair.stop_all):
+        yield pair
 
 
 def _wait_ll(ns: str, ifn: str, timeout: float = 5.0) -> None:
@@ -148,3 +170,20 @@ def wait_for_text(path: Path, text: str, timeout: float = 10.0, proc=None) -> No
         time.sleep(0.05)
     raise RuntimeError(f"{text!r} not in {path} after {timeout}s: "
                        f"{path.read_text(errors='replace')[-2000:] if path.exists() else ''}")
+
+
+def start_tcpdump(spawn, ns: str, ifname: str, pcap: Path, bpf: str | None = None
+                  ) -> subprocess.Popen:
+    """tcpdump on ``ifname`` in ``ns`` into ``pcap``, started with
+    ``spawn(ns, argv, log)`` (so stopped at teardown); returns once it
+    listens. Stop it with SIGINT (it flushes)."""
+    log = pcap.with_suffix(".tcpdump.log")
+    argv = ["tcpdump", "-i", ifname, "-w", str(pcap), "-U", "--immediate-mode", "-n",
+            "-Z", "root"] + ([bpf] if bpf else [])
+    p = spawn(ns, argv, log)
+    deadline = time.monotonic() + 5
+    while "listening on" not in (log.read_text(errors="replace") if log.exists() else ""):
+        if p.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"tcpdump did not start: {log.read_text(errors='replace')}")
+        time.sleep(0.02)
+    return p

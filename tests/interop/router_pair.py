@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netnscheck import netns_available
-from probe_netns import _wait_ll
+from probe_netns import joined_namespaces, start_tcpdump
 
 RTR_MAC = "02:00:00:00:01:01"
 CLI_MAC = "02:00:00:00:01:02"
@@ -260,16 +260,7 @@ class RouterPair:
                 ) -> subprocess.Popen:
         """tcpdump on ``ifname`` in ``ns`` into ``pcap``; returns once listening.
         Stop it with ``stop(p, signal.SIGINT)``."""
-        log = pcap.with_suffix(".tcpdump.log")
-        argv = ["tcpdump", "-i", ifname, "-w", str(pcap), "-U", "--immediate-mode", "-n",
-                "-Z", "root"] + ([bpf] if bpf else [])
-        p = self.spawn(ns, argv, log)
-        deadline = time.monotonic() + 5
-        while "listening on" not in (log.read_text(errors="replace") if log.exists() else ""):
-            if p.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"tcpdump did not start: {log.read_text(errors='replace')}")
-            time.sleep(0.02)
-        return p
+        return start_tcpdump(self.spawn, ns, ifname, pcap, bpf)
 
 
 def private_mounts(binds: dict[str, Path], argv: Sequence[str]) -> list[str]:
@@ -301,48 +292,9 @@ def wait_until(pred, timeout: float = 10.0, interval: float = 0.05, what: str = 
 def router_pair(workdir: Path, tag: str = "h1") -> Iterator[RouterPair]:
     """Create the namespaces and veth (module docstring), yield a
     :class:`RouterPair`, and remove everything afterwards."""
-    from pyroute2 import IPRoute, NetNS, netns
-
-    from lab.nsutil import ns_sysctls, ns_tx_checksum, run_in_netns
-
     h = secrets.token_hex(3)
     pair = RouterPair(f"{tag}r{h}", f"{tag}c{h}", f"{tag}r{h}", f"{tag}c{h}", Path(workdir))
     pair.workdir.mkdir(parents=True, exist_ok=True)
-    created: list[str] = []
-    try:
-        for ns in (pair.rtr_ns, pair.cli_ns):
-            netns.create(ns)
-            created.append(ns)
-            run_in_netns(ns, ns_sysctls, {"net.ipv6.conf.default.accept_dad": 0,
-                                          "net.ipv6.conf.all.accept_dad": 0,
-                                          "net.ipv6.conf.default.accept_ra": 0})
-        with IPRoute() as ipr:
-            ipr.link("add", ifname=pair.rtr_if, kind="veth", peer=pair.cli_if)
-            try:
-                for ifn, mac, ns in ((pair.rtr_if, RTR_MAC, pair.rtr_ns),
-                                     (pair.cli_if, CLI_MAC, pair.cli_ns)):
-                    idx = ipr.link_lookup(ifname=ifn)[0]
-                    ipr.link("set", index=idx, address=mac)
-                    ipr.link("set", index=idx, net_ns_fd=ns)
-            except Exception:
-                for ifn in (pair.rtr_if, pair.cli_if):
-                    found = ipr.link_lookup(ifname=ifn)
-                    if found:
-                        ipr.link("del", index=found[0])
-                raise
-        for ns, ifn in ((pair.rtr_ns, pair.rtr_if), (pair.cli_ns, pair.cli_if)):
-            with NetNS(ns) as n:
-                n.link("set", index=n.link_lookup(ifname="lo")[0], state="up")
-                n.link("set", index=n.link_lookup(ifname=ifn)[0], state="up")
-            run_in_netns(ns, ns_tx_checksum, [ifn], False)
-        run_in_netns(pair.rtr_ns, ns_sysctls, {"net.ipv6.conf.all.forwarding": 1})
-        _wait_ll(pair.rtr_ns, pair.rtr_if)
-        _wait_ll(pair.cli_ns, pair.cli_if)
+    with joined_namespaces((pair.rtr_ns, pair.cli_ns), (pair.rtr_if, pair.cli_if),
+                           (RTR_MAC, CLI_MAC), forwarding_first=True, stop_all=pair.stop_all):
         yield pair
-    finally:
-        pair.stop_all()
-        for ns in created:
-            try:
-                netns.remove(ns)
-            except Exception as exc:  # noqa: BLE001
-                print(f"cannot remove {ns}: {exc}")

@@ -34,6 +34,7 @@ import pytest
 import odm_wire
 from odm.pcaptools.capture import read_capture
 from odm.pcaptools.packets import dissect_all
+from odm_sansio import linksim
 from odm_wire import dhcp6 as d6
 from odm_wire import nd
 from odm_wire.constants import MessageType, MobilityType
@@ -43,6 +44,7 @@ pytestmark = [pytest.mark.interop,
               pytest.mark.skipif(not PEERS.is_dir(), reason=f"no {PEERS}")]
 
 SERVER_LL = IPv6Address("fe80::ff:fe00:1")
+HOST_LL = IPv6Address("fe80::ff:fe00:2")
 #: capture -> the prefix its server delegated to the untyped client
 LEGACY = {
     "wide-dhcp6c-kea.pcap": "2001:db8:8000::/56",
@@ -157,36 +159,26 @@ class CoreRun:
             d6.DuidLL(1, b"\x02\x00\x00\x00\x00\x02")
         self.core = HostCore(self.config, duid, b"k", rng=random.Random(4))
         self.server = server
-        self.now = 0.0
         self.events: list = []
+        self.link = linksim.Link(0.0)
+        from host.core.events import AddressAdded
+
+        self.link.add("host", self.core, HOST_LL,
+                      on_event=self.link.dad_done(self.core, AddressAdded, self.events))
+        self.link.add("server", linksim.Sink(
+            lambda data, kind, src: server.answer(data) if kind == "dhcp6" else None), SERVER_LL)
+
+    @property
+    def now(self) -> float:
+        return self.link.now
 
     def pump(self) -> None:
-        from host.core.events import AddressAdded
-        while True:
-            outs = self.core.datagrams_to_send()
-            for out in outs:
-                if out.kind == "dhcp6":
-                    ans = self.server.answer(out.payload)
-                    if ans is not None:
-                        self.core.handle_datagram(ans, SERVER_LL, self.now, kind="dhcp6")
-            while (ev := self.core.next_event()) is not None:
-                self.events.append(ev)
-                if type(ev) is AddressAdded and not ev.nodad:
-                    self.core.address_ready(ev.address, self.now)  # DAD done
-            if not outs:
-                return
+        self.link.pump()
 
     def run_until(self, pred, limit: float = 30.0):
-        end = self.now + limit
-        self.pump()
-        while not pred():
-            t = self.core.get_timer()
-            if t is None or t > end:
-                raise AssertionError(f"not reached by t={self.now:.1f}: "
-                                     f"{self.core.status(self.now)}")
-            self.now = max(self.now, t)
-            self.core.handle_timer(self.now)
-            self.pump()
+        if not self.link.wait_for(pred, self.now + limit):
+            raise AssertionError(f"not reached by t={self.now:.1f}: "
+                                 f"{self.core.status(self.now)}")
 
     def bound(self, t=None) -> list:
         from host.core.pd_client import IaState

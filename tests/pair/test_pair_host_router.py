@@ -22,6 +22,7 @@ from host.core.events import (
     SetscCompleted,
 )
 from host.core.host import HostCore
+from odm_sansio import linksim
 from odm_wire.constants import MobilityType as MT
 from odm_wire.dhcp6 import DuidLL, Rebind, Release, Renew, decode_dhcp6
 from router.config import parse_config
@@ -42,55 +43,26 @@ POOLS = {
 ONLINK_NP = IPv6Network("2001:db8:1::/64")
 
 
-class Link:
-    """The access link: carries datagrams both ways while ``up``; records
-    the host's DHCPv6 messages."""
+class Link(linksim.Link):
+    """The access link (:mod:`odm_sansio.linksim`): carries datagrams both ways
+    while ``up``; records the host's DHCPv6 messages and events; the kernel's
+    DAD is done at once."""
 
     def __init__(self, host: HostCore, router) -> None:
+        super().__init__(on_send=self._sent)
         self.host, self.router = host, router
-        self.up = True
-        self.now = 0.0
         self.sent: list = []
         self.events: list = []
+        self.add("host", host, HLL, on_event=self.dad_done(host, AddressAdded, self.events))
+        self.add("router", router, RLL)
 
-    def pump(self) -> None:
-        for _ in range(50):
-            moved = False
-            for o in self.host.datagrams_to_send():
-                if o.kind == "dhcp6":
-                    self.sent.append(decode_dhcp6(o.payload))
-                if self.up:
-                    self.router.handle_datagram(o.payload, HLL, self.now, kind=o.kind,
-                                                hop_limit=255)
-                moved = True
-            for o in self.router.datagrams_to_send():
-                if self.up:
-                    self.host.handle_datagram(o.payload, RLL, self.now, kind=o.kind,
-                                              hop_limit=255)
-                moved = True
-            while (e := self.host.next_event()) is not None:
-                self.events.append(e)
-                if type(e) is AddressAdded and not e.nodad:  # the kernel's DAD, done
-                    self.host.address_ready(e.address, self.now)
-                    moved = True
-            if not moved:
-                return
-
-    def run_until(self, t: float) -> None:
-        while True:
-            nxt = [x for x in (self.host.get_timer(), self.router.get_timer()) if x is not None]
-            if not nxt or min(nxt) > t:
-                break
-            self.now = max(self.now, min(nxt))
-            self.host.handle_timer(self.now)
-            self.router.handle_timer(self.now)
-            self.pump()
-        self.now = t
-        self.pump()
+    def _sent(self, member, o) -> None:
+        if member.core is self.host and o.kind == "dhcp6":
+            self.sent.append(decode_dhcp6(o.payload))
 
     def take(self, cls):
         out = [e for e in self.events if type(e) is cls]
-        self.events = [e for e in self.events if type(e) is not cls]
+        self.events[:] = [e for e in self.events if type(e) is not cls]
         return out
 
 

@@ -19,6 +19,7 @@ from odm.pcaptools.golden import (
     core_router_peer,
 )
 from odm.pcaptools.packets import dissect_all
+from odm_sansio import linksim
 
 
 class Session:
@@ -35,63 +36,36 @@ class Session:
                                  **host_overrides)
         self.host = self.hp.core
         self.attached = routers[0]
-        self.now = 0.0
         self.epoch = epoch
         self.frames: list[tuple[float, bytes]] = []
         self.actions: list[Action] = []
         self.owner_seq = 0
-        self._start()
+        self.link = linksim.Link(0.0, rounds=100, on_send=self._record)
+        from host.core.events import AddressAdded
 
-    def _start(self) -> None:
+        self.link.add("host", self.host, HOST_LL,
+                      on_event=self.link.dad_done(self.host, AddressAdded, nodad_too=True))
+        for name, core in self.rp.routers.items():
+            self.link.add(name, core, ROUTER_LL[name], attached=name == self.attached)
         self.host.start(self.now)
         self.pump()
 
-    def _record(self, payload: bytes, kind: str, src, dst, smac) -> None:
-        self.frames.append((self.epoch + self.now,
-                            frame_for(payload, src, dst, kind=kind, src_mac=smac)))
+    @property
+    def now(self) -> float:
+        return self.link.now
+
+    def _record(self, member, o) -> None:
+        if member.attached:
+            mac = HOST_MAC if member.name == "host" else ROUTER_MAC[member.name]
+            self.frames.append((self.epoch + self.now, frame_for(
+                o.payload, member.address, o.dst, kind=o.kind, src_mac=mac)))
 
     def pump(self) -> None:
-        from host.core.events import AddressAdded
-
-        router = self.rp.routers[self.attached]
-        for _ in range(100):
-            moved = False
-            for o in self.host.datagrams_to_send():
-                self._record(o.payload, o.kind, HOST_LL, o.dst, HOST_MAC)
-                router.handle_datagram(o.payload, HOST_LL, self.now, kind=o.kind, hop_limit=255)
-                moved = True
-            for o in router.datagrams_to_send():
-                self._record(o.payload, o.kind, ROUTER_LL[self.attached], o.dst,
-                             ROUTER_MAC[self.attached])
-                self.host.handle_datagram(o.payload, ROUTER_LL[self.attached], self.now,
-                                          kind=o.kind, hop_limit=255)
-                moved = True
-            while (e := self.host.next_event()) is not None:
-                if isinstance(e, AddressAdded):
-                    self.host.address_ready(e.address, self.now)
-                    moved = True
-            if not moved:
-                return
+        self.link.pump()
 
     def run(self, seconds: float) -> None:
         """Let ``seconds`` pass: timers of the host and of every router run."""
-        end = self.now + seconds
-        while True:
-            cores = [self.host, *self.rp.routers.values()]
-            ts = [t for t in (c.get_timer() for c in cores) if t is not None]
-            if not ts or min(ts) > end:
-                break
-            self.now = max(self.now, min(ts))
-            for c in cores:
-                t = c.get_timer()
-                if t is not None and t <= self.now:
-                    c.handle_timer(self.now)
-            for name, r in self.rp.routers.items():
-                if name != self.attached:
-                    r.datagrams_to_send()
-            self.pump()
-        self.now = end
-        self.pump()
+        self.link.run_for(seconds)
 
     def _act(self, do: str, **args) -> None:
         self.actions.append(Action(len(self.frames) + 1, do, args))
@@ -111,6 +85,7 @@ class Session:
     def move(self, router: str) -> None:
         self._act("move", router=router)
         self.attached = router
+        self.link.attach(router, only=self.rp.routers)
         self.host.link_up(self.now)
         self.pump()
 

@@ -19,14 +19,15 @@ from odm.pcaptools.conformance import (
     Action,
     CompareOptions,
     ConformanceError,
-    CoreRouterPeer,
     Lifetime,
     Normaliser,
     conform_host,
     conform_router,
     first_difference,
 )
+from odm.pcaptools.corepeers import CoreRouterPeer
 from odm.pcaptools.golden import core_host_peer, core_router_peer
+from odm_sansio import linksim
 from odm_wire import dhcp6 as d6
 from odm_wire.constants import MobilityType
 
@@ -55,32 +56,25 @@ def move_session(tmp_path) -> tuple[Session, list]:
     return s, s.write(tmp_path / "move.pcap")
 
 
-class SwapType:
+def swap_type(core, old: MobilityType, new: MobilityType) -> linksim.Tamper:
     """A router core whose DHCPv6 answers say ``new`` where they said ``old``."""
 
-    def __init__(self, core, old: MobilityType, new: MobilityType) -> None:
-        self.core, self.old, self.new = core, old, new
-
-    def __getattr__(self, name):
-        return getattr(self.core, name)
-
-    def datagrams_to_send(self):
-        out = []
-        for o in self.core.datagrams_to_send():
-            if o.kind == "dhcp6":
-                msg = odm_wire.decode(o.payload)
-                msg = dataclasses.replace(msg, options=tuple(self._fix(x) for x in msg.options))
-                o = dataclasses.replace(o, payload=odm_wire.encode(msg))
-            out.append(o)
-        return out
-
-    def _fix(self, o):
-        if isinstance(o, d6.MobilityTypeSubOption) and o.mobility_type == self.old:
-            return d6.MobilityTypeSubOption(self.new)
+    def fix(o):
+        if isinstance(o, d6.MobilityTypeSubOption) and o.mobility_type == old:
+            return d6.MobilityTypeSubOption(new)
         for f in ("options", "suboptions"):
             if hasattr(o, f) and not isinstance(o, d6.Message):
-                return dataclasses.replace(o, **{f: tuple(self._fix(x) for x in getattr(o, f))})
+                return dataclasses.replace(o, **{f: tuple(fix(x) for x in getattr(o, f))})
         return o
+
+    def rewrite(out):
+        if out.kind != "dhcp6":
+            return out
+        msg = odm_wire.decode(out.payload)
+        msg = dataclasses.replace(msg, options=tuple(fix(x) for x in msg.options))
+        return dataclasses.replace(out, payload=odm_wire.encode(msg))
+
+    return linksim.Tamper(core, rewrite)
 
 
 # ------------------------------------------------------------- comparator --
@@ -166,7 +160,7 @@ def test_typed_acquisition_replayed_to_a_fresh_router_conforms(tmp_path, t):
 
 def test_a_type_changed_in_the_routers_answers_fails_readably(tmp_path):
     s, pkts = typed_session(tmp_path, "fixed")
-    peer = core_router_peer(s.golden, tmp_path / "live", wrap=lambda name, core: SwapType(
+    peer = core_router_peer(s.golden, tmp_path / "live", wrap=lambda name, core: swap_type(
         core, MobilityType.FIXED, MobilityType.SESSION_LASTING))
     rep = conform_router(pkts, peer, actions=s.actions)
     assert not rep.ok
@@ -213,17 +207,8 @@ def test_rebind_after_a_move_replayed_to_two_routers_sharing_a_store(tmp_path):
 def test_a_silent_router_is_reported_with_the_answer_it_owed(tmp_path):
     s, pkts = typed_session(tmp_path, "fixed")
 
-    class Mute:
-        def __init__(self, core):
-            self.core = core
-
-        def __getattr__(self, name):
-            return getattr(self.core, name)
-
-        def datagrams_to_send(self):
-            return [o for o in self.core.datagrams_to_send() if o.kind != "dhcp6"]
-
-    peer = core_router_peer(s.golden, tmp_path / "live", wrap=lambda n, c: Mute(c))
+    peer = core_router_peer(s.golden, tmp_path / "live", wrap=lambda n, c: linksim.Tamper(
+        c, lambda o: o if o.kind != "dhcp6" else None))  # a router that never answers
     rep = conform_router(pkts, peer, timeout=2.0)
     assert rep.first_failure().difference == ("answer", f"Advertise (frame #{pkts[4].number})",
                                               "nothing within 2 s")

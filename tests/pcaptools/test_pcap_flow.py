@@ -83,7 +83,7 @@ def test_nd_messages_odm_does_not_model_are_not_drawn_as_malformed(tmp_path):
     from scapy.utils import wrpcap
 
     from odm.pcaptools.capture import read_capture
-    from odm.pcaptools.flow import arrow_labels
+    from odm.pcaptools.flowarrows import arrow_labels
     from odm.pcaptools.packets import dissect_all
     pcap = tmp_path / "ns.pcap"
     wrpcap(str(pcap), [Ether(src="02:00:00:00:00:10", dst="33:33:ff:00:00:10")

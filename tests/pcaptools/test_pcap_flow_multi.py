@@ -15,7 +15,7 @@ from crafted import ALL_DHCP, typed_exchange
 from odm.pcap_cli import pcap
 from odm.pcaptools.capture import write_pcap
 from odm.pcaptools.craft import frame_for, ipv6_packet
-from odm.pcaptools.flow import Lanes, lab_names
+from odm.pcaptools.flowlanes import Lanes, lab_names
 from odm_wire import dhcp6 as d6
 
 NS = "{http://www.w3.org/2000/svg}"

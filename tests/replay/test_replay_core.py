@@ -24,6 +24,7 @@ from odm.pcaptools.capture import read_capture
 from odm.pcaptools.conformance import CompareOptions, conform_host, conform_router
 from odm.pcaptools.golden import GOLDEN_DIR, core_host_peer, core_router_peer
 from odm.pcaptools.packets import dissect_all
+from odm_sansio import linksim
 from odm_wire import dhcp6 as d6
 from odm_wire.constants import MobilityType
 
@@ -46,34 +47,26 @@ def test_golden_capture_conforms_to_the_cores(name, side, tmp_path):
     assert rep.compared >= (2 if side == "router" else 1)
 
 
-class TypeLabel:
+def type_label(core, t: MobilityType) -> linksim.Tamper:
     """A router core that labels every delegated prefix with ``t``."""
 
-    def __init__(self, core, t: MobilityType) -> None:
-        self.core, self.t = core, t
+    def rewrite(o):
+        if o.kind != "dhcp6":
+            return o
+        m = odm_wire.decode(o.payload)
+        ias = tuple(dataclasses.replace(ia, options=tuple(
+            dataclasses.replace(p, options=(d6.mobility_type_option(t),))
+            if isinstance(p, d6.IAPrefix) and p.mobility_type else p
+            for p in ia.options)) if isinstance(ia, d6.IAPD) else ia
+            for ia in m.options)
+        return dataclasses.replace(o, payload=odm_wire.encode(dataclasses.replace(m, options=ias)))
 
-    def __getattr__(self, name):
-        return getattr(self.core, name)
-
-    def datagrams_to_send(self):
-        out = []
-        for o in self.core.datagrams_to_send():
-            if o.kind == "dhcp6":
-                m = odm_wire.decode(o.payload)
-                ias = tuple(dataclasses.replace(ia, options=tuple(
-                    dataclasses.replace(p, options=(d6.mobility_type_option(self.t),))
-                    if isinstance(p, d6.IAPrefix) and p.mobility_type else p
-                    for p in ia.options)) if isinstance(ia, d6.IAPD) else ia
-                    for ia in m.options)
-                o = dataclasses.replace(o, payload=odm_wire.encode(
-                    dataclasses.replace(m, options=ias)))
-            out.append(o)
-        return out
+    return linksim.Tamper(core, rewrite)
 
 
 def test_a_type_changed_in_the_routers_answers_fails_with_a_readable_difference(tmp_path):
     g = GOLDEN["pd-session-lasting"]
-    peer = core_router_peer(g, tmp_path, wrap=lambda n, c: TypeLabel(c, MobilityType.FIXED))
+    peer = core_router_peer(g, tmp_path, wrap=lambda n, c: type_label(c, MobilityType.FIXED))
     rep = conform_router(packets(g.name), peer, actions=g.actions)
     assert not rep.ok
     path, want, got = rep.first_failure().difference
