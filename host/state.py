@@ -45,8 +45,8 @@ from typing import Any
 from host.core.addresses import Address
 from host.core.events import AddressAdded
 from host.core.pd_client import IaPd, IaState, Lease
+from host.core.policy import Principal
 from host.core.setsc import Reference
-from host.policy import Principal
 from odm.safefile import UnsafePath, read_private, write_private
 from odm_wire.constants import MobilityType
 from odm_wire.dhcp6 import Duid, decode_duid, encode_duid

@@ -36,11 +36,11 @@ from host.core.events import (
     SetscCompleted,
 )
 from host.core.pd_client import IaState, PdClient
+from host.core.policy import Policy, Principal, default_policy
+from host.core.privacy import Rotation
 from host.core.ra_listener import RaListener
 from host.core.setsc import Pending, Reference, parse_address_type
-from host.policy import Policy, Principal, default_policy
-from host.privacy import Rotation
-from host.trust import TrustFilter
+from host.core.trust import TrustFilter
 from odm_sansio import Outgoing
 from odm_wire.constants import MobilityType
 from odm_wire.dhcp6 import Duid
@@ -57,9 +57,9 @@ class HostCore:
     :meth:`address_ready`, :meth:`address_dad_failed`, :meth:`rebind_all`,
     :meth:`release_all`, :meth:`link_up`.
 
-    ``policy``: who may ask for what (:mod:`host.policy`; default: the built-in
+    ``policy``: who may ask for what (:mod:`host.core.policy`; default: the built-in
     policy), applied to setsc() calls that carry a :class:`Principal`;
-    ``trust``: whose RAs and DHCPv6 answers count (:mod:`host.trust`; default:
+    ``trust``: whose RAs and DHCPv6 answers count (:mod:`host.core.trust`; default:
     from ``config``, which trusts everyone unless told otherwise; a
     Reconfigure is never accepted).
     """
@@ -93,7 +93,7 @@ class HostCore:
         #: unused kept prefixes released to make room under a quota
         self.reclaimed = 0
         self._restored = False
-        #: privacy: address lifetimes by time or octets sent (host/privacy.py)
+        #: privacy: address lifetimes by time or octets sent (host/core/privacy.py)
         self.rotation = Rotation.from_config(config)
 
     # --------------------------------------------------------------- API --
@@ -126,7 +126,7 @@ class HostCore:
     def restore_extra(self, doc: dict, shift: float, now: float) -> None:
         from ipaddress import IPv6Network
 
-        from host.privacy import Tracked
+        from host.core.privacy import Tracked
         for r in doc.get("rotation", []):
             addr = IPv6Address(r["address"])
             if addr not in self.addrs.by_address:
@@ -282,7 +282,7 @@ class HostCore:
         """``uid`` is at a quota: release the oldest on-demand prefix it
         acquired that no socket uses and no request waits for (kept by the
         release policy), of type ``t`` first; never a FIXED one. True when one
-        was released (host/policy.py)."""
+        was released (host/core/policy.py)."""
         spare = []
         for iaid, u in self.acquirer.items():
             ia = self.pd.ias.get(iaid)
@@ -310,7 +310,7 @@ class HostCore:
         return True
 
     def charges(self) -> dict[tuple[int, MobilityType], set]:
-        """(uid, type) → the addresses charged to that uid (host/policy.py):
+        """(uid, type) → the addresses charged to that uid (host/core/policy.py):
         one key (IAID, or on-link prefix) per address that a socket of the uid
         holds or that an acquisition started by the uid is getting or holds."""
         out: dict[tuple[int, MobilityType], set] = {}
@@ -364,7 +364,7 @@ class HostCore:
     def address_bytes(self, counts: dict, now: float) -> None:
         """The kernel's octets sent so far per source address (``{address:
         octets}``, nftables counters); an address over ``address_max_bytes``
-        is rotated (host/privacy.py)."""
+        is rotated (host/core/privacy.py)."""
         for addr, n in counts.items():
             self.rotation.note_octets(IPv6Address(addr), n)
         self._rotate(now)
@@ -372,7 +372,7 @@ class HostCore:
 
     # ----------------------------------------------------------- privacy --
     def _rotate(self, now: float) -> None:
-        """Rotate due addresses; release drained ones (host/privacy.py)."""
+        """Rotate due addresses; release drained ones (host/core/privacy.py)."""
         rot = self.rotation
         if not rot.tracked:
             return

@@ -96,6 +96,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv6Address, IPv6Network
 
 from host.config import HostConfig, Timers
+from host.core.drops import DropLog
 from host.core.events import (
     Event,
     FailureReason,
@@ -109,7 +110,6 @@ from host.core.events import (
     ServerSeen,
 )
 from host.core.retransmit import Retransmitter, RtParams, TokenBucket
-from host.drops import DropLog
 from odm_sansio import Outgoing
 from odm_wire import rules
 from odm_wire.constants import (
@@ -373,11 +373,11 @@ class PdClient:
         #: server DUID octets → (address, supported types or None)
         self.servers: dict[bytes, tuple[IPv6Address, tuple | None]] = {}
         #: datagrams dropped (total), and per named reason with the parts of
-        #: messages ignored or salvaged (host/drops.py)
+        #: messages ignored or salvaged (host/core/drops.py)
         self.dropped = 0
         self.drops = DropLog(log)
         self._now: float | None = None
-        #: the host's trust filter (host/trust.py), applied to what is salvaged
+        #: the host's trust filter (host/core/trust.py), applied to what is salvaged
         #: from a damaged message (the filter passes what it cannot decode)
         self.trust = None
 

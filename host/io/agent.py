@@ -39,10 +39,11 @@ from host.core.events import (
     SetscCompleted,
 )
 from host.core.host import HostCore
+from host.core.policy import Principal
 from host.io.api_server import ApiServer, Connection, socket_open_in
 from host.io.netlink import ThreadedNetlink as Netlink
 from host.io.sockets import dhcp6_client_socket, icmp6_socket, recv_icmp6
-from host.policy import Principal, load_policy
+from host.policy_file import load_policy
 from host.state import StateFile, export_state
 from odm.instance_lock import InstanceLock, interface_lock_path
 from odm.safefile import UnsafePath, read_private, write_private

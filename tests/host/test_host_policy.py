@@ -17,15 +17,14 @@ from hosthelp import (
 from host import api
 from host.core.events import FailureReason, SetscCompleted
 from host.core.host import HostCore
-from host.policy import (
+from host.core.policy import (
     Policy,
     PolicyError,
     Principal,
     Rule,
     default_policy,
-    load_policy,
-    policy_from_mapping,
 )
+from host.policy_file import load_policy, policy_from_mapping
 from odm_wire.constants import MobilityType as MT
 from odm_wire.constants import StatusCode as SC
 
@@ -133,7 +132,7 @@ def test_default_on_net_allowance_of_a_few_users_leaves_the_send_budget_free():
     waited a second a message. Three users at the default allowance, two
     messages an acquisition, now use at most 60 % of the budget."""
     from host.config import HostConfig
-    from host.policy import DEFAULT_ON_NET_PER_MINUTE
+    from host.core.policy import DEFAULT_ON_NET_PER_MINUTE
     t = HostConfig().timers
     budget_per_s = t.rate_limit_count / t.rate_limit_interval
     assert 3 * DEFAULT_ON_NET_PER_MINUTE * 2 / 60 <= 0.6 * budget_per_s
@@ -155,7 +154,7 @@ def quotas_only():
     rate (the hoarding tests ask many prefixes at one instant)."""
     import dataclasses
 
-    from host.policy import default_policy
+    from host.core.policy import default_policy
     pol = default_policy()
     pol.default = dataclasses.replace(pol.default, on_net_per_minute=math.inf)
     return pol

@@ -10,7 +10,7 @@ from hosthelp import CLIENT, SERVER_LL, advertise, config, decoded, drain, prefi
 
 from host.core.events import AddressAdded, PrefixRenewed, SetscCompleted
 from host.core.host import HostCore
-from host.policy import Principal
+from host.core.policy import Principal
 from host.state import StateFile, export_state
 from odm_wire.constants import MobilityType as MT
 from odm_wire.dhcp6 import Rebind, Release, Request, Solicit
