@@ -20,6 +20,7 @@ from ipaddress import IPv6Address
 
 from host.config import HostConfig
 from host.core.addresses import AddressManager
+from host.core.durable import Adopted, export_host, restore_host
 from host.core.events import (
     AppNotification,
     Event,
@@ -72,9 +73,10 @@ class HostCore:
         self.pd = PdClient(config, duid, rng=self.rng)
         self.ra = RaListener(config.timers, rng=self.rng, router_memory=config.router_memory,
                              mac=mac)
-        self.addrs = AddressManager(config.iface, secret, mode=config.iid, rng=self.rng)
         self._events: deque[Event] = deque()
-        self.addrs._events = self._events  # address events go straight out, in order
+        # address events go straight out, in order with the others
+        self.addrs = AddressManager(config.iface, secret, mode=config.iid, rng=self.rng,
+                                    events=self._events)
         self.pending: dict[int, Pending] = {}
         self.refs: dict[int, Reference] = {}
         self.started_at: float | None = None
@@ -116,35 +118,20 @@ class HostCore:
             self.pd.start(now)
         self._pump(now)
 
-    def export_extra(self) -> dict:
-        """Rotation records for the state file (host/state.py)."""
-        return {"rotation": [{"address": str(t.address), "prefix": str(t.prefix),
-                              "iaid": t.iaid, "born": t.born, "octets": t.octets,
-                              "retired_at": t.retired_at, "replacement": t.replacement}
-                             for t in self.rotation.tracked.values()]}
+    def export_state(self, owners: dict[int, dict] | None = None) -> dict:
+        """The core's durable state as JSON-able data (:mod:`host.core.durable`;
+        the adapter writes it, :mod:`host.state`). ``owners``: owner id →
+        ``{"pid", "inode", "fd"}`` of its application socket; only references
+        of owners in it are kept."""
+        return export_host(self, owners)
 
-    def restore_extra(self, doc: dict, shift: float, now: float) -> None:
-        from ipaddress import IPv6Network
-
-        from host.core.privacy import Tracked
-        for r in doc.get("rotation", []):
-            addr = IPv6Address(r["address"])
-            if addr not in self.addrs.by_address:
-                continue
-            self.rotation.tracked[addr] = Tracked(
-                addr, IPv6Network(r["prefix"]), int(r["iaid"]), float(r["born"]) + shift,
-                int(r["octets"]), None if r["retired_at"] is None
-                else float(r["retired_at"]) + shift, 0.0,
-                r["replacement"] if r["replacement"] in self.pd.ias else None)
-
-    def restore_state(self, doc: dict, now: float, elapsed: float) -> list:
+    def restore_state(self, doc: dict, now: float, elapsed: float) -> list[Adopted]:
         """Take back the state a previous run of the agent saved
-        (:mod:`host.state`), before :meth:`start`. ``elapsed``: wall-clock
-        seconds since it was written. Returns the adopted references
-        (:class:`host.state.Adopted`) the adapter must watch. Raises ValueError
-        for a state of another version or DUID."""
-        from host.state import restore
-        adopted = restore(self, doc, now, elapsed)
+        (:meth:`export_state`), before :meth:`start`. ``elapsed``: wall-clock
+        seconds since it was written. Returns the adopted references the
+        adapter must watch. Raises ValueError for a state of another version
+        or DUID."""
+        adopted = restore_host(self, doc, now, elapsed)
         self._restored = True
         return adopted
 

@@ -146,6 +146,7 @@ from odm_wire.dhcp6 import (
     SolMaxRt,
     SupportedTypesSubOption,
     decode_dhcp6,
+    decode_duid,
     encode_dhcp6,
     encode_duid,
     mobility_type_option,
@@ -303,6 +304,18 @@ def not_delegable(p: IAPrefix) -> str | None:
     if addr.is_site_local:
         return "site-local (deprecated, RFC 3879)"
     return None
+
+
+def _finite(v: float) -> float | None:
+    return None if v == math.inf else v
+
+
+def _int_or_none(v) -> int | None:
+    return None if v is None else int(v)
+
+
+def _mtype(v) -> MobilityType | None:
+    return None if v is None else MobilityType(v)
 
 
 def _net(p: IAPrefix) -> IPv6Network:
@@ -1233,6 +1246,76 @@ class PdClient:
         else:
             ia.state = IaState.BOUND if ia.leases else ia.state
             ia.t1_at = ia.t2_at = math.inf  # wait for the valid lifetimes to end
+
+    # ------------------------------------------------------------- state --
+    def export_state(self) -> dict:
+        """The client's durable part (the state file, host/state.py): the next
+        IAID and every IA_PD that holds prefixes and is not being released,
+        with its leases; times absolute on the core clock (None: infinity).
+        ``"acquirer"`` of an IA_PD is its :attr:`IaPd.share`."""
+        ias = []
+        for ia in self.ias.values():
+            if ia.state == IaState.RELEASING or not ia.leases:
+                continue
+            ias.append({
+                "iaid": ia.iaid, "type": _int_or_none(ia.mobility_type),
+                "persistent": ia.persistent,
+                "server_duid": encode_duid(ia.server_duid).hex() if ia.server_duid else None,
+                "server_address": str(ia.server_address) if ia.server_address else None,
+                "acquirer": ia.share,
+                "leases": [{"prefix": str(le.prefix), "type": _int_or_none(le.mobility_type),
+                            "preferred_lifetime": le.preferred_lifetime,
+                            "valid_lifetime": le.valid_lifetime, "obtained": le.obtained,
+                            "preferred_until": _finite(le.preferred_until),
+                            "valid_until": _finite(le.valid_until),
+                            "deprecated": le.deprecated}
+                           for le in ia.leases.values()],
+            })
+        return {"next_iaid": self._next_iaid, "ias": ias}
+
+    def restore_state(self, doc: dict, now: float, shift: float) -> None:
+        """Take back what :meth:`export_state` wrote (``doc``: a dict with its
+        keys), before :meth:`start`; ``shift`` is added to every time in it
+        (the old core clock onto this one, less the time the agent was down).
+        Prefixes whose valid lifetime ended meanwhile are dropped, and an IA_PD
+        left with none; the others come back BOUND (the caller Rebinds them:
+        RFC 8415 §18.2.12)."""
+        def t(v):
+            return math.inf if v is None else float(v) + shift
+
+        for d in doc.get("ias", []):
+            sd: Duid | None = decode_duid(bytes.fromhex(d["server_duid"])) \
+                if d.get("server_duid") else None
+            ia = IaPd(int(d["iaid"]), _mtype(d["type"]), state=IaState.BOUND,
+                      server_duid=sd,
+                      server_address=IPv6Address(d["server_address"])
+                      if d.get("server_address") else None,
+                      persistent=bool(d["persistent"]), created=now)
+            for ld in d["leases"]:
+                vu = t(ld["valid_until"])
+                if vu <= now:
+                    log.info("restored prefix %s expired while the agent was down",
+                             ld["prefix"])
+                    continue
+                pu = min(t(ld["preferred_until"]), vu)
+                net = IPv6Network(ld["prefix"])
+                ia.leases[net] = Lease(net, _mtype(ld["type"]), int(ld["preferred_lifetime"]),
+                                       int(ld["valid_lifetime"]),
+                                       float(ld["obtained"]) + shift, pu, vu,
+                                       deprecated=bool(ld["deprecated"]) or pu <= now)
+            if not ia.leases:
+                continue
+            self.ias[ia.iaid] = ia
+            if d.get("acquirer") is not None:
+                ia.share = int(d["acquirer"])
+        if self.ias:
+            self._next_iaid = max(int(doc.get("next_iaid", 1)),
+                                  max(self.ias) + 1) % (1 << 32) or 1
+            # a Request may go straight to a known server (no Solicit) again
+            for ia in self.ias.values():
+                if ia.server_duid is not None and ia.server_address is not None:
+                    key = encode_duid(ia.server_duid)
+                    self.servers.setdefault(key, (ia.server_address, None))
 
     # ------------------------------------------------------------ status --
     def snapshot(self, now: float) -> list[dict]:

@@ -44,7 +44,7 @@ from host.io.api_server import ApiServer, Connection, socket_open_in
 from host.io.netlink import ThreadedNetlink as Netlink
 from host.io.sockets import dhcp6_client_socket, icmp6_socket, recv_icmp6
 from host.policy_file import load_policy
-from host.state import StateFile, export_state
+from host.state import StateFile
 from odm.instance_lock import InstanceLock, interface_lock_path
 from odm.safefile import UnsafePath, read_private, write_private
 from odm.sdnotify import notify
@@ -319,7 +319,7 @@ class HostAgent:
         for a in self.adopted.values():
             owners[a.owner] = {"pid": a.pid, "inode": a.inode, "fd": a.fd}
         try:
-            self.state.save(export_state(self.core, owners), self.now(), time.time())
+            self.state.save(self.core.export_state(owners), self.now(), time.time())
             self._persisted_owners = owners
         except OSError as exc:
             self._persisted_owners = {}
