@@ -19,9 +19,11 @@ Where the parts are:
 - judging what is received (validation, salvage of trailing damage, the
   :class:`~host.core.pd_judge.Verdict` on each IA_PD): :mod:`host.core.pd_judge`;
 - the transitions, as tables keyed on (state, exchange kind, verdict):
-  :mod:`host.core.pd_transitions`; this module runs them
-  (:meth:`PdClient._on_reply`, :meth:`PdClient._on_rt_expired`) and sets every
-  state through :meth:`PdClient._set_state`, which logs each transition;
+  :mod:`host.core.pd_transitions`; what a received message does
+  (:mod:`host.core.pd_receive`, a part of :class:`PdClient`) and what the end
+  of an unanswered exchange does (:meth:`PdClient._on_rt_expired`) are looked
+  up there; every state is set through :meth:`PdClient._set_state`, which
+  logs each transition;
 - Kea's top-level type, the workaround for one server: :mod:`host.core.pd_kea`;
 - the release of late Replies to cancelled exchanges, and of prefixes a Reply
   committed that the client does not use: :mod:`host.core.pd_release`;
@@ -43,67 +45,38 @@ import logging
 import math
 import random
 from collections import deque
-from dataclasses import replace
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv6Address
 
 from host.config import HostConfig, Timers
-from host.core import pd_kea
 from host.core.drops import DropLog
 from host.core.events import (
     Event,
     FailureReason,
     MType,
-    PrefixBound,
     PrefixDeprecated,
     PrefixExpired,
     PrefixRemoved,
-    PrefixRenewed,
     RequestFailed,
-    ServerSeen,
 )
 from host.core.pd_budget import FairBudget
-from host.core.pd_judge import Judgement, Verdict, judge, net_of, salvage, supported_types
+from host.core.pd_judge import Verdict
 from host.core.pd_model import Exchange, ExchangeKind, IaPd, IaState, Lease
-from host.core.pd_release import ABANDONED_MAX, ABANDONED_WINDOW, LateReplies, unused_grants
-from host.core.pd_transitions import ON_GIVE_UP, ON_REPLY, Action
+from host.core.pd_receive import MIN_CLIENT_T1, PdReceiver
+from host.core.pd_release import ABANDONED_MAX, ABANDONED_WINDOW, LateReplies
+from host.core.pd_transitions import ON_GIVE_UP, Action
 from host.core.retransmit import Retransmitter, RtParams
 from odm_sansio import Outgoing
-from odm_wire import rules
 from odm_wire.constants import (
     ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
     DHCP6_SERVER_PORT,
-    INFINITY,
     MessageType,
     MobilityType,
-    OptionCode,
 )
-from odm_wire.constants import StatusCode as SC
 from odm_wire.dhcp6 import (
-    IAPD,
-    Advertise,
-    ClientId,
     Duid,
-    ElapsedTime,
     IAPrefix,
-    Message,
-    OptionRequest,
-    Preference,
-    RapidCommit,
-    Rebind,
-    Release,
-    Renew,
-    Reply,
-    Request,
-    ServerId,
-    Solicit,
-    SolMaxRt,
-    decode_dhcp6,
-    decode_duid,
-    encode_dhcp6,
     encode_duid,
-    mobility_type_option,
 )
-from odm_wire.errors import WireFormatError
 
 log = logging.getLogger(__name__)
 
@@ -111,27 +84,9 @@ __all__ = ["ABANDONED_MAX", "ABANDONED_WINDOW", "MIN_CLIENT_T1", "Exchange", "Ex
            "IaPd", "IaState", "Lease", "PdClient", "Verdict"]
 
 ALL_SERVERS = IPv6Address(ALL_DHCP_RELAY_AGENTS_AND_SERVERS)
-ORO_CODES = (int(OptionCode.VENDOR_OPTS), int(OptionCode.SOL_MAX_RT))
-#: Shortest T1 the client picks itself when the server leaves T1/T2 to it.
-MIN_CLIENT_T1 = 1.0
-_MESSAGE_CLASS = {MessageType.SOLICIT: Solicit, MessageType.REQUEST: Request,
-                  MessageType.RENEW: Renew, MessageType.REBIND: Rebind,
-                  MessageType.RELEASE: Release}
 
 
-def _finite(v: float) -> float | None:
-    return None if v == math.inf else v
-
-
-def _int_or_none(v) -> int | None:
-    return None if v is None else int(v)
-
-
-def _mtype(v) -> MobilityType | None:
-    return None if v is None else MobilityType(v)
-
-
-class PdClient:
+class PdClient(PdReceiver):
     """The DHCPv6-PD client state machine for one interface.
 
     Inputs: :meth:`handle_datagram` (UDP payloads from port 547),
@@ -193,9 +148,9 @@ class PdClient:
         self.ias[iaid] = ia
         server = self._known_server() if via in ("auto", "request") else None
         if server is not None:
-            self._start_request(ia, now, server, hints=())
+            self._start_request(ia, now, server, hints=(), why="acquire from a known server")
         else:
-            self._start_solicit(ia, now)
+            self._start_solicit(ia, now, "acquire")
         return iaid
 
     def cancel(self, iaid: int, now: float, *, release: bool = True) -> None:
@@ -221,7 +176,7 @@ class PdClient:
         self._end_exchange(ia)
         for lease in list(ia.leases.values()):
             self._drop_lease(ia, lease, "discarded")
-        self._set_state(ia, IaState.IDLE)
+        self._set_state(ia, IaState.IDLE, "cancelled")
         del self.ias[iaid]
 
     def release(self, iaid: int, now: float) -> None:
@@ -268,14 +223,14 @@ class PdClient:
                 continue
             if ia.leases:
                 self._end_exchange(ia)
-                self._set_state(ia, IaState.REBINDING)
+                self._set_state(ia, IaState.REBINDING, "link change or restart")
                 self._new_exchange(
                     ExchangeKind.REBIND_AFTER_MOVE, ia,
                     RtParams(t.cnf_timeout, t.cnf_max_rt, 0, t.cnf_max_rd),
                     now + self.rng.uniform(0, t.cnf_max_delay), hints=self._lease_hints(ia))
             elif ia.state in (IaState.SOLICITING, IaState.REQUESTING):
                 self._end_exchange(ia)
-                self._start_solicit(ia, now)
+                self._start_solicit(ia, now, "link change or restart")
 
     def note_network_types(self, types) -> None:
         """Tell the client types the network is known to offer (e.g. from RA PIO
@@ -345,66 +300,15 @@ class PdClient:
         for ia in list(self.ias.values()):
             self._ia_timers(ia, now)
 
-    def handle_datagram(self, data: bytes, src: IPv6Address, now: float, *, kind: str = "dhcp6",
-                        hop_limit: int = 255, ifname: str | None = None) -> None:
-        """One UDP payload received on port 546 from ``src``, judged
-        (:mod:`host.core.pd_judge`) before it changes anything."""
-        if kind != "dhcp6":
-            return
-        self._now = now
-        try:
-            msg = decode_dhcp6(data, self.config.pen)
-        except WireFormatError as exc:
-            msg = salvage(data, exc, src, now, pen=self.config.pen, drop=self._drop,
-                          drops=self.drops, trust=self.trust)
-            if msg is None:
-                return
-        if type(msg) not in (Advertise, Reply):
-            self._drop(src, "not-for-a-client", f"{type(msg).__name__} is not for a client", now)
-            return
-        ex = self._exchanges.get(msg.transaction_id)
-        if ex is None:
-            if self._on_late_reply(msg, src, now):
-                return
-            self._drop(src, "unknown-transaction",
-                       f"{type(msg).__name__} xid {msg.transaction_id:#x} matches no exchange",
-                       now)
-            return
-        if msg.server_duid is None:
-            self._drop(src, "no-server-id", "no Server Identifier (RFC 8415 §16.3/§16.10)", now)
-            return
-        cd = msg.get(ClientId)
-        if cd is None or encode_duid(cd.duid) != self.duid_bytes:
-            self._drop(src, "client-id-mismatch",
-                       "missing or foreign Client Identifier (RFC 8415 §16.3/§16.10)", now)
-            return
-        self._note_server(msg, src)
-        pd_kea.note_ignored(msg, ex.ia, src, now, self.drops)
-        if type(msg) is Advertise:
-            if ex.kind != ExchangeKind.SOLICIT:
-                self._drop(src, "advertise-outside-solicit", "Advertise outside a Solicit exchange",
-                           now)
-                return
-            self._on_advertise(ex, msg, src, now)
-        else:
-            self._on_reply(ex, msg, src, now)
-
     # ------------------------------------------------------------- internals --
-    def _set_state(self, ia: IaPd, state: IaState) -> None:
+    def _set_state(self, ia: IaPd, state: IaState, why: str) -> None:
         """The one place an IA_PD's state changes; every change is logged
-        (DEBUG) with the exchange under way."""
+        (DEBUG) with ``why`` (the input that caused it)."""
         if ia.state is not state:
-            log.debug("IA_PD %d (%s): %s -> %s%s", ia.iaid,
+            log.debug("IA_PD %d (%s): %s -> %s (%s)", ia.iaid,
                       ia.mobility_type.name if ia.mobility_type else "untyped",
-                      ia.state.name, state.name,
-                      f" ({ia.exchange.kind.name})" if ia.exchange is not None else "")
+                      ia.state.name, state.name, why)
             ia.state = state
-
-    def _drop(self, src, name: str, why: str, now: float | None = None) -> None:
-        """Drop a received datagram: counted under ``name`` in :attr:`drops`
-        and logged (rate-limited) with ``why``."""
-        self.dropped += 1
-        self.drops(name, now, "dropped DHCPv6 datagram from %s: %s", src, why)
 
     def _emit(self, ev: Event) -> None:
         self._events.append(ev)
@@ -427,19 +331,6 @@ class PdClient:
                 return ia.server_duid
         return None
 
-    def _note_server(self, msg: Message, src: IPv6Address) -> None:
-        sup = supported_types(msg)
-        if sup:
-            self.network_types.update(sup)
-        key = encode_duid(msg.server_duid)
-        prev = self.servers.get(key)
-        self.servers[key] = (src, sup if sup is not None else (prev[1] if prev else None))
-        if prev is None or prev[0] != src or (sup is not None and prev[1] != sup):
-            self._emit(ServerSeen(key, src, sup))
-        sm = msg.get(SolMaxRt)
-        if sm is not None and 60 <= sm.sol_max_rt <= 86400:  # RFC 8415 §21.24
-            self.sol_max_rt = sm.sol_max_rt * (self.timers.sol_max_rt / 3600.0)
-
     def _lease_hints(self, ia: IaPd) -> tuple[IAPrefix, ...]:
         return tuple(IAPrefix(0, 0, l.prefix.prefixlen, l.prefix.network_address)
                      for l in ia.leases.values())
@@ -461,13 +352,13 @@ class PdClient:
             ia.exchange = None
             self._budget.withdraw(ex)
 
-    def _start_solicit(self, ia: IaPd, now: float) -> None:
+    def _start_solicit(self, ia: IaPd, now: float, why: str) -> None:
         t = self.timers
         delay = 0.0
         if not self._first_solicit_done:
             delay = self.rng.uniform(0, t.sol_max_delay)
             self._first_solicit_done = True
-        self._set_state(ia, IaState.SOLICITING)
+        self._set_state(ia, IaState.SOLICITING, why)
         ex = self._new_exchange(ExchangeKind.SOLICIT, ia,
                                 RtParams(t.sol_timeout, self.sol_max_rt), now + delay,
                                 first_rt_above_irt=True)
@@ -476,12 +367,13 @@ class PdClient:
             self._transmit(ex, now)
 
     def _start_request(self, ia: IaPd, now: float, server: Duid, hints, *,
-                       kind: ExchangeKind = ExchangeKind.REQUEST) -> None:
+                       kind: ExchangeKind = ExchangeKind.REQUEST,
+                       why: str = "Advertise chosen") -> None:
         """A Request to ``server``: ``REQUEST`` for a new binding (REQUESTING),
         ``REQUEST_BINDING`` after NoBinding (the IA_PD stays BOUND)."""
         t = self.timers
         if kind is ExchangeKind.REQUEST:
-            self._set_state(ia, IaState.REQUESTING)
+            self._set_state(ia, IaState.REQUESTING, why)
         ex = self._new_exchange(kind, ia, RtParams(t.req_timeout, t.req_max_rt, t.req_max_rc),
                                 now, server_duid=server, hints=hints)
         self._transmit(ex, now)
@@ -500,7 +392,7 @@ class PdClient:
         """Release (RFC 8415 §18.2.7) the prefixes ``hints`` of ``ia``, which
         is no longer kept (RELEASING; any Reply ends it)."""
         ia.persistent = False
-        self._set_state(ia, IaState.RELEASING)
+        self._set_state(ia, IaState.RELEASING, "release")
         t = self.timers
         ex = self._new_exchange(ExchangeKind.RELEASE, ia,
                                 RtParams(t.rel_timeout, 0, t.rel_max_rc), now,
@@ -523,233 +415,9 @@ class PdClient:
         self._budget.release_ready(now, lambda ex: self._exchanges.get(ex.xid) is ex,
                                    lambda ex: self._out.append(self._build(ex, now)))
 
-    def _type_opts(self, t: MType) -> tuple:
-        return (mobility_type_option(t, self.config.pen),) if t is not None else ()
-
     def _build(self, ex: Exchange, now: float) -> Outgoing:
-        ia = ex.ia
-        msg_type = ex.message
-        topts = self._type_opts(ia.mobility_type)
-        if ex.hints:
-            prefixes = tuple(replace(h, preferred_lifetime=0, valid_lifetime=0, options=topts)
-                             for h in ex.hints)
-        elif msg_type in (MessageType.SOLICIT, MessageType.REQUEST):
-            prefixes = (IAPrefix(0, 0, self.config.prefix_length_hint, IPv6Address("::"), topts),)
-        else:
-            prefixes = ()
-        opts: list = [ClientId(self.duid)]
-        if ex.server_duid is not None and msg_type in (
-                MessageType.REQUEST, MessageType.RENEW, MessageType.RELEASE):
-            opts.append(ServerId(ex.server_duid))
-        opts.append(ElapsedTime(ex.rt.elapsed_centis(now)))
-        if msg_type != MessageType.RELEASE:
-            opts.append(OptionRequest(ORO_CODES))
-        if msg_type == MessageType.SOLICIT and ex.rapid_commit:
-            opts.append(RapidCommit())
-        opts.append(IAPD(ia.iaid, 0, 0, prefixes))
-        opts.extend(pd_kea.sent_options(self.config, ia))
-        payload = encode_dhcp6(_MESSAGE_CLASS[msg_type](ex.xid, tuple(opts)))
-        return Outgoing(payload, ALL_SERVERS, "dhcp6", DHCP6_SERVER_PORT)
-
-    def _refusal(self, ia: IaPd, ex: Exchange, v: Judgement, *, final: bool = False) -> None:
-        if ex.refused_reported and not final:
-            return
-        ex.refused_reported = True
-        if v.verdict is Verdict.UNTYPED:
-            reason = FailureReason.NOTSUPPORTED
-        else:
-            reason = self.failure_reason(ia.mobility_type)
-        self._emit(RequestFailed(ia.mobility_type, reason, v.detail, ia.iaid, final))
-
-    # ---- Advertise
-    def _on_advertise(self, ex: Exchange, msg: Message, src: IPv6Address, now: float) -> None:
-        ia = ex.ia
-        v = judge(ia, msg, self.drops, self._now)
-        if v.verdict is not Verdict.OK or not any(p.valid_lifetime for p, _ in v.grants):
-            # RFC 8415 §18.2.9: an Advertise with no prefix is ignored; the
-            # Solicit keeps backing off.
-            self.drops("advertise-without-prefix", now, "Advertise from %s for IAID %d "
-                       "ignored: %s", src, ia.iaid, v.detail or v.verdict.value)
-            if v.verdict.refused and ia.mobility_type is not None:
-                self._refusal(ia, ex, v)
-            return
-        pref = msg.get(Preference)
-        pv = pref.preference if pref else 0
-        ex.advertises.append((pv, len(ex.advertises), msg, v, src))
-        if pv == 255 or (ex.collect_until is not None and now >= ex.collect_until):
-            self._choose_advertise(ex, now)
-
-    def _choose_advertise(self, ex: Exchange, now: float) -> None:
-        best = max(ex.advertises, key=lambda a: (a[0], -a[1]))
-        _, _, msg, v, src = best
-        ia = ex.ia
-        self._end_exchange(ia)
-        ia.server_address = src
-        hints = tuple(p for p, _ in v.grants)
-        self._start_request(ia, now, msg.server_duid, hints)
-
-    # ---- Reply
-    def _on_reply(self, ex: Exchange, msg: Message, src: IPv6Address, now: float) -> None:
-        """A Reply to ``ex``: judged, then the transition of
-        :data:`~host.core.pd_transitions.ON_REPLY` for (state, exchange kind,
-        verdict) runs."""
-        ia = ex.ia
-        if ex.kind == ExchangeKind.RELEASE:
-            log.info("Release of IAID %d acknowledged by %s", ia.iaid, src)
-            self._end_exchange(ia)
-            self._forget(ia)
-            return
-        if ex.kind == ExchangeKind.SOLICIT and msg.get(RapidCommit) is None:
-            self._drop(src, "reply-without-rapid-commit",
-                       "Reply to Solicit without Rapid Commit (RFC 8415 §18.2.1)", now)
-            return
-        top = rules.message_status(msg)
-        if top in (SC.UNSPEC_FAIL, SC.USE_MULTICAST):
-            self.drops("reply-status-retransmit", now, "Reply from %s with top-level status "
-                       "%d: ignored, retransmitting", src, int(top))
-            return
-        v = judge(ia, msg, self.drops, self._now)
-        action, state = ON_REPLY[(ia.state, ex.kind, v.verdict)]
-        if action is Action.IGNORE:
-            self.drops("reply-ia-pd-unusable", now, "Reply from %s: IA_PD %d %s; ignored",
-                       src, ia.iaid, v.detail)
-            return
-        if v.dropped and not (v.verdict is Verdict.UNTYPED and ex.message in (
-                MessageType.SOLICIT, MessageType.REQUEST)):
-            # committed by the server (this is a Reply), not used here: give
-            # them back (RFC 8415 §18.2.7, host/core/pd_release.py)
-            self._release_unused(ia, v.dropped, msg, now)
-        if action is Action.REPORT:
-            if ia.mobility_type is not None:
-                self._refusal(ia, ex, v)
-            return
-        if action is Action.RELEASE_UNTYPED:
-            self._refusal(ia, ex, v, final=True)
-            self._release_untyped(ia, msg, now)
-            return
-        if action is Action.RESOLICIT:
-            if ia.mobility_type is not None:
-                self._refusal(ia, ex, v)
-            self._end_exchange(ia)
-            self._start_solicit(ia, now)
-            return
-        self._end_exchange(ia)
-        if action is Action.BIND:
-            self._bind(ia, v, msg, src, now)
-            return
-        self._set_state(ia, state)
-        if action is Action.REQUEST_BINDING:
-            log.info("NoBinding for IAID %d from %s: Request (RFC 8415 §18.2.10.1)", ia.iaid, src)
-            self._start_request(ia, now, msg.server_duid, self._lease_hints(ia) or (),
-                                kind=ExchangeKind.REQUEST_BINDING)
-            return
-        log.info("%s for IAID %d refused (%s): keeping prefixes until they expire",
-                 ex.message.name, ia.iaid, v.detail)
-        if action is Action.REBIND_AT_T2:
-            ia.t1_at = ia.t2_at
-        else:  # KEEP_TO_EXPIRY
-            ia.t1_at = ia.t2_at = math.inf
-
-    def _forget(self, ia: IaPd) -> None:
-        """Drop ``ia`` from :attr:`ias` if it is there (a Release of a cancelled
-        IA_PD runs outside it, and its IAID may be in use again)."""
-        if self.ias.get(ia.iaid) is ia:
-            del self.ias[ia.iaid]
-
-    def _on_late_reply(self, msg: Message, src: IPv6Address, now: float) -> bool:
-        """A Reply to a Request or Rapid Commit Solicit of an IA_PD cancelled
-        while it was on the wire: its grants are released at once
-        (host/core/pd_release.py). True when the message was such a Reply."""
-        got = self._late.take(msg, self.duid_bytes, src, now)
-        if got is None:
-            return False
-        ia, granted = got
-        if granted:
-            # the Release runs on the cancelled IA_PD, which stays out of self.ias
-            ia.leases.clear()
-            ia.exchange = None
-            self._start_release(ia, msg.server_duid,
-                                tuple(IAPrefix(0, 0, p.prefix_length, p.prefix)
-                                      for p in granted), now)
-        return True
-
-    def _release_unused(self, ia: IaPd, dropped: tuple, msg: Message, now: float) -> None:
-        """Release the prefixes of ``dropped`` that a Reply committed to
-        ``ia`` and the client does not use, on a detached IA_PD of the same
-        IAID, so ``ia`` itself keeps its state and exchanges."""
-        todo = unused_grants(dropped, ia.leases)
-        if not todo:
-            return
-        self.drops("grant-released", now, "releasing %s granted to IA_PD %d and not used "
-                   "(RFC 8415 §18.2.7)", ", ".join(f"{p.prefix}/{p.prefix_length}"
-                                                 for p in todo), ia.iaid)
-        rel = IaPd(ia.iaid, ia.mobility_type, persistent=False, created=now)
-        self._start_release(rel, msg.server_duid,
-                            tuple(IAPrefix(0, 0, p.prefix_length, p.prefix, p.options)
-                                  for p in todo), now)
-
-    def _release_untyped(self, ia: IaPd, msg: Message, now: float) -> None:
-        """A server without odm committed untyped prefixes to the typed
-        ``ia`` (draft-moses M6): give them back."""
-        mine = [o for o in msg.ia_pds if o.iaid == ia.iaid]
-        hints = tuple(IAPrefix(0, 0, p.prefix_length, p.prefix) for p in mine[0].prefixes) \
-            if mine else ()
-        self._end_exchange(ia)
-        ia.persistent = False
-        if not hints:
-            self.ias.pop(ia.iaid, None)
-            return
-        self._start_release(ia, msg.server_duid, hints, now)
-
-    def _bind(self, ia: IaPd, v: Judgement, msg: Message, src: IPv6Address, now: float) -> None:
-        server = encode_duid(msg.server_duid)
-        ia.server_duid = msg.server_duid
-        ia.server_address = src
-        for p, mt in v.grants:
-            net = net_of(p)
-            if mt is not None:
-                self.network_types.add(mt)
-            old = ia.leases.get(net)
-            if p.valid_lifetime == 0:
-                if old is not None:
-                    self._drop_lease(ia, old, "lifetime-0")
-                continue
-            pu = math.inf if p.preferred_lifetime == INFINITY else now + p.preferred_lifetime
-            vu = math.inf if p.valid_lifetime == INFINITY else now + p.valid_lifetime
-            lease = Lease(net, mt, p.preferred_lifetime, p.valid_lifetime, now, pu, vu)
-            ia.leases[net] = lease
-            cls = PrefixBound if old is None else PrefixRenewed
-            self._emit(cls(net, mt, p.preferred_lifetime, p.valid_lifetime, ia.iaid, server))
-            if p.preferred_lifetime == 0:
-                lease.deprecated = True
-                self._emit(PrefixDeprecated(net, mt, ia.iaid, None if vu == math.inf else vu))
-        if not ia.leases:
-            self._ia_empty(ia, now)
-            return
-        self._set_state(ia, IaState.BOUND)
-        self._set_t1_t2(ia, v.t1, v.t2, now)
-
-    def _set_t1_t2(self, ia: IaPd, t1: int, t2: int, now: float) -> None:
-        if t1 == INFINITY or (t1 and t2 == INFINITY and t1 == INFINITY):
-            ia.t1_at = ia.t2_at = math.inf
-            return
-        live = [l for l in ia.leases.values()]
-        prefs = [l.preferred_lifetime for l in live if l.preferred_lifetime not in (0, INFINITY)]
-        if not prefs:
-            prefs = [l.valid_lifetime for l in live if l.valid_lifetime != INFINITY]
-        base = min(prefs) if prefs else math.inf
-        if t1 == 0:
-            t1f = max(MIN_CLIENT_T1, 0.5 * base) if base != math.inf else math.inf
-        else:
-            t1f = float(t1)
-        if t2 == 0:
-            t2f = max(t1f, 0.8 * base) if base != math.inf else math.inf
-        elif t2 == INFINITY:
-            t2f = math.inf
-        else:
-            t2f = max(float(t2), t1f) if t1f != math.inf else float(t2)
-        ia.t1_at = now + t1f
-        ia.t2_at = now + t2f
+        return Outgoing(ex.encode(self.duid, self.config, now), ALL_SERVERS, "dhcp6",
+                        DHCP6_SERVER_PORT)
 
     def _drop_lease(self, ia: IaPd, lease: Lease, reason: str) -> None:
         ia.leases.pop(lease.prefix, None)
@@ -763,9 +431,9 @@ class PdClient:
         self._end_exchange(ia)
         ia.t1_at = ia.t2_at = math.inf
         if ia.persistent:
-            self._start_solicit(ia, now)
+            self._start_solicit(ia, now, "no prefix left (RFC 8415 §18.2.5)")
         else:
-            self._set_state(ia, IaState.IDLE)
+            self._set_state(ia, IaState.IDLE, "no prefix left")
             self.ias.pop(ia.iaid, None)
 
     def _ia_timers(self, ia: IaPd, now: float) -> None:
@@ -790,10 +458,10 @@ class PdClient:
         if ia.state in (IaState.BOUND, IaState.RENEWING) and now >= ia.t2_at and (
                 ia.exchange is None or ia.exchange.message != MessageType.REQUEST):
             self._end_exchange(ia)
-            self._set_state(ia, IaState.REBINDING)
+            self._set_state(ia, IaState.REBINDING, "T2")
             self._start_rebind(ia, now)
         elif ia.state == IaState.BOUND and ia.exchange is None and now >= ia.t1_at:
-            self._set_state(ia, IaState.RENEWING)
+            self._set_state(ia, IaState.RENEWING, "T1")
             mrd = ia.t2_at - now
             ex = self._new_exchange(ExchangeKind.RENEW, ia,
                                     RtParams(t.ren_timeout, t.ren_max_rt, 0,
@@ -821,46 +489,30 @@ class PdClient:
             detail = f"no Reply to Request after {ex.rt.count} transmissions (REQ_MAX_RC)"
             self._emit(RequestFailed(ia.mobility_type, self.failure_reason(ia.mobility_type),
                                      detail, ia.iaid, False))
-            self._start_solicit(ia, now)
+            self._start_solicit(ia, now, f"{ex.kind.name} unanswered")
         elif action is Action.KEEP_BINDING:
-            self._set_state(ia, state)
+            self._set_state(ia, state, f"{ex.kind.name} unanswered")
             if now >= ia.t1_at:
                 ia.t1_at = ia.t2_at
         elif action is Action.REBIND and ia.leases:
             self._start_rebind(ia, now)
         elif action is Action.REBIND_AT_T2:
-            self._set_state(ia, state)  # T2 takes over (Rebind)
+            self._set_state(ia, state, f"{ex.kind.name} unanswered")  # T2 takes over
             ia.t1_at = ia.t2_at
         else:  # KEEP_TO_EXPIRY: wait for the valid lifetimes to end
             if ia.leases:
-                self._set_state(ia, IaState.BOUND)
+                self._set_state(ia, IaState.BOUND, f"{ex.kind.name} unanswered")
             ia.t1_at = ia.t2_at = math.inf
 
     # ------------------------------------------------------------- state --
     def export_state(self) -> dict:
         """The client's durable part (the state file, host/state.py): the next
-        IAID and every IA_PD that holds prefixes and is not being released,
-        with its leases; times absolute on the core clock (None: infinity).
-        ``"acquirer"`` of an IA_PD is its :attr:`IaPd.share`."""
-        ias = []
-        for ia in self.ias.values():
-            if ia.state == IaState.RELEASING or not ia.leases:
-                continue
-            ias.append({
-                "iaid": ia.iaid, "type": _int_or_none(ia.mobility_type),
-                "persistent": ia.persistent,
-                "server_duid": encode_duid(ia.server_duid).hex() if ia.server_duid else None,
-                "server_address": str(ia.server_address) if ia.server_address else None,
-                "acquirer": ia.share,
-                "leases": [{"prefix": str(le.prefix), "type": _int_or_none(le.mobility_type),
-                            "preferred_lifetime": le.preferred_lifetime,
-                            "valid_lifetime": le.valid_lifetime, "obtained": le.obtained,
-                            "preferred_until": _finite(le.preferred_until),
-                            "valid_until": _finite(le.valid_until),
-                            "deprecated": le.deprecated}
-                           for le in ia.leases.values()],
-            })
-        return {"next_iaid": self._next_iaid, "ias": ias}
+        IAID and every IA_PD that holds prefixes and is not being released
+        (:meth:`IaPd.export`); times absolute on the core clock (None:
+        infinity)."""
+        return {"next_iaid": self._next_iaid,
+                "ias": [ia.export() for ia in self.ias.values()
+                        if ia.state != IaState.RELEASING and ia.leases]}
 
     def restore_state(self, doc: dict, now: float, shift: float) -> None:
         """Take back what :meth:`export_state` wrote (``doc``: a dict with its
@@ -869,34 +521,10 @@ class PdClient:
         Prefixes whose valid lifetime ended meanwhile are dropped, and an IA_PD
         left with none; the others come back BOUND (the caller Rebinds them:
         RFC 8415 §18.2.12)."""
-        def t(v):
-            return math.inf if v is None else float(v) + shift
-
         for d in doc.get("ias", []):
-            sd: Duid | None = decode_duid(bytes.fromhex(d["server_duid"])) \
-                if d.get("server_duid") else None
-            ia = IaPd(int(d["iaid"]), _mtype(d["type"]), state=IaState.BOUND,
-                      server_duid=sd,
-                      server_address=IPv6Address(d["server_address"])
-                      if d.get("server_address") else None,
-                      persistent=bool(d["persistent"]), created=now)
-            for ld in d["leases"]:
-                vu = t(ld["valid_until"])
-                if vu <= now:
-                    log.info("restored prefix %s expired while the agent was down",
-                             ld["prefix"])
-                    continue
-                pu = min(t(ld["preferred_until"]), vu)
-                net = IPv6Network(ld["prefix"])
-                ia.leases[net] = Lease(net, _mtype(ld["type"]), int(ld["preferred_lifetime"]),
-                                       int(ld["valid_lifetime"]),
-                                       float(ld["obtained"]) + shift, pu, vu,
-                                       deprecated=bool(ld["deprecated"]) or pu <= now)
-            if not ia.leases:
-                continue
-            self.ias[ia.iaid] = ia
-            if d.get("acquirer") is not None:
-                ia.share = int(d["acquirer"])
+            ia = IaPd.restore(d, now, shift)
+            if ia is not None:
+                self.ias[ia.iaid] = ia
         if self.ias:
             self._next_iaid = max(int(doc.get("next_iaid", 1)),
                                   max(self.ias) + 1) % (1 << 32) or 1
