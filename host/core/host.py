@@ -19,6 +19,7 @@ from collections import Counter, deque
 from ipaddress import IPv6Address
 
 from host.config import HostConfig
+from host.core import moves
 from host.core.addresses import AddressManager
 from host.core.durable import Adopted, export_host, restore_host
 from host.core.events import (
@@ -80,8 +81,9 @@ class HostCore:
         self.pending: dict[int, Pending] = {}
         self.refs: dict[int, Reference] = {}
         self.started_at: float | None = None
-        #: routers seen since the last carrier change (move detection)
-        self._link_routers: set[IPv6Address] = set()
+        #: routers seen since the last carrier change (move detection,
+        #: host/core/moves.py)
+        self.link_routers: set[IPv6Address] = set()
         self.policy = policy if policy is not None else default_policy()
         self.trust = trust if trust is not None else TrustFilter.from_config(config)
         self.pd.trust = self.trust
@@ -137,30 +139,14 @@ class HostCore:
 
     def link_up(self, now: float) -> None:
         """Carrier came back: the host may be on another link (a move,
-        RFC 8653 §4.2). Forget the routers (their default routes go), send an
-        RS at once, and Rebind every IA_PD that holds prefixes with the
-        Confirm-like timing of RFC 8415 §18.2.12, so the router now on the link
-        answers each prefix per its type (DESIGN §2 "No Reconfigure")."""
-        self.ra.forget_routers()
-        self.ra.solicit_now(now)
-        self._link_routers.clear()
-        self.trust.forget_links()
-        # addresses formed from NON_PERSISTENT on-link prefixes (RA, SLAAC) have
-        # no router to answer for them after a move as DHCPv6-PD ones do (the
-        # Rebind): they go at once, their applications told; on the same link
-        # the next RA forms them again
-        for net in self.ra.forget_prefixes(MobilityType.NON_PERSISTENT):
-            self._address_gone(net, "moved", now)
-        self.pd.rebind_all(now)
+        RFC 8653 §4.2); what happens to each type's addresses and leases:
+        :mod:`host.core.moves`."""
+        moves.link_changed(self, now, lambda net, why: self._address_gone(net, why, now))
         self._pump(now)
 
     def link_down(self, now: float) -> None:
-        """Carrier lost: the routers of this link are no longer reachable;
-        forget them (RouterExpired each, their default routes go). Bindings
-        stay: the host may come back, or Rebind at the next router."""
-        self.ra.forget_routers()
-        self._link_routers.clear()
-        self.trust.forget_links()
+        """Carrier lost: the routers go, the bindings stay (:mod:`host.core.moves`)."""
+        moves.link_lost(self, now)
         self._pump(now)
 
     def renew_all(self, now: float) -> None:
@@ -490,13 +476,8 @@ class HostCore:
         elif t is PrefixDeprecated:
             a = self.addrs.deprecate(ev.prefix, now, ev.valid_until)
             if a is not None and a.refs:
-                msg = {"event": "address-deprecated", "address": str(a.address),
-                       "type": a.mobility_type.cli_name if a.mobility_type else None,
-                       "valid_for": None if ev.valid_until is None
-                       else round(max(0.0, ev.valid_until - now), 3)}
-                if a.mobility_type == MobilityType.GRACEFUL_REPLACEMENT:
-                    msg["event"] = "graceful-deadline"
-                self._events.append(AppNotification(tuple(sorted(a.refs)), msg))
+                self._events.append(AppNotification(
+                    tuple(sorted(a.refs)), moves.deprecation_notice(a, ev.valid_until, now)))
         elif t is PrefixExpired:
             self._address_gone(ev.prefix, "expired", now)
         elif t is PrefixRemoved:
@@ -507,7 +488,7 @@ class HostCore:
                     self._fail(p, ev.reason, ev.detail)
             self._maybe_cancel(ev.iaid, now)
         elif t is RouterSeen:
-            self._router_seen(ev, now)
+            moves.router_seen(self, ev.router, ev.lifetime, now)
         elif t is OnLinkPrefix:
             if ev.mobility_type is not None:
                 self.pd.note_network_types((ev.mobility_type,))
@@ -517,22 +498,6 @@ class HostCore:
             a = self.addrs.add_onlink(ev.prefix, ev.mobility_type, sp.preferred_until,
                                       sp.valid_until, now)
             self._address_usable(a, now)
-
-    def _router_seen(self, ev: RouterSeen, now: float) -> None:
-        """A router we have not seen on this link since the last carrier change
-        advertises (RFC 6059 spirit: a different router is a hint of a move
-        without a carrier change, e.g. behind an L2 switch): Rebind, unless a
-        Rebind started for this link change already."""
-        if ev.router in self._link_routers:
-            return
-        first = not self._link_routers
-        self._link_routers.add(ev.router)
-        if first:
-            return  # the first router after start or after link_up: nothing moved
-        if ev.lifetime == 0:
-            return  # not a default router: no sign of a new attachment
-        self.trust.forget_links()
-        self.pd.rebind_all(now)
 
     def _address_usable(self, a, now: float) -> None:
         if not a.usable(now):
