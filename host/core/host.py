@@ -21,6 +21,7 @@ from ipaddress import IPv6Address
 from host.config import HostConfig
 from host.core import moves
 from host.core.addresses import AddressManager
+from host.core.drops import DropLog
 from host.core.durable import Adopted, export_host, restore_host
 from host.core.events import (
     AppNotification,
@@ -38,10 +39,11 @@ from host.core.events import (
     SetscCompleted,
 )
 from host.core.pd_client import IaState, PdClient
-from host.core.policy import Policy, Principal, default_policy
+from host.core.policy import Policy, Principal, charge_key, charges, default_policy
 from host.core.privacy import Rotation
 from host.core.ra_listener import RaListener
 from host.core.setsc import Pending, Reference, parse_address_type
+from host.core.status import status
 from host.core.trust import TrustFilter
 from odm_sansio import Outgoing
 from odm_wire.constants import MobilityType
@@ -99,6 +101,9 @@ class HostCore:
         self._restored = False
         #: privacy: address lifetimes by time or octets sent (host/core/privacy.py)
         self.rotation = Rotation.from_config(config)
+        #: local faults (exceptions in odm's code while handling a datagram),
+        #: counted and logged apart from bad input (host/core/status.py)
+        self.faults = DropLog(log)
 
     # --------------------------------------------------------------- API --
     def start(self, now: float) -> None:
@@ -197,7 +202,7 @@ class HostCore:
             self.principals[owner] = principal
             charges = self.charges()
             charged = charges.get((principal.uid, t), set())
-            mine = [a for a in cands if self._charge_key(a) in charged]
+            mine = [a for a in cands if charge_key(a) in charged]
             if mine:
                 cands = mine
             d = self._check(principal, t, on_net, not mine, charges, now)
@@ -238,18 +243,10 @@ class HostCore:
         self.pending[request_id] = p
         self._pump(now)
 
-    @staticmethod
-    def _charge_key(a):
-        return a.iaid if a.iaid is not None else a.prefix
-
     def _check(self, principal: Principal, t: MobilityType, on_net: bool, new_charge: bool,
                charges: dict, now: float):
-        uid = principal.uid
-        held_total = sum(len(v) for (u, _), v in charges.items() if u == uid)
-        users_held = len({k for (u, _), v in charges.items() if u != 0 for k in v})
-        return self.policy.check(principal, t, on_net=on_net, new_charge=new_charge,
-                                 held=len(charges.get((uid, t), ())), now=now,
-                                 held_total=held_total, users_held=users_held)
+        return self.policy.check_charged(principal, t, on_net=on_net, new_charge=new_charge,
+                                         charges=charges, now=now)
 
     def _make_room(self, uid: int, t: MobilityType, owner: int, now: float) -> bool:
         """``uid`` is at a quota: release the oldest on-demand prefix it
@@ -283,25 +280,10 @@ class HostCore:
         return True
 
     def charges(self) -> dict[tuple[int, MobilityType], set]:
-        """(uid, type) → the addresses charged to that uid (host/core/policy.py):
-        one key (IAID, or on-link prefix) per address that a socket of the uid
-        holds or that an acquisition started by the uid is getting or holds."""
-        out: dict[tuple[int, MobilityType], set] = {}
-        for iaid, u in list(self.acquirer.items()):
-            ia = self.pd.ias.get(iaid)
-            if ia is None:
-                del self.acquirer[iaid]
-                continue
-            if ia.state != IaState.RELEASING and ia.mobility_type is not None:
-                out.setdefault((u, ia.mobility_type), set()).add(iaid)
-        for owner, ref in self.refs.items():
-            p = self.principals.get(owner)
-            if p is None:
-                continue
-            a = self.addrs.by_address.get(ref.address)
-            if a is not None:
-                out.setdefault((p.uid, ref.mobility_type), set()).add(self._charge_key(a))
-        return out
+        """(uid, type) → the addresses charged to that uid
+        (:func:`host.core.policy.charges`)."""
+        return charges(self.acquirer, self.pd.ias, self.refs, self.principals,
+                       self.addrs.by_address)
 
     def charged(self, uid: int, t: MobilityType) -> set:
         """The addresses of type ``t`` charged to ``uid`` (:meth:`charges`)."""
@@ -399,6 +381,22 @@ class HostCore:
     # ---------------------------------------------------------- contract --
     def handle_datagram(self, data: bytes, src: IPv6Address, now: float, *, kind: str = "dhcp6",
                         hop_limit: int = 255, ifname: str | None = None) -> None:
+        """One datagram from ``src`` (``kind`` "dhcp6" or "icmp6"). Bad input
+        from the peer is dropped, logged and counted by the part that judges
+        it (``drops``, ``received-dropped``); an exception raised by odm's own
+        code while handling it — a bug, a local fault — is caught, counted as
+        ``internal-errors`` apart from the bad input, and logged at ERROR;
+        the core keeps serving (:mod:`host.core.status`)."""
+        try:
+            self._handle_datagram(data, src, now, kind, hop_limit)
+        except Exception as exc:  # a bug must not stop the agent
+            self.faults("internal-errors", now, "error handling a %s datagram from %s on %s "
+                        "(a bug in odm: please report it with this line): %r", kind, src,
+                        self.config.iface, exc, level=logging.ERROR)
+            log.debug("traceback", exc_info=True)
+
+    def _handle_datagram(self, data: bytes, src: IPv6Address, now: float, kind: str,
+                         hop_limit: int) -> None:
         if kind == "icmp6":
             if self.trust.routers and data[:1] == b"\x86" and not self.trust.ra_allowed(src, now):
                 return  # an RA from a router we were told not to trust
@@ -576,28 +574,6 @@ class HostCore:
 
     # ------------------------------------------------------------ status --
     def status(self, now: float) -> dict:
-        """Everything ``odm host status`` shows, as plain JSON-able data."""
-        ra = self.ra.snapshot(now)
-        return {
-            "addresses": self.addrs.snapshot(now),
-            "ia_pds": self.pd.snapshot(now),
-            "servers": [{"duid": k.hex(), "address": str(v[0]),
-                         "supported_types": None if v[1] is None
-                         else [t.cli_name for t in v[1]]} for k, v in self.pd.servers.items()],
-            "routers": ra["routers"],
-            "onlink": ra["onlink"],
-            "network_types": sorted(t.cli_name for t in self.pd.network_types),
-            "references": [{"owner": r.owner, "address": str(r.address),
-                            "type": r.mobility_type.cli_name,
-                            "age": round(now - r.since, 1)} for r in self.refs.values()],
-            "pending": [{"request": p.request_id, "owner": p.owner,
-                         "type": p.mobility_type.cli_name, "on_net": p.on_net,
-                         "deadline_in": round(p.deadline - now, 2)}
-                        for p in self.pending.values()],
-            "privacy": self.rotation.snapshot(now),
-            "policy": {"source": self.policy.source, "denied": dict(self.denied),
-                       "denied_total": sum(self.denied.values()),
-                       "reclaimed": self.reclaimed},
-            "trust": {"ignored": self.trust.counters()},
-            "drops": {"dhcp6": self.pd.drops.snapshot(), "ra": self.ra.drops.snapshot()},
-        }
+        """Everything ``odm host status`` shows, as plain JSON-able data
+        (:func:`host.core.status.status`)."""
+        return status(self, now)

@@ -46,6 +46,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from host.core.pd_model import IaState
 from odm_wire.constants import MobilityType
 
 __all__ = [
@@ -54,6 +55,8 @@ __all__ = [
     "PolicyError",
     "Principal",
     "Rule",
+    "charge_key",
+    "charges",
     "default_policy",
 ]
 
@@ -202,6 +205,16 @@ class Policy:
                                 f"requests a minute (policy rule {r.name!r})")
         return Decision(True, r.name)
 
+    def check_charged(self, p: Principal, t: MobilityType, *, on_net: bool, new_charge: bool,
+                      charges: dict, now: float) -> Decision:
+        """:meth:`check` with the counts taken from ``charges`` (:func:`charges`)."""
+        uid = p.uid
+        held_total = sum(len(v) for (u, _), v in charges.items() if u == uid)
+        users_held = len({k for (u, _), v in charges.items() if u != 0 for k in v})
+        return self.check(p, t, on_net=on_net, new_charge=new_charge,
+                          held=len(charges.get((uid, t), ())), now=now,
+                          held_total=held_total, users_held=users_held)
+
     def describe(self) -> dict:
         """The rules as plain data (``odm host status``)."""
         def one(r: Rule) -> dict:
@@ -242,3 +255,34 @@ def default_policy() -> Policy:
                     max_addresses=DEFAULT_MAX_ADDRESSES,
                     max_total=DEFAULT_MAX_TOTAL)
     return Policy((root,), everyone, users_total=DEFAULT_USERS_TOTAL)
+
+
+def charge_key(address) -> object:
+    """What one charged address is counted by: its IAID (a delegated prefix),
+    else its on-link prefix."""
+    return address.iaid if address.iaid is not None else address.prefix
+
+
+def charges(acquirer: dict, ias: dict, refs: dict, principals: dict,
+            addresses: dict) -> dict[tuple[int, MobilityType], set]:
+    """(uid, type) → the addresses charged to that uid: one key
+    (:func:`charge_key`) per address that a socket of the uid holds
+    (``refs``: owner → reference, ``principals``: owner → who) or that an
+    acquisition started by the uid (``acquirer``: IAID → uid; entries of
+    IA_PDs no longer in ``ias`` are forgotten) is getting or holds."""
+    out: dict[tuple[int, MobilityType], set] = {}
+    for iaid, u in list(acquirer.items()):
+        ia = ias.get(iaid)
+        if ia is None:
+            del acquirer[iaid]
+            continue
+        if ia.state is not IaState.RELEASING and ia.mobility_type is not None:
+            out.setdefault((u, ia.mobility_type), set()).add(iaid)
+    for owner, ref in refs.items():
+        p = principals.get(owner)
+        if p is None:
+            continue
+        a = addresses.get(ref.address)
+        if a is not None:
+            out.setdefault((p.uid, ref.mobility_type), set()).add(charge_key(a))
+    return out
