@@ -142,6 +142,11 @@ class HostCore:
         self._restored = True
         return adopted
 
+    @property
+    def restored(self) -> bool:
+        """Whether :meth:`restore_state` took back a previous run's state."""
+        return self._restored
+
     def link_up(self, now: float) -> None:
         """Carrier came back: the host may be on another link (a move,
         RFC 8653 §4.2); what happens to each type's addresses and leases:

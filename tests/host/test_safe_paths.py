@@ -14,8 +14,8 @@ import stat
 import pytest
 from hosthelp import config
 
-from host.io.agent import load_secret
 from host.io.api_server import ApiServer
+from host.io.secret import load_secret
 from host.policy_file import PolicyError, load_policy
 from host.state import StateFile
 from odm.safefile import UnsafePath, bind_unix, read_private, write_private
