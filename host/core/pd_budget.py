@@ -25,6 +25,7 @@ from host.core.retransmit import TokenBucket
 
 __all__ = ["FairBudget"]
 
+#: the PD client has one logger, whichever of its modules speaks
 log = logging.getLogger("host.core.pd_client")
 
 

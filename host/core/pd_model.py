@@ -38,6 +38,7 @@ from odm_wire.dhcp6 import (
 
 __all__ = ["ORO_CODES", "Exchange", "ExchangeKind", "IaPd", "IaState", "Lease"]
 
+#: the PD client has one logger, whichever of its modules speaks
 log = logging.getLogger("host.core.pd_client")
 
 #: the options a client asks for (ORO, RFC 8415 §21.7): vendor options (odm)

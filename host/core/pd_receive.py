@@ -45,6 +45,7 @@ from odm_wire.errors import WireFormatError
 
 __all__ = ["MIN_CLIENT_T1", "PdReceiver"]
 
+#: the PD client has one logger, whichever of its modules speaks
 log = logging.getLogger("host.core.pd_client")
 
 #: Shortest T1 the client picks itself when the server leaves T1/T2 to it.

@@ -31,6 +31,7 @@ from odm_wire.dhcp6 import ClientId, IAPrefix, Message, Reply, encode_duid
 
 __all__ = ["ABANDONED_MAX", "ABANDONED_WINDOW", "LateReplies", "unused_grants"]
 
+#: the PD client has one logger, whichever of its modules speaks
 log = logging.getLogger("host.core.pd_client")
 
 #: Seconds a cancelled Request / Rapid Commit Solicit is remembered after
