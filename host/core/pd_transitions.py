@@ -78,6 +78,14 @@ class Action(enum.Enum):
 _A = Action
 _IGNORED = {Verdict.ABSENT: (_A.IGNORE, None), Verdict.DISCARD: (_A.IGNORE, None)}
 
+#: a Reply to an exchange that extends a binding (§18.2.10.1)
+_EXTENDING = {
+    Verdict.OK: (_A.BIND, None),
+    Verdict.NOBINDING: (_A.REQUEST_BINDING, S.BOUND),
+    Verdict.REFUSED: (_A.KEEP_TO_EXPIRY, S.BOUND),
+    Verdict.UNTYPED: (_A.KEEP_TO_EXPIRY, S.BOUND),
+}
+
 #: (state, exchange kind) → {verdict: (action, next state)}
 _REPLY_BY_EXCHANGE: dict[tuple[S, K], dict[Verdict, tuple[Action, S | None]]] = {
     # a new binding, straight from a Rapid Commit Solicit (§18.2.1)
@@ -94,31 +102,15 @@ _REPLY_BY_EXCHANGE: dict[tuple[S, K], dict[Verdict, tuple[Action, S | None]]] = 
         Verdict.REFUSED: (_A.RESOLICIT, S.SOLICITING),
         Verdict.NOBINDING: (_A.RESOLICIT, S.SOLICITING),
     },
-    # extending a binding: Renew, Rebind, a Request after NoBinding
-    (S.BOUND, K.REQUEST_BINDING): {
-        Verdict.OK: (_A.BIND, None),
-        Verdict.NOBINDING: (_A.REQUEST_BINDING, S.BOUND),
-        Verdict.REFUSED: (_A.KEEP_TO_EXPIRY, S.BOUND),
-        Verdict.UNTYPED: (_A.KEEP_TO_EXPIRY, S.BOUND),
-    },
+    # extending a binding: a Request after NoBinding, Renew, Rebind
+    (S.BOUND, K.REQUEST_BINDING): _EXTENDING,
     (S.RENEWING, K.RENEW): {
-        Verdict.OK: (_A.BIND, None),
-        Verdict.NOBINDING: (_A.REQUEST_BINDING, S.BOUND),
+        **_EXTENDING,
         Verdict.REFUSED: (_A.REBIND_AT_T2, S.BOUND),
         Verdict.UNTYPED: (_A.REBIND_AT_T2, S.BOUND),
     },
-    (S.REBINDING, K.REBIND): {
-        Verdict.OK: (_A.BIND, None),
-        Verdict.NOBINDING: (_A.REQUEST_BINDING, S.BOUND),
-        Verdict.REFUSED: (_A.KEEP_TO_EXPIRY, S.BOUND),
-        Verdict.UNTYPED: (_A.KEEP_TO_EXPIRY, S.BOUND),
-    },
-    (S.REBINDING, K.REBIND_AFTER_MOVE): {
-        Verdict.OK: (_A.BIND, None),
-        Verdict.NOBINDING: (_A.REQUEST_BINDING, S.BOUND),
-        Verdict.REFUSED: (_A.KEEP_TO_EXPIRY, S.BOUND),
-        Verdict.UNTYPED: (_A.KEEP_TO_EXPIRY, S.BOUND),
-    },
+    (S.REBINDING, K.REBIND): _EXTENDING,
+    (S.REBINDING, K.REBIND_AFTER_MOVE): _EXTENDING,
 }
 
 #: (state, exchange kind, verdict of the Reply) → (action, next state or None)
