@@ -250,7 +250,7 @@ class PdReceiver:
         self.drops("grant-released", now, "releasing %s granted to IA_PD %d and not used "
                    "(RFC 8415 §18.2.7)", ", ".join(f"{p.prefix}/{p.prefix_length}"
                                                  for p in todo), ia.iaid)
-        rel = IaPd(ia.iaid, ia.mobility_type, persistent=False, created=now)
+        rel = IaPd(ia.iaid, ia.mobility_type, IaState.RELEASING, persistent=False, created=now)
         self._start_release(rel, msg.server_duid,
                             tuple(IAPrefix(0, 0, p.prefix_length, p.prefix, p.options)
                                   for p in todo), now)
