@@ -1,4 +1,4 @@
-"""Privacy rotation (spec §7, host/privacy.py): address lifetimes by time or by
+"""Privacy rotation (spec §7, host/core/privacy.py): address lifetimes by time or by
 octets sent; new sockets get an address from a new prefix, the old one is
 deprecated and left to drain while referenced — with a fake clock."""
 
