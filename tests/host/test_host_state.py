@@ -1,7 +1,7 @@
 """Crash durability of the host core (host/core/durable.py; the file is
-host/state.py's): what a run saved, a new run takes back — the same addresses once each, Rebind (RFC 8415 §18.2.12) of
-every restored IA_PD and no new acquisition, references adopted — with a fake
-clock and a real file."""
+host/state.py's): what a run saved, a new run takes back — the same addresses
+once each, Rebind (RFC 8415 §18.2.12) of every restored IA_PD and no new
+acquisition, references adopted — with a fake clock and a real file."""
 
 import json
 from ipaddress import IPv6Network
