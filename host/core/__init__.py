@@ -18,7 +18,6 @@ Where things are decided:
 """
 
 from host.core.addresses import Address, AddressManager
-from host.core.events import *
 from host.core.host import HostCore
 from host.core.pd_client import IaPd, IaState, Lease, PdClient
 from host.core.ra_listener import RaListener

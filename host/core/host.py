@@ -420,7 +420,7 @@ class HostCore:
         for net, a in list(self.addrs.by_prefix.items()):
             if (a.source == "ra" and net not in self.ra.prefixes) or now >= a.valid_until:
                 self._address_gone(net, "expired", now)
-        for rid, p in list(self.pending.items()):
+        for p in list(self.pending.values()):
             if now >= p.deadline:
                 reason = self.pd.failure_reason(p.mobility_type)
                 self._fail(p, reason, f"no {p.mobility_type.name} prefix within "

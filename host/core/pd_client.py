@@ -332,8 +332,8 @@ class PdClient(PdReceiver):
         return None
 
     def _lease_hints(self, ia: IaPd) -> tuple[IAPrefix, ...]:
-        return tuple(IAPrefix(0, 0, l.prefix.prefixlen, l.prefix.network_address)
-                     for l in ia.leases.values())
+        return tuple(IAPrefix(0, 0, le.prefix.prefixlen, le.prefix.network_address)
+                     for le in ia.leases.values())
 
     def _new_exchange(self, kind: ExchangeKind, ia: IaPd, params: RtParams, send_at: float, *,
                       server_duid: Duid | None = None, hints=(), first_rt_above_irt=False
@@ -381,7 +381,7 @@ class PdClient(PdReceiver):
     def _start_rebind(self, ia: IaPd, now: float) -> None:
         """The ordinary Rebind (RFC 8415 §18.2.5), until the last valid lifetime ends."""
         t = self.timers
-        mrd = max(l.valid_until for l in ia.leases.values()) - now
+        mrd = max(le.valid_until for le in ia.leases.values()) - now
         ex = self._new_exchange(ExchangeKind.REBIND, ia,
                                 RtParams(t.reb_timeout, t.reb_max_rt, 0,
                                          0.0 if mrd == math.inf else mrd),
@@ -546,8 +546,8 @@ class PdClient(PdReceiver):
                 "server": encode_duid(ia.server_duid).hex() if ia.server_duid else None,
                 "t1_in": None if ia.t1_at == math.inf else round(ia.t1_at - now, 1),
                 "t2_in": None if ia.t2_at == math.inf else round(ia.t2_at - now, 1),
-                "prefixes": [{"prefix": str(l.prefix),
-                              "preferred": l.remaining(now)[0], "valid": l.remaining(now)[1],
-                              "deprecated": l.deprecated} for l in ia.leases.values()],
+                "prefixes": [{"prefix": str(le.prefix),
+                              "preferred": le.remaining(now)[0], "valid": le.remaining(now)[1],
+                              "deprecated": le.deprecated} for le in ia.leases.values()],
             })
         return out

@@ -301,10 +301,11 @@ class PdReceiver:
         if t1 == INFINITY or (t1 and t2 == INFINITY and t1 == INFINITY):
             ia.t1_at = ia.t2_at = math.inf
             return
-        live = [l for l in ia.leases.values()]
-        prefs = [l.preferred_lifetime for l in live if l.preferred_lifetime not in (0, INFINITY)]
+        live = list(ia.leases.values())
+        prefs = [le.preferred_lifetime for le in live
+                 if le.preferred_lifetime not in (0, INFINITY)]
         if not prefs:
-            prefs = [l.valid_lifetime for l in live if l.valid_lifetime != INFINITY]
+            prefs = [le.valid_lifetime for le in live if le.valid_lifetime != INFINITY]
         base = min(prefs) if prefs else math.inf
         if t1 == 0:
             t1f = max(MIN_CLIENT_T1, 0.5 * base) if base != math.inf else math.inf

@@ -1,6 +1,7 @@
-"""Authorisation of setsc() on the host (spec §7, host/core/policy.py, host/policy_file.py): the policy
-file, each rule (type, quota, ON_NET rate), that a refusal is ODM_POLICY_DENIED,
-is logged and counted, and sends no DHCPv6 — with a fake clock."""
+"""Authorisation of setsc() on the host (spec §7, host/core/policy.py,
+host/policy_file.py): the policy file, each rule (type, quota, ON_NET rate),
+that a refusal is ODM_POLICY_DENIED, is logged and counted, and sends no
+DHCPv6 — with a fake clock."""
 
 import logging
 import math
