@@ -85,7 +85,8 @@ class AddressManager:
         self.rng = rng or random.Random()
         self.by_prefix: dict[IPv6Network, Address] = {}
         self.by_address: dict[IPv6Address, Address] = {}
-        self._random_iids: dict[IPv6Network, int] = {}
+        #: (prefix, DAD counter) → the random interface identifier (mode "random")
+        self._random_iids: dict[tuple[IPv6Network, int], int] = {}
         #: where the address events go (``events``: the caller's queue, so
         #: that they leave in order with its own)
         self._events: deque[Event] = deque() if events is None else events
@@ -98,10 +99,10 @@ class AddressManager:
         """The 64-bit interface identifier for ``prefix`` (RFC 7217 §5 F())."""
         if self.mode == "random":
             key = (prefix, dad_counter)
-            iid = self._random_iids.get(key)  # type: ignore[arg-type]
+            iid = self._random_iids.get(key)
             if iid is None:
                 iid = self.rng.getrandbits(64)
-                self._random_iids[key] = iid  # type: ignore[index]
+                self._random_iids[key] = iid
             return iid
         net64 = prefix.network_address.packed[:8]
         h = hashlib.sha256(net64 + self.iface.encode() + dad_counter.to_bytes(4, "big")
@@ -238,8 +239,7 @@ class AddressManager:
             net = IPv6Network(ad["prefix"])
             addr = IPv6Address(ad["address"])
             if ad["source"] == "ra":
-                self._random_iids[(net, int(ad["dad_counter"]))] = \
-                    int(addr) & ((1 << 64) - 1)  # type: ignore[index]
+                self._random_iids[(net, int(ad["dad_counter"]))] = int(addr) & ((1 << 64) - 1)
                 continue
             got = delegated.get(net)
             if got is None:

@@ -274,6 +274,7 @@ class HostCore:
         if not spare:
             return False
         ia = next((x for x in spare if x.mobility_type == t), spare[0])
+        assert ia.mobility_type is not None  # untyped IA_PDs are never spare (above)
         log.info("uid %d at its quota: its unused %s prefix (IAID %d) released to make room",
                  uid, ia.mobility_type.name, ia.iaid)
         self.reclaimed += 1
@@ -454,8 +455,9 @@ class HostCore:
             self._react(ev, now)
 
     def _react(self, ev: Event, now: float) -> None:
-        t = type(ev)
-        if t is PrefixBound or t is PrefixRenewed:
+        # the PD client's and RA listener's events (no subclasses of each other)
+        if isinstance(ev, (PrefixBound, PrefixRenewed)):
+            bound = isinstance(ev, PrefixBound)
             ia = self.pd.ias.get(ev.iaid)
             lease = ia.leases.get(ev.prefix) if ia else None
             if lease is None:
@@ -465,34 +467,34 @@ class HostCore:
             tr = self.rotation.tracked.get(a.address)
             if tr is not None and tr.retired_at is not None:
                 self.addrs.deprecate(ev.prefix, now)  # renewed, but retired: no new use
-            elif t is PrefixBound and self.rotation.applies(ev.mobility_type, a.source):
+            elif bound and self.rotation.applies(ev.mobility_type, a.source):
                 self.rotation.track(a.address, ev.prefix, ev.iaid, now)
                 old = self.rotation.by_replacement(ev.iaid)
                 if old is not None:
                     old.replacement = None
                     self._retire(old, now)
-            if t is PrefixBound:
+            if bound:
                 self._address_usable(a, now)
                 if not a.refs and ia is not None and not ia.persistent and not any(
                         p.iaid == ev.iaid for p in self.pending.values()):
                     self._last_ref_gone(a, now)
-        elif t is PrefixDeprecated:
-            a = self.addrs.deprecate(ev.prefix, now, ev.valid_until)
-            if a is not None and a.refs:
+        elif isinstance(ev, PrefixDeprecated):
+            d = self.addrs.deprecate(ev.prefix, now, ev.valid_until)
+            if d is not None and d.refs:
                 self._events.append(AppNotification(
-                    tuple(sorted(a.refs)), moves.deprecation_notice(a, ev.valid_until, now)))
-        elif t is PrefixExpired:
+                    tuple(sorted(d.refs)), moves.deprecation_notice(d, ev.valid_until, now)))
+        elif isinstance(ev, PrefixExpired):
             self._address_gone(ev.prefix, "expired", now)
-        elif t is PrefixRemoved:
+        elif isinstance(ev, PrefixRemoved):
             self._address_gone(ev.prefix, ev.reason, now)
-        elif t is RequestFailed:
+        elif isinstance(ev, RequestFailed):
             for p in list(self.pending.values()):
                 if p.iaid == ev.iaid:
                     self._fail(p, ev.reason, ev.detail)
             self._maybe_cancel(ev.iaid, now)
-        elif t is RouterSeen:
+        elif isinstance(ev, RouterSeen):
             moves.router_seen(self, ev.router, ev.lifetime, now)
-        elif t is OnLinkPrefix:
+        elif isinstance(ev, OnLinkPrefix):
             if ev.mobility_type is not None:
                 self.pd.note_network_types((ev.mobility_type,))
             sp = self.ra.prefixes.get(ev.prefix)

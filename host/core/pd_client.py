@@ -65,6 +65,7 @@ from host.core.pd_receive import MIN_CLIENT_T1, PdReceiver
 from host.core.pd_release import ABANDONED_MAX, ABANDONED_WINDOW, LateReplies
 from host.core.pd_transitions import ON_GIVE_UP, Action
 from host.core.retransmit import Retransmitter, RtParams
+from host.core.trust import TrustFilter
 from odm_sansio import Outgoing
 from odm_wire.constants import (
     ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
@@ -125,7 +126,7 @@ class PdClient(PdReceiver):
         self._now: float | None = None
         #: the host's trust filter (host/core/trust.py), applied to what is
         #: salvaged from a damaged message (the filter passes what it cannot decode)
-        self.trust = None
+        self.trust: TrustFilter | None = None
 
     # ------------------------------------------------------------------ API --
     def start(self, now: float) -> None:
@@ -366,7 +367,7 @@ class PdClient(PdReceiver):
         if delay == 0.0:
             self._transmit(ex, now)
 
-    def _start_request(self, ia: IaPd, now: float, server: Duid, hints, *,
+    def _start_request(self, ia: IaPd, now: float, server: Duid | None, hints, *,
                        kind: ExchangeKind = ExchangeKind.REQUEST,
                        why: str = "Advertise chosen") -> None:
         """A Request to ``server``: ``REQUEST`` for a new binding (REQUESTING),
@@ -388,7 +389,8 @@ class PdClient(PdReceiver):
                                 now, hints=self._lease_hints(ia))
         self._transmit(ex, now)
 
-    def _start_release(self, ia: IaPd, server_duid: Duid, hints, now: float) -> None:
+    def _start_release(self, ia: IaPd, server_duid: Duid | None, hints, now: float
+                       ) -> None:
         """Release (RFC 8415 §18.2.7) the prefixes ``hints`` of ``ia``, which
         is no longer kept (RELEASING; any Reply ends it)."""
         ia.persistent = False
@@ -491,12 +493,14 @@ class PdClient(PdReceiver):
                                      detail, ia.iaid, False))
             self._start_solicit(ia, now, f"{ex.kind.name} unanswered")
         elif action is Action.KEEP_BINDING:
+            assert state is not None  # ON_GIVE_UP names it
             self._set_state(ia, state, f"{ex.kind.name} unanswered")
             if now >= ia.t1_at:
                 ia.t1_at = ia.t2_at
         elif action is Action.REBIND and ia.leases:
             self._start_rebind(ia, now)
         elif action is Action.REBIND_AT_T2:
+            assert state is not None  # ON_GIVE_UP names it
             self._set_state(ia, state, f"{ex.kind.name} unanswered")  # T2 takes over
             ia.t1_at = ia.t2_at
         else:  # KEEP_TO_EXPIRY: wait for the valid lifetimes to end

@@ -66,6 +66,7 @@ from odm_wire.dhcp6 import (
     Message,
     MobilityTypeSubOption,
     OdmVendorOpts,
+    RelayMessage,
     SupportedTypesSubOption,
     decode_dhcp6,
 )
@@ -197,7 +198,7 @@ def judge(ia, msg: Message, drops: DropLog, now: float | None) -> Judgement:
         return Judgement(Verdict.REFUSED, status=int(st),
                          detail=f"status {int(st)} {msgtext!r}")
     top = pd_kea.accepted_type(ia, msg)
-    grants = []
+    grants: list[tuple[IAPrefix, MobilityType | None]] = []
     dropped = []
     untyped = False
     for p in iapd.prefixes:
@@ -255,7 +256,7 @@ def judge(ia, msg: Message, drops: DropLog, now: float | None) -> Judgement:
 
 
 def salvage(data: bytes, exc: WireFormatError, src, now: float, *, pen: int, drop, drops: DropLog,
-            trust=None) -> Message | None:
+            trust=None) -> Message | RelayMessage | None:
     """The salvage policy (module docstring) for ``data``, which the codec
     refused with ``exc``: the message decoded from the octets before its
     trailing damage, or None (dropped through ``drop(src, name, why, now)``).

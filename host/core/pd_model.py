@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
 from host.core import pd_kea
@@ -230,7 +230,7 @@ class Exchange:
         t = ia.mobility_type
         topts = (mobility_type_option(t, config.pen),) if t is not None else ()
         if self.hints:
-            prefixes = tuple(replace(h, preferred_lifetime=0, valid_lifetime=0, options=topts)
+            prefixes = tuple(IAPrefix(0, 0, h.prefix_length, h.prefix, topts)
                              for h in self.hints)
         elif msg_type in (MessageType.SOLICIT, MessageType.REQUEST):
             prefixes = (IAPrefix(0, 0, config.prefix_length_hint, IPv6Address("::"), topts),)

@@ -12,10 +12,15 @@ from __future__ import annotations
 import logging
 import math
 from ipaddress import IPv6Address
+from typing import TYPE_CHECKING
 
+from host.config import HostConfig, Timers
 from host.core import pd_kea
+from host.core.drops import DropLog
 from host.core.events import (
+    Event,
     FailureReason,
+    MType,
     PrefixBound,
     PrefixDeprecated,
     PrefixRenewed,
@@ -24,18 +29,21 @@ from host.core.events import (
 )
 from host.core.pd_judge import Judgement, Verdict, judge, net_of, salvage, supported_types
 from host.core.pd_model import Exchange, ExchangeKind, IaPd, IaState, Lease
-from host.core.pd_release import unused_grants
+from host.core.pd_release import LateReplies, unused_grants
 from host.core.pd_transitions import ON_REPLY, Action
+from host.core.trust import TrustFilter
 from odm_wire import rules
-from odm_wire.constants import INFINITY, MessageType
+from odm_wire.constants import INFINITY, MessageType, MobilityType
 from odm_wire.constants import StatusCode as SC
 from odm_wire.dhcp6 import (
     Advertise,
     ClientId,
+    Duid,
     IAPrefix,
     Message,
     Preference,
     RapidCommit,
+    RelayMessage,
     Reply,
     SolMaxRt,
     decode_dhcp6,
@@ -55,6 +63,33 @@ MIN_CLIENT_T1 = 1.0
 class PdReceiver:
     """The receiving half of :class:`host.core.pd_client.PdClient`."""
 
+    if TYPE_CHECKING:  # what it uses of the client (pd_client.py)
+        config: HostConfig
+        timers: Timers
+        trust: TrustFilter | None
+        duid_bytes: bytes
+        ias: dict[int, IaPd]
+        _exchanges: dict[int, Exchange]
+        _late: LateReplies
+        _now: float | None
+        dropped: int
+        drops: DropLog
+        network_types: set[MobilityType]
+        servers: dict[bytes, tuple[IPv6Address, tuple | None]]
+
+        def _emit(self, ev: Event) -> None: ...
+        def _set_state(self, ia: IaPd, state: IaState, why: str) -> None: ...
+        def _end_exchange(self, ia: IaPd) -> None: ...
+        def _lease_hints(self, ia: IaPd) -> tuple[IAPrefix, ...]: ...
+        def _start_solicit(self, ia: IaPd, now: float, why: str) -> None: ...
+        def _start_request(self, ia: IaPd, now: float, server: Duid | None, hints, *,
+                           kind: ExchangeKind = ..., why: str = ...) -> None: ...
+        def _start_release(self, ia: IaPd, server_duid: Duid | None, hints, now: float
+                       ) -> None: ...
+        def _drop_lease(self, ia: IaPd, lease: Lease, reason: str) -> None: ...
+        def _ia_empty(self, ia: IaPd, now: float) -> None: ...
+        def failure_reason(self, t: MType) -> FailureReason: ...
+
     def handle_datagram(self, data: bytes, src: IPv6Address, now: float, *, kind: str = "dhcp6",
                         hop_limit: int = 255, ifname: str | None = None) -> None:
         """One UDP payload received on port 546 from ``src``, judged
@@ -62,6 +97,7 @@ class PdReceiver:
         if kind != "dhcp6":
             return
         self._now = now
+        msg: Message | RelayMessage | None
         try:
             msg = decode_dhcp6(data, self.config.pen)
         except WireFormatError as exc:
@@ -69,7 +105,7 @@ class PdReceiver:
                           drops=self.drops, trust=self.trust)
             if msg is None:
                 return
-        if type(msg) not in (Advertise, Reply):
+        if not isinstance(msg, (Advertise, Reply)):
             self._drop(src, "not-for-a-client", f"{type(msg).__name__} is not for a client", now)
             return
         ex = self._exchanges.get(msg.transaction_id)
@@ -106,6 +142,7 @@ class PdReceiver:
         self.drops(name, now, "dropped DHCPv6 datagram from %s: %s", src, why)
 
     def _note_server(self, msg: Message, src: IPv6Address) -> None:
+        assert msg.server_duid is not None  # checked in handle_datagram
         sup = supported_types(msg)
         if sup:
             self.network_types.update(sup)
@@ -204,6 +241,7 @@ class PdReceiver:
         if action is Action.BIND:
             self._bind(ia, v, msg, src, now, f"Reply to {ex.kind.name}")
             return
+        assert state is not None  # ON_REPLY names it for every other action
         self._set_state(ia, state, f"Reply to {ex.kind.name}: {v.verdict.value}")
         if action is Action.REQUEST_BINDING:
             log.info("NoBinding for IAID %d from %s: Request (RFC 8415 §18.2.10.1)", ia.iaid, src)
@@ -270,6 +308,7 @@ class PdReceiver:
 
     def _bind(self, ia: IaPd, v: Judgement, msg: Message, src: IPv6Address, now: float,
               why: str) -> None:
+        assert msg.server_duid is not None  # checked in handle_datagram
         server = encode_duid(msg.server_duid)
         ia.server_duid = msg.server_duid
         ia.server_address = src

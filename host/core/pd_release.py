@@ -22,6 +22,7 @@ The client starts each Release (:meth:`host.core.pd_client.PdClient._start_relea
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from ipaddress import IPv6Network
 
 from host.core.pd_judge import net_of
@@ -81,7 +82,7 @@ class LateReplies:
         return ia, granted
 
 
-def unused_grants(dropped: tuple, held: dict[IPv6Network, object]) -> tuple[IAPrefix, ...]:
+def unused_grants(dropped: tuple, held: Mapping[IPv6Network, object]) -> tuple[IAPrefix, ...]:
     """The IAPREFIXes of ``dropped`` (committed by a Reply, not used) that are
     not among the prefixes ``held`` by the IA_PD: those to release."""
     keep = {net_of(p) for p in dropped} & set(held)
