@@ -54,7 +54,7 @@ def run_cmd(iface, config_path, api_socket, lab_timers, log_levels) -> None:
         raise click.ClickException(str(exc)) from None
     if iface is None and config_path is None:
         raise click.UsageError("give --iface or a --config with iface")
-    from host.policy import PolicyError
+    from host.policy_file import PolicyError
 
     try:
         run_agent(cfg)

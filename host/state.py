@@ -15,7 +15,11 @@ and before the setsc() answer that depends on the change leaves the agent):
   identified by the owner's pid and the socket's inode (and fd number), and
   the uid/gid that asked; the uid that started each on-demand acquisition.
 
-On start (:func:`restore`, then :meth:`host.core.host.HostCore.start`) the
+The document is the core's own (:meth:`host.core.host.HostCore.export_state`,
+:mod:`host.core.durable`); this module only writes and reads the file.
+
+On start (:meth:`host.core.host.HostCore.restore_state`, then
+:meth:`host.core.host.HostCore.start`) the
 lifetimes are shortened by the time the agent was down (wall clock), expired
 prefixes are dropped, the addresses are installed again with ``replace`` (the
 kernel still holds them: the same address, once), and every IA_PD that holds
@@ -37,185 +41,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
-from host.core.addresses import Address
-from host.core.events import AddressAdded
-from host.core.pd_client import IaPd, IaState, Lease
-from host.core.setsc import Reference
-from host.policy import Principal
 from odm.safefile import UnsafePath, read_private, write_private
-from odm_wire.constants import MobilityType
-from odm_wire.dhcp6 import Duid, decode_duid, encode_duid
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VERSION", "Adopted", "StateFile", "export_state", "restore"]
-
-VERSION = 1
-
-
-def _t(v: float) -> float | None:
-    return None if v == math.inf else v
-
-
-def _mt(v) -> int | None:
-    return None if v is None else int(v)
-
-
-def export_state(core, owners: dict[int, dict] | None = None) -> dict[str, Any]:
-    """The durable part of ``core`` (a :class:`host.core.host.HostCore`) as
-    JSON-able data, times absolute on the core clock (see the module doc).
-
-    ``owners``: owner id → ``{"pid", "inode", "fd"}`` of its application socket
-    (from the API connection); references of owners not in it (no socket known)
-    are not kept."""
-    owners = owners or {}
-    ias = []
-    for ia in core.pd.ias.values():
-        if ia.state == IaState.RELEASING or not ia.leases:
-            continue
-        ias.append({
-            "iaid": ia.iaid, "type": _mt(ia.mobility_type), "persistent": ia.persistent,
-            "server_duid": encode_duid(ia.server_duid).hex() if ia.server_duid else None,
-            "server_address": str(ia.server_address) if ia.server_address else None,
-            "acquirer": core.acquirer.get(ia.iaid),
-            "leases": [{"prefix": str(le.prefix), "type": _mt(le.mobility_type),
-                        "preferred_lifetime": le.preferred_lifetime,
-                        "valid_lifetime": le.valid_lifetime, "obtained": le.obtained,
-                        "preferred_until": _t(le.preferred_until),
-                        "valid_until": _t(le.valid_until), "deprecated": le.deprecated}
-                       for le in ia.leases.values()],
-        })
-    addrs = []
-    for a in core.addrs.by_prefix.values():
-        addrs.append({"address": str(a.address), "prefix": str(a.prefix),
-                      "prefix_length": a.prefix_length, "type": _mt(a.mobility_type),
-                      "source": a.source, "iaid": a.iaid, "dad_counter": a.dad_counter,
-                      "deprecated": a.deprecated})
-    refs = []
-    for owner, ref in core.refs.items():
-        o = owners.get(owner)
-        if o is None or o.get("inode") is None:
-            continue
-        p = core.principals.get(owner)
-        refs.append({"address": str(ref.address), "type": int(ref.mobility_type),
-                     "since": ref.since, "pid": o["pid"], "inode": o["inode"],
-                     "fd": o.get("fd"), "uid": p.uid if p else None,
-                     "gid": p.gid if p else None,
-                     "groups": sorted(p.groups) if p else []})
-    doc = {"version": VERSION, "duid": encode_duid(core.pd.duid).hex(),
-           "iface": core.config.iface, "next_iaid": core.pd._next_iaid,
-           "ias": ias, "addresses": addrs, "references": refs}
-    extra = getattr(core, "export_extra", None)
-    if extra is not None:
-        doc.update(extra())
-    return doc
-
-
-class Adopted:
-    """A reference restored from the state file: owner id (negative), the
-    application's pid, its socket's inode and fd number."""
-
-    __slots__ = ("fd", "inode", "owner", "pid")
-
-    def __init__(self, owner: int, pid: int, inode: int, fd: int | None) -> None:
-        self.owner, self.pid, self.inode, self.fd = owner, pid, inode, fd
-
-    def __repr__(self) -> str:
-        return f"Adopted(owner={self.owner}, pid={self.pid}, inode={self.inode})"
-
-
-def restore(core, doc: dict[str, Any], now: float, elapsed: float) -> list[Adopted]:
-    """Put the state ``doc`` (written at ``doc["core_clock"]`` on the old core
-    clock, ``elapsed`` wall-clock seconds ago) into a fresh ``core`` at
-    ``now``. Emits AddressAdded for every restored address. Returns the
-    adopted references for the adapter to watch. Raises ValueError for a
-    document of another version or DUID (the caller then starts afresh)."""
-    if doc.get("version") != VERSION:
-        raise ValueError(f"state version {doc.get('version')!r}, expected {VERSION}")
-    if doc.get("duid") != encode_duid(core.pd.duid).hex():
-        raise ValueError("state of another DUID")
-    shift = now - float(doc["core_clock"]) - max(0.0, elapsed)
-
-    def t(v):
-        return math.inf if v is None else float(v) + shift
-
-    def mt(v):
-        return None if v is None else MobilityType(v)
-
-    pd = core.pd
-    kept: dict[IPv6Network, IaPd] = {}
-    for d in doc.get("ias", []):
-        sd: Duid | None = decode_duid(bytes.fromhex(d["server_duid"])) \
-            if d.get("server_duid") else None
-        ia = IaPd(int(d["iaid"]), mt(d["type"]), state=IaState.BOUND,
-                  server_duid=sd,
-                  server_address=IPv6Address(d["server_address"]) if d.get("server_address")
-                  else None, persistent=bool(d["persistent"]), created=now)
-        for ld in d["leases"]:
-            vu = t(ld["valid_until"])
-            if vu <= now:
-                log.info("restored prefix %s expired while the agent was down", ld["prefix"])
-                continue
-            pu = min(t(ld["preferred_until"]), vu)
-            net = IPv6Network(ld["prefix"])
-            ia.leases[net] = Lease(net, mt(ld["type"]), int(ld["preferred_lifetime"]),
-                                   int(ld["valid_lifetime"]), float(ld["obtained"]) + shift,
-                                   pu, vu, deprecated=bool(ld["deprecated"]) or pu <= now)
-            kept[net] = ia
-        if not ia.leases:
-            continue
-        pd.ias[ia.iaid] = ia
-        if d.get("acquirer") is not None:
-            core.acquirer[ia.iaid] = ia.share = int(d["acquirer"])
-    if pd.ias:
-        pd._next_iaid = max(int(doc.get("next_iaid", 1)), max(pd.ias) + 1) % (1 << 32) or 1
-        # a Reply may be sent straight to a known server (no Solicit) again
-        for ia in pd.ias.values():
-            if ia.server_duid is not None and ia.server_address is not None:
-                key = encode_duid(ia.server_duid)
-                pd.servers.setdefault(key, (ia.server_address, None))
-    am = core.addrs
-    for ad in doc.get("addresses", []):
-        net = IPv6Network(ad["prefix"])
-        addr = IPv6Address(ad["address"])
-        if ad["source"] == "ra":
-            # remember the interface identifier: the next RA forms the same address
-            am._random_iids[(net, int(ad["dad_counter"]))] = int(addr) & ((1 << 64) - 1)
-            continue
-        ia = kept.get(net)
-        if ia is None:
-            continue
-        le = ia.leases[net]
-        a = Address(addr, net, int(ad["prefix_length"]), le.mobility_type, "dhcpv6-pd",
-                    le.preferred_until, le.valid_until, nodad=True, ready=True, iaid=ia.iaid,
-                    dad_counter=int(ad["dad_counter"]))
-        a.deprecated = bool(ad["deprecated"]) or le.deprecated or now >= a.preferred_until
-        am.by_prefix[net] = a
-        am.by_address[addr] = a
-        am._events.append(am._ev(AddressAdded, a, now))
-    adopted: list[Adopted] = []
-    for i, rd in enumerate(doc.get("references", [])):
-        addr = IPv6Address(rd["address"])
-        a = am.by_address.get(addr)
-        if a is None:
-            continue
-        owner = -(i + 1)
-        core.refs[owner] = Reference(owner, addr, MobilityType(rd["type"]),
-                                     float(rd["since"]) + shift)
-        a.refs.add(owner)
-        if rd.get("uid") is not None:
-            core.principals[owner] = Principal(int(rd["uid"]), int(rd["gid"]),
-                                               frozenset(rd.get("groups", ())), int(rd["pid"]))
-        adopted.append(Adopted(owner, int(rd["pid"]), int(rd["inode"]), rd.get("fd")))
-    extra = getattr(core, "restore_extra", None)
-    if extra is not None:
-        extra(doc, shift, now)
-    return adopted
+__all__ = ["StateFile"]
 
 
 class StateFile:

@@ -28,6 +28,7 @@ import logging
 import math
 import random
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
@@ -76,15 +77,19 @@ class AddressManager:
     AddressUpdated / AddressRemoved for the netlink adapter."""
 
     def __init__(self, iface: str, secret: bytes, *, mode: str = "stable",
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, events: deque[Event] | None = None
+                 ) -> None:
         self.iface = iface
         self.secret = secret
         self.mode = mode
         self.rng = rng or random.Random()
         self.by_prefix: dict[IPv6Network, Address] = {}
         self.by_address: dict[IPv6Address, Address] = {}
-        self._random_iids: dict[IPv6Network, int] = {}
-        self._events: deque[Event] = deque()
+        #: (prefix, DAD counter) → the random interface identifier (mode "random")
+        self._random_iids: dict[tuple[IPv6Network, int], int] = {}
+        #: where the address events go (``events``: the caller's queue, so
+        #: that they leave in order with its own)
+        self._events: deque[Event] = deque() if events is None else events
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -94,10 +99,10 @@ class AddressManager:
         """The 64-bit interface identifier for ``prefix`` (RFC 7217 §5 F())."""
         if self.mode == "random":
             key = (prefix, dad_counter)
-            iid = self._random_iids.get(key)  # type: ignore[arg-type]
+            iid = self._random_iids.get(key)
             if iid is None:
                 iid = self.rng.getrandbits(64)
-                self._random_iids[key] = iid  # type: ignore[index]
+                self._random_iids[key] = iid
             return iid
         net64 = prefix.network_address.packed[:8]
         h = hashlib.sha256(net64 + self.iface.encode() + dad_counter.to_bytes(4, "big")
@@ -211,6 +216,42 @@ class AddressManager:
         self.by_address[a.address] = a
         self._events.append(self._ev(AddressAdded, a, now))
         return a
+
+    # -------------------------------------------------------------- state --
+    def export_state(self) -> list[dict]:
+        """Every address as plain data for the state file (host/state.py):
+        delegated ones come back as they are; of on-link ones the interface
+        identifier is kept, so the next RA forms the same address."""
+        return [{"address": str(a.address), "prefix": str(a.prefix),
+                 "prefix_length": a.prefix_length,
+                 "type": None if a.mobility_type is None else int(a.mobility_type),
+                 "source": a.source, "iaid": a.iaid, "dad_counter": a.dad_counter,
+                 "deprecated": a.deprecated} for a in self.by_prefix.values()]
+
+    def restore_state(self, entries: list[dict], delegated: Mapping[IPv6Network, tuple],
+                      now: float) -> None:
+        """Take back what :meth:`export_state` wrote. ``delegated``: prefix →
+        (IAID, its restored lease: ``mobility_type``, ``preferred_until``,
+        ``valid_until``, ``deprecated``); an address whose prefix is not in it
+        is not restored. Emits AddressAdded for every restored address (the
+        kernel still holds it: the adapter installs it with ``replace``)."""
+        for ad in entries:
+            net = IPv6Network(ad["prefix"])
+            addr = IPv6Address(ad["address"])
+            if ad["source"] == "ra":
+                self._random_iids[(net, int(ad["dad_counter"]))] = int(addr) & ((1 << 64) - 1)
+                continue
+            got = delegated.get(net)
+            if got is None:
+                continue
+            iaid, le = got
+            a = Address(addr, net, int(ad["prefix_length"]), le.mobility_type, "dhcpv6-pd",
+                        le.preferred_until, le.valid_until, nodad=True, ready=True, iaid=iaid,
+                        dad_counter=int(ad["dad_counter"]))
+            a.deprecated = bool(ad["deprecated"]) or le.deprecated or now >= a.preferred_until
+            self.by_prefix[net] = a
+            self.by_address[addr] = a
+            self._events.append(self._ev(AddressAdded, a, now))
 
     # ------------------------------------------------------------ queries --
     def usable(self, mobility_type: MType, now: float) -> list[Address]:

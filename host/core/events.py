@@ -25,7 +25,7 @@ class FailureReason(enum.Enum):
 
     NOTSUPPORTED = "EAI_REQUIREDIPNOTSUPPORTED"  #: the network does not offer the type
     FAILED = "EAI_REQUIREDIPFAILED"              #: it offers it but could not deliver
-    #: the host's own policy refused the caller (host/policy.py); nothing was
+    #: the host's own policy refused the caller (host/core/policy.py); nothing was
     #: asked of the network. Not one of the spec's codes: odm's own.
     DENIED = "ODM_POLICY_DENIED"
 

@@ -19,7 +19,10 @@ from collections import Counter, deque
 from ipaddress import IPv6Address
 
 from host.config import HostConfig
+from host.core import moves
 from host.core.addresses import AddressManager
+from host.core.drops import DropLog
+from host.core.durable import Adopted, export_host, restore_host
 from host.core.events import (
     AppNotification,
     Event,
@@ -36,11 +39,12 @@ from host.core.events import (
     SetscCompleted,
 )
 from host.core.pd_client import IaState, PdClient
+from host.core.policy import Policy, Principal, charge_key, charges, default_policy
+from host.core.privacy import Rotation
 from host.core.ra_listener import RaListener
 from host.core.setsc import Pending, Reference, parse_address_type
-from host.policy import Policy, Principal, default_policy
-from host.privacy import Rotation
-from host.trust import TrustFilter
+from host.core.status import status
+from host.core.trust import TrustFilter
 from odm_sansio import Outgoing
 from odm_wire.constants import MobilityType
 from odm_wire.dhcp6 import Duid
@@ -57,9 +61,9 @@ class HostCore:
     :meth:`address_ready`, :meth:`address_dad_failed`, :meth:`rebind_all`,
     :meth:`release_all`, :meth:`link_up`.
 
-    ``policy``: who may ask for what (:mod:`host.policy`; default: the built-in
+    ``policy``: who may ask for what (:mod:`host.core.policy`; default: the built-in
     policy), applied to setsc() calls that carry a :class:`Principal`;
-    ``trust``: whose RAs and DHCPv6 answers count (:mod:`host.trust`; default:
+    ``trust``: whose RAs and DHCPv6 answers count (:mod:`host.core.trust`; default:
     from ``config``, which trusts everyone unless told otherwise; a
     Reconfigure is never accepted).
     """
@@ -72,14 +76,16 @@ class HostCore:
         self.pd = PdClient(config, duid, rng=self.rng)
         self.ra = RaListener(config.timers, rng=self.rng, router_memory=config.router_memory,
                              mac=mac)
-        self.addrs = AddressManager(config.iface, secret, mode=config.iid, rng=self.rng)
         self._events: deque[Event] = deque()
-        self.addrs._events = self._events  # address events go straight out, in order
+        # address events go straight out, in order with the others
+        self.addrs = AddressManager(config.iface, secret, mode=config.iid, rng=self.rng,
+                                    events=self._events)
         self.pending: dict[int, Pending] = {}
         self.refs: dict[int, Reference] = {}
         self.started_at: float | None = None
-        #: routers seen since the last carrier change (move detection)
-        self._link_routers: set[IPv6Address] = set()
+        #: routers seen since the last carrier change (move detection,
+        #: host/core/moves.py)
+        self.link_routers: set[IPv6Address] = set()
         self.policy = policy if policy is not None else default_policy()
         self.trust = trust if trust is not None else TrustFilter.from_config(config)
         self.pd.trust = self.trust
@@ -93,8 +99,11 @@ class HostCore:
         #: unused kept prefixes released to make room under a quota
         self.reclaimed = 0
         self._restored = False
-        #: privacy: address lifetimes by time or octets sent (host/privacy.py)
+        #: privacy: address lifetimes by time or octets sent (host/core/privacy.py)
         self.rotation = Rotation.from_config(config)
+        #: local faults (exceptions in odm's code while handling a datagram),
+        #: counted and logged apart from bad input (host/core/status.py)
+        self.faults = DropLog(log)
 
     # --------------------------------------------------------------- API --
     def start(self, now: float) -> None:
@@ -116,64 +125,38 @@ class HostCore:
             self.pd.start(now)
         self._pump(now)
 
-    def export_extra(self) -> dict:
-        """Rotation records for the state file (host/state.py)."""
-        return {"rotation": [{"address": str(t.address), "prefix": str(t.prefix),
-                              "iaid": t.iaid, "born": t.born, "octets": t.octets,
-                              "retired_at": t.retired_at, "replacement": t.replacement}
-                             for t in self.rotation.tracked.values()]}
+    def export_state(self, owners: dict[int, dict] | None = None) -> dict:
+        """The core's durable state as JSON-able data (:mod:`host.core.durable`;
+        the adapter writes it, :mod:`host.state`). ``owners``: owner id →
+        ``{"pid", "inode", "fd"}`` of its application socket; only references
+        of owners in it are kept."""
+        return export_host(self, owners)
 
-    def restore_extra(self, doc: dict, shift: float, now: float) -> None:
-        from ipaddress import IPv6Network
-
-        from host.privacy import Tracked
-        for r in doc.get("rotation", []):
-            addr = IPv6Address(r["address"])
-            if addr not in self.addrs.by_address:
-                continue
-            self.rotation.tracked[addr] = Tracked(
-                addr, IPv6Network(r["prefix"]), int(r["iaid"]), float(r["born"]) + shift,
-                int(r["octets"]), None if r["retired_at"] is None
-                else float(r["retired_at"]) + shift, 0.0,
-                r["replacement"] if r["replacement"] in self.pd.ias else None)
-
-    def restore_state(self, doc: dict, now: float, elapsed: float) -> list:
+    def restore_state(self, doc: dict, now: float, elapsed: float) -> list[Adopted]:
         """Take back the state a previous run of the agent saved
-        (:mod:`host.state`), before :meth:`start`. ``elapsed``: wall-clock
-        seconds since it was written. Returns the adopted references
-        (:class:`host.state.Adopted`) the adapter must watch. Raises ValueError
-        for a state of another version or DUID."""
-        from host.state import restore
-        adopted = restore(self, doc, now, elapsed)
+        (:meth:`export_state`), before :meth:`start`. ``elapsed``: wall-clock
+        seconds since it was written. Returns the adopted references the
+        adapter must watch. Raises ValueError for a state of another version
+        or DUID."""
+        adopted = restore_host(self, doc, now, elapsed)
         self._restored = True
         return adopted
 
+    @property
+    def restored(self) -> bool:
+        """Whether :meth:`restore_state` took back a previous run's state."""
+        return self._restored
+
     def link_up(self, now: float) -> None:
         """Carrier came back: the host may be on another link (a move,
-        RFC 8653 §4.2). Forget the routers (their default routes go), send an
-        RS at once, and Rebind every IA_PD that holds prefixes with the
-        Confirm-like timing of RFC 8415 §18.2.12, so the router now on the link
-        answers each prefix per its type (DESIGN §2 "No Reconfigure")."""
-        self.ra.forget_routers()
-        self.ra.solicit_now(now)
-        self._link_routers.clear()
-        self.trust.forget_links()
-        # addresses formed from NON_PERSISTENT on-link prefixes (RA, SLAAC) have
-        # no router to answer for them after a move as DHCPv6-PD ones do (the
-        # Rebind): they go at once, their applications told; on the same link
-        # the next RA forms them again
-        for net in self.ra.forget_prefixes(MobilityType.NON_PERSISTENT):
-            self._address_gone(net, "moved", now)
-        self.pd.rebind_all(now)
+        RFC 8653 §4.2); what happens to each type's addresses and leases:
+        :mod:`host.core.moves`."""
+        moves.link_changed(self, now, lambda net, why: self._address_gone(net, why, now))
         self._pump(now)
 
     def link_down(self, now: float) -> None:
-        """Carrier lost: the routers of this link are no longer reachable;
-        forget them (RouterExpired each, their default routes go). Bindings
-        stay: the host may come back, or Rebind at the next router."""
-        self.ra.forget_routers()
-        self._link_routers.clear()
-        self.trust.forget_links()
+        """Carrier lost: the routers go, the bindings stay (:mod:`host.core.moves`)."""
+        moves.link_lost(self, now)
         self._pump(now)
 
     def renew_all(self, now: float) -> None:
@@ -224,7 +207,7 @@ class HostCore:
             self.principals[owner] = principal
             charges = self.charges()
             charged = charges.get((principal.uid, t), set())
-            mine = [a for a in cands if self._charge_key(a) in charged]
+            mine = [a for a in cands if charge_key(a) in charged]
             if mine:
                 cands = mine
             d = self._check(principal, t, on_net, not mine, charges, now)
@@ -265,24 +248,16 @@ class HostCore:
         self.pending[request_id] = p
         self._pump(now)
 
-    @staticmethod
-    def _charge_key(a):
-        return a.iaid if a.iaid is not None else a.prefix
-
     def _check(self, principal: Principal, t: MobilityType, on_net: bool, new_charge: bool,
                charges: dict, now: float):
-        uid = principal.uid
-        held_total = sum(len(v) for (u, _), v in charges.items() if u == uid)
-        users_held = len({k for (u, _), v in charges.items() if u != 0 for k in v})
-        return self.policy.check(principal, t, on_net=on_net, new_charge=new_charge,
-                                 held=len(charges.get((uid, t), ())), now=now,
-                                 held_total=held_total, users_held=users_held)
+        return self.policy.check_charged(principal, t, on_net=on_net, new_charge=new_charge,
+                                         charges=charges, now=now)
 
     def _make_room(self, uid: int, t: MobilityType, owner: int, now: float) -> bool:
         """``uid`` is at a quota: release the oldest on-demand prefix it
         acquired that no socket uses and no request waits for (kept by the
         release policy), of type ``t`` first; never a FIXED one. True when one
-        was released (host/policy.py)."""
+        was released (host/core/policy.py)."""
         spare = []
         for iaid, u in self.acquirer.items():
             ia = self.pd.ias.get(iaid)
@@ -299,6 +274,7 @@ class HostCore:
         if not spare:
             return False
         ia = next((x for x in spare if x.mobility_type == t), spare[0])
+        assert ia.mobility_type is not None  # untyped IA_PDs are never spare (above)
         log.info("uid %d at its quota: its unused %s prefix (IAID %d) released to make room",
                  uid, ia.mobility_type.name, ia.iaid)
         self.reclaimed += 1
@@ -310,25 +286,10 @@ class HostCore:
         return True
 
     def charges(self) -> dict[tuple[int, MobilityType], set]:
-        """(uid, type) → the addresses charged to that uid (host/policy.py):
-        one key (IAID, or on-link prefix) per address that a socket of the uid
-        holds or that an acquisition started by the uid is getting or holds."""
-        out: dict[tuple[int, MobilityType], set] = {}
-        for iaid, u in list(self.acquirer.items()):
-            ia = self.pd.ias.get(iaid)
-            if ia is None:
-                del self.acquirer[iaid]
-                continue
-            if ia.state != IaState.RELEASING and ia.mobility_type is not None:
-                out.setdefault((u, ia.mobility_type), set()).add(iaid)
-        for owner, ref in self.refs.items():
-            p = self.principals.get(owner)
-            if p is None:
-                continue
-            a = self.addrs.by_address.get(ref.address)
-            if a is not None:
-                out.setdefault((p.uid, ref.mobility_type), set()).add(self._charge_key(a))
-        return out
+        """(uid, type) → the addresses charged to that uid
+        (:func:`host.core.policy.charges`)."""
+        return charges(self.acquirer, self.pd.ias, self.refs, self.principals,
+                       self.addrs.by_address)
 
     def charged(self, uid: int, t: MobilityType) -> set:
         """The addresses of type ``t`` charged to ``uid`` (:meth:`charges`)."""
@@ -364,7 +325,7 @@ class HostCore:
     def address_bytes(self, counts: dict, now: float) -> None:
         """The kernel's octets sent so far per source address (``{address:
         octets}``, nftables counters); an address over ``address_max_bytes``
-        is rotated (host/privacy.py)."""
+        is rotated (host/core/privacy.py)."""
         for addr, n in counts.items():
             self.rotation.note_octets(IPv6Address(addr), n)
         self._rotate(now)
@@ -372,7 +333,7 @@ class HostCore:
 
     # ----------------------------------------------------------- privacy --
     def _rotate(self, now: float) -> None:
-        """Rotate due addresses; release drained ones (host/privacy.py)."""
+        """Rotate due addresses; release drained ones (host/core/privacy.py)."""
         rot = self.rotation
         if not rot.tracked:
             return
@@ -426,6 +387,22 @@ class HostCore:
     # ---------------------------------------------------------- contract --
     def handle_datagram(self, data: bytes, src: IPv6Address, now: float, *, kind: str = "dhcp6",
                         hop_limit: int = 255, ifname: str | None = None) -> None:
+        """One datagram from ``src`` (``kind`` "dhcp6" or "icmp6"). Bad input
+        from the peer is dropped, logged and counted by the part that judges
+        it (``drops``, ``received-dropped``); an exception raised by odm's own
+        code while handling it — a bug, a local fault — is caught, counted as
+        ``internal-errors`` apart from the bad input, and logged at ERROR;
+        the core keeps serving (:mod:`host.core.status`)."""
+        try:
+            self._handle_datagram(data, src, now, kind, hop_limit)
+        except Exception as exc:  # a bug must not stop the agent
+            self.faults("internal-errors", now, "error handling a %s datagram from %s on %s "
+                        "(a bug in odm: please report it with this line): %r", kind, src,
+                        self.config.iface, exc, level=logging.ERROR)
+            log.debug("traceback", exc_info=True)
+
+    def _handle_datagram(self, data: bytes, src: IPv6Address, now: float, kind: str,
+                         hop_limit: int) -> None:
         if kind == "icmp6":
             if self.trust.routers and data[:1] == b"\x86" and not self.trust.ra_allowed(src, now):
                 return  # an RA from a router we were told not to trust
@@ -444,7 +421,7 @@ class HostCore:
         for net, a in list(self.addrs.by_prefix.items()):
             if (a.source == "ra" and net not in self.ra.prefixes) or now >= a.valid_until:
                 self._address_gone(net, "expired", now)
-        for rid, p in list(self.pending.items()):
+        for p in list(self.pending.values()):
             if now >= p.deadline:
                 reason = self.pd.failure_reason(p.mobility_type)
                 self._fail(p, reason, f"no {p.mobility_type.name} prefix within "
@@ -478,8 +455,9 @@ class HostCore:
             self._react(ev, now)
 
     def _react(self, ev: Event, now: float) -> None:
-        t = type(ev)
-        if t is PrefixBound or t is PrefixRenewed:
+        # the PD client's and RA listener's events (no subclasses of each other)
+        if isinstance(ev, (PrefixBound, PrefixRenewed)):
+            bound = isinstance(ev, PrefixBound)
             ia = self.pd.ias.get(ev.iaid)
             lease = ia.leases.get(ev.prefix) if ia else None
             if lease is None:
@@ -489,39 +467,34 @@ class HostCore:
             tr = self.rotation.tracked.get(a.address)
             if tr is not None and tr.retired_at is not None:
                 self.addrs.deprecate(ev.prefix, now)  # renewed, but retired: no new use
-            elif t is PrefixBound and self.rotation.applies(ev.mobility_type, a.source):
+            elif bound and self.rotation.applies(ev.mobility_type, a.source):
                 self.rotation.track(a.address, ev.prefix, ev.iaid, now)
                 old = self.rotation.by_replacement(ev.iaid)
                 if old is not None:
                     old.replacement = None
                     self._retire(old, now)
-            if t is PrefixBound:
+            if bound:
                 self._address_usable(a, now)
                 if not a.refs and ia is not None and not ia.persistent and not any(
                         p.iaid == ev.iaid for p in self.pending.values()):
                     self._last_ref_gone(a, now)
-        elif t is PrefixDeprecated:
-            a = self.addrs.deprecate(ev.prefix, now, ev.valid_until)
-            if a is not None and a.refs:
-                msg = {"event": "address-deprecated", "address": str(a.address),
-                       "type": a.mobility_type.cli_name if a.mobility_type else None,
-                       "valid_for": None if ev.valid_until is None
-                       else round(max(0.0, ev.valid_until - now), 3)}
-                if a.mobility_type == MobilityType.GRACEFUL_REPLACEMENT:
-                    msg["event"] = "graceful-deadline"
-                self._events.append(AppNotification(tuple(sorted(a.refs)), msg))
-        elif t is PrefixExpired:
+        elif isinstance(ev, PrefixDeprecated):
+            d = self.addrs.deprecate(ev.prefix, now, ev.valid_until)
+            if d is not None and d.refs:
+                self._events.append(AppNotification(
+                    tuple(sorted(d.refs)), moves.deprecation_notice(d, ev.valid_until, now)))
+        elif isinstance(ev, PrefixExpired):
             self._address_gone(ev.prefix, "expired", now)
-        elif t is PrefixRemoved:
+        elif isinstance(ev, PrefixRemoved):
             self._address_gone(ev.prefix, ev.reason, now)
-        elif t is RequestFailed:
+        elif isinstance(ev, RequestFailed):
             for p in list(self.pending.values()):
                 if p.iaid == ev.iaid:
                     self._fail(p, ev.reason, ev.detail)
             self._maybe_cancel(ev.iaid, now)
-        elif t is RouterSeen:
-            self._router_seen(ev, now)
-        elif t is OnLinkPrefix:
+        elif isinstance(ev, RouterSeen):
+            moves.router_seen(self, ev.router, ev.lifetime, now)
+        elif isinstance(ev, OnLinkPrefix):
             if ev.mobility_type is not None:
                 self.pd.note_network_types((ev.mobility_type,))
             sp = self.ra.prefixes.get(ev.prefix)
@@ -530,22 +503,6 @@ class HostCore:
             a = self.addrs.add_onlink(ev.prefix, ev.mobility_type, sp.preferred_until,
                                       sp.valid_until, now)
             self._address_usable(a, now)
-
-    def _router_seen(self, ev: RouterSeen, now: float) -> None:
-        """A router we have not seen on this link since the last carrier change
-        advertises (RFC 6059 spirit: a different router is a hint of a move
-        without a carrier change, e.g. behind an L2 switch): Rebind, unless a
-        Rebind started for this link change already."""
-        if ev.router in self._link_routers:
-            return
-        first = not self._link_routers
-        self._link_routers.add(ev.router)
-        if first:
-            return  # the first router after start or after link_up: nothing moved
-        if ev.lifetime == 0:
-            return  # not a default router: no sign of a new attachment
-        self.trust.forget_links()
-        self.pd.rebind_all(now)
 
     def _address_usable(self, a, now: float) -> None:
         if not a.usable(now):
@@ -624,28 +581,6 @@ class HostCore:
 
     # ------------------------------------------------------------ status --
     def status(self, now: float) -> dict:
-        """Everything ``odm host status`` shows, as plain JSON-able data."""
-        ra = self.ra.snapshot(now)
-        return {
-            "addresses": self.addrs.snapshot(now),
-            "ia_pds": self.pd.snapshot(now),
-            "servers": [{"duid": k.hex(), "address": str(v[0]),
-                         "supported_types": None if v[1] is None
-                         else [t.cli_name for t in v[1]]} for k, v in self.pd.servers.items()],
-            "routers": ra["routers"],
-            "onlink": ra["onlink"],
-            "network_types": sorted(t.cli_name for t in self.pd.network_types),
-            "references": [{"owner": r.owner, "address": str(r.address),
-                            "type": r.mobility_type.cli_name,
-                            "age": round(now - r.since, 1)} for r in self.refs.values()],
-            "pending": [{"request": p.request_id, "owner": p.owner,
-                         "type": p.mobility_type.cli_name, "on_net": p.on_net,
-                         "deadline_in": round(p.deadline - now, 2)}
-                        for p in self.pending.values()],
-            "privacy": self.rotation.snapshot(now),
-            "policy": {"source": self.policy.source, "denied": dict(self.denied),
-                       "denied_total": sum(self.denied.values()),
-                       "reclaimed": self.reclaimed},
-            "trust": {"ignored": self.trust.counters()},
-            "drops": {"dhcp6": self.pd.drops.snapshot(), "ra": self.ra.drops.snapshot()},
-        }
+        """Everything ``odm host status`` shows, as plain JSON-able data
+        (:func:`host.core.status.status`)."""
+        return status(self, now)

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 
 from host.config import Timers
+from host.core.drops import DropLog
 from host.core.events import Event, OnLinkPrefix, RaRejected, RouterExpired, RouterSeen
-from host.drops import DropLog
 from odm_sansio import Outgoing
 from odm_wire import rules
 from odm_wire.constants import ALL_ROUTERS, INFINITY, MobilityType
@@ -107,7 +107,7 @@ class RaListener:
         self._rs_at: float | None = None
         self._rs_sent = 0
         self.rejected = 0
-        #: RAs dropped, per named reason (host/drops.py)
+        #: RAs dropped, per named reason (host/core/drops.py)
         self.drops = DropLog(log)
 
     # --------------------------------------------------------------- RS --

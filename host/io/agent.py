@@ -19,7 +19,6 @@ import functools
 import itertools
 import logging
 import os
-import secrets
 import signal
 import socket
 import struct
@@ -39,13 +38,16 @@ from host.core.events import (
     SetscCompleted,
 )
 from host.core.host import HostCore
+from host.core.policy import Principal
+from host.io.agent_status import status_for
 from host.io.api_server import ApiServer, Connection, socket_open_in
+from host.io.byte_counts import ByteCounts
 from host.io.netlink import ThreadedNetlink as Netlink
+from host.io.secret import load_secret
 from host.io.sockets import dhcp6_client_socket, icmp6_socket, recv_icmp6
-from host.policy import Principal, load_policy
-from host.state import StateFile, export_state
+from host.policy_file import load_policy
+from host.state import StateFile
 from odm.instance_lock import InstanceLock, interface_lock_path
-from odm.safefile import UnsafePath, read_private, write_private
 from odm.sdnotify import notify
 from odm_wire.dhcp6 import DuidLL, decode_duid
 
@@ -66,31 +68,6 @@ def _unsent_key(out) -> tuple:
 UNSENT_RETRY = 0.05
 UNSENT_FOR = 5.0
 UNSENT_MAX = 32
-
-
-def load_secret(config: HostConfig) -> bytes:
-    """The stable-IID secret: ``config.secret``, else ``config.secret_file``
-    (16 random octets written there on first use), else a fresh random one.
-    The file is read without following a symlink and only if the agent's uid
-    owns it, and written as a new mode-0600 file renamed into place
-    (odm/safefile.py); an unsafe one raises :class:`UnsafePath`."""
-    if config.secret:
-        return bytes.fromhex(config.secret)
-    p = Path(config.secret_file)
-    try:
-        return bytes.fromhex(read_private(p).decode().strip())
-    except UnsafePath:
-        raise
-    except (OSError, ValueError, UnicodeDecodeError):
-        pass
-    key = secrets.token_bytes(16)
-    try:
-        write_private(p, (key.hex() + "\n").encode())
-    except UnsafePath:
-        raise
-    except OSError as exc:
-        log.warning("cannot store IID secret in %s (%s): stable IIDs last this run only", p, exc)
-    return key
 
 
 class HostAgent:
@@ -121,8 +98,7 @@ class HostAgent:
         self._setsc_of: tuple[int, Connection, object] | None = None
         self._adopt_handle: asyncio.TimerHandle | None = None
         #: kernel octet counters per source address (privacy by bytes)
-        self.nft = None
-        self._nft_handle: asyncio.TimerHandle | None = None
+        self.counts: ByteCounts | None = None
         #: (first failure time, Outgoing) of datagrams waiting for DAD
         self._unsent: list[tuple[float, object]] = []
         #: the interface's link-local address: the source of every DHCPv6
@@ -193,10 +169,11 @@ class HostAgent:
         self.api.start()
         log.info("host agent on %s (ifindex %d), API %s", cfg.iface, nl.index, cfg.api_socket)
         if cfg.address_max_bytes is not None:
-            self._open_counters()
+            self.counts = ByteCounts(cfg, self.loop, lambda: self.core, self._kick)
+            self.counts.open()
         self.core.start(self.now())
         self._kick()
-        if self.core._restored:
+        if self.core.restored:
             self._remove_leftovers()
         if self.adopted:
             self._adopt_handle = self.loop.call_later(cfg.socket_poll_interval, self._watch_adopted)
@@ -267,47 +244,6 @@ class HostAgent:
             self._adopt_handle = self.loop.call_later(self.config.socket_poll_interval,
                                                       self._watch_adopted)
 
-    # ------------------------------------------------- privacy: byte counts --
-    def _open_counters(self) -> None:
-        from host.io.nftcount import ThreadedNftByteCounter
-        nft = ThreadedNftByteCounter(self.config.iface)
-        try:
-            found = nft.open()
-        except OSError as exc:
-            nft.shutdown(remove=False)
-            log.warning("%s: rotation by octets sent is off (rotation by age still works)",
-                        exc)
-            return
-        self.nft = nft
-        log.info("nftables table %s counts octets per source address (%d adopted)",
-                 nft.table, len(found))
-        self._nft_handle = self.loop.call_later(self.config.byte_poll_interval,
-                                                self._poll_counters)
-
-    def _poll_counters(self) -> None:
-        self._nft_handle = None
-        try:
-            counts = self.nft.read()
-        except Exception as exc:  # noqa: BLE001
-            log.warning("nftables counters: %s", exc)
-            counts = {}
-        if counts:
-            self.core.address_bytes(counts, self.now())
-            self._kick()
-        self._nft_handle = self.loop.call_later(self.config.byte_poll_interval,
-                                                self._poll_counters)
-
-    def _count(self, ev) -> None:
-        """Watch / unwatch an address in the kernel's counters."""
-        try:
-            if type(ev) is AddressAdded:
-                if self.core.rotation.applies(ev.mobility_type, ev.source):
-                    self.nft.watch(ev.address)
-            elif type(ev) is AddressRemoved:
-                self.nft.unwatch(ev.address)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("nftables counter of %s: %s", ev.address, exc)
-
     def _persist(self) -> str | None:
         """Write the state file if it changed; None when it is durable (or no
         state file is kept), else why it is not."""
@@ -318,7 +254,7 @@ class HostAgent:
         for a in self.adopted.values():
             owners[a.owner] = {"pid": a.pid, "inode": a.inode, "fd": a.fd}
         try:
-            self.state.save(export_state(self.core, owners), self.now(), time.time())
+            self.state.save(self.core.export_state(owners), self.now(), time.time())
             self._persisted_owners = owners
         except OSError as exc:
             self._persisted_owners = {}
@@ -330,11 +266,9 @@ class HostAgent:
     def _close(self) -> None:
         if self._adopt_handle:
             self._adopt_handle.cancel()
-        if self._nft_handle:
-            self._nft_handle.cancel()
-        if self.nft is not None:
-            self.nft.shutdown(remove=True)
-            self.nft = None
+        if self.counts is not None:
+            self.counts.close()
+            self.counts = None
         if self._timer:
             self._timer.cancel()
         if self._unsent_handle:
@@ -462,44 +396,13 @@ class HostAgent:
                  "release-all": self.core.release_all}[op](self.now())
                 self.api.send(c, {"id": rid, "ok": True, "ia-pds": n})
         elif op == "status":
-            self.api.send(c, {"id": rid, "ok": True, "status": self._status_for(c)})
+            self.api.send(c, {"id": rid, "ok": True, "status": status_for(self, c)})
         elif op == "ping":
             self.api.send(c, {"id": rid, "ok": True})
         else:
             self.api.send(c, {"id": rid, "ok": False, "error": "EINVAL",
                               "detail": f"unknown op {op!r}"})
         self._kick()
-
-    def _status_for(self, c: Connection) -> dict:
-        """``odm host status`` as ``c``'s caller may see it: root (uid 0) sees
-        every API connection (pid, uid, gid, socket inode), reference and
-        pending setsc(); any other uid only its own (SO_PEERCRED of the
-        connection asking). The host's addresses, prefixes and routers are
-        not secret (every user reads them from the kernel); how many sockets
-        of other users hold an address is."""
-        st = self.core.status(self.now())
-        st["iface"] = self.config.iface
-        st["api"] = self.api.snapshot()
-        st["state_file"] = None if self.state is None else {
-            "path": str(self.state.path), "writes": self.state.writes,
-            "write_failed": self.state_write_failed}
-        conns = list(self.api.conns.values())
-        if c.uid == 0:
-            st["owners"] = [x.info() for x in conns]
-            st["visible"] = "all"
-            return st
-        mine = {x.owner for x in conns if x.uid == c.uid}
-        mine |= {o for o, p in self.core.principals.items() if p.uid == c.uid}
-        st["owners"] = [x.info() for x in conns if x.uid == c.uid]
-        st["references"] = [r for r in st["references"] if r["owner"] in mine]
-        st["pending"] = [p for p in st["pending"] if p["owner"] in mine]
-        held: dict[str, int] = {}
-        for r in st["references"]:
-            held[r["address"]] = held.get(r["address"], 0) + 1
-        for a in st["addresses"]:
-            a["refs"] = held.get(a["address"], 0)
-        st["visible"] = f"uid {c.uid} only"
-        return st
 
     def _on_close(self, c: Connection, reason: str) -> None:
         log.info("owner %d (pid %d) ended: %s", c.owner, c.pid, reason)
@@ -640,8 +543,8 @@ class HostAgent:
                 log.warning("netlink %s %s: %s", t.__name__, ev.address, exc)
             log.info("%s %s/%d type=%s", t.__name__, ev.address, ev.prefix_length,
                      ev.mobility_type.name if ev.mobility_type else "-")
-            if self.nft is not None:
-                self._count(ev)
+            if self.counts is not None:
+                self.counts.follow(ev)
         elif t is SetscCompleted:
             w = self._waiting.pop(ev.request_id, None)
             if w is None:

@@ -141,11 +141,11 @@ def held_setsc(a, conn, rid) -> dict:
 
 
 def counting_exports(monkeypatch) -> list:
-    import host.io.agent as agent_mod
+    from host.core.host import HostCore
 
     exports: list = []
-    real = agent_mod.export_state
-    monkeypatch.setattr(agent_mod, "export_state",
+    real = HostCore.export_state
+    monkeypatch.setattr(HostCore, "export_state",
                         lambda *x, **kw: exports.append(1) or real(*x, **kw))
     return exports
 

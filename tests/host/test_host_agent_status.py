@@ -8,9 +8,9 @@ from __future__ import annotations
 from hosthelp import CLIENT, ScriptedServer, config, drain, rng
 
 from host.core.host import HostCore
+from host.core.policy import Principal
 from host.io.agent import HostAgent
 from host.io.api_server import Connection
-from host.policy import Principal
 from odm_wire.constants import MobilityType as MT
 
 

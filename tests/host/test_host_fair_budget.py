@@ -8,7 +8,7 @@ from hosthelp import CLIENT, config, decoded, rng
 
 from host.core.host import HostCore
 from host.core.pd_client import PdClient
-from host.policy import Policy, Principal, Rule
+from host.core.policy import Policy, Principal, Rule
 from odm_wire.constants import MobilityType as MT
 from odm_wire.dhcp6 import Solicit
 

@@ -673,7 +673,7 @@ def test_late_reply_to_a_cancelled_ia_pd_is_released(via):
 
 
 def test_late_reply_without_a_grant_or_past_the_window_sends_nothing():
-    from host.core.pd_client import ABANDONED_WINDOW
+    from host.core.pd_release import ABANDONED_WINDOW
 
     c = make(rapid_commit=True)
     for late, prefixes, status in ((1.0, [], SC.NO_PREFIX_AVAIL),
@@ -729,13 +729,13 @@ def _iaprefix(addr: str, plen: int, **kw):
 
 @pytest.mark.parametrize("text,why", BAD_PREFIXES)
 def test_not_delegable_names_the_rule(text, why):
-    from host.core.pd_client import not_delegable
+    from host.core.pd_judge import not_delegable
     net = IPv6Network(text)
     assert why in not_delegable(_iaprefix(str(net.network_address), net.prefixlen))
 
 
 def test_not_delegable_rules_on_length_and_host_bits_and_accepts_ula_and_doc():
-    from host.core.pd_client import not_delegable
+    from host.core.pd_judge import not_delegable
     assert "bits set past" in not_delegable(_iaprefix("2001:db8:8000:1::", 56))
     assert "length 0" in not_delegable(_iaprefix("::", 0))
     for ok in ("2001:db8:8000::", "fd00:1:2::", "2a00:1::"):

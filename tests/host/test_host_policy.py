@@ -1,6 +1,7 @@
-"""Authorisation of setsc() on the host (spec §7, host/policy.py): the policy
-file, each rule (type, quota, ON_NET rate), that a refusal is ODM_POLICY_DENIED,
-is logged and counted, and sends no DHCPv6 — with a fake clock."""
+"""Authorisation of setsc() on the host (spec §7, host/core/policy.py,
+host/policy_file.py): the policy file, each rule (type, quota, ON_NET rate),
+that a refusal is ODM_POLICY_DENIED, is logged and counted, and sends no
+DHCPv6 — with a fake clock."""
 
 import logging
 import math
@@ -17,15 +18,14 @@ from hosthelp import (
 from host import api
 from host.core.events import FailureReason, SetscCompleted
 from host.core.host import HostCore
-from host.policy import (
+from host.core.policy import (
     Policy,
     PolicyError,
     Principal,
     Rule,
     default_policy,
-    load_policy,
-    policy_from_mapping,
 )
+from host.policy_file import load_policy, policy_from_mapping
 from odm_wire.constants import MobilityType as MT
 from odm_wire.constants import StatusCode as SC
 
@@ -133,7 +133,7 @@ def test_default_on_net_allowance_of_a_few_users_leaves_the_send_budget_free():
     waited a second a message. Three users at the default allowance, two
     messages an acquisition, now use at most 60 % of the budget."""
     from host.config import HostConfig
-    from host.policy import DEFAULT_ON_NET_PER_MINUTE
+    from host.core.policy import DEFAULT_ON_NET_PER_MINUTE
     t = HostConfig().timers
     budget_per_s = t.rate_limit_count / t.rate_limit_interval
     assert 0.6 * budget_per_s >= 3 * DEFAULT_ON_NET_PER_MINUTE * 2 / 60
@@ -155,7 +155,7 @@ def quotas_only():
     rate (the hoarding tests ask many prefixes at one instant)."""
     import dataclasses
 
-    from host.policy import default_policy
+    from host.core.policy import default_policy
     pol = default_policy()
     pol.default = dataclasses.replace(pol.default, on_net_per_minute=math.inf)
     return pol

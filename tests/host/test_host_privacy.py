@@ -1,4 +1,4 @@
-"""Privacy rotation (spec §7, host/privacy.py): address lifetimes by time or by
+"""Privacy rotation (spec §7, host/core/privacy.py): address lifetimes by time or by
 octets sent; new sockets get an address from a new prefix, the old one is
 deprecated and left to drain while referenced — with a fake clock."""
 
@@ -19,7 +19,6 @@ from hosthelp import (
 
 from host.core.events import AddressRemoved, AddressUpdated, AppNotification, SetscCompleted
 from host.core.host import HostCore
-from host.state import export_state
 from odm_wire.constants import MobilityType as MT
 from odm_wire.dhcp6 import Release, Request, Solicit
 
@@ -177,7 +176,7 @@ def test_retired_state_survives_a_restart():
     c, srv = core(address_max_age=100.0, privacy_drain=50.0)
     a1, _ = setsc(c, srv, 1, 10, MT.SESSION_LASTING, 1.0)
     tick(c, srv, 101.0)
-    doc = dict(export_state(c, {10: {"pid": 1, "inode": 2, "fd": 3}}), core_clock=101.0)
+    doc = dict(c.export_state({10: {"pid": 1, "inode": 2, "fd": 3}}), core_clock=101.0)
     d = HostCore(config(address_max_age=100.0, privacy_drain=50.0, legacy_pd=False), CLIENT,
                  b"secret", rng=rng(3))
     d.restore_state(doc, 0.0, 0.0)

@@ -1,7 +1,7 @@
-"""Crash durability of the host core (host/state.py): what a run saved, a new
-run takes back — the same addresses once each, Rebind (RFC 8415 §18.2.12) of
-every restored IA_PD and no new acquisition, references adopted — with a fake
-clock and a real file."""
+"""Crash durability of the host core (host/core/durable.py; the file is
+host/state.py's): what a run saved, a new run takes back — the same addresses
+once each, Rebind (RFC 8415 §18.2.12) of every restored IA_PD and no new
+acquisition, references adopted — with a fake clock and a real file."""
 
 import json
 from ipaddress import IPv6Network
@@ -10,8 +10,8 @@ from hosthelp import CLIENT, SERVER_LL, advertise, config, decoded, drain, prefi
 
 from host.core.events import AddressAdded, PrefixRenewed, SetscCompleted
 from host.core.host import HostCore
-from host.policy import Principal
-from host.state import StateFile, export_state
+from host.core.policy import Principal
+from host.state import StateFile
 from odm_wire.constants import MobilityType as MT
 from odm_wire.dhcp6 import Rebind, Release, Request, Solicit
 
@@ -49,7 +49,7 @@ def first_run(tmp_path, **kw):
     done = {e.request_id: e.address for e in evs if type(e) is SetscCompleted}
     sf = StateFile(tmp_path / "host-state.json")
     owners = {10: {"pid": 77, "inode": 5001, "fd": 3}, 11: {"pid": 77, "inode": 5002, "fd": 4}}
-    assert sf.save(export_state(c, owners), core_clock=101.0, wall_clock=1_000_000.0)
+    assert sf.save(c.export_state(owners), core_clock=101.0, wall_clock=1_000_000.0)
     return c, sf, done
 
 

@@ -1,4 +1,4 @@
-"""Trust on the host (host/trust.py): RAs from routers and Advertise/Reply from
+"""Trust on the host (host/core/trust.py): RAs from routers and Advertise/Reply from
 DHCPv6 servers the host was not told to trust are ignored and counted; a
 Reconfigure is never accepted and changes nothing — with a fake clock."""
 

@@ -10,7 +10,6 @@ from hosthelp import CLIENT, config, drain, pio, ra, rng
 from host.core.events import OnLinkPrefix, RouterSeen
 from host.core.host import HostCore
 from host.core.ra_listener import MAX_ONLINK_PREFIXES, MAX_ROUTERS
-from host.state import export_state
 
 
 def core():
@@ -49,7 +48,7 @@ def test_the_state_file_stays_small_under_the_flood():
     c = core()
     flood(c)
     drain(c)
-    doc = json.dumps(export_state(c, {}))
+    doc = json.dumps(c.export_state({}))
     assert len(doc) < 16 * 1024, len(doc)
 
 

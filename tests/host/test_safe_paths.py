@@ -14,9 +14,9 @@ import stat
 import pytest
 from hosthelp import config
 
-from host.io.agent import load_secret
 from host.io.api_server import ApiServer
-from host.policy import PolicyError, load_policy
+from host.io.secret import load_secret
+from host.policy_file import PolicyError, load_policy
 from host.state import StateFile
 from odm.safefile import UnsafePath, bind_unix, read_private, write_private
 from router.io.control import ControlServer

@@ -134,6 +134,26 @@ class Rotation:
                 return t
         return None
 
+    def export_state(self) -> list[dict]:
+        """The rotation records as plain data for the state file (host/state.py)."""
+        return [{"address": str(t.address), "prefix": str(t.prefix), "iaid": t.iaid,
+                 "born": t.born, "octets": t.octets, "retired_at": t.retired_at,
+                 "replacement": t.replacement} for t in self.tracked.values()]
+
+    def restore_state(self, entries: list[dict], shift: float, addresses, iaids) -> None:
+        """Take back what :meth:`export_state` wrote, times moved by ``shift``;
+        a record whose address is not in ``addresses`` (restored addresses) is
+        dropped, a replacement whose IAID is not in ``iaids`` forgotten."""
+        for r in entries:
+            addr = IPv6Address(r["address"])
+            if addr not in addresses:
+                continue
+            self.tracked[addr] = Tracked(
+                addr, IPv6Network(r["prefix"]), int(r["iaid"]), float(r["born"]) + shift,
+                int(r["octets"]), None if r["retired_at"] is None
+                else float(r["retired_at"]) + shift, 0.0,
+                r["replacement"] if r["replacement"] in iaids else None)
+
     def next_deadline(self) -> float | None:
         """The next core-clock time at which :meth:`due` or :meth:`drained`
         may change by time alone."""
