@@ -29,11 +29,11 @@ Figures (all from the same run, on the same veth pair):
 3. **time-to-prefix** of a DHCPv6-PD client started from nothing against Kea
    (four-message exchange, Kea's rapid commit off): dhcpcd 9, WIDE dhcp6c and
    the odm host agent, ``--runs`` times each, against Kea as installed and
-   against Kea adding Preference 255 to its Advertise (RFC 8415 §18.2.1: a
-   client collects Advertises for the whole first retransmission time, 1 s,
-   unless one has Preference 255; dhcp6c and odm do, dhcpcd does not). Taken from kernel timestamps of
-   an AF_PACKET capture on the client's interface: ``start-up`` = process
-   start → first Solicit (includes the RFC 8415 §18.2.1 random delay of up to
+   against Kea adding Preference 255 to its Advertise (RFC 8415 §18.2.1: a client collects
+   Advertises for the whole first retransmission time, 1 s, unless one has Preference 255; dhcp6c
+   and odm do, dhcpcd does not). Taken from kernel timestamps of an AF_PACKET capture on the
+   client's interface: ``start-up`` = process start → first Solicit (includes the RFC 8415 §18.2.1
+   random delay of up to
    1 s that all three apply), ``wire`` = first Solicit → the Reply carrying the
    prefix, ``total`` = process start → that Reply.
 

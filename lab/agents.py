@@ -379,7 +379,8 @@ class App:
                     return evs[i]
             if self.proc.poll() is not None and len(evs) <= self._seen:
                 raise DemoTimeout(f"{self.name} exited ({self.proc.returncode}) before "
-                                  f"{'/'.join(names)}: {self.log.read_text(errors='replace')[-600:]}")
+                                  f"{'/'.join(names)}: "
+                                  f"{self.log.read_text(errors='replace')[-600:]}")
             return None
         try:
             return wait_for(look, timeout, f"{self.name}: {'/'.join(names)}")

@@ -66,7 +66,8 @@ class LabCaptures:
             raise LabError("tcpdump is not installed (apt-get install -y tcpdump)")
         pcap_path = Path(pcap_path)
         pcap_path.parent.mkdir(parents=True, exist_ok=True)
-        log_path = Path(log_path) if log_path is not None else pcap_path.with_name(pcap_path.name + ".log")
+        log_path = (Path(log_path) if log_path is not None
+                    else pcap_path.with_name(pcap_path.name + ".log"))
         # -Z root: Debian's tcpdump would otherwise drop to user "tcpdump" and
         # fail to write into root-only directories.
         argv = [tcpdump, "-i", ifname, "-w", str(pcap_path), "-U", "--immediate-mode", "-n",

@@ -107,7 +107,8 @@ def lab() -> None:
 
 
 @lab.command()
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--config", "config_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TOML lab configuration (see lab/config.py).")
 @dataplane_option
 @store_option

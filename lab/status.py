@@ -93,7 +93,8 @@ class LabStatus:
                 "master": names.get(master) if master else None,
                 "mac": link.get_attr("IFLA_ADDRESS"),
                 "addresses": [
-                    f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in addrs if a["index"] == idx
+                    f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
+                    for a in addrs if a["index"] == idx
                 ],
             })
         return out

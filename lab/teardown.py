@@ -92,7 +92,8 @@ class LabTeardown:
             items: dict[int, tuple[int, int | None, int, subprocess.Popen | None]] = {}
             for p in (st or {}).get("processes", []):
                 items[p["pid"]] = (p["pid"], p.get("starttime"),
-                                   p.get("stop_signal", signal.SIGTERM), self._children.get(p["pid"]))
+                                   p.get("stop_signal", signal.SIGTERM),
+                                   self._children.get(p["pid"]))
             for pid, child in self._children.items():
                 items.setdefault(pid, (pid, None, signal.SIGTERM, child))
             try:
@@ -139,7 +140,8 @@ class LabTeardown:
                     st["phase"] = "failed"
                     with contextlib.suppress(Exception):
                         self._store.save(st)
-                raise LabError(f"lab {cfg.prefix!r}: down incomplete: " + "; ".join(report["errors"]))
+                raise LabError(f"lab {cfg.prefix!r}: down incomplete: "
+                               + "; ".join(report["errors"]))
             self._store.remove()
         self._brought_up = False
         if report["netns_removed"] or report["stopped"]:

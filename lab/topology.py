@@ -51,9 +51,9 @@ Running things in a namespace: :meth:`Lab.exec` (run to completion),
 pyroute2 ``IPRoute`` inside the namespace) here; :meth:`Lab.status` in
 :mod:`lab.status`.
 
-Every namespace and every process is recorded in the state file before it is
-created (:mod:`lab.state`), so :meth:`Lab.down` (:mod:`lab.teardown`) -- in
-this process or a later one -- removes exactly what the lab made: processes are stopped by PID (checked
+Every namespace and every process is recorded in the state file before it is created
+(:mod:`lab.state`), so :meth:`Lab.down` (:mod:`lab.teardown`) -- in this process or a later one --
+removes exactly what the lab made: processes are stopped by PID (checked
 against their start time), never by name.
 """
 
@@ -318,7 +318,8 @@ class Lab(LabProcesses, LabCaptures, LabStatus, LabTeardown):
             nsutil.run_in_netns(
                 cfg.netns(r.name),
                 nsutil.ns_sysctls,
-                {**no_dad, "net.ipv6.conf.all.forwarding": 1, "net.ipv6.conf.default.forwarding": 1},
+                {**no_dad, "net.ipv6.conf.all.forwarding": 1,
+                 "net.ipv6.conf.default.forwarding": 1},
             )
 
         # Links. Each veth is created in one namespace with its peer placed
@@ -543,5 +544,6 @@ class Lab(LabProcesses, LabCaptures, LabStatus, LabTeardown):
     def _existing_netns(self, node: str) -> str:
         name = self.netns(node)
         if not nsutil.netns_exists(name):
-            raise LabError(f"node {node}: namespace {name} does not exist (is lab {self.prefix!r} up?)")
+            raise LabError(f"node {node}: namespace {name} does not exist "
+                           f"(is lab {self.prefix!r} up?)")
         return name

@@ -440,4 +440,4 @@ def db_version_cmd(config_path, as_json) -> None:
 
 
 # the Kea-command sub-commands (lease, stats, reload, shutdown, version, command)
-from router import cli_control  # noqa: F401
+from router import cli_control  # noqa: F401, E402 - registers its commands on the group above

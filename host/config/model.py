@@ -197,7 +197,8 @@ class HostConfig:
         if self.iid not in ("stable", "random"):
             raise HostConfigError(f"iid must be 'stable' or 'random', not {self.iid!r}")
         if self.timer_profile not in ("rfc", "lab"):
-            raise HostConfigError(f"timer_profile must be 'rfc' or 'lab', not {self.timer_profile!r}")
+            raise HostConfigError(
+                f"timer_profile must be 'rfc' or 'lab', not {self.timer_profile!r}")
         if not self.timer_scale > 0:
             raise HostConfigError("timer_scale must be > 0")
         if not self.setsc_timeout > 0:

@@ -1,10 +1,10 @@
 """Lab configuration: node and interface names, the address plan, per-router data.
 
 Everything the lab builds is derived from one frozen :class:`LabConfig`. The
-defaults give the topology of DESIGN §4; a TOML file
-(:func:`lab.config.parse.load_config`) can change the name prefix, the state
-directory and any address or pool, and can add routers (``ar3`` ...). Addresses are all documentation space
-(2001:db8::/32, RFC 3849) and only ever live inside the lab's namespaces.
+defaults give the topology of DESIGN §4; a TOML file (:func:`lab.config.parse.load_config`) can
+change the name prefix, the state directory and any address or pool, and can add routers (``ar3``
+...). Addresses are all documentation space (2001:db8::/32, RFC 3849) and only ever live inside the
+lab's namespaces.
 
 Default address plan
 --------------------
@@ -69,7 +69,8 @@ __all__ = [
 #: Interface names. Every interface lives in a lab namespace, so the names are
 #: short and fixed: only the namespace names carry the prefix.
 CORE_BRIDGE = "core"  # in cn: the core link's bridge; carries cn's core address
-ROUTER_CORE_IF = "core"  # in each router: veth to the core bridge (cn side: port named after the router)
+#: in each router: veth to the core bridge (cn side: port named after the router)
+ROUTER_CORE_IF = "core"
 ACCESS_BRIDGE = "acc"  # in each router: its access link; stable, exists before the host arrives
 ACCESS_PORT = "mhlink"  # the moving veth end (peer of mh0); a port of the current router's acc
 HOST_IF = "mh0"  # in mh: the host's interface; never moves
@@ -242,7 +243,8 @@ class LabConfig:
         lls = [r.access_link_local for r in routers]
         if len(set(lls)) != len(lls):
             raise LabConfigError("routers: access_link_local addresses must differ")
-        macs = [self.core_mac, self.host_mac] + [m for r in routers for m in (r.access_mac, r.core_mac)]
+        macs = [self.core_mac, self.host_mac]
+        macs += [m for r in routers for m in (r.access_mac, r.core_mac)]
         if len(set(macs)) != len(macs):
             raise LabConfigError("MAC addresses must differ")
         for i, (n1, a) in enumerate(nets):

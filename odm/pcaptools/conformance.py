@@ -243,7 +243,8 @@ def _learn_prefixes(want, got, prefixes: dict) -> None:
         if other is None:
             continue
         for a, b in zip([p for p in ia.prefixes if not p.prefix.is_unspecified],
-                        [p for p in other.prefixes if not p.prefix.is_unspecified]):
+                        [p for p in other.prefixes if not p.prefix.is_unspecified],
+                        strict=False):
             prefixes[a.network] = (b.prefix, b.prefix_length)
 
 

@@ -11,11 +11,11 @@ types or the status (per PIO for RAs). Times run down the left margin.
 
 Several captures (one per link, e.g. ``pcaps/demo-4.2/``) are merged by time:
 a message seen on several links is drawn once, the links it was seen on
-written under its time, frames labelled ``capture#number``, and a dashed
-rule across the ladder where the host moved (:func:`~odm.pcaptools.flowarrows.find_moves`;
-in a single capture of the host's link, :func:`~odm.pcaptools.flowarrows.find_router_moves`). Optionally (``data``) the rest of the IPv6 traffic —
-TCP, UDP, ICMPv6 errors, SRv6 / IPv6-in-IPv6 / VXLAN tunnels — is drawn in grey, one
-dotted arrow per burst of a conversation, so an application's session can be
+written under its time, frames labelled ``capture#number``, and a dashed rule across the ladder
+where the host moved (:func:`~odm.pcaptools.flowarrows.find_moves`; in a single capture of the
+host's link, :func:`~odm.pcaptools.flowarrows.find_router_moves`). Optionally (``data``) the rest
+of the IPv6 traffic — TCP, UDP, ICMPv6 errors, SRv6 / IPv6-in-IPv6 / VXLAN tunnels — is drawn in
+grey, one dotted arrow per burst of a conversation, so an application's session can be
 followed across a move. NS/NA/Redirect are left out unless asked.
 
 :func:`flow_svg` returns the SVG text; :func:`write_flow` writes ``.svg`` or,
@@ -112,7 +112,8 @@ def flow_svg(packets: list[Packet], title: str = "", *, links: list[str] | None 
     :data:`MAX_WIDTH` (long labels wrap)."""
     lanes = Lanes(names)
     tags = links if links is not None else [""] * len(packets)
-    arrows = build_arrows(list(zip(tags, packets)), lanes, data=data, neighbor=neighbor)
+    arrows = build_arrows(list(zip(tags, packets, strict=False)), lanes, data=data,
+                          neighbor=neighbor)
     multi = len({t for t in tags if t}) > 1
     if multi:
         for a in arrows:

@@ -143,6 +143,7 @@ class LiveRouterPeer:
             data, _ = sock.recvfrom(65535)
             if accept(data):
                 return data
+        return None
 
     def act(self, action: Action) -> str | None:
         if action.do == "move":

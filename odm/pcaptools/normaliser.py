@@ -244,7 +244,7 @@ def _list_difference(a: list, b: list, path: str, slack: int):
     left = list(la)
     missing: list[str] = []
     extra: list[str] = []
-    for x, y in zip(lb, b):
+    for x, y in zip(lb, b, strict=False):
         if x in left:
             left.remove(x)
         else:

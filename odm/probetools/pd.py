@@ -227,7 +227,7 @@ def pd_exchange(transport, clock, *, client_duid: d6.Duid,
         i = rng.randrange(1, 0xFFFFFFFF)
         if i not in iaids:
             iaids.append(i)
-    asked = dict(zip(iaids, types))
+    asked = dict(zip(iaids, types, strict=False))
     typed = any(t is not None for t in types)
     oro = ((OptionCode.VENDOR_OPTS, OptionCode.SOL_MAX_RT) if typed
            else (OptionCode.SOL_MAX_RT,))

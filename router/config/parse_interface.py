@@ -199,7 +199,7 @@ def _check_timers(t: RouterTable, pref: int, valid: int, t1: int | None, t2: int
     if T1 > T2:
         raise ConfigError(t.key("t1" if t1 is not None else "t2"),
                           f"T1 {T1} exceeds T2 {T2} (RFC 8415 §21.21)")
-    if pref != INFINITY and T2 > pref:
+    if pref != INFINITY and pref < T2:
         raise ConfigError(t.key("t2" if t2 is not None else "t1"),
                           f"T2 {T2} exceeds the preferred lifetime {pref} (RFC 8415 §21.21)")
 
@@ -289,7 +289,7 @@ def parse_interface(t: RouterTable, prof: TimerProfile) -> InterfaceConfig:
             if r.duid == o.duid and r.iaid == o.iaid and r.mobility_type == o.mobility_type:
                 raise ConfigError(f"{t.path}.reservation[{i}].duid",
                                   f"the same DUID/IAID/type is reserved in reservation[{j}]")
-        for j, rp in enumerate(ra.prefixes):
+        for rp in ra.prefixes:
             if r.prefix.overlaps(rp.prefix):
                 raise ConfigError(k, f"{r.prefix} overlaps the on-link prefix {rp.prefix}")
         for p in pools:

@@ -23,7 +23,7 @@ from odm_wire.constants import INFINITY, MobilityType
 __all__ = ["Binding", "BindingState", "BindingTable", "remaining"]
 
 
-class BindingState(str, Enum):
+class BindingState(str, Enum):  # noqa: UP042 - its str() is kept as stored and logged
     """``active``: delegated and extendable. ``declined``: quarantined after a
     Decline until ``valid_until`` (Kea's decline-probation-period), held by
     nobody. ``grace``: a GRACEFUL_REPLACEMENT prefix of another router, kept

@@ -118,7 +118,10 @@ class RaSender:
         self.lla = link_layer_address
         self.enabled = self.cfg.adv_send_advertisements
         self.prefixes: dict[IPv6Network, AdvertisedPrefix] = {}
-        self.stats: Counter = Counter(dict.fromkeys(("ra-sent", "ra-unsolicited-sent", "ra-solicited-sent", "ra-final-sent", "rs-received", "rs-dropped", "ra-received", "ra-inconsistent", "icmp6-parse-failed", "icmp6-internal-errors"), 0))
+        self.stats: Counter = Counter(dict.fromkeys((
+            "ra-sent", "ra-unsolicited-sent", "ra-solicited-sent", "ra-final-sent",
+            "rs-received", "rs-dropped", "ra-received", "ra-inconsistent",
+            "icmp6-parse-failed", "icmp6-internal-errors"), 0))
         self._out: list[Outgoing] = []
         self._events: deque[Event] = deque()
         self._started = False

@@ -28,11 +28,10 @@ __all__ = ["RouterCore"]
 class RouterCore:
     """RAs and DHCPv6-PD on interface ``ifname`` of ``config``.
 
-    ``store``: the lease store; ``server_duid``: the DHCPv6 server DUID;
-    ``clock_offset``: wall-clock minus monotonic seconds (see
-    :class:`DhcpServer`); ``rng``: randomness of the RA timers and of the
-    random allocator (seed it in tests); ``link_layer_address``: the interface MAC for the RA's SLLA option.
-    Call :meth:`start` before feeding datagrams.
+    ``store``: the lease store; ``server_duid``: the DHCPv6 server DUID; ``clock_offset``:
+    wall-clock minus monotonic seconds (see :class:`DhcpServer`); ``rng``: randomness of the RA
+    timers and of the random allocator (seed it in tests); ``link_layer_address``: the interface
+    MAC for the RA's SLLA option. Call :meth:`start` before feeding datagrams.
     """
 
     def __init__(self, config: RouterConfig, ifname: str, store: BindingStore,

@@ -332,8 +332,7 @@ class KeaCommands:
             for k, v in c.items():
                 total[k] = total.get(k, 0) + v
                 per[f"interface[{i['interface']}].{k}"] = v
-        for k, v in st["adapter"].items():
-            total[k] = v
+        total.update(st["adapter"])
         return total | per
 
     def statistic_get(self, args: dict) -> dict:

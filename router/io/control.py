@@ -5,11 +5,11 @@ Unix socket (``[router] control_socket``, default ``/run/odm/router.sock``,
 mode 0660). Kea's commands, ``{"command": NAME, "arguments": {...}}``, are
 answered as Kea answers them (:mod:`router.io.commands`). The older requests
 ``{"op": "status", "id": N, "limit": L}`` (``limit``
-optional: at most L bindings listed per interface, ``binding-count`` gives
-the total) or ``{"op": "ping", "id": N}``; answers
-``{"id": N, "ok": true, "status": {...}}`` / ``{"id": N, "ok": true}``, or
-``{"id": N, "ok": false, "error": "EINVAL", "detail": "..."}`` for an unknown op or a line that is not a JSON object. A connection may carry any
-number of requests; lines longer than 64 KiB close it.
+optional: at most L bindings listed per interface, ``binding-count`` gives the total) or ``{"op":
+"ping", "id": N}``; answers ``{"id": N, "ok": true, "status": {...}}`` / ``{"id": N, "ok": true}``,
+or ``{"id": N, "ok": false, "error": "EINVAL", "detail": "..."}`` for an unknown op or a line that
+is not a JSON object. A connection may carry any number of requests; lines longer than 64 KiB close
+it.
 
 :class:`ControlServer` runs inside the agent's event loop; :func:`request` is
 the blocking client used by ``odm router status``.

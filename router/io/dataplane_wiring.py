@@ -163,10 +163,10 @@ class DataPlaneWiring:
         self._prober.check(st.index, addr, gone)
 
     def _route_add(self, st, prefix: IPv6Network, via: IPv6Address) -> None:
-        """Queue the route of ``prefix`` towards ``via`` (the address its
-        request came from on ``st``: what
-        :func:`router.dataplane.common.route_to_host` does, batched: :mod:`router.io.routes`). An off-link ``via`` (a relay
-        one or more hops away) is reached through the route towards it."""
+        """Queue the route of ``prefix`` towards ``via`` (the address its request came from on
+        ``st``: what :func:`router.dataplane.common.route_to_host` does, batched:
+        :mod:`router.io.routes`). An off-link ``via`` (a relay one or more hops away) is reached
+        through the route towards it."""
         nh = self._next_hop(st, via)
         if nh is None:
             return

@@ -830,7 +830,7 @@ class HostTarget:
             p.run_until(p.now + 60)
             done = [e for e in p.events if type(e) is SetscCompleted and e.request_id == rid]
             if not done or done[0].error is not None:
-                ias = [ia for ia in p.host.pd.snapshot(p.now)]
+                ias = list(p.host.pd.snapshot(p.now))
                 raise InvariantBroken(
                     f"setsc({t.name}) after fuzzing: {done}; IA_PDs {ias}; servers "
                     f"{p.host.status(p.now)['servers']}; sent {_summary(p.record.router_dhcp)}"

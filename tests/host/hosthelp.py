@@ -98,9 +98,9 @@ def ra(pios=(), *, lifetime=1800, managed=False, other=False, code=0, extra=()) 
                                          tuple(pios) + tuple(extra), code=code))
 
 
-def pio(text: str, pl=1800, vl=3600, t=0, a=True, l=True, p=False) -> PrefixInformation:
+def pio(text: str, pl=1800, vl=3600, t=0, a=True, on_link=True, p=False) -> PrefixInformation:
     net = IPv6Network(text)
-    return PrefixInformation(net.prefixlen, net.network_address, vl, pl, l, a, False, p, t)
+    return PrefixInformation(net.prefixlen, net.network_address, vl, pl, on_link, a, False, p, t)
 
 
 def drain(core) -> list:

@@ -178,7 +178,7 @@ def kea_leases(tmp: Path) -> dict[str, dict]:
         return out
     head = lines[0].split(",")
     for line in lines[1:]:
-        row = dict(zip(head, line.split(",")))
+        row = dict(zip(head, line.split(","), strict=False))
         if row.get("lease_type") == "2":  # IA_PD
             out[f"{row['address']}/{row['prefix_len']}"] = row
     return out

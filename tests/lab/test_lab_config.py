@@ -35,5 +35,5 @@ def test_a_lab_file_changes_the_builtin_routers_and_adds_one(tmp_path):
     assert str(cfg.router("ar1").pd_pool) == "2001:db8:4000::/36"
     assert LabConfig.from_dict(cfg.to_dict()) == cfg
     f.write_text("prefix = \n")
-    with pytest.raises(LabConfigError, match="lab.toml"):
+    with pytest.raises(LabConfigError, match=r"lab\.toml"):
         load_config(f)

@@ -117,9 +117,9 @@ def test_each_parser_raises_its_own_error_class():
             super().__init__(f"<{key}> {reason}")
 
     t = Table({"n": "x"}, "lab", error=MyError)
-    with pytest.raises(MyError, match="<lab.n> must be an integer"):
+    with pytest.raises(MyError, match=r"<lab\.n> must be an integer"):
         t.int_("n", None)
-    with pytest.raises(MyError, match="<lab.sub.m> must be true or false"):
+    with pytest.raises(MyError, match=r"<lab\.sub\.m> must be true or false"):
         t.sub({"m": 1}, "lab.sub").bool_("m", False)
 
 
