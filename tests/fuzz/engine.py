@@ -557,15 +557,19 @@ class RouterTarget:
         self.core.start(self.now)
         self.tracker = GrantTracker()
         self.errors = _InternalErrors()
-        logging.getLogger("router.dhcp").addHandler(self.errors)
-        logging.getLogger("router.dhcp").setLevel(logging.ERROR)
+        log = logging.getLogger("router.dhcp")
+        self._log_level = log.level
+        log.addHandler(self.errors)
+        log.setLevel(logging.ERROR)
         self.inputs = 0
         self.sent = 0
         self.sid = encode_duid(SERVER_DUID)
         self._clients = [encode_duid(DuidLL(1, bytes([2, 0, 0, 0, 1, i]))) for i in range(8)]
 
     def close(self) -> None:
-        logging.getLogger("router.dhcp").removeHandler(self.errors)
+        log = logging.getLogger("router.dhcp")
+        log.removeHandler(self.errors)
+        log.setLevel(self._log_level)
         self.store.close()
 
     def next_input(self) -> tuple[bytes, str]:
