@@ -109,7 +109,7 @@ def lab() -> None:
 @lab.command()
 @click.option("--config", "config_file",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="TOML lab configuration (see lab/config.py).")
+              help="TOML lab configuration (see lab/config/model.py).")
 @dataplane_option
 @store_option
 @lab_options

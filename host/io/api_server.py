@@ -17,7 +17,7 @@ default ``/run/odm/host.sock``):
 - answers: ``{"id": N, "ok": true, "address": "2001:db8::1"}`` or
   ``{"id": N, "ok": false, "error": "EAI_REQUIREDIPNOTSUPPORTED" |
   "EAI_REQUIREDIPFAILED" | "ODM_POLICY_DENIED", "detail": "..."}`` (the last:
-  the host's policy refused the caller, host/policy.py); status: ``{"id": N, "ok": true,
+  the host's policy refused the caller, host/core/policy.py); status: ``{"id": N, "ok": true,
   "status": {...}}``.
 - notifications, pushed at any time, without ``id``: ``{"event":
   "address-gone" | "address-deprecated" | "graceful-deadline" |

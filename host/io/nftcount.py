@@ -1,5 +1,5 @@
 """Octets sent per source address, counted by the kernel (nftables), for the
-privacy rotation by bytes (host/privacy.py, spec §7).
+privacy rotation by bytes (host/core/privacy.py, spec §7).
 
 The agent owns one table in the ``ip6`` family, ``odm_host_<iface>``, with a
 base chain on the **output** hook (priority 0, policy accept, no verdicts: it

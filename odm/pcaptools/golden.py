@@ -50,7 +50,7 @@ __all__ = [
 
 #: pcaps/ of the source tree (override with ODM_PCAPS)
 GOLDEN_DIR = Path(os.environ.get("ODM_PCAPS", Path(__file__).resolve().parents[2] / "pcaps"))
-#: lab addresses (lab/config.py): the routers' acc bridges and the host's mh0
+#: lab addresses (lab/config/model.py): the routers' acc bridges and the host's mh0
 ROUTER_LL = {"ar1": IPv6Address("fe80::1"), "ar2": IPv6Address("fe80::2")}
 ROUTER_MAC = {"ar1": bytes.fromhex("02000000a101"), "ar2": bytes.fromhex("02000000a201")}
 HOST_MAC = bytes.fromhex("020000000010")

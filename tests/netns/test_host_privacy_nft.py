@@ -1,5 +1,5 @@
 """Privacy rotation by octets sent, counted by the kernel (nftables), on the
-real host agent (host/privacy.py, host/io/nftcount.py).
+real host agent (host/core/privacy.py, host/io/nftcount.py).
 
 In a lab (cn — ar1 — mh) the host agent rotates SESSION_LASTING addresses
 after 20,000 octets. An application binds a setsc() socket and sends 30 UDP
