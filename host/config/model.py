@@ -144,8 +144,8 @@ class HostConfig:
     rate_limit_count: int | None = None
     rate_limit_interval: float | None = None
     # -- security (docs/security.md, Host) --------------------------------------
-    #: TOML file of who may ask for which type and how much (host/policy_file.py reads it, host/core/policy.py decides);
-    #: None: the built-in default policy.
+    #: TOML file of who may ask for which type and how much (host/policy_file.py reads
+    #: it, host/core/policy.py decides); None: the built-in default policy.
     policy_file: Path | None = None
     #: Routers (link-local addresses) whose RAs are heeded; empty: any router.
     trusted_routers: tuple[str, ...] = ()

@@ -86,6 +86,8 @@ class HostCore:
         #: routers seen since the last carrier change (move detection,
         #: host/core/moves.py)
         self.link_routers: set[IPv6Address] = set()
+        #: when the carrier was lost, until it comes back (:mod:`host.core.moves`)
+        self.carrier_lost_at: float | None = None
         self.policy = policy if policy is not None else default_policy()
         self.trust = trust if trust is not None else TrustFilter.from_config(config)
         self.pd.trust = self.trust

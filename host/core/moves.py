@@ -102,18 +102,27 @@ AFTER_MOVE: dict[MobilityType | None, AfterMove] = {
 def link_changed(core, now: float, address_gone) -> None:
     """The carrier came back on ``core``'s interface (a
     :class:`host.core.host.HostCore`): the host may be on another link
-    (RFC 8653 §4.2). Forget the routers (their default routes go) and the
-    trust filter's per-link learning, send an RS at once, drop the on-link
-    prefixes of the types :data:`AFTER_MOVE` drops — ``address_gone(prefix,
-    reason)`` removes each one's address and tells its sockets — and Rebind
-    every delegated prefix (every type's row says REBIND)."""
-    core.ra.forget_routers()
+    (RFC 8653 §4.2). Forget the routers of the previous link (their default
+    routes go) and the trust filter's per-link learning, send an RS at once,
+    drop the on-link prefixes of the types :data:`AFTER_MOVE` drops —
+    ``address_gone(prefix, reason)`` removes each one's address and tells its
+    sockets — and Rebind every delegated prefix (every type's row says
+    REBIND).
+
+    When the carrier loss was seen (:func:`link_lost`), what was heard since
+    belongs to the new link: nothing crosses a link without carrier. The new
+    link's RA may be read before the carrier-up notice (they come on different
+    sockets); its default route and the prefixes it advertised stay. Without a
+    seen loss (the notice was missed), everything the host knew goes."""
+    lost, core.carrier_lost_at = core.carrier_lost_at, None
+    if lost is None:
+        core.ra.forget_routers()
+        core.link_routers.clear()
+        core.trust.forget_links()
     core.ra.solicit_now(now)
-    core.link_routers.clear()
-    core.trust.forget_links()
     for t, row in AFTER_MOVE.items():
         if row.on_link is OnLink.DROP and t is not None:
-            for net in core.ra.forget_prefixes(t):
+            for net in core.ra.forget_prefixes(t, heard_before=lost):
                 address_gone(net, "moved")
     core.pd.rebind_all(now)
 
@@ -122,6 +131,7 @@ def link_lost(core, now: float) -> None:
     """Carrier lost: the routers of this link are no longer reachable;
     forget them (RouterExpired each, their default routes go). Bindings
     stay: the host may come back, or Rebind at the next router."""
+    core.carrier_lost_at = now
     core.ra.forget_routers()
     core.link_routers.clear()
     core.trust.forget_links()

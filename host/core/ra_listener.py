@@ -81,6 +81,8 @@ class SlaacPrefix:
     preferred_until: float
     valid_until: float
     router: IPv6Address
+    #: when a PIO for it was last heard (core clock)
+    heard_at: float = 0.0
 
 
 def _until(now: float, lifetime: int) -> float:
@@ -208,12 +210,16 @@ class RaListener:
         self.drops(name, now, "RA from %s dropped: %s", src, why)
         self._events.append(RaRejected(src, why))
 
-    def forget_prefixes(self, mobility_type: MobilityType) -> list[IPv6Network]:
+    def forget_prefixes(self, mobility_type: MobilityType,
+                        heard_before: float | None = None) -> list[IPv6Network]:
         """Drop the on-link prefixes of ``mobility_type`` (after a link change:
         a NON_PERSISTENT prefix carries no promise to another link, RFC 8653
-        §3.2); the next RA that advertises one again makes it new. Returns
-        the prefixes dropped."""
-        gone = [net for net, p in self.prefixes.items() if p.mobility_type is mobility_type]
+        §3.2); the next RA that advertises one again makes it new. With
+        ``heard_before``, only those last heard before that time (the ones a
+        router of the new link advertised since stay). Returns the prefixes
+        dropped."""
+        gone = [net for net, p in self.prefixes.items() if p.mobility_type is mobility_type
+                and (heard_before is None or p.heard_at < heard_before)]
         for net in gone:
             del self.prefixes[net]
         return gone
@@ -242,10 +248,11 @@ class RaListener:
                                router, MAX_ONLINK_PREFIXES)
                     return
             sp = SlaacPrefix(net, mt, _until(now, pio.preferred_lifetime),
-                             _until(now, pio.valid_lifetime), router)
+                             _until(now, pio.valid_lifetime), router, now)
             self.prefixes[net] = sp
         else:
             sp = known
+            sp.heard_at = now
             sp.preferred_until = _until(now, pio.preferred_lifetime)  # (e)
             sp.mobility_type = mt
             sp.router = router

@@ -1,6 +1,6 @@
-"""setsc() authorisation on the real host agent (host/core/policy.py, host/policy_file.py): the uid comes
-from the kernel (SO_PEERCRED of the API connection), a non-root application
-over its FIXED quota gets ODM_POLICY_DENIED, the agent logs it, and the router
+"""setsc() authorisation on the real host agent (host/core/policy.py, host/policy_file.py): the uid
+comes from the kernel (SO_PEERCRED of the API connection), a non-root application over its FIXED
+quota gets ODM_POLICY_DENIED, the agent logs it, and the router
 sees no request for it.
 
 In a lab (cn — ar1 — mh) with the built-in default policy (non-root: 1 FIXED).
