@@ -57,24 +57,81 @@ def _walk(options, path):
             yield from _walk(inner, path + (i,))
 
 
-def _msg(name: str, mt: MessageType, doc: str) -> type[Message]:
-    cls: type[Message] = model(type(name, (Message,), {
-        "__doc__": doc, "msg_type": mt, "__annotations__": {}, "__module__": __name__}))
-    return cls
+@model
+class Solicit(Message):
+    """SOLICIT (1), RFC 8415 §18.2.1."""
+
+    msg_type: ClassVar[MessageType] = MessageType.SOLICIT
 
 
-Solicit = _msg("Solicit", MessageType.SOLICIT, "SOLICIT (1), RFC 8415 §18.2.1.")
-Advertise = _msg("Advertise", MessageType.ADVERTISE, "ADVERTISE (2), RFC 8415 §18.3.9.")
-Request = _msg("Request", MessageType.REQUEST, "REQUEST (3), RFC 8415 §18.2.2.")
-Confirm = _msg("Confirm", MessageType.CONFIRM, "CONFIRM (4), RFC 8415 §18.2.3.")
-Renew = _msg("Renew", MessageType.RENEW, "RENEW (5), RFC 8415 §18.2.4.")
-Rebind = _msg("Rebind", MessageType.REBIND, "REBIND (6), RFC 8415 §18.2.5.")
-Reply = _msg("Reply", MessageType.REPLY, "REPLY (7), RFC 8415 §18.3.10.")
-Release = _msg("Release", MessageType.RELEASE, "RELEASE (8), RFC 8415 §18.2.7.")
-Decline = _msg("Decline", MessageType.DECLINE, "DECLINE (9), RFC 8415 §18.2.8.")
-Reconfigure = _msg("Reconfigure", MessageType.RECONFIGURE, "RECONFIGURE (10), RFC 8415 §18.3.11.")
-InformationRequest = _msg("InformationRequest", MessageType.INFORMATION_REQUEST,
-                          "INFORMATION-REQUEST (11), RFC 8415 §18.2.6.")
+@model
+class Advertise(Message):
+    """ADVERTISE (2), RFC 8415 §18.3.9."""
+
+    msg_type: ClassVar[MessageType] = MessageType.ADVERTISE
+
+
+@model
+class Request(Message):
+    """REQUEST (3), RFC 8415 §18.2.2."""
+
+    msg_type: ClassVar[MessageType] = MessageType.REQUEST
+
+
+@model
+class Confirm(Message):
+    """CONFIRM (4), RFC 8415 §18.2.3."""
+
+    msg_type: ClassVar[MessageType] = MessageType.CONFIRM
+
+
+@model
+class Renew(Message):
+    """RENEW (5), RFC 8415 §18.2.4."""
+
+    msg_type: ClassVar[MessageType] = MessageType.RENEW
+
+
+@model
+class Rebind(Message):
+    """REBIND (6), RFC 8415 §18.2.5."""
+
+    msg_type: ClassVar[MessageType] = MessageType.REBIND
+
+
+@model
+class Reply(Message):
+    """REPLY (7), RFC 8415 §18.3.10."""
+
+    msg_type: ClassVar[MessageType] = MessageType.REPLY
+
+
+@model
+class Release(Message):
+    """RELEASE (8), RFC 8415 §18.2.7."""
+
+    msg_type: ClassVar[MessageType] = MessageType.RELEASE
+
+
+@model
+class Decline(Message):
+    """DECLINE (9), RFC 8415 §18.2.8."""
+
+    msg_type: ClassVar[MessageType] = MessageType.DECLINE
+
+
+@model
+class Reconfigure(Message):
+    """RECONFIGURE (10), RFC 8415 §18.3.11."""
+
+    msg_type: ClassVar[MessageType] = MessageType.RECONFIGURE
+
+
+@model
+class InformationRequest(Message):
+    """INFORMATION-REQUEST (11), RFC 8415 §18.2.6."""
+
+    msg_type: ClassVar[MessageType] = MessageType.INFORMATION_REQUEST
 
 
 @model

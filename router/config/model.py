@@ -216,6 +216,15 @@ class Reservation:
     t1: int | None = None
     t2: int | None = None
 
+    def lifetimes(self) -> tuple[int, int]:
+        """(preferred, valid) seconds. Every reservation of a parsed
+        configuration has both (the parser fills in those of the type's first
+        pool, or the defaults); one built without them is a programming error."""
+        pref, valid = self.preferred_lifetime, self.valid_lifetime
+        if pref is None or valid is None:
+            raise ValueError(f"reservation {self.prefix}: lifetimes not resolved")
+        return pref, valid
+
 
 @dataclass(frozen=True)
 class InterfaceConfig:

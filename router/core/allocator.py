@@ -102,7 +102,7 @@ class PoolAllocator:
         if blocked >= size:
             return None
         if self.rng is not None:
-            return self._random_free(blocked)
+            return self._random_free(blocked, self.rng)
         i = self.cursor
         for _ in range(size):
             if i >= size:
@@ -113,10 +113,11 @@ class PoolAllocator:
             i += 1
         return None
 
-    def _random_free(self, blocked: int) -> int | None:
-        """A free index drawn uniformly at random: random probes while the
-        pool is mostly free, else a scan from a random start."""
-        used, reserved, size, rng = self.used, self.reserved, self.size, self.rng
+    def _random_free(self, blocked: int, rng: random.Random) -> int | None:
+        """A free index drawn uniformly at random (from ``rng``, the pool's):
+        random probes while the pool is mostly free, else a scan from a
+        random start."""
+        used, reserved, size = self.used, self.reserved, self.size
         if blocked * 2 <= size:
             for _ in range(64):
                 i = rng.randrange(size)
@@ -168,7 +169,9 @@ class Allocator:
         pools hold the same prefix)."""
         for p in among:
             pa = self.pools.get(p.name)
-            i = pa.index(net) if pa is not None else None
+            if pa is None:
+                continue
+            i = pa.index(net)
             if i is not None:
                 return pa, i
         for pa in self._list:

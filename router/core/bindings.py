@@ -209,8 +209,8 @@ class BindingTable:
     def pop_expired(self, now: float, limit: int = 100000) -> list[Binding]:
         """Remove from the heap and return the bindings whose valid lifetime
         ended at or before ``now`` (they stay in the table; the caller removes)."""
-        out = []
-        seen = set()
+        out: list[Binding] = []
+        seen: set[IPv6Network] = set()
         h = self._heap
         while h and h[0][0] <= now and len(out) < limit:
             t, _, p = heapq.heappop(h)

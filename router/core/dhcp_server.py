@@ -298,11 +298,11 @@ class DhcpServer:
         mt = msg.msg_type
         st[RECEIVED_COUNTERS.get(mt, "pkt6-unknown-received")] += 1
         try:
-            if mt is MessageType.RELAY_FORW:
+            if isinstance(msg, RelayForw):  # msg_type RELAY_FORW
                 self._relay(msg, src, now)
                 return
             handler = self._handlers.get(mt)
-            if handler is None:
+            if handler is None or not isinstance(msg, Message):  # (a Relay-Repl has none)
                 self._drop(now, "unexpected", "%s: %s from %s is not for a server; dropped",
                            self.ifname, type(msg).__name__, src)
                 return

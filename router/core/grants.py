@@ -199,8 +199,7 @@ class Grants:
         r = self._reservation_for(ctx.duid, iaid, mt) if self._reservations else None
         if r is None or self.leases.table.get(r.prefix) is not None:
             return None
-        b = self._new_binding(ctx, iaid, mt, r.prefix, None, r.preferred_lifetime,
-                              r.valid_lifetime)
+        b = self._new_binding(ctx, iaid, mt, r.prefix, None, *r.lifetimes())
         loc = self.leases.allocator.locate(r.prefix)
         return b, (loc[0] if loc else None)
 
@@ -290,8 +289,7 @@ class Grants:
             return None
         r = self._reservation_for(ctx.duid, iaid, mt)
         if r is not None and r.prefix == net:
-            b = self._new_binding(ctx, iaid, mt, net, None, r.preferred_lifetime,
-                                  r.valid_lifetime)
+            b = self._new_binding(ctx, iaid, mt, net, None, *r.lifetimes())
             loc = leases.allocator.locate(net)
             return b if leases.add_new(b, loc[0] if loc else None) else None
         loc = leases.allocator.locate(net, self.iface.pools_for(mt))

@@ -104,7 +104,7 @@ class Leases:
                 continue
             pa = pools.get(b.pool) if b.pool is not None else None
             i = pa.index(b.prefix) if pa is not None else None
-            if i is not None:
+            if pa is not None and i is not None:
                 pa.used.add(i)
             else:
                 self.allocator.mark_used(b.prefix)
@@ -226,7 +226,9 @@ class Leases:
     def _added(self, b: Binding, pa: PoolAllocator | None) -> bool:
         self.table.add(b)
         if pa is not None:
-            pa.claim(pa.index(b.prefix))
+            i = pa.index(b.prefix)  # not None: ``pa`` is the pool ``b.prefix`` came from
+            if i is not None:
+                pa.claim(i)
             pa.cumulative += 1
         self.stats["cumulative-assigned-pds"] += 1
         self.events.append(_event(PrefixDelegated, b))

@@ -61,7 +61,7 @@ class NextHops:
         if lt is None:
             return False
         old = b.client_ll
-        if old is not None and old != ctx.client_ll and not self._may_move(b, ctx):
+        if old is not None and old != ctx.client_ll and not self._may_move(b, ctx, old):
             self.leases.extend_same_route(b, lt, ctx.wall)
             return True
         self.pending.pop(b.prefix, None)
@@ -72,11 +72,11 @@ class NextHops:
                      "discovery)", self.ifname, b.prefix, ctx.client_ll, old)
         return True
 
-    def _may_move(self, b: Binding, ctx: Ctx) -> bool:
-        """May ``b``'s route move from its next hop to ``ctx.client_ll``? Only
-        when the adapter has found the current next hop gone from the link
-        (RFC 4861 §7.3.3); otherwise the change waits for the verdict."""
-        old = b.client_ll
+    def _may_move(self, b: Binding, ctx: Ctx, old: IPv6Address) -> bool:
+        """May ``b``'s route move from its next hop ``old`` to
+        ``ctx.client_ll``? Only when the adapter has found the current next
+        hop gone from the link (RFC 4861 §7.3.3); otherwise the change waits
+        for the verdict."""
         until = self.gone.get(old)
         if until is not None and until >= ctx.now:
             return True

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 
@@ -40,6 +41,7 @@ from odm_wire.constants import ALL_NODES, INFINITY, MobilityType
 from odm_wire.errors import WireFormatError
 from odm_wire.nd import (
     Mtu,
+    NdOption,
     PrefixInformation,
     Rdnss,
     RouterAdvertisement,
@@ -217,7 +219,7 @@ class RaSender:
         return out
 
     # ----------------------------------------------------------- lifecycle
-    def start(self, now: float, stale: list[IPv6Network] = ()) -> None:
+    def start(self, now: float, stale: Iterable[IPv6Network] = ()) -> None:
         """Become an advertising interface at ``now``: the configured prefixes,
         plus ``stale`` ones (advertised before a restart, not configured any
         more) withdrawn; the first RA is due at once."""
@@ -226,9 +228,9 @@ class RaSender:
         self._started = True
         for p in self.cfg.prefixes:
             self.prefixes[p.prefix] = self._from_config(p, now)
-        for p in stale:
-            if p not in self.prefixes:
-                self.add_stale_prefix(p, now)
+        for net in stale:
+            if net not in self.prefixes:
+                self.add_stale_prefix(net, now)
         if not self.enabled:
             return
         self._initial_left = self.timers.max_initial_rtr_advertisements
@@ -302,7 +304,7 @@ class RaSender:
                       self.ifname, src, exc, level=logging.INFO)
             return
         try:
-            if type(msg) is RouterSolicitation:
+            if isinstance(msg, RouterSolicitation):
                 self.handle_rs(msg, src, hop_limit, now)
             else:
                 self._check_foreign_ra(msg, src, hop_limit, now)
@@ -400,7 +402,7 @@ class RaSender:
         do not fit the IPv6 minimum MTU). ``final``: router lifetime 0 (and
         preferred 0 with ``deprecate_prefixes_on_exit``)."""
         c = self.cfg
-        head = []
+        head: list[NdOption] = []
         if self.lla is not None and c.include_source_link_layer_address:
             head.append(SourceLinkLayerAddress(self.lla))
         if c.adv_link_mtu:

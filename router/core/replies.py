@@ -32,6 +32,7 @@ from odm_wire.dhcp6 import (
     IAPrefix,
     Message,
     OdmVendorOpts,
+    Option,
     Preference,
     ServerId,
     StatusCode,
@@ -131,9 +132,9 @@ class Replies:
         cid = ctx.client_id
         return (cid, self.server_id) if cid is not None else (self.server_id,)
 
-    def oro_options(self, ctx: Ctx) -> list:
+    def oro_options(self, ctx: Ctx) -> list[Option]:
         """The options the client's ORO asked for that this server has."""
-        out = []
+        out: list[Option] = []
         if OptionCode.VENDOR_OPTS in ctx.oro and self.iface.offered_types:
             out.append(self.supported)
         if OptionCode.DNS_SERVERS in ctx.oro and self.dns is not None:
@@ -145,16 +146,15 @@ class Replies:
         """An Advertise or Reply (``cls``) for ``answers`` (module docstring).
         ``na_status``: the status of IA_NAs (None: NoAddrsAvail, odm delegates
         no addresses; NoBinding for a Renew or Rebind)."""
-        t1 = t2 = None  # the smallest T1 and T2 of the IA_PDs with timers
+        least: tuple[int, int] | None = None  # the smallest T1 and T2 of the IA_PDs with timers
         for a in answers:
-            if a.t1 is not None:
-                if t1 is None:
-                    t1, t2 = a.t1, a.t2
+            if a.t1 is not None and a.t2 is not None:  # (add() sets both)
+                if least is None:
+                    least = (a.t1, a.t2)
                 else:
-                    t1, t2 = min(t1, a.t1), min(t2, a.t2)
-        if t1 is None:
-            t1 = t2 = 0
-        elif t1 > t2:
+                    least = (min(least[0], a.t1), min(least[1], a.t2))
+        t1, t2 = least if least is not None else (0, 0)
+        if t1 > t2:
             t1 = t2
         opts = [*self.ids(ctx), *extra]
         for a in answers:
@@ -201,7 +201,7 @@ class Replies:
         if pref != INFINITY:
             t2 = min(t2, pref)
             t1 = min(t1, t2)
-        if a.t1 is None:
+        if a.t1 is None or a.t2 is None:  # (set together: both or neither)
             a.t1, a.t2 = t1, t2
         else:
             a.t1, a.t2 = min(a.t1, t1), min(a.t2, t2)

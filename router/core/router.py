@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Iterable
 from ipaddress import IPv6Address, IPv6Network
 
 from odm_sansio import Outgoing
@@ -45,7 +46,7 @@ class RouterCore:
         self.dhcp = DhcpServer(config, self.iface, store, server_duid, clock_offset=clock_offset,
                                rng=rng)
 
-    def start(self, now: float, stale_prefixes: list[IPv6Network] = ()) -> None:
+    def start(self, now: float, stale_prefixes: Iterable[IPv6Network] = ()) -> None:
         """Start advertising at ``now`` (monotonic seconds); ``stale_prefixes``
         were advertised before a restart and are withdrawn (0 lifetimes)."""
         self.ra.start(now, stale_prefixes)

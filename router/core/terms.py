@@ -50,7 +50,7 @@ class Terms:
             return self._pool_timers[p.name]
         r = self.reservation_of(b) if b.anchor == self.router_id else None
         if r is not None:
-            return t1_t2(r.preferred_lifetime, r.t1, r.t2)
+            return t1_t2(r.lifetimes()[0], r.t1, r.t2)
         return t1_t2(b.preferred_lifetime, None, None)
 
     def lifetimes_for(self, b: Binding) -> tuple[int, int] | None:
@@ -63,5 +63,5 @@ class Terms:
             return p.preferred_lifetime, p.valid_lifetime
         r = self.reservation_of(b)
         if r is not None:
-            return r.preferred_lifetime, r.valid_lifetime
+            return r.lifetimes()
         return None
