@@ -7,10 +7,12 @@ from hosthelp import (
     CLIENT,
     ROUTER_LL,
     SERVER_LL,
-    advertise,
+    ScriptedServer,
+    alone,
     config,
     decoded,
     drain,
+    of,
     pio,
     prefix,
     ra,
@@ -41,30 +43,12 @@ def core(**kw):
     return HostCore(config(**kw), CLIENT, b"secret", rng=rng())
 
 
-def of(evs, cls):
-    return [e for e in evs if type(e) is cls]
-
-
-def serve(c, now, grants, *, rapid=False, **kw):
-    """Answer every DHCPv6 message the core sent: Solicit → Advertise(255),
-    Request → Reply with ``grants[type]`` (a prefix text or None = NoPrefixAvail)."""
-    for m in decoded(c.datagrams_to_send()):
-        ia = m.ia_pds[0]
-        t = ia.prefixes[0].mobility_type if ia.prefixes else None
-        g = grants.get(t)
-        pf = [prefix(g, t=t)] if g else []
-        st = None if g else SC.NO_PREFIX_AVAIL
-        if type(m) is Solicit:
-            c.handle_datagram(advertise(m, pf, pref=255, ia_status=st, **kw), SERVER_LL, now)
-        elif type(m) is Request:
-            c.handle_datagram(reply(m, pf, ia_status=st, **kw), SERVER_LL, now)
-        elif type(m) is Release:
-            c.handle_datagram(reply(m, [], t1=0, t2=0), SERVER_LL, now)
-
-
 def serve_all(c, now, grants, **kw):
-    for _ in range(4):
-        serve(c, now, grants, **kw)
+    """Answer every DHCPv6 message the core sent, for four rounds
+    (hosthelp.ScriptedServer): Solicit → Advertise(255), Request → Reply with
+    ``grants[type]`` (a prefix text or None = NoPrefixAvail), Release → empty
+    Reply; ``kw`` goes to each Advertise and Reply."""
+    ScriptedServer(grants=grants, **kw).serve(c, now)
 
 
 def test_setsc_asks_network_then_address_added_before_answer():
@@ -161,13 +145,9 @@ def test_no_server_at_all_times_out_with_notsupported():
     c.start(0.0)
     c.datagrams_to_send()
     c.setsc(1, 1, MT.FIXED, 0.5)
-    now = 0.5
-    done = []
-    while not done:
-        now = c.get_timer()
-        c.handle_timer(now)
-        c.datagrams_to_send()
-        done = of(drain(c), SetscCompleted)
+    link, _ = alone(c)
+    done = link.wait_for(lambda: of(drain(c), SetscCompleted), 60.0)
+    now = link.now
     assert now == pytest.approx(2.5)
     assert done[0].error == FailureReason.NOTSUPPORTED
     # the on-demand acquisition was abandoned with it
@@ -200,10 +180,9 @@ def test_holders_told_when_their_address_goes():
     c.setsc(1, 7, MT.NON_PERSISTENT, 1.0)
     drain(c)
     c.rebind_all(5.0)
-    sent = []
-    while len(sent) < 2:
-        c.handle_timer(c.get_timer())
-        sent += decoded(c.datagrams_to_send())
+    link, out = alone(c)
+    link.wait_for(lambda: len(decoded(o for _, o in out)) >= 2, 60.0)
+    sent = decoded(o for _, o in out)
     for m in sent:
         t = m.ia_pds[0].prefixes[0].mobility_type
         if t == MT.NON_PERSISTENT:
@@ -264,10 +243,9 @@ def test_untyped_grant_released_even_after_setsc_gave_up():
     assert of(drain(c), SetscCompleted)[0].error == FailureReason.NOTSUPPORTED
     (rel,) = decoded(c.datagrams_to_send())
     assert type(rel) is Release
-    again = []
-    while not again and c.get_timer() < 5.0:  # retransmitted until answered
-        c.handle_timer(c.get_timer())
-        again = decoded(c.datagrams_to_send())
+    link, out = alone(c)  # retransmitted until answered
+    link.wait_for(lambda: decoded(o for _, o in out), 5.0)
+    again = decoded(o for _, o in out)
     assert [type(m) for m in again] == [Release]
     c.handle_datagram(reply(rel, [], t1=0, t2=0), SERVER_LL, 3.0)
     assert all(ia.mobility_type is None for ia in c.pd.ias.values())
@@ -306,7 +284,7 @@ def test_a_refused_request_that_ends_the_setsc_sends_no_solicit_behind_it():
     IA_PD the host has forgotten (its Reply is dropped, the binding leaks)."""
     c = core(rapid_commit=True)
     c.start(0.0)
-    serve_all(c, 0.0, {None: PL}, rapid=True)
+    serve_all(c, 0.0, {None: PL})
     drain(c)
     c.setsc(1, 1, MT.NON_PERSISTENT, 1.0)
     (req,) = decoded(c.datagrams_to_send())
@@ -332,12 +310,9 @@ def test_ended_exchanges_leave_the_rate_limit_queue_and_cost_no_token():
     assert len(decoded(c.datagrams_to_send())) == 2
     c.rebind_all(0.5)  # nothing bound: every IA_PD solicits anew
     assert decoded(c.datagrams_to_send()) == []
-    sent = []
-    t = c.get_timer()
-    while t is not None and t <= 5.5:
-        c.handle_timer(t)
-        sent += decoded(c.datagrams_to_send())
-        t = c.get_timer()
+    link, out = alone(c)
+    link.run_until(5.5)
+    sent = decoded(o for _, o in out)
     assert [type(m) for m in sent] == [Solicit]
 
 
