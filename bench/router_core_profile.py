@@ -235,7 +235,8 @@ def main() -> int:
     ap.add_argument("--exchanges", type=int, default=20000, help="timed exchanges per run")
     ap.add_argument("--warmup", type=int, default=2000, help="exchanges before timing")
     ap.add_argument("--batch", type=int, default=32, help="datagrams per commit")
-    ap.add_argument("--sync", default="normal", choices=("off", "normal", "full"))
+    ap.add_argument("--sync", default="normal", choices=("normal", "full", "extra"),
+                    help="lease_db_synchronous (the values the router accepts)")
     ap.add_argument("--rapid", action="store_true", help="Solicit with Rapid Commit")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="print cProfile top functions")
