@@ -9,34 +9,12 @@ from ipaddress import IPv6Address, IPv6Network
 from host.config import HostConfig
 from odm_sansio import linksim
 from odm_wire import constants as C
+from odm_wire import dhcp6
 from odm_wire.constants import MobilityType
-from odm_wire.dhcp6 import (
-    IANA,
-    IAPD,
-    Advertise,
-    ClientId,
-    Duid,
-    DuidLL,
-    IAPrefix,
-    OdmVendorOpts,
-    Preference,
-    RapidCommit,
-    Release,
-    Renew,
-    Reply,
-    Request,
-    ServerId,
-    Solicit,
-    StatusCode,
-    SupportedTypesSubOption,
-    decode_dhcp6,
-    encode_dhcp6,
-    mobility_type_option,
-)
 from odm_wire.nd import PrefixInformation, RouterAdvertisement, encode_nd
 
-SERVER = DuidLL(1, b"\x02\x00\x00\x00\x00\x01")
-CLIENT = DuidLL(1, b"\x02\x00\x00\x00\x00\x02")
+SERVER = dhcp6.DuidLL(1, b"\x02\x00\x00\x00\x00\x01")
+CLIENT = dhcp6.DuidLL(1, b"\x02\x00\x00\x00\x00\x02")
 SERVER_LL = IPv6Address("fe80::ff:fe00:1")
 ROUTER_LL = IPv6Address("fe80::ff:fe00:1")
 CLIENT_LL = IPv6Address("fe80::ff:fe00:2")
@@ -54,15 +32,15 @@ def rng(seed: int = 1) -> random.Random:
 
 
 def decoded(outgoing) -> list:
-    return [decode_dhcp6(o.payload) for o in outgoing if o.kind == "dhcp6"]
+    return [dhcp6.decode_dhcp6(o.payload) for o in outgoing if o.kind == "dhcp6"]
 
 
-def prefix(text: str, pl: int = 3000, vl: int = 4000, t=None, extra=()) -> IAPrefix:
+def prefix(text: str, pl: int = 3000, vl: int = 4000, t=None, extra=()) -> dhcp6.IAPrefix:
     net = IPv6Network(text)
     opts = tuple(extra)
     if t is not None:
-        opts = (mobility_type_option(t),) + opts
-    return IAPrefix(pl, vl, net.prefixlen, net.network_address, opts)
+        opts = (dhcp6.mobility_type_option(t),) + opts
+    return dhcp6.IAPrefix(pl, vl, net.prefixlen, net.network_address, opts)
 
 
 def answer(cls, req, prefixes=(), *, t1=1000, t2=2000, status=None, iaid=None,
@@ -72,30 +50,30 @@ def answer(cls, req, prefixes=(), *, t1=1000, t2=2000, status=None, iaid=None,
     iaid = req.ia_pds[0].iaid if iaid is None else iaid
     ia_opts = tuple(prefixes)
     if ia_status is not None:
-        ia_opts += (StatusCode(ia_status, "scripted"),)
-    opts = [ClientId(client or req.client_duid), ServerId(server)]
+        ia_opts += (dhcp6.StatusCode(ia_status, "scripted"),)
+    opts = [dhcp6.ClientId(client or req.client_duid), dhcp6.ServerId(server)]
     if status is not None:
-        opts.append(StatusCode(status, "top"))
+        opts.append(dhcp6.StatusCode(status, "top"))
     if pref is not None:
-        opts.append(Preference(pref))
+        opts.append(dhcp6.Preference(pref))
     if rapid:
-        opts.append(RapidCommit())
+        opts.append(dhcp6.RapidCommit())
     if top_type is not None:
-        opts.append(mobility_type_option(top_type))
+        opts.append(dhcp6.mobility_type_option(top_type))
     if supported is not None:
-        opts.append(OdmVendorOpts((SupportedTypesSubOption(tuple(supported)),)))
-    opts.append(IAPD(iaid, t1, t2, ia_opts))
+        opts.append(dhcp6.OdmVendorOpts((dhcp6.SupportedTypesSubOption(tuple(supported)),)))
+    opts.append(dhcp6.IAPD(iaid, t1, t2, ia_opts))
     opts.extend(extra_ia)
     opts.extend(extra)
-    return encode_dhcp6(cls(req.transaction_id if xid is None else xid, tuple(opts)))
+    return dhcp6.encode_dhcp6(cls(req.transaction_id if xid is None else xid, tuple(opts)))
 
 
 def advertise(req, prefixes=(), **kw) -> bytes:
-    return answer(Advertise, req, prefixes, **kw)
+    return answer(dhcp6.Advertise, req, prefixes, **kw)
 
 
 def reply(req, prefixes=(), **kw) -> bytes:
-    return answer(Reply, req, prefixes, **kw)
+    return answer(dhcp6.Reply, req, prefixes, **kw)
 
 
 def ra(pios=(), *, lifetime=1800, managed=False, other=False, code=0, extra=()) -> bytes:
@@ -140,8 +118,9 @@ class ScriptedServer:
     def __init__(self, legacy: str | None = None, lifetimes: tuple[int, int] | None = None,
                  timers: tuple[int, int] | None = None, *,
                  grants: dict[MobilityType | None, str | None] | None = None,
-                 server: Duid = SERVER, src: IPv6Address = SERVER_LL,
-                 answers: tuple[type, ...] = (Solicit, Request, Release), **kw) -> None:
+                 server: dhcp6.Duid = SERVER, src: IPv6Address = SERVER_LL,
+                 answers: tuple[type, ...] = (dhcp6.Solicit, dhcp6.Request, dhcp6.Release),
+                 **kw) -> None:
         self.legacy = legacy
         self.lifetimes = lifetimes
         self.timers = timers
@@ -158,7 +137,7 @@ class ScriptedServer:
         most ``rounds`` rounds (:func:`serve`)."""
         return serve(c, now, self, rounds=rounds)
 
-    def _prefixes(self, m, t) -> tuple[list[IAPrefix], dict]:
+    def _prefixes(self, m, t) -> tuple[list[dhcp6.IAPrefix], dict]:
         """The IAPREFIXes granted to ``m`` (of type ``t``) and, when none
         is, the status that says so."""
         life = {} if self.lifetimes is None else {"pl": self.lifetimes[0],
@@ -180,20 +159,20 @@ class ScriptedServer:
     def _answer(self, payload: bytes, kind: str, src) -> bytes | None:
         if kind != "dhcp6":
             return None
-        m = decode_dhcp6(payload)
+        m = dhcp6.decode_dhcp6(payload)
         self.sent.append(m)
         if type(m) not in self.answers:
             return None
-        if type(m) is Release:
+        if type(m) is dhcp6.Release:
             return reply(m, [], t1=0, t2=0, server=self.server)
         ia = m.ia_pds[0]
         t = ia.prefixes[0].mobility_type if ia.prefixes else None
         pf, status = self._prefixes(m, t)
         kw = {} if self.timers is None else {"t1": self.timers[0], "t2": self.timers[1]}
         kw.update(self.kw, server=self.server, **status)
-        if type(m) is Solicit:
+        if type(m) is dhcp6.Solicit:
             return advertise(m, pf, pref=255, **kw)
-        if type(m) in (Request, Renew):
+        if type(m) in (dhcp6.Request, dhcp6.Renew):
             return reply(m, pf, **kw)
         return None
 
@@ -226,7 +205,6 @@ def alone(c, now: float = 0.0) -> tuple[linksim.Link, list]:
 
 __all__ = [
     "CLIENT",
-    "IANA",
     "ROUTER_LL",
     "SERVER",
     "SERVER_LL",

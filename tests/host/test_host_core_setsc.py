@@ -43,6 +43,15 @@ def core(**kw):
     return HostCore(config(**kw), CLIENT, b"secret", rng=rng())
 
 
+def bound(grants=None, serve=None, **kw):
+    """A core made with ``kw``, started at 0 and served ``grants`` (by
+    default PL untyped) by :func:`serve_all` with ``serve`` keywords."""
+    c = core(**kw)
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL} if grants is None else grants, **(serve or {}))
+    return c
+
+
 def serve_all(c, now, grants, **kw):
     """Answer every DHCPv6 message the core sent, for four rounds
     (hosthelp.ScriptedServer): Solicit → Advertise(255), Request → Reply with
@@ -52,9 +61,7 @@ def serve_all(c, now, grants, **kw):
 
 
 def test_setsc_asks_network_then_address_added_before_answer():
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound()
     drain(c)
     c.setsc(1, owner=10, address_type=MT.SESSION_LASTING, now=1.0)
     serve_all(c, 1.0, {None: PL, MT.SESSION_LASTING: P1})
@@ -70,9 +77,7 @@ def test_setsc_asks_network_then_address_added_before_answer():
 
 
 def test_setsc_with_held_address_answers_at_once_without_sending():
-    c = core(boot_types=(MT.FIXED,))
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL, MT.FIXED: P1})
+    c = bound({None: PL, MT.FIXED: P1}, boot_types=(MT.FIXED,))
     drain(c)
     c.setsc(5, 1, MT.FIXED, 2.0)
     (done,) = of(drain(c), SetscCompleted)
@@ -85,9 +90,7 @@ def test_setsc_with_held_address_answers_at_once_without_sending():
 
 
 def test_on_net_asks_for_a_new_prefix_even_when_one_is_held():
-    c = core(boot_types=(MT.NON_PERSISTENT,))
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL, MT.NON_PERSISTENT: P1})
+    c = bound({None: PL, MT.NON_PERSISTENT: P1}, boot_types=(MT.NON_PERSISTENT,))
     drain(c)
     c.setsc(1, 1, MT.NON_PERSISTENT, 3.0, on_net=True)
     assert not of(drain(c), SetscCompleted)
@@ -100,9 +103,7 @@ def test_on_net_asks_for_a_new_prefix_even_when_one_is_held():
 
 
 def test_last_close_releases_session_lasting_and_keeps_fixed():
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound()
     c.setsc(1, 1, MT.SESSION_LASTING, 1.0)
     c.setsc(2, 2, MT.FIXED, 1.0)
     serve_all(c, 1.0, {MT.SESSION_LASTING: P1, MT.FIXED: P2})
@@ -125,9 +126,7 @@ def test_last_close_releases_session_lasting_and_keeps_fixed():
 
 
 def test_plain_server_gives_notsupported_and_no_typed_ask_without_setsc():
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound()
     # backward compatibility: nothing typed went out on its own
     drain(c)
     c.setsc(1, 1, MT.GRACEFUL_REPLACEMENT, 1.0)
@@ -155,9 +154,7 @@ def test_no_server_at_all_times_out_with_notsupported():
 
 
 def test_network_offering_the_type_but_out_of_prefixes_gives_failed():
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL}, supported=[MT.FIXED, MT.SESSION_LASTING])
+    c = bound(serve={"supported": [MT.FIXED, MT.SESSION_LASTING]})
     drain(c)
     c.setsc(1, 1, MT.FIXED, 1.0)
     serve_all(c, 1.0, {None: PL}, supported=[MT.FIXED, MT.SESSION_LASTING])
@@ -174,9 +171,7 @@ def test_reserved_address_type_fails_at_once(t):
 
 
 def test_holders_told_when_their_address_goes():
-    c = core(boot_types=(MT.NON_PERSISTENT,))
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL, MT.NON_PERSISTENT: P1})
+    c = bound({None: PL, MT.NON_PERSISTENT: P1}, boot_types=(MT.NON_PERSISTENT,))
     c.setsc(1, 7, MT.NON_PERSISTENT, 1.0)
     drain(c)
     c.rebind_all(5.0)
@@ -233,9 +228,7 @@ def test_dad_failure_forms_next_address():
 
 
 def test_untyped_grant_released_even_after_setsc_gave_up():
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound()
     drain(c)
     c.setsc(1, 1, MT.FIXED, 1.0)
     (req,) = decoded(c.datagrams_to_send())
@@ -256,9 +249,7 @@ def test_setsc_again_on_the_same_socket_keeps_its_session_lasting_address():
     application socket) must not drop its only reference first: that ran the
     release policy and gave the SESSION_LASTING prefix back, then asked the
     network for a new one."""
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound()
     c.setsc(1, 1, MT.SESSION_LASTING, 1.0)
     serve_all(c, 1.0, {MT.SESSION_LASTING: P1})
     (first,) = of(drain(c), SetscCompleted)
@@ -282,9 +273,7 @@ def test_a_refused_request_that_ends_the_setsc_sends_no_solicit_behind_it():
     acquisition at once; the Solicit the client had just queued to try again
     must not go out — with Rapid Commit a server would commit a prefix to an
     IA_PD the host has forgotten (its Reply is dropped, the binding leaks)."""
-    c = core(rapid_commit=True)
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound(rapid_commit=True)
     drain(c)
     c.setsc(1, 1, MT.NON_PERSISTENT, 1.0)
     (req,) = decoded(c.datagrams_to_send())
@@ -322,9 +311,7 @@ def test_onlink_prefix_inside_a_delegated_one_gets_an_address_of_its_own():
     the RA prefix running out removed the kernel address the delegated prefix
     still handed out (fuzz finding 2). The second one formed moves on to the
     next DAD_Counter."""
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound()
     drain(c)
     (pd_addr,) = [a.address for a in c.addrs.by_prefix.values()]
     c.handle_datagram(ra([pio("2001:db8:8000::/64", pl=30, vl=60)]), ROUTER_LL, 1.0,
