@@ -42,17 +42,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.fuzz.engine import (
-    CodecTarget,
-    HostTarget,
-    InvariantBroken,
-    Mutator,
-    RouterTarget,
-    default_corpus,
-)
+from tests.fuzz import engine
 
 
-def classify(exc: InvariantBroken) -> str:
+def classify(exc: engine.InvariantBroken) -> str:
     text = str(exc)
     if "exception escaped" in text or "last-resort" in text:
         return "unhandled"
@@ -68,12 +61,12 @@ def run_target(name: str, n: int, check_every: int, seed: int, corpus, work: Pat
     def make():
         d = Path(tempfile.mkdtemp(dir=work))
         if name == "router":
-            return RouterTarget(d, corpus, rng)
+            return engine.RouterTarget(d, corpus, rng)
         if name == "host":
-            return HostTarget(d, corpus, rng)
-        return CodecTarget()
+            return engine.HostTarget(d, corpus, rng)
+        return engine.CodecTarget()
 
-    def fail(exc: InvariantBroken, data: bytes) -> None:
+    def fail(exc: engine.InvariantBroken, data: bytes) -> None:
         kind = classify(exc)
         res[kind] += 1
         if len(res["examples"]) < 5:
@@ -82,7 +75,7 @@ def run_target(name: str, n: int, check_every: int, seed: int, corpus, work: Pat
             res["examples"].append(f"{f}: {str(exc)[:300]}")
 
     seeds = corpus.all()
-    mut = Mutator(rng)
+    mut = engine.Mutator(rng)
     t = make()
     start = time.perf_counter()
     last = start
@@ -98,7 +91,7 @@ def run_target(name: str, n: int, check_every: int, seed: int, corpus, work: Pat
                 t.run_one(data)
             else:
                 t.run_one(data, kind)
-        except InvariantBroken as exc:
+        except engine.InvariantBroken as exc:
             fail(exc, data)
             if name != "codec":
                 t.close()
@@ -107,7 +100,7 @@ def run_target(name: str, n: int, check_every: int, seed: int, corpus, work: Pat
             res["checks"] += 1
             try:
                 t.check_alive()
-            except InvariantBroken as exc:
+            except engine.InvariantBroken as exc:
                 fail(exc, b"")
             if name == "host":  # a fresh pair: bounded state, a fresh start each episode
                 t.close()
@@ -121,7 +114,7 @@ def run_target(name: str, n: int, check_every: int, seed: int, corpus, work: Pat
         res["checks"] += 1
         try:
             t.check_alive()
-        except InvariantBroken as exc:
+        except engine.InvariantBroken as exc:
             fail(exc, b"")
         t.close()
     res["seconds"] = round(time.perf_counter() - start, 1)
@@ -188,7 +181,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="h5-fuzz-"))
     results = []
     try:
-        corpus = default_corpus()
+        corpus = engine.default_corpus()
         print(f"corpus: {len(corpus.router_dhcp)} DHCPv6 to a router, {len(corpus.router_icmp)} "
               f"RS, {len(corpus.host_dhcp)} DHCPv6 to a host, {len(corpus.host_icmp)} RA",
               flush=True)

@@ -7,10 +7,12 @@ from hosthelp import (
     CLIENT,
     ROUTER_LL,
     SERVER_LL,
-    advertise,
+    ScriptedServer,
+    alone,
     config,
     decoded,
     drain,
+    of,
     pio,
     prefix,
     ra,
@@ -41,36 +43,25 @@ def core(**kw):
     return HostCore(config(**kw), CLIENT, b"secret", rng=rng())
 
 
-def of(evs, cls):
-    return [e for e in evs if type(e) is cls]
-
-
-def serve(c, now, grants, *, rapid=False, **kw):
-    """Answer every DHCPv6 message the core sent: Solicit → Advertise(255),
-    Request → Reply with ``grants[type]`` (a prefix text or None = NoPrefixAvail)."""
-    for m in decoded(c.datagrams_to_send()):
-        ia = m.ia_pds[0]
-        t = ia.prefixes[0].mobility_type if ia.prefixes else None
-        g = grants.get(t)
-        pf = [prefix(g, t=t)] if g else []
-        st = None if g else SC.NO_PREFIX_AVAIL
-        if type(m) is Solicit:
-            c.handle_datagram(advertise(m, pf, pref=255, ia_status=st, **kw), SERVER_LL, now)
-        elif type(m) is Request:
-            c.handle_datagram(reply(m, pf, ia_status=st, **kw), SERVER_LL, now)
-        elif type(m) is Release:
-            c.handle_datagram(reply(m, [], t1=0, t2=0), SERVER_LL, now)
+def bound(grants=None, serve=None, **kw):
+    """A core made with ``kw``, started at 0 and served ``grants`` (by
+    default PL untyped) by :func:`serve_all` with ``serve`` keywords."""
+    c = core(**kw)
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL} if grants is None else grants, **(serve or {}))
+    return c
 
 
 def serve_all(c, now, grants, **kw):
-    for _ in range(4):
-        serve(c, now, grants, **kw)
+    """Answer every DHCPv6 message the core sent, for four rounds
+    (hosthelp.ScriptedServer): Solicit → Advertise(255), Request → Reply with
+    ``grants[type]`` (a prefix text or None = NoPrefixAvail), Release → empty
+    Reply; ``kw`` goes to each Advertise and Reply."""
+    ScriptedServer(grants=grants, **kw).serve(c, now)
 
 
 def test_setsc_asks_network_then_address_added_before_answer():
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound()
     drain(c)
     c.setsc(1, owner=10, address_type=MT.SESSION_LASTING, now=1.0)
     serve_all(c, 1.0, {None: PL, MT.SESSION_LASTING: P1})
@@ -86,9 +77,7 @@ def test_setsc_asks_network_then_address_added_before_answer():
 
 
 def test_setsc_with_held_address_answers_at_once_without_sending():
-    c = core(boot_types=(MT.FIXED,))
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL, MT.FIXED: P1})
+    c = bound({None: PL, MT.FIXED: P1}, boot_types=(MT.FIXED,))
     drain(c)
     c.setsc(5, 1, MT.FIXED, 2.0)
     (done,) = of(drain(c), SetscCompleted)
@@ -101,9 +90,7 @@ def test_setsc_with_held_address_answers_at_once_without_sending():
 
 
 def test_on_net_asks_for_a_new_prefix_even_when_one_is_held():
-    c = core(boot_types=(MT.NON_PERSISTENT,))
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL, MT.NON_PERSISTENT: P1})
+    c = bound({None: PL, MT.NON_PERSISTENT: P1}, boot_types=(MT.NON_PERSISTENT,))
     drain(c)
     c.setsc(1, 1, MT.NON_PERSISTENT, 3.0, on_net=True)
     assert not of(drain(c), SetscCompleted)
@@ -116,9 +103,7 @@ def test_on_net_asks_for_a_new_prefix_even_when_one_is_held():
 
 
 def test_last_close_releases_session_lasting_and_keeps_fixed():
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound()
     c.setsc(1, 1, MT.SESSION_LASTING, 1.0)
     c.setsc(2, 2, MT.FIXED, 1.0)
     serve_all(c, 1.0, {MT.SESSION_LASTING: P1, MT.FIXED: P2})
@@ -141,9 +126,7 @@ def test_last_close_releases_session_lasting_and_keeps_fixed():
 
 
 def test_plain_server_gives_notsupported_and_no_typed_ask_without_setsc():
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound()
     # backward compatibility: nothing typed went out on its own
     drain(c)
     c.setsc(1, 1, MT.GRACEFUL_REPLACEMENT, 1.0)
@@ -161,13 +144,9 @@ def test_no_server_at_all_times_out_with_notsupported():
     c.start(0.0)
     c.datagrams_to_send()
     c.setsc(1, 1, MT.FIXED, 0.5)
-    now = 0.5
-    done = []
-    while not done:
-        now = c.get_timer()
-        c.handle_timer(now)
-        c.datagrams_to_send()
-        done = of(drain(c), SetscCompleted)
+    link, _ = alone(c)
+    done = link.wait_for(lambda: of(drain(c), SetscCompleted), 60.0)
+    now = link.now
     assert now == pytest.approx(2.5)
     assert done[0].error == FailureReason.NOTSUPPORTED
     # the on-demand acquisition was abandoned with it
@@ -175,9 +154,7 @@ def test_no_server_at_all_times_out_with_notsupported():
 
 
 def test_network_offering_the_type_but_out_of_prefixes_gives_failed():
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL}, supported=[MT.FIXED, MT.SESSION_LASTING])
+    c = bound(serve={"supported": [MT.FIXED, MT.SESSION_LASTING]})
     drain(c)
     c.setsc(1, 1, MT.FIXED, 1.0)
     serve_all(c, 1.0, {None: PL}, supported=[MT.FIXED, MT.SESSION_LASTING])
@@ -194,16 +171,13 @@ def test_reserved_address_type_fails_at_once(t):
 
 
 def test_holders_told_when_their_address_goes():
-    c = core(boot_types=(MT.NON_PERSISTENT,))
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL, MT.NON_PERSISTENT: P1})
+    c = bound({None: PL, MT.NON_PERSISTENT: P1}, boot_types=(MT.NON_PERSISTENT,))
     c.setsc(1, 7, MT.NON_PERSISTENT, 1.0)
     drain(c)
     c.rebind_all(5.0)
-    sent = []
-    while len(sent) < 2:
-        c.handle_timer(c.get_timer())
-        sent += decoded(c.datagrams_to_send())
+    link, out = alone(c)
+    link.wait_for(lambda: len(decoded(o for _, o in out)) >= 2, 60.0)
+    sent = decoded(o for _, o in out)
     for m in sent:
         t = m.ia_pds[0].prefixes[0].mobility_type
         if t == MT.NON_PERSISTENT:
@@ -254,9 +228,7 @@ def test_dad_failure_forms_next_address():
 
 
 def test_untyped_grant_released_even_after_setsc_gave_up():
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound()
     drain(c)
     c.setsc(1, 1, MT.FIXED, 1.0)
     (req,) = decoded(c.datagrams_to_send())
@@ -264,10 +236,9 @@ def test_untyped_grant_released_even_after_setsc_gave_up():
     assert of(drain(c), SetscCompleted)[0].error == FailureReason.NOTSUPPORTED
     (rel,) = decoded(c.datagrams_to_send())
     assert type(rel) is Release
-    again = []
-    while not again and c.get_timer() < 5.0:  # retransmitted until answered
-        c.handle_timer(c.get_timer())
-        again = decoded(c.datagrams_to_send())
+    link, out = alone(c)  # retransmitted until answered
+    link.wait_for(lambda: decoded(o for _, o in out), 5.0)
+    again = decoded(o for _, o in out)
     assert [type(m) for m in again] == [Release]
     c.handle_datagram(reply(rel, [], t1=0, t2=0), SERVER_LL, 3.0)
     assert all(ia.mobility_type is None for ia in c.pd.ias.values())
@@ -278,9 +249,7 @@ def test_setsc_again_on_the_same_socket_keeps_its_session_lasting_address():
     application socket) must not drop its only reference first: that ran the
     release policy and gave the SESSION_LASTING prefix back, then asked the
     network for a new one."""
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound()
     c.setsc(1, 1, MT.SESSION_LASTING, 1.0)
     serve_all(c, 1.0, {MT.SESSION_LASTING: P1})
     (first,) = of(drain(c), SetscCompleted)
@@ -304,9 +273,7 @@ def test_a_refused_request_that_ends_the_setsc_sends_no_solicit_behind_it():
     acquisition at once; the Solicit the client had just queued to try again
     must not go out — with Rapid Commit a server would commit a prefix to an
     IA_PD the host has forgotten (its Reply is dropped, the binding leaks)."""
-    c = core(rapid_commit=True)
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL}, rapid=True)
+    c = bound(rapid_commit=True)
     drain(c)
     c.setsc(1, 1, MT.NON_PERSISTENT, 1.0)
     (req,) = decoded(c.datagrams_to_send())
@@ -332,12 +299,9 @@ def test_ended_exchanges_leave_the_rate_limit_queue_and_cost_no_token():
     assert len(decoded(c.datagrams_to_send())) == 2
     c.rebind_all(0.5)  # nothing bound: every IA_PD solicits anew
     assert decoded(c.datagrams_to_send()) == []
-    sent = []
-    t = c.get_timer()
-    while t is not None and t <= 5.5:
-        c.handle_timer(t)
-        sent += decoded(c.datagrams_to_send())
-        t = c.get_timer()
+    link, out = alone(c)
+    link.run_until(5.5)
+    sent = decoded(o for _, o in out)
     assert [type(m) for m in sent] == [Solicit]
 
 
@@ -347,9 +311,7 @@ def test_onlink_prefix_inside_a_delegated_one_gets_an_address_of_its_own():
     the RA prefix running out removed the kernel address the delegated prefix
     still handed out (fuzz finding 2). The second one formed moves on to the
     next DAD_Counter."""
-    c = core()
-    c.start(0.0)
-    serve_all(c, 0.0, {None: PL})
+    c = bound()
     drain(c)
     (pd_addr,) = [a.address for a in c.addrs.by_prefix.values()]
     c.handle_datagram(ra([pio("2001:db8:8000::/64", pl=30, vl=60)]), ROUTER_LL, 1.0,

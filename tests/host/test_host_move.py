@@ -6,8 +6,7 @@ Confirm-like first delay."""
 
 from ipaddress import IPv6Address
 
-from hosthelp import CLIENT, config, decoded, ra, rng
-from test_host_core_setsc import drain, of, serve_all
+from hosthelp import CLIENT, ScriptedServer, alone, config, decoded, drain, of, ra, rng
 
 from host.core.events import RouterExpired
 from host.core.host import HostCore
@@ -27,21 +26,18 @@ def bound_core():
                         timer_profile="lab", timer_scale=SCALE), CLIENT, b"k", rng=rng())
     c.start(0.0)
     c.handle_datagram(ra(lifetime=1800, managed=True), AR1, 0.0, kind="icmp6", hop_limit=255)
-    serve_all(c, 0.0, {MT.SESSION_LASTING: P_SL, MT.NON_PERSISTENT: P_NP})
+    ScriptedServer(grants={MT.SESSION_LASTING: P_SL, MT.NON_PERSISTENT: P_NP}).serve(c, 0.0)
     drain(c)
     c.datagrams_to_send()
     assert len(c.pd.ias) == 2 and all(ia.leases for ia in c.pd.ias.values())
     return c
 
 
-def run_until(c, t_end, step=0.001):
-    """Fire timers up to ``t_end``; returns every datagram sent with its time."""
-    sent = []
-    t = c.get_timer()
-    while t is not None and t <= t_end:
-        c.handle_timer(t)
-        sent += [(t, o) for o in c.datagrams_to_send()]
-        t = c.get_timer()
+def run_until(c, t_end):
+    """Fire timers up to ``t_end`` (``c`` alone on a link, hosthelp.alone);
+    returns every datagram sent with its time."""
+    link, sent = alone(c)
+    link.run_until(t_end)
     return sent
 
 

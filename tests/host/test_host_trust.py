@@ -10,15 +10,13 @@ from hosthelp import (
     CLIENT,
     SERVER,
     SERVER_LL,
-    advertise,
+    ScriptedServer,
     config,
-    decoded,
     drain,
     pio,
-    prefix,
     ra,
-    reply,
     rng,
+    serve,
 )
 
 from host.config import HostConfigError, config_from_mapping
@@ -43,23 +41,19 @@ EVIL_LL = IPv6Address("fe80::bad")
 EVIL = DuidLL(1, b"\x02\x00\x00\x00\x0b\xad")
 ONLINK = "2001:db8:1::/64"
 PL = "2001:db8:8000::/56"
+GRANTS = {None: PL, MT.SESSION_LASTING: "2001:db8:5000::/56"}
 
 
 def core(**kw):
     return HostCore(config(**kw), CLIENT, b"secret", rng=rng())
 
 
-def answer_all(c, now, *, server=SERVER, src=GOOD_LL, grants=None):
-    """Answer what the core sent as ``server`` from ``src``."""
-    grants = grants or {None: PL, MT.SESSION_LASTING: "2001:db8:5000::/56"}
-    for m in decoded(c.datagrams_to_send()):
-        ia = m.ia_pds[0]
-        t = ia.prefixes[0].mobility_type if ia.prefixes else None
-        pf = [prefix(grants[t], t=t)]
-        if type(m) is Solicit:
-            c.handle_datagram(advertise(m, pf, pref=255, server=server), src, now)
-        elif type(m) in (Request, Renew):
-            c.handle_datagram(reply(m, pf, server=server), src, now)
+def answer_all(c, now, *, rounds=1, **kw):
+    """Answer what the core sent (hosthelp.ScriptedServer: ``server=`` its
+    DUID, ``src=`` its address, ``grants=``) for ``rounds`` rounds: Solicit →
+    Advertise(255), Request and Renew → Reply."""
+    kw.setdefault("grants", GRANTS)
+    ScriptedServer(answers=(Solicit, Request, Renew), **kw).serve(c, now, rounds)
 
 
 def test_ra_from_untrusted_router_is_ignored_and_counted():
@@ -82,8 +76,7 @@ def test_by_default_every_router_and_server_counts():
     c = core()
     c.start(0.0)
     c.handle_datagram(ra([pio(ONLINK)]), EVIL_LL, 1.0, kind="icmp6")
-    answer_all(c, 1.0, server=EVIL, src=EVIL_LL)
-    answer_all(c, 1.0, server=EVIL, src=EVIL_LL)
+    answer_all(c, 1.0, rounds=2, server=EVIL, src=EVIL_LL)
     assert EVIL_LL in c.ra.routers and c.pd.ias and all(ia.leases for ia in c.pd.ias.values())
     assert c.status(1.0)["trust"]["ignored"]["ra"] == 0
 
@@ -96,15 +89,14 @@ def test_answers_from_untrusted_server_are_ignored(kw):
     c = core(**kw)
     c.start(0.0)
     c.setsc(1, 10, MT.SESSION_LASTING, 0.0)
-    for _ in range(3):  # the impostor answers every Solicit first
-        answer_all(c, 0.5, server=EVIL, src=EVIL_LL)
+    # the impostor answers every Solicit first
+    answer_all(c, 0.5, rounds=3, server=EVIL, src=EVIL_LL)
     assert not any(ia.leases for ia in c.pd.ias.values())
     assert not [e for e in drain(c) if type(e) is SetscCompleted]
     assert c.status(0.5)["trust"]["ignored"]["dhcp6"] >= 2
     # the core is still soliciting: the trusted server's answer binds both IA_PDs
     c.handle_timer(2.0)
-    for _ in range(3):
-        answer_all(c, 2.0)
+    answer_all(c, 2.0, rounds=3)
     (done,) = [e for e in drain(c) if type(e) is SetscCompleted]
     assert done.address in IPv6Network("2001:db8:5000::/56")
     assert all(ia.leases for ia in c.pd.ias.values())
@@ -121,8 +113,7 @@ def _state(c, now):
 def test_reconfigure_changes_nothing(reconf_type):
     c = core(boot_types=(MT.SESSION_LASTING,), trusted_server_duids=(encode_duid(SERVER).hex(),))
     c.start(0.0)
-    for _ in range(3):
-        answer_all(c, 0.0)
+    answer_all(c, 0.0, rounds=3)
     drain(c)
     assert len(c.pd.ias) == 2 and all(ia.leases for ia in c.pd.ias.values())
     before = _state(c, 10.0)
@@ -141,8 +132,7 @@ def test_reconfigure_changes_nothing(reconf_type):
 def test_reconfigure_is_refused_even_when_every_server_is_trusted():
     c = core()
     c.start(0.0)
-    answer_all(c, 0.0)
-    answer_all(c, 0.0)
+    answer_all(c, 0.0, rounds=2)
     drain(c)
     before = _state(c, 5.0)
     msg = Reconfigure(0, (ClientId(CLIENT), ServerId(EVIL), ReconfigureMessage(5)))
@@ -174,19 +164,9 @@ def test_a_rogue_server_that_copies_the_trusted_duid_is_ignored():
     c.start(0.0)
     c.setsc(1, 10, MT.SESSION_LASTING, 0.0)
     rogue = {None: "2001:db8:bad0::/56", MT.SESSION_LASTING: "2001:db8:bad1::/56"}
-    for _ in range(3):
-        for m in decoded(c.datagrams_to_send()):
-            ia = m.ia_pds[0]
-            t = ia.prefixes[0].mobility_type if ia.prefixes else None
-            if type(m) is Solicit:
-                good = {None: PL, MT.SESSION_LASTING: "2001:db8:5000::/56"}[t]
-                c.handle_datagram(advertise(m, [prefix(good, t=t)], pref=255), GOOD_LL, 0.5)
-            elif type(m) is Request:
-                # the copied DUID, from the rogue's address, first
-                c.handle_datagram(reply(m, [prefix(rogue[t], t=t)], server=SERVER), EVIL_LL,
-                                  0.5)
-                good = {None: PL, MT.SESSION_LASTING: "2001:db8:5000::/56"}[t]
-                c.handle_datagram(reply(m, [prefix(good, t=t)]), GOOD_LL, 0.5)
+    # the copied DUID, from the rogue's address, answers each Request first
+    serve(c, 0.5, ScriptedServer(grants=rogue, server=SERVER, src=EVIL_LL, answers=(Request,)),
+          ScriptedServer(grants=GRANTS, answers=(Solicit, Request)), rounds=3)
     (done,) = [e for e in drain(c) if type(e) is SetscCompleted]
     assert done.address in IPv6Network("2001:db8:5000::/56")
     held = {le for ia in c.pd.ias.values() for le in ia.leases}
@@ -200,8 +180,7 @@ def test_a_rogue_server_that_copies_the_trusted_duid_is_ignored():
 def test_a_duid_is_learnt_again_on_a_new_link():
     c = core(trusted_server_duids=(encode_duid(SERVER).hex(),))
     c.start(0.0)
-    answer_all(c, 0.0)
-    answer_all(c, 0.0)
+    answer_all(c, 0.0, rounds=2)
     assert c.trust.pinned == {encode_duid(SERVER): GOOD_LL}
     c.link_down(1.0)
     assert c.trust.pinned == {}
