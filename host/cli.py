@@ -40,7 +40,7 @@ def run_cmd(iface, config_path, api_socket, lab_timers, log_levels) -> None:
     if lacking:
         raise click.ClickException(
             f"odm host run needs {' and '.join(lacking)} (addresses, raw ICMPv6 for RAs): "
-            "run it as root, or give it those capabilities (contrib/odm-host.service)")
+            "run it as root, or give it those capabilities (contrib/systemd/odm-host@.service)")
     from odm import logsetup
     try:
         logsetup.setup("info", log_levels)

@@ -138,7 +138,7 @@ def up(config_file: Path | None, dataplane: str, store: str, prefix: str | None,
     the_lab = Lab(cfg)
     the_lab.up()
     _print_status(the_lab.status())
-    hint = f" --prefix {cfg.prefix}" if cfg.prefix != "odm" else ""
+    hint = cfg.cli_options()
     try:
         workdir = _write_agent_configs(the_lab, chosen, store)
     except Exception:
@@ -181,6 +181,12 @@ def down(prefix: str | None, state_dir: Path | None) -> None:
     the_lab = open_lab(prefix, state_dir)
     report = the_lab.down()
     if not (report["netns_removed"] or report["stopped"]):
+        left = sorted(p.name for p in Path("/run/netns").glob(f"{the_lab.prefix}-*"))
+        if left:
+            raise click.ClickException(
+                f"lab {the_lab.prefix}: nothing recorded in {the_lab.config.state_dir}, but "
+                f"namespaces of that prefix exist ({', '.join(left)}): was it brought up with "
+                "another --state-dir? Give the same --state-dir to `odm lab down`.")
         click.echo(f"lab {the_lab.prefix}: nothing to remove")
         return
     click.echo(f"lab {the_lab.prefix} down: removed {len(report['netns_removed'])} namespaces, "

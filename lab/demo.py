@@ -485,7 +485,7 @@ def run_demo(scenario: str = "4.2", *, pcap_dir: Path | None = None, prefix: str
         # and takes it down after, so it must not start on top of that one
         result.error = (f"a lab {prefix!r} is already up ({lab.state_path}); give the demo "
                         f"another --prefix, or take that lab down first: odm lab down"
-                        + (f" --prefix {prefix}" if prefix != "odm" else ""))
+                        + cfg.cli_options())
         return result
     pcap_dir = Path(pcap_dir) if pcap_dir is not None else default_pcap_dir(scenario, prefix)
     work = Path(tempfile.mkdtemp(prefix=f"odm-demo-{scenario}-"))

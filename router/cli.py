@@ -55,7 +55,7 @@ def run_cmd(config_path, ifaces, log_levels) -> None:
     if lacking:
         raise click.ClickException(
             f"odm router run needs {' and '.join(lacking)} (routes, raw ICMPv6 for RS/RA): "
-            "run it as root, or give it those capabilities (contrib/odm-router.service)")
+            "run it as root, or give it those capabilities (contrib/systemd/odm-router.service)")
 
     def loader(path):
         cfg = load_config(path)

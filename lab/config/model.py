@@ -266,6 +266,14 @@ class LabConfig:
         """The routers' node names, in configuration order."""
         return tuple(r.name for r in self.routers)
 
+    def cli_options(self) -> str:
+        """The ``--prefix``/``--state-dir`` options that name this lab again in
+        a later ``odm lab`` command (empty for the defaults)."""
+        out = f" --prefix {self.prefix}" if self.prefix != "odm" else ""
+        if Path(self.state_dir) != DEFAULT_STATE_DIR:
+            out += f" --state-dir {self.state_dir}"
+        return out
+
     def netns(self, node: str) -> str:
         """The namespace name of ``node`` (``{prefix}-{node}``).
 

@@ -37,3 +37,16 @@ def test_a_lab_file_changes_the_builtin_routers_and_adds_one(tmp_path):
     f.write_text("prefix = \n")
     with pytest.raises(LabConfigError, match=r"lab\.toml"):
         load_config(f)
+
+
+def test_cli_options_name_the_lab_again_with_its_state_dir():
+    """`odm lab up --state-dir D` printed a `down` hint without --state-dir, and
+    that `down` found nothing and said so (a fresh clone's try)."""
+    from pathlib import Path
+
+    from lab.config import LabConfig
+
+    assert LabConfig().cli_options() == ""
+    assert LabConfig(prefix="frsh").cli_options() == " --prefix frsh"
+    assert (LabConfig(prefix="frsh", state_dir=Path("/tmp/x/labstate")).cli_options()
+            == " --prefix frsh --state-dir /tmp/x/labstate")
