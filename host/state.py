@@ -16,7 +16,7 @@ and before the setsc() answer that depends on the change leaves the agent):
   the uid/gid that asked; the uid that started each on-demand acquisition.
 
 The document is the core's own (:meth:`host.core.host.HostCore.export_state`,
-:mod:`host.core.durable`); this module only writes and reads the file.
+:mod:`host.core.saved_state`); this module only writes and reads the file.
 
 On start (:meth:`host.core.host.HostCore.restore_state`, then
 :meth:`host.core.host.HostCore.start`) the

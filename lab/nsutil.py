@@ -224,11 +224,6 @@ def ns_tx_checksum_state(ifnames: Iterable[str]) -> dict[str, bool]:
     return out
 
 
-def ns_setup(sysctls: Mapping[str, Any], tx_off: Iterable[str]) -> dict[str, Any]:
-    """(In a namespace.) :func:`ns_sysctls` then :func:`ns_tx_checksum` off, one fork."""
-    return {"sysctls": ns_sysctls(sysctls), "tx": ns_tx_checksum(list(tx_off), False)}
-
-
 # -- processes -----------------------------------------------------------------
 
 

@@ -10,9 +10,6 @@ from typing import NoReturn
 import click
 
 DEFAULT_SOCKET = "/run/odm/router.sock"
-_LEVELS = ["debug", "info", "warning", "error"]
-
-
 def _console():
     from odm.tables import console
     return console()

@@ -21,8 +21,7 @@ from ipaddress import IPv6Address
 from host.config import HostConfig
 from host.core import moves
 from host.core.addresses import AddressManager
-from host.core.drops import DropLog
-from host.core.durable import Adopted, export_host, restore_host
+from host.core.droplog import DropLog
 from host.core.events import (
     AppNotification,
     Event,
@@ -42,6 +41,7 @@ from host.core.pd_client import IaState, PdClient
 from host.core.policy import Policy, Principal, charge_key, charges, default_policy
 from host.core.privacy import Rotation
 from host.core.ra_listener import RaListener
+from host.core.saved_state import Adopted, export_host, restore_host
 from host.core.setsc import Pending, Reference, parse_address_type
 from host.core.status import status
 from host.core.trust import TrustFilter
@@ -128,7 +128,7 @@ class HostCore:
         self._pump(now)
 
     def export_state(self, owners: dict[int, dict] | None = None) -> dict:
-        """The core's durable state as JSON-able data (:mod:`host.core.durable`;
+        """The core's durable state as JSON-able data (:mod:`host.core.saved_state`;
         the adapter writes it, :mod:`host.state`). ``owners``: owner id →
         ``{"pid", "inode", "fd"}`` of its application socket; only references
         of owners in it are kept."""

@@ -48,7 +48,7 @@ from collections import deque
 from ipaddress import IPv6Address
 
 from host.config import HostConfig, Timers
-from host.core.drops import DropLog
+from host.core.droplog import DropLog
 from host.core.events import (
     Event,
     FailureReason,
@@ -120,7 +120,7 @@ class PdClient(PdReceiver):
         #: server DUID octets → (address, supported types or None)
         self.servers: dict[bytes, tuple[IPv6Address, tuple | None]] = {}
         #: datagrams dropped (total), and per named reason with the parts of
-        #: messages ignored or salvaged (host/core/drops.py)
+        #: messages ignored or salvaged (host/core/droplog.py)
         self.dropped = 0
         self.drops = DropLog(log)
         self._now: float | None = None

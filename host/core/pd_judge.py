@@ -1,6 +1,6 @@
 """Judging the DHCPv6 messages a PD client receives (RFC 8415 §16, §18.2.9,
 §18.2.10, §21; draft-moses M3-M8), sans-I/O. Every datagram validated; a bad
-one is logged and dropped, counted under a name (host/core/drops.py):
+one is logged and dropped, counted under a name (host/core/droplog.py):
 
 - wrong transaction-id, no Server Identifier, no or another client's Client
   Identifier → dropped (RFC 8415 §16.3, §16.10; checked by the client); an
@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from ipaddress import IPv6Network
 
 from host.core import pd_kea
-from host.core.drops import DropLog
+from host.core.droplog import DropLog
 from odm_wire import rules
 from odm_wire.constants import MessageType, MobilityType, OptionCode
 from odm_wire.constants import StatusCode as SC

@@ -14,7 +14,7 @@ also *sends* the type at top level in messages that hold one typed IA_PD
 
 from __future__ import annotations
 
-from host.core.drops import DropLog
+from host.core.droplog import DropLog
 from odm_wire.constants import MobilityType
 from odm_wire.dhcp6 import Message, MobilityTypeSubOption, OdmVendorOpts, mobility_type_option
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from host.config import HostConfig, Timers
 from host.core import pd_kea
-from host.core.drops import DropLog
+from host.core.droplog import DropLog
 from host.core.events import (
     Event,
     FailureReason,

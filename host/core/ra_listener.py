@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 
 from host.config import Timers
-from host.core.drops import DropLog
+from host.core.droplog import DropLog
 from host.core.events import Event, OnLinkPrefix, RaRejected, RouterExpired, RouterSeen
 from odm_sansio import Outgoing
 from odm_wire import rules
@@ -109,7 +109,7 @@ class RaListener:
         self._rs_at: float | None = None
         self._rs_sent = 0
         self.rejected = 0
-        #: RAs dropped, per named reason (host/core/drops.py)
+        #: RAs dropped, per named reason (host/core/droplog.py)
         self.drops = DropLog(log)
 
     # --------------------------------------------------------------- RS --

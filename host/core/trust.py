@@ -40,7 +40,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 
-from host.core.drops import DropLog
+from host.core.droplog import DropLog
 from odm_wire.constants import MessageType
 from odm_wire.dhcp6 import Advertise, Reply, decode_dhcp6, encode_duid
 from odm_wire.errors import WireFormatError
@@ -69,7 +69,7 @@ class TrustFilter:
     #: DUID-only trust: trusted DUID -> the source address of its first answer
     #: on this link (at most one per trusted DUID)
     pinned: dict = field(default_factory=dict)
-    #: rate-limited log lines of what was ignored (host/core/drops.py)
+    #: rate-limited log lines of what was ignored (host/core/droplog.py)
     _log: DropLog = field(default_factory=lambda: DropLog(log), repr=False, compare=False)
 
     @classmethod

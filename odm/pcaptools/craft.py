@@ -13,7 +13,6 @@ from ipaddress import IPv6Address
 
 import odm_wire
 from odm.pcaptools.packets import l4_checksum
-from odm_wire import dhcp6 as d6
 from odm_wire import nd
 
 __all__ = ["frame_for", "ipv6_packet", "mac_bytes", "mac_from_link_local", "multicast_mac"]
@@ -95,7 +94,3 @@ def frame_for(msg_or_payload, src: str | IPv6Address, dst: str | IPv6Address, *,
         smac = mac_bytes(src_mac)
     return dmac + smac + b"\x86\xdd" + ipv6_packet(src, dst, proto, bytes(seg), hl)
 
-
-# Re-exported for the convenience of test code building messages.
-DHCP6 = d6
-ND = nd

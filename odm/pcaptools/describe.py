@@ -24,7 +24,6 @@ __all__ = [
     "iaids",
     "lifetime",
     "message_name",
-    "message_tree",
     "mobility_types",
     "packet_json",
     "packet_summary",
@@ -292,13 +291,6 @@ def _add_option(tree: Tree, o) -> None:
 
 def _add_message(tree: Tree, msg) -> None:
     _add_fields(tree, msg)
-
-
-def message_tree(msg, title: str | None = None) -> Tree:
-    """A rich Tree of a decoded message, every option and field by name."""
-    t = Tree(title or f"[bold]{message_name(msg)}[/]")
-    _add_message(t, msg)
-    return t
 
 
 def packet_tree(pkt: Packet, t0: float = 0.0) -> Tree:

@@ -38,7 +38,6 @@ __all__ = [
     "dissect_all",
     "fix_checksums",
     "ipv6_offset",
-    "is_odm_packet",
     "l4_checksum",
 ]
 
@@ -273,11 +272,6 @@ def _check_nd_options(msg: bytes, icmp_type: int) -> WireFormatError | None:
 def dissect_all(frames: list[Frame], pen: int = ODM_PEN) -> list[Packet]:
     """:func:`dissect` every frame."""
     return [dissect(f, pen) for f in frames]
-
-
-def is_odm_packet(pkt: Packet) -> bool:
-    """DHCPv6 or ND (the packets odm's tools look at)."""
-    return pkt.kind is not None
 
 
 def fix_checksums(frame: Frame) -> bytes:

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 import time
@@ -177,6 +176,3 @@ def now() -> float:
     """Monotonic seconds (the probes' clock)."""
     return time.monotonic()
 
-
-def is_root() -> bool:
-    return os.geteuid() == 0

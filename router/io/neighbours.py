@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NUD_VERDICT_WAIT", "NextHopProber", "neighbour_state"]
+__all__ = ["NUD_VERDICT_WAIT", "NextHopProber"]
 
 #: Seconds between asking the kernel to verify a neighbour and reading its
 #: verdict (RFC 4861 §10 defaults: 5 s of DELAY + 3 unicast probes 1 s apart,
@@ -57,13 +57,6 @@ def _entry(ipr, ifindex: int, addr: IPv6Address):
         if n.get_attr("NDA_DST") == str(addr):
             return n
     return None
-
-
-def neighbour_state(ipr, ifindex: int, addr: IPv6Address) -> int | None:
-    """The NUD state bits of ``addr``'s neighbour entry on ``ifindex``, or
-    None when there is none."""
-    n = _entry(ipr, ifindex, addr)
-    return None if n is None else n["state"]
 
 
 def _look(ipr, ifindex: int, addr: IPv6Address, probe: bool) -> tuple[int | None]:

@@ -1,4 +1,4 @@
-"""Crash durability of the host core (host/core/durable.py; the file is
+"""Crash durability of the host core (host/core/saved_state.py; the file is
 host/state.py's): what a run saved, a new run takes back — the same addresses
 once each, Rebind (RFC 8415 §18.2.12) of every restored IA_PD and no new
 acquisition, references adopted — with a fake clock and a real file."""
