@@ -324,7 +324,10 @@ def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: boo
     try:
         resolve_dataplane(dataplane)
     except DataplaneUnavailable as exc:  # before anything is built or printed
-        raise click.ClickException(str(exc)) from None
+        if not as_json:
+            raise click.ClickException(str(exc)) from None
+        # with --json, run_demo refuses the same way and the answer is JSON
+
     from odm.tables import console as make_console
     console = make_console(stderr=as_json)
 

@@ -84,8 +84,27 @@ def test_lab_up_refuses_a_missing_backend_and_writes_configs_for_a_present_one(
     try:
         assert r.exit_code == 0, r.output
         assert "data plane: routed; not available here:" in r.output
+        # the hints name the lab again, its state directory too
+        assert f"odm lab down --prefix {lab_prefix} --state-dir {lab_state_dir}`" in r.output
         cfg = (lab_state_dir / lab_prefix / "agents" / "ar1.toml").read_text()
         assert 'dataplane = "routed"' in cfg
     finally:
         assert CliRunner().invoke(lab_cli, ["down", *common]).exit_code == 0
+    assert not (lab_state_dir / lab_prefix).exists()
+
+
+def test_the_demo_refusing_a_missing_backend_answers_in_json_when_asked(lab_prefix,
+                                                                      lab_state_dir):
+    """`odm lab demo --dataplane srv6 --json` printed nothing on stdout (the
+    refusal went to stderr only): a script got no answer to read."""
+    from lab.cli import lab as lab_cli
+
+    missing = _missing()
+    if missing is None:
+        pytest.skip("every data-plane backend runs on this kernel")
+    r = CliRunner().invoke(lab_cli, ["demo", "--dataplane", missing, "--json", "--prefix",
+                                     lab_prefix, "--state-dir", str(lab_state_dir)])
+    assert r.exit_code == 1
+    doc = json.loads(r.stdout)
+    assert "CONFIG_" in doc["error"] and doc["steps"] == []
     assert not (lab_state_dir / lab_prefix).exists()
