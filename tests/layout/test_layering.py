@@ -85,6 +85,15 @@ def test_a_core_imports_no_io_and_nothing_above_it(core):
     assert not bad, "a core imports what it must not:\n" + "\n".join(bad)
 
 
+def test_scapy_is_imported_only_by_the_codec_module_made_for_it():
+    """odm_wire decodes and encodes on its own; scapy is only the optional
+    dissection layer (``scapy_layers.py``), so the agents never load it."""
+    bad = [f"{p.relative_to(ROOT)}:{line}" for p in _modules("odm_wire")
+           if p.name != "scapy_layers.py"
+           for line, name in _imported(p) if _matches(name, "scapy")]
+    assert not bad, "scapy imported outside odm_wire/scapy_layers.py: " + ", ".join(bad)
+
+
 def test_the_import_check_sees_each_kind_of_import(tmp_path):
     src = tmp_path / "m.py"
     src.write_text("import socket\nfrom router import store\n"
