@@ -128,6 +128,11 @@ class HostConfig:
     timer_scale: float = 0.05
     #: Delay the first Solicit by up to SOL_MAX_DELAY (RFC 8415 §18.2.1).
     first_solicit_delay: bool = True
+    #: Delay the first Rebind after a move by up to CNF_MAX_DELAY (the Confirm's
+    #: first-message delay, RFC 8415 §18.2.3); off: it goes at once (§18.2.12
+    #: takes only the Confirm's retransmission parameters). On for links where
+    #: many hosts see the same carrier event.
+    move_rebind_delay: bool = False
     #: Turn off kernel SLAAC on the interface (autoconf=0, accept_ra kept: 2 if
     #: forwarding) so the agent forms every address itself.
     manage_sysctls: bool = True

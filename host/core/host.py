@@ -167,8 +167,9 @@ class HostCore:
         self._pump(now)
 
     def rebind_all(self, now: float) -> None:
-        """After a move (RFC 8415 §18.2.12), or ``odm host rebind``."""
-        self.pd.rebind_all(now)
+        """``odm host rebind``: Rebind every bound IA_PD now (RFC 8415 §18.2.12;
+        the operator asked, nothing to spread)."""
+        self.pd.rebind_all(now, delay=False)
         self._pump(now)
 
     def release_all(self, now: float) -> None:

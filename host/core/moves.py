@@ -107,7 +107,8 @@ def link_changed(core, now: float, address_gone) -> None:
     drop the on-link prefixes of the types :data:`AFTER_MOVE` drops —
     ``address_gone(prefix, reason)`` removes each one's address and tells its
     sockets — and Rebind every delegated prefix (every type's row says
-    REBIND).
+    REBIND), at once unless ``move_rebind_delay`` is set
+    (:meth:`~host.core.pd_client.PdClient.rebind_all` says why).
 
     When the carrier loss was seen (:func:`link_lost`), what was heard since
     belongs to the new link: nothing crosses a link without carrier. The new
@@ -124,7 +125,7 @@ def link_changed(core, now: float, address_gone) -> None:
         if row.on_link is OnLink.DROP and t is not None:
             for net in core.ra.forget_prefixes(t, heard_before=lost):
                 address_gone(net, "moved")
-    core.pd.rebind_all(now)
+    core.pd.rebind_all(now, delay=core.config.move_rebind_delay)
 
 
 def link_lost(core, now: float) -> None:
@@ -153,7 +154,7 @@ def router_seen(core, router, lifetime: int, now: float) -> None:
     if lifetime == 0:
         return  # not a default router: no sign of a new attachment
     core.trust.forget_links()
-    core.pd.rebind_all(now)
+    core.pd.rebind_all(now, delay=core.config.move_rebind_delay)
 
 
 def deprecation_notice(address, valid_until: float | None, now: float) -> dict:

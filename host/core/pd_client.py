@@ -212,12 +212,21 @@ class PdClient(PdReceiver):
                 ia.t1_at = min(ia.t1_at, now)
                 self._ia_timers(ia, now)
 
-    def rebind_all(self, now: float) -> None:
+    def rebind_all(self, now: float, *, delay: bool = True) -> None:
         """After a possible link change (a move, :mod:`host.core.moves`), or a
-        restart: Rebind every IA_PD that holds prefixes, with Confirm-like
-        timing (RFC 8415 §18.2.12: delay up to CNF_MAX_DELAY, IRT CNF_TIMEOUT,
-        MRT CNF_MAX_RT, MRD CNF_MAX_RD; then the ordinary Rebind until the
-        valid lifetimes end); restart Solicits."""
+        restart: Rebind every IA_PD that holds prefixes, with the Confirm's
+        retransmission parameters (RFC 8415 §18.2.12: IRT CNF_TIMEOUT, MRT
+        CNF_MAX_RT, MRD CNF_MAX_RD; then the ordinary Rebind until the valid
+        lifetimes end); restart Solicits.
+
+        ``delay``: the first Rebind also waits a random 0..CNF_MAX_DELAY, the
+        first-message delay of a Confirm (§18.2.3). §18.2.12 borrows the
+        Confirm's *retransmission* parameters (§7.6 lists CNF_MAX_DELAY apart,
+        as a transmission parameter), so the delay is a choice: it spreads
+        hosts that see one event together (a restart, a switch coming back);
+        after a move the host is alone in its event, and the delay would hold
+        every prefix's traffic (the router's re-routing waits for the
+        Rebind)."""
         t = self.timers
         for ia in list(self.ias.values()):
             if ia.state == IaState.RELEASING:
@@ -228,7 +237,8 @@ class PdClient(PdReceiver):
                 self._new_exchange(
                     ExchangeKind.REBIND_AFTER_MOVE, ia,
                     RtParams(t.cnf_timeout, t.cnf_max_rt, 0, t.cnf_max_rd),
-                    now + self.rng.uniform(0, t.cnf_max_delay), hints=self._lease_hints(ia))
+                    now + (self.rng.uniform(0, t.cnf_max_delay) if delay else 0.0),
+                    hints=self._lease_hints(ia))
             elif ia.state in (IaState.SOLICITING, IaState.REQUESTING):
                 self._end_exchange(ia)
                 self._start_solicit(ia, now, "link change or restart")

@@ -2,7 +2,8 @@
 carrier comes back, or when a new default router appears on the link, the host
 sends an RS at once, forgets the old routers (their default routes go) and
 Rebinds every IA_PD that holds prefixes, to the multicast address, with the
-Confirm-like first delay."""
+Confirm's retransmission parameters: at once, or after the Confirm's first
+delay when ``move_rebind_delay`` is set."""
 
 from ipaddress import IPv6Address
 
@@ -21,9 +22,10 @@ P_NP = "2001:db8:1003:1::/64"
 SCALE = 0.02
 
 
-def bound_core():
+def bound_core(seed=None, **kw):
     c = HostCore(config(boot_types=(MT.SESSION_LASTING, MT.NON_PERSISTENT), legacy_pd=False,
-                        timer_profile="lab", timer_scale=SCALE), CLIENT, b"k", rng=rng())
+                        timer_profile="lab", timer_scale=SCALE, **kw), CLIENT, b"k",
+                 rng=rng() if seed is None else __import__("random").Random(seed))
     c.start(0.0)
     c.handle_datagram(ra(lifetime=1800, managed=True), AR1, 0.0, kind="icmp6", hop_limit=255)
     ScriptedServer(grants={MT.SESSION_LASTING: P_SL, MT.NON_PERSISTENT: P_NP}).serve(c, 0.0)
@@ -142,3 +144,33 @@ def test_a_non_persistent_address_from_an_ra_goes_at_a_move_and_others_stay():
     c.handle_datagram(ra([np_pio]), AR1, 1.2, kind="icmp6", hop_limit=255)
     drain(c)
     assert any(a.address == np_addr.address for a in c.addrs.by_prefix.values())
+
+
+def test_the_rebind_after_a_move_goes_at_once_and_waits_only_when_asked():
+    """The Rebind after a move held every prefix's traffic for a random
+    0..CNF_MAX_DELAY (the router re-routes a moved prefix when it answers the
+    Rebind); RFC 8415 §18.2.12 takes only the Confirm's retransmission
+    parameters, so it now goes at once; ``move_rebind_delay`` brings the
+    Confirm's first delay (§18.2.3) back for links where many hosts move
+    together."""
+    c = bound_core()
+    c.link_up(10.0)
+    drain(c)
+    sent = [(10.0, o) for o in c.datagrams_to_send()] + run_until(c, 10.1)
+    assert [t for t, _ in rebinds(sent)] == [10.0, 10.0]
+    firsts = []
+    for seed in range(8):
+        c = bound_core(seed, move_rebind_delay=True)
+        c.link_up(10.0)
+        drain(c)
+        sent = [(10.0, o) for o in c.datagrams_to_send()] + run_until(c, 10.1)
+        firsts += [t for t, _ in rebinds(sent)]
+    assert len(firsts) == 16 and all(10.0 <= t <= 10.0 + 1.0 * SCALE for t in firsts)
+    assert max(firsts) > 10.0 + 0.1 * SCALE  # spread, not at once
+
+
+def test_odm_host_rebind_goes_at_once():
+    c = bound_core(move_rebind_delay=True)
+    c.rebind_all(10.0)
+    sent = [(10.0, o) for o in c.datagrams_to_send()] + run_until(c, 10.1)
+    assert [t for t, _ in rebinds(sent)] == [10.0, 10.0]
