@@ -6,8 +6,8 @@ carrier comes back (:func:`link_changed`, from :meth:`HostCore.link_up`), or a
 new default router advertises on the link without a carrier change, e.g.
 behind a switch (:func:`router_seen`, RFC 6059 spirit). The host cannot know
 whether the new link is served by the same router, so it asks: it forgets the
-routers, solicits an RA at once, and Rebinds every delegated prefix with the
-Confirm-like timing of RFC 8415 §18.2.12. The host never decides the fate of
+routers, solicits an RA at once, and Rebinds every delegated prefix at once
+with the Confirm's retransmission parameters (RFC 8415 §18.2.12). The host never decides the fate of
 a delegated prefix itself — **the router now on the link decides, per type,
 and the host obeys the lifetimes in its Reply** (there is no Reconfigure).
 

@@ -85,8 +85,10 @@ class ExchangeKind(enum.Enum):
       failure → keep them, Renew/Rebind at T1/T2 again;
     - ``REBIND``: at T2 (§18.2.5), until the valid lifetimes end;
     - ``REBIND_AFTER_MOVE``: after a possible link change or a restart, with
-      Confirm-like timing (§18.2.12: CNF_MAX_DELAY, CNF_TIMEOUT, CNF_MAX_RT,
-      CNF_MAX_RD); when that runs out, an ordinary ``REBIND`` follows.
+      the Confirm's retransmission parameters (§18.2.12: CNF_TIMEOUT,
+      CNF_MAX_RT, CNF_MAX_RD; the first-message delay CNF_MAX_DELAY after a
+      restart, after a move only with ``move_rebind_delay``); when that runs
+      out, an ordinary ``REBIND`` follows.
     """
 
     SOLICIT = MessageType.SOLICIT
