@@ -300,7 +300,8 @@ def _print_status(st: dict[str, Any]) -> None:
               show_default=True, help="4.2: the spec's §4.2 flow (SL + NP offered); "
               "all-types: all four types, FIXED inbound and the GR grace timed.")
 @click.option("--pcap-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the captures go [default: /tmp/odm-demo-SCENARIO].")
+              help="Where the captures go [default: /tmp/odm-demo-SCENARIO, "
+              "/tmp/odm-demo-PREFIX-SCENARIO with --prefix].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--keep-logs", is_flag=True, help="Keep agent and app logs even on success.")
 @dataplane_option
@@ -308,7 +309,8 @@ def _print_status(st: dict[str, Any]) -> None:
 @lab_options
 def demo_cmd(scenario: str, pcap_dir: Path | None, as_json: bool, keep_logs: bool,
              dataplane: str, store: str, prefix: str | None, state_dir: Path | None) -> None:
-    """Run the spec's §4.2 flow on real agents in a fresh lab, then remove it.
+    """Run a scenario (RFC 8653 §4.2's flow, or all four types) on real agents
+    in a fresh lab, then remove it.
 
     Prints each step with what was expected and observed; exits 0 only if
     every step matched and nothing was left behind.
