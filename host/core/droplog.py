@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from odm_sansio.ratelog import RateLimitedLog
+
 __all__ = ["DropLog"]
 
 
@@ -24,10 +26,8 @@ class DropLog:
 
     def __init__(self, log: logging.Logger, interval: float = 1.0) -> None:
         self.log = log
-        self.interval = interval
         self.counts: Counter = Counter()
-        self._last: dict[str, float] = {}
-        self._suppressed: Counter = Counter()
+        self._lines = RateLimitedLog(log, interval)
 
     def __call__(self, name: str, now: float | None, fmt: str, *args,
                  level: int = logging.INFO) -> None:
@@ -35,17 +35,7 @@ class DropLog:
         ``name`` was logged less than ``interval`` seconds before ``now``
         (None: always log)."""
         self.counts[name] += 1
-        if now is not None:
-            t = self._last.get(name)
-            if t is not None and now - t < self.interval:
-                self._suppressed[name] += 1
-                return
-            self._last[name] = now
-        n = self._suppressed.pop(name, 0)
-        if n:
-            fmt += " (%d more like this since the last report)"
-            args = (*args, n)
-        self.log.log(level, "[%s] " + fmt, name, *args)
+        self._lines(name, now, "[%s] " + fmt, name, *args, level=level)
 
     def snapshot(self) -> dict[str, int]:
         return dict(sorted(self.counts.items()))

@@ -91,6 +91,7 @@ from typing import Any
 from host.io.api_peers import socket_open_in, supplementary_groups
 from host.io.api_requests import BadRequest, id_of, parse_request
 from odm.safefile import bind_unix
+from odm_sansio.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -128,29 +129,6 @@ def fd_limit() -> int:
     """The process's ``RLIMIT_NOFILE`` soft limit (a large number when unlimited)."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return 1 << 20 if soft == resource.RLIM_INFINITY else soft
-
-
-class _RateLog:
-    """At most one warning per kind every :data:`LOG_EVERY` seconds; the
-    number held back is given with the next one."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
-        self.last: dict[str, float] = {}
-        self.held: Counter = Counter()
-
-    def __call__(self, kind: str, fmt: str, *args) -> None:
-        now = self.clock()
-        t = self.last.get(kind)
-        if t is not None and now - t < LOG_EVERY:
-            self.held[kind] += 1
-            return
-        self.last[kind] = now
-        n = self.held.pop(kind, 0)
-        if n:
-            fmt += " (%d more like this in the last %g s)"
-            args = (*args, n, LOG_EVERY)
-        log.warning(fmt, *args)
 
 
 @dataclass(eq=False)
@@ -212,7 +190,8 @@ class ApiServer:
         self._sock: socket.socket | None = None
         self._poll_handle: asyncio.TimerHandle | None = None
         self._accept_handle: asyncio.TimerHandle | None = None
-        self._warn = _RateLog(loop.time)
+        lines = RateLimitedLog(log, LOG_EVERY)
+        self._warn = lambda kind, fmt, *args: lines(kind, loop.time(), fmt, *args)
 
     def start(self) -> None:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

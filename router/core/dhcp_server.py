@@ -50,6 +50,7 @@ from collections import Counter
 from ipaddress import IPv6Address, IPv6Network
 
 from odm_sansio import Outgoing
+from odm_sansio.ratelog import RateLimitedLog
 from odm_wire.constants import (
     DHCP6_CLIENT_PORT,
     DHCP6_SERVER_PORT,
@@ -81,7 +82,7 @@ from router.core.allocator import Allocator
 from router.core.bindings import Binding, BindingTable
 from router.core.durable import Held, Outbox
 from router.core.events import Event
-from router.core.faults import BASE_COUNTERS, RECEIVED_COUNTERS, Faults, RateLimitedLog
+from router.core.faults import BASE_COUNTERS, RECEIVED_COUNTERS, Faults
 from router.core.grants import Grants
 from router.core.leases import Leases, State
 from router.core.limits import TokenBuckets
@@ -129,7 +130,7 @@ class DhcpServer:
         self.pen = config.pen
         self.offset = clock_offset
         self.stats: Counter = Counter(dict.fromkeys(BASE_COUNTERS, 0))
-        self._bad = RateLimitedLog(config.log_rate_limit)
+        self._bad = RateLimitedLog(log, config.log_rate_limit)
         self.faults = Faults(self.stats, self._bad)
         self.outbox = Outbox(store, self.stats)
         lim = config.limits

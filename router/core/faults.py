@@ -24,9 +24,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from odm_sansio.ratelog import RateLimitedLog
 from odm_wire.constants import MessageType
 
-__all__ = ["BASE_COUNTERS", "RECEIVED_COUNTERS", "Faults", "RateLimitedLog"]
+__all__ = ["BASE_COUNTERS", "RECEIVED_COUNTERS", "Faults"]
 
 log = logging.getLogger("router.dhcp")
 
@@ -61,29 +62,6 @@ BASE_COUNTERS = (
     "store-commit-timeout", "store-unavailable",
     "next-hop-change-deferred", "next-hop-changed", "v6-allocation-fail-rate-limited",
 )
-
-
-class RateLimitedLog:
-    """At most one log line per kind every ``interval`` seconds (core clock);
-    the number suppressed in between is reported with the next line."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.last: dict[str, float] = {}
-        self.suppressed: Counter = Counter()
-
-    def __call__(self, kind: str, now: float, fmt: str, *args, level=logging.WARNING,
-                 exc_info: bool = False) -> None:
-        t = self.last.get(kind)
-        if t is not None and now - t < self.interval:
-            self.suppressed[kind] += 1
-            return
-        self.last[kind] = now
-        n = self.suppressed.pop(kind, 0)
-        if n:
-            fmt += " (%d more like this suppressed)"
-            args = (*args, n)
-        log.log(level, fmt, *args, exc_info=exc_info or None)
 
 
 class Faults:

@@ -16,9 +16,9 @@ import logging
 from collections import Counter
 from ipaddress import IPv6Address, IPv6Network
 
+from odm_sansio.ratelog import RateLimitedLog
 from router.core.bindings import Binding, BindingState
 from router.core.events import NextHopCheck
-from router.core.faults import RateLimitedLog
 from router.core.leases import Leases
 from router.core.replies import Ctx
 from router.core.terms import Terms

@@ -61,6 +61,7 @@ from typing import Any
 
 from odm.instance_lock import InstanceLock, interface_lock_path
 from odm.sdnotify import notify
+from odm_sansio.ratelog import RateLimitedLog
 from odm_wire.dhcp6 import Duid
 from router.config import RouterConfig, load_config
 from router.core.router import RouterCore
@@ -88,20 +89,6 @@ BATCH = 256
 #: :meth:`RouterAgent._gc_tick`).
 GC_FREEZE_INTERVAL = 10.0
 _ALL_NODES = ("ff02::1", 0)
-
-
-class _RateLog:
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.last: dict[str, float] = {}
-
-    def __call__(self, kind: str, fmt: str, *args: Any, level: int = logging.WARNING) -> None:
-        now = time.monotonic()
-        t = self.last.get(kind)
-        if t is not None and now - t < self.interval:
-            return
-        self.last[kind] = now
-        log.log(level, fmt, *args)
 
 
 @dataclass
@@ -152,7 +139,9 @@ class RouterAgent(DataPlaneWiring, ControlWiring):
                       "routes-removed": 0, "routes-unreachable": 0}
         self._stop: asyncio.Event | None = None
         self._started_at = 0.0
-        self._rl = _RateLog(config.log_rate_limit or 1.0)
+        lines = RateLimitedLog(log, config.log_rate_limit or 1.0)
+        self._rl = lambda kind, fmt, *args, level=logging.WARNING: lines(
+            kind, time.monotonic(), fmt, *args, level=level)
         self._gc_timer: asyncio.TimerHandle | None = None
         self._restore: list[tuple[_Iface, IPv6Network, IPv6Address]] = []
         self._parsed: dict[str, IPv6Address] = {}
