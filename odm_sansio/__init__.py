@@ -9,7 +9,8 @@ shape follows aioquic's QuicConnection and h11's Connection:
 - :class:`Outgoing`: one datagram a core wants sent;
 - :class:`Core`: the five calls every core answers;
 - :mod:`odm_sansio.linksim`: a fake-clock link that pumps datagrams between cores,
-  for tests, the fuzz engine and the pcap conformance replay.
+  for tests, the fuzz engine and the pcap conformance replay;
+- :mod:`odm_sansio.ratelog`: a rate-limited log, the time passed in.
 
 This package imports nothing from odm's other packages.
 """
