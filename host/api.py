@@ -222,7 +222,9 @@ def _connect(sock: socket.socket, path: Path) -> _Handle:
     try:
         h = _Handle(path)
     except OSError as exc:
-        raise AgentUnavailable(f"no host agent at {path}: {exc.strerror or exc}") from None
+        raise AgentUnavailable(f"no host agent at {path}: {exc.strerror or exc}"
+                               " (is the host agent running? pass --socket PATH, the api_socket"
+                               " of its config)") from None
     _handles[sock] = h
     weakref.finalize(sock, h.close)
     return h
@@ -318,7 +320,9 @@ def operate(op: str, path: str | Path | None = None, timeout: float = 5.0) -> di
     try:
         h = _Handle(p)
     except OSError as exc:
-        raise AgentUnavailable(f"no host agent at {p}: {exc.strerror or exc}") from None
+        raise AgentUnavailable(f"no host agent at {p}: {exc.strerror or exc}"
+                               " (is the host agent running? pass --socket PATH, the api_socket"
+                               " of its config)") from None
     try:
         return h.request({"op": op, "id": next(_ids)}, time.monotonic() + timeout)
     finally:

@@ -132,7 +132,9 @@ def check_config_cmd(config_file, as_json) -> None:
                       str(p["total-pds"]))
     _print(con, t)
     if dataplane is not None:
-        con.print(f"mobility data plane: {dataplane['chosen']} ({dataplane['configured']}); "
+        how = "" if dataplane["configured"] == dataplane["chosen"] else \
+            f" ({dataplane['configured']})"
+        con.print(f"mobility data plane: {dataplane['chosen']}{how}; "
                   f"not available here: {dataplane['unavailable']}", highlight=False,
                   soft_wrap=True)
 

@@ -59,7 +59,7 @@ from ipaddress import IPv6Network
 from host.core import pd_kea
 from host.core.droplog import DropLog
 from odm_wire import rules
-from odm_wire.constants import MessageType, MobilityType, OptionCode
+from odm_wire.constants import MessageType, MobilityType, OptionCode, status_name
 from odm_wire.constants import StatusCode as SC
 from odm_wire.dhcp6 import (
     IAPrefix,
@@ -196,7 +196,7 @@ def judge(ia, msg: Message, drops: DropLog, now: float | None) -> Judgement:
     if st != SC.SUCCESS:
         msgtext = iapd.status.status_message if iapd.status else ""
         return Judgement(Verdict.REFUSED, status=int(st),
-                         detail=f"status {int(st)} {msgtext!r}")
+                         detail=f"{status_name(st)} {msgtext!r}")
     top = pd_kea.accepted_type(ia, msg)
     grants: list[tuple[IAPrefix, MobilityType | None]] = []
     dropped = []

@@ -131,3 +131,17 @@ def test_no_agent_with_json_is_a_json_answer_and_exit_4(tmp_path, args):
     assert r.exit_code == 4
     ans = json.loads(r.stdout)
     assert ans["result"] == 1 and "no router agent" in ans["text"]
+
+
+@pytest.mark.parametrize("args", [["status"], ["renew"], ["rebind"], ["release"]])
+def test_a_host_command_without_an_agent_says_which_socket_and_how_to_name_another(
+        tmp_path, args):
+    """In the lab the host agent's socket is not the default path, and `odm host
+    status` said only "no host agent at /run/odm/host.sock" (the router's
+    commands say to pass --config or --socket)."""
+    from host.cli import host as group
+
+    missing = tmp_path / "none.sock"
+    r = CliRunner().invoke(group, [*args, "--socket", str(missing)])
+    assert r.exit_code != 0
+    assert f"no host agent at {missing}" in r.output and "--socket PATH" in r.output

@@ -279,10 +279,14 @@ def test_a_refused_request_that_ends_the_setsc_sends_no_solicit_behind_it():
     (req,) = decoded(c.datagrams_to_send())
     assert type(req) is Request  # straight to the known server
     c.handle_datagram(reply(req, [], ia_status=SC.NO_PREFIX_AVAIL), SERVER_LL, 1.01)
-    (done,) = of(drain(c), SetscCompleted)
+    evs = drain(c)
+    (done,) = of(evs, SetscCompleted)
     assert done.error == FailureReason.NOTSUPPORTED
     assert decoded(c.datagrams_to_send()) == []
     assert [ia.mobility_type for ia in c.pd.ias.values()] == [None]
+    # the refusal is named as RFC 8415 §21.13 names it (it said "status 6")
+    from host.core.events import RequestFailed
+    assert [e.detail.split()[0] for e in of(evs, RequestFailed)] == ["NoPrefixAvail"]
 
 
 def test_ended_exchanges_leave_the_rate_limit_queue_and_cost_no_token():
