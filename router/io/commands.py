@@ -58,6 +58,8 @@ from collections.abc import Callable, Iterable
 from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Any
 
+from router.errors import StoreError
+
 if TYPE_CHECKING:
     from router.core.bindings import Binding
     from router.io.agent import RouterAgent
@@ -216,7 +218,26 @@ class KeaCommands:
                                f"interfaces: {', '.join(ifaces)}")
         return [ifaces[n].core for n in names]
 
+    def _stored(self, bindings: list[Binding]) -> list[Binding]:
+        """The store's rows of ``bindings``: with routers sharing the store
+        (``[mobility]``), another router may have taken over or ended a
+        binding this agent still holds in memory (its own view follows at the
+        host's next exchange here, or at expiry); what the operator is shown
+        is the store's, as Kea's lease commands show its lease backend."""
+        if self.agent.config.mobility is None or not bindings:
+            return bindings
+        try:
+            rows = {r.prefix: r for r in self.agent.store.all()}
+        except StoreError as exc:
+            raise CommandError(f"the lease store cannot be read: {exc}") from None
+        return [rows[b.prefix] for b in bindings if b.prefix in rows]
+
     def _find(self, args: dict) -> list[tuple[Any, Binding]]:
+        found = self._find_held(args)
+        stored = {b.prefix: b for b in self._stored([b for _, b in found])}
+        return [(c, stored[b.prefix]) for c, b in found if b.prefix in stored]
+
+    def _find_held(self, args: dict) -> list[tuple[Any, Binding]]:
         """(core, binding) pairs that ``args`` names: ``ip-address`` (with or
         without ``prefix-len`` or a ``/len``), or ``duid`` + ``iaid``."""
         t = args.get("type", "IA_PD")
@@ -257,7 +278,7 @@ class KeaCommands:
         return _answer(SUCCESS, "IPv6 lease found.", lease_map(found[0][1], self._wall()))
 
     def _leases(self, cores) -> list[Binding]:
-        return sorted((b for c in cores for b in c.dhcp.table),
+        return sorted(self._stored([b for c in cores for b in c.dhcp.table]),
                       key=lambda b: (int(b.prefix.network_address), b.prefix.prefixlen))
 
     def _many(self, leases: list[Binding], extra: dict | None = None) -> dict:
@@ -292,8 +313,8 @@ class KeaCommands:
 
     def lease6_get_by_duid(self, args: dict) -> dict:
         duid = _duid(args.get("duid"))
-        return self._many(sorted((b for c in self._cores() for b in c.dhcp.table
-                                  if b.duid == duid), key=lambda b: b.iaid))
+        return self._many(sorted(self._stored([b for c in self._cores() for b in c.dhcp.table
+                                               if b.duid == duid]), key=lambda b: b.iaid))
 
     def lease6_del(self, args: dict) -> dict:
         found = self._find(args)

@@ -88,6 +88,15 @@ def test_session_lasting_is_forwarded_while_held_and_torn_down_on_last_close(
         row = sqlite3.connect(agents.lease_db).execute(
             "SELECT anchor, served_by FROM bindings WHERE mobility_type = 2").fetchall()
         assert row == [("ar1", "ar2")]
+        # the anchor's lease commands show the store (an operator found the
+        # anchor still saying served-by ar1 after the move, from its memory)
+        from router.io.control import command
+        ans = command(agents.workdir / "ar1.sock", "lease6-get",
+                      {"ip-address": str(prefix.network_address), "prefix-len": 64})
+        assert ans["result"] == 0 and ans["arguments"]["served-by"] == "ar2", ans
+        listed = command(agents.workdir / "ar1.sock", "lease6-get-all")["arguments"]["leases"]
+        assert [m["served-by"] for m in listed if m["ip-address"] == str(
+            prefix.network_address)] == ["ar2"], listed
 
         # the last socket closes: the host releases, both routers tear down
         app.stop()
