@@ -169,8 +169,12 @@ def _life(v) -> str:
     return "∞" if v == 0xFFFFFFFF else f"{v}s"
 
 
-def _type_bits(v: int) -> str:
+def _type_bits(v: int | str) -> str:
+    """The PIO's type bits of a status' ``mobility-type`` (a config name,
+    ``legacy``, or the number of a reserved value)."""
     from odm_wire.constants import MobilityType
+    if isinstance(v, str):
+        v = 0 if v == "legacy" else int(MobilityType.from_name(v))
     try:
         return f"{v} {MobilityType(v).cli_name}" if v else "0 (none)"
     except ValueError:
@@ -239,7 +243,7 @@ def status_cmd(sock, config_path, as_json, limit) -> None:
         t.add_column(col)
     shown = bindings
     for b in shown:
-        t.add_row(b["interface"], b["prefix"], b["mobility-type"], b["duid"], str(b["iaid"]),
+        t.add_row(b["interface"], b["prefix"], b["mobility-type"], b["duid"], f"0x{b['iaid']:08x}",
                   b["client-ll"] or "-", b["state"], _life(b["preferred-left"]),
                   _life(b["valid-left"]),
                   b["anchor"] if b["anchor"] != st["router-id"] else "")

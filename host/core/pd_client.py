@@ -495,7 +495,7 @@ class PdClient(PdReceiver):
         action, state = ON_GIVE_UP[(ia.state, ex.kind)]
         self._end_exchange(ia)
         if action is Action.FORGET:
-            log.info("Release of IAID %d: no Reply after %d tries", ia.iaid, ex.rt.count)
+            log.info("Release of IAID 0x%08x: no Reply after %d tries", ia.iaid, ex.rt.count)
             self._forget(ia)
         elif action is Action.REQUEST_FAILED:
             detail = f"no Reply to Request after {ex.rt.count} transmissions (REQ_MAX_RC)"

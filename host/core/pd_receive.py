@@ -199,7 +199,7 @@ class PdReceiver:
         verdict) runs."""
         ia = ex.ia
         if ex.kind == ExchangeKind.RELEASE:
-            log.info("Release of IAID %d acknowledged by %s", ia.iaid, src)
+            log.info("Release of IAID 0x%08x acknowledged by %s", ia.iaid, src)
             self._end_exchange(ia)
             self._forget(ia)
             return

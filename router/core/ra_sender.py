@@ -213,9 +213,12 @@ class RaSender:
         out = []
         for ap in self.prefixes.values():
             v, p = ap.lifetimes(now)
+            mt = ap.mobility_type
             out.append({"interface": self.ifname, "prefix": str(ap.prefix),
                         "valid": v, "preferred": p, "stale": ap.stale_until is not None,
-                        "mobility-type": int(ap.mobility_type)})
+                        # as in the config files; a reserved value as its number
+                        "mobility-type": (mt.cli_name if isinstance(mt, MobilityType)
+                                          else "legacy" if not mt else int(mt))})
         return out
 
     # ----------------------------------------------------------- lifecycle

@@ -103,6 +103,10 @@ def exchange_line(ifname: str, msg: Message, duid: bytes, src: IPv6Address, repl
                          f"valid {_lifetime(p.valid_lifetime)}")
         if not ia.prefixes:
             parts.append(f"{head} no prefix")
+    verb = {"Release": "released", "Decline": "declined"}.get(type(msg).__name__)
+    if verb and not reply.ia_pds:  # the Reply names no IA_PD: say what the client gave back
+        parts += [f"IA_PD 0x{ia.iaid:08x} {verb} {p.network}"
+                  for ia in msg.ia_pds for p in ia.prefixes]
     st = reply.status
     if st is not None and st.status_code != SC.SUCCESS:
         parts.append(f"{status_name(st.status_code)} \"{st.status_message}\"")

@@ -667,3 +667,15 @@ def test_each_exchange_is_one_info_line_that_follows_the_client(h, client, caplo
     h2.one(client.solicit(client.typed(7, MT.NON_PERSISTENT)))
     (line,) = [r.getMessage() for r in caplog.records if " xid " in r.getMessage()]
     assert ": Advertise IA_PD 0x00000007 NoPrefixAvail \"" in line and "non-persistent" in line
+
+
+def test_a_release_line_names_what_the_client_gave_back(h, client, caplog):
+    """The Reply to a Release carries no IA_PD, and its line said only
+    "Reply -": an operator could not tell which prefix went."""
+    import logging
+    rep = bind(h, client, client.typed(0x2A, MT.SESSION_LASTING))
+    (p,) = prefixes_of(rep)
+    caplog.set_level(logging.INFO, logger="router.dhcp")
+    h.one(client.release(SERVER_DUID, client.held(rep.ia_pds[0])))
+    (line,) = [r.getMessage() for r in caplog.records if ": Release xid " in r.getMessage()]
+    assert line.endswith(f": Reply IA_PD 0x0000002a released {net(p)}"), line

@@ -333,3 +333,11 @@ def test_scaled_profile_runs_the_same_machine_faster():
     t0 = r.t
     r.until(t0 + 0.01)
     assert r.sent[-1][0] - t0 <= 0.005 + 1e-9
+
+
+def test_status_names_each_advertised_type_as_the_config_files_do():
+    """`router status --json` gave the RA prefixes' type as a number (3) where
+    every other key has the config's name."""
+    r = Run(make())
+    (p,) = r.s.advertised(r.t)
+    assert p["mobility-type"] == "session-lasting"

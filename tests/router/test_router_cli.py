@@ -56,7 +56,7 @@ STATUS = {
                       "anchor": "ar1", "served-by": "ar1", "state": "active",
                       "preferred-left": 10, "valid-left": 20} for i in (1, 2)],
         "ra-prefixes": [{"interface": "eth1", "prefix": "2001:db8:1::/64", "valid": 600,
-                         "preferred": 300, "stale": False, "mobility-type": 3}],
+                         "preferred": 300, "stale": False, "mobility-type": "non-persistent"}],
     }],
 }
 
