@@ -32,7 +32,7 @@ from typing import Any
 
 import click
 
-from lab.config import LabConfig, LabConfigError, load_config
+from lab.config import HOST_IF, LabConfig, LabConfigError, load_config
 from lab.topology import Lab, LabError
 from odm.jsonout import dumps
 from odm.tables import print_table
@@ -149,8 +149,12 @@ def up(config_file: Path | None, dataplane: str, store: str, prefix: str | None,
     if store == "postgresql":
         click.echo(f"lease store: PostgreSQL in cn at [{the_lab.config.cn_address}]:5432 "
                    "(stopped and removed by down)")
-    click.echo(f"agent configs in {workdir}: odm lab exec{hint} ar1 -- odm router run "
-               f"--config {workdir / 'ar1.toml'}")
+    click.echo(f"agent configs in {workdir}; to run the agents (each in its own shell):")
+    for r in cfg.router_names:
+        click.echo(f"  odm lab exec{hint} {r} -- odm router run --config {workdir / (r + '.toml')}")
+    click.echo(f"  odm lab exec{hint} mh -- odm host run --iface {HOST_IF} --config "
+               f"{workdir / 'host.toml'}")
+    click.echo(f"  odm lab exec{hint} mh -- odm host status --socket {workdir / 'host.sock'}")
     click.echo(f"lab {cfg.prefix} is up; `odm lab down{hint}` removes it")
 
 

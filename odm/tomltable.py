@@ -188,7 +188,10 @@ class Table:
             raise self.error(self.key(hint[0]), f"unknown key; did you mean {hint[1]!r}?")
         extra = [k for k in self.data if k not in self.used]
         if extra:
-            raise self.error(self.key(extra[0]), "unknown key")
+            # close to a key that is given too: a misspelt second copy
+            meant = close_match(extra[0], [k for k in self.used if k in self.data])
+            raise self.error(self.key(extra[0]), "unknown key" + (
+                f"; did you mean {meant!r} (given too)?" if meant else ""))
 
     # typed getters ---------------------------------------------------
     def str_(self, name: str, default: str | None = None, required: bool = False) -> str | None:

@@ -84,7 +84,10 @@ def test_lab_up_refuses_a_missing_backend_and_writes_configs_for_a_present_one(
     try:
         assert r.exit_code == 0, r.output
         assert "data plane: routed; not available here:" in r.output
-        # the hints name the lab again, its state directory too
+        # the hints name the lab again, its state directory too, and how to run
+        # every agent (they named ar1's only)
+        assert " ar2 -- odm router run --config " in r.output
+        assert " mh -- odm host run --iface mh0 --config " in r.output
         assert f"odm lab down --prefix {lab_prefix} --state-dir {lab_state_dir}`" in r.output
         cfg = (lab_state_dir / lab_prefix / "agents" / "ar1.toml").read_text()
         assert 'dataplane = "routed"' in cfg

@@ -167,3 +167,15 @@ def test_the_config_models_load_without_the_parsers():
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_misspelt_copy_of_a_key_that_is_given_too_is_hinted():
+    """`first_solicit_dely = false` next to `first_solicit_delay` got a bare
+    "unknown key" (the hint looked only among keys not given)."""
+    t = Table({"first_solicit_delay": True, "first_solicit_dely": False}, "host")
+    t.bool_("first_solicit_delay", True)
+    assert _err(t.done).reason == ("unknown key; did you mean 'first_solicit_delay' "
+                                   "(given too)?")
+    t = Table({"x": 1, "zzz": 2}, "host")
+    t.int_("x", 0)
+    assert _err(t.done).reason == "unknown key"
