@@ -48,6 +48,9 @@ __all__ = ["SCHEMA_VERSION", "LeaseStore", "MovedNotice", "SchemaVersionError",
            "SqliteLeaseStore", "open_store"]
 
 SCHEMA_VERSION = 1
+#: seconds opening the store may wait for a lock (routers sharing one file start
+#: together); serving waits only the store's ``busy_timeout``
+OPEN_BUSY_TIMEOUT = 5.0
 """version of the SQLite file's schema (``meta`` key ``schema_version``)"""
 
 
@@ -198,8 +201,12 @@ class SqliteLeaseStore(LeaseStore):
                 raise StoreError(f"lease store {self.path} is a symbolic link: not opened")
             old = os.umask(0o077)
             try:
+                # opening (WAL, schema, check) may wait for another router that
+                # opens the shared file at the same moment; serving then waits
+                # at most ``busy_timeout`` (a lock held longer fails the batch)
                 self._db = sqlite3.connect(self.path, isolation_level=None,
-                                           timeout=busy_timeout, check_same_thread=False)
+                                           timeout=max(busy_timeout, OPEN_BUSY_TIMEOUT),
+                                           check_same_thread=False)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
                 self._db.executescript(_SCHEMA)
@@ -216,6 +223,7 @@ class SqliteLeaseStore(LeaseStore):
                                  f"{'; '.join(str(r[0]) for r in check[:5])}): not used")
             st = os.stat(self.path)
             self._identity = (st.st_dev, st.st_ino)
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open lease store {self.path}: {exc}") from exc
         except OSError as exc:

@@ -112,3 +112,28 @@ def test_a_symlinked_store_is_refused(tmp_path):
     (tmp_path / "leases.sqlite3").symlink_to(real)
     with pytest.raises(StoreError, match="symbolic link"):
         SqliteLeaseStore(tmp_path / "leases.sqlite3")
+
+
+def test_opening_waits_for_another_router_opening_the_same_file(tmp_path):
+    """Two routers sharing one SQLite store start together: the second failed
+    with "database is locked" when the first held the file a little longer
+    than the serving busy timeout (0.2 s) while opening. Opening waits up to
+    OPEN_BUSY_TIMEOUT; serving keeps the short timeout."""
+    import sqlite3
+    import threading
+
+    from router.store import SqliteLeaseStore
+
+    path = tmp_path / "leases.sqlite3"
+    SqliteLeaseStore(path).close()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")
+    t = threading.Timer(0.6, lambda: other.execute("COMMIT"))
+    t.start()
+    try:
+        store = SqliteLeaseStore(path)
+    finally:
+        t.join()
+        other.close()
+    assert store._db.execute("PRAGMA busy_timeout").fetchone()[0] == 200
+    store.close()
