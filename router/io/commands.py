@@ -226,8 +226,12 @@ class KeaCommands:
         is the store's, as Kea's lease commands show its lease backend."""
         if self.agent.config.mobility is None or not bindings:
             return bindings
+        store = self.agent.store
         try:
-            rows = {r.prefix: r for r in self.agent.store.all()}
+            if len(bindings) <= 16:  # a lease or a client's: by prefix, not the whole table
+                found = (store.find_prefix(b.prefix) for b in bindings)
+                return [r for r in found if r is not None]
+            rows = {r.prefix: r for r in store.all()}
         except StoreError as exc:
             raise CommandError(f"the lease store cannot be read: {exc}") from None
         return [rows[b.prefix] for b in bindings if b.prefix in rows]
