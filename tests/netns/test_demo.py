@@ -8,6 +8,7 @@ the kernel lacks is refused at once, before anything is built."""
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 from dataplanes import dataplane_params
@@ -16,6 +17,16 @@ from lab.demo import run_demo
 from lab.kernel import probe_dataplanes
 
 pytestmark = [pytest.mark.netns]
+
+
+@pytest.fixture(autouse=True)
+def _demo_work_in_tmp_path(tmp_path, monkeypatch):
+    """The demo's own work folder (its logs, kept here with keep_logs for a
+    failure's table) goes under pytest's tmp_path, which pytest prunes, not
+    the system's temporary folder, where each run left one per demo."""
+    work = tmp_path / "tmp"
+    work.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(work))
 
 
 def _table(res) -> str:
