@@ -125,8 +125,8 @@ def route_cost(n: int) -> dict:
         finally:
             rb.close()
 
-    work = Path(tempfile.mkdtemp(prefix="odm-summary-routes-"))
-    with router_pair(work, tag="sr") as pair:
+    with tempfile.TemporaryDirectory(prefix="odm-summary-routes-") as tmp, \
+            router_pair(Path(tmp), tag="sr") as pair:
         res = in_netns(pair.rtr_ns, body, pair.rtr_if)
     res["n"] = n
     return res
