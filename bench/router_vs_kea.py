@@ -24,7 +24,8 @@ machine may be shared. Printed per run, then the best run per server and
 load: completed 4-way exchanges per second (Request/Reply pairs received by
 perfdhcp over the sending period), drops of each half, average latency of
 each half (ms), and the server's CPU time per completed exchange (user +
-system of the whole process, from /proc); then the ratio odm / Kea.
+system of the whole process, from /proc; the system part apart: the kernel's
+share, sockets and routes); then the ratio odm / Kea.
 
 Then, at scale (``--bindings``, default 100000): each server is filled with
 that many bindings by perfdhcp at a paced rate, its peak RSS (VmHWM) is read,
@@ -49,6 +50,11 @@ postgresql and kea's PostgreSQL backend)::
                                    [--repeat 3] [--bindings 100000] [--fill-rate 2000]
                                    [--skip-scale] [--sync normal,full]
                                    [--store sqlite|postgresql] [--json FILE]
+                                   [--odm-only] [--profile DIR]
+
+``--odm-only`` runs the odm agent alone; ``--profile DIR`` records each odm
+run with py-spy (``pip install py-spy``) as collapsed stacks in DIR, for a
+flame graph or a count of where the agent's CPU goes.
 
 With ``--json FILE`` the same figures are also written to FILE (the best run
 per server and load with its median CPU per exchange, every run, and the scale
