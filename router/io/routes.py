@@ -280,10 +280,9 @@ class RouteBatcher:
             except (BlockingIOError, InterruptedError):
                 return n
             except OSError as exc:
-                if exc.errno == errno.ENOBUFS:  # acks lost: forget what they were for
-                    log.warning("netlink acknowledgements lost (ENOBUFS); %d route changes "
-                                "unconfirmed", len(self.unacked))
-                    self.unacked.clear()
+                if exc.errno == errno.ENOBUFS:  # answers lost: refusals unknown
+                    log.warning("netlink answers lost (ENOBUFS): a refused route change "
+                                "may have gone unlogged")
                     continue
                 raise
             off = 0
