@@ -33,18 +33,19 @@ exchanges per second one CPU would sustain; with ``--profile``, the top
 functions of a cProfile run.
 
 What it showed (2-CPU bench machine shared with other benchmarks, load
-average 3-5, so ±20 %): ``--batch 32`` (saturating load: a wake-up finds
-dozens of datagrams, one commit for them) ~85 µs per exchange, of which the
-commit ~4 µs; ``--batch 1`` (paced load: one datagram per wake-up, so one
+average ~1.5; ±10 %): ``--batch 32`` (saturating load: a wake-up finds
+dozens of datagrams, one commit for them) ~67 µs per exchange, of which the
+commit ~3 µs; ``--batch 1`` (paced load: one datagram per wake-up, so one
 SQLite transaction per Request and a read transaction per Solicit's offer
-check) ~150 µs, of which ~35 µs in the commit and ~35 µs more SQLite work
-in ``handle_datagram`` than batched: at paced load SQLite's per-transaction
-cost is about half the core. The whole agent under perfdhcp (decode to
-sendto, routes, asyncio) costs about twice the core's figure: the core's
-code and SQLite's run with cold caches when every wake-up handles one
-datagram. bench/router_vs_kea.py prints the agent's and Kea's CPU per
-completed exchange under the same load (issue 17: Kea ~190 µs paced,
-~80 µs saturating).
+check) ~105 µs, of which ~25 µs in the commit and ~13 µs more SQLite work in
+``handle_datagram`` than batched. The whole agent under perfdhcp at 2000/s
+(decode to sendto, routes, asyncio) costs about three times the core's
+figure: a wake-up per datagram, and the core's code and SQLite's run with
+cold caches (instrumented: SQLite ~85 µs of ~320 per exchange, the rest of
+the core ~100, sendto ~35, recvfrom ~20, routes ~20, asyncio ~30).
+bench/router_vs_kea.py prints the agent's and Kea's CPU per completed
+exchange under the same load (issue 17: Kea ~170-190 µs paced, ~70-80 µs
+saturating).
 
 Usage::
 
