@@ -21,13 +21,31 @@ before the clock starts (perfdhcp's cost is not ours), and only the core's own
 calls are timed (and profiled), so the figure is the core alone: decode,
 server logic, store writes, commit, encode.
 
+The collector runs as in the agent while it serves (everything made during
+the warm-up frozen, the youngest generation collected every
+:data:`router.io.agent.GC_GEN0_THRESHOLD` allocations): with Python's
+default a full collection walks every binding made since, which is no cost
+of the agent's.
+
 Printed: µs of CPU per 4-way exchange (``time.process_time``, best of
 ``--repeat``) for the core's ``handle_datagram`` and for the commit, and the
 exchanges per second one CPU would sustain; with ``--profile``, the top
-functions of a cProfile run. For comparison, bench/router_vs_kea.py prints
-both servers' CPU time per completed exchange under the same load (Kea 2.x
-spent about 195 µs per exchange at saturation there, 5135 exch/s on one core
-of the 2-CPU bench machine; the odm agent's whole process about 400 µs).
+functions of a cProfile run.
+
+What it showed (2-CPU bench machine shared with other benchmarks, load
+average ~1.5; ±10 %): ``--batch 32`` (saturating load: a wake-up finds
+dozens of datagrams, one commit for them) ~67 µs per exchange, of which the
+commit ~3 µs; ``--batch 1`` (paced load: one datagram per wake-up, so one
+SQLite transaction per Request and a read transaction per Solicit's offer
+check) ~105 µs, of which ~25 µs in the commit and ~13 µs more SQLite work in
+``handle_datagram`` than batched. The whole agent under perfdhcp at 2000/s
+(decode to sendto, routes, asyncio) costs about three times the core's
+figure: a wake-up per datagram, and the core's code and SQLite's run with
+cold caches (instrumented: SQLite ~85 µs of ~320 per exchange, the rest of
+the core ~100, sendto ~35, recvfrom ~20, routes ~20, asyncio ~30).
+bench/router_vs_kea.py prints the agent's and Kea's CPU per completed
+exchange under the same load (issue 17: Kea ~170-190 µs paced, ~70-80 µs
+saturating).
 
 Usage::
 
@@ -39,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import pstats
 import random
 import sys
@@ -69,6 +88,7 @@ from odm_wire.dhcp6 import (
 )
 from router.config import parse_config
 from router.core import RouterCore
+from router.io.agent import GC_GEN0_THRESHOLD
 from router.store import SqliteLeaseStore
 
 IFNAME = "prof0"
@@ -214,9 +234,15 @@ class Run:
 
 def run_once(args, workdir: Path, profiler: cProfile.Profile | None = None) -> dict:
     r = Run(workdir, args.sync, args.rapid)
+    thresholds = gc.get_threshold()
     try:
         # warm-up: caches, SQLite pages, a table that is not empty
         r.exchanges(10_000_000, args.warmup, args.batch)
+        # the agent's collector while it serves (router.io.agent): what is
+        # there frozen, the youngest generation collected seldom
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_GEN0_THRESHOLD, *thresholds[1:])
         core = r.core
         core.handle_s = core.commit_s = 0.0
         core.profiler = profiler  # the core's calls only, not the clients'
@@ -227,6 +253,8 @@ def run_once(args, workdir: Path, profiler: cProfile.Profile | None = None) -> d
         return {"handle_us": core.handle_s / n * 1e6, "commit_us": core.commit_s / n * 1e6,
                 "total_us": (core.handle_s + core.commit_s) / n * 1e6}
     finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
         r.close()
 
 

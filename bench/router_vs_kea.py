@@ -24,7 +24,8 @@ machine may be shared. Printed per run, then the best run per server and
 load: completed 4-way exchanges per second (Request/Reply pairs received by
 perfdhcp over the sending period), drops of each half, average latency of
 each half (ms), and the server's CPU time per completed exchange (user +
-system of the whole process, from /proc); then the ratio odm / Kea.
+system of the whole process, from /proc; the system part apart: the kernel's
+share, sockets and routes); then the ratio odm / Kea.
 
 Then, at scale (``--bindings``, default 100000): each server is filled with
 that many bindings by perfdhcp at a paced rate, its peak RSS (VmHWM) is read,
@@ -49,6 +50,11 @@ postgresql and kea's PostgreSQL backend)::
                                    [--repeat 3] [--bindings 100000] [--fill-rate 2000]
                                    [--skip-scale] [--sync normal,full]
                                    [--store sqlite|postgresql] [--json FILE]
+                                   [--odm-only] [--profile DIR]
+
+``--odm-only`` runs the odm agent alone; ``--profile DIR`` records each odm
+run with py-spy (``pip install py-spy``) as collapsed stacks in DIR, for a
+flame graph or a count of where the agent's CPU goes.
 
 With ``--json FILE`` the same figures are also written to FILE (the best run
 per server and load with its median CPU per exchange, every run, and the scale
@@ -277,8 +283,13 @@ class PgBench:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds used so far by process ``pid`` (all threads)."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds used so far by process ``pid`` (all threads)."""
     f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return int(f[11]) / os.sysconf("SC_CLK_TCK"), int(f[12]) / os.sysconf("SC_CLK_TCK")
 
 
 def rss(pid: int) -> float:
@@ -287,6 +298,19 @@ def rss(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def py_spy(pid: int, out: Path, duration: float):
+    """Start ``py-spy record`` on ``pid`` for ``duration`` seconds, writing
+    collapsed stacks of the threads on the CPU to ``out`` (``--nonblocking``:
+    the process is not paused, its CPU figure stays honest; no native
+    frames, which need pausing)."""
+    import subprocess
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(["py-spy", "record", "--nonblocking", "--threads",
+                             "--format", "raw", "--rate", "100", "-d", str(max(1, round(duration))),
+                             "-o", str(out), "-p", str(pid)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # ------------------------------------------------------------------ probing --
@@ -375,7 +399,9 @@ def row(name: str, load: str, r: dict) -> str:
     return (f"{name:<14} {load:<11} {r['exchanges/s']:>9.0f} {r.get('sa drops', 0):>8} "
             f"{r.get('rr drops', 0):>8} {r.get('sa avg', float('nan')):>8.2f} "
             f"{r.get('rr avg', float('nan')):>8.2f} {r.get('rr rejected leases', 0):>5} "
-            f"{r.get('cpu us/exch', float('nan')):>9.0f} {r.get('cpu %', float('nan')):>6.0f}"
+            f"{r.get('cpu us/exch', float('nan')):>9.0f} "
+            f"{r.get('sys us/exch', float('nan')):>9.0f} "
+            f"{r.get('cpu %', float('nan')):>6.0f}"
             + (f" {r['db us/exch']:>9.0f}" if "db us/exch" in r else ""))
 
 
@@ -395,6 +421,11 @@ def main() -> int:
                     help="lease stores: Kea memfile vs odm SQLite, or both on one PostgreSQL")
     ap.add_argument("--json", type=Path, default=None, metavar="FILE",
                     help="also write the figures to FILE as JSON")
+    ap.add_argument("--odm-only", action="store_true",
+                    help="run the odm agent only (no Kea runs, no ratios): to profile it")
+    ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                    help="record each odm run with py-spy (pip install py-spy) into "
+                         "DIR/<sync>-<load>-<run>.txt (collapsed stacks, native frames)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
@@ -436,31 +467,44 @@ def _run(args, work: Path, pg: PgBench | None, results: dict, out: dict) -> int:
         else:
             servers = [Kea(pair, work / "kea")] + [Odm(pair, work / f"odm-{s}", s)
                                                    for s in args.sync.split(",") if s]
+        if args.odm_only:
+            servers = servers[1:]
         if args.repeat > 0:
             print(f"{'server':<14} {'load':<11} {'exch/s':>9} {'SA drop':>8} {'RR drop':>8} "
-                  f"{'SA ms':>8} {'RR ms':>8} {'rej':>5} {'CPU us/x':>9} {'CPU %':>6}"
+                  f"{'SA ms':>8} {'RR ms':>8} {'rej':>5} {'CPU us/x':>9} {'sys us/x':>9} "
+                  f"{'CPU %':>6}"
                   + (f" {'DB us/x':>9}" if pg is not None else ""))
             for rep in range(args.repeat):  # interleaved: load from elsewhere hits all alike
                 for srv in servers:
                     for load, rate in (("paced", args.rate), ("saturating", args.sat_rate)):
                         srv.fresh()
                         srv.start()
+                        spy = None
                         try:
-                            c0 = cpu_seconds(srv.proc.pid)
+                            if args.profile is not None and isinstance(srv, Odm):
+                                spy = py_spy(srv.proc.pid, args.profile /
+                                             f"{srv.sync}-{load}-{rep + 1}.txt", args.duration)
+                            u0, s0 = cpu_split(srv.proc.pid)
                             d0 = pg.cpu() if pg is not None else 0.0
                             r = perfdhcp(pair, rate, period=args.duration, seed=rep + 1)
-                            cpu = cpu_seconds(srv.proc.pid) - c0
+                            u1, s1 = cpu_split(srv.proc.pid)
+                            cpu = u1 - u0 + s1 - s0
                             dbcpu = pg.cpu() - d0 if pg is not None else None
                         finally:
+                            if spy is not None:
+                                spy.wait(timeout=60)
                             srv.stop()
                         done = r.get("rr received packets", 0)
                         if dbcpu is not None:
                             r["db us/exch"] = 1e6 * dbcpu / done if done else float("nan")
                         r["cpu us/exch"] = 1e6 * cpu / done if done else float("nan")
+                        r["sys us/exch"] = 1e6 * (s1 - s0) / done if done else float("nan")
                         r["cpu %"] = 100 * cpu / r["wall"]
                         results.setdefault((srv.name, load), []).append(r)
                         out["runs"].append({"server": srv.name, "load": load, **r})
                         print(row(srv.name, load, r), flush=True)
+            if args.odm_only:
+                return 0
             kea = servers[0].name
             print(f"\n# best of {args.repeat} (by exchanges/s); CPU us/x = server CPU time per "
                   "completed exchange (median)")

@@ -90,10 +90,18 @@ CREATE TABLE IF NOT EXISTS bindings (
     cltt            REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS bindings_client ON bindings (duid, iaid);
-CREATE INDEX IF NOT EXISTS bindings_served ON bindings (served_by, interface);
-CREATE INDEX IF NOT EXISTS bindings_anchor ON bindings (anchor);
+DROP INDEX IF EXISTS bindings_served;
+DROP INDEX IF EXISTS bindings_anchor;
+CREATE INDEX IF NOT EXISTS bindings_moved ON bindings (anchor) WHERE served_by <> anchor;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Indexes cost every commit a page each (the commit per Request is most of
+# the store's CPU per exchange): only the client's (random DUIDs: a random
+# page) and the moved bindings' (few rows, written on a move only) are kept.
+# A start-up load scans the table (one router's rows are most of it: faster
+# than an index walk plus a primary-key lookup per row). Older odm versions
+# opening the file add their indexes back (IF NOT EXISTS), and queries are
+# right with any set of indexes.
 
 _COLUMNS = ("prefix, duid, iaid, mobility_type, pool, interface, client_ll, anchor, "
             "served_by, state, preferred_lifetime, valid_lifetime, preferred_until, "
@@ -104,6 +112,7 @@ _PLACEHOLDERS = ", ".join("?" * 15)
 # hash for sqlite3's statement cache on every write
 _INSERT = f"INSERT OR IGNORE INTO bindings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"
 _UPSERT = f"INSERT OR REPLACE INTO bindings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"
+_FIND_PREFIX = f"{_SELECT} WHERE prefix = ?"
 _STATE_TEXT = {s: s.value for s in BindingState}
 
 
@@ -364,11 +373,16 @@ class SqliteLeaseStore(LeaseStore):
         return self._query(f"{_SELECT} WHERE duid = ? AND iaid = ?", (duid, iaid))
 
     def find_prefix(self, prefix: IPv6Network) -> Binding | None:
-        rows = self._query(f"{_SELECT} WHERE prefix = ?", (_key(prefix),))
-        return rows[0] if rows else None
+        # every offer asks (the prefix is free nearly always): one row at most
+        try:
+            r = self._db.execute(_FIND_PREFIX, (_key(prefix),)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"lease store read failed: {exc}") from exc
+        return None if r is None else self._binding(r)
 
     def moved_away(self, anchor: str) -> list[Binding]:
-        return self._query(f"{_SELECT} WHERE anchor = ? AND served_by <> ?", (anchor, anchor))
+        # "served_by <> anchor" (not "<> ?"): the partial index bindings_moved
+        return self._query(f"{_SELECT} WHERE anchor = ? AND served_by <> anchor", (anchor,))
 
     def all(self) -> list[Binding]:
         """Every binding in the file (for status and tests)."""

@@ -375,6 +375,10 @@ class DhcpServer:
     def next_event(self) -> Event | None:
         return self.outbox.next_event()
 
+    def take_events(self) -> list[Event]:
+        """Every event queued (:meth:`next_event` until None, at once)."""
+        return self.outbox.take_events()
+
     # ============================================================ dispatch
     def _drop(self, now: float, kind: str, fmt: str, *args) -> None:
         """A message from the wire this server must not answer (a remote fault)."""

@@ -109,3 +109,10 @@ class Outbox:
 
     def next_event(self) -> Event | None:
         return self.events.popleft() if self.events else None
+
+    def take_events(self) -> list[Event]:
+        if not self.events:
+            return []
+        out = list(self.events)
+        self.events.clear()
+        return out

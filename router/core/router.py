@@ -83,8 +83,11 @@ class RouterCore:
         self.dhcp.handle_timer(now)
 
     def get_timer(self) -> float | None:
-        ts = [t for t in (self.ra.get_timer(), self.dhcp.get_timer()) if t is not None]
-        return min(ts) if ts else None
+        a = self.ra.get_timer()
+        b = self.dhcp.get_timer()
+        if a is None:
+            return b
+        return a if b is None or a <= b else b
 
     def datagrams_to_send(self) -> list[Outgoing]:
         """RAs, then DHCPv6 answers — the latter only after the lease store
@@ -93,6 +96,16 @@ class RouterCore:
 
     def next_event(self) -> Event | None:
         return self.dhcp.next_event() or self.ra.next_event()
+
+    def take_events(self) -> list[Event]:
+        """Every event queued, in the order :meth:`next_event` gives them
+        (the adapter's one call per turn instead of one per event)."""
+        out = self.dhcp.take_events()
+        ev = self.ra.next_event()
+        while ev is not None:
+            out.append(ev)
+            ev = self.ra.next_event()
+        return out
 
     # -- introspection ---------------------------------------------------------
     def status(self, now: float, limit: int | None = None) -> dict:

@@ -12,10 +12,12 @@ substitutes the destination, prefix length, gateway, interface index and
 sequence number at their (ABI-fixed) offsets. The messages queued during one
 turn of the event loop go to the kernel in one ``send`` on a non-blocking
 ``NETLINK_ROUTE`` socket; the kernel handles each message of the datagram in
-order and acknowledges each (``NLM_F_ACK``, short acknowledgements with
-``NETLINK_CAP_ACK``); :meth:`RouteBatcher.read_acks` logs the failures. The
-kernel does that while ``send`` runs, so :meth:`RouteBatcher.flush` reads the
-acknowledgements at once.
+order, while ``send`` runs. No acknowledgement is asked for (no
+``NLM_F_ACK``): the kernel answers only a change it refuses, with an
+``NLMSG_ERROR`` (short with ``NETLINK_CAP_ACK``) queued on the socket before
+``send`` returns; the event loop's reader on the socket wakes for those only,
+and :meth:`RouteBatcher.read_acks` logs them. A change costs one message in
+one ``send`` shared with the other changes of the batch, no reads.
 
 The routes are the same as :func:`router.dataplane.common.route_to_host`
 makes: main table, ``proto`` :data:`router.dataplane.common.RTPROT_ODM` (so
@@ -37,6 +39,7 @@ interface, as a static route "via the relay" would be resolved by hand.
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
 import socket
@@ -45,7 +48,6 @@ import time
 from ipaddress import IPv6Address, IPv6Network
 
 from pyroute2.netlink import (
-    NLM_F_ACK,
     NLM_F_CREATE,
     NLM_F_REPLACE,
     NLM_F_REQUEST,
@@ -68,6 +70,8 @@ RTN_LOCAL = rt_type["local"]
 RT_SCOPE_UNIVERSE = rt_scope["universe"]
 #: Largest datagram sent to the kernel at once (octets).
 MAX_SEND = 60 * 1024
+#: Route changes remembered to name one the kernel refuses (module docstring).
+TRACKED = 1 << 16
 _DST = IPv6Address("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff")
 _GW = IPv6Address("fe80::1111:2222:3333:4444")
 _OIF = 0x7A7B7C7D
@@ -173,14 +177,15 @@ class RouteBatcher:
             raise
         self.sock = s
         self._add, self._add_at = _template(
-            RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, True)
-        self._del, self._del_at = _template(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, False)
+            RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE, True)
+        self._del, self._del_at = _template(RTM_DELROUTE, NLM_F_REQUEST, False)
         at = self._add_at
         self._add_offs = (at["dst"], at["gw"], at["oif"], at["seq"])
         self._seq = int(time.time()) & 0x7FFFFFFF
         self._queue: list[bytes] = []
-        #: seq -> (prefix, gateway; None for a deletion) of the messages sent
-        #: and not yet acknowledged (text only made for a failure's log line)
+        #: seq -> (prefix, gateway; None for a deletion) of the latest
+        #: messages (at most TRACKED: a refusal is queued while its ``send``
+        #: runs, so one that old was not refused), to name a refused change
         self.unacked: dict[int, tuple[IPv6Network, IPv6Address | None]] = {}
         self.sent = 0
         #: changes the kernel refused (or that could not be sent)
@@ -207,7 +212,7 @@ class RouteBatcher:
         _U32.pack_into(b, o, oif)
         _U32.pack_into(b, q, seq)
         self._queue.append(bytes(b))
-        self.unacked[seq] = (prefix, via)
+        self._track(seq, (prefix, via))
 
     def delete(self, prefix: IPv6Network) -> None:
         """Queue: remove odm's route of ``prefix`` (no error if absent)."""
@@ -218,7 +223,14 @@ class RouteBatcher:
         b[at["dst"]:at["dst"] + 16] = prefix.network_address.packed
         _U32.pack_into(b, at["seq"], seq)
         self._queue.append(bytes(b))
-        self.unacked[seq] = (prefix, None)
+        self._track(seq, (prefix, None))
+
+    def _track(self, seq: int, what: tuple[IPv6Network, IPv6Address | None]) -> None:
+        u = self.unacked
+        u[seq] = what
+        if len(u) > TRACKED:  # the oldest half goes (dicts keep insertion order)
+            for k in list(itertools.islice(u, TRACKED // 2)):
+                del u[k]
 
     @property
     def queued(self) -> int:
@@ -256,15 +268,10 @@ class RouteBatcher:
             self.sent += j - i
             i = j
         del q[:i]
-        if i:
-            # rtnetlink handles a datagram in the sender's context: the
-            # acknowledgements are queued before send() returns. Reading them
-            # now spares the event loop a wake-up per flush (the reader on
-            # fileno() still takes any that come later).
-            self.read_acks()
 
     def read_acks(self) -> int:
-        """Read the kernel's acknowledgements waiting on the socket; log the
+        """Read the kernel's answers waiting on the socket (refusals; an
+        acknowledgement too, from a kernel that sends them unasked); log the
         failures. Returns how many were read."""
         n = 0
         while True:
@@ -273,10 +280,9 @@ class RouteBatcher:
             except (BlockingIOError, InterruptedError):
                 return n
             except OSError as exc:
-                if exc.errno == errno.ENOBUFS:  # acks lost: forget what they were for
-                    log.warning("netlink acknowledgements lost (ENOBUFS); %d route changes "
-                                "unconfirmed", len(self.unacked))
-                    self.unacked.clear()
+                if exc.errno == errno.ENOBUFS:  # answers lost: refusals unknown
+                    log.warning("netlink answers lost (ENOBUFS): a refused route change "
+                                "may have gone unlogged")
                     continue
                 raise
             off = 0
@@ -301,15 +307,18 @@ class RouteBatcher:
                 off += (length + 3) & ~3
 
     def drain(self, timeout: float = 10.0) -> bool:
-        """Send everything and wait up to ``timeout`` seconds for every
-        acknowledgement; True if all came."""
+        """Send everything (waiting up to ``timeout`` seconds while the
+        kernel's buffer is full) and read the refusals (the kernel has
+        handled every change sent when ``send`` returns); True if all went."""
         end = time.monotonic() + timeout
         import select
-        while (self._queue or self.unacked) and time.monotonic() < end:
-            self.flush()
-            select.select([self.sock], [], [], min(0.05, max(0.0, end - time.monotonic())))
+        self.flush()
+        while self._queue and time.monotonic() < end:
+            select.select([], [self.sock], [], min(0.05, max(0.0, end - time.monotonic())))
             self.read_acks()
-        return not (self._queue or self.unacked)
+            self.flush()
+        self.read_acks()
+        return not self._queue
 
     def close(self) -> None:
         self.sock.close()

@@ -164,6 +164,49 @@ def test_sqlite_file_of_a_newer_schema_is_refused(tmp_path):
         SqliteLeaseStore(tmp_path / "a.db")
 
 
+def test_sqlite_file_with_an_older_versions_indexes_opens_and_answers_alike(tmp_path):
+    """A file an older odm wrote (indexes bindings_served and bindings_anchor,
+    written on every commit) opens; only the client's index and the partial
+    one of moved bindings are kept, and the bindings come back the same by
+    router, interface, client, prefix and move; the older version adds its
+    indexes back when it opens the file again (what it runs each start)."""
+    import sqlite3
+
+    from router.store import SqliteLeaseStore
+    path = tmp_path / "a.db"
+    SqliteLeaseStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP INDEX bindings_moved")
+    db.execute("CREATE INDEX bindings_served ON bindings (served_by, interface)")
+    db.execute("CREATE INDEX bindings_anchor ON bindings (anchor)")
+    db.commit()
+    db.close()
+    s = SqliteLeaseStore(path)
+    here, moved = mk(), mk(prefix="2001:db8:0:100::/56", duid=b"\x00\x01moved",
+                           served_by="ar2")
+    assert s.insert(here) and s.insert(moved)
+    s.commit()
+    names = {r[0] for r in s._db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+    assert names == {"bindings_client", "bindings_moved"}
+    assert [b.prefix for b in s.load("ar1", "eth1")] == [here.prefix, moved.prefix]
+    assert [b.prefix for b in s.load("ar2")] == [moved.prefix]
+    assert [b.prefix for b in s.moved_away("ar1")] == [moved.prefix]
+    assert s.moved_away("ar2") == []
+    assert [b.prefix for b in s.find_client(moved.duid, 1)] == [moved.prefix]
+    assert s.find_prefix(moved.prefix).served_by == "ar2"
+    assert s.find_prefix(IPv6Network("2001:db8:0:200::/56")) is None
+    s.close()
+    db = sqlite3.connect(path)
+    db.execute("CREATE INDEX IF NOT EXISTS bindings_served ON bindings (served_by, interface)")
+    db.execute("CREATE INDEX IF NOT EXISTS bindings_anchor ON bindings (anchor)")
+    db.commit()
+    db.close()
+    s = SqliteLeaseStore(path)
+    assert [b.prefix for b in s.moved_away("ar1")] == [moved.prefix]
+    s.close()
+
+
 @pytest.fixture
 def pg(pg_server, tmp_path):
     """A StoreFactory on the PostgreSQL backend only."""
