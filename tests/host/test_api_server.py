@@ -445,3 +445,65 @@ def test_supplementary_groups_of_a_peer():
     finally:
         q.communicate(b"")
     assert supplementary_groups(p.pid) == frozenset()  # gone
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="setgroups needs root")
+@pytest.mark.parametrize("groups", [[], [1234, 56789], list(range(2000, 2256))])
+def test_a_peers_groups_are_the_ones_it_connected_with(sockdir, groups):
+    """The groups the agent charges a connection to are the peer's when it
+    connected (SO_PEERGROUPS; /proc on an older kernel), up to 256 of them;
+    the peer dropping them afterwards changes nothing."""
+    from host.io.api_peers import peer_groups
+
+    path = sockdir / "peer.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(1)
+    child = textwrap.dedent(f"""
+        import os, socket, sys
+        os.setgroups({groups!r})
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect({str(path)!r})
+        os.setgroups([])
+        c.sendall(b"x")
+        sys.stdin.read()
+    """)
+    p = subprocess.Popen([sys.executable, "-c", child], stdin=subprocess.PIPE)
+    try:
+        conn, _ = srv.accept()
+        assert conn.recv(1) == b"x"  # connected, then dropped its groups
+        assert peer_groups(conn, p.pid) == frozenset(groups)
+        conn.close()
+    finally:
+        p.communicate(b"")
+        srv.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="setgroups needs root")
+def test_a_peer_in_more_groups_than_getsockopt_returns_gets_them_from_proc(sockdir):
+    """300 groups (over the 256 that CPython's getsockopt() buffer holds):
+    read from /proc/<pid>/status instead, all of them."""
+    from host.io.api_peers import peer_groups
+
+    path = sockdir / "peer.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(1)
+    groups = list(range(3000, 3300))
+    child = textwrap.dedent(f"""
+        import os, socket, sys
+        os.setgroups({groups!r})
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect({str(path)!r})
+        c.sendall(b"x")
+        sys.stdin.read()
+    """)
+    p = subprocess.Popen([sys.executable, "-c", child], stdin=subprocess.PIPE)
+    try:
+        conn, _ = srv.accept()
+        assert conn.recv(1) == b"x"
+        assert peer_groups(conn, p.pid) == frozenset(groups)
+        conn.close()
+    finally:
+        p.communicate(b"")
+        srv.close()
