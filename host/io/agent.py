@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import functools
 import itertools
 import logging
 import os
@@ -40,6 +39,7 @@ from host.core.events import (
 from host.core.host import HostCore
 from host.core.policy import Principal
 from host.io.agent_status import status_for
+from host.io.api_requests import setsc_answer
 from host.io.api_server import ApiServer, Connection, socket_open_in
 from host.io.byte_counts import ByteCounts
 from host.io.netlink import ThreadedNetlink as Netlink
@@ -367,6 +367,8 @@ class HostAgent:
     def _on_request(self, c: Connection, msg: dict) -> None:
         op = msg.get("op")
         rid = msg.get("id")
+        if op == "setsc" and not msg.get("on_net") and self._answer_held(c, msg):
+            return
         if op == "setsc":
             n = self._next_request
             self._next_request += 1
@@ -403,6 +405,21 @@ class HostAgent:
             self.api.send(c, {"id": rid, "ok": False, "error": "EINVAL",
                               "detail": f"unknown op {op!r}"})
         self._kick()
+
+    def _answer_held(self, c: Connection, msg: dict) -> bool:
+        """A setsc() without ON_NET for the address this connection holds
+        (spec §6.1; :meth:`HostCore.held_address`), answered without the
+        core: nothing changes, so no datagram, event, timer or state write
+        follows (that round was most of such a call's CPU). Not when the
+        state file has this socket otherwise (its fd may have changed)."""
+        if self.state is not None and self._persisted_owners.get(c.owner) != {
+                "pid": c.pid, "inode": c.inode, "fd": c.fd}:
+            return False
+        addr = self.core.held_address(c.owner, msg.get("type"), self.now())
+        if addr is None:
+            return False
+        self.api.send_line(c, setsc_answer(msg.get("id"), addr))
+        return True
 
     def _on_close(self, c: Connection, reason: str) -> None:
         log.info("owner %d (pid %d) ended: %s", c.owner, c.pid, reason)
@@ -551,7 +568,7 @@ class HostAgent:
                 return
             c, rid = w
             if ev.address is not None:
-                self.api.send(c, {"id": rid, "ok": True, "address": _text(ev.address)})
+                self.api.send_line(c, setsc_answer(rid, ev.address))
             else:
                 self.api.send(c, {"id": rid, "ok": False, "error": ev.error.value,
                                   "detail": ev.detail})
@@ -570,13 +587,9 @@ class HostAgent:
             # the previous link must not stay the default after a move
             self.nl.default_route(ev.router, 0)
             log.info("router %s forgotten; default route through it removed", ev.router)
-        else:
+        elif log.isEnabledFor(logging.INFO):
             log.info("%s", ev.describe())
 
-
-#: the text of an address handed out (ipaddress formats it in Python, about
-#: 10 µs: the largest part of answering a setsc() for a held address)
-_text = functools.lru_cache(maxsize=256)(str)
 
 
 def run_agent(config: HostConfig) -> None:
