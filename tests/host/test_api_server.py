@@ -507,3 +507,18 @@ def test_a_peer_in_more_groups_than_getsockopt_returns_gets_them_from_proc(sockd
     finally:
         p.communicate(b"")
         srv.close()
+
+
+def test_the_client_librarys_request_line_is_the_json_of_its_request():
+    """host.api formats the usual setsc() line itself (issue 17): the same
+    octets as json.dumps of the request, for every kind of value it sends."""
+    from host.api import _setsc_line
+
+    for rid in (1, 2**40):
+        for t in (1, 4, 7, "fixed", "session-lasting"):
+            for on_net in (False, True):
+                for timeout in (None, 0, 2.5, 3600):
+                    for fd in (0, 3, 65535):
+                        msg = {"op": "setsc", "id": rid, "type": t, "on_net": on_net,
+                               "timeout": timeout, "fd": fd}
+                        assert _setsc_line(msg) == json.dumps(msg).encode() + b"\n"
