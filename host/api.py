@@ -111,11 +111,13 @@ _ids = itertools.count(1)
 
 
 class _Handle:
-    """The API connection of one application socket."""
+    """The API connection of one application socket. It is closed when the
+    handle goes: :func:`release`, or the application socket collected (its
+    entry in ``_handles``, the only reference, goes with it)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.conn.connect(str(path))
+        self.conn.connect(os.fspath(path))
         self.buf = b""
         self.blocking = True
         self.fd_sent = False
@@ -126,6 +128,11 @@ class _Handle:
             self.conn.close()
         except OSError:
             pass
+
+    def __del__(self) -> None:
+        conn = getattr(self, "conn", None)  # None: __init__ failed before it
+        if conn is not None:
+            self.close()
 
     def request(self, msg: dict, deadline: float | None, fd: int | None = None,
                 data: bytes | None = None) -> dict:
@@ -229,7 +236,7 @@ def get_addr_preferences(sock: socket.socket) -> int:
     return k | _prefs.get(sock, 0)
 
 
-def _connect(sock: socket.socket, path: Path) -> _Handle:
+def _connect(sock: socket.socket, path: str | Path) -> _Handle:
     """A new API connection for ``sock``, closed when ``sock`` is collected.
     Raises :class:`AgentUnavailable` when no agent listens at ``path``."""
     try:
@@ -238,8 +245,7 @@ def _connect(sock: socket.socket, path: Path) -> _Handle:
         raise AgentUnavailable(f"no host agent at {path}: {exc.strerror or exc}"
                                " (is the host agent running? pass --socket PATH, the api_socket"
                                " of its config)") from None
-    _handles[sock] = h
-    weakref.finalize(sock, h.close)
+    _handles[sock] = h  # closed with the handle when sock is collected (_Handle)
     return h
 
 
@@ -272,7 +278,7 @@ def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
         t = address_type
     h = _handles.get(sock)
     if h is None:
-        h = _connect(sock, Path(path) if path is not None else DEFAULT_PATH)
+        h = _connect(sock, path if path is not None else DEFAULT_PATH)
     msg = {"op": "setsc", "id": next(_ids), "type": t,
            "on_net": bool(_prefs.get(sock, 0) & IPV6_REQUIRE_SRC_ON_NET),
            "timeout": timeout, "fd": sock.fileno()}
@@ -289,7 +295,7 @@ def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
             # the agent restarted since this socket's last setsc(): a new API
             # connection (the socket is passed again) and one more try
             h.close()
-            h = _connect(sock, Path(path) if path is not None else DEFAULT_PATH)
+            h = _connect(sock, path if path is not None else DEFAULT_PATH)
             ans = h.request(msg, deadline, sock.fileno(), line)
     except OSError as exc:
         if isinstance(exc, SetscError):

@@ -33,8 +33,9 @@ as the agent kept its copy. The reference then ends on whichever comes first:
 
 1. EOF on the API connection — the process died or exited (the kernel closes
    its fds), or the application closed the connection (``host.api.release``,
-   or the socket object was garbage-collected: the client library ties the
-   connection to the socket with ``weakref.finalize``);
+   or the socket object was garbage-collected: the client library keeps the
+   connection in a weak-keyed table of the sockets and closes it when its
+   entry goes);
 2. the socket's inode no longer open in the calling process: every
    ``socket_poll_interval`` seconds the agent reads ``/proc/<pid>/fd/<fd>``
    (and, if that fd number was reused, the whole ``/proc/<pid>/fd``) — this

@@ -522,3 +522,28 @@ def test_the_client_librarys_request_line_is_the_json_of_its_request():
                         msg = {"op": "setsc", "id": rid, "type": t, "on_net": on_net,
                                "timeout": timeout, "fd": fd}
                         assert _setsc_line(msg) == json.dumps(msg).encode() + b"\n"
+
+
+def test_the_api_connection_ends_when_the_application_socket_is_collected(server):
+    """The client library's connection for a socket closes when the socket
+    object goes (the agent sees EOF and ends the reference), and with
+    host.api.release; the connection of a socket still alive stays."""
+    import host.api as api
+
+    srv = server()
+    kept = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    gone = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    released = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    for s in (kept, gone, released):
+        api._connect(s, srv.api.path)
+    srv.run(lambda: len(srv.api.conns) == 3)
+    owners = sorted(srv.api.conns)
+    del gone
+    srv.run(lambda: len(srv.closed) == 1)
+    api.release(released)
+    srv.run(lambda: len(srv.closed) == 2)
+    assert sorted(o for o, _ in srv.closed) == owners[1:]
+    assert all(reason == "eof" for _, reason in srv.closed)
+    assert list(srv.api.conns) == owners[:1]
+    kept.close()
+    released.close()
