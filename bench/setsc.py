@@ -178,10 +178,12 @@ class Cpu:
         self.marks = (0, 0, 0)
 
     def start(self) -> None:
-        self.marks = (cpu_ns(self.pids[0]), time.thread_time_ns(), cpu_ns(self.pids[1]))
+        agent, server = cpu_ns(self.pids[0]), cpu_ns(self.pids[1])
+        self.marks = (agent, time.thread_time_ns(), server)  # the caller's read last
 
     def stop(self) -> None:
-        now = (cpu_ns(self.pids[0]), time.thread_time_ns(), cpu_ns(self.pids[1]))
+        caller = time.thread_time_ns()  # first: reading /proc is not the call's
+        now = (cpu_ns(self.pids[0]), caller, cpu_ns(self.pids[1]))
         for i in range(3):
             self.sums[i] += now[i] - self.marks[i]
 
