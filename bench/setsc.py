@@ -44,8 +44,11 @@ samples), time-to-prefix in ms (median and min over the runs).
 CPU per setsc() (the machine may be shared: these say what a call costs
 whatever else runs), in µs: the host agent's (all its threads,
 ``/proc/<pid>/task/*/schedstat``), the calling thread's (``time.thread_time``)
-and, for ON_NET, the server's, each read just before and just after every
-timed call (the ON_NET phases then take the Release untimed; the agent's
+and, for ON_NET, the server's. Held and fresh: read before and after the
+whole run, divided by the calls (a fresh socket's figures include creating
+and closing it, and the agent ending its reference); reading the agent's
+schedstat between calls slowed a held call by half. ON_NET: read just before and just after
+every timed call (each sample then takes its Release untimed; the agent's
 work after the answer, such as reading the kernel's address notification,
 falls between samples and is not counted).
 """
@@ -214,25 +217,25 @@ def measure_setsc(sock_path: Path, held: int, fresh: int, on_net: int,
         setsc(s0, NP, path=sock_path)  # the API connection is open from here on
         lat = []
         cpu = Cpu(agent_pid, None)
+        cpu.start()
         for _ in range(held):
-            cpu.start()
             t0 = clock()
             setsc(s0, NP, path=sock_path)
             lat.append(clock() - t0)
-            cpu.stop()
+        cpu.stop()
         out["held, same socket"] = stats_us(lat) | cpu.per_call(held)
         s0.close()
     if fresh:
         lat = []
         cpu = Cpu(agent_pid, None)
+        cpu.start()
         for _ in range(fresh):
             s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-            cpu.start()
             t0 = clock()
             setsc(s, NP, path=sock_path)
             lat.append(clock() - t0)
-            cpu.stop()
             s.close()
+        cpu.stop()
         out["held, fresh socket"] = stats_us(lat) | cpu.per_call(fresh)
     if on_net:
         lat, addrs, stamps = [], set(), []
