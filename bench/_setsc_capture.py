@@ -118,11 +118,12 @@ class Dumpcap:
 def breakdown(stamps, msgs) -> dict:
     """Medians (µs) of where an ON_NET setsc() spends its time, from the
     sample stamps and the capture (one clock: CLOCK_REALTIME): host side
-    until the Request is on the wire, the server's turn (Request → Reply on
+    until the Request (or a Solicit with Rapid Commit, when no server is
+    known) is on the wire, the server's turn (that message → the Reply on
     the wire, veth both ways included), host side from the Reply to the
     return of setsc()+bind()."""
     from odm_wire.constants import MessageType
-    reqs = [t for t, m in msgs if m.msg_type == MessageType.REQUEST]
+    reqs = [t for t, m in msgs if m.msg_type in (MessageType.REQUEST, MessageType.SOLICIT)]
     reps = [t for t, m in msgs if m.msg_type == MessageType.REPLY]
     rows = []
     for t0, t1 in stamps:

@@ -111,12 +111,15 @@ _ids = itertools.count(1)
 
 
 class _Handle:
-    """The API connection of one application socket."""
+    """The API connection of one application socket. It is closed when the
+    handle goes: :func:`release`, or the application socket collected (its
+    entry in ``_handles``, the only reference, goes with it)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.conn.connect(str(path))
+        self.conn.connect(os.fspath(path))
         self.buf = b""
+        self.blocking = True
         self.fd_sent = False
         self.events: list[dict] = []
 
@@ -126,8 +129,18 @@ class _Handle:
         except OSError:
             pass
 
-    def request(self, msg: dict, deadline: float | None, fd: int | None = None) -> dict:
-        data = json.dumps(msg).encode() + b"\n"
+    def __del__(self) -> None:
+        conn = getattr(self, "conn", None)  # None: __init__ failed before it
+        if conn is not None:
+            self.close()
+
+    def request(self, msg: dict, deadline: float | None, fd: int | None = None,
+                data: bytes | None = None) -> dict:
+        """Send ``msg`` (as the line ``data`` when given) and wait for its
+        answer until ``deadline`` (None: as long as the agent takes; it
+        answers by its own ``setsc_timeout``)."""
+        if data is None:
+            data = json.dumps(msg).encode() + b"\n"
         try:
             if fd is not None:
                 self.conn.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
@@ -146,12 +159,15 @@ class _Handle:
                 if obj.get("id") == msg["id"] or _is_refusal(obj):
                     return obj
                 self.events.append(obj)
-            timeout = None if deadline is None else deadline - time.monotonic()
-            if timeout is not None and timeout <= 0:
-                raise EAI_REQUIREDIPFAILED("the host agent did not answer in time")
-            r, _, _ = select.select([self.conn], [], [], timeout)
-            if not r:
-                continue
+            if deadline is not None or not self.blocking:
+                timeout = None if deadline is None else deadline - time.monotonic()
+                if timeout is not None and timeout <= 0:
+                    raise EAI_REQUIREDIPFAILED("the host agent did not answer in time")
+                r, _, _ = select.select([self.conn], [], [], timeout)
+                if not r:
+                    continue
+            # no deadline: one blocking recv() (a select() before it was a
+            # second system call and a third of the library's time per call)
             try:
                 chunk = self.conn.recv(65536)
             except ConnectionResetError:
@@ -163,14 +179,18 @@ class _Handle:
     def _refusal(self) -> dict | None:
         try:
             self.conn.setblocking(False)
+            self.blocking = False
             self.buf += self.conn.recv(65536)
         except OSError:
             pass
         return next((o for o in self._lines() if _is_refusal(o)), None)
 
     def _lines(self):
-        while b"\n" in self.buf:
-            line, _, self.buf = self.buf.partition(b"\n")
+        while self.buf:
+            line, nl, rest = self.buf.partition(b"\n")
+            if not nl:
+                return
+            self.buf = rest
             try:
                 yield json.loads(line)
             except ValueError:
@@ -216,7 +236,7 @@ def get_addr_preferences(sock: socket.socket) -> int:
     return k | _prefs.get(sock, 0)
 
 
-def _connect(sock: socket.socket, path: Path) -> _Handle:
+def _connect(sock: socket.socket, path: str | Path) -> _Handle:
     """A new API connection for ``sock``, closed when ``sock`` is collected.
     Raises :class:`AgentUnavailable` when no agent listens at ``path``."""
     try:
@@ -225,8 +245,7 @@ def _connect(sock: socket.socket, path: Path) -> _Handle:
         raise AgentUnavailable(f"no host agent at {path}: {exc.strerror or exc}"
                                " (is the host agent running? pass --socket PATH, the api_socket"
                                " of its config)") from None
-    _handles[sock] = h
-    weakref.finalize(sock, h.close)
+    _handles[sock] = h  # closed with the handle when sock is collected (_Handle)
     return h
 
 
@@ -259,24 +278,25 @@ def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
         t = address_type
     h = _handles.get(sock)
     if h is None:
-        h = _connect(sock, Path(path) if path is not None else DEFAULT_PATH)
+        h = _connect(sock, path if path is not None else DEFAULT_PATH)
     msg = {"op": "setsc", "id": next(_ids), "type": t,
            "on_net": bool(_prefs.get(sock, 0) & IPV6_REQUIRE_SRC_ON_NET),
            "timeout": timeout, "fd": sock.fileno()}
+    line = _setsc_line(msg)
     # the agent answers by its own deadline; allow it a margin for the reply
     deadline = None if timeout is None else time.monotonic() + timeout + 2.0
     fd = None if h.fd_sent else sock.fileno()
     try:
         try:
-            ans = h.request(msg, deadline, fd)
+            ans = h.request(msg, deadline, fd, line)
         except (_AgentGone, BrokenPipeError, ConnectionResetError):
             if not h.fd_sent:
                 raise
             # the agent restarted since this socket's last setsc(): a new API
             # connection (the socket is passed again) and one more try
             h.close()
-            h = _connect(sock, Path(path) if path is not None else DEFAULT_PATH)
-            ans = h.request(msg, deadline, sock.fileno())
+            h = _connect(sock, path if path is not None else DEFAULT_PATH)
+            ans = h.request(msg, deadline, sock.fileno(), line)
     except OSError as exc:
         if isinstance(exc, SetscError):
             raise
@@ -288,6 +308,18 @@ def setsc(sock: socket.socket, address_type: MobilityType | int | str, *,
     if bind:
         sock.bind((str(addr), 0, 0, 0))
     return addr
+
+
+def _setsc_line(msg: dict) -> bytes:
+    """The request line of ``msg``: the octets ``json.dumps(msg)`` gives (the
+    agent's parser takes any JSON), formatted directly for the usual integer
+    type and no timeout."""
+    t = msg["type"]
+    if type(t) is int and msg["timeout"] is None:
+        return b'{"op": "setsc", "id": %d, "type": %d, "on_net": %s, "timeout": null, ' \
+               b'"fd": %d}\n' % (msg["id"], t, b"true" if msg["on_net"] else b"false",
+                                  msg["fd"])
+    return json.dumps(msg).encode() + b"\n"
 
 
 def release(sock: socket.socket) -> None:

@@ -42,7 +42,7 @@ from host.core.policy import Policy, Principal, charge_key, charges, default_pol
 from host.core.privacy import Rotation
 from host.core.ra_listener import RaListener
 from host.core.saved_state import Adopted, export_host, restore_host
-from host.core.setsc import Pending, Reference, parse_address_type
+from host.core.setsc import Pending, Reference, held_address, parse_address_type
 from host.core.status import status
 from host.core.trust import TrustFilter
 from odm_sansio import Outgoing
@@ -199,12 +199,10 @@ class HostCore:
             self._events.append(SetscCompleted(request_id, None, FailureReason.NOTSUPPORTED,
                                                f"address type {address_type!r} is reserved"))
             return
-        ref = self.refs.get(owner)
-        if ref is not None and not on_net and ref.mobility_type == t:
-            a = self.addrs.by_address.get(ref.address)
-            if a is not None and a.usable(now):
-                self._events.append(SetscCompleted(request_id, a.address))
-                return
+        held = None if on_net else held_address(self.refs, self.addrs.by_address, owner, t, now)
+        if held is not None:
+            self._events.append(SetscCompleted(request_id, held))
+            return
         cands = [] if on_net else self.addrs.usable(t, now)
         if principal is not None:
             self.principals[owner] = principal
@@ -250,6 +248,14 @@ class HostCore:
                 self.acquirer[p.iaid] = principal.uid
         self.pending[request_id] = p
         self._pump(now)
+
+    def held_address(self, owner: int, address_type, now: float) -> IPv6Address | None:
+        """What :meth:`setsc` without ON_NET answers at once, reading only: the
+        usable address of ``address_type`` that ``owner`` holds (None: ask
+        :meth:`setsc`). The adapter answers such a call itself, with no
+        request, event, datagram or timer (host/core/setsc.py, first rule)."""
+        return held_address(self.refs, self.addrs.by_address, owner,
+                            parse_address_type(address_type), now)
 
     def _check(self, principal: Principal, t: MobilityType, on_net: bool, new_charge: bool,
                charges: dict, now: float):

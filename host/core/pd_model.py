@@ -198,6 +198,9 @@ class IaPd:
         return ia
 
 
+_UNSPECIFIED = IPv6Address(0)
+
+
 @dataclass
 class Exchange:
     """One client-initiated message exchange (RFC 8415 §15)."""
@@ -235,7 +238,7 @@ class Exchange:
             prefixes = tuple(IAPrefix(0, 0, h.prefix_length, h.prefix, topts)
                              for h in self.hints)
         elif msg_type in (MessageType.SOLICIT, MessageType.REQUEST):
-            prefixes = (IAPrefix(0, 0, config.prefix_length_hint, IPv6Address("::"), topts),)
+            prefixes = (IAPrefix(0, 0, config.prefix_length_hint, _UNSPECIFIED, topts),)
         else:
             prefixes = ()
         opts: list = [ClientId(duid)]

@@ -226,7 +226,7 @@ class RaListener:
 
     def _pio(self, pio, router: IPv6Address, now: float) -> None:
         why = rules.slaac_usable(pio)
-        net = IPv6Network((pio.prefix, pio.prefix_length), strict=False)
+        net = IPv6Network((int(pio.prefix), pio.prefix_length), strict=False)
         if why is not None:
             log.info("PIO %s not used for SLAAC: %s", net, why)
             return

@@ -59,6 +59,18 @@ class Reference:
     since: float
 
 
+def held_address(refs: dict, by_address: dict, owner: int, t: MobilityType | None,
+                 now: float) -> IPv6Address | None:
+    """The first rule above: the usable address of type ``t`` that ``owner``
+    holds already, which a setsc() without ON_NET gets again at once (spec
+    §6.1); None when the rule does not apply. Reads only: nothing changes."""
+    ref = refs.get(owner)
+    if ref is None or t is None or ref.mobility_type != t:
+        return None
+    a = by_address.get(ref.address)
+    return a.address if a is not None and a.usable(now) else None
+
+
 def parse_address_type(value) -> MobilityType | None:
     """The spec's addressType (1–4, or a name) as a :class:`MobilityType`; None
     for 0, 5–7 and anything else (reserved, spec §6.1)."""

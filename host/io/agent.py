@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import functools
 import itertools
 import logging
 import os
 import signal
 import socket
 import struct
-import time
 from ipaddress import IPv6Address
 from pathlib import Path
 
@@ -32,15 +30,16 @@ from host.core.events import (
     AddressRemoved,
     AddressUpdated,
     AppNotification,
-    FailureReason,
     RouterExpired,
     RouterSeen,
     SetscCompleted,
 )
 from host.core.host import HostCore
 from host.core.policy import Principal
+from host.io.agent_durable import DurableState
 from host.io.agent_status import status_for
-from host.io.api_server import ApiServer, Connection, socket_open_in
+from host.io.api_requests import setsc_answer
+from host.io.api_server import ApiServer, Connection
 from host.io.byte_counts import ByteCounts
 from host.io.netlink import ThreadedNetlink as Netlink
 from host.io.secret import load_secret
@@ -70,7 +69,7 @@ UNSENT_FOR = 5.0
 UNSENT_MAX = 32
 
 
-class HostAgent:
+class HostAgent(DurableState):
     """One interface's host agent process."""
 
     def __init__(self, config: HostConfig) -> None:
@@ -201,68 +200,6 @@ class HostAgent:
         while self.core.pd.ias and self.now() < end:
             await asyncio.sleep(0.02)
 
-    # -------------------------------------------------------- durable state --
-    def _restore(self, doc: dict) -> None:
-        """Take back what the previous run saved (host/state.py)."""
-        try:
-            elapsed = max(0.0, time.time() - float(doc["wall_clock"]))
-            adopted = self.core.restore_state(doc, self.now(), elapsed)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("state %s not used (%s): starting afresh", self.state.path, exc)
-            return
-        self.adopted = {a.owner: a for a in adopted}
-        log.info("state %s restored (%.1f s old): %d IA_PD(s), %d address(es), "
-                 "%d reference(s) adopted", self.state.path, elapsed, len(self.core.pd.ias),
-                 len(self.core.addrs.by_prefix), len(adopted))
-
-    def _remove_leftovers(self) -> None:
-        """After a restore: delegated (/128) addresses that a previous run
-        installed (IFA_PROTO mark) and the restored state does not hold are
-        removed — a crash between the state write and the kernel change must
-        leave no address behind. On-link /64 addresses come back with the RA."""
-        try:
-            marked = self.nl.odm_addresses()
-        except Exception as exc:  # noqa: BLE001
-            log.warning("cannot list the kernel's addresses: %s", exc)
-            return
-        for addr, plen in marked:
-            if plen == 128 and addr not in self.core.addrs.by_address:
-                log.info("leftover address %s of a previous run removed", addr)
-                self.nl.apply(AddressRemoved(addr, plen, None, "leftover"))
-
-    def _watch_adopted(self) -> None:
-        """End adopted references whose application socket is closed."""
-        self._adopt_handle = None
-        now = self.now()
-        for owner, a in list(self.adopted.items()):
-            if owner not in self.core.refs or socket_open_in(a.pid, a.inode, a.fd) is False:
-                log.info("adopted owner %d (pid %d, inode %d) ended", owner, a.pid, a.inode)
-                del self.adopted[owner]
-                self.core.close_owner(owner, now)
-        self._kick()
-        if self.adopted:
-            self._adopt_handle = self.loop.call_later(self.config.socket_poll_interval,
-                                                      self._watch_adopted)
-
-    def _persist(self) -> str | None:
-        """Write the state file if it changed; None when it is durable (or no
-        state file is kept), else why it is not."""
-        if self.state is None:
-            return None
-        owners = {c.owner: {"pid": c.pid, "inode": c.inode, "fd": c.fd}
-                  for c in self.api.conns.values()} if self.api else {}
-        for a in self.adopted.values():
-            owners[a.owner] = {"pid": a.pid, "inode": a.inode, "fd": a.fd}
-        try:
-            self.state.save(self.core.export_state(owners), self.now(), time.time())
-            self._persisted_owners = owners
-        except OSError as exc:
-            self._persisted_owners = {}
-            self.state_write_failed += 1
-            log.warning("cannot write state %s: %s", self.state.path, exc)
-            return f"state file {self.state.path} not written ({exc.strerror or exc})"
-        return None
-
     def _close(self) -> None:
         if self._adopt_handle:
             self._adopt_handle.cancel()
@@ -367,6 +304,8 @@ class HostAgent:
     def _on_request(self, c: Connection, msg: dict) -> None:
         op = msg.get("op")
         rid = msg.get("id")
+        if op == "setsc" and not msg.get("on_net") and self._answer_held(c, msg):
+            return
         if op == "setsc":
             n = self._next_request
             self._next_request += 1
@@ -404,6 +343,21 @@ class HostAgent:
                               "detail": f"unknown op {op!r}"})
         self._kick()
 
+    def _answer_held(self, c: Connection, msg: dict) -> bool:
+        """A setsc() without ON_NET for the address this connection holds
+        (spec §6.1; :meth:`HostCore.held_address`), answered without the
+        core: nothing changes, so no datagram, event, timer or state write
+        follows (that round was most of such a call's CPU). Not when the
+        state file has this socket otherwise (its fd may have changed)."""
+        if self.state is not None and self._persisted_owners.get(c.owner) != {
+                "pid": c.pid, "inode": c.inode, "fd": c.fd}:
+            return False
+        addr = self.core.held_address(c.owner, msg.get("type"), self.now())
+        if addr is None:
+            return False
+        self.api.send_line(c, setsc_answer(msg.get("id"), addr))
+        return True
+
     def _on_close(self, c: Connection, reason: str) -> None:
         log.info("owner %d (pid %d) ended: %s", c.owner, c.pid, reason)
         for n, (conn, _) in list(self._waiting.items()):
@@ -439,36 +393,6 @@ class HostAgent:
         self._timer_at = t
         if t is not None:
             self._timer = self.loop.call_at(max(t, self.now()), self._on_timer)
-
-    def _held_again(self, events: list) -> bool:
-        """True when the only thing that happened since the last write of the
-        state file is a setsc() that gave its connection again the address it
-        holds (spec §6.1: a held address comes back at once): its reference is
-        the same object, its socket's pid/inode/fd as written, and its answer
-        the only event. Nothing durable changed, so the state need not be
-        rebuilt and compared (that was most of such a call's CPU time)."""
-        held, self._setsc_of = self._setsc_of, None
-        if held is None or len(events) != 1 or self.state is None:
-            return False
-        n, c, ref = held
-        ev = events[0]
-        return (ref is not None and type(ev) is SetscCompleted and ev.request_id == n
-                and ev.address is not None
-                and self.core.refs.get(c.owner) is ref and ev.address == ref.address
-                and self._persisted_owners.get(c.owner)
-                == {"pid": c.pid, "inode": c.inode, "fd": c.fd})
-
-    def _not_durable(self, ev: SetscCompleted, why: str) -> SetscCompleted:
-        """A setsc() answer whose address is not in the state file: the
-        caller gets EAI_REQUIREDIPFAILED instead, and its reference is dropped
-        (the release policy applies as for a closed socket), so no
-        acknowledged address can be lost by a crash (issue 13 point 7)."""
-        w = self._waiting.get(ev.request_id)
-        if w is not None:
-            self.core.drop_reference(w[0].owner, self.now())
-        log.warning("setsc() answer %s withheld: %s", ev.address, why)
-        return SetscCompleted(ev.request_id, None, FailureReason.FAILED,
-                              f"{why}: the address would not survive a restart of the agent")
 
     def _send(self, out, first_failed: float | None = None) -> bool:
         """Send one Outgoing; False when it failed. A send refused because the
@@ -551,7 +475,7 @@ class HostAgent:
                 return
             c, rid = w
             if ev.address is not None:
-                self.api.send(c, {"id": rid, "ok": True, "address": _text(ev.address)})
+                self.api.send_line(c, setsc_answer(rid, ev.address))
             else:
                 self.api.send(c, {"id": rid, "ok": False, "error": ev.error.value,
                                   "detail": ev.detail})
@@ -570,13 +494,9 @@ class HostAgent:
             # the previous link must not stay the default after a move
             self.nl.default_route(ev.router, 0)
             log.info("router %s forgotten; default route through it removed", ev.router)
-        else:
+        elif log.isEnabledFor(logging.INFO):
             log.info("%s", ev.describe())
 
-
-#: the text of an address handed out (ipaddress formats it in Python, about
-#: 10 µs: the largest part of answering a setsc() for a held address)
-_text = functools.lru_cache(maxsize=256)(str)
 
 
 def run_agent(config: HostConfig) -> None:

@@ -33,8 +33,9 @@ as the agent kept its copy. The reference then ends on whichever comes first:
 
 1. EOF on the API connection — the process died or exited (the kernel closes
    its fds), or the application closed the connection (``host.api.release``,
-   or the socket object was garbage-collected: the client library ties the
-   connection to the socket with ``weakref.finalize``);
+   or the socket object was garbage-collected: the client library keeps the
+   connection in a weak-keyed table of the sockets and closes it when its
+   entry goes);
 2. the socket's inode no longer open in the calling process: every
    ``socket_poll_interval`` seconds the agent reads ``/proc/<pid>/fd/<fd>``
    (and, if that fd number was reused, the whole ``/proc/<pid>/fd``) — this
@@ -80,6 +81,7 @@ import json
 import logging
 import os
 import resource
+import select
 import socket
 import struct
 from collections import Counter
@@ -88,7 +90,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from host.io.api_peers import socket_open_in, supplementary_groups
+from host.io.api_peers import peer_groups, socket_open_in, supplementary_groups
 from host.io.api_requests import BadRequest, id_of, parse_request
 from odm.safefile import bind_unix
 from odm_sansio.ratelog import RateLimitedLog
@@ -123,6 +125,11 @@ ACCEPT_PAUSE = 0.25
 LOG_EVERY = 10.0
 
 _ACCEPT_RESOURCE = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_ANCILLARY = socket.CMSG_SPACE(16 * 4)
+_PEERCRED = struct.Struct("3i")
+_IN, _OUT = select.EPOLLIN, select.EPOLLOUT
+#: what makes a reading connection readable: data, end of file, an error
+_READ_EVENTS = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 
 
 def fd_limit() -> int:
@@ -157,6 +164,8 @@ class Connection:
     more: bool = False
     #: the peer is gone (a send failed): nothing more is handled for it
     broken: bool = False
+    #: the events the server's epoll watches for it (0: not registered)
+    mask: int = 0
 
     def info(self) -> dict[str, Any]:
         return {"owner": self.owner, "pid": self.pid, "uid": self.uid, "gid": self.gid,
@@ -165,6 +174,12 @@ class Connection:
 
 class ApiServer:
     """Non-blocking Unix-socket server on the agent's asyncio loop.
+
+    The listening socket and the connections sit in an epoll of the server's
+    own, whose fd is one reader of the loop: a connection costs one
+    ``epoll_ctl`` on accept and one at the end, not the loop's per-fd
+    bookkeeping (most of what a fresh socket's setsc() cost the agent after
+    the request itself).
 
     ``on_request(conn, msg)`` is called for every valid request line,
     ``on_close(conn, reason)`` once when a connection ends (``"eof"``,
@@ -188,6 +203,9 @@ class ApiServer:
         self.counters: Counter = Counter()
         self._next_owner = 1
         self._sock: socket.socket | None = None
+        self._ep: select.epoll | None = None
+        #: connections by fd (what the epoll reports)
+        self._by_fd: dict[int, Connection] = {}
         self._poll_handle: asyncio.TimerHandle | None = None
         self._accept_handle: asyncio.TimerHandle | None = None
         lines = RateLimitedLog(log, LOG_EVERY)
@@ -205,7 +223,9 @@ class ApiServer:
         s.listen(128)
         s.setblocking(False)
         self._sock = s
-        self.loop.add_reader(s.fileno(), self._accept)
+        self._ep = select.epoll()
+        self._ep.register(s.fileno(), _IN)
+        self.loop.add_reader(self._ep.fileno(), self._ready)
         self._poll_handle = self.loop.call_later(self.poll_interval, self._poll)
 
     def close(self) -> None:
@@ -216,8 +236,11 @@ class ApiServer:
             self._accept_handle = None
         for c in list(self.conns.values()):
             self._drop(c, None)
+        if self._ep is not None:
+            self.loop.remove_reader(self._ep.fileno())
+            self._ep.close()
+            self._ep = None
         if self._sock is not None:
-            self.loop.remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
             try:
@@ -232,6 +255,45 @@ class ApiServer:
                 "counters": dict(self.counters)}
 
     # ------------------------------------------------------------------ io --
+    def _ready(self) -> None:
+        """The server's epoll is readable: serve what it reports."""
+        if self._ep is None:
+            return
+        try:
+            events = self._ep.poll(0)
+        except InterruptedError:
+            return
+        listen = self._sock.fileno() if self._sock is not None else -1
+        for fd, ev in events:
+            if fd == listen:
+                self._accept()
+                continue
+            c = self._by_fd.get(fd)
+            if c is None:
+                continue
+            if ev & _OUT and c.writer:
+                self._writable(c)
+            if ev & _READ_EVENTS and c.mask & _IN and not c.closed:
+                self._readable(c)
+
+    def _watch(self, c: Connection) -> None:
+        """Make the epoll watch what ``c`` waits for now: reading unless
+        paused, closed or waiting for the next turn; writing while output
+        waits. Nothing: not registered (an idle registration would still
+        report a hang-up, again and again)."""
+        want = 0 if c.closed else ((0 if c.paused or c.more else _IN)
+                                   | (_OUT if c.writer else 0))
+        if want == c.mask or self._ep is None:
+            return
+        fd = c.sock.fileno()
+        if c.mask == 0:
+            self._ep.register(fd, want)
+        elif want == 0:
+            self._ep.unregister(fd)
+        else:
+            self._ep.modify(fd, want)
+        c.mask = want
+
     def _accept(self) -> None:
         if self._sock is None:
             return
@@ -251,13 +313,13 @@ class ApiServer:
                 self._warn("accept", "API socket: accept() failed (%s): not accepting "
                            "for %g s; %d connections open", exc.strerror or exc,
                            ACCEPT_PAUSE, len(self.conns))
-                self.loop.remove_reader(self._sock.fileno())
+                if self._ep is not None:
+                    self._ep.unregister(self._sock.fileno())
                 self._accept_handle = self.loop.call_later(ACCEPT_PAUSE, self._resume_accept)
                 return
             try:
-                pid, uid, gid = struct.unpack(
-                    "3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                       struct.calcsize("3i")))
+                pid, uid, gid = _PEERCRED.unpack(
+                    s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
             except OSError:
                 s.close()
                 continue
@@ -276,12 +338,12 @@ class ApiServer:
                 s.close()
                 continue
             s.setblocking(False)
-            c = Connection(self._next_owner, s, pid, uid, gid,
-                           groups=supplementary_groups(pid))
+            c = Connection(self._next_owner, s, pid, uid, gid, groups=peer_groups(s, pid))
             self._next_owner += 1
             self.conns[c.owner] = c
             self.per_uid[uid] += 1
-            self.loop.add_reader(s.fileno(), self._readable, c)
+            self._by_fd[s.fileno()] = c
+            self._watch(c)
             # host.api connects and sends its first request at once: it is
             # usually there already, read it now rather than a loop turn later
             self._readable(c)
@@ -296,15 +358,15 @@ class ApiServer:
 
     def _resume_accept(self) -> None:
         self._accept_handle = None
-        if self._sock is not None:
-            self.loop.add_reader(self._sock.fileno(), self._accept)
+        if self._sock is not None and self._ep is not None:
+            self._ep.register(self._sock.fileno(), _IN)
             self._accept()
 
     def _readable(self, c: Connection) -> None:
         if c.closed or c.paused:
             return
         try:
-            data, anc, _flags, _ = c.sock.recvmsg(MAX_LINE, socket.CMSG_SPACE(16 * 4))
+            data, anc, _flags, _ = c.sock.recvmsg(MAX_LINE, _ANCILLARY)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -386,16 +448,12 @@ class ApiServer:
         if not c.paused:
             c.paused = True
             self.counters["api-read-paused"] += 1
-            try:
-                self.loop.remove_reader(c.sock.fileno())
-            except (ValueError, OSError):
-                pass
+            self._watch(c)
 
     def _resume(self, c: Connection) -> None:
         c.paused = False
         self._lines(c)
-        if not c.paused and not c.closed and not c.more:
-            self.loop.add_reader(c.sock.fileno(), self._readable, c)
+        self._watch(c)
 
     def _later(self, c: Connection) -> None:
         """Stop reading ``c`` and handle the rest of its lines in the next
@@ -403,25 +461,26 @@ class ApiServer:
         if c.more:
             return
         c.more = True
-        if not c.paused:
-            try:
-                self.loop.remove_reader(c.sock.fileno())
-            except (ValueError, OSError):
-                pass
+        self._watch(c)
         self.loop.call_soon(self._next_turn, c)
 
     def _next_turn(self, c: Connection) -> None:
         c.more = False
         if c.closed or c.paused:
+            self._watch(c)
             return  # a paused one goes on when it drains (_writable)
         self._lines(c)
-        if not c.closed and not c.paused and not c.more:
-            self.loop.add_reader(c.sock.fileno(), self._readable, c)
+        self._watch(c)
 
     def send(self, c: Connection, obj: dict) -> None:
+        """Send one answer or notification to ``c``."""
+        self.send_line(c, json.dumps(obj).encode() + b"\n")
+
+    def send_line(self, c: Connection, line: bytes) -> None:
+        """Send one line already encoded (JSON, ending in a newline)."""
         if c.closed:
             return
-        c.outbuf += json.dumps(obj).encode() + b"\n"
+        c.outbuf += line
         self._flush(c)
         if len(c.outbuf) > OUT_MAX and not c.closed:
             self.counters["api-output-overflow"] += 1
@@ -437,7 +496,7 @@ class ApiServer:
         except (BlockingIOError, InterruptedError):
             if not c.writer:
                 c.writer = True
-                self.loop.add_writer(c.sock.fileno(), self._writable, c)
+                self._watch(c)
             return
         except OSError:
             # the peer is gone: handle nothing more for it; its end of file
@@ -448,7 +507,7 @@ class ApiServer:
                 self.loop.call_soon(self._drop, c, "eof")
         if c.writer:
             c.writer = False
-            self.loop.remove_writer(c.sock.fileno())
+            self._watch(c)
 
     def _writable(self, c: Connection) -> None:
         if c.closed:
@@ -470,10 +529,10 @@ class ApiServer:
             if self.per_uid[c.uid] <= 0:
                 del self.per_uid[c.uid]
         try:
-            self.loop.remove_reader(c.sock.fileno())
-            self.loop.remove_writer(c.sock.fileno())
+            self._watch(c)  # closed: unregistered
         except (ValueError, OSError):
             pass
+        self._by_fd.pop(c.sock.fileno(), None)
         c.sock.close()
         c.buf.clear()
         c.outbuf.clear()

@@ -15,9 +15,13 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST
-from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+from pyroute2.netlink.rtnl import (
+    RTM_DELADDR,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTMGRP_IPV6_IFADDR,
+    RTMGRP_LINK,
+)
 
 from host.core.events import AddressAdded, AddressRemoved, AddressUpdated
 
@@ -59,6 +63,89 @@ def _sysctl(iface: str, key: str, value: str | None = None) -> str:
     return p.read_text().strip()
 
 
+#: rtnetlink attribute types of an address (linux/if_addr.h)
+IFA_ADDRESS, IFA_CACHEINFO, IFA_FLAGS, IFA_PROTO = 1, 6, 8, 11
+_NLMSGHDR_IFADDRMSG = struct.Struct("=IHHIIBBBBI")
+_NLA_ADDRESS = struct.Struct("=HH16s")
+_NLA_CACHEINFO = struct.Struct("=HHIIII")
+_NLA_FLAGS_PROTO = struct.Struct("=HHIHHB3x")
+
+
+_NLMSGHDR = struct.Struct("=IHHII")
+_IFADDRMSG = struct.Struct("=BBBBI")
+_IFINFOMSG_INDEX_FLAGS = struct.Struct("=iI")
+_NLA = struct.Struct("=HH")
+_U32 = struct.Struct("=I")
+
+
+def parse_monitor(data: bytes, index: int) -> list:
+    """The notifications of one rtnetlink datagram that concern interface
+    ``index``, in order: :class:`AddrState` for RTM_NEWADDR / RTM_DELADDR of
+    an IPv6 address (IFA_ADDRESS; flags from IFA_FLAGS, else the header's),
+    ``("carrier", up)`` for RTM_NEWLINK (IFF_LOWER_UP). Read with struct
+    (rtnetlink(7) layouts): pyroute2's parser took ~30 µs a message, and an
+    address's notifications come with every setsc() that adds one; what
+    pyroute2 reads from the same octets is held equal by
+    tests/host/test_host_netlink_encode.py. A truncated message ends the
+    reading (the kernel sends none)."""
+    out: list = []
+    off, end = 0, len(data)
+    while off + 16 <= end:
+        length, mtype = _NLMSGHDR.unpack_from(data, off)[:2]
+        if length < 16 or off + length > end:
+            break
+        body, stop = off + 16, off + length
+        off += (length + 3) & ~3
+        if mtype in (RTM_NEWADDR, RTM_DELADDR) and body + 8 <= stop:
+            _fam, _plen, hflags, _scope, ifindex = _IFADDRMSG.unpack_from(data, body)
+            if ifindex != index:
+                continue
+            addr, flags = None, 0
+            a = body + 8
+            while a + 4 <= stop:
+                alen, atype = _NLA.unpack_from(data, a)
+                if alen < 4 or a + alen > stop:
+                    break
+                if atype == IFA_ADDRESS and alen == 20:
+                    addr = data[a + 4:a + 20]
+                elif atype == IFA_FLAGS and alen >= 8:
+                    flags = _U32.unpack_from(data, a + 4)[0]
+                a += (alen + 3) & ~3
+            if addr is None:
+                continue
+            fl = flags or hflags
+            out.append(AddrState(IPv6Address(addr), bool(fl & IFA_F_TENTATIVE),
+                                 bool(fl & IFA_F_DADFAILED), mtype == RTM_DELADDR))
+        elif mtype == RTM_NEWLINK and body + 16 <= stop:
+            ifindex, iflags = _IFINFOMSG_INDEX_FLAGS.unpack_from(data, body + 4)
+            if ifindex == index:
+                out.append(("carrier", bool(iflags & IFF_LOWER_UP)))
+    return out
+
+
+def encode_addr_request(kind: int, seq: int, index: int, address: IPv6Address,
+                        prefix_length: int, nlm_flags: int, ifa_flags: int = 0,
+                        cacheinfo: dict | None = None) -> bytes:
+    """One RTM_NEWADDR / RTM_DELADDR request (rtnetlink(7): nlmsghdr, ifaddrmsg,
+    then IFA_ADDRESS, IFA_CACHEINFO when given, and for RTM_NEWADDR IFA_FLAGS
+    and IFA_PROTO :data:`ODM_ADDR_PROTO`), with NLM_F_REQUEST | NLM_F_ACK and
+    ``nlm_flags``. The octets pyroute2's ``ifaddrmsg`` encodes for the same
+    request (tests/host/test_host_netlink_encode.py holds the two equal), packed
+    with struct: pyroute2's generic attribute machinery took ~70 µs a message,
+    on the path from a Reply to the setsc() answer."""
+    body = _NLA_ADDRESS.pack(20, IFA_ADDRESS, address.packed)
+    if cacheinfo is not None:
+        body += _NLA_CACHEINFO.pack(20, IFA_CACHEINFO, cacheinfo["ifa_preferred"],
+                                    cacheinfo["ifa_valid"], cacheinfo.get("cstamp", 0),
+                                    cacheinfo.get("tstamp", 0))
+    if kind == RTM_NEWADDR:
+        body += _NLA_FLAGS_PROTO.pack(8, IFA_FLAGS, ifa_flags, 5, IFA_PROTO, ODM_ADDR_PROTO)
+    head = _NLMSGHDR_IFADDRMSG.pack(_NLMSGHDR_IFADDRMSG.size + len(body), kind,
+                                    NLM_F_REQUEST | NLM_F_ACK | nlm_flags, seq, 0,
+                                    socket.AF_INET6, prefix_length, ifa_flags & 0xFF, 0, index)
+    return head + body
+
+
 class Netlink:
     """Addresses and routes on one interface through rtnetlink (pyroute2)."""
 
@@ -73,9 +160,9 @@ class Netlink:
         self.monitor: IPRoute | None = None
         #: sysctls changed at start and their values before (restored at stop)
         self.saved_sysctls: dict[str, str] = {}
-        # address requests: pyroute2 builds them, a plain socket carries them
-        # (IPRoute.addr() costs ~0.3 ms a call, most of it in the library's
-        # request machinery; a setsc() answer waits on this call)
+        # address requests: packed by encode_addr_request, carried by a plain
+        # socket (IPRoute.addr() costs ~0.3 ms a call, most of it in the
+        # library's request machinery; a setsc() answer waits on this call)
         self._rt = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
                                  socket.NETLINK_ROUTE)
         self._rt.bind((0, 0))
@@ -193,24 +280,9 @@ class Netlink:
     def _addr_request(self, kind: int, address: IPv6Address, prefix_length: int,
                       nlm_flags: int, ifa_flags: int = 0, cacheinfo: dict | None = None
                       ) -> None:
-        msg = ifaddrmsg()
-        msg["family"] = socket.AF_INET6
-        msg["prefixlen"] = prefix_length
-        msg["flags"] = ifa_flags & 0xFF
-        msg["index"] = self.index
-        attrs = [("IFA_ADDRESS", str(address))]
-        if cacheinfo is not None:
-            attrs.append(("IFA_CACHEINFO", cacheinfo))
-        if kind == RTM_NEWADDR:
-            attrs.append(("IFA_FLAGS", ifa_flags))
-            attrs.append(("IFA_PROTO", ODM_ADDR_PROTO))
-        msg["attrs"] = attrs
         self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
-        msg["header"]["type"] = kind
-        msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | nlm_flags
-        msg["header"]["sequence_number"] = self._seq
-        msg.encode()
-        self._rt.send(msg.data)
+        self._rt.send(encode_addr_request(kind, self._seq, self.index, address, prefix_length,
+                                          nlm_flags, ifa_flags, cacheinfo))
         while True:  # the ACK (NLMSG_ERROR, error 0) of this sequence number
             data = self._rt.recv(1 << 16)
             off = 0
@@ -257,7 +329,7 @@ class Netlink:
         watch (then call :meth:`read_monitor` when readable).
 
         The subscription is a plain non-blocking ``NETLINK_ROUTE`` socket whose
-        datagrams pyroute2's marshal parses: :meth:`read_monitor` drains the
+        datagrams :func:`parse_monitor` reads: :meth:`read_monitor` drains the
         socket to EAGAIN, so no notification can wait in a library buffer
         while the fd looks idle (a carrier-up stuck there is a missed move)."""
         s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK,
@@ -265,12 +337,13 @@ class Netlink:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         s.bind((0, RTMGRP_IPV6_IFADDR | RTMGRP_LINK))
         self.monitor = s
-        self._marshal = MarshalRtnl()
         return s.fileno()
 
-    def read_monitor(self) -> list:
+    def read_monitor(self, carrier=None) -> list:
         """Pending notifications for our interface: :class:`AddrState` items and
-        ``("carrier", up: bool)`` tuples, in kernel order."""
+        ``("carrier", up: bool)`` tuples, in kernel order. ``carrier``: how to
+        read the link state when notifications were lost (default
+        :meth:`carrier`)."""
         out: list = []
         assert self.monitor is not None
         while True:
@@ -280,25 +353,10 @@ class Netlink:
                 break
             except OSError as exc:  # ENOBUFS: notifications were lost
                 log.warning("netlink monitor: %s; re-reading the link state", exc)
-                out.append(("carrier", self.carrier()))
+                out.append(("carrier", (carrier or self.carrier)()))
                 continue
-            for msg in self._marshal.parse(data):
-                self._monitor_item(msg, out)
+            out += parse_monitor(data, self.index)
         return out
-
-    def _monitor_item(self, msg, out: list) -> None:
-        ev = msg.get("event")
-        if ev in ("RTM_NEWADDR", "RTM_DELADDR"):
-            if msg.get("index") != self.index:
-                return
-            a = msg.get_attr("IFA_ADDRESS")
-            if not a:
-                return
-            fl = msg.get_attr("IFA_FLAGS") or msg["flags"]
-            out.append(AddrState(IPv6Address(a), bool(fl & IFA_F_TENTATIVE),
-                                 bool(fl & IFA_F_DADFAILED), ev == "RTM_DELADDR"))
-        elif ev == "RTM_NEWLINK" and msg.get("index") == self.index:
-            out.append(("carrier", bool(msg["flags"] & IFF_LOWER_UP)))
 
     def flush_neighbours(self) -> int:
         """Delete the interface's dynamic neighbour-cache entries (NUD states
@@ -354,6 +412,12 @@ class ThreadedNetlink:
         """Addresses go to the kernel from the caller's thread (a plain netlink
         socket of their own, see :meth:`Netlink.apply`): no hop to the worker."""
         self._nl.apply(ev)
+
+    def read_monitor(self) -> list:
+        """Notifications read in the caller's thread too (a plain socket and
+        struct, :func:`parse_monitor`); only the link state after lost
+        notifications is asked of the worker's IPRoute."""
+        return self._nl.read_monitor(self.carrier)
 
     def __getattr__(self, name: str):
         fn = getattr(self._nl, name)

@@ -445,3 +445,105 @@ def test_supplementary_groups_of_a_peer():
     finally:
         q.communicate(b"")
     assert supplementary_groups(p.pid) == frozenset()  # gone
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="setgroups needs root")
+@pytest.mark.parametrize("groups", [[], [1234, 56789], list(range(2000, 2256))])
+def test_a_peers_groups_are_the_ones_it_connected_with(sockdir, groups):
+    """The groups the agent charges a connection to are the peer's when it
+    connected (SO_PEERGROUPS; /proc on an older kernel), up to 256 of them;
+    the peer dropping them afterwards changes nothing."""
+    from host.io.api_peers import peer_groups
+
+    path = sockdir / "peer.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(1)
+    child = textwrap.dedent(f"""
+        import os, socket, sys
+        os.setgroups({groups!r})
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect({str(path)!r})
+        os.setgroups([])
+        c.sendall(b"x")
+        sys.stdin.read()
+    """)
+    p = subprocess.Popen([sys.executable, "-c", child], stdin=subprocess.PIPE)
+    try:
+        conn, _ = srv.accept()
+        assert conn.recv(1) == b"x"  # connected, then dropped its groups
+        assert peer_groups(conn, p.pid) == frozenset(groups)
+        conn.close()
+    finally:
+        p.communicate(b"")
+        srv.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="setgroups needs root")
+def test_a_peer_in_more_groups_than_getsockopt_returns_gets_them_from_proc(sockdir):
+    """300 groups (over the 256 that CPython's getsockopt() buffer holds):
+    read from /proc/<pid>/status instead, all of them."""
+    from host.io.api_peers import peer_groups
+
+    path = sockdir / "peer.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(1)
+    groups = list(range(3000, 3300))
+    child = textwrap.dedent(f"""
+        import os, socket, sys
+        os.setgroups({groups!r})
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect({str(path)!r})
+        c.sendall(b"x")
+        sys.stdin.read()
+    """)
+    p = subprocess.Popen([sys.executable, "-c", child], stdin=subprocess.PIPE)
+    try:
+        conn, _ = srv.accept()
+        assert conn.recv(1) == b"x"
+        assert peer_groups(conn, p.pid) == frozenset(groups)
+        conn.close()
+    finally:
+        p.communicate(b"")
+        srv.close()
+
+
+def test_the_client_librarys_request_line_is_the_json_of_its_request():
+    """host.api formats the usual setsc() line itself (issue 17): the same
+    octets as json.dumps of the request, for every kind of value it sends."""
+    from host.api import _setsc_line
+
+    for rid in (1, 2**40):
+        for t in (1, 4, 7, "fixed", "session-lasting"):
+            for on_net in (False, True):
+                for timeout in (None, 0, 2.5, 3600):
+                    for fd in (0, 3, 65535):
+                        msg = {"op": "setsc", "id": rid, "type": t, "on_net": on_net,
+                               "timeout": timeout, "fd": fd}
+                        assert _setsc_line(msg) == json.dumps(msg).encode() + b"\n"
+
+
+def test_the_api_connection_ends_when_the_application_socket_is_collected(server):
+    """The client library's connection for a socket closes when the socket
+    object goes (the agent sees EOF and ends the reference), and with
+    host.api.release; the connection of a socket still alive stays."""
+    import host.api as api
+
+    srv = server()
+    kept = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    gone = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    released = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    for s in (kept, gone, released):
+        api._connect(s, srv.api.path)
+    srv.run(lambda: len(srv.api.conns) == 3)
+    owners = sorted(srv.api.conns)
+    del gone
+    srv.run(lambda: len(srv.closed) == 1)
+    api.release(released)
+    srv.run(lambda: len(srv.closed) == 2)
+    assert sorted(o for o, _ in srv.closed) == owners[1:]
+    assert all(reason == "eof" for _, reason in srv.closed)
+    assert list(srv.api.conns) == owners[:1]
+    kept.close()
+    released.close()

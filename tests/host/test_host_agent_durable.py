@@ -28,6 +28,9 @@ class FakeApi:
     def send(self, c, obj) -> None:
         self.sent.append((c.owner, obj))
 
+    def send_line(self, c, line: bytes) -> None:
+        self.sent.append((c.owner, json.loads(line)))
+
 
 class Loop:
     t = 1.0
@@ -190,3 +193,42 @@ def test_a_held_address_after_a_failed_write_goes_through_the_state(tmp_path, mo
     exports = counting_exports(monkeypatch)
     assert held_setsc(a, conn, 2)["address"] == ans["address"]
     assert exports == [1]
+
+
+@pytest.mark.parametrize("kept", [False, True])
+def test_a_held_address_is_answered_without_a_round_through_the_core(tmp_path, monkeypatch,
+                                                                    kept):
+    """Issue 17: a setsc() without ON_NET for the address the socket holds
+    is answered from HostCore.held_address, with no request through the core
+    and no round of datagrams, events and timer after it (with or without a
+    state file); ON_NET, another type, or another socket still go through
+    the core."""
+    a, wire, conn = make_agent(tmp_path / "st" / "host.json" if kept else None)
+    first = setsc(a, wire, conn, 1)
+    assert first["ok"]
+    through: list = []
+    real_setsc, real_kick = a.core.setsc, a._kick
+    monkeypatch.setattr(a.core, "setsc", lambda *x, **kw: through.append(x[0]) or real_setsc(
+        *x, **kw))
+    monkeypatch.setattr(a, "_kick", lambda: through.append("kick") or real_kick())
+    for rid in range(2, 5):
+        assert held_setsc(a, conn, rid) == {"id": rid, "ok": True, "address": first["address"]}
+    assert through == []
+    other = Connection(2, None, os.getpid(), 1000, 1000, inode=4343, fd=8)
+    a.api.conns[other.owner] = other
+    assert held_setsc(a, other, 5)["address"] == first["address"]
+    a._on_request(conn, {"op": "setsc", "id": 6, "type": int(MT.NON_PERSISTENT),
+                         "on_net": False, "fd": conn.fd})
+    a._on_request(conn, {"op": "setsc", "id": 7, "type": int(MT.SESSION_LASTING),
+                         "on_net": True, "fd": conn.fd})
+    assert len([x for x in through if x != "kick"]) == 3
+
+
+@pytest.mark.parametrize("rid", [7, 2**40, "req-1", 'a "quoted" id\n'])
+def test_a_setsc_answer_line_is_the_json_of_the_answer(rid):
+    from ipaddress import IPv6Address
+
+    from host.io.api_requests import setsc_answer
+    addr = IPv6Address("2001:db8:5000:100::1")
+    line = setsc_answer(rid, addr)
+    assert line == json.dumps({"id": rid, "ok": True, "address": str(addr)}).encode() + b"\n"

@@ -5,6 +5,8 @@ with a real core and a fake API server: no kernel needed."""
 
 from __future__ import annotations
 
+import json
+
 from hosthelp import CLIENT, ScriptedServer, config, drain, rng
 
 from host.core.host import HostCore
@@ -21,6 +23,9 @@ class FakeApi:
 
     def send(self, c, obj) -> None:
         self.sent.append((c.owner, obj))
+
+    def send_line(self, c, line: bytes) -> None:
+        self.sent.append((c.owner, json.loads(line)))
 
     def snapshot(self) -> dict:
         return {"connections": len(self.conns)}

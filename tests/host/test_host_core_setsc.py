@@ -268,6 +268,29 @@ def test_setsc_again_on_the_same_socket_keeps_its_session_lasting_address():
     assert [type(m) for m in sent] == [Release, Request]
 
 
+def test_held_address_is_what_setsc_answers_at_once_and_changes_nothing():
+    """HostCore.held_address (the adapter answers a held setsc() with it,
+    issue 17): the address setsc() without ON_NET gives again at once, for
+    the type as a number or a name; None for another type, an owner with no
+    reference, a reserved type, or once the address is deprecated."""
+    c = bound({None: PL, MT.FIXED: P1}, boot_types=(MT.FIXED,))
+    drain(c)
+    c.setsc(5, 1, MT.FIXED, 2.0)
+    (done,) = of(drain(c), SetscCompleted)
+    before = (dict(c.refs), c.get_timer())
+    for t in (MT.FIXED, 1, "fixed"):
+        assert c.held_address(1, t, 2.5) == done.address
+    assert (dict(c.refs), c.get_timer()) == before
+    assert drain(c) == [] and c.datagrams_to_send() == []
+    for owner, t in ((1, MT.NON_PERSISTENT), (2, MT.FIXED), (1, 0), (1, 9), (1, "bogus")):
+        assert c.held_address(owner, t, 2.5) is None
+    c.setsc(6, 1, MT.FIXED, 2.5)
+    (again,) = of(drain(c), SetscCompleted)
+    assert again.address == done.address
+    c.addrs.by_address[done.address].deprecated = True
+    assert c.held_address(1, MT.FIXED, 3.0) is None
+
+
 def test_a_refused_request_that_ends_the_setsc_sends_no_solicit_behind_it():
     """A setsc() Request refused (NoPrefixAvail) ends the setsc() and its
     acquisition at once; the Solicit the client had just queued to try again
