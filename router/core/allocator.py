@@ -71,6 +71,17 @@ class PoolAllocator:
         i = off >> self.shift
         return i if i < self.size else None
 
+    def index_key(self, key: int) -> int | None:
+        """:meth:`index` of the prefix ``key``
+        (:func:`~router.core.bindings.prefix_key`)."""
+        if key & 0xFF != self.plen:
+            return None
+        off = (key >> 8) - self.base
+        if off < 0:
+            return None
+        i = off >> self.shift
+        return i if i < self.size else None
+
     def contains(self, net: IPv6Network) -> bool:
         """True if ``net`` lies inside the pool's prefix (any length)."""
         return net.subnet_of(self.pool.prefix) if net.version == 6 else False
@@ -180,18 +191,33 @@ class Allocator:
                 return pa, i
         return None
 
+    def locate_key(self, key: int) -> tuple[PoolAllocator, int] | None:
+        """:meth:`locate` (no pools first) of the prefix ``key``
+        (:func:`~router.core.bindings.prefix_key`)."""
+        for pa in self._list:
+            i = pa.index_key(key)
+            if i is not None:
+                return pa, i
+        return None
+
     def mark_used(self, net: IPv6Network) -> PoolAllocator | None:
-        loc = self.locate(net)
-        if loc is None:
-            return None
-        loc[0].claim(loc[1])
-        return loc[0]
+        return self.mark_used_key((int(net.network_address) << 8) | net.prefixlen)
 
     def mark_free(self, net: IPv6Network) -> PoolAllocator | None:
-        loc = self.locate(net)
+        return self.mark_free_key((int(net.network_address) << 8) | net.prefixlen)
+
+    def mark_used_key(self, key: int) -> PoolAllocator | None:
+        loc = self.locate_key(key)
         if loc is None:
             return None
-        loc[0].free(loc[1])
+        loc[0].used.add(loc[1])
+        return loc[0]
+
+    def mark_free_key(self, key: int) -> PoolAllocator | None:
+        loc = self.locate_key(key)
+        if loc is None:
+            return None
+        loc[0].used.discard(loc[1])
         return loc[0]
 
     def candidates(self, pools: tuple[PdPool, ...], hint: IPv6Network | None,
