@@ -34,7 +34,10 @@ Two buckets, each optional:
   flood of garbage from one address costs a dictionary look-up) →
   ``pkt6-rate-limited-source``.
 
-Buckets live in memory only. At most ``max_tracked`` keys are kept per kind;
+Buckets live in memory only. A bucket that has filled up again is forgotten
+(a full bucket is what a key never seen gets), so the server keeps buckets
+only of the clients that asked within the last ``interval`` or so, not of
+every client it ever served. At most ``max_tracked`` keys are kept per kind;
 beyond that the least recently seen key is forgotten (it starts again with a
 full bucket), so a sender spraying random DUIDs cannot grow the server's
 memory — the per-source bucket is the defence against such a sender.
@@ -76,13 +79,23 @@ class TokenBuckets:
         cap = self.limit.count
         if cap <= 0:
             return True
-        b = self._b.get(key)
+        buckets = self._b
+        b = buckets.get(key)
         if b is None:
-            if len(self._b) >= self.max_tracked:
-                self._b.popitem(last=False)
-            self._b[key] = [cap - 1.0, now]
+            # the least recently seen buckets that are full again go (two at
+            # most per new key: the map does not grow while keys refill)
+            for _ in range(2):
+                if not buckets:
+                    break
+                old, (tokens, last) = next(iter(buckets.items()))
+                if not tokens + (now - last) * self._rate >= cap:
+                    break
+                del buckets[old]
+            if len(buckets) >= self.max_tracked:
+                buckets.popitem(last=False)
+            buckets[key] = [cap - 1.0, now]
             return True
-        self._b.move_to_end(key)
+        buckets.move_to_end(key)
         tokens, last = b
         if now > last:
             tokens = min(float(cap), tokens + (now - last) * self._rate)
