@@ -105,12 +105,22 @@ _PLACEHOLDERS = ", ".join("?" * 15)
 _INSERT = f"INSERT OR IGNORE INTO bindings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"
 _UPSERT = f"INSERT OR REPLACE INTO bindings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"
 _STATE_TEXT = {s: s.value for s in BindingState}
+_FIND_PREFIX = f"{_SELECT} WHERE prefix = ?"
 
 
 def _key(prefix: IPv6Network) -> bytes:
     """17 octets: the 16 of the network address, then the prefix length
     (:func:`~router.core.bindings.prefix_key` as big-endian octets)."""
     return ((int(prefix.network_address) << 8) | prefix.prefixlen).to_bytes(17, "big")
+
+
+def _binding(r: tuple) -> Binding:
+    """The :class:`Binding` of one row of ``_SELECT``."""
+    ll = r[6]
+    return Binding.from_key(
+        int.from_bytes(r[0], "big"), r[1], r[2], _MT.get(r[3]), r[4], r[5],
+        None if ll is None else int.from_bytes(ll, "big"), r[7], r[8],
+        _STATES.get(r[9], BindingState.ACTIVE), r[10], r[11], r[12], r[13], r[14])
 
 
 def read_bindings(cur: sqlite3.Cursor) -> list[Binding]:
@@ -373,8 +383,15 @@ class SqliteLeaseStore(LeaseStore):
         return self._query(f"{_SELECT} WHERE duid = ? AND iaid = ?", (duid, iaid))
 
     def find_prefix(self, prefix: IPv6Network) -> Binding | None:
-        rows = self._query(f"{_SELECT} WHERE prefix = ?", (_key(prefix),))
-        return rows[0] if rows else None
+        return self.find_key((int(prefix.network_address) << 8) | prefix.prefixlen)
+
+    def find_key(self, key: int) -> Binding | None:
+        # asked for every offer: one row, no batch machinery
+        try:
+            r = self._db.execute(_FIND_PREFIX, (key.to_bytes(17, "big"),)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"lease store read failed: {exc}") from exc
+        return None if r is None else _binding(r)
 
     def moved_away(self, anchor: str) -> list[Binding]:
         return self._query(f"{_SELECT} WHERE anchor = ? AND served_by <> ?", (anchor, anchor))

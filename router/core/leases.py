@@ -186,7 +186,7 @@ class Leases:
         else the row is noted and its prefix claimed, like a refused
         insertion. Kea's allocation engine checks offers too: never offer
         what the Request would then find taken."""
-        held = self.store.find_prefix(b.prefix)
+        held = self.store.find_key(b.key)
         if held is None or held.valid_until <= b.cltt:
             return True
         loc = pa.index_key(b.key)

@@ -61,13 +61,14 @@ class TokenBuckets:
     address). ``limit``: the :class:`RateLimit`; ``max_tracked``: keys kept
     (least recently seen forgotten first)."""
 
-    __slots__ = ("_b", "_rate", "limit", "max_tracked")
+    __slots__ = ("_b", "_new", "_rate", "limit", "max_tracked")
 
     def __init__(self, limit: RateLimit, max_tracked: int = 65536) -> None:
         self.limit = limit
         self.max_tracked = max(1, max_tracked)
         self._rate = limit.count / limit.interval if limit.interval > 0 else float("inf")
         self._b: OrderedDict[Hashable, list[float]] = OrderedDict()
+        self._new = 0  # keys added since the last look for full buckets
 
     def __len__(self) -> int:
         return len(self._b)
@@ -82,15 +83,9 @@ class TokenBuckets:
         buckets = self._b
         b = buckets.get(key)
         if b is None:
-            # the least recently seen buckets that are full again go (two at
-            # most per new key: the map does not grow while keys refill)
-            for _ in range(2):
-                if not buckets:
-                    break
-                old, (tokens, last) = next(iter(buckets.items()))
-                if not tokens + (now - last) * self._rate >= cap:
-                    break
-                del buckets[old]
+            self._new += 1
+            if self._new >= 64:
+                self._forget_full(now, cap)
             if len(buckets) >= self.max_tracked:
                 buckets.popitem(last=False)
             buckets[key] = [cap - 1.0, now]
@@ -105,6 +100,20 @@ class TokenBuckets:
             return True
         b[0] = tokens
         return False
+
+    def _forget_full(self, now: float, cap: int) -> None:
+        """The least recently seen buckets that are full again go (at most
+        twice as many as keys were added since the last time: the map does
+        not grow while the keys refill)."""
+        buckets, rate = self._b, self._rate
+        n, self._new = 2 * self._new, 0
+        while n and buckets:
+            old, b = buckets.popitem(last=False)
+            if not b[0] + (now - b[1]) * rate >= cap:
+                buckets[old] = b  # not full yet: back in its place, first
+                buckets.move_to_end(old, last=False)
+                break
+            n -= 1
 
     def tokens(self, key: Hashable, now: float) -> float:
         """Tokens ``key`` would have at ``now`` (for status and tests)."""
