@@ -31,7 +31,8 @@ Then, at scale (``--bindings``, default 100000): each server is filled with
 that many bindings by perfdhcp at a paced rate, its peak RSS (VmHWM) is read,
 it is stopped (SIGTERM) and started again on the same lease file, and the
 time from the start of the process to its first answer (an Advertise to a
-Solicit sent every 10 ms) is printed.
+Solicit sent every 10 ms) is printed, with the peak RSS of the restarted
+process (read once it answers); "peak RSS" is the larger of the two.
 
 With ``--store postgresql`` both servers keep their leases in one real
 PostgreSQL server instead (tests/pg.py: initdb in a temporary directory,
@@ -528,7 +529,7 @@ def _run(args, work: Path, pg: PgBench | None, results: dict, out: dict) -> int:
         print(f"\n# scale: {args.bindings} bindings filled at {args.fill_rate}/s, "
               "then SIGTERM and restart on the same lease file")
         print(f"{'server':<14} {'bindings':>9} {'peak RSS MiB':>13} {'fill exch/s':>12} "
-              f"{'restart->serving s':>19}")
+              f"{'restart->serving s':>19} {'RSS fill':>9} {'RSS restart':>12}")
         for srv in servers[:2]:
             srv.fresh()
             srv.start()
@@ -551,9 +552,10 @@ def _run(args, work: Path, pg: PgBench | None, results: dict, out: dict) -> int:
             peak2 = srv.peak_rss_mib()
             srv.stop()
             print(f"{srv.name:<14} {n:>9} {max(peak, peak2):>13.1f} {fill['exchanges/s']:>12.0f} "
-                  f"{t:>19.2f}", flush=True)
+                  f"{t:>19.2f} {peak:>9.1f} {peak2:>12.1f}", flush=True)
             out["scale"].append({"server": srv.name, "bindings": n,
                                  "peak_rss_mib": max(peak, peak2),
+                                 "peak_rss_fill_mib": peak, "peak_rss_restart_mib": peak2,
                                  "fill_exchanges/s": fill["exchanges/s"],
                                  "restart_to_first_answer_s": t})
     shutil.rmtree(work, ignore_errors=True)

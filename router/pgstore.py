@@ -349,16 +349,18 @@ class PostgresLeaseStore(LeaseStore):
                 b.cltt)
 
     @staticmethod
-    def _binding(r: tuple) -> Binding:
+    def _binding(r: tuple, same=lambda v, _: v) -> Binding:
         ll = r[6]
         if ll is not None and not isinstance(ll, IPv6Address):
             ll = ll.ip  # an inet with a netmask loads as an interface
         p = r[0]
         if not isinstance(p, IPv6Network):
             p = IPv6Network(p)
-        return Binding(p, bytes(r[1]), r[2], None if r[3] is None else _MT.get(r[3]), r[4],
-                       r[5], ll, r[7], r[8], _STATES.get(r[9], BindingState.ACTIVE), r[10],
-                       r[11], r[12], r[13], r[14])
+        return Binding.from_key(
+            (int(p.network_address) << 8) | p.prefixlen, bytes(r[1]), r[2], _MT.get(r[3]),
+            same(r[4], r[4]), same(r[5], r[5]), None if ll is None else int(ll),
+            same(r[7], r[7]), same(r[8], r[8]), _STATES.get(r[9], BindingState.ACTIVE),
+            same(r[10], r[10]), same(r[11], r[11]), r[12], r[13], r[14])
 
     def _query(self, sql: str, args: tuple = ()) -> list[Binding]:
         if self._aborted:
@@ -367,10 +369,15 @@ class PostgresLeaseStore(LeaseStore):
         conv = self._binding
 
         def read(db):
+            # converted as fetched, a few thousand rows at a time; the values
+            # rows repeat (pool, interface, router ids, lifetimes) kept once
+            # (router.store.read_bindings)
             cur = db.execute(sql, args)
             out: list[Binding] = []
+            memo: dict = {}
+            same = memo.setdefault
             while rows := cur.fetchmany(4096):
-                out.extend(map(conv, rows))
+                out.extend([conv(r, same) for r in rows])
             return out
         return self._retrying("read", read)
 

@@ -32,7 +32,7 @@ import sqlite3
 import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv6Network
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -117,8 +117,44 @@ _STATE_TEXT = {s: s.value for s in BindingState}
 
 
 def _key(prefix: IPv6Network) -> bytes:
-    """17 octets: the 16 of the network address, then the prefix length."""
+    """17 octets: the 16 of the network address, then the prefix length
+    (:func:`~router.core.bindings.prefix_key` as big-endian octets)."""
     return ((int(prefix.network_address) << 8) | prefix.prefixlen).to_bytes(17, "big")
+
+
+def _binding(r: tuple) -> Binding:
+    """The :class:`Binding` of one row of ``_SELECT``."""
+    ll = r[6]
+    return Binding.from_key(
+        int.from_bytes(r[0], "big"), r[1], r[2], _MT.get(r[3]), r[4], r[5],
+        None if ll is None else int.from_bytes(ll, "big"), r[7], r[8],
+        _STATES.get(r[9], BindingState.ACTIVE), r[10], r[11], r[12], r[13], r[14])
+
+
+def read_bindings(cur: sqlite3.Cursor) -> list[Binding]:
+    """The bindings of the rows of ``_SELECT`` that ``cur`` yields.
+
+    At start-up this reads every binding (100,000 or a million): rows are
+    converted as they are fetched, a few thousand at a time (all rows as
+    tuples *and* all bindings at once doubled the agent's peak memory), and
+    the values every row repeats (pool, interface, router ids, lifetimes)
+    are kept once, not once per binding."""
+    out: list[Binding] = []
+    append = out.append
+    memo: dict = {}
+    same = memo.setdefault
+    mts = _MT.get
+    states = _STATES.get
+    active = BindingState.ACTIVE
+    new = Binding.from_key
+    frombytes = int.from_bytes
+    while rows := cur.fetchmany(4096):
+        for k, duid, iaid, mt, pool, iface, ll, anchor, srv, st, pl, vl, pu, vu, cltt in rows:
+            append(new(frombytes(k, "big"), duid, iaid, mts(mt), same(pool, pool),
+                       same(iface, iface), None if ll is None else frombytes(ll, "big"),
+                       same(anchor, anchor), same(srv, srv), states(st, active),
+                       same(pl, pl), same(vl, vl), pu, vu, cltt))
+    return out
 
 
 class LeaseStore(BindingStore, ABC):
@@ -276,21 +312,11 @@ class SqliteLeaseStore(LeaseStore):
     @staticmethod
     def _row(b: Binding) -> tuple:
         mt = b.mobility_type
-        ll = b.client_ll
-        return (_key(b.prefix), b.duid, b.iaid, None if mt is None else int(mt), b.pool,
-                b.interface, None if ll is None else int(ll).to_bytes(16, "big"), b.anchor,
+        ll = b.ll
+        return (b.key.to_bytes(17, "big"), b.duid, b.iaid, None if mt is None else int(mt),
+                b.pool, b.interface, None if ll is None else ll.to_bytes(16, "big"), b.anchor,
                 b.served_by, _STATE_TEXT[b.state], b.preferred_lifetime, b.valid_lifetime,
                 b.preferred_until, b.valid_until, b.cltt)
-
-    @staticmethod
-    def _binding(r: tuple) -> Binding:
-        k = r[0]
-        ll = r[6]
-        return Binding(
-            IPv6Network((int.from_bytes(k[:16], "big"), k[16])), bytes(r[1]), r[2],
-            None if r[3] is None else _MT.get(r[3]), r[4], r[5],
-            None if ll is None else IPv6Address(bytes(ll)), r[7], r[8],
-            _STATES.get(r[9], BindingState.ACTIVE), r[10], r[11], r[12], r[13], r[14])
 
     def _begin(self) -> None:
         if not self._in_txn:
@@ -298,18 +324,10 @@ class SqliteLeaseStore(LeaseStore):
             self._in_txn = True
 
     def _query(self, sql: str, args: tuple = ()) -> list[Binding]:
-        # rows are converted as they are fetched, a few thousand at a time: at
-        # start-up with 100k bindings, all rows as tuples *and* all bindings
-        # at once doubled the agent's peak memory
-        conv = self._binding
-        out: list[Binding] = []
         try:
-            cur = self._db.execute(sql, args)
-            while rows := cur.fetchmany(4096):
-                out.extend(map(conv, rows))
+            return read_bindings(self._db.execute(sql, args))
         except sqlite3.Error as exc:
             raise StoreError(f"lease store read failed: {exc}") from exc
-        return out
 
     # -- LeaseStore ----------------------------------------------------------------
     @property
@@ -335,7 +353,7 @@ class SqliteLeaseStore(LeaseStore):
             f"{_SELECT} WHERE prefix >= ? AND prefix <= ? AND NOT ("
             f"(served_by = ? AND interface = ?) OR (anchor = ? AND served_by <> ?))",
             (lo, hi, router_id, interface, router_id, router_id))
-        return [b for b in rows if b.prefix.prefixlen >= network.prefixlen]
+        return [b for b in rows if b.key & 0xFF >= network.prefixlen]
 
     def insert(self, b: Binding) -> bool:
         try:
@@ -373,12 +391,15 @@ class SqliteLeaseStore(LeaseStore):
         return self._query(f"{_SELECT} WHERE duid = ? AND iaid = ?", (duid, iaid))
 
     def find_prefix(self, prefix: IPv6Network) -> Binding | None:
-        # every offer asks (the prefix is free nearly always): one row at most
+        return self.find_key((int(prefix.network_address) << 8) | prefix.prefixlen)
+
+    def find_key(self, key: int) -> Binding | None:
+        # asked for every offer: one row, no batch machinery
         try:
-            r = self._db.execute(_FIND_PREFIX, (_key(prefix),)).fetchone()
+            r = self._db.execute(_FIND_PREFIX, (key.to_bytes(17, "big"),)).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"lease store read failed: {exc}") from exc
-        return None if r is None else self._binding(r)
+        return None if r is None else _binding(r)
 
     def moved_away(self, anchor: str) -> list[Binding]:
         # "served_by <> anchor" (not "<> ?"): the partial index bindings_moved

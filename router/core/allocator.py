@@ -31,12 +31,109 @@ clock).
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from ipaddress import IPv6Address, IPv6Network
 
 from router.config import InterfaceConfig, PdPool, Reservation
 
-__all__ = ["Allocator", "PoolAllocator"]
+__all__ = ["Allocator", "PoolAllocator", "UsedBits"]
+
+#: pools up to this many prefixes keep their usage as a bitmap (2 MiB at most)
+BITMAP_MAX = 1 << 24
+_NOT_FULL = re.compile(rb"[^\xff]")
+_ZEROS = bytes(8 - bin(v).count("1") for v in range(256))
+
+
+class UsedBits:
+    """The indices in use of a pool of ``size`` prefixes, one bit each: a
+    set of integers costs about 70 bytes per index in use (100,000 bindings:
+    7 MB; this: 128 KiB for a pool of a million prefixes). Acts as the
+    ``set`` it replaces (``in``, ``add``, ``discard``, ``len``)."""
+
+    __slots__ = ("bits", "count", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.bits = bytearray((size + 7) >> 3)
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __contains__(self, i: int) -> bool:
+        return 0 <= i < self.size and bool(self.bits[i >> 3] >> (i & 7) & 1)
+
+    def __iter__(self) -> Iterator[int]:
+        bits = self.bits
+        for j in range(len(bits)):
+            v = bits[j]
+            if v:
+                for b in range(8):
+                    if v >> b & 1:
+                        yield (j << 3) | b
+
+    def add(self, i: int) -> None:
+        j, m = i >> 3, 1 << (i & 7)
+        v = self.bits[j]
+        if not v & m:
+            self.bits[j] = v | m
+            self.count += 1
+
+    def discard(self, i: int) -> None:
+        if not 0 <= i < self.size:
+            return
+        j, m = i >> 3, 1 << (i & 7)
+        v = self.bits[j]
+        if v & m:
+            self.bits[j] = v & ~m
+            self.count -= 1
+
+    def next_clear(self, i: int) -> int | None:
+        """The first index ≥ ``i`` not in use, or None."""
+        bits, size = self.bits, self.size
+        while i < size:
+            j = i >> 3
+            v = bits[j] >> (i & 7)
+            if v != 0xFF >> (i & 7):  # a clear bit in this byte at or after i
+                while v & 1:
+                    v >>= 1
+                    i += 1
+                return i if i < size else None
+            m = _NOT_FULL.search(bits, j + 1)
+            if m is None:
+                return None
+            i = m.start() << 3
+        return None
+
+    def nth_clear(self, k: int) -> int | None:
+        """The ``k``-th index not in use (0: the first), or None."""
+        bits, size = self.bits, self.size
+        step = 4096
+        for j0 in range(0, len(bits), step):
+            chunk = bits[j0:j0 + step]
+            zeros = sum(chunk.translate(_ZEROS))
+            if k >= zeros:
+                k -= zeros
+                continue
+            for j in range(len(chunk)):
+                z = _ZEROS[chunk[j]]
+                if k >= z:
+                    k -= z
+                    continue
+                v, i = chunk[j], (j0 + j) << 3
+                while True:
+                    if not v & 1:
+                        if k == 0:
+                            return i if i < size else None
+                        k -= 1
+                    v >>= 1
+                    i += 1
+        return None
+
+
+def _used_set(size: int) -> UsedBits | set[int]:
+    return UsedBits(size) if size <= BITMAP_MAX else set()
 
 
 class PoolAllocator:
@@ -51,7 +148,7 @@ class PoolAllocator:
         self.plen = pool.delegated_length
         self.shift = 128 - pool.delegated_length
         self.size = pool.size
-        self.used: set[int] = set()
+        self.used: UsedBits | set[int] = _used_set(self.size)
         self.reserved: dict[int, Reservation] = {}
         self.cursor = 0
         self.cumulative = 0
@@ -66,6 +163,17 @@ class PoolAllocator:
         if net.prefixlen != self.plen:
             return None
         off = int(net.network_address) - self.base
+        if off < 0:
+            return None
+        i = off >> self.shift
+        return i if i < self.size else None
+
+    def index_key(self, key: int) -> int | None:
+        """:meth:`index` of the prefix ``key``
+        (:func:`~router.core.bindings.prefix_key`)."""
+        if key & 0xFF != self.plen:
+            return None
+        off = (key >> 8) - self.base
         if off < 0:
             return None
         i = off >> self.shift
@@ -104,6 +212,19 @@ class PoolAllocator:
         if self.rng is not None:
             return self._random_free(blocked, self.rng)
         i = self.cursor
+        if type(used) is UsedBits:
+            if i < size and not used.bits[i >> 3] >> (i & 7) & 1 and i not in reserved:
+                self.cursor = i + 1  # the usual case: the one after the last
+                return i
+            # the bitmap finds the next clear bit itself; reserved ones are few
+            for start in (i, 0):
+                j = used.next_clear(start)
+                while j is not None and j in reserved:
+                    j = used.next_clear(j + 1)
+                if j is not None:
+                    self.cursor = j + 1
+                    return j
+            return None
         for _ in range(size):
             if i >= size:
                 i = 0
@@ -125,6 +246,18 @@ class PoolAllocator:
                     return i
         free = size - blocked
         k = rng.randrange(free)  # the k-th free index
+        if type(used) is UsedBits:
+            # the k-th clear bit, counted again past the reserved ones below it
+            skip = sorted(r for r in reserved if r not in used)
+            n = 0
+            while True:
+                c = used.nth_clear(k + n)
+                if c is None:
+                    return None
+                m = sum(1 for r in skip if r <= c)
+                if m == n and c not in reserved:
+                    return c
+                n = m if m != n else n + 1
         for i in range(size):
             if i not in used and i not in reserved:
                 if k == 0:
@@ -180,18 +313,33 @@ class Allocator:
                 return pa, i
         return None
 
+    def locate_key(self, key: int) -> tuple[PoolAllocator, int] | None:
+        """:meth:`locate` (no pools first) of the prefix ``key``
+        (:func:`~router.core.bindings.prefix_key`)."""
+        for pa in self._list:
+            i = pa.index_key(key)
+            if i is not None:
+                return pa, i
+        return None
+
     def mark_used(self, net: IPv6Network) -> PoolAllocator | None:
-        loc = self.locate(net)
-        if loc is None:
-            return None
-        loc[0].claim(loc[1])
-        return loc[0]
+        return self.mark_used_key((int(net.network_address) << 8) | net.prefixlen)
 
     def mark_free(self, net: IPv6Network) -> PoolAllocator | None:
-        loc = self.locate(net)
+        return self.mark_free_key((int(net.network_address) << 8) | net.prefixlen)
+
+    def mark_used_key(self, key: int) -> PoolAllocator | None:
+        loc = self.locate_key(key)
         if loc is None:
             return None
-        loc[0].free(loc[1])
+        loc[0].used.add(loc[1])
+        return loc[0]
+
+    def mark_free_key(self, key: int) -> PoolAllocator | None:
+        loc = self.locate_key(key)
+        if loc is None:
+            return None
+        loc[0].used.discard(loc[1])
         return loc[0]
 
     def candidates(self, pools: tuple[PdPool, ...], hint: IPv6Network | None,

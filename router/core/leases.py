@@ -27,7 +27,7 @@ from ipaddress import IPv6Address, IPv6Network
 
 from router.config import InterfaceConfig
 from router.core.allocator import Allocator, PoolAllocator
-from router.core.bindings import Binding, BindingState, BindingTable
+from router.core.bindings import Binding, BindingState, BindingTable, network_of
 from router.core.events import (
     BindingMovedHere,
     Event,
@@ -72,9 +72,9 @@ class Leases:
         self.table = BindingTable()
         self.allocator = Allocator(iface, rng)
         #: rows of the store inside this interface's pools that this core does
-        #: not serve: heap of (valid_until, prefix), and each one's expiry
-        self.others: list[tuple[float, IPv6Network]] = []
-        self.other_until: dict[IPv6Network, float] = {}
+        #: not serve: heap of (valid_until, prefix key), and each one's expiry
+        self.others: list[tuple[float, int]] = []
+        self.other_until: dict[int, float] = {}
 
     # ================================================================ state
     def fetch_state(self, store: BindingStore) -> State:
@@ -97,21 +97,22 @@ class Leases:
         self.other_until = {}
         add = self.table.add
         pools = self.allocator.pools
+        mark_used = self.allocator.mark_used_key
         me = self.router_id
         for b in bindings:
             add(b)
             if b.anchor != me:
                 continue
             pa = pools.get(b.pool) if b.pool is not None else None
-            i = pa.index(b.prefix) if pa is not None else None
+            i = pa.index_key(b.key) if pa is not None else None
             if pa is not None and i is not None:
                 pa.used.add(i)
             else:
-                self.allocator.mark_used(b.prefix)
+                mark_used(b.key)
         log.info("%s: loaded %d bindings from the lease store", self.ifname, len(bindings))
         n = 0
         for b in others:
-            if self.table.get(b.prefix) is None:
+            if self.table.get_key(b.key) is None:
                 self.note_other(b)
                 n += 1
         if n:
@@ -133,17 +134,17 @@ class Leases:
                 continue
             seen.add(space)
             for b in self.store.others_in(self.router_id, self.ifname, space):
-                if self.table.get(b.prefix) is None:
+                if self.table.get_key(b.key) is None:
                     self.note_other(b, wall)
                     n += 1
         return n
 
     def note_other(self, b: Binding, wall: float | None = None) -> None:
         if wall is None or b.valid_until > wall:
-            self.allocator.mark_used(b.prefix)
-        if b.valid_until != _INF and self.other_until.get(b.prefix) != b.valid_until:
-            self.other_until[b.prefix] = b.valid_until
-            heapq.heappush(self.others, (b.valid_until, b.prefix))
+            self.allocator.mark_used_key(b.key)
+        if b.valid_until != _INF and self.other_until.get(b.key) != b.valid_until:
+            self.other_until[b.key] = b.valid_until
+            heapq.heappush(self.others, (b.valid_until, b.key))
 
     def next_expiry(self) -> float | None:
         """Wall-clock time of the earliest expiry among this interface's
@@ -185,13 +186,13 @@ class Leases:
         else the row is noted and its prefix claimed, like a refused
         insertion. Kea's allocation engine checks offers too: never offer
         what the Request would then find taken."""
-        held = self.store.find_prefix(b.prefix)
+        held = self.store.find_key(b.key)
         if held is None or held.valid_until <= b.cltt:
             return True
-        loc = pa.index(b.prefix)
+        loc = pa.index_key(b.key)
         if loc is not None:
             pa.claim(loc)
-        if self.table.get(b.prefix) is None:
+        if self.table.get_key(b.key) is None:
             self.note_other(held)
         return False
 
@@ -205,7 +206,7 @@ class Leases:
         if not store.insert(b):
             held = store.find_prefix(b.prefix)
             if (held is not None and held.valid_until <= b.cltt
-                    and self.table.get(b.prefix) is None
+                    and self.table.get_key(b.key) is None
                     and store.delete(b.prefix, valid_until_max=b.cltt)):
                 self.stats["reclaimed-leases"] += 1
                 self.stats["reclaimed-leftover-leases"] += 1
@@ -215,10 +216,10 @@ class Leases:
                     return self._added(b, pa)
                 held = store.find_prefix(b.prefix)
             if pa is not None:
-                loc = pa.index(b.prefix)
+                loc = pa.index_key(b.key)
                 if loc is not None:
                     pa.claim(loc)
-            if held is not None and self.table.get(b.prefix) is None:
+            if held is not None and self.table.get_key(b.key) is None:
                 self.note_other(held)
             return False
         return self._added(b, pa)
@@ -226,7 +227,7 @@ class Leases:
     def _added(self, b: Binding, pa: PoolAllocator | None) -> bool:
         self.table.add(b)
         if pa is not None:
-            i = pa.index(b.prefix)  # not None: ``pa`` is the pool ``b.prefix`` came from
+            i = pa.index_key(b.key)  # not None: ``pa`` is the pool ``b`` came from
             if i is not None:
                 pa.claim(i)
             pa.cumulative += 1
@@ -261,7 +262,7 @@ class Leases:
 
     # ============================================================== moved
     def _arrived(self, r: Binding, wall: float, next_hop: IPv6Address) -> None:
-        old = self.table.get(r.prefix)
+        old = self.table.get_key(r.key)
         if old is not None:  # a stale copy from before the host left
             self.table.remove(old)
         self.stats["moved-here-pds"] += 1
@@ -281,7 +282,7 @@ class Leases:
         self._save(r)
         self.table.add(r)
         if r.anchor == self.router_id:
-            self.allocator.mark_used(r.prefix)
+            self.allocator.mark_used_key(r.key)
             self.events.append(_event(PrefixRenewed, r))
         else:
             self.events.append(BindingMovedHere(
@@ -299,7 +300,7 @@ class Leases:
         self._save(r)
         self.table.add(r)
         if r.anchor == self.router_id:
-            self.allocator.mark_used(r.prefix)
+            self.allocator.mark_used_key(r.key)
         self.events.append(BindingMovedHere(
             r.prefix, r.anchor, next_hop, r.mobility_type, self.ifname, r.duid, r.iaid, grace))
 
@@ -315,12 +316,13 @@ class Leases:
         that cannot be extended, an IA that asks another type): out of the
         store and the table, its prefix back in its pool
         (:class:`PrefixReleased` with ``reason``)."""
-        self.store.delete(b.prefix)
+        prefix = b.prefix
+        self.store.delete(prefix)
         self.table.remove(b)
         if b.anchor == self.router_id:
-            self.allocator.mark_free(b.prefix)
+            self.allocator.mark_free_key(b.key)
         if b.state is not _DECLINED:
-            self.events.append(PrefixReleased(b.prefix, b.client_ll, b.interface, reason))
+            self.events.append(PrefixReleased(prefix, b.client_ll, b.interface, reason))
 
     def quarantine(self, b: Binding, until: float) -> None:
         """A declined prefix held by nobody until ``until`` (wall clock),
@@ -358,7 +360,7 @@ class Leases:
         pa = None
         self.table.remove(b)
         if b.anchor == self.router_id:
-            pa = self.allocator.mark_free(b.prefix)
+            pa = self.allocator.mark_free_key(b.key)
         if b.state is _DECLINED:
             log.info("%s: declined prefix %s back in its pool", self.ifname, b.prefix)
             return
@@ -377,21 +379,22 @@ class Leases:
         again at its new expiry. Raises StoreError."""
         h = self.others
         while h and h[0][0] <= wall:
-            t, prefix = heapq.heappop(h)
-            if self.other_until.get(prefix) != t:
+            t, key = heapq.heappop(h)
+            if self.other_until.get(key) != t:
                 continue  # noted again later with another expiry
-            del self.other_until[prefix]
-            if self.table.get(prefix) is not None:
+            del self.other_until[key]
+            if self.table.get_key(key) is not None:
                 continue  # ours now
+            prefix = network_of(key)
             gone = self.store.delete(prefix, valid_until_max=wall)
             held = None if gone else self.store.find_prefix(prefix)
             if held is not None:
-                if self.table.get(prefix) is None and held.valid_until != _INF:
+                if self.table.get_key(key) is None and held.valid_until != _INF:
                     t = max(held.valid_until, wall + 1.0)
-                    self.other_until[prefix] = t
-                    heapq.heappush(h, (t, prefix))
+                    self.other_until[key] = t
+                    heapq.heappush(h, (t, key))
                 continue
-            pa = self.allocator.mark_free(prefix)
+            pa = self.allocator.mark_free_key(key)
             if gone:
                 if pa is not None:
                     pa.reclaimed += 1

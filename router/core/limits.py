@@ -34,7 +34,10 @@ Two buckets, each optional:
   flood of garbage from one address costs a dictionary look-up) →
   ``pkt6-rate-limited-source``.
 
-Buckets live in memory only. At most ``max_tracked`` keys are kept per kind;
+Buckets live in memory only. A bucket that has filled up again is forgotten
+(a full bucket is what a key never seen gets), so the server keeps buckets
+only of the clients that asked within the last ``interval`` or so, not of
+every client it ever served. At most ``max_tracked`` keys are kept per kind;
 beyond that the least recently seen key is forgotten (it starts again with a
 full bucket), so a sender spraying random DUIDs cannot grow the server's
 memory — the per-source bucket is the defence against such a sender.
@@ -58,13 +61,14 @@ class TokenBuckets:
     address). ``limit``: the :class:`RateLimit`; ``max_tracked``: keys kept
     (least recently seen forgotten first)."""
 
-    __slots__ = ("_b", "_rate", "limit", "max_tracked")
+    __slots__ = ("_b", "_new", "_rate", "limit", "max_tracked")
 
     def __init__(self, limit: RateLimit, max_tracked: int = 65536) -> None:
         self.limit = limit
         self.max_tracked = max(1, max_tracked)
         self._rate = limit.count / limit.interval if limit.interval > 0 else float("inf")
         self._b: OrderedDict[Hashable, list[float]] = OrderedDict()
+        self._new = 0  # keys added since the last look for full buckets
 
     def __len__(self) -> int:
         return len(self._b)
@@ -76,13 +80,17 @@ class TokenBuckets:
         cap = self.limit.count
         if cap <= 0:
             return True
-        b = self._b.get(key)
+        buckets = self._b
+        b = buckets.get(key)
         if b is None:
-            if len(self._b) >= self.max_tracked:
-                self._b.popitem(last=False)
-            self._b[key] = [cap - 1.0, now]
+            self._new += 1
+            if self._new >= 64:
+                self._forget_full(now, cap)
+            if len(buckets) >= self.max_tracked:
+                buckets.popitem(last=False)
+            buckets[key] = [cap - 1.0, now]
             return True
-        self._b.move_to_end(key)
+        buckets.move_to_end(key)
         tokens, last = b
         if now > last:
             tokens = min(float(cap), tokens + (now - last) * self._rate)
@@ -92,6 +100,20 @@ class TokenBuckets:
             return True
         b[0] = tokens
         return False
+
+    def _forget_full(self, now: float, cap: int) -> None:
+        """The least recently seen buckets that are full again go (at most
+        twice as many as keys were added since the last time: the map does
+        not grow while the keys refill)."""
+        buckets, rate = self._b, self._rate
+        n, self._new = 2 * self._new, 0
+        while n and buckets:
+            old, b = buckets.popitem(last=False)
+            if not b[0] + (now - b[1]) * rate >= cap:
+                buckets[old] = b  # not full yet: back in its place, first
+                buckets.move_to_end(old, last=False)
+                break
+            n -= 1
 
     def tokens(self, key: Hashable, now: float) -> float:
         """Tokens ``key`` would have at ``now`` (for status and tests)."""

@@ -186,7 +186,7 @@ class Replies:
     def iaprefix(self, b: Binding, preferred: int, valid: int) -> IAPrefix:
         """``b``'s prefix with these lifetimes, labelled with its type."""
         opts = (self.type_opts[b.mobility_type],) if b.mobility_type is not None else ()
-        return IAPrefix(preferred, valid, b.prefix.prefixlen, b.prefix.network_address, opts)
+        return IAPrefix(preferred, valid, b.prefixlen, b.network_address, opts)
 
     @staticmethod
     def zero(p: IAPrefix) -> IAPrefix:

@@ -27,7 +27,7 @@ from abc import abstractmethod
 from ipaddress import IPv6Network
 from typing import Protocol, runtime_checkable
 
-from router.core.bindings import Binding
+from router.core.bindings import Binding, network_of
 
 __all__ = ["BindingStore"]
 
@@ -87,6 +87,12 @@ class BindingStore(Protocol):
     @abstractmethod
     def find_prefix(self, prefix: IPv6Network) -> Binding | None:
         """The binding holding exactly ``prefix``, or ``None``."""
+
+    def find_key(self, key: int) -> Binding | None:
+        """:meth:`find_prefix` of the prefix ``key``
+        (:func:`~router.core.bindings.prefix_key`); a backend may answer it
+        without making the :class:`IPv6Network`."""
+        return self.find_prefix(network_of(key))
 
     @abstractmethod
     def commit(self) -> None:

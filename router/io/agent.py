@@ -64,6 +64,7 @@ from odm.sdnotify import notify
 from odm_sansio.ratelog import RateLimitedLog
 from odm_wire.dhcp6 import Duid
 from router.config import RouterConfig, load_config
+from router.core.bindings import Binding
 from router.core.router import RouterCore
 from router.dataplane import common as dataplane_common
 from router.io.commands import KeaCommands
@@ -151,7 +152,7 @@ class RouterAgent(DataPlaneWiring, ControlWiring):
         self._rl = lambda kind, fmt, *args, level=logging.WARNING: lines(
             kind, time.monotonic(), fmt, *args, level=level)
         self._gc_timer: asyncio.TimerHandle | None = None
-        self._restore: list[tuple[_Iface, IPv6Network, IPv6Address]] = []
+        self._restore: list[tuple[_Iface, list[Binding]]] = []
         self._parsed: dict[str, IPv6Address] = {}
         self._text: dict[IPv6Address, str] = {}
         self._next_hops: dict[tuple[IPv6Address, int], tuple[float, tuple[IPv6Address, int]]] = {}

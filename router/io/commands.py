@@ -282,8 +282,9 @@ class KeaCommands:
         return _answer(SUCCESS, "IPv6 lease found.", lease_map(found[0][1], self._wall()))
 
     def _leases(self, cores) -> list[Binding]:
+        # by address, then length (the order of the bindings' integer keys)
         return sorted(self._stored([b for c in cores for b in c.dhcp.table]),
-                      key=lambda b: (int(b.prefix.network_address), b.prefix.prefixlen))
+                      key=lambda b: b.key)
 
     def _many(self, leases: list[Binding], extra: dict | None = None) -> dict:
         wall = self._wall()
@@ -311,8 +312,7 @@ class KeaCommands:
                 after = int(IPv6Address(start.split("/")[0]))
             except ValueError as exc:
                 raise CommandError(f"'from': {exc}") from None
-        page = [b for b in self._leases(self._cores())
-                if int(b.prefix.network_address) > after][:limit]
+        page = [b for b in self._leases(self._cores()) if b.key >> 8 > after][:limit]
         return self._many(page, {"count": len(page)})
 
     def lease6_get_by_duid(self, args: dict) -> dict:

@@ -92,28 +92,34 @@ class DataPlaneWiring:
         """Queue the routes of the bindings this router serves on ``st`` (after
         a restart the previous run flushed them). They are written by
         :meth:`_restore_some`, a chunk per loop turn, while the agent already
-        answers: with 100,000 bindings that takes about a second."""
+        answers: with 100,000 bindings that takes about a second. The queue
+        holds the bindings themselves (their prefixes and next hops are made
+        a chunk at a time: all at once cost 40 MB at 100,000 bindings)."""
         me = self.config.router_id
-        todo = [(st, b.prefix, b.client_ll) for b in st.core.dhcp.bindings()
-                if b.state is not BindingState.DECLINED and b.client_ll is not None
+        todo = [b for b in st.core.dhcp.table
+                if b.state is not BindingState.DECLINED and b.ll is not None
                 and b.interface == st.name and b.served_by == me]
         if todo:
             log.info("%s: re-installing %d routes of stored bindings", st.name, len(todo))
-            self._restore.extend(todo)
+            self._restore.append((st, todo))
 
     def _restore_some(self, chunk: int = 2048) -> None:
-        todo = self._restore
-        if not todo:
+        if not self._restore:
             return
+        st, todo = self._restore[-1]
         part = todo[-chunk:]
         del todo[-chunk:]
-        for st, prefix, via in part:
+        if not todo:
+            self._restore.pop()
+        table = st.core.dhcp.table
+        for queued in part:
             # a binding released or moved meanwhile: its route is not wanted
-            b = st.core.dhcp.table.get(prefix)
-            if b is not None and b.client_ll == via and b.interface == st.name:
-                self._route_add(st, prefix, via)
+            # (a reload made new copies: the one of the same prefix and hop)
+            b = table.get_key(queued.key)
+            if b is not None and b.ll == queued.ll and b.interface == st.name:
+                self._route_add(st, b.prefix, b.client_ll)
         self.routes.flush()
-        if todo:
+        if self._restore:
             self.loop.call_soon(self._restore_some)
         else:
             log.info("routes of stored bindings re-installed")

@@ -195,6 +195,18 @@ def test_token_buckets_forget_the_least_recently_seen_key():
     assert tb.allow("b", 2)  # forgotten: a full bucket again
 
 
+def test_token_buckets_forget_buckets_that_filled_up_again():
+    # 100,000 clients once each (a fill, perfdhcp): buckets of the clients
+    # of the last interval are kept, not one per client ever seen
+    tb = TokenBuckets(RateLimit(10, 1.0), max_tracked=65536)
+    for i in range(100_000):
+        assert tb.allow(i, i * 0.01)
+    assert len(tb) <= 3 * 100
+    assert all(tb.allow("x", 50.0) for _ in range(10))
+    assert not tb.allow("x", 50.0)  # a busy key keeps its bucket
+    assert tb.tokens("x", 50.0) < 1.0
+
+
 @pytest.mark.parametrize("text,key", [
     ("max_bindings_per_type = { fixd = 1 }", "limits.max_bindings_per_type.fixd"),
     ("max_bindings_per_type = { fixed = -1 }", "limits.max_bindings_per_type.fixed"),
