@@ -15,9 +15,14 @@ A lock that another process holds makes :meth:`InstanceLock.acquire` raise
 :class:`AlreadyRunning` naming the file and the holder's pid; the caller exits
 without touching anything, so the running agent keeps its routes, addresses
 and socket. The kernel drops a lock when its holder dies (even by SIGKILL),
-so a crash leaves nothing that blocks the next start; lock files are never
-removed (removing one would let two agents lock two different files of the
-same name). Lock files are opened with ``O_NOFOLLOW`` and created mode 0600.
+so a crash leaves nothing that blocks the next start. An agent that stops
+removes its lock files while it still holds them (as radvd and Kea remove
+their pid files), and a locker checks, once it holds a lock, that the file it
+locked is still the one at the path (same inode): one that locked a file just
+removed by the agent stopping opens the path again, so two agents never hold
+two different files of the same name. A killed agent's lock files stay; the
+next agent takes them over. Lock files are opened with ``O_NOFOLLOW`` and
+created mode 0600.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class InstanceLock:
         self.paths = [Path(p) for p in paths]
         self.optional = [Path(p) for p in optional]
         self.fds: list[int] = []
+        self.held: list[tuple[int, Path]] = []
 
     def acquire(self) -> InstanceLock:
         try:
@@ -82,6 +88,30 @@ class InstanceLock:
         return self
 
     def _lock(self, path: Path, *, optional: bool) -> None:
+        for _ in range(100):
+            fd = self._open(path, optional=optional)
+            if fd is None:
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_pid(fd)
+                os.close(fd)
+                raise AlreadyRunning(
+                    f"another {self.what} is running (pid {holder or '?'} holds {path}); "
+                    "nothing was changed") from None
+            if _same_file(fd, path):
+                break
+            os.close(fd)  # removed by the agent that held it as it stopped: again
+        else:
+            raise OSError(errno.EAGAIN, f"lock file {path} keeps being replaced; "
+                                        "is another agent starting and stopping?")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fds.append(fd)
+        self.held.append((fd, path))
+
+    def _open(self, path: Path, *, optional: bool) -> int | None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -89,28 +119,36 @@ class InstanceLock:
             if optional:
                 log.warning("lock %s not taken (%s): a second agent on this interface "
                             "would not be refused", path, exc.strerror or exc)
-                return
+                return None
             raise OSError(exc.errno, f"cannot open lock file {path}: "
                                      f"{exc.strerror or exc}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_pid(fd)
-            os.close(fd)
-            raise AlreadyRunning(
-                f"another {self.what} is running (pid {holder or '?'} holds {path}); "
-                "nothing was changed") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self.fds.append(fd)
+        return fd
 
     def release(self) -> None:
+        """Remove the lock files (each while still held, and only if it is
+        still the file locked) and give the locks back."""
+        for fd, path in self.held:
+            if _same_file(fd, path):
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    log.debug("lock file %s stays: %s", path, exc)
         for fd in self.fds:
             try:
                 os.close(fd)
             except OSError:
                 pass
         self.fds = []
+        self.held = []
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """True if ``path`` still names the file open as ``fd``."""
+    try:
+        a, b = os.fstat(fd), os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _read_pid(fd: int) -> int | None:

@@ -50,3 +50,48 @@ def test_interface_locks_are_per_network_namespace(tmp_path):
     p = interface_lock_path("host", "mh0", tmp_path)
     ns = os.stat("/proc/self/ns/net").st_ino
     assert p == tmp_path / f"host-mh0@net{ns}.lock"
+
+
+def test_an_agent_that_stops_removes_its_lock_files_and_the_next_one_locks_afresh(tmp_path):
+    locks = [tmp_path / "host.sock.lock", interface_lock_path("host", "mh0", tmp_path)]
+    held = InstanceLock("host agent on mh0", locks).acquire()
+    assert all(p.read_text() == f"{os.getpid()}\n" for p in locks)
+    with pytest.raises(AlreadyRunning):
+        InstanceLock("host agent on mh0", locks[1:]).acquire()
+    held.release()
+    assert [p for p in locks if p.exists()] == []
+    InstanceLock("host agent on mh0", locks).acquire().release()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lock_taken_on_a_file_removed_meanwhile_is_taken_again_on_the_new_one(tmp_path,
+                                                                               monkeypatch):
+    # the race removal opens: B opens the file, A (stopping) removes it and
+    # lets go, B's flock succeeds on a file no path names; a third agent
+    # would create and lock a new file of the same name. B must notice and
+    # lock the file the path names.
+    import odm.instance_lock as il
+    path = tmp_path / "router.sock.lock"
+    a = InstanceLock("router agent", [path]).acquire()
+    real_open = il.InstanceLock._open
+    calls = []
+
+    def open_then_holder_stops(self, p, *, optional):
+        fd = real_open(self, p, optional=optional)
+        calls.append(fd)
+        if len(calls) == 1:
+            a.release()  # the holder stops between B's open and B's flock
+        return fd
+
+    monkeypatch.setattr(il.InstanceLock, "_open", open_then_holder_stops)
+    b = InstanceLock("router agent", [path]).acquire()
+    try:
+        assert len(calls) == 2  # opened again after finding its file removed
+        st, fd_st = os.stat(path), os.fstat(b.fds[0])
+        assert (st.st_dev, st.st_ino) == (fd_st.st_dev, fd_st.st_ino)
+        monkeypatch.setattr(il.InstanceLock, "_open", real_open)
+        with pytest.raises(AlreadyRunning):
+            InstanceLock("router agent", [path]).acquire()
+    finally:
+        b.release()
+    assert not path.exists()
