@@ -194,7 +194,8 @@ def down(prefix: str | None, state_dir: Path | None) -> None:
         click.echo(f"lab {the_lab.prefix}: nothing to remove")
         return
     click.echo(f"lab {the_lab.prefix} down: removed {len(report['netns_removed'])} namespaces, "
-               f"stopped {len(report['stopped'])} processes")
+               f"stopped {len(report['stopped'])} process"
+               f"{'' if len(report['stopped']) == 1 else 'es'}")
     for name, pids in report["foreign_pids"].items():
         click.echo(f"warning: {name} held processes the lab did not start: {pids}", err=True)
 
@@ -273,7 +274,7 @@ def _print_status(st: dict[str, Any]) -> None:
     for name, r in st["routers"].items():
         routers.add_row(name, r["core_address"], r["access_link_local"], r["access_prefix"],
                         r["pd_pool"])
-    console.print(routers)
+    print_table(routers, console)
     table = Table(title="interfaces", title_justify="left")
     for col in ("node", "interface", "index", "state", "master"):
         table.add_column(col, no_wrap=True)
@@ -295,8 +296,8 @@ def _print_status(st: dict[str, Any]) -> None:
             procs.add_column(col)
         for p in st["processes"]:
             procs.add_row(str(p["pid"]), p["node"], "yes" if p["alive"] else "no",
-                          " ".join(p["argv"])[:60], p["log"] or "")
-        console.print(procs)
+                          " ".join(p["argv"]), p["log"] or "")
+        print_table(procs, console)
 
 
 @lab.command("demo")
