@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A well-behaved application's setsc() while local users attack the host
-agent (issue 13, "Done when").
+agent.
 
 Two network namespaces joined by a veth pair (tests/interop/probe_netns.py,
 removed at the end): ``srv`` runs ``odm router run``, ``cli`` runs

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Every headline figure of odm against its peer, in one table (issue 17).
+"""Every headline figure of odm against its peer, in one table.
 
 Runs the benchmarks in a short, fixed configuration, each with its JSON
 output, and prints one table: figure / odm / peer / ratio / target / met:
@@ -54,6 +54,7 @@ ROUTER_ARGS = ["--repeat", "1", "--duration", "5", "--sync", "normal",
 SETSC_ARGS = ["--held", "1000", "--fresh", "300", "--on-net", "60", "--runs", "1"]
 HANDOVER_ARGS = ["--moves", "6"]
 ROUTES_N = 20000
+PARTS = ("router", "routes", "setsc", "handover")
 
 
 # ---------------------------------------------------------------- running --
@@ -329,6 +330,10 @@ def main(argv=None) -> int:
         print("bench/summary.py needs root (network namespaces)", file=sys.stderr)
         return 2
     skip = set(filter(None, args.skip.split(",")))
+    unknown = skip - set(PARTS)
+    if unknown:
+        ap.error(f"--skip: unknown part(s) {', '.join(sorted(unknown))}; "
+                 f"the parts are {', '.join(PARTS)}")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="odm-summary-"))
     work.mkdir(parents=True, exist_ok=True)
     load0 = os.getloadavg()
@@ -359,8 +364,10 @@ def main(argv=None) -> int:
     if "router" in raw:
         router_rows(rows, raw["router"], raw.get("routes"))
     elif "routes" in raw and "error" not in raw["routes"]:
-        rows.add("kernel route per delegated prefix, add", raw["routes"]["add_us"],
-                 unit="µs", target="printed apart")
+        for what in ("add", "delete"):
+            rows.add(f"kernel route per delegated prefix, {what} (CPU)",
+                     raw["routes"][f"{what}_us"], unit="µs",
+                     note="" if raw["routes"][f"{what}_ok"] else "some refused")
     if "setsc" in raw:
         setsc_rows(rows, raw["setsc"], raw.get("unix_round_trip_us"))
     if "handover" in raw:
@@ -372,6 +379,11 @@ def main(argv=None) -> int:
                                          "load_average": {"start": load0, "end": load1,
                                                           "cpus": os.cpu_count()}},
                                         indent=2, default=str))
+    if args.workdir is None:
+        if any(work.iterdir()):
+            print(f"logs and each benchmark's JSON: {work}")
+        else:
+            work.rmdir()
     return 0
 
 

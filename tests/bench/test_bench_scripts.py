@@ -28,3 +28,13 @@ def test_benchmark_starts(script):
                          text=True, timeout=120, check=False, cwd="/")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "usage:" in out.stdout.lower()
+
+
+def test_summary_refuses_an_unknown_part_before_running_anything():
+    # a misspelt --skip (handovr) would run the part meant to be skipped
+    out = subprocess.run([sys.executable, str(BENCH / "summary.py"), "--skip",
+                          "router,handovr"], capture_output=True, text=True, timeout=120,
+                         check=False, cwd="/")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "unknown part(s) handovr; the parts are router, routes, setsc, handover" in out.stderr
+    assert out.stdout == ""
