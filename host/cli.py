@@ -25,7 +25,8 @@ def host() -> None:
 @click.option("--iface", "-i", help="Interface to run on (overrides the config).")
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
               help="TOML file with a [host] table.")
-@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+@click.option("--socket", "api_socket", type=click.Path(),
+              help="API socket path (default: api_socket of the config, /run/odm/host.sock).")
 @click.option("--lab-timers", is_flag=True, help="Use the scaled (lab) timer profile.")
 @click.option("--log-level", "log_levels", multiple=True, metavar="LEVEL|LOGGER=LEVEL",
               help="Logging threshold (debug, info, warning, error; default info, or one "
@@ -64,6 +65,9 @@ def run_cmd(iface, config_path, api_socket, lab_timers, log_levels) -> None:
         raise click.ClickException(f"{cfg.iface}: {exc}") from None
 
 
+_SOCKET_HELP = "API socket path (default $ODM_HOST_SOCKET, else /run/odm/host.sock)."
+
+
 def _fmt_life(v) -> str:
     if v is None:
         return "-"
@@ -83,21 +87,21 @@ def _operate(op: str, api_socket, what: str) -> None:
 
 
 @host.command("renew")
-@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+@click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
 def renew_cmd(api_socket) -> None:
     """Renew every delegated prefix now (RFC 8415 §18.2.4), as dhcpcd -n."""
     _operate("renew", api_socket, "renewing")
 
 
 @host.command("rebind")
-@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+@click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
 def rebind_cmd(api_socket) -> None:
     """Rebind every delegated prefix now (RFC 8415 §18.2.12), as after a move."""
     _operate("rebind", api_socket, "rebinding")
 
 
 @host.command("release")
-@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+@click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
 def release_cmd(api_socket) -> None:
     """Release every delegated prefix (RFC 8415 §18.2.7), as dhcpcd -k; the
     applications holding them are told, and the agent runs on."""
@@ -105,7 +109,7 @@ def release_cmd(api_socket) -> None:
 
 
 @host.command("status")
-@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+@click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status_cmd(api_socket, as_json) -> None:
     """Addresses (type, lifetimes, references), prefixes, servers and routers."""
@@ -177,7 +181,7 @@ SETSC_EXIT = {"EAI_REQUIREDIPNOTSUPPORTED": 3, "EAI_REQUIREDIPFAILED": 4, "ODM_P
 @click.option("--on-net", is_flag=True, help="Ask the current network for a new prefix "
               "(IPV6_REQUIRE_SRC_ON_NET).")
 @click.option("--timeout", type=float, default=None, help="Seconds to wait at most.")
-@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+@click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
 def setsc_command(address_type, on_net, timeout, api_socket) -> None:
     """Ask the host agent for an address of ADDRESS_TYPE (fixed, session-lasting,
     non-persistent, graceful-replacement or 1-4) and print it; print the EAI
