@@ -267,8 +267,8 @@ def pd_json(res) -> dict:
     """A JSON-ready dict of a :class:`~odm.probetools.pd.PdResult`."""
     from odm_wire.dhcp6 import encode_duid
     return {
-        "outcome": res.outcome, "client_duid": encode_duid(res.client_duid).hex(),
-        "server_duid": encode_duid(res.server_duid).hex() if res.server_duid else None,
+        "outcome": res.outcome, "client_duid": encode_duid(res.client_duid).hex(":"),
+        "server_duid": encode_duid(res.server_duid).hex(":") if res.server_duid else None,
         "server_address": str(res.server_address) if res.server_address else None,
         "status": res.status, "status_message": res.status_message,
         "supported_types": [type_json(t) for t in res.supported_types],
@@ -298,17 +298,18 @@ def _show_pd(res, iface: str, as_json: bool) -> None:
     for col in ("IAID", "asked", "prefix", "type", "preferred", "valid", "T1/T2", "status"):
         t.add_column(col, overflow="fold")
     for o in res.ias:
+        iaid = f"0x{o.iaid:08x}"  # as the ladder above and the router's lines
         asked = o.asked.name if o.asked else "untyped"
         st = o.status + (f" ({o.status_message})" if o.status_message else "")
         if not o.grants:
-            t.add_row(str(o.iaid), asked, "-", "-", "", "", "", Text(st, style="red"))
+            t.add_row(iaid, asked, "-", "-", "", "", "", Text(st, style="red"))
         for g in o.grants:
             ty = (_type_text(g.mobility_type) if g.mobility_type is not None
                   else ("untyped (legacy server)" if o.asked else "untyped"))
-            t.add_row(str(o.iaid), asked, g.prefix, ty, _life(g.preferred_lifetime),
+            t.add_row(iaid, asked, g.prefix, ty, _life(g.preferred_lifetime),
                       _life(g.valid_lifetime), f"{_life(o.t1)}/{_life(o.t2)}", st)
         for d in o.discarded:
-            t.add_row(str(o.iaid), asked, d, "", "", "", "", Text("discarded", style="yellow"))
+            t.add_row(iaid, asked, d, "", "", "", "", Text("discarded", style="yellow"))
     print_table(t, con)
     if res.supported_types:
         con.print("SUPPORTED_TYPES: " + ", ".join(_type_text(x) for x in res.supported_types))
