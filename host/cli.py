@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
+from typing import NoReturn
 
 import click
 
@@ -74,38 +76,67 @@ def _fmt_life(v) -> str:
     return "∞" if v == 0xFFFFFFFF else f"{v}s"
 
 
-def _operate(op: str, api_socket, what: str) -> None:
+#: Exit status when no host agent answers: 4, as ``odm router``'s commands
+#: (``odm setsc`` exits 6, its --help names its statuses for applications).
+NO_AGENT = 4
+
+
+def _no_agent(exc, as_json: bool) -> NoReturn:
+    """Say that no agent answers at the socket and what to pass; with
+    ``as_json`` the error answer the router's commands print. Exit 4."""
+    text = exc.detail
+    if as_json:
+        click.echo(json.dumps({"result": 1, "text": text}))
+    else:
+        click.echo(f"Error: {text}", err=True)
+    sys.exit(NO_AGENT)
+
+
+def _operate(op: str, api_socket, what: str, as_json: bool) -> None:
     from host.api import AgentUnavailable, operate
 
     try:
         ans = operate(op, api_socket)
     except AgentUnavailable as exc:
-        raise click.ClickException(exc.detail) from None
-    if not ans.get("ok"):
-        raise click.ClickException(f"{ans.get('error')}: {ans.get('detail')}")
-    click.echo(f"{what} {ans.get('ia-pds', 0)} IA_PD(s)")
+        _no_agent(exc, as_json)
+    if ans.get("ok"):
+        res, text = 0, f"{what} {ans.get('ia-pds', 0)} IA_PD(s)"
+    else:
+        res, text = 1, f"{ans.get('error')}: {ans.get('detail')}"
+    if as_json:
+        click.echo(json.dumps({"result": res, "text": text,
+                               "arguments": {"ia-pds": ans.get("ia-pds", 0)}}, indent=2))
+    else:
+        click.echo(text if res == 0 else f"Error: {text}", err=res != 0)
+    sys.exit(res)
+
+
+_JSON_HELP = "Print the answer as JSON (result, text, arguments), as odm router's commands."
 
 
 @host.command("renew")
 @click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
-def renew_cmd(api_socket) -> None:
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def renew_cmd(api_socket, as_json) -> None:
     """Renew every delegated prefix now (RFC 8415 §18.2.4), as dhcpcd -n."""
-    _operate("renew", api_socket, "renewing")
+    _operate("renew", api_socket, "renewing", as_json)
 
 
 @host.command("rebind")
 @click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
-def rebind_cmd(api_socket) -> None:
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def rebind_cmd(api_socket, as_json) -> None:
     """Rebind every delegated prefix now (RFC 8415 §18.2.12), as after a move."""
-    _operate("rebind", api_socket, "rebinding")
+    _operate("rebind", api_socket, "rebinding", as_json)
 
 
 @host.command("release")
 @click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
-def release_cmd(api_socket) -> None:
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def release_cmd(api_socket, as_json) -> None:
     """Release every delegated prefix (RFC 8415 §18.2.7), as dhcpcd -k; the
     applications holding them are told, and the agent runs on."""
-    _operate("release-all", api_socket, "releasing")
+    _operate("release-all", api_socket, "releasing", as_json)
 
 
 @host.command("status")
@@ -118,7 +149,7 @@ def status_cmd(api_socket, as_json) -> None:
     try:
         st = status(api_socket)
     except AgentUnavailable as exc:
-        raise click.ClickException(exc.detail) from None
+        _no_agent(exc, as_json)
     if as_json:
         from odm.jsonout import dumps
         click.echo(dumps(st))
