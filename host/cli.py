@@ -34,7 +34,8 @@ def host() -> None:
               help="Logging threshold (debug, info, warning, error; default info, or one "
                    "step lower per odm -v), or one logger's: host.core=debug. Repeatable.")
 def run_cmd(iface, config_path, api_socket, lab_timers, log_levels) -> None:
-    """Run the host agent on IFACE until SIGTERM/SIGINT (then Release)."""
+    """Run the host agent on --iface (else the config's interface) until
+    SIGTERM/SIGINT (then Release)."""
 
     from host.config import HostConfigError, load_config
     from host.io.agent import run_agent

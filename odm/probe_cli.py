@@ -32,13 +32,17 @@ def _console() -> Console:
     return console()
 
 
-def _common(f):
-    f = click.option("--pen", type=int, default=ODM_PEN, show_default=True,
-                     help="Enterprise number of odm's vendor option.")(f)
-    f = click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")(f)
-    f = click.option("--netns", metavar="NAME", help="Run inside this network namespace.")(f)
-    f = click.option("--iface", required=True, metavar="IF", help="Interface to probe on.")(f)
-    return f
+def _common(f=None, *, iface_help: str = "Interface to probe on."):
+    """The options of every probe (and monitor) command; ``iface_help`` says
+    what the command does on ``--iface``."""
+    def wrap(f):
+        f = click.option("--pen", type=int, default=ODM_PEN, show_default=True,
+                         help="Enterprise number of odm's vendor option.")(f)
+        f = click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")(f)
+        f = click.option("--netns", metavar="NAME",
+                         help="Run inside this network namespace.")(f)
+        return click.option("--iface", required=True, metavar="IF", help=iface_help)(f)
+    return wrap if f is None else wrap(f)
 
 
 def _setup(iface: str, netns: str | None):
