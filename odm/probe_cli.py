@@ -209,9 +209,15 @@ def _client_duid(info, duid_hex: str | None):
 
     if duid_hex:
         try:
-            return decode_duid(bytes.fromhex(duid_hex.replace(":", "")))
+            raw = bytes.fromhex(duid_hex.replace(":", ""))
+        except ValueError:
+            raise click.BadParameter(f"{duid_hex!r} is not hex octets (like 00:01:00:01:…)",
+                                     param_hint="--duid") from None
+        try:
+            return decode_duid(raw)
         except (ValueError, WireFormatError) as exc:
-            raise click.BadParameter(str(exc), param_hint="--duid") from None
+            raise click.BadParameter(f"{duid_hex!r} is not a DUID: {exc}",
+                                     param_hint="--duid") from None
     if not info.mac:
         raise click.BadParameter(f"{info.name} has no MAC; give --duid", param_hint="--duid")
     return duid_ll(info.mac)
@@ -230,8 +236,9 @@ def _hint(ctx, param, value):
     from ipaddress import IPv6Network
     try:
         n = IPv6Network(value if "/" in value else value + "/64", strict=False)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an IPv6 prefix (like 2001:db8::/56)"
+                                 ) from None
     return f"{n.network_address}/{n.prefixlen}"
 
 
