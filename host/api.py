@@ -13,13 +13,14 @@
     s.connect(("2001:db8::80", 80))
 
 ``setsc`` talks to the host agent over its Unix socket (default
-``/run/odm/host.sock``; protocol in :mod:`host.io.api_server`). Each
-application socket gets its own API connection, opened on the first setsc() and
-kept with the socket: the agent learns the socket (its fd is passed once by
-``SCM_RIGHTS``; the agent only reads its inode and closes its copy at once) and
-ends the reference when the socket is closed, the process dies, or
-:func:`release` is called. The connection also brings notifications
-(:func:`notifications`): ``address-gone``, ``address-deprecated``,
+``/run/odm/host.sock``, the agent's default ``api_socket``; the environment
+variable ``ODM_HOST_SOCKET`` or the ``path`` argument names another; protocol in
+:mod:`host.io.api_server`). Each application socket gets its own API connection,
+opened on the first setsc() and kept with the socket: the agent learns the
+socket (its fd is passed once by ``SCM_RIGHTS``; the agent only reads its inode
+and closes its copy at once) and ends the reference when the socket is closed,
+the process dies, or :func:`release` is called. The connection also brings
+notifications (:func:`notifications`): ``address-gone``, ``address-deprecated``,
 ``graceful-deadline``, ``reference-ended``.
 """
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
+from typing import NoReturn
 
 import click
 
@@ -25,13 +27,15 @@ def host() -> None:
 @click.option("--iface", "-i", help="Interface to run on (overrides the config).")
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
               help="TOML file with a [host] table.")
-@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+@click.option("--socket", "api_socket", type=click.Path(),
+              help="API socket path (default: api_socket of the config, /run/odm/host.sock).")
 @click.option("--lab-timers", is_flag=True, help="Use the scaled (lab) timer profile.")
 @click.option("--log-level", "log_levels", multiple=True, metavar="LEVEL|LOGGER=LEVEL",
               help="Logging threshold (debug, info, warning, error; default info, or one "
                    "step lower per odm -v), or one logger's: host.core=debug. Repeatable.")
 def run_cmd(iface, config_path, api_socket, lab_timers, log_levels) -> None:
-    """Run the host agent on IFACE until SIGTERM/SIGINT (then Release)."""
+    """Run the host agent on --iface (else the config's interface) until
+    SIGTERM/SIGINT (then Release)."""
 
     from host.config import HostConfigError, load_config
     from host.io.agent import run_agent
@@ -64,48 +68,80 @@ def run_cmd(iface, config_path, api_socket, lab_timers, log_levels) -> None:
         raise click.ClickException(f"{cfg.iface}: {exc}") from None
 
 
+_SOCKET_HELP = "API socket path (default $ODM_HOST_SOCKET, else /run/odm/host.sock)."
+
+
 def _fmt_life(v) -> str:
     if v is None:
         return "-"
     return "∞" if v == 0xFFFFFFFF else f"{v}s"
 
 
-def _operate(op: str, api_socket, what: str) -> None:
+#: Exit status when no host agent answers: 4, as ``odm router``'s commands
+#: (``odm setsc`` exits 6, its --help names its statuses for applications).
+NO_AGENT = 4
+
+
+def _no_agent(exc, as_json: bool) -> NoReturn:
+    """Say that no agent answers at the socket and what to pass; with
+    ``as_json`` the error answer the router's commands print. Exit 4."""
+    text = exc.detail
+    if as_json:
+        click.echo(json.dumps({"result": 1, "text": text}))
+    else:
+        click.echo(f"Error: {text}", err=True)
+    sys.exit(NO_AGENT)
+
+
+def _operate(op: str, api_socket, what: str, as_json: bool) -> None:
     from host.api import AgentUnavailable, operate
 
     try:
         ans = operate(op, api_socket)
     except AgentUnavailable as exc:
-        raise click.ClickException(exc.detail) from None
-    if not ans.get("ok"):
-        raise click.ClickException(f"{ans.get('error')}: {ans.get('detail')}")
-    click.echo(f"{what} {ans.get('ia-pds', 0)} IA_PD(s)")
+        _no_agent(exc, as_json)
+    if ans.get("ok"):
+        res, text = 0, f"{what} {ans.get('ia-pds', 0)} IA_PD(s)"
+    else:
+        res, text = 1, f"{ans.get('error')}: {ans.get('detail')}"
+    if as_json:
+        click.echo(json.dumps({"result": res, "text": text,
+                               "arguments": {"ia-pds": ans.get("ia-pds", 0)}}, indent=2))
+    else:
+        click.echo(text if res == 0 else f"Error: {text}", err=res != 0)
+    sys.exit(res)
+
+
+_JSON_HELP = "Print the answer as JSON (result, text, arguments), as odm router's commands."
 
 
 @host.command("renew")
-@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
-def renew_cmd(api_socket) -> None:
+@click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def renew_cmd(api_socket, as_json) -> None:
     """Renew every delegated prefix now (RFC 8415 §18.2.4), as dhcpcd -n."""
-    _operate("renew", api_socket, "renewing")
+    _operate("renew", api_socket, "renewing", as_json)
 
 
 @host.command("rebind")
-@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
-def rebind_cmd(api_socket) -> None:
+@click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def rebind_cmd(api_socket, as_json) -> None:
     """Rebind every delegated prefix now (RFC 8415 §18.2.12), as after a move."""
-    _operate("rebind", api_socket, "rebinding")
+    _operate("rebind", api_socket, "rebinding", as_json)
 
 
 @host.command("release")
-@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
-def release_cmd(api_socket) -> None:
+@click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def release_cmd(api_socket, as_json) -> None:
     """Release every delegated prefix (RFC 8415 §18.2.7), as dhcpcd -k; the
     applications holding them are told, and the agent runs on."""
-    _operate("release-all", api_socket, "releasing")
+    _operate("release-all", api_socket, "releasing", as_json)
 
 
 @host.command("status")
-@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+@click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status_cmd(api_socket, as_json) -> None:
     """Addresses (type, lifetimes, references), prefixes, servers and routers."""
@@ -114,7 +150,7 @@ def status_cmd(api_socket, as_json) -> None:
     try:
         st = status(api_socket)
     except AgentUnavailable as exc:
-        raise click.ClickException(exc.detail) from None
+        _no_agent(exc, as_json)
     if as_json:
         from odm.jsonout import dumps
         click.echo(dumps(st))
@@ -177,7 +213,7 @@ SETSC_EXIT = {"EAI_REQUIREDIPNOTSUPPORTED": 3, "EAI_REQUIREDIPFAILED": 4, "ODM_P
 @click.option("--on-net", is_flag=True, help="Ask the current network for a new prefix "
               "(IPV6_REQUIRE_SRC_ON_NET).")
 @click.option("--timeout", type=float, default=None, help="Seconds to wait at most.")
-@click.option("--socket", "api_socket", type=click.Path(), help="API socket path.")
+@click.option("--socket", "api_socket", type=click.Path(), help=_SOCKET_HELP)
 def setsc_command(address_type, on_net, timeout, api_socket) -> None:
     """Ask the host agent for an address of ADDRESS_TYPE (fixed, session-lasting,
     non-persistent, graceful-replacement or 1-4) and print it; print the EAI

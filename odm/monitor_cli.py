@@ -65,13 +65,13 @@ def _line(d: dict) -> str:
 
 
 @monitor.command("ra")
-@_common
+@_common(iface_help="Interface to listen on (nothing is sent).")
 @click.option("--count", type=click.IntRange(min=1), default=None,
               help="Stop after this many RAs.")
 @click.option("--timeout", type=float, default=None, help="Stop after this many seconds.")
 def ra_cmd(iface: str, netns: str | None, as_json: bool, pen: int, count: int | None,
            timeout: float | None) -> None:
-    """Print every Router Advertisement heard on IFACE (sends nothing)."""
+    """Print every Router Advertisement heard on the --iface interface (sends nothing)."""
     from odm.probetools.link import Icmp6Socket, ProbeError
     from odm_wire import nd, rules
     from odm_wire.errors import WireFormatError

@@ -32,13 +32,17 @@ def _console() -> Console:
     return console()
 
 
-def _common(f):
-    f = click.option("--pen", type=int, default=ODM_PEN, show_default=True,
-                     help="Enterprise number of odm's vendor option.")(f)
-    f = click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")(f)
-    f = click.option("--netns", metavar="NAME", help="Run inside this network namespace.")(f)
-    f = click.option("--iface", required=True, metavar="IF", help="Interface to probe on.")(f)
-    return f
+def _common(f=None, *, iface_help: str = "Interface to probe on."):
+    """The options of every probe (and monitor) command; ``iface_help`` says
+    what the command does on ``--iface``."""
+    def wrap(f):
+        f = click.option("--pen", type=int, default=ODM_PEN, show_default=True,
+                         help="Enterprise number of odm's vendor option.")(f)
+        f = click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")(f)
+        f = click.option("--netns", metavar="NAME",
+                         help="Run inside this network namespace.")(f)
+        return click.option("--iface", required=True, metavar="IF", help=iface_help)(f)
+    return wrap if f is None else wrap(f)
 
 
 def _setup(iface: str, netns: str | None):
@@ -205,9 +209,15 @@ def _client_duid(info, duid_hex: str | None):
 
     if duid_hex:
         try:
-            return decode_duid(bytes.fromhex(duid_hex.replace(":", "")))
+            raw = bytes.fromhex(duid_hex.replace(":", ""))
+        except ValueError:
+            raise click.BadParameter(f"{duid_hex!r} is not hex octets (like 00:01:00:01:…)",
+                                     param_hint="--duid") from None
+        try:
+            return decode_duid(raw)
         except (ValueError, WireFormatError) as exc:
-            raise click.BadParameter(str(exc), param_hint="--duid") from None
+            raise click.BadParameter(f"{duid_hex!r} is not a DUID: {exc}",
+                                     param_hint="--duid") from None
     if not info.mac:
         raise click.BadParameter(f"{info.name} has no MAC; give --duid", param_hint="--duid")
     return duid_ll(info.mac)
@@ -226,8 +236,9 @@ def _hint(ctx, param, value):
     from ipaddress import IPv6Network
     try:
         n = IPv6Network(value if "/" in value else value + "/64", strict=False)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an IPv6 prefix (like 2001:db8::/56)"
+                                 ) from None
     return f"{n.network_address}/{n.prefixlen}"
 
 
@@ -267,8 +278,8 @@ def pd_json(res) -> dict:
     """A JSON-ready dict of a :class:`~odm.probetools.pd.PdResult`."""
     from odm_wire.dhcp6 import encode_duid
     return {
-        "outcome": res.outcome, "client_duid": encode_duid(res.client_duid).hex(),
-        "server_duid": encode_duid(res.server_duid).hex() if res.server_duid else None,
+        "outcome": res.outcome, "client_duid": encode_duid(res.client_duid).hex(":"),
+        "server_duid": encode_duid(res.server_duid).hex(":") if res.server_duid else None,
         "server_address": str(res.server_address) if res.server_address else None,
         "status": res.status, "status_message": res.status_message,
         "supported_types": [type_json(t) for t in res.supported_types],
@@ -298,17 +309,18 @@ def _show_pd(res, iface: str, as_json: bool) -> None:
     for col in ("IAID", "asked", "prefix", "type", "preferred", "valid", "T1/T2", "status"):
         t.add_column(col, overflow="fold")
     for o in res.ias:
+        iaid = f"0x{o.iaid:08x}"  # as the ladder above and the router's lines
         asked = o.asked.name if o.asked else "untyped"
         st = o.status + (f" ({o.status_message})" if o.status_message else "")
         if not o.grants:
-            t.add_row(str(o.iaid), asked, "-", "-", "", "", "", Text(st, style="red"))
+            t.add_row(iaid, asked, "-", "-", "", "", "", Text(st, style="red"))
         for g in o.grants:
             ty = (_type_text(g.mobility_type) if g.mobility_type is not None
                   else ("untyped (legacy server)" if o.asked else "untyped"))
-            t.add_row(str(o.iaid), asked, g.prefix, ty, _life(g.preferred_lifetime),
+            t.add_row(iaid, asked, g.prefix, ty, _life(g.preferred_lifetime),
                       _life(g.valid_lifetime), f"{_life(o.t1)}/{_life(o.t2)}", st)
         for d in o.discarded:
-            t.add_row(str(o.iaid), asked, d, "", "", "", "", Text("discarded", style="yellow"))
+            t.add_row(iaid, asked, d, "", "", "", "", Text("discarded", style="yellow"))
     print_table(t, con)
     if res.supported_types:
         con.print("SUPPORTED_TYPES: " + ", ".join(_type_text(x) for x in res.supported_types))

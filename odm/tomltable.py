@@ -248,28 +248,29 @@ class Table:
     def address(self, name: str) -> IPv6Address:
         v = self.str_(name, required=True)
         try:
-            return IPv6Address(v)
+            return ipv6_address(v)
         except ValueError as exc:
-            raise self.error(self.key(name), f"not an IPv6 address: {exc}") from None
+            raise self.error(self.key(name), str(exc)) from None
 
     def addresses(self, name: str) -> tuple[IPv6Address, ...]:
-        """A list of IPv6 addresses (the key's error names the bad one)."""
+        """A list of IPv6 addresses; an error names the bad one's index."""
+        v = self.get(name, []) or []
+        if not isinstance(v, list):
+            raise self.error(self.key(name), f"must be a list of IPv6 addresses, not {v!r}")
         out = []
-        for a in self.get(name, []) or []:
+        for i, a in enumerate(v):
             try:
-                out.append(IPv6Address(a))
+                out.append(ipv6_address(a))
             except ValueError as exc:
-                raise self.error(self.key(name), str(exc)) from None
+                raise self.error(f"{self.key(name)}[{i}]", str(exc)) from None
         return tuple(out)
 
     def network(self, name: str) -> IPv6Network:
         v = self.str_(name, required=True)
         try:
-            net = IPv6Network(v)
+            return ipv6_prefix(v)
         except ValueError as exc:
-            raise self.error(self.key(name), f"not an IPv6 prefix with host bits clear: {exc}") \
-                from None
-        return net
+            raise self.error(self.key(name), str(exc)) from None
 
     def path_(self, name: str, base_dir: Path | None = None,
               default: str | None = None) -> Path | None:
@@ -279,3 +280,31 @@ class Table:
             return None
         p = Path(v)
         return (base_dir / p) if base_dir and not p.is_absolute() else p
+
+
+def ipv6_address(text: Any) -> IPv6Address:
+    """``text`` as an IPv6 address; ValueError ``'10.0.0.1' is not an IPv6
+    address`` (not the ipaddress module's words) otherwise."""
+    if isinstance(text, str):
+        try:
+            return IPv6Address(text)
+        except ValueError:
+            pass
+    raise ValueError(f"{text!r} is not an IPv6 address")
+
+
+def ipv6_prefix(text: Any) -> IPv6Network:
+    """``text`` as an IPv6 prefix (``2001:db8::/48``, host bits clear);
+    ValueError in these words otherwise."""
+    if isinstance(text, str):
+        try:
+            return IPv6Network(text)
+        except ValueError:
+            pass
+        try:
+            net = IPv6Network(text, strict=False)
+        except ValueError:
+            pass
+        else:
+            raise ValueError(f"{text!r} has host bits set (the prefix is {net})")
+    raise ValueError(f"{text!r} is not an IPv6 prefix (like 2001:db8::/48)")

@@ -32,6 +32,21 @@ class HostConfigError(ValueError):
     """A host config value that is missing, of the wrong type, or out of range."""
 
 
+def _duid_octets(text: str, where: str) -> bytes:
+    """A DUID's hex (colons taken out by the parser) → octets, 3..130 of them
+    (RFC 8415 §11.1); else :class:`HostConfigError` ``where`` + what is wrong,
+    in the words of router.config.parse_duid_text."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise HostConfigError(f"{where}{text!r} is not hex octets (like 00:01:00:01:…)"
+                              ) from None
+    if not 2 < len(raw) <= 130:
+        raise HostConfigError(f"{where}{text!r} is {len(raw)} octets; a DUID is 3..130 "
+                              "(RFC 8415 §11.1)")
+    return raw
+
+
 @dataclass(frozen=True)
 class Timers:
     """Client-side protocol constants in seconds (RFC 8415 §7.6, §14.1; RFC 4861
@@ -220,21 +235,17 @@ class HostConfig:
                 raise HostConfigError(f"{k} must be an integer >= 1")
         if self.rate_limit_interval is not None and not self.rate_limit_interval > 0:
             raise HostConfigError("rate_limit_interval must be > 0")
-        for a in (*self.trusted_routers, *self.trusted_server_addresses):
-            try:
-                ip = IPv6Address(a)
-            except ValueError:
-                raise HostConfigError(f"{a!r} is not an IPv6 address") from None
-            if a in self.trusted_routers and not ip.is_link_local:
-                raise HostConfigError(f"trusted router {a} is not link-local (RAs come from "
-                                  "link-local addresses, RFC 4861 §6.1.2)")
-        for d in self.trusted_server_duids:
-            try:
-                if not 2 < len(bytes.fromhex(d)) <= 130:
-                    raise ValueError
-            except ValueError:
-                raise HostConfigError(f"trusted server DUID {d!r} is not 3..130 octets of hex"
-                                  ) from None
+        for key in ("trusted_routers", "trusted_server_addresses"):
+            for i, a in enumerate(getattr(self, key)):
+                try:
+                    ip = IPv6Address(a)
+                except ValueError:
+                    raise HostConfigError(f"{key}[{i}]: {a!r} is not an IPv6 address") from None
+                if key == "trusted_routers" and not ip.is_link_local:
+                    raise HostConfigError(f"{key}[{i}]: {a} is not link-local (RAs come from "
+                                          "link-local addresses, RFC 4861 §6.1.2)")
+        for i, d in enumerate(self.trusted_server_duids):
+            _duid_octets(d, f"trusted_server_duids[{i}]: ")
         if self.address_max_age is not None and not self.address_max_age > 0:
             raise HostConfigError("address_max_age must be > 0")
         if self.address_max_bytes is not None and (
@@ -249,12 +260,7 @@ class HostConfig:
             if v not in _RELEASE_CHOICES:
                 raise HostConfigError(f"release_policy[{t}] must be 'release' or 'keep', not {v!r}")
         if self.duid is not None:
-            try:
-                b = bytes.fromhex(self.duid)
-            except ValueError:
-                raise HostConfigError(f"duid {self.duid!r} is not hex") from None
-            if not 2 < len(b) <= 130:
-                raise HostConfigError("duid must be 3..130 octets")
+            _duid_octets(self.duid, "duid ")
         if self.secret is not None:
             try:
                 bytes.fromhex(self.secret)

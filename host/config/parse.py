@@ -79,6 +79,9 @@ def _value(t: Table, f: Field) -> Any:
         return _release_policy(t)
     if name == "trusted_server_duids":
         return tuple(x.replace(":", "") for x in t.strings(name))
+    if name == "duid":  # written as the router writes DUIDs: colon hex
+        d = t.str_(name)
+        return None if d is None else d.replace(":", "")
     readers = {
         "str": lambda: t.str_(name),
         "bool": lambda: t.bool_(name, f.default),

@@ -284,7 +284,7 @@ class HostCore:
             return False
         ia = next((x for x in spare if x.mobility_type == t), spare[0])
         assert ia.mobility_type is not None  # untyped IA_PDs are never spare (above)
-        log.info("uid %d at its quota: its unused %s prefix (IAID %d) released to make room",
+        log.info("uid %d at its quota: its unused %s prefix (IA_PD 0x%08x) released to make room",
                  uid, ia.mobility_type.name, ia.iaid)
         self.reclaimed += 1
         for a in [a for a in self.addrs.by_prefix.values() if a.iaid == ia.iaid]:

@@ -316,7 +316,7 @@ class PdClient(PdReceiver):
         """The one place an IA_PD's state changes; every change is logged
         (DEBUG) with ``why`` (the input that caused it)."""
         if ia.state is not state:
-            log.debug("IA_PD %d (%s): %s -> %s (%s)", ia.iaid,
+            log.debug("IA_PD 0x%08x (%s): %s -> %s (%s)", ia.iaid,
                       ia.mobility_type.name if ia.mobility_type else "untyped",
                       ia.state.name, state.name, why)
             ia.state = state
@@ -495,7 +495,7 @@ class PdClient(PdReceiver):
         action, state = ON_GIVE_UP[(ia.state, ex.kind)]
         self._end_exchange(ia)
         if action is Action.FORGET:
-            log.info("Release of IAID 0x%08x: no Reply after %d tries", ia.iaid, ex.rt.count)
+            log.info("Release of IA_PD 0x%08x: no Reply after %d tries", ia.iaid, ex.rt.count)
             self._forget(ia)
         elif action is Action.REQUEST_FAILED:
             detail = f"no Reply to Request after {ex.rt.count} transmissions (REQ_MAX_RC)"
@@ -557,7 +557,7 @@ class PdClient(PdReceiver):
                 "iaid": ia.iaid,
                 "type": ia.mobility_type.cli_name if ia.mobility_type else None,
                 "state": ia.state.value,
-                "server": encode_duid(ia.server_duid).hex() if ia.server_duid else None,
+                "server": encode_duid(ia.server_duid).hex(":") if ia.server_duid else None,
                 "t1_in": None if ia.t1_at == math.inf else round(ia.t1_at - now, 1),
                 "t2_in": None if ia.t2_at == math.inf else round(ia.t2_at - now, 1),
                 "prefixes": [{"prefix": str(le.prefix),

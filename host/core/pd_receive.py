@@ -172,7 +172,7 @@ class PdReceiver:
         if v.verdict is not Verdict.OK or not any(p.valid_lifetime for p, _ in v.grants):
             # RFC 8415 §18.2.9: an Advertise with no prefix is ignored; the
             # Solicit keeps backing off.
-            self.drops("advertise-without-prefix", now, "Advertise from %s for IAID %d "
+            self.drops("advertise-without-prefix", now, "Advertise from %s for IA_PD 0x%08x "
                        "ignored: %s", src, ia.iaid, v.detail or v.verdict.value)
             if v.verdict.refused and ia.mobility_type is not None:
                 self._refusal(ia, ex, v)
@@ -244,11 +244,12 @@ class PdReceiver:
         assert state is not None  # ON_REPLY names it for every other action
         self._set_state(ia, state, f"Reply to {ex.kind.name}: {v.verdict.value}")
         if action is Action.REQUEST_BINDING:
-            log.info("NoBinding for IAID %d from %s: Request (RFC 8415 §18.2.10.1)", ia.iaid, src)
+            log.info("NoBinding for IA_PD 0x%08x from %s: Request (RFC 8415 §18.2.10.1)",
+                     ia.iaid, src)
             self._start_request(ia, now, msg.server_duid, self._lease_hints(ia) or (),
                                 kind=ExchangeKind.REQUEST_BINDING, why="NoBinding")
             return
-        log.info("%s for IAID %d refused (%s): keeping prefixes until they expire",
+        log.info("%s for IA_PD 0x%08x refused (%s): keeping prefixes until they expire",
                  ex.message.name, ia.iaid, v.detail)
         if action is Action.REBIND_AT_T2:
             ia.t1_at = ia.t2_at

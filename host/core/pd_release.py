@@ -75,7 +75,7 @@ class LateReplies:
                    and rules.ia_status(o) == SC.SUCCESS
                    for p in o.prefixes if p.valid_lifetime > 0]
         if not granted:
-            log.info("late Reply from %s for cancelled IA_PD %d: nothing granted", src, ia.iaid)
+            log.info("late Reply from %s for cancelled IA_PD 0x%08x: nothing granted", src, ia.iaid)
         else:
             log.info("late Reply from %s grants %s to cancelled IA_PD %d: releasing", src,
                      ", ".join(p.network for p in granted), ia.iaid)

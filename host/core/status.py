@@ -23,7 +23,7 @@ def status(core, now: float) -> dict:
     return {
         "addresses": core.addrs.snapshot(now),
         "ia_pds": core.pd.snapshot(now),
-        "servers": [{"duid": k.hex(), "address": str(v[0]),
+        "servers": [{"duid": k.hex(":"), "address": str(v[0]),
                      "supported_types": None if v[1] is None
                      else [t.cli_name for t in v[1]]} for k, v in core.pd.servers.items()],
         "routers": ra["routers"],

@@ -124,14 +124,14 @@ class TrustFilter:
             raw = encode_duid(sd) if sd is not None else None
             if raw is None or raw not in self.server_duids:
                 self._note("dhcp6", src, "server DUID "
-                           f"{raw.hex() if raw is not None else '(none)'} not in "
+                           f"{raw.hex(':') if raw is not None else '(none)'} not in "
                            "trusted_server_duids", now)
                 return False
             if not self.server_addresses:
                 src = IPv6Address(src)
                 first = self.pinned.setdefault(raw, src)
                 if first != src:
-                    self._note("dhcp6", src, f"server DUID {raw.hex()} answered from {first} "
+                    self._note("dhcp6", src, f"server DUID {raw.hex(':')} answered from {first} "
                                "before on this link (a copied DUID?); set "
                                "trusted_server_addresses", now)
                     return False
@@ -148,6 +148,6 @@ class TrustFilter:
         return {"ra": self.ignored["ra"], "dhcp6": self.ignored["dhcp6"],
                 "reconfigure": self.ignored["reconfigure"], "recent": list(self.recent),
                 "trusted_routers": sorted(str(a) for a in self.routers),
-                "trusted_server_duids": sorted(d.hex() for d in self.server_duids),
+                "trusted_server_duids": sorted(d.hex(":") for d in self.server_duids),
                 "trusted_server_addresses": sorted(str(a) for a in self.server_addresses),
-                "server_duid_addresses": {d.hex(): str(a) for d, a in self.pinned.items()}}
+                "server_duid_addresses": {d.hex(":"): str(a) for d, a in self.pinned.items()}}

@@ -318,13 +318,22 @@ def type_key(mt: MobilityType | None) -> str:
     return mt.cli_name if mt is not None else "legacy"
 
 
+#: how a DUID is written, for the errors that name one
+DUID_FORM = "hex octets (like 00:01:00:01:…)"
+
+
 def parse_duid_text(text: str) -> bytes:
     """A DUID written as hex, with or without ``:`` / ``-`` separators
-    (``00:03:00:01:02:00:00:00:00:01``) → its wire octets. Raises ValueError."""
+    (``00:03:00:01:02:00:00:00:00:01``) → its wire octets (3..130 of them,
+    RFC 8415 §11.1). Raises ValueError saying what is wrong in these words:
+    ``'zz' is not hex octets (like 00:01:00:01:…)``."""
     h = text.replace(":", "").replace("-", "").replace(" ", "")
-    raw = bytes.fromhex(h)
+    try:
+        raw = bytes.fromhex(h)
+    except ValueError:
+        raise ValueError(f"{text!r} is not {DUID_FORM}") from None
     if len(raw) < 3 or len(raw) > 130:
-        raise ValueError(f"a DUID is 3..130 octets, not {len(raw)}")
+        raise ValueError(f"{text!r} is {len(raw)} octets; a DUID is 3..130 (RFC 8415 §11.1)")
     return raw
 
 

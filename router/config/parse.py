@@ -271,7 +271,7 @@ def _parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
             parse_duid_text(duid)
         except ValueError as exc:
             raise ConfigError(r.key("server_duid"),
-                              f"must be \"llt\", \"ll\" or a hex DUID: {exc}") from None
+                              f"must be \"llt\", \"ll\" or a DUID: {exc}") from None
     dns = r.addresses("dns_servers")
     router_id = r.str_("id") or socket.gethostname()
     kwargs = {

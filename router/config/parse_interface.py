@@ -234,7 +234,7 @@ def _parse_reservation(t: RouterTable) -> Reservation:
     try:
         duid = parse_duid_text(text)
     except ValueError as exc:
-        raise ConfigError(t.key("duid"), f"not a hex DUID: {exc}") from None
+        raise ConfigError(t.key("duid"), str(exc)) from None
     r = Reservation(
         duid=duid, prefix=t.network("prefix"),
         iaid=t.int_("iaid", None, lo=0, hi=0xFFFFFFFF),

@@ -392,8 +392,8 @@ class DhcpServer:
                   duid_opt)
         if ctx.duid and not self._client_buckets.allow(ctx.duid, now):
             self.stats["pkt6-rate-limited-client"] += 1
-            self._bad("rate-client", now, "%s: client %s (via %s) exceeds the per-client rate "
-                      "limit (%d per %g s); %s dropped", self.ifname, ctx.duid.hex(), client_ll,
+            self._bad("rate-client", now, "%s: client DUID %s (via %s) exceeds the per-client rate "
+                      "limit (%d per %g s); %s dropped", self.ifname, ctx.duid.hex(":"), client_ll,
                       self._client_buckets.limit.count, self._client_buckets.limit.interval,
                       type(msg).__name__)
             return None

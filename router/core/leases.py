@@ -367,8 +367,8 @@ class Leases:
         if pa is not None:
             pa.reclaimed += 1
         self.stats["reclaimed-leases"] += 1
-        log.info("%s: binding %s of %s/%d expired", self.ifname, b.prefix,
-                 b.duid.hex(), b.iaid)
+        log.info("%s: binding %s of DUID %s IA_PD 0x%08x expired", self.ifname, b.prefix,
+                 b.duid.hex(":"), b.iaid)
         self.events.append(PrefixReleased(b.prefix, b.client_ll, b.interface, "expired"))
 
     def reclaim_leftovers(self, wall: float) -> None:

@@ -58,6 +58,7 @@ from collections.abc import Callable, Iterable
 from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Any
 
+from odm.tomltable import ipv6_address, ipv6_prefix
 from router.errors import StoreError
 
 if TYPE_CHECKING:
@@ -113,18 +114,18 @@ def _stamp(t: float) -> str:
 
 
 def _duid(text: Any) -> bytes:
+    from router.config.model import DUID_FORM, parse_duid_text
     if not isinstance(text, str):
-        raise CommandError("'duid' must be a string of hex octets")
-    from router.config import parse_duid_text
+        raise CommandError(f"duid {text!r} is not {DUID_FORM}")
     try:
         return parse_duid_text(text)
     except ValueError as exc:
-        raise CommandError(f"'duid': {exc}") from None
+        raise CommandError(f"duid {exc}") from None
 
 
 def _iaid(v: Any) -> int:
     if type(v) is not int or not 0 <= v <= 0xFFFFFFFF:
-        raise CommandError("'iaid' must be an integer 0..4294967295")
+        raise CommandError(f"iaid {v!r} is not an integer 0..4294967295 (0xffffffff)")
     return v
 
 
@@ -253,17 +254,19 @@ class KeaCommands:
             if not isinstance(text, str):
                 raise CommandError("'ip-address' must be a string")
             plen = args.get("prefix-len")
+            if plen is not None and (type(plen) is not int or not 0 <= plen <= 128):
+                raise CommandError(f"prefix-len {plen!r} is not an integer 0..128")
             try:
                 if "/" in text:
-                    nets = [IPv6Network(text)]
+                    nets = [ipv6_prefix(text)]
                 elif plen is not None:
-                    nets = [IPv6Network(f"{text}/{int(plen)}")]
+                    nets = [ipv6_prefix(f"{ipv6_address(text)}/{plen}")]
                 else:
-                    addr = IPv6Address(text)
+                    addr = ipv6_address(text)
                     nets = [IPv6Network((addr, n)) for n in range(128, 0, -1)
                             if int(addr) & ((1 << (128 - n)) - 1) == 0]
             except ValueError as exc:
-                raise CommandError(f"'ip-address': {exc}") from None
+                raise CommandError(str(exc)) from None
             for net in nets:
                 for core in cores:
                     b = core.dhcp.table.get(net)

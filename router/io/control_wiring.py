@@ -21,6 +21,13 @@ log = logging.getLogger("router.agent")
 __all__ = ["ControlWiring"]
 
 
+#: settings only a restart changes, by the config key an operator edits
+_RESTART_KEYS = {"router_id": "router.id", "lease_db": "router.lease_db",
+                 "lease_db_synchronous": "router.lease_db_synchronous",
+                 "lease_store": "[lease_store]", "control_socket": "router.control_socket",
+                 "server_duid": "router.server_duid", "mobility": "[mobility]"}
+
+
 class ControlWiring:
     """Status, reload and the control socket's requests (``config``,
     ``ifaces``, ``stats``, ``_core``, ``_kick`` and the rest come from
@@ -92,11 +99,9 @@ class ControlWiring:
         """The settings that differ from the running ones and cannot change
         without a restart."""
         old = self.config
-        keys = [k for k in ("router_id", "lease_db", "lease_db_synchronous", "lease_store",
-                            "control_socket", "server_duid", "mobility")
-                if getattr(old, k) != getattr(new, k)]
+        keys = [key for k, key in _RESTART_KEYS.items() if getattr(old, k) != getattr(new, k)]
         if [i.name for i in old.interfaces] != [i.name for i in new.interfaces]:
-            keys.append("interface names")
+            keys.append("interface[].name")
         return keys
 
     def test_config(self, path: str | Path | None = None) -> tuple[bool, str]:

@@ -145,3 +145,44 @@ def test_a_host_command_without_an_agent_says_which_socket_and_how_to_name_anoth
     r = CliRunner().invoke(group, [*args, "--socket", str(missing)])
     assert r.exit_code != 0
     assert f"no host agent at {missing}" in r.output and "--socket PATH" in r.output
+
+
+@pytest.mark.parametrize("args", [["status"], ["renew"], ["rebind"], ["release"]])
+@pytest.mark.parametrize("as_json", [False, True])
+def test_no_host_agent_exits_4_with_a_json_answer_as_the_router_commands(tmp_path, args,
+                                                                       as_json):
+    """A user trial: `odm router status --json` without an agent printed
+    {"result": 1, ...} and exited 4, `odm host status --json` printed text and
+    exited 1, as did `odm host renew|release`."""
+    import json
+
+    from host.cli import host as group
+
+    missing = tmp_path / "none.sock"
+    r = CliRunner().invoke(group, [*args, "--socket", str(missing),
+                                   *(["--json"] if as_json else [])])
+    assert r.exit_code == 4, r.output
+    if as_json:
+        ans = json.loads(r.stdout)
+        assert ans["result"] == 1 and f"no host agent at {missing}" in ans["text"]
+    else:
+        assert r.stdout == "" and f"no host agent at {missing}" in r.stderr
+        assert "--socket PATH" in r.stderr
+
+
+@pytest.mark.parametrize(("answer", "code", "text"), [
+    ({"ok": True, "ia-pds": 2}, 0, "renewing 2 IA_PD(s)"),
+    ({"ok": False, "error": "EPERM", "detail": "root only"}, 1, "EPERM: root only"),
+])
+def test_host_renew_json_is_the_routers_answer_shape(monkeypatch, answer, code, text):
+    import json
+
+    import host.api
+    from host.cli import host as group
+
+    monkeypatch.setattr(host.api, "operate", lambda op, path=None, timeout=5.0: answer)
+    r = CliRunner().invoke(group, ["renew", "--json"])
+    assert r.exit_code == code and json.loads(r.stdout)["text"] == text
+    assert json.loads(r.stdout)["result"] == code
+    r = CliRunner().invoke(group, ["renew"])
+    assert r.exit_code == code and text in r.output

@@ -40,3 +40,18 @@ def test_the_units_run_odm_commands_that_exist(unit):
             r = CliRunner().invoke(main, [*cmd, "--help"])
             assert r.exit_code == 0, (line, r.output)
     assert "Type=notify" in (UNITS / unit).read_text()
+
+
+def test_the_host_unit_serves_the_api_where_applications_look():
+    """Under the unit, setsc() and `odm host status` without --socket reach the
+    agent: the unit's API socket is the one host.api and the config default to
+    (a user trial: the unit used /run/odm/host-%i.sock, every setsc() failed)."""
+    from host.config.model import DEFAULT_API_SOCKET
+
+    (line,) = [ln for ln in (UNITS / "odm-host@.service").read_text().splitlines()
+               if ln.startswith("ExecStart=")]
+    argv = line.split("=", 1)[1].split()
+    sock = argv[argv.index("--socket") + 1] if "--socket" in argv else str(DEFAULT_API_SOCKET)
+    assert sock == str(DEFAULT_API_SOCKET) == "/run/odm/host.sock"
+    api = Path(__file__).resolve().parents[2] / "host" / "api.py"
+    assert '"ODM_HOST_SOCKET", "/run/odm/host.sock"' in api.read_text()

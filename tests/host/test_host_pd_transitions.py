@@ -48,7 +48,7 @@ def test_each_state_change_is_logged_once_with_its_cause(caplog):
         (ren,) = decoded(c.datagrams_to_send())
         assert type(ren) is Renew
         c.handle_datagram(reply(ren, [prefix(P1)]), SERVER_LL, 1000.0)
-    lines = [r.getMessage() for r in caplog.records if f"IA_PD {iaid} " in r.getMessage()
+    lines = [r.getMessage() for r in caplog.records if f"IA_PD 0x{iaid:08x} " in r.getMessage()
              and "->" in r.getMessage()]
     assert [ln.split(": ", 1)[1] for ln in lines] == [
         "SOLICITING -> REQUESTING (Advertise chosen)",

@@ -68,7 +68,7 @@ def test_untyped_pd_four_messages(kea):
     assert code == 0 and out["outcome"] == "granted"
     assert messages(out) == [("sent", "Solicit"), ("received", "Advertise"),
                              ("sent", "Request"), ("received", "Reply")]
-    assert out["client-duid"] == "00030001020000000002"  # DUID-LL of the interface MAC
+    assert out["client-duid"] == "00:03:00:01:02:00:00:00:00:02"  # DUID-LL of the interface MAC
     (ia,) = out["ia-pds"]
     (p,) = ia["prefixes"]
     assert IPv6Network(p["prefix"]).subnet_of(POOL) and p["prefix"].endswith("/56")

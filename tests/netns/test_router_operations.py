@@ -165,7 +165,7 @@ def test_sighup_reloads_in_place_and_refuses_a_broken_config(pair, client):
     # a change only a restart can make: refused over the control socket too
     cfg.write_text(text.replace('id = "h1rtr"', 'id = "another"'))
     ans = kea(pair, "config-reload")
-    assert ans["result"] == 1 and "router_id" in ans["text"] and "restart" in ans["text"]
+    assert ans["result"] == 1 and "router.id" in ans["text"] and "restart" in ans["text"]
     cfg.write_text(text)
     assert kea(pair, "config-test") == {"result": 0, "text": "Configuration seems sane."}
     assert kea(pair, "config-reload")["result"] == 0

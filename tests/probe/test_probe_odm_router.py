@@ -46,7 +46,7 @@ def test_probe_pd_typed_grant_from_the_types_pool(odm_router, t):
     assert messages(out) == [("sent", "Solicit"), ("received", "Advertise"),
                              ("sent", "Request"), ("received", "Reply"),
                              ("sent", "Release"), ("received", "Reply")]
-    assert out["server-duid"] == "0003000102000000a101"
+    assert out["server-duid"] == "00:03:00:01:02:00:00:00:a1:01"  # colon hex, as the router
     assert set(out["supported-types"]) == {cli(n) for n in POOLS}
     (ia,) = out["ia-pds"]
     name = t.upper().replace("-", "_")

@@ -33,7 +33,8 @@ def test_an_error_names_the_key_by_its_path_through_arrays_of_tables():
     assert pools[0].network("prefix").prefixlen == 48
     e = _err(lambda: pools[1].network("prefix"))
     assert e.key == "interface[0].pd_pool[1].prefix"
-    assert str(e).startswith("interface[0].pd_pool[1].prefix: not an IPv6 prefix")
+    assert str(e) == ("interface[0].pd_pool[1].prefix: '2001:db8::1/48' has host bits set "
+                      "(the prefix is 2001:db8::/48)")
     assert iface.table("ra").path == "interface[0].ra"
 
 
@@ -55,7 +56,7 @@ def test_one_table_where_an_array_is_expected_counts_as_one_entry_and_a_scalar_i
     (1, lambda t: t.bool_("k", False), "must be true or false, not 1"),
     (3, lambda t: t.str_("k"), "must be a string, not 3"),
     (["a", 1], lambda t: t.strings("k"), "must be a list of strings, not ['a', 1]"),
-    ("fe80::zz", lambda t: t.address("k"), "not an IPv6 address"),
+    ("fe80::zz", lambda t: t.address("k"), "'fe80::zz' is not an IPv6 address"),
 ])
 def test_types_and_ranges_are_checked_and_the_reason_names_the_value(value, call, reason):
     e = _err(lambda: call(Table({"k": value}, "router")))
