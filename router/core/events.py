@@ -17,6 +17,7 @@ from odm_wire.constants import MobilityType
 __all__ = [
     "BindingMovedHere",
     "Event",
+    "MovedBindingEnded",
     "PrefixDelegated",
     "PrefixReleased",
     "PrefixRenewed",
@@ -87,6 +88,19 @@ class BindingMovedHere(Event):
     duid: bytes
     iaid: int
     valid_lifetime: int
+
+
+@dataclass(frozen=True)
+class MovedBindingEnded(Event):
+    """A host Rebound here with a prefix ``served_by`` (another router)
+    served, which this router ended (the moved-host policy of
+    :mod:`router.core.moves`: its record is deleted). The adapter tells
+    ``served_by`` so it drops its copy without waiting for its next look at
+    the store (:meth:`~router.core.dhcp_server.DhcpServer.follow_store`)."""
+
+    prefix: IPv6Network
+    served_by: str
+    anchor: str
 
 
 @dataclass(frozen=True)
