@@ -63,8 +63,10 @@ class PrefixRenewed(_BindingEvent):
 class PrefixReleased(Event):
     """A binding ended: remove the route of ``prefix``. ``reason`` is
     ``"release"``, ``"decline"``, ``"expired"``, ``"replaced"`` (the client
-    asked another type on the same IAID) or ``"moved"`` (another router now
-    serves it)."""
+    asked another type on the same IAID), ``"moved"`` (another router now
+    serves it) or ``"ended-elsewhere"`` (the shared store has no record of
+    it any more: the router the host moved to ended it, or it was released
+    there)."""
 
     prefix: IPv6Network
     client_ll: IPv6Address | None
