@@ -337,15 +337,16 @@ class Leases:
           :class:`PrefixReleased` ``"moved"`` (its route goes).
 
         Keys of bindings not in the table, or served by another router
-        already, are skipped. The store is not written. Returns how many
-        bindings changed."""
+        already, and records older than the copy here (``cltt``) are
+        skipped. The store is not written. Returns how many bindings
+        changed."""
         me = self.router_id
         table = self.table
         n = 0
         for key, rec in held.items():
             b = table.get_key(key)
-            if b is None or b.served_by != me:
-                continue
+            if b is None or b.served_by != me or (rec is not None and rec.cltt < b.cltt):
+                continue  # (a record older than the copy: a write of ours not read back)
             if rec is None:
                 table.remove(b)
                 if b.anchor == me:

@@ -147,9 +147,10 @@ class DataPlaneWiring:
             if not mine:
                 continue
             held = {}
-            for key in mine:
+            store = dhcp.leases.store  # the core's: it sees writes not yet committed
+            for key, b in mine.items():
                 try:
-                    held[key] = self.store.find_key(key)
+                    held[key] = store.find_prefix(b.prefix)
                 except StoreError as exc:
                     log.error("%s: cannot read the lease store: %s", st.name, exc)
                     return

@@ -103,3 +103,20 @@ def test_bindings_still_served_here_or_unknown_are_left_alone(two):
     assert ar1.dhcp.follow_store({12345: None}, clock()) == 0
     ar1.flush()
     assert ar1.dhcp.table.get(np_) is not None and not ar1.take_events(PrefixReleased)
+
+
+def test_a_record_older_than_the_copy_here_changes_nothing(two):
+    """What the store said before this router's own later write (a poll's
+    read racing a Rebind here) must not undo that write."""
+    ar1, ar2, clock = two
+    c = Client()
+    got = attach(ar1, c, c.typed(2, MT.SESSION_LASTING))
+    sl = net(got[2].prefixes[0])
+    ar2.one(c.rebind(c.held(got[2])))
+    seen = ar1.store.find_prefix(sl)  # served by ar2, read now...
+    clock.advance(5)
+    ar1.one(c.rebind(c.held(got[2])))  # ...the host came back meanwhile
+    ar1.take_events()
+    key = ar1.dhcp.table.get(sl).key
+    assert ar1.dhcp.follow_store({key: seen}, clock()) == 0
+    assert ar1.dhcp.table.get(sl).served_by == "ar1"
