@@ -324,7 +324,8 @@ class Leases:
 
         * the store has no record (the new router ended it when it answered
           the moved host's Rebind, :mod:`router.core.moves`, or it was
-          released or deleted elsewhere): out of the table, its prefix back
+          released or deleted elsewhere; also a copy kept here of a binding
+          anchored here and served elsewhere): out of the table, its prefix back
           in its pool, :class:`PrefixReleased` ``"ended-elsewhere"`` (the
           adapter removes its route); counted ``ended-elsewhere-pds``, not
           ``reclaimed-leases`` (it did not expire);
@@ -336,8 +337,8 @@ class Leases:
           router neither delegated nor serves it: the copy goes,
           :class:`PrefixReleased` ``"moved"`` (its route goes).
 
-        Keys of bindings not in the table, or served by another router
-        already, and records older than the copy here (``cltt``) are
+        Keys of bindings not in the table, copies of bindings served
+        elsewhere whose record is there, and records older than the copy here (``cltt``) are
         skipped. The store is not written. Returns how many bindings
         changed."""
         me = self.router_id
@@ -345,7 +346,7 @@ class Leases:
         n = 0
         for key, rec in held.items():
             b = table.get_key(key)
-            if b is None or b.served_by != me or (rec is not None and rec.cltt < b.cltt):
+            if b is None or (rec is not None and (b.served_by != me or rec.cltt < b.cltt)):
                 continue  # (a record older than the copy: a write of ours not read back)
             if rec is None:
                 table.remove(b)

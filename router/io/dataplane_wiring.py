@@ -128,21 +128,20 @@ class DataPlaneWiring:
     def _follow_store(self, duids: set[bytes], prefixes: set[IPv6Network]) -> None:
         """The mobility poll's hook (:class:`router.dataplane.moves.Mobility`):
         the bindings served here of the clients ``duids`` (whose prefixes moved
-        away from here) and of ``prefixes`` are looked up in the shared store,
+        away from here) and those held here of ``prefixes`` are looked up in the shared store,
         and each core follows what it says
         (:meth:`~router.core.dhcp_server.DhcpServer.follow_store`); the
         routes of bindings gone from the store are removed by the events
         (:class:`PrefixReleased`) the core then reports."""
         if not duids and not prefixes:
             return
-        me = self.config.router_id
         now = self.now()
         for st in list(self.ifaces.values()):
             dhcp = st.core.dhcp
             mine = dhcp.served_here(duids) if duids else {}
             for p in prefixes:
                 b = dhcp.table.get(p)
-                if b is not None and b.served_by == me:
+                if b is not None:
                     mine[b.key] = b
             if not mine:
                 continue

@@ -120,3 +120,25 @@ def test_a_record_older_than_the_copy_here_changes_nothing(two):
     key = ar1.dhcp.table.get(sl).key
     assert ar1.dhcp.follow_store({key: seen}, clock()) == 0
     assert ar1.dhcp.table.get(sl).served_by == "ar1"
+
+
+def test_the_anchors_copy_goes_when_the_host_releases_at_the_new_router(two):
+    ar1, ar2, clock = two
+    c = Client()
+    got = attach(ar1, c, c.typed(2, MT.SESSION_LASTING))
+    sl = net(got[2].prefixes[0])
+    ar1.take_events()
+    clock.advance(5)
+    ar2.one(c.rebind(c.held(got[2])))
+    ar1.dhcp.follow_store(_held(ar1, duids=[bytes(c.duid)]), clock())
+    assert ar1.dhcp.table.get(sl).served_by == "ar2"
+    ar2.one(c.release(ar2.dhcp.server_duid, c.held(got[2])))
+    assert ar2.store.find_prefix(sl) is None
+    # the anchor's poll finds its redirect's record gone and looks at the prefix
+    assert ar1.dhcp.follow_store(_held(ar1, prefixes=[sl]), clock()) == 1
+    ar1.flush()
+    assert ar1.dhcp.table.get(sl) is None
+    assert [(e.prefix, e.reason) for e in ar1.take_events(PrefixReleased)] == [
+        (sl, "ended-elsewhere")]
+    assert _pool(ar1, "sl")["assigned-pds"] == 0
+    assert ar1.dhcp.stats["reclaimed-leases"] == 0
