@@ -42,13 +42,22 @@ def _bindings(st: dict) -> dict[str, dict]:
     return {b["prefix"]: b for i in st.get("interfaces", []) for b in i.get("bindings", [])}
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
 def test_the_router_left_drops_the_ended_binding_and_follows_the_moved_one(
-        lab_prefix, lab_state_dir, tmp_path):
+        store, lab_prefix, lab_state_dir, tmp_path):
+    if store == "postgresql":
+        from lab.pgserver import find_bindir
+        from lab.topology import LabError
+        try:
+            find_bindir()
+        except LabError as exc:
+            pytest.skip(str(exc))
     lab = Lab(LabConfig(prefix=lab_prefix, state_dir=lab_state_dir))
     lab.up()
     try:
         agents = LabAgents(lab, tmp_path, AgentSettings(
-            boot_types=(MT.SESSION_LASTING, MT.NON_PERSISTENT), dataplane="routed"))
+            boot_types=(MT.SESSION_LASTING, MT.NON_PERSISTENT), dataplane="routed",
+            store=store))
         agents.start_all()
         wait_for(lambda: len(agents.host_addresses()) >= 2, 15, "the host's two prefixes")
         before = _bindings(_status(agents, "ar1"))
