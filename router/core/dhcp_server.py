@@ -250,6 +250,28 @@ class DhcpServer:
             self._write_failed()
             return 0
 
+    def follow_store(self, held: dict[int, Binding | None], now: float) -> int:
+        """What the shared store says of bindings served here (prefix key ->
+        record or None), read by the adapter after a host moved away: see
+        :meth:`~router.core.leases.Leases.follow_store`; the events
+        (:class:`PrefixReleased` ``"ended-elsewhere"``) leave with the next
+        :meth:`datagrams_to_send`. Returns how many bindings changed."""
+        if self._stale:
+            return 0
+        return self.leases.follow_store(held, now + self.offset)
+
+    def served_here(self, duids) -> dict[int, Binding]:
+        """The bindings of the DUIDs ``duids`` this router serves, by prefix
+        key (what the adapter asks the store about after those clients'
+        hosts moved)."""
+        me = self.leases.router_id
+        out: dict[int, Binding] = {}
+        for d in duids:
+            for b in self.table.of_duid(d):
+                if b.served_by == me:
+                    out[b.key] = b
+        return out
+
     @property
     def stale(self) -> bool:
         """True while the state waits to be re-read after a failed commit."""

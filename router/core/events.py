@@ -17,6 +17,7 @@ from odm_wire.constants import MobilityType
 __all__ = [
     "BindingMovedHere",
     "Event",
+    "MovedBindingEnded",
     "PrefixDelegated",
     "PrefixReleased",
     "PrefixRenewed",
@@ -62,8 +63,10 @@ class PrefixRenewed(_BindingEvent):
 class PrefixReleased(Event):
     """A binding ended: remove the route of ``prefix``. ``reason`` is
     ``"release"``, ``"decline"``, ``"expired"``, ``"replaced"`` (the client
-    asked another type on the same IAID) or ``"moved"`` (another router now
-    serves it)."""
+    asked another type on the same IAID), ``"moved"`` (another router now
+    serves it) or ``"ended-elsewhere"`` (the shared store has no record of
+    it any more: the router the host moved to ended it, or it was released
+    there)."""
 
     prefix: IPv6Network
     client_ll: IPv6Address | None
@@ -87,6 +90,19 @@ class BindingMovedHere(Event):
     duid: bytes
     iaid: int
     valid_lifetime: int
+
+
+@dataclass(frozen=True)
+class MovedBindingEnded(Event):
+    """A host Rebound here with a prefix ``served_by`` (another router)
+    served, which this router ended (the moved-host policy of
+    :mod:`router.core.moves`: its record is deleted). The adapter tells
+    ``served_by`` so it drops its copy without waiting for its next look at
+    the store (:meth:`~router.core.dhcp_server.DhcpServer.follow_store`)."""
+
+    prefix: IPv6Network
+    served_by: str
+    anchor: str
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from router.core.bindings import Binding, BindingState, BindingTable, network_of
 from router.core.events import (
     BindingMovedHere,
     Event,
+    MovedBindingEnded,
     PrefixDelegated,
     PrefixReleased,
     PrefixRenewed,
@@ -306,9 +307,81 @@ class Leases:
 
     def end_moved(self, r: Binding, wall: float, next_hop: IPv6Address) -> None:
         """End the binding ``r`` another router served: its record is deleted
-        (the anchor's routes go with it, :mod:`router.dataplane.moves`)."""
+        (the anchor's routes go with it, :mod:`router.dataplane.moves`);
+        :class:`MovedBindingEnded` names the router that served it."""
+        was = r.served_by
         self._arrived(r, wall, next_hop)
         self.store.delete(r.prefix)
+        if was != self.router_id:
+            self.events.append(MovedBindingEnded(r.prefix, was, r.anchor))
+
+    # ===================================================== the store moved on
+    def follow_store(self, held: dict[int, Binding | None], wall: float) -> int:
+        """Make the bindings served here follow what the shared store says
+        of them (``held``: prefix key -> the store's record, or None when it
+        has none), after the host moved to another router (RFC 8653 §3.2,
+        DESIGN §2). For each binding of the table this router serves:
+
+        * the store has no record (the new router ended it when it answered
+          the moved host's Rebind, :mod:`router.core.moves`, or it was
+          released or deleted elsewhere; also a copy kept here of a binding
+          anchored here and served elsewhere): out of the table, its prefix back
+          in its pool, :class:`PrefixReleased` ``"ended-elsewhere"`` (the
+          adapter removes its route); counted ``ended-elsewhere-pds``, not
+          ``reclaimed-leases`` (it did not expire);
+        * another router serves it (counted ``moved-away-pds``): anchored
+          here, its ``served_by``, state and lifetimes become the store's
+          (the copy stays, as its prefix stays out of the pool), with no
+          event: the anchor's redirect to the serving router, the data
+          plane's, replaced the route to the host; anchored elsewhere, this
+          router neither delegated nor serves it: the copy goes,
+          :class:`PrefixReleased` ``"moved"`` (its route goes).
+
+        Keys of bindings not in the table, copies of bindings served
+        elsewhere whose record is there, and records older than the copy here (``cltt``) are
+        skipped. The store is not written. Returns how many bindings
+        changed."""
+        me = self.router_id
+        table = self.table
+        n = 0
+        for key, rec in held.items():
+            b = table.get_key(key)
+            if b is None or (rec is not None and (b.served_by != me or rec.cltt < b.cltt)):
+                continue  # (a record older than the copy: a write of ours not read back)
+            if rec is None:
+                table.remove(b)
+                if b.anchor == me:
+                    self.allocator.mark_free_key(b.key)
+                self.stats["ended-elsewhere-pds"] += 1
+                log.info("%s: binding %s of %s/%d is gone from the shared lease store "
+                         "(ended by another router's answer to the moved host, or released "
+                         "there); dropped here", self.ifname, b.prefix, b.duid.hex(), b.iaid)
+                if b.state is not _DECLINED:
+                    self.events.append(PrefixReleased(b.prefix, b.client_ll, b.interface,
+                                                      "ended-elsewhere"))
+            elif rec.served_by != me and b.anchor != me:
+                table.remove(b)
+                self.stats["moved-away-pds"] += 1
+                log.info("%s: binding %s of %s/%d anchored at %s is served by %s now (the "
+                         "host moved); dropped here", self.ifname, b.prefix, b.duid.hex(),
+                         b.iaid, b.anchor, rec.served_by)
+                self.events.append(PrefixReleased(b.prefix, b.client_ll, b.interface, "moved"))
+            elif rec.served_by != me:
+                b.served_by = rec.served_by
+                table.set_state(b, rec.state)
+                b.preferred_lifetime = rec.preferred_lifetime
+                b.valid_lifetime = rec.valid_lifetime
+                b.preferred_until = rec.preferred_until
+                b.valid_until = rec.valid_until
+                b.cltt = rec.cltt
+                table.schedule(b)
+                self.stats["moved-away-pds"] += 1
+                log.info("%s: binding %s of %s/%d is served by %s now (the host moved)",
+                         self.ifname, b.prefix, b.duid.hex(), b.iaid, rec.served_by)
+            else:
+                continue
+            n += 1
+        return n
 
     # ============================================================== ended
     def end(self, b: Binding, reason: str) -> None:

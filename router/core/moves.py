@@ -45,6 +45,19 @@ changes of :class:`~router.core.leases.Leases` (``serve_moved``,
 ``grace_moved``, ``end_moved``). A Renew is addressed to the server that
 holds the binding (RFC 8415 §18.3.4) and never takes this path; a declined
 prefix is never moved. ``moved-here-pds`` counts the prefixes answered here.
+
+**The router the host left** (RFC 8653 §3.2: a NON_PERSISTENT prefix has no
+guarantee after a move) learns what the new router did from the shared
+store, not from the host: its adapter hands
+:meth:`~router.core.dhcp_server.DhcpServer.follow_store` the store's records
+of the bindings it serves of clients whose prefixes moved away (and of
+prefixes a nudge named: :class:`~router.core.events.MovedBindingEnded` has
+the new router's adapter nudge it when it ENDs one). A binding gone from the
+store leaves memory, pool and route (``ended-elsewhere-pds``; it did not
+expire, so not ``reclaimed-leases``); one served elsewhere now is counted
+``moved-away-pds`` and, anchored here, says ``served_by`` the new router as
+the store does (the anchor's redirect replaced its route), or, anchored
+elsewhere, goes (:meth:`~router.core.leases.Leases.follow_store`).
 """
 
 from __future__ import annotations

@@ -32,6 +32,17 @@ that record, through the data-plane backend the agent chose
   valid lifetime over) the redirect goes; when the host comes back the agent's
   own route to the host replaces it.
 
+**the router the host left** keeps no stale binding: each poll hands the
+agent's ``follow`` hook the clients whose prefixes moved away from here (the
+DUIDs of :meth:`~router.store.LeaseStore.moved_away`) and the prefixes a
+nudge named or that moved on from here; the agent has the core compare its
+bindings of those with the store
+(:meth:`~router.core.dhcp_server.DhcpServer.follow_store`): one served
+elsewhere now says so, one gone from the store (a NON_PERSISTENT prefix the
+new router ended, RFC 8653 §3.2) is dropped with its route. The router that
+ends a moved prefix nudges the router that served it
+(:class:`~router.core.events.MovedBindingEnded`).
+
 A serving router whose host left again (the store names another router) or
 whose moved-here binding ended drops its rule and its route. The nudge carries
 nothing but a prefix in text; the store stays the one source of truth, so a
@@ -60,6 +71,7 @@ from odm_wire.constants import MobilityType
 from router.core.events import (
     BindingMovedHere,
     Event,
+    MovedBindingEnded,
     PrefixDelegated,
     PrefixReleased,
     PrefixRenewed,
@@ -77,6 +89,7 @@ __all__ = ["Mobility"]
 log = logging.getLogger(__name__)
 
 _NUDGE_MAX = 64  # octets: a prefix in text is at most 43
+_NUDGED_MAX = 1024  # prefixes named by nudges kept until the next poll
 #: back-off (seconds) of listening again after the listening connection broke
 LISTEN_BACKOFF_FIRST = 1.0
 LISTEN_BACKOFF_MAX = 30.0
@@ -141,13 +154,17 @@ class Mobility:
         self.stats = {"redirects-added": 0, "redirects-removed": 0, "uplinks-added": 0,
                       "uplinks-removed": 0, "nudges-sent": 0, "nudges-received": 0,
                       "netlink-errors": 0, "polls": 0, "moves-notified": 0,
-                      "notify-lost": 0}
+                      "notify-lost": 0, "follow-errors": 0}
         self._sock: socket.socket | None = None
         self._listen_fd: int | None = None
         self._listen_timer: asyncio.TimerHandle | None = None
         self._listen_backoff = LISTEN_BACKOFF_FIRST
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
+        #: the agent's hook: (DUIDs whose prefixes moved away from here,
+        #: prefixes to look at) -> its cores follow the store
+        self.follow: Callable[[set[bytes], set[IPv6Network]], None] | None = None
+        self._nudged: set[IPv6Network] = set()
 
     # -- life cycle ------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -302,6 +319,8 @@ class Mobility:
         elif isinstance(ev, (PrefixDelegated, PrefixRenewed)):
             if ev.prefix in self.redirected:
                 self._back_home(ev.prefix)
+        elif isinstance(ev, MovedBindingEnded):
+            self._nudge(ev.served_by, ev.prefix)
         elif isinstance(ev, PrefixReleased):
             anchor = self.serving.get(ev.prefix)
             if anchor is not None:
@@ -333,6 +352,7 @@ class Mobility:
         for prefix, b in moved.items():
             if self.redirected.get(prefix) != b.served_by:
                 self._add_redirect(prefix, b.served_by)
+        look, self._nudged = self._nudged, set()
         for prefix in [p for p in self.redirected if p not in moved]:
             try:
                 b = self.store.find_prefix(prefix)
@@ -340,6 +360,7 @@ class Mobility:
                 continue
             if b is None:
                 self._remove_redirect(prefix)
+                look.add(prefix)
             else:  # served here again: the agent's route to the host took over
                 self.redirected.pop(prefix, None)
         for prefix in list(self.serving):
@@ -350,6 +371,13 @@ class Mobility:
             if b is None or b.served_by != self.me:
                 self._remove_uplink(prefix)
                 self._netlink(common.remove_prefix_route, self.ipr, prefix)
+                look.add(prefix)
+        if self.follow is not None:
+            try:
+                self.follow({b.duid for b in moved.values()}, look)
+            except Exception:
+                self.stats["follow-errors"] += 1
+                log.exception("mobility: following the store failed")
 
     def _adopt_serving(self) -> None:
         """After a restart: the bindings served here for another anchor get
@@ -442,7 +470,12 @@ class Mobility:
                 break
             self.stats["nudges-received"] += 1
             got = True
-            del data  # its content only says "look again"; the store is the truth
+            # only "look again (at this prefix)": the store is the truth
+            if len(self._nudged) < _NUDGED_MAX:
+                try:
+                    self._nudged.add(IPv6Network(data.decode("ascii")))
+                except (UnicodeDecodeError, ValueError):
+                    pass
         if got:
             self.poll()
 

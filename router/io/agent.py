@@ -257,6 +257,7 @@ class RouterAgent(DataPlaneWiring, ControlWiring):
             from router.dataplane.moves import Mobility
 
             self.mobility = Mobility(cfg, self.store, self.nl.ipr, backend=self.dataplane)
+            self.mobility.follow = self._follow_store
             r = self.mobility.start(loop)
             if inspect.isawaitable(r):
                 await r

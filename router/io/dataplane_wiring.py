@@ -29,6 +29,7 @@ from router.core.events import (
     PrefixRenewed,
     RaShutdownComplete,
 )
+from router.errors import StoreError
 from router.io.neighbours import NextHopProber
 from router.io.routes import NextHopUnreachable, resolve_next_hop
 
@@ -123,6 +124,37 @@ class DataPlaneWiring:
             self.loop.call_soon(self._restore_some)
         else:
             log.info("routes of stored bindings re-installed")
+
+    def _follow_store(self, duids: set[bytes], prefixes: set[IPv6Network]) -> None:
+        """The mobility poll's hook (:class:`router.dataplane.moves.Mobility`):
+        the bindings served here of the clients ``duids`` (whose prefixes moved
+        away from here) and those held here of ``prefixes`` are looked up in the shared store,
+        and each core follows what it says
+        (:meth:`~router.core.dhcp_server.DhcpServer.follow_store`); the
+        routes of bindings gone from the store are removed by the events
+        (:class:`PrefixReleased`) the core then reports."""
+        if not duids and not prefixes:
+            return
+        now = self.now()
+        for st in list(self.ifaces.values()):
+            dhcp = st.core.dhcp
+            mine = dhcp.served_here(duids) if duids else {}
+            for p in prefixes:
+                b = dhcp.table.get(p)
+                if b is not None:
+                    mine[b.key] = b
+            if not mine:
+                continue
+            held = {}
+            store = dhcp.leases.store  # the core's: it sees writes not yet committed
+            for key, b in mine.items():
+                try:
+                    held[key] = store.find_prefix(b.prefix)
+                except StoreError as exc:
+                    log.error("%s: cannot read the lease store: %s", st.name, exc)
+                    return
+            if dhcp.follow_store(held, now):
+                self._kick(st)
 
     def _carry_out(self, st, events: list) -> None:
         for ev in events:
