@@ -32,7 +32,8 @@ that many bindings by perfdhcp at a paced rate, its peak RSS (VmHWM) is read,
 it is stopped (SIGTERM) and started again on the same lease file, and the
 time from the start of the process to its first answer (an Advertise to a
 Solicit sent every 10 ms) is printed, with the peak RSS of the restarted
-process (read once it answers); "peak RSS" is the larger of the two.
+process (read once its resident set has stopped changing for 2 s: odm
+re-installs its routes after it answers); "peak RSS" is the larger of the two.
 
 With ``--store postgresql`` both servers keep their leases in one real
 PostgreSQL server instead (tests/pg.py: initdb in a temporary directory,
@@ -293,12 +294,26 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return int(f[11]) / os.sysconf("SC_CLK_TCK"), int(f[12]) / os.sysconf("SC_CLK_TCK")
 
 
-def rss(pid: int) -> float:
-    """Peak resident set size (VmHWM) of ``pid`` in MiB."""
+def rss(pid: int, field: str = "VmHWM") -> float:
+    """Peak resident set size (VmHWM; ``field="VmRSS"``: the current one) of
+    ``pid`` in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def settled(pid: int, still: float = 2.0, limit: float = 60.0) -> None:
+    """Wait until ``pid``'s resident set has not changed for ``still`` seconds
+    (at most ``limit``): odm answers before it has re-installed the routes of
+    its stored bindings, so a peak read at the first answer missed that work."""
+    end = time.monotonic() + limit
+    last, since = rss(pid, "VmRSS"), time.monotonic()
+    while time.monotonic() < end and time.monotonic() - since < still:
+        time.sleep(0.25)
+        now = rss(pid, "VmRSS")
+        if now != last:
+            last, since = now, time.monotonic()
 
 
 def py_spy(pid: int, out: Path, duration: float):
@@ -549,6 +564,7 @@ def _run(args, work: Path, pg: PgBench | None, results: dict, out: dict) -> int:
             finally:
                 srv.stop()
             t = srv.start()
+            settled(srv.proc.pid)
             peak2 = srv.peak_rss_mib()
             srv.stop()
             print(f"{srv.name:<14} {n:>9} {max(peak, peak2):>13.1f} {fill['exchanges/s']:>12.0f} "

@@ -15,9 +15,13 @@ turn of the event loop go to the kernel in one ``send`` on a non-blocking
 order, while ``send`` runs. No acknowledgement is asked for (no
 ``NLM_F_ACK``): the kernel answers only a change it refuses, with an
 ``NLMSG_ERROR`` (short with ``NETLINK_CAP_ACK``) queued on the socket before
-``send`` returns; the event loop's reader on the socket wakes for those only,
-and :meth:`RouteBatcher.read_acks` logs them. A change costs one message in
-one ``send`` shared with the other changes of the batch, no reads.
+``send`` returns. So :meth:`RouteBatcher.flush` reads the socket right after
+each ``send`` (one ``recv`` that finds nothing when every change went) and
+names a refused change from the message it sent, still at hand: nothing is
+remembered per change once its ``send`` has returned (remembering the latest
+65,536 changes to name a refusal held ~13 MB at 100,000 bindings and ~25 MB
+at its peak). A change costs one message in one ``send`` shared with the other
+changes of the batch, and the batch one ``recv``.
 
 The routes are the same as :func:`router.dataplane.common.route_to_host`
 makes: main table, ``proto`` :data:`router.dataplane.common.RTPROT_ODM` (so
@@ -39,7 +43,6 @@ interface, as a static route "via the relay" would be resolved by hand.
 from __future__ import annotations
 
 import errno
-import itertools
 import logging
 import os
 import socket
@@ -70,8 +73,6 @@ RTN_LOCAL = rt_type["local"]
 RT_SCOPE_UNIVERSE = rt_scope["universe"]
 #: Largest datagram sent to the kernel at once (octets).
 MAX_SEND = 60 * 1024
-#: Route changes remembered to name one the kernel refuses (module docstring).
-TRACKED = 1 << 16
 _DST = IPv6Address("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff")
 _GW = IPv6Address("fe80::1111:2222:3333:4444")
 _OIF = 0x7A7B7C7D
@@ -183,10 +184,6 @@ class RouteBatcher:
         self._add_offs = (at["dst"], at["gw"], at["oif"], at["seq"])
         self._seq = int(time.time()) & 0x7FFFFFFF
         self._queue: list[bytes] = []
-        #: seq -> (prefix, gateway; None for a deletion) of the latest
-        #: messages (at most TRACKED: a refusal is queued while its ``send``
-        #: runs, so one that old was not refused), to name a refused change
-        self.unacked: dict[int, tuple[IPv6Network, IPv6Address | None]] = {}
         self.sent = 0
         #: changes the kernel refused (or that could not be sent)
         self.failures = 0
@@ -212,7 +209,6 @@ class RouteBatcher:
         _U32.pack_into(b, o, oif)
         _U32.pack_into(b, q, seq)
         self._queue.append(bytes(b))
-        self._track(seq, (prefix, via))
 
     def delete(self, prefix: IPv6Network) -> None:
         """Queue: remove odm's route of ``prefix`` (no error if absent)."""
@@ -223,14 +219,22 @@ class RouteBatcher:
         b[at["dst"]:at["dst"] + 16] = prefix.network_address.packed
         _U32.pack_into(b, at["seq"], seq)
         self._queue.append(bytes(b))
-        self._track(seq, (prefix, None))
 
-    def _track(self, seq: int, what: tuple[IPv6Network, IPv6Address | None]) -> None:
-        u = self.unacked
-        u[seq] = what
-        if len(u) > TRACKED:  # the oldest half goes (dicts keep insertion order)
-            for k in list(itertools.islice(u, TRACKED // 2)):
-                del u[k]
+    def _what(self, m: bytes) -> tuple[IPv6Network, IPv6Address | None]:
+        """(prefix, gateway; None for a deletion) of the queued message ``m``."""
+        plen = m[_DST_LEN_AT]
+        if _NLMSGHDR.unpack_from(m)[1] == RTM_DELROUTE:
+            d = self._del_at["dst"]
+            return IPv6Network((m[d:d + 16], plen)), None
+        d, g, _o, _q = self._add_offs
+        return IPv6Network((m[d:d + 16], plen)), IPv6Address(m[g:g + 16])
+
+    def _count(self, deletion: bool) -> None:
+        self.failures += 1
+        if deletion:
+            self.delete_failures += 1
+        else:
+            self.add_failures += 1
 
     @property
     def queued(self) -> int:
@@ -257,14 +261,11 @@ class RouteBatcher:
             except BlockingIOError:
                 break
             except OSError as exc:
-                self.failures += j - i
                 log.error("netlink send of %d route changes failed: %s", j - i, exc)
                 for m in q[i:j]:
-                    what = self.unacked.pop(_U32.unpack_from(m, 8)[0], None)
-                    if what is not None and what[1] is None:
-                        self.delete_failures += 1
-                    else:
-                        self.add_failures += 1
+                    self._count(_NLMSGHDR.unpack_from(m)[1] == RTM_DELROUTE)
+            else:
+                self._read(q[i:j])
             self.sent += j - i
             i = j
         del q[:i]
@@ -272,7 +273,12 @@ class RouteBatcher:
     def read_acks(self) -> int:
         """Read the kernel's answers waiting on the socket (refusals; an
         acknowledgement too, from a kernel that sends them unasked); log the
-        failures. Returns how many were read."""
+        failures. Returns how many were read. :meth:`flush` reads them after
+        each ``send``; this is for the event loop's reader on the socket."""
+        return self._read(())
+
+    def _read(self, sent) -> int:
+        # ``sent``: the messages of the last ``send``, to name a refused one
         n = 0
         while True:
             try:
@@ -292,15 +298,13 @@ class RouteBatcher:
                     break
                 if mtype == NLMSG_ERROR and off + 20 <= len(data):
                     err = -_ERR.unpack_from(data, off + 16)[0]
-                    what = self.unacked.pop(seq, None)
                     n += 1
-                    if err and what is not None and not (
+                    m = next((m for m in sent if _U32.unpack_from(m, 8)[0] == seq), None) \
+                        if err else None
+                    what = self._what(m) if m is not None else None
+                    if what is not None and not (
                             what[1] is None and err in (errno.ENOENT, errno.ESRCH)):
-                        self.failures += 1
-                        if what[1] is None:
-                            self.delete_failures += 1
-                        else:
-                            self.add_failures += 1
+                        self._count(what[1] is None)
                         log.error("netlink: %s refused by the kernel: %s",
                                   f"route {what[0]} via {what[1]}" if what[1] is not None
                                   else f"removing the route of {what[0]}", os.strerror(err))
