@@ -52,8 +52,10 @@ postgresql and kea's PostgreSQL backend)::
                                    [--repeat 3] [--bindings 100000] [--fill-rate 2000]
                                    [--skip-scale] [--sync normal,full]
                                    [--store sqlite|postgresql] [--json FILE]
-                                   [--odm-only] [--profile DIR]
+                                   [--odm-only] [--profile DIR] [--keep-work]
 
+The lease files, configs and logs of the runs are removed at the end unless
+``--keep-work`` is given or a run failed (then their folder is printed).
 ``--odm-only`` runs the odm agent alone; ``--profile DIR`` records each odm
 run with py-spy (``pip install py-spy``) as collapsed stacks in DIR, for a
 flame graph or a count of where the agent's CPU goes.
@@ -435,6 +437,9 @@ def main() -> int:
     ap.add_argument("--sync", default="normal,full", help="odm lease_db_synchronous values")
     ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
                     help="lease stores: Kea memfile vs odm SQLite, or both on one PostgreSQL")
+    ap.add_argument("--keep-work", action="store_true",
+                    help="keep the lease files, configs and logs (removed at the end "
+                    "otherwise: a 1M run's are hundreds of MB)")
     ap.add_argument("--json", type=Path, default=None, metavar="FILE",
                     help="also write the figures to FILE as JSON")
     ap.add_argument("--odm-only", action="store_true",
@@ -452,11 +457,17 @@ def main() -> int:
             return 2
     work = Path(tempfile.mkdtemp(prefix="odm-bench-"))
     pg = PgBench() if args.store == "postgresql" else None
+    rc = 1
     try:
-        return run(args, work, pg)
+        rc = run(args, work, pg)
+        return rc
     finally:
         if pg is not None:
             pg.stop()
+        if args.keep_work or rc != 0:
+            print(f"# lease files, configs and logs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def run(args, work: Path, pg: PgBench | None) -> int:
