@@ -156,13 +156,16 @@ class ServerSeen(Event):
 class RouterSeen(Event):
     """A valid RA from ``router`` (link-local). ``new``: the router was not in
     the router list (never seen, or forgotten); ``lifetime`` 0 = not a default
-    router (RFC 4861 §6.3.4)."""
+    router (RFC 4861 §6.3.4). ``changed``: new, or its lifetime or M/O flags
+    differ from its previous RA (the agent logs those at INFO, repeats at
+    DEBUG)."""
 
     router: IPv6Address
     lifetime: int
     new: bool
     managed: bool = False
     other: bool = False
+    changed: bool = True
 
 
 @dataclass(frozen=True)

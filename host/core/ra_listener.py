@@ -111,6 +111,9 @@ class RaListener:
         self.rejected = 0
         #: RAs dropped, per named reason (host/core/droplog.py)
         self.drops = DropLog(log)
+        #: (prefix, reason) of PIOs already logged as not used for SLAAC: a
+        #: router repeats its RA every few seconds, the log says it once
+        self._told_unusable: set[tuple[IPv6Network, str]] = set()
 
     # --------------------------------------------------------------- RS --
     def start(self, now: float) -> None:
@@ -198,9 +201,13 @@ class RaListener:
                 return
         self._rs_at = None  # an RA ends solicitation
         keep = msg.router_lifetime if msg.router_lifetime else self.router_memory
+        before = self.routers.get(src)
+        changed = before is None or (before.lifetime, before.managed, before.other) != (
+            msg.router_lifetime, msg.managed, msg.other)
         self.routers[src] = Router(src, msg.router_lifetime, now, now + keep, msg.managed,
                                    msg.other)
-        self._events.append(RouterSeen(src, msg.router_lifetime, new, msg.managed, msg.other))
+        self._events.append(RouterSeen(src, msg.router_lifetime, new, msg.managed, msg.other,
+                                       changed))
         for pio in msg.prefixes:
             self._pio(pio, src, now)
 
@@ -228,7 +235,14 @@ class RaListener:
         why = rules.slaac_usable(pio)
         net = IPv6Network((int(pio.prefix), pio.prefix_length), strict=False)
         if why is not None:
-            log.info("PIO %s not used for SLAAC: %s", net, why)
+            told = (net, str(why))
+            if told in self._told_unusable:
+                log.debug("PIO %s not used for SLAAC: %s", net, why)
+            else:
+                if len(self._told_unusable) >= 256:
+                    self._told_unusable.clear()
+                self._told_unusable.add(told)
+                log.info("PIO %s not used for SLAAC: %s", net, why)
             return
         if self.does_pd and pio.pd_preferred:
             log.debug("PIO %s has the P flag: left to DHCPv6-PD (RFC 9762)", net)

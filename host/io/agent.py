@@ -487,8 +487,8 @@ class HostAgent(DurableState):
         elif t is RouterSeen:
             if self._routes:
                 self.nl.default_route(ev.router, ev.lifetime)
-            log.info("router %s lifetime %d%s", ev.router, ev.lifetime,
-                     " (new)" if ev.new else "")
+            log.log(logging.INFO if ev.changed else logging.DEBUG, "router %s lifetime %d%s",
+                    ev.router, ev.lifetime, " (new)" if ev.new else "")
         elif t is RouterExpired:
             # also the kernel's own RA-learned route (accept_ra): a router of
             # the previous link must not stay the default after a move

@@ -130,3 +130,28 @@ def test_router_solicitations_at_start_until_ra():
         r2.handle_timer(t)
         n += len(r2.datagrams_to_send())
     assert n == 3
+
+
+def test_a_repeated_ra_is_unchanged_and_its_unusable_pio_logged_once(caplog):
+    # routers repeat their RA every few seconds (RFC 4861 §6.2.4): operators
+    # read what changed at INFO (as radvd and dhcpcd log), repeats at DEBUG
+    r = make()
+    caplog.set_level("DEBUG", logger="host.core.ra_listener")
+
+    def info_lines():
+        return [x.getMessage() for x in caplog.records
+                if x.levelname == "INFO" and "not used for SLAAC" in x.getMessage()]
+
+    r.handle_ra(ra([pio(P, a=False)]), ROUTER_LL, 255, 0.0)
+    assert evs(r)[0].changed is True
+    assert len(info_lines()) == 1
+    for t in (4.0, 8.0):
+        r.handle_ra(ra([pio(P, a=False)]), ROUTER_LL, 255, t)
+        assert evs(r)[0].changed is False
+    assert len(info_lines()) == 1
+    r.handle_ra(ra([pio(P, a=False)], lifetime=0), ROUTER_LL, 255, 12.0)
+    assert evs(r)[0].changed is True  # no longer a default router
+    r.handle_ra(ra([pio(P, a=False)], lifetime=0, other=True), ROUTER_LL, 255, 16.0)
+    assert evs(r)[0].changed is True  # O flag
+    r.handle_ra(ra([pio("2001:db8:2::/64", a=False)]), ROUTER_LL, 255, 20.0)
+    assert len(info_lines()) == 2  # another prefix is news
