@@ -252,17 +252,23 @@ class Table:
         except ValueError as exc:
             raise self.error(self.key(name), str(exc)) from None
 
-    def addresses(self, name: str) -> tuple[IPv6Address, ...]:
-        """A list of IPv6 addresses; an error names the bad one's index."""
+    def addresses(self, name: str, *, unicast: bool = False) -> tuple[IPv6Address, ...]:
+        """A list of IPv6 addresses; an error names the bad one's index.
+        ``unicast``: a multicast or the unspecified address is refused (a
+        server's address: RFC 8415 §21.19, RFC 8106 §5.1)."""
         v = self.get(name, []) or []
         if not isinstance(v, list):
             raise self.error(self.key(name), f"must be a list of IPv6 addresses, not {v!r}")
         out = []
         for i, a in enumerate(v):
             try:
-                out.append(ipv6_address(a))
+                addr = ipv6_address(a)
             except ValueError as exc:
                 raise self.error(f"{self.key(name)}[{i}]", str(exc)) from None
+            if unicast and (addr.is_multicast or addr.is_unspecified):
+                raise self.error(f"{self.key(name)}[{i}]",
+                                 f"{a!r} is not a unicast address (a server's address is)")
+            out.append(addr)
         return tuple(out)
 
     def network(self, name: str) -> IPv6Network:

@@ -272,7 +272,7 @@ def _parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
         except ValueError as exc:
             raise ConfigError(r.key("server_duid"),
                               f"must be \"llt\", \"ll\" or a DUID: {exc}") from None
-    dns = r.addresses("dns_servers")
+    dns = r.addresses("dns_servers", unicast=True)
     router_id = r.str_("id") or socket.gethostname()
     kwargs = {
         "router_id": router_id,

@@ -131,7 +131,7 @@ def _parse_ra(t: RouterTable, prof: TimerProfile, name: str) -> RaConfig:
             decrement_lifetimes=p.bool_("decrement_lifetimes", False)))
         p.done()
     no_overlap([(pr.prefix, f"{t.path}.prefix[{i}].prefix") for i, pr in enumerate(prefixes)])
-    rdnss = t.addresses("rdnss")
+    rdnss = t.addresses("rdnss", unicast=True)
     cfg = RaConfig(
         adv_send_advertisements=t.bool_("adv_send_advertisements", False),
         max_rtr_adv_interval=max_iv,

@@ -42,6 +42,9 @@ def test_lease_commands_name_the_fault_in_the_fields_words(args, text):
      "'nonsense' is not an IPv6 address"),
     ("", 'ra = { rdnss = ["10.0.0.1"] }', "interface[0].ra.rdnss[0]",
      "'10.0.0.1' is not an IPv6 address"),
+    ('dns_servers = ["2001:db8::53", "ff02::1"]', "", "router.dns_servers[1]",
+     "'ff02::1' is not a unicast address"),
+    ("", 'ra = { rdnss = ["::"] }', "interface[0].ra.rdnss[0]", "'::' is not a unicast address"),
     ("", '[[interface.reservation]]\nduid = "zz"\nprefix = "2001:db8::/56"',
      "interface[0].reservation[0].duid", "'zz' is not hex octets"),
 ])
