@@ -353,18 +353,19 @@ class Leases:
                 if b.anchor == me:
                     self.allocator.mark_free_key(b.key)
                 self.stats["ended-elsewhere-pds"] += 1
-                log.info("%s: binding %s of %s/%d is gone from the shared lease store "
-                         "(ended by another router's answer to the moved host, or released "
-                         "there); dropped here", self.ifname, b.prefix, b.duid.hex(), b.iaid)
+                log.info("%s: binding %s of DUID %s IA_PD 0x%08x is gone from the shared "
+                         "lease store (ended by another router's answer to the moved host, or "
+                         "released there); dropped here", self.ifname, b.prefix,
+                         b.duid.hex(":"), b.iaid)
                 if b.state is not _DECLINED:
                     self.events.append(PrefixReleased(b.prefix, b.client_ll, b.interface,
                                                       "ended-elsewhere"))
             elif rec.served_by != me and b.anchor != me:
                 table.remove(b)
                 self.stats["moved-away-pds"] += 1
-                log.info("%s: binding %s of %s/%d anchored at %s is served by %s now (the "
-                         "host moved); dropped here", self.ifname, b.prefix, b.duid.hex(),
-                         b.iaid, b.anchor, rec.served_by)
+                log.info("%s: binding %s of DUID %s IA_PD 0x%08x anchored at %s is served by "
+                         "%s now (the host moved); dropped here", self.ifname, b.prefix,
+                         b.duid.hex(":"), b.iaid, b.anchor, rec.served_by)
                 self.events.append(PrefixReleased(b.prefix, b.client_ll, b.interface, "moved"))
             elif rec.served_by != me:
                 b.served_by = rec.served_by
@@ -376,8 +377,9 @@ class Leases:
                 b.cltt = rec.cltt
                 table.schedule(b)
                 self.stats["moved-away-pds"] += 1
-                log.info("%s: binding %s of %s/%d is served by %s now (the host moved)",
-                         self.ifname, b.prefix, b.duid.hex(), b.iaid, rec.served_by)
+                log.info("%s: binding %s of DUID %s IA_PD 0x%08x is served by %s now (the "
+                         "host moved)", self.ifname, b.prefix, b.duid.hex(":"), b.iaid,
+                         rec.served_by)
             else:
                 continue
             n += 1

@@ -147,9 +147,9 @@ class DataPlaneWiring:
                 continue
             held = {}
             store = dhcp.leases.store  # the core's: it sees writes not yet committed
-            for key, b in mine.items():
+            for key in mine:
                 try:
-                    held[key] = store.find_prefix(b.prefix)
+                    held[key] = store.find_key(key)
                 except StoreError as exc:
                     log.error("%s: cannot read the lease store: %s", st.name, exc)
                     return
