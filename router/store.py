@@ -28,8 +28,10 @@ KEY); two routers racing for it are serialised by SQLite's write lock
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import stat
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from ipaddress import IPv6Network
@@ -244,28 +246,7 @@ class SqliteLeaseStore(LeaseStore):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.path.is_symlink():
                 raise StoreError(f"lease store {self.path} is a symbolic link: not opened")
-            old = os.umask(0o077)
-            try:
-                # opening (WAL, schema, check) may wait for another router that
-                # opens the shared file at the same moment; serving then waits
-                # at most ``busy_timeout`` (a lock held longer fails the batch)
-                self._db = sqlite3.connect(self.path, isolation_level=None,
-                                           timeout=max(busy_timeout, OPEN_BUSY_TIMEOUT),
-                                           check_same_thread=False)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-                self._db.executescript(_SCHEMA)
-                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                                 (str(SCHEMA_VERSION),))
-                v = self._db.execute(
-                    "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-            finally:
-                os.umask(old)
-            self._private()
-            check = self._db.execute("PRAGMA quick_check").fetchall()
-            if check != [("ok",)]:
-                raise StoreError(f"lease store {self.path} is corrupt (quick_check: "
-                                 f"{'; '.join(str(r[0]) for r in check[:5])}): not used")
+            v = self._open(synchronous, max(busy_timeout, OPEN_BUSY_TIMEOUT))
             st = os.stat(self.path)
             self._identity = (st.st_dev, st.st_ino)
             self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
@@ -280,6 +261,43 @@ class SqliteLeaseStore(LeaseStore):
                 f"{SCHEMA_VERSION}: " + ("upgrade odm on this router" if _newer(v) else
                                          "run 'odm router db upgrade --config FILE'"))
         self._in_txn = False
+
+    def _open(self, synchronous: str, timeout: float) -> str:
+        """Connect, switch to WAL, create the schema, check the file; the
+        schema version found. Routers sharing the file may open it at the
+        same moment: SQLite then answers "database is locked" at once,
+        without waiting in its busy handler, where waiting could deadlock
+        (two connections of a new file in rollback mode, each holding a
+        shared lock and asking for the exclusive one WAL mode needs). Such
+        an open is tried again from the start until ``timeout`` seconds
+        have passed; any other error, or the last one, is raised."""
+        deadline = time.monotonic() + timeout
+        while True:
+            old = os.umask(0o077)
+            try:
+                self._db = sqlite3.connect(self.path, isolation_level=None, timeout=timeout,
+                                           check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+                self._db.executescript(_SCHEMA)
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                                 (str(SCHEMA_VERSION),))
+                v = self._db.execute(
+                    "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+                self._private()
+                check = self._db.execute("PRAGMA quick_check").fetchall()
+            except sqlite3.OperationalError as exc:
+                self._close()
+                if not _busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(random.uniform(0.002, 0.02))
+                continue
+            finally:
+                os.umask(old)
+            if check != [("ok",)]:
+                raise StoreError(f"lease store {self.path} is corrupt (quick_check: "
+                                 f"{'; '.join(str(r[0]) for r in check[:5])}): not used")
+            return str(v)
 
     def _private(self) -> None:
         """The store and its side files mode 0600 (without following a symlink)."""
@@ -453,10 +471,21 @@ class SqliteLeaseStore(LeaseStore):
             self._close()
 
     def _close(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is None:
+            return
         try:
-            self._db.close()
+            db.close()
         except sqlite3.Error:
             pass
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (with any extended code)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc)
 
 
 def _newer(v) -> bool:

@@ -6,6 +6,7 @@ LISTEN/NOTIFY."""
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import threading
 import tomllib
@@ -151,6 +152,37 @@ def test_two_live_routers_racing_for_the_last_prefix_only_one_delegates_it(store
 
 
 # ------------------------------------------------------------- schema version
+def _open_and_close(path: str, barrier, results) -> None:
+    from router.store import SqliteLeaseStore
+    barrier.wait()
+    try:
+        SqliteLeaseStore(path).close()
+        results.put("ok")
+    except StoreError as exc:
+        results.put(str(exc))
+
+
+def test_routers_opening_a_new_shared_file_at_once_all_open_it(tmp_path):
+    """Three routers started together on one new SQLite file (the lab's two
+    routers, a third for the odds): SQLite refuses one of them with
+    "database is locked" without waiting (switching a new file to WAL while
+    another connection reads it could deadlock); it was a failed start of a
+    router in about one round in five. Processes, not threads: SQLite's
+    locks are the file's, per process."""
+    ctx = multiprocessing.get_context("fork")
+    for i in range(25):
+        path = str(tmp_path / f"leases-{i}.sqlite3")
+        barrier, results = ctx.Barrier(3), ctx.Queue()
+        procs = [ctx.Process(target=_open_and_close, args=(path, barrier, results))
+                 for _ in range(3)]
+        for p in procs:
+            p.start()
+        got = [results.get(timeout=30) for _ in procs]
+        for p in procs:
+            p.join(10)
+        assert got == ["ok"] * 3, f"round {i}: {got}"
+
+
 def test_sqlite_file_of_a_newer_schema_is_refused(tmp_path):
     import sqlite3
 
