@@ -130,6 +130,10 @@ class HostAgent(DurableState):
         trusted = bool(cfg.trusted_routers)
         if cfg.manage_sysctls:
             log.info("sysctls on %s: %s", cfg.iface, nl.configure_sysctls(trusted))
+            gone = nl.drop_kernel_slaac()
+            if gone:
+                log.info("kernel SLAAC addresses on %s removed (autoconf is off: the agent "
+                         "forms the addresses): %s", cfg.iface, ", ".join(gone))
         if trusted:
             gone = nl.drop_ra_routes({IPv6Address(a) for a in cfg.trusted_routers})
             if gone:

@@ -37,6 +37,9 @@ IFA_F_NODAD = 0x02
 IFA_F_DADFAILED = 0x08
 IFA_F_TENTATIVE = 0x40
 IFA_F_NOPREFIXROUTE = 0x200
+IFA_F_PERMANENT = 0x80
+#: IFA_PROTO of the addresses the kernel formed by SLAAC (IFAPROT_KERNEL_RA, Linux 5.18)
+IFAPROT_KERNEL_RA = 2
 IFF_LOWER_UP = 0x10000
 #: IFA_PROTO (Linux >= 6.3) of the addresses the host agent installs, so that a
 #: restarted agent can tell its own leftovers from anyone else's addresses.
@@ -246,6 +249,38 @@ class Netlink:
                 gone.append(f"{dst} via {gw}" if gw else dst)
             except Exception as exc:  # noqa: BLE001
                 log.debug("route %s: %s", dst, exc)
+        return gone
+
+    def drop_kernel_slaac(self) -> list[str]:
+        """Remove the addresses the kernel formed by SLAAC on this interface
+        before the agent turned autoconf off (:meth:`configure_sysctls`).
+        Left alone they live their valid lifetime (days with common RA
+        settings: RFC 4862 §5.5.3 sets no bound), and, preferred, a
+        non-setsc() socket may take one as its source (RFC 6724) after a
+        move: a prefix of the link the host left. The kernel's SLAAC
+        addresses are those of IFA_PROTO kernel_ra (Linux 5.18 and later);
+        where the kernel gives no IFA_PROTO, the global /64 addresses with
+        lifetimes (an operator's static address is permanent, a DHCPv6
+        client's IA_NA address a /128). Returns them as text."""
+        gone = []
+        for a in self.ipr.get_addr(family=socket.AF_INET6, index=self.index):
+            addr = IPv6Address(a.get("IFA_ADDRESS"))
+            proto = a.get("IFA_PROTO")
+            flags = a.get("IFA_FLAGS") or a["flags"]
+            if proto is not None:
+                slaac = proto == IFAPROT_KERNEL_RA
+            else:
+                slaac = (a["prefixlen"] == 64 and not flags & IFA_F_PERMANENT
+                         and not addr.is_link_local)
+            if not slaac:
+                continue
+            try:
+                self.ipr.addr("del", index=self.index, address=str(addr),
+                              prefixlen=a["prefixlen"], family=socket.AF_INET6)
+                gone.append(f"{addr}/{a['prefixlen']}")
+            except Exception as exc:  # noqa: BLE001
+                log.warning("kernel SLAAC address %s/%d not removed: %s", addr,
+                            a["prefixlen"], exc)
         return gone
 
     def accept_ra(self) -> int:

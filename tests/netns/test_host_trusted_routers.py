@@ -80,13 +80,31 @@ def _wait(pred, what: str, timeout: float = 20.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def start_host_agent(ns: str, tmp: Path) -> subprocess.Popen:
+    """``odm -v host run --config tmp/host.toml`` in namespace ``ns``, its
+    output in ``tmp/host.log``."""
+    from lab.nsutil import enter_netns_fd, open_netns
+    fd = open_netns(ns)
+    log = open(tmp / "host.log", "wb")  # noqa: SIM115
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "odm", "-v", "host", "run", "--config",
+             str(tmp / "host.toml")], cwd=str(ROOT),
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: enter_netns_fd(fd), pass_fds=(fd,))  # noqa: PLW1509
+    finally:
+        os.close(fd)
+        log.close()
+
+
 def test_a_rogue_ra_makes_no_kernel_route_when_trusted_routers_is_set(tmp_path):
     ok, why = netns_ok()
     if not ok:
         pytest.skip(why)
     from pyroute2 import NetNS
 
-    from lab.nsutil import enter_netns_fd, ns_sysctls, open_netns, run_in_netns
+    from lab.nsutil import ns_sysctls, run_in_netns
     with veth_pair() as pair:
         with NetNS(pair.srv_ns) as n:
             idx = n.link_lookup(ifname=pair.srv_if)[0]
@@ -103,18 +121,7 @@ def test_a_rogue_ra_makes_no_kernel_route_when_trusted_routers_is_set(tmp_path):
 
         (tmp_path / "host.toml").write_text(HOST_TOML.format(
             iface=pair.cli_if, tmp=tmp_path, trusted=trusted))
-        fd = open_netns(pair.cli_ns)
-        log = open(tmp_path / "host.log", "wb")  # noqa: SIM115
-        try:
-            p = subprocess.Popen(
-                [sys.executable, "-m", "odm", "-v", "host", "run", "--config",
-                 str(tmp_path / "host.toml")], cwd=str(ROOT),
-                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=lambda: enter_netns_fd(fd), pass_fds=(fd,))  # noqa: PLW1509
-        finally:
-            os.close(fd)
-            log.close()
+        p = start_host_agent(pair.cli_ns, tmp_path)
         try:
             _wait((tmp_path / "host.sock").exists, "the host agent's API socket")
             _wait(lambda: ROGUE not in _default_routes(pair.cli_ns),
