@@ -498,6 +498,11 @@ class HostAgent(DurableState):
             # the previous link must not stay the default after a move
             self.nl.default_route(ev.router, 0)
             log.info("router %s forgotten; default route through it removed", ev.router)
+            if not self.core.ra.routers:
+                gone = self.nl.drop_onlink_prefix_routes()
+                if gone:
+                    log.info("no router left on %s: on-link routes of its prefixes removed: %s",
+                             self.config.iface, ", ".join(gone))
         elif log.isEnabledFor(logging.INFO):
             log.info("%s", ev.describe())
 

@@ -30,6 +30,8 @@ NUD_PERMANENT = 0x80
 
 #: rtm_protocol of routes the kernel learned from Router Advertisements.
 RTPROT_RA = 9
+#: rtm_protocol of the kernel's own routes (an address's prefix, a PIO's on-link prefix)
+RTPROT_KERNEL = 2
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +251,34 @@ class Netlink:
                 gone.append(f"{dst} via {gw}" if gw else dst)
             except Exception as exc:  # noqa: BLE001
                 log.debug("route %s: %s", dst, exc)
+        return gone
+
+    def drop_onlink_prefix_routes(self) -> list[str]:
+        """Remove the on-link prefix routes the kernel made from the PIOs
+        (L flag) of the link's RAs: main table, proto kernel, no gateway, an
+        expiry (the PIO's valid lifetime; a route of an address an operator
+        configured has none). Called when every router of the link is
+        forgotten (a move, RFC 6059 §2.3: the previous link's prefixes are
+        no longer on-link): a destination in such a prefix is reached through
+        the new link's router, not resolved on a link where it is not, until
+        a PIO of the new link makes its own. /128 routes (the host's own
+        DHCPv6-PD addresses) stay. Returns them as text."""
+        gone = []
+        for r in self.ipr.get_routes(family=socket.AF_INET6, oif=self.index, table=254):
+            plen = r["dst_len"]
+            if (r["proto"] != RTPROT_KERNEL or r.get_attr("RTA_GATEWAY") is not None
+                    or not 0 < plen < 128):
+                continue
+            ci = r.get_attr("RTA_CACHEINFO") or {}
+            dst = IPv6Address(r.get_attr("RTA_DST"))
+            if not ci.get("rta_expires") or dst.is_link_local or dst.is_multicast:
+                continue
+            try:
+                self.ipr.route("del", dst=f"{dst}/{plen}", oif=self.index, table=254,
+                               family=socket.AF_INET6, proto=RTPROT_KERNEL)
+                gone.append(f"{dst}/{plen}")
+            except Exception as exc:  # noqa: BLE001
+                log.debug("on-link route %s/%d: %s", dst, plen, exc)
         return gone
 
     def drop_kernel_slaac(self) -> list[str]:

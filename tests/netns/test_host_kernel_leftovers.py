@@ -1,7 +1,12 @@
-"""A host as it comes: the kernel has formed a SLAAC address from the link's
-RA before the agent starts. The agent turns autoconf off and removes that
-address (it forms the link's addresses itself, typed); an operator's static
-address and a DHCPv6 client's /128 stay. At stop autoconf is back on."""
+"""What the kernel keeps of a link that the agent must not leave behind.
+
+- A host as it comes: the kernel has formed a SLAAC address from the link's
+  RA before the agent starts. The agent turns autoconf off and removes that
+  address (it forms the link's addresses itself, typed); an operator's static
+  address and a DHCPv6 client's /128 stay. At stop autoconf is back on.
+- The on-link prefix routes the kernel makes from the RAs' PIOs (L flag) go
+  when the agent forgets every router of the link (carrier lost: a move); the
+  route of an operator's static address stays."""
 
 from __future__ import annotations
 
@@ -35,6 +40,16 @@ secret_file = "{tmp}/secret"
 """
 
 
+def _onlink_routes(ns: str) -> set[IPv6Network]:
+    """The main table's routes without a gateway, other than link-local."""
+    from pyroute2 import NetNS
+    with NetNS(ns) as n:
+        return {IPv6Network(f"{r.get_attr('RTA_DST')}/{r['dst_len']}")
+                for r in n.get_routes(family=socket.AF_INET6, table=254)
+                if r.get_attr("RTA_DST") and r.get_attr("RTA_GATEWAY") is None
+                and not r.get_attr("RTA_DST").startswith("fe80")}
+
+
 def _addresses(ns: str, ifname: str) -> dict[IPv6Address, int]:
     """{address: IFA_PROTO or -1} of the interface's global IPv6 addresses."""
     from pyroute2 import NetNS
@@ -49,7 +64,7 @@ def _addresses(ns: str, ifname: str) -> dict[IPv6Address, int]:
         return out
 
 
-def test_kernel_slaac_addresses_made_before_the_agent_are_removed(tmp_path):
+def test_kernel_slaac_addresses_and_onlink_routes_of_a_left_link_are_removed(tmp_path):
     ok, why = netns_ok()
     if not ok:
         pytest.skip(why)
@@ -84,6 +99,18 @@ def test_kernel_slaac_addresses_made_before_the_agent_are_removed(tmp_path):
             assert STATIC in now and IA_NA in now, now
             text = (tmp_path / "host.log").read_text()
             assert "kernel SLAAC addresses on" in text and str(slaac[0]) in text, text
+
+            # the link's PIO makes its on-link route again (the kernel's, with
+            # the PIO's lifetime); carrier lost, the agent forgets the router
+            _send_ra(pair.srv_ns, pair.srv_if, router)
+            _wait(lambda: PIO in _onlink_routes(pair.cli_ns), "the PIO's on-link route")
+            with NetNS(pair.srv_ns) as n:
+                n.link("set", index=idx, state="down")
+            _wait(lambda: PIO not in _onlink_routes(pair.cli_ns),
+                  "the on-link route of the forgotten link's PIO removed")
+            assert IPv6Network(f"{STATIC}/64", strict=False) in _onlink_routes(pair.cli_ns)
+            text = (tmp_path / "host.log").read_text()
+            assert f"on-link routes of its prefixes removed: {PIO}" in text, text
         finally:
             p.terminate()
             p.wait(10)
