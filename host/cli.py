@@ -1,4 +1,5 @@
-"""``odm host run|status`` and ``odm setsc`` (click + rich)."""
+"""``odm host run|check-config|status|renew|rebind|release`` and ``odm setsc``
+(click + rich)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,69 @@ def run_cmd(iface, config_path, api_socket, lab_timers, log_levels) -> None:
         raise click.ClickException(f"policy: {exc}") from None
     except OSError as exc:
         raise click.ClickException(f"{cfg.iface}: {exc}") from None
+
+
+@host.command("check-config")
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
+def check_config_cmd(config_file, as_json) -> None:
+    """Validate CONFIG_FILE (its [host] table and the policy file it names),
+    as odm host run reads them; on error name the offending key and exit 1."""
+    from tomllib import TOMLDecodeError
+
+    from host.config import HostConfigError
+    from host.config.parse import config_from_document
+    from host.policy_file import PolicyError, load_policy
+    from odm.tomltable import read_toml
+
+    def refuse(key: str, reason: str) -> NoReturn:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "key": key, "reason": reason}))
+        else:
+            click.echo(f"{config_file}: {key}: {reason}" if key else
+                       f"{config_file}: {reason}", err=True)
+        sys.exit(1)
+
+    try:
+        cfg = config_from_document(read_toml(config_file))
+    except HostConfigError as exc:
+        refuse(exc.key, exc.reason)
+    except TOMLDecodeError as exc:
+        refuse("", f"not valid TOML: {exc}")
+    except OSError as exc:
+        refuse("", exc.strerror or str(exc))
+    try:
+        load_policy(cfg.policy_file)
+    except PolicyError as exc:
+        refuse("host.policy_file", str(exc))
+    summary = {
+        "ok": True, "warnings": [], "iface": cfg.iface, "api-socket": str(cfg.api_socket),
+        "timers": cfg.timer_profile, "scale": cfg.timer_scale if cfg.timer_profile == "lab"
+        else 1.0, "duid": cfg.duid or "DUID-LL from the interface's MAC",
+        "boot-types": [t.cli_name for t in cfg.boot_types], "legacy-pd": cfg.legacy_pd,
+        "release-policy": {t.cli_name: v for t, v in cfg.release_policy.items()},
+        "rotate-types": ["legacy" if t is None else t.cli_name for t in cfg.rotate_types]
+        if cfg.address_max_age is not None or cfg.address_max_bytes is not None else [],
+        "policy": str(cfg.policy_file) if cfg.policy_file else "built-in default",
+        "state-file": str(cfg.state_file) if cfg.state_file else None,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    from rich.table import Table
+
+    con = _console()
+    con.print(f"[green]OK[/green] {config_file}: host on {cfg.iface}, timers "
+              f"{cfg.timer_profile}" + (f" x{cfg.timer_scale:g}" if cfg.timer_profile == "lab"
+                                        else "") + f", API socket {cfg.api_socket}, "
+              f"policy {summary['policy']}", highlight=False, soft_wrap=True)
+    t = Table(title="mobility types")
+    for col in ("type", "at start", "last socket closed", "address rotates"):
+        t.add_column(col)
+    for m in MobilityType:
+        t.add_row(m.cli_name, "yes" if m in cfg.boot_types else "",
+                  cfg.policy_for(m), "yes" if m.cli_name in summary["rotate-types"] else "")
+    print_table(t, con)
 
 
 _SOCKET_HELP = "API socket path (default $ODM_HOST_SOCKET, else /run/odm/host.sock)."

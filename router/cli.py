@@ -40,7 +40,7 @@ def run_cmd(config_path, ifaces, log_levels) -> None:
     reloads the configuration file (a broken one is refused; the agent runs
     on with the old)."""
     from odm import logsetup
-    from router.config import ConfigError, load_config
+    from router.config import ConfigError
     from router.errors import StoreError
     from router.io.agent import run_agent
     try:
@@ -54,10 +54,7 @@ def run_cmd(config_path, ifaces, log_levels) -> None:
             f"odm router run needs {' and '.join(lacking)} (routes, raw ICMPv6 for RS/RA): "
             "run it as root, or give it those capabilities (contrib/systemd/odm-router.service)")
 
-    def loader(path):
-        cfg = load_config(path)
-        return cfg.with_interface_names(list(ifaces)) if ifaces else cfg
-
+    loader = _config_loader(ifaces)
     try:
         cfg = loader(config_path)
     except (ConfigError, OSError) as exc:
@@ -70,11 +67,30 @@ def run_cmd(config_path, ifaces, log_levels) -> None:
         sys.exit(130)
 
 
+def _config_loader(ifaces):
+    """How ``odm router run`` reads its file (at start, on SIGHUP and for
+    Kea's ``config-test``): validated, cut to ``ifaces`` when given, each
+    :class:`~router.config.ConfigWarning` logged at WARNING naming the file
+    and the key."""
+    import logging
+
+    from router.config import load_config
+
+    def loader(path):
+        cfg = load_config(path)
+        for w in cfg.warnings:
+            logging.getLogger("router.config").warning("%s: %s", path, w)
+        return cfg.with_interface_names(list(ifaces)) if ifaces else cfg
+    return loader
+
+
 @router.command("check-config")
 @click.argument("config_file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def check_config_cmd(config_file, as_json) -> None:
-    """Validate CONFIG_FILE; on error name the offending key and exit 1."""
+    """Validate CONFIG_FILE; on error name the offending key and exit 1. A
+    setting that is valid but does not do what it says is shown as a warning
+    naming its key (exit 0), as the router logs it at start."""
     from router.config import ConfigError, load_config
 
     def refuse(key: str, reason: str) -> NoReturn:
@@ -95,7 +111,8 @@ def check_config_cmd(config_file, as_json) -> None:
     if dataplane is not None and dataplane.get("error"):
         refuse("mobility.dataplane", dataplane["error"])
     summary = {
-        "ok": True, "router-id": cfg.router_id, "lease-db": cfg.store_description(),
+        "ok": True, "warnings": [{"key": w.key, "reason": w.reason} for w in cfg.warnings],
+        "router-id": cfg.router_id, "lease-db": cfg.store_description(),
         "control-socket": str(cfg.control_socket), "timers": cfg.timers.name,
         "scale": cfg.timers.scale, "mobility": cfg.mobility is not None,
         "interfaces": [{
@@ -117,10 +134,15 @@ def check_config_cmd(config_file, as_json) -> None:
         return
     from rich.table import Table
 
+    for w in cfg.warnings:
+        click.echo(f"{config_file}: {w.key}: warning: {w.reason}", err=True)
+    n = len(cfg.warnings)
     con = _console()
     con.print(f"[green]OK[/green] {config_file}: router {cfg.router_id}, timers "
               f"{cfg.timers.name}" + (f" x{cfg.timers.scale:g}" if cfg.timers.name != "rfc"
-                                      else ""), highlight=False)
+                                      else "")
+              + (f" ([yellow]{n} warning{'s' if n > 1 else ''}[/yellow])" if n else ""),
+              highlight=False)
     t = Table(title="pools")
     for col in ("interface", "pool", "type", "prefix", "delegated", "total-pds"):
         t.add_column(col)

@@ -29,21 +29,28 @@ DEFAULT_API_SOCKET = Path("/run/odm/host.sock")
 
 
 class HostConfigError(ValueError):
-    """A host config value that is missing, of the wrong type, or out of range."""
+    """A host config value that is missing, of the wrong type, or out of range.
+    ``key`` is the dotted path of the offending key (``host.timer_scale``;
+    ``""`` for the file as a whole), ``reason`` what is wrong: the message is
+    ``key: reason``, as the router's ``ConfigError``."""
+
+    def __init__(self, reason: str, key: str = "") -> None:
+        super().__init__(f"{key}: {reason}" if key else reason)
+        self.key = key
+        self.reason = reason
 
 
-def _duid_octets(text: str, where: str) -> bytes:
+def _duid_octets(text: str, key: str) -> bytes:
     """A DUID's hex (colons taken out by the parser) → octets, 3..130 of them
-    (RFC 8415 §11.1); else :class:`HostConfigError` ``where`` + what is wrong,
-    in the words of router.config.parse_duid_text."""
+    (RFC 8415 §11.1); else :class:`HostConfigError` naming ``key``, in the
+    words of router.config.parse_duid_text."""
     try:
         raw = bytes.fromhex(text)
     except ValueError:
-        raise HostConfigError(f"{where}{text!r} is not hex octets (like 00:01:00:01:…)"
-                              ) from None
+        raise HostConfigError(f"{text!r} is not hex octets (like 00:01:00:01:…)", key) from None
     if not 2 < len(raw) <= 130:
-        raise HostConfigError(f"{where}{text!r} is {len(raw)} octets; a DUID is 3..130 "
-                              "(RFC 8415 §11.1)")
+        raise HostConfigError(f"{text!r} is {len(raw)} octets; a DUID is 3..130 "
+                              "(RFC 8415 §11.1)", key)
     return raw
 
 
@@ -93,6 +100,11 @@ class Timers:
 
 
 _RELEASE_CHOICES = ("release", "keep")
+
+
+def release_choice(v: object) -> str:
+    """What is wrong with ``v`` as a release policy value."""
+    return f"must be \"release\" or \"keep\", not {v!r}"
 
 
 def default_release_policy() -> Mapping[MobilityType, str]:
@@ -207,65 +219,56 @@ class HostConfig:
         return t
 
     def validate(self) -> HostConfig:
-        """Raise :class:`HostConfigError` for an impossible value; return self."""
+        """Raise :class:`HostConfigError` for an impossible value, its ``key``
+        the value's path in the file (``host.timer_scale``,
+        ``host.trusted_routers[1]``); return self."""
+        def bad(key: str, reason: str) -> HostConfigError:
+            return HostConfigError(reason, f"host.{key}")
+
         if not self.iface or len(self.iface) > 15:
-            raise HostConfigError(f"iface {self.iface!r} is not an interface name")
+            raise bad("iface", f"{self.iface!r} is not an interface name")
         if not 0 < self.pen < 2**32:
-            raise HostConfigError(f"pen {self.pen} is not a 32-bit enterprise number")
+            raise bad("pen", f"{self.pen} is not a 32-bit enterprise number")
         if not 1 <= self.prefix_length_hint <= 128:
-            raise HostConfigError(f"prefix_length_hint {self.prefix_length_hint} not in 1..128")
+            raise bad("prefix_length_hint", f"{self.prefix_length_hint} is not in 1..128")
         if self.iid not in ("stable", "random"):
-            raise HostConfigError(f"iid must be 'stable' or 'random', not {self.iid!r}")
+            raise bad("iid", f"must be \"stable\" or \"random\", not {self.iid!r}")
         if self.timer_profile not in ("rfc", "lab"):
-            raise HostConfigError(
-                f"timer_profile must be 'rfc' or 'lab', not {self.timer_profile!r}")
-        if not self.timer_scale > 0:
-            raise HostConfigError("timer_scale must be > 0")
-        if not self.setsc_timeout > 0:
-            raise HostConfigError("setsc_timeout must be > 0")
-        if not self.socket_poll_interval > 0:
-            raise HostConfigError("socket_poll_interval must be > 0")
-        if self.rate_limit_count is not None and (
-                isinstance(self.rate_limit_count, bool)
-                or not isinstance(self.rate_limit_count, int) or self.rate_limit_count < 1):
-            raise HostConfigError("rate_limit_count must be an integer >= 1")
-        for k in ("api_max_connections", "api_max_connections_per_uid"):
+            raise bad("timer_profile", f"must be \"rfc\" or \"lab\", not {self.timer_profile!r}")
+        for k in ("timer_scale", "setsc_timeout", "socket_poll_interval", "byte_poll_interval",
+                  "rate_limit_interval", "address_max_age"):
             v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise HostConfigError(f"{k} must be an integer >= 1")
-        if self.rate_limit_interval is not None and not self.rate_limit_interval > 0:
-            raise HostConfigError("rate_limit_interval must be > 0")
+            if v is not None and not v > 0:
+                raise bad(k, f"must be > 0, not {v!r}")
+        if not self.privacy_drain >= 0:
+            raise bad("privacy_drain", f"must be >= 0, not {self.privacy_drain!r}")
+        for k in ("rate_limit_count", "api_max_connections", "api_max_connections_per_uid",
+                  "address_max_bytes"):
+            v = getattr(self, k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise bad(k, f"must be an integer >= 1, not {v!r}")
         for key in ("trusted_routers", "trusted_server_addresses"):
             for i, a in enumerate(getattr(self, key)):
                 try:
                     ip = IPv6Address(a)
                 except ValueError:
-                    raise HostConfigError(f"{key}[{i}]: {a!r} is not an IPv6 address") from None
+                    raise bad(f"{key}[{i}]", f"{a!r} is not an IPv6 address") from None
                 if key == "trusted_routers" and not ip.is_link_local:
-                    raise HostConfigError(f"{key}[{i}]: {a} is not link-local (RAs come from "
-                                          "link-local addresses, RFC 4861 §6.1.2)")
+                    raise bad(f"{key}[{i}]", f"{a} is not link-local (RAs come from "
+                              "link-local addresses, RFC 4861 §6.1.2)")
         for i, d in enumerate(self.trusted_server_duids):
-            _duid_octets(d, f"trusted_server_duids[{i}]: ")
-        if self.address_max_age is not None and not self.address_max_age > 0:
-            raise HostConfigError("address_max_age must be > 0")
-        if self.address_max_bytes is not None and (
-                isinstance(self.address_max_bytes, bool)
-                or not isinstance(self.address_max_bytes, int) or self.address_max_bytes < 1):
-            raise HostConfigError("address_max_bytes must be an integer >= 1")
-        if not self.privacy_drain >= 0:
-            raise HostConfigError("privacy_drain must be >= 0")
-        if not self.byte_poll_interval > 0:
-            raise HostConfigError("byte_poll_interval must be > 0")
+            _duid_octets(d, f"host.trusted_server_duids[{i}]")
         for t, v in self.release_policy.items():
             if v not in _RELEASE_CHOICES:
-                raise HostConfigError(f"release_policy[{t}] must be 'release' or 'keep', not {v!r}")
+                name = t.cli_name if isinstance(t, MobilityType) else t
+                raise bad(f"release_policy.{name}", release_choice(v))
         if self.duid is not None:
-            _duid_octets(self.duid, "duid ")
+            _duid_octets(self.duid, "host.duid")
         if self.secret is not None:
             try:
                 bytes.fromhex(self.secret)
             except ValueError:
-                raise HostConfigError("secret is not hex") from None
+                raise bad("secret", "is not hex octets") from None
         return self
 
     def policy_for(self, t: MobilityType) -> str:

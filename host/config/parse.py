@@ -26,17 +26,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import Field, fields
 from pathlib import Path
+from tomllib import TOMLDecodeError
 from types import MappingProxyType
 from typing import Any
 
-from host.config.model import HostConfig, HostConfigError, default_release_policy
-from odm.tomltable import TOML_ERRORS, Table, hinting, read_toml
+from host.config.model import (
+    _RELEASE_CHOICES,
+    HostConfig,
+    HostConfigError,
+    default_release_policy,
+    release_choice,
+)
+from odm.tomltable import Table, hinting, read_toml
 from odm_wire.constants import MobilityType
 
-__all__ = ["config_from_mapping", "load_config"]
+__all__ = ["config_from_document", "config_from_mapping", "load_config"]
+
 
 def _error(key: str, reason: str) -> HostConfigError:
-    return HostConfigError(f"{key}: {reason}" if key else reason)
+    return HostConfigError(reason, key)
 
 
 def _types(t: Table, name: str, legacy: bool = False) -> tuple[MobilityType | None, ...]:
@@ -62,9 +70,13 @@ def _release_policy(t: Table) -> Mapping[MobilityType, str]:
     pol = dict(default_release_policy())
     for name in list(rp.data):
         try:
-            pol[MobilityType.from_name(name)] = rp.get(name)
+            t = MobilityType.from_name(name)
         except ValueError as exc:
             raise _error(rp.key(name), str(exc)) from None
+        v = rp.get(name)
+        if v not in _RELEASE_CHOICES:
+            raise _error(rp.key(name), release_choice(v))
+        pol[t] = v
     return MappingProxyType(pol)
 
 
@@ -97,25 +109,44 @@ def config_from_mapping(table: Mapping[str, Any], **overrides: Any) -> HostConfi
     """Build a validated :class:`HostConfig` from a ``[host]`` table; keyword
     ``overrides`` (None values skipped) win over it. Unknown keys raise
     :class:`HostConfigError`."""
-    kw: dict[str, Any] = {}
     with hinting(HostConfigError, _error):
-        t = Table(dict(table), "host", error=_error)
-        known = {f.name: f for f in fields(HostConfig)}
-        for name in t.given(known):
-            kw[name] = _value(t, known[name])
-        t.done()
+        kw = _host_table(Table(dict(table), "host", error=_error))
+    kw.update({k: v for k, v in overrides.items() if v is not None})
+    return HostConfig(**kw).validate()
+
+
+def _host_table(t: Table) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    known = {f.name: f for f in fields(HostConfig)}
+    for name in t.given(known):
+        kw[name] = _value(t, known[name])
+    t.done()
+    return kw
+
+
+def config_from_document(doc: Mapping[str, Any], **overrides: Any) -> HostConfig:
+    """A validated :class:`HostConfig` from a whole parsed config file: its
+    ``[host]`` table (none: the defaults); any other top-level key is an
+    error ("unknown key; did you mean 'host'?")."""
+    with hinting(HostConfigError, _error):
+        top = Table(dict(doc), "", error=_error)
+        kw = _host_table(top.table("host"))
+        top.done()
     kw.update({k: v for k, v in overrides.items() if v is not None})
     return HostConfig(**kw).validate()
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> HostConfig:
-    """Read the ``[host]`` table of a TOML file (or none: defaults), apply
-    ``overrides`` (None values skipped), validate. Raises :class:`HostConfigError`."""
-    table: dict[str, Any] = {}
-    if path is not None:
-        try:
-            doc = read_toml(path)
-        except TOML_ERRORS as exc:
-            raise HostConfigError(f"cannot read {path}: {exc}") from None
-        table = dict(doc.get("host", {}))
-    return config_from_mapping(table, **overrides)
+    """Read a host config file (or none: defaults), apply ``overrides`` (None
+    values skipped), validate. Raises :class:`HostConfigError`: its ``key``
+    is ``""`` when the file cannot be read or is not TOML (the reason says
+    which, with line and column)."""
+    if path is None:
+        return config_from_mapping({}, **overrides)
+    try:
+        doc = read_toml(path)
+    except OSError as exc:
+        raise HostConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except TOMLDecodeError as exc:
+        raise HostConfigError(f"{path}: not valid TOML: {exc}") from None
+    return config_from_document(doc, **overrides)

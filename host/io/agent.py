@@ -363,10 +363,16 @@ class HostAgent(DurableState):
         return True
 
     def _on_close(self, c: Connection, reason: str) -> None:
-        log.info("owner %d (pid %d) ended: %s", c.owner, c.pid, reason)
+        # INFO for an application's socket that held an address or waited for
+        # one; DEBUG for one that only asked (every `odm host status`)
+        busy = c.owner in self.core.refs or any(
+            p.owner == c.owner for p in self.core.pending.values())
         for n, (conn, _) in list(self._waiting.items()):
             if conn is c:
                 del self._waiting[n]
+                busy = True
+        log.log(logging.INFO if busy else logging.DEBUG, "owner %d (pid %d) ended: %s",
+                c.owner, c.pid, reason)
         self.core.close_owner(c.owner, self.now())
         self._kick()
 

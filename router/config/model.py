@@ -34,6 +34,7 @@ from odm_wire.errors import OdmError
 __all__ = [
     "LIMIT_TYPE_NAMES",
     "ConfigError",
+    "ConfigWarning",
     "InterfaceConfig",
     "LeaseStoreConfig",
     "Limits",
@@ -60,6 +61,20 @@ class ConfigError(OdmError, ValueError):
         super().__init__(f"{key}: {reason}" if key else reason)
         self.key = key
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class ConfigWarning:
+    """A setting that is valid but does not do what it says (as radvd warns
+    and runs on): ``key`` is the dotted path of the key at fault, ``reason``
+    what happens and what to write instead. ``odm router check-config`` shows
+    it (exit 0) and the router logs it when it loads the file."""
+
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.reason}"
 
 
 # ----------------------------------------------------------------- timers --
@@ -438,6 +453,8 @@ class RouterConfig:
     """``[limits]``: per-type caps and rate limits (:class:`Limits`)"""
     lease_store: LeaseStoreConfig | None = None
     """``[lease_store] type = "postgresql"``; ``None``: the SQLite file ``lease_db``"""
+    warnings: tuple[ConfigWarning, ...] = field(default=(), compare=False)
+    """what the parser found valid but probably not meant (:class:`ConfigWarning`)"""
 
     def store_description(self) -> str:
         """Where the bindings are kept, as it may be logged (no password)."""

@@ -6,6 +6,10 @@ objects of :mod:`router.config.model`.
 parsed ``dict``. Every error is a :class:`ConfigError` whose ``key`` is the
 dotted path of the offending key (``interface[0].pd_pool[1].delegated_length``),
 so ``odm router check-config FILE`` can name it. Unknown keys are errors too.
+A setting that is valid but does not do what it says (an autonomous PIO that
+is not a /64) is a :class:`~router.config.model.ConfigWarning` in
+``RouterConfig.warnings``, named the same way: check-config shows it and the
+router logs it, as radvd does.
 
 The documented example is ``router/example.toml``. In short::
 
@@ -50,6 +54,7 @@ from odm_wire.constants import ODM_PEN
 from router.config.model import (
     LIMIT_TYPE_NAMES,
     ConfigError,
+    ConfigWarning,
     LeaseStoreConfig,
     Limits,
     MobilityConfig,
@@ -299,8 +304,9 @@ def _parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
     if top.has("mobility"):
         kwargs["mobility"] = _parse_mobility(top.table("mobility"))
     ifaces = []
+    warnings: list[ConfigWarning] = []
     for it in top.tables("interface"):
-        ifaces.append(parse_interface(it, prof))
+        ifaces.append(parse_interface(it, prof, warnings))
     names = [i.name for i in ifaces]
     for i, n in enumerate(names):
         if n in names[:i]:
@@ -310,7 +316,7 @@ def _parse_config(data: dict, base_dir: Path | None = None) -> RouterConfig:
     no_overlap([sp for i, it in enumerate(ifaces)
                  for sp in pool_spaces(it.pools, f"interface[{i}]")])
     top.done()
-    return RouterConfig(interfaces=tuple(ifaces), **kwargs)
+    return RouterConfig(interfaces=tuple(ifaces), warnings=tuple(warnings), **kwargs)
 
 
 def load_config(path: str | Path) -> RouterConfig:

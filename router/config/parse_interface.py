@@ -20,6 +20,7 @@ from odm.tomltable import Table
 from odm_wire.constants import INFINITY, MobilityType
 from router.config.model import (
     ConfigError,
+    ConfigWarning,
     InterfaceConfig,
     PdPool,
     RaConfig,
@@ -89,7 +90,26 @@ def ceil_int(x: float, lo: int = 1) -> int:
     return max(lo, math.ceil(x))
 
 
-def _parse_ra(t: RouterTable, prof: TimerProfile, name: str) -> RaConfig:
+def _slaac_length(p: RouterTable, net: IPv6Network, warn: list[ConfigWarning]) -> None:
+    """Warn about a PIO with the autonomous flag that is not a /64: a host
+    forms a SLAAC address only when prefix length + interface identifier
+    length is 128 (RFC 4862 §5.5.3 d), and identifiers are 64 bits on
+    Ethernet and every other IEEE 802 link (RFC 4291 §2.5.1, RFC 7136), so
+    hosts ignore it for SLAAC (the PIO is still valid: its on-link flag
+    works). radvd warns about this and runs on; so does odm."""
+    if net.prefixlen == 64 or not p.bool_("adv_autonomous_flag", True):
+        return
+    flag = p.spelled.get("adv_autonomous_flag", "adv_autonomous_flag")
+    how = "" if p.has("adv_autonomous_flag") else " (its default)"
+    warn.append(ConfigWarning(p.key("prefix"), (
+        f"{net} is advertised with the autonomous flag{how} but is a /{net.prefixlen}: "
+        "hosts form SLAAC addresses only from a /64 (64-bit interface identifiers, RFC 4291 "
+        "§2.5.1) and ignore this prefix for SLAAC (RFC 4862 §5.5.3 d); advertise a /64, "
+        f"or set {flag} = false if it is meant as on-link only")))
+
+
+def _parse_ra(t: RouterTable, prof: TimerProfile, name: str,
+              warn: list[ConfigWarning]) -> RaConfig:
     s = prof.scale
     # RFC 4861 §6.2.1 (ranges as relaxed by RFC 8319: up to 65535 s)
     max_iv = t.num("max_rtr_adv_interval", 600 * s, lo=4 * s, hi=65535)
@@ -121,6 +141,7 @@ def _parse_ra(t: RouterTable, prof: TimerProfile, name: str) -> RaConfig:
             raise ConfigError(p.key("adv_preferred_lifetime"),
                               f"{pref} exceeds the valid lifetime {valid} (RFC 4861 §4.6.2)")
         mt = p.mobility_type("mobility_type")
+        _slaac_length(p, net, warn)
         prefixes.append(RaPrefix(
             prefix=net, adv_valid_lifetime=valid, adv_preferred_lifetime=pref,
             adv_on_link_flag=p.bool_("adv_on_link_flag", True),
@@ -265,11 +286,14 @@ def _resolve_reservation(r: Reservation, pools: tuple[PdPool, ...], prof: TimerP
     return replace(r, preferred_lifetime=min(pref, valid), valid_lifetime=valid, t1=t1, t2=t2)
 
 
-def parse_interface(t: RouterTable, prof: TimerProfile) -> InterfaceConfig:
+def parse_interface(t: RouterTable, prof: TimerProfile,
+                    warn: list[ConfigWarning] | None = None) -> InterfaceConfig:
+    """One ``[[interface]]``; what is valid but probably not meant is
+    appended to ``warn`` (:class:`ConfigWarning`)."""
     name = t.str_("name", required=True)
     if not name or len(name) > 15 or "/" in name or " " in name:
         raise ConfigError(t.key("name"), f"{name!r} is not a Linux interface name")
-    ra = _parse_ra(t.table("ra", RA_ALIASES), prof, name)
+    ra = _parse_ra(t.table("ra", RA_ALIASES), prof, name, [] if warn is None else warn)
     pools = tuple(_parse_pool(p, prof) for p in t.tables("pd_pool"))
     seen = {}
     for i, p in enumerate(pools):

@@ -44,3 +44,14 @@ def test_monitor_ra_iface_help_says_it_listens():
     assert "probe" not in r.output.lower() and "--iface" in r.output
     (line,) = [ln for ln in r.output.splitlines() if ln.strip().startswith("--iface")]
     assert "listen" in line.lower()
+
+
+def test_each_agent_checks_its_config_file_before_it_runs():
+    """``odm router check-config`` had no host twin: a host's file was first
+    read by ``odm host run``."""
+    cmds = dict(_commands(main))
+    for agent in ("router", "host"):
+        cmd = cmds[(agent, "check-config")]
+        assert [p.name for p in cmd.params] == ["config_file", "as_json"]
+        r = CliRunner().invoke(main, [agent, "check-config", "--help"])
+        assert r.exit_code == 0 and "offending key" in r.output

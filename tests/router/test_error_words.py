@@ -64,7 +64,7 @@ def _with(iface: str) -> dict:
 
 
 @pytest.mark.parametrize(("mapping", "text"), [
-    ({"duid": "zz"}, "duid 'zz' is not hex octets (like 00:01:00:01:"),
+    ({"duid": "zz"}, "host.duid: 'zz' is not hex octets (like 00:01:00:01:"),
     ({"trusted_server_duids": ["00:01:00:01:00:00:00:01", "zz"]},
      "trusted_server_duids[1]: 'zz' is not hex octets"),
     ({"trusted_routers": ["fe80::1", "10.0.0.1"]}, "trusted_routers[1]: '10.0.0.1' is not an "
