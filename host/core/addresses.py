@@ -167,8 +167,12 @@ class AddressManager:
 
     def _ev(self, cls, a: Address, now: float):
         p, v = a.lifetimes(now)
+        # IFA_F_NOPREFIXROUTE for every address: a /128's kernel route adds
+        # nothing to the local one, a PIO's on-link route is the kernel's own
+        # from the RA, and the kernel keeps the prefix route of an address with
+        # lifetimes past the address's removal, until its valid lifetime ends
         return cls(a.address, a.prefix_length, a.mobility_type, p, v, a.nodad,
-                   a.source == "ra", a.prefix, a.source)
+                   True, a.prefix, a.source)
 
     def deprecate(self, prefix: IPv6Network, now: float, valid_until: float | None = None
                   ) -> Address | None:

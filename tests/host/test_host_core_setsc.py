@@ -73,6 +73,9 @@ def test_setsc_asks_network_then_address_added_before_answer():
     a = added[-1]
     assert a.address == done[0].address and a.address in IPv6Network(P1)
     assert a.prefix_length == 128 and a.nodad and a.mobility_type == MT.SESSION_LASTING
+    # no kernel prefix route: for an address with lifetimes the kernel keeps
+    # it past the address's removal, until the old valid lifetime ends
+    assert a.noprefixroute
     assert a.preferred_lifetime <= 3000 and a.valid_lifetime <= 4000
 
 

@@ -281,6 +281,14 @@ class Topology:
             out += iface.get("bindings", [])
         return out
 
+    def kernel_routes_to(self, address: str) -> list[str]:
+        """The host's main-table routes whose destination is ``address``."""
+        from pyroute2 import NetNS
+        with NetNS(self.pair.cli_ns) as n:
+            return [f"{r.get_attr('RTA_DST')}/{r['dst_len']}"
+                    for r in n.get_routes(family=socket.AF_INET6, table=254)
+                    if r.get_attr("RTA_DST") == address]
+
     def kernel_route_source(self, dst: str) -> str | None:
         """The source address the kernel's route lookup picks for ``dst`` in
         the host's namespace (RTA_PREFSRC of ``ip route get``)."""
@@ -391,6 +399,8 @@ def test_killing_the_process_ends_its_reference_and_releases_the_prefix(topo):
         return s if not any(a["address"] == addr for a in s["addresses"]) else None
     st = topo.wait(address_gone, "the address to go")
     assert not [r for r in st["references"] if r["address"] == addr]
+    # nothing of it left in the kernel: no prefix route that outlives it
+    assert topo.kernel_routes_to(addr) == []
     assert app.pid not in {o["pid"] for o in st["owners"]}
     # SESSION_LASTING's default policy is "release": the router got the Release
     topo.wait(lambda: not any(b["prefix"] == prefix and b["state"] == "active"
