@@ -47,7 +47,7 @@ from host.core.status import status
 from host.core.trust import TrustFilter
 from odm_sansio import Outgoing
 from odm_wire.constants import MobilityType
-from odm_wire.dhcp6 import Duid
+from odm_wire.dhcp6 import Duid, encode_duid
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ class HostCore:
                  policy: Policy | None = None, trust: TrustFilter | None = None) -> None:
         self.config = config
         self.rng = rng or random.Random()
-        self.pd = PdClient(config, duid, rng=self.rng)
+        self.pd = PdClient(config, duid, rng=self.rng,
+                           iaid_key=secret + config.iface.encode() + encode_duid(duid))
         self.ra = RaListener(config.timers, rng=self.rng, router_memory=config.router_memory,
                              mac=mac)
         self._events: deque[Event] = deque()

@@ -41,6 +41,7 @@ Reply is removed at once; preferred 0 deprecates it (GRACEFUL after a move:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import random
@@ -100,7 +101,7 @@ class PdClient(PdReceiver):
     """
 
     def __init__(self, config: HostConfig, duid: Duid, *, rng: random.Random | None = None,
-                 timers: Timers | None = None) -> None:
+                 timers: Timers | None = None, iaid_key: bytes | None = None) -> None:
         self.config = config
         self.duid = duid
         self.duid_bytes = encode_duid(duid)
@@ -112,7 +113,17 @@ class PdClient(PdReceiver):
         self._out: list[Outgoing] = []
         self._budget = FairBudget(self.timers.rate_limit_count, self.timers.rate_limit_interval)
         self._events: deque[Event] = deque()
-        self._next_iaid = self.rng.randrange(1, 1 << 24)
+        # RFC 8415 §12: a client's IAIDs stay the same across its restarts,
+        # kept in non-volatile storage (the state file, when there is one:
+        # restore_state) or made by an algorithm that gives the same ones while
+        # its configuration is unchanged: the first from a hash of ``iaid_key``
+        # (the host's secret, interface and DUID), the next ones counted from
+        # it, in the order the IA_PDs are made (the legacy one and the boot
+        # types first). A restart without a state file (a crash) then asks for
+        # the same IA_PDs, and the server gives back their bindings instead of
+        # keeping them, unused, until they expire.
+        self._next_iaid = (int.from_bytes(hashlib.sha256(b"odm IAID " + iaid_key).digest()[:3])
+                           or 1) if iaid_key is not None else self.rng.randrange(1, 1 << 24)
         self._first_solicit_done = not config.first_solicit_delay
         self.sol_max_rt = self.timers.sol_max_rt
         #: Types the network is known to offer (SUPPORTED_TYPES, grants, RA bits).

@@ -176,8 +176,7 @@ class HostAgent(DurableState):
             self.counts.open()
         self.core.start(self.now())
         self._kick()
-        if self.core.restored:
-            self._remove_leftovers()
+        self._remove_leftovers()
         if self.adopted:
             self._adopt_handle = self.loop.call_later(cfg.socket_poll_interval, self._watch_adopted)
         notify("READY=1", f"STATUS=serving on {cfg.iface}, API {cfg.api_socket}",

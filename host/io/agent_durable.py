@@ -54,10 +54,12 @@ class DurableState:
                  len(self.core.addrs.by_prefix), len(adopted))
 
     def _remove_leftovers(self) -> None:
-        """After a restore: delegated (/128) addresses that a previous run
-        installed (IFA_PROTO mark) and the restored state does not hold are
-        removed — a crash between the state write and the kernel change must
-        leave no address behind. On-link /64 addresses come back with the RA."""
+        """At start: delegated (/128) addresses that a previous run installed
+        (IFA_PROTO mark) and the restored state does not hold are removed —
+        all of them when there is no state file or nothing was restored (a
+        crash leaves its addresses in the kernel, no longer served), and a
+        crash between the state write and the kernel change leaves none
+        behind. On-link /64 addresses come back with the RA."""
         try:
             marked = self.nl.odm_addresses()
         except Exception as exc:  # noqa: BLE001

@@ -1,5 +1,6 @@
 """HostCore: addresses from prefixes, setsc() semantics, references and release."""
 
+import random
 from ipaddress import IPv6Network
 
 import pytest
@@ -354,3 +355,22 @@ def test_onlink_prefix_inside_a_delegated_one_gets_an_address_of_its_own():
     evs = drain(c)
     assert [e.address for e in of(evs, AddressRemoved)] == [added.address]
     assert list(c.addrs.by_address) == [pd_addr]
+
+
+def _iaids_at_start(secret: bytes, seed: int) -> list[int]:
+    c = HostCore(config(boot_types=(MT.NON_PERSISTENT, MT.FIXED)), CLIENT, secret,
+                 rng=random.Random(seed))
+    c.start(0.0)
+    serve_all(c, 0.0, {None: PL, MT.NON_PERSISTENT: P1, MT.FIXED: P2})
+    return sorted(c.pd.ias)
+
+
+def test_iaids_are_the_same_across_restarts_without_a_state_file():
+    """RFC 8415 §12: IAIDs stay the same across restarts of the client while
+    its configuration is unchanged (made by an algorithm when not stored):
+    another run's random numbers do not change them, another host's secret
+    does."""
+    first = _iaids_at_start(b"secret", 1)
+    assert len(first) == 3  # the legacy IA_PD and the two boot types
+    assert _iaids_at_start(b"secret", 2) == first
+    assert not set(_iaids_at_start(b"other", 1)) & set(first)

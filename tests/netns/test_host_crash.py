@@ -156,3 +156,37 @@ def test_sigkill_and_restart_keeps_fixed_and_session_lasting(lab, tmp_path):
         for a in apps:
             a.stop()
         agents.stop_all()
+
+
+def test_sigkill_without_a_state_file_leaves_no_address_and_no_new_binding(lab, tmp_path):
+    """No state file (the default): after a SIGKILL the restarted agent
+    removes the addresses the dead one left in the kernel (they are no longer
+    served), and asks for its IA_PDs with the same IAIDs (RFC 8415 §12: the
+    same across restarts while the configuration is unchanged), so the router
+    gives back the same bindings instead of delegating new prefixes and
+    keeping the old ones until they expire."""
+    settings = AgentSettings(offered=TYPES, boot_types=(MT.NON_PERSISTENT, MT.FIXED),
+                             dataplane=None)
+    agents = LabAgents(lab, tmp_path, settings)
+    try:
+        agents.start_all()
+        wait_for(lambda: agents.host_addresses(MT.NON_PERSISTENT)
+                 and agents.host_addresses(MT.FIXED), 15, "the boot NP and FIXED addresses")
+        before = {a["address"] for a in agents.host_addresses(usable=False)}
+        before_bind = sorted((b["prefix"], b["iaid"]) for b in router_bindings(agents))
+        assert len(before_bind) == 2, before_bind
+
+        host = agents.procs.pop("host")
+        lab.stop(host, sig=signal.SIGKILL, timeout=5.0)
+        assert {str(a) for a in kernel_addresses(lab)} >= before  # the kernel kept them
+        agents.start_host()
+        wait_for(lambda: agents.host_addresses(MT.NON_PERSISTENT)
+                 and agents.host_addresses(MT.FIXED), 15, "the restarted agent's addresses")
+        now = {a["address"] for a in agents.host_addresses(usable=False)}
+        kernel = {str(a) for a in kernel_addresses(lab)}
+        assert kernel == now, (kernel, now)  # the dead agent's left none behind
+        assert sorted((b["prefix"], b["iaid"])
+                      for b in router_bindings(agents)) == before_bind  # none new, none lost
+        assert "leftover address" in agents.log_path("host").read_text()
+    finally:
+        agents.stop_all()
