@@ -467,6 +467,18 @@ class HostAgent(DurableState):
         for since, out in waiting:
             self._send(out, since)
 
+    def _end_connections(self, address: IPv6Address) -> None:
+        """The TCP connections of an address just removed end in the kernel
+        (:meth:`host.io.netlink.Netlink.end_tcp_connections`); their
+        applications were told (``address-gone``) or closed them."""
+        try:
+            n = self.nl.end_tcp_connections(address)
+        except Exception as exc:  # noqa: BLE001 - the address is gone either way
+            log.warning("TCP connections of %s not ended: %s", address, exc)
+            return
+        if n:
+            log.info("%d TCP connection(s) of %s ended (the address is gone)", n, address)
+
     def _apply(self, ev) -> None:
         t = type(ev)
         if t in (AddressAdded, AddressUpdated, AddressRemoved):
@@ -474,6 +486,8 @@ class HostAgent(DurableState):
                 self.nl.apply(ev)
             except Exception as exc:  # noqa: BLE001
                 log.warning("netlink %s %s: %s", t.__name__, ev.address, exc)
+            if t is AddressRemoved:
+                self._end_connections(ev.address)
             log.info("%s %s/%d type=%s", t.__name__, ev.address, ev.prefix_length,
                      ev.mobility_type.name if ev.mobility_type else "-")
             if self.counts is not None:

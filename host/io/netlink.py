@@ -15,6 +15,15 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST
+from pyroute2.netlink.diag import (
+    SOCK_DESTROY,
+    SS_ALL,
+    SS_LISTEN,
+    SS_TIME_WAIT,
+    DiagSocket,
+    inet_diag_req,
+)
+from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import (
     RTM_DELADDR,
     RTM_NEWADDR,
@@ -48,7 +57,7 @@ IFF_LOWER_UP = 0x10000
 ODM_ADDR_PROTO = 0x6F
 INFINITY = 0xFFFFFFFF
 NLMSG_ERROR = 2
-_ENOENT, _EADDRNOTAVAIL = 2, 99
+_ENOENT, _EADDRNOTAVAIL, _EOPNOTSUPP = 2, 99, 95
 
 
 @dataclass(frozen=True)
@@ -165,6 +174,8 @@ class Netlink:
         self.monitor: IPRoute | None = None
         #: sysctls changed at start and their values before (restored at stop)
         self.saved_sysctls: dict[str, str] = {}
+        #: the kernel refused SOCK_DESTROY (no CONFIG_INET_DIAG_DESTROY)
+        self._destroy_unsupported = False
         # address requests: packed by encode_addr_request, carried by a plain
         # socket (IPRoute.addr() costs ~0.3 ms a call, most of it in the
         # library's request machinery; a setsc() answer waits on this call)
@@ -252,6 +263,48 @@ class Netlink:
             except Exception as exc:  # noqa: BLE001
                 log.debug("route %s: %s", dst, exc)
         return gone
+
+    def end_tcp_connections(self, address: IPv6Address) -> int:
+        """End, in the kernel, the TCP connections whose local address is
+        ``address`` (an address the agent has just removed): SOCK_DESTROY of
+        sock_diag, as ``ss -K`` does; their applications get ECONNABORTED.
+        The kernel does not end them itself, so they would go on sending
+        from an address the host no longer has (RFC 4862 §5.5.4: an invalid
+        address is not used as a source), on a link that may not route it
+        (after a move), until their retransmissions time out. Listening
+        sockets and TIME_WAIT stay. Returns how many were ended; 0 on a
+        kernel without CONFIG_INET_DIAG_DESTROY (said once at WARNING)."""
+        if self._destroy_unsupported:
+            return 0
+        want = str(address)
+        states = SS_ALL & ~((1 << SS_LISTEN) | (1 << SS_TIME_WAIT))
+        ended = 0
+        with DiagSocket() as ds:
+            ds.bind()
+            for m in ds.get_sock_stats(family=socket.AF_INET6, states=states):
+                if m["idiag_src"] != want:
+                    continue
+                req = inet_diag_req()
+                req["sdiag_family"] = socket.AF_INET6
+                req["sdiag_protocol"] = socket.IPPROTO_TCP
+                req["idiag_states"] = SS_ALL
+                for k in ("idiag_sport", "idiag_dport", "idiag_if", "idiag_cookie"):
+                    req[k] = m[k]
+                for k in ("idiag_src", "idiag_dst"):
+                    req[k] = struct.unpack(">4I", IPv6Address(m[k]).packed)
+                try:
+                    for _ in ds.nlm_request(req, SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK):
+                        pass
+                    ended += 1
+                except NetlinkError as exc:
+                    if exc.code == _EOPNOTSUPP:
+                        self._destroy_unsupported = True
+                        log.warning("the kernel lacks CONFIG_INET_DIAG_DESTROY: TCP "
+                                    "connections of a removed address go on until they "
+                                    "time out")
+                        return ended
+                    log.debug("TCP connection of %s not ended: %s", address, exc)
+        return ended
 
     def drop_onlink_prefix_routes(self) -> list[str]:
         """Remove the on-link prefix routes the kernel made from the PIOs

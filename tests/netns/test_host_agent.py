@@ -151,6 +151,8 @@ for line in sys.stdin:
             s.sendall((cmd["tag"] + "\n").encode())
             out["answer"] = s.makefile("rb").readline().decode().strip()
             out["src"] = s.getsockname()[0]
+        elif op == "send":
+            socks[name].sendall(b"more\n")
         elif op == "close":
             socks.pop(name).close()
         elif op == "exit":
@@ -652,3 +654,29 @@ def test_the_running_host_agent_keeps_only_what_it_needs(topo):
     app = App(topo, "caps")
     assert app.setsc("c1", "non-persistent")["ok"]
     app.quit()
+
+
+def test_an_address_released_ends_the_tcp_connections_that_use_it(topo):
+    """``odm host release`` (release-all): the addresses go, and so do the
+    TCP connections from them (SOCK_DESTROY): the application's next send
+    fails with ECONNABORTED instead of the kernel going on sending from an
+    address the host no longer has. Last in this file: it releases every
+    prefix of the module's host."""
+    from host.api import operate
+
+    app = App(topo, "aborted")
+    ans = app.setsc("s", "session-lasting")
+    assert ans["ok"], ans
+    addr = ans["address"]
+    app.connect("s", "aborted")
+    assert operate("release-all", topo.host_sock)["ok"]
+
+    def address_gone():
+        return not any(a["address"] == addr for a in topo.status()["addresses"])
+    topo.wait(address_gone, "the address to go")
+    log = (topo.tmp / "host.log").read_text()
+    if "lacks CONFIG_INET_DIAG_DESTROY" in log:
+        pytest.skip("the kernel lacks CONFIG_INET_DIAG_DESTROY (SOCK_DESTROY)")
+    out = app.do(op="send", name="s")
+    assert not out["ok"] and out["error"] == "ConnectionAbortedError", out
+    assert f"TCP connection(s) of {addr} ended" in log, log[-3000:]
