@@ -94,7 +94,9 @@ def remove_source_rule(ipr, prefix, table: int) -> None:
 def flush(ipr) -> int:
     """Remove every route, rule and tunnel device odm made in this namespace
     (shutdown path). Returns how many were removed."""
-    n = 0
+    from router.dataplane import savi
+
+    n = savi.remove(ipr)
     for r in ipr.get_rules(family=10):
         if r.get("priority", r.get_attr("FRA_PRIORITY")) == RULE_PRIORITY:
             try:

@@ -23,6 +23,8 @@ from router.dataplane.base import Backend, Peer
 
 __all__ = ["Routed"]
 
+MAIN_TABLE = 254
+
 
 class Routed(Backend):
     name = "routed"
@@ -38,4 +40,12 @@ class Routed(Backend):
         """Nothing: upstream leaves natively."""
 
     def uplink(self, prefix, peer: Peer) -> bool:
-        return False
+        """A source rule to the main table: the host's packets leave natively,
+        and pass the access link's source address validation
+        (:mod:`router.dataplane.savi`), which would drop a prefix of another
+        anchor."""
+        common.add_source_rule(self.ipr, prefix, MAIN_TABLE)
+        return True
+
+    def remove_uplink(self, prefix, peer: Peer) -> None:
+        common.remove_source_rule(self.ipr, prefix, MAIN_TABLE)

@@ -245,6 +245,7 @@ class RouterAgent(DataPlaneWiring, ControlWiring):
         self._started_at = time.time()
         for st in self.ifaces.values():
             self._restore_routes(st)
+        self._source_validation()
         self.loop.add_reader(self.routes.fileno(), self.routes.read_acks)
         self.control = ControlServer(cfg.control_socket, self._on_control)
         await self.control.start()
