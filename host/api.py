@@ -98,7 +98,17 @@ class SetscDenied(SetscError):
 
 class AgentUnavailable(EAI_REQUIREDIPNOTSUPPORTED):
     """No host agent answers: a legacy IP stack, which does not support
-    setsc() (spec §5.1)."""
+    setsc() (spec §5.1). ``path`` is the socket tried, ``reason`` why it
+    failed; the message names the library's knobs (the ``path`` argument,
+    ``ODM_HOST_SOCKET``), a command line words its own (``odm host``:
+    ``--socket``)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"no host agent at {path}: {reason} (is the host agent running? "
+                         "give the path= argument, or set ODM_HOST_SOCKET, to the "
+                         "api_socket of its config)")
 
 
 class _AgentGone(EAI_REQUIREDIPFAILED):
@@ -243,9 +253,7 @@ def _connect(sock: socket.socket, path: str | Path) -> _Handle:
     try:
         h = _Handle(path)
     except OSError as exc:
-        raise AgentUnavailable(f"no host agent at {path}: {exc.strerror or exc}"
-                               " (is the host agent running? pass --socket PATH, the api_socket"
-                               " of its config)") from None
+        raise AgentUnavailable(path, str(exc.strerror or exc)) from None
     _handles[sock] = h  # closed with the handle when sock is collected (_Handle)
     return h
 
@@ -353,9 +361,7 @@ def operate(op: str, path: str | Path | None = None, timeout: float = 5.0) -> di
     try:
         h = _Handle(p)
     except OSError as exc:
-        raise AgentUnavailable(f"no host agent at {p}: {exc.strerror or exc}"
-                               " (is the host agent running? pass --socket PATH, the api_socket"
-                               " of its config)") from None
+        raise AgentUnavailable(p, str(exc.strerror or exc)) from None
     try:
         return h.request({"op": op, "id": next(_ids)}, time.monotonic() + timeout)
     finally:

@@ -146,10 +146,18 @@ def _fmt_life(v) -> str:
 NO_AGENT = 4
 
 
+def no_agent_text(exc) -> str:
+    """An :class:`~host.api.AgentUnavailable` in the command line's words
+    (its knob is ``--socket``; the library's message names ``path=`` and
+    ``ODM_HOST_SOCKET``)."""
+    return (f"no host agent at {exc.path}: {exc.reason} (is the host agent running? "
+            "pass --socket PATH, the api_socket of its config)")
+
+
 def _no_agent(exc, as_json: bool) -> NoReturn:
     """Say that no agent answers at the socket and what to pass; with
     ``as_json`` the error answer the router's commands print. Exit 4."""
-    text = exc.detail
+    text = no_agent_text(exc)
     if as_json:
         click.echo(json.dumps({"result": 1, "text": text}))
     else:
@@ -301,7 +309,7 @@ def setsc_command(address_type, on_net, timeout, api_socket) -> None:
             set_addr_preferences(s, IPV6_REQUIRE_SRC_ON_NET)
         addr = setsc(s, t, timeout=timeout, path=api_socket)
     except AgentUnavailable as exc:
-        click.echo(exc.detail, err=True)
+        click.echo(no_agent_text(exc), err=True)
         sys.exit(6)
     except SetscError as exc:
         click.echo(f"{exc.name}: {exc.detail}", err=True)

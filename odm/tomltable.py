@@ -70,11 +70,52 @@ def read_toml(path: str | Path, *, trusted_only: bool = False) -> dict[str, Any]
         return tomllib.load(fh)
 
 
+#: names up to this long are also matched at one edit (see :func:`close_match`)
+SHORT_NAME = 5
+
+
 def close_match(word: str, candidates) -> str | None:
     """The one of ``candidates`` that ``word`` is most probably a misspelling
-    of, or None."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.8)
-    return close[0] if close else None
+    of, or None.
+
+    difflib's ratio (cutoff 0.8) finds one wrong letter in a long name but
+    not in a short one: "hots" against "host" scores 0.75. So a candidate is
+    also taken when it differs only in case, by two neighbouring letters
+    swapped, or, when both names have 3 to :data:`SHORT_NAME` letters, by one
+    letter added, dropped or changed (Damerau-Levenshtein distance 1). Two
+    letters are too few to tell a typo from another name ("id", "ip"): only
+    a swap or a case difference counts there. Of several such candidates,
+    the one difflib rates closest wins."""
+    cands = list(candidates)
+    close = difflib.get_close_matches(word, cands, n=1, cutoff=0.8)
+    if close:
+        return close[0]
+    near = [c for c in cands if _one_slip(word, c)]
+    if not near:
+        return None
+    return max(sorted(near), key=lambda c: difflib.SequenceMatcher(None, word, c).ratio())
+
+
+def _one_slip(a: str, b: str) -> bool:
+    """True if ``a`` and ``b`` differ by one typing slip (see :func:`close_match`)."""
+    if a == b:
+        return False
+    la, lb = a.casefold(), b.casefold()
+    if la == lb:
+        return True
+    if len(la) == len(lb):
+        diff = [i for i in range(len(la)) if la[i] != lb[i]]
+        if len(diff) == 2 and diff[1] == diff[0] + 1 and (
+                la[diff[0]], la[diff[1]]) == (lb[diff[1]], lb[diff[0]]):
+            return True  # two neighbours swapped
+        short = 3 <= len(la) <= SHORT_NAME
+        return short and len(diff) == 1  # one letter changed
+    if not (min(len(la), len(lb)) >= 3 and max(len(la), len(lb)) <= SHORT_NAME):
+        return False
+    if abs(len(la) - len(lb)) != 1:
+        return False
+    longer, shorter = (la, lb) if len(la) > len(lb) else (lb, la)
+    return any(longer[:i] + longer[i + 1:] == shorter for i in range(len(longer)))
 
 
 #: the tables read by the walk under way (see :func:`hinting`)

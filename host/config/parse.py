@@ -37,7 +37,7 @@ from host.config.model import (
     default_release_policy,
     release_choice,
 )
-from odm.tomltable import Table, hinting, read_toml
+from odm.tomltable import Table, close_match, hinting, read_toml
 from odm_wire.constants import MobilityType
 
 __all__ = ["config_from_document", "config_from_mapping", "load_config"]
@@ -127,13 +127,32 @@ def _host_table(t: Table) -> dict[str, Any]:
 def config_from_document(doc: Mapping[str, Any], **overrides: Any) -> HostConfig:
     """A validated :class:`HostConfig` from a whole parsed config file: its
     ``[host]`` table (none: the defaults); any other top-level key is an
-    error ("unknown key; did you mean 'host'?")."""
+    error ("unknown key; did you mean 'host'?", or for a ``[host]`` key
+    written at the top level "put it under [host]")."""
     with hinting(HostConfigError, _error):
         top = Table(dict(doc), "", error=_error)
         kw = _host_table(top.table("host"))
+        _misplaced(top)
         top.done()
     kw.update({k: v for k, v in overrides.items() if v is not None})
     return HostConfig(**kw).validate()
+
+
+def _misplaced(top: Table) -> None:
+    """A top-level key that is a ``[host]`` key (written above the table
+    header, or with none) is named as such: "put it under [host]"; one
+    that is a misspelling of a ``[host]`` key gets that key named."""
+    known = [f.name for f in fields(HostConfig)]
+    for k in top.data:
+        if k in top.used:
+            continue
+        if k in known:
+            raise _error(top.key(k), "unknown key at the top level; put it under [host]")
+        if close_match(k, ["host"]) is None:
+            meant = close_match(k, known)
+            if meant:
+                raise _error(top.key(k), f"unknown key; did you mean {meant!r} "
+                                         "(under [host])?")
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> HostConfig:

@@ -103,7 +103,8 @@ def link_changed(core, now: float, address_gone) -> None:
     """The carrier came back on ``core``'s interface (a
     :class:`host.core.host.HostCore`): the host may be on another link
     (RFC 8653 §4.2). Forget the routers of the previous link (their default
-    routes go) and the trust filter's per-link learning, send an RS at once,
+    routes go), its DHCPv6 servers (``odm host status`` lists those of the
+    current link) and the trust filter's per-link learning, send an RS at once,
     drop the on-link prefixes of the types :data:`AFTER_MOVE` drops —
     ``address_gone(prefix, reason)`` removes each one's address and tells its
     sockets — and Rebind every delegated prefix (every type's row says
@@ -120,6 +121,7 @@ def link_changed(core, now: float, address_gone) -> None:
         core.ra.forget_routers()
         core.link_routers.clear()
         core.trust.forget_links()
+        core.pd.forget_servers()
     core.ra.solicit_now(now)
     for t, row in AFTER_MOVE.items():
         if row.on_link is OnLink.DROP and t is not None:
@@ -129,13 +131,14 @@ def link_changed(core, now: float, address_gone) -> None:
 
 
 def link_lost(core, now: float) -> None:
-    """Carrier lost: the routers of this link are no longer reachable;
-    forget them (RouterExpired each, their default routes go). Bindings
+    """Carrier lost: the routers and servers of this link are no longer
+    reachable; forget them (RouterExpired each, their default routes go). Bindings
     stay: the host may come back, or Rebind at the next router."""
     core.carrier_lost_at = now
     core.ra.forget_routers()
     core.link_routers.clear()
     core.trust.forget_links()
+    core.pd.forget_servers()
 
 
 def router_seen(core, router, lifetime: int, now: float) -> None:
@@ -154,6 +157,7 @@ def router_seen(core, router, lifetime: int, now: float) -> None:
     if lifetime == 0:
         return  # not a default router: no sign of a new attachment
     core.trust.forget_links()
+    core.pd.forget_servers()
     core.pd.rebind_all(now, delay=core.config.move_rebind_delay)
 
 

@@ -128,7 +128,8 @@ class PdClient(PdReceiver):
         self.sol_max_rt = self.timers.sol_max_rt
         #: Types the network is known to offer (SUPPORTED_TYPES, grants, RA bits).
         self.network_types: set[MobilityType] = set()
-        #: server DUID octets → (address, supported types or None)
+        #: server DUID octets → (address, supported types or None) of the
+        #: servers heard on the current link (:meth:`forget_servers`)
         self.servers: dict[bytes, tuple[IPv6Address, tuple | None]] = {}
         #: datagrams dropped (total), and per named reason with the parts of
         #: messages ignored or salvaged (host/core/droplog.py)
@@ -253,6 +254,14 @@ class PdClient(PdReceiver):
             elif ia.state in (IaState.SOLICITING, IaState.REQUESTING):
                 self._end_exchange(ia)
                 self._start_solicit(ia, now, "link change or restart")
+
+    def forget_servers(self) -> None:
+        """The host left the link (a move, :mod:`host.core.moves`): the
+        servers heard there are no longer the ones it talks to, and
+        ``odm host status`` shows only those heard on the current link. Each
+        IA_PD keeps its own server (DUID, address) until a Reply of the new
+        link replaces it; nothing else reads this table."""
+        self.servers.clear()
 
     def note_network_types(self, types) -> None:
         """Tell the client types the network is known to offer (e.g. from RA PIO

@@ -18,7 +18,10 @@ def errors(core) -> dict[str, int]:
 
 
 def status(core, now: float) -> dict:
-    """Everything ``odm host status`` shows of ``core`` at ``now``."""
+    """Everything ``odm host status`` shows of ``core`` at ``now``. The
+    servers are those heard on the current link: a move forgets the previous
+    link's (:meth:`host.core.pd_client.PdClient.forget_servers`), as it
+    forgets its routers."""
     ra = core.ra.snapshot(now)
     return {
         "addresses": core.addrs.snapshot(now),

@@ -115,7 +115,6 @@ class HostAgent(DurableState):
         return self.loop.time()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        cfg = self.config
         self.loop = asyncio.get_running_loop()
         self._stop = stop or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -126,6 +125,20 @@ class HostAgent(DurableState):
         # one agent per interface, API socket and state file: locked before
         # anything is touched (odm/instance_lock.py)
         self._lock = self._instance_lock().acquire()
+        try:
+            await self._serve()
+        finally:
+            # also a start that failed after the lock was taken (no such
+            # interface, API socket in use, a refused state file): what was
+            # opened is closed and the lock files go (odm/instance_lock.py)
+            try:
+                self._close()
+            finally:
+                self._lock.release()
+
+    async def _serve(self) -> None:
+        """Open everything, serve until stopped, release the prefixes."""
+        cfg = self.config
         self.nl = nl = Netlink(cfg.iface)
         trusted = bool(cfg.trusted_routers)
         if cfg.manage_sysctls:
@@ -181,14 +194,11 @@ class HostAgent(DurableState):
             self._adopt_handle = self.loop.call_later(cfg.socket_poll_interval, self._watch_adopted)
         notify("READY=1", f"STATUS=serving on {cfg.iface}, API {cfg.api_socket}",
                f"MAINPID={os.getpid()}")
-        try:
-            await self._stop.wait()
-            notify("STOPPING=1")
-            self.core.release_all(self.now())
-            self._kick()
-            await self._drain_releases(timeout=max(0.2, min(2.0, cfg.timers.rel_timeout * 2)))
-        finally:
-            self._close()
+        await self._stop.wait()
+        notify("STOPPING=1")
+        self.core.release_all(self.now())
+        self._kick()
+        await self._drain_releases(timeout=max(0.2, min(2.0, cfg.timers.rel_timeout * 2)))
 
     def _instance_lock(self) -> InstanceLock:
         cfg = self.config
@@ -223,15 +233,13 @@ class HostAgent(DurableState):
             if self.nl.monitor is not None:
                 self.loop.remove_reader(self.nl.monitor.fileno())
             # the addresses this agent formed go with it
-            for a in list(self.core.addrs.by_prefix.values()):
+            for a in list(self.core.addrs.by_prefix.values()) if self.core else ():
                 self.nl.apply(AddressRemoved(a.address, a.prefix_length, a.mobility_type,
                                              "agent-stop"))
             restored = self.nl.restore_sysctls()
             if restored:
                 log.info("sysctls on %s restored: %s", self.config.iface, restored)
             self.nl.close()
-        if self._lock is not None:
-            self._lock.release()
 
     # -------------------------------------------------------------- inputs --
     def _on_dhcp(self) -> None:

@@ -201,7 +201,11 @@ class RouterAgent(DataPlaneWiring, ControlWiring):
         finally:
             gc.set_threshold(*thresholds)
             gc.enable()
-            await self._close()
+            try:
+                await self._close()
+            finally:  # the lock files go even when closing something failed
+                if getattr(self, "_lock", None) is not None:
+                    self._lock.release()
 
     def _open(self) -> None:
         cfg = self.config

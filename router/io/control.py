@@ -59,6 +59,8 @@ class ControlServer:
         self.handler = handler
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.StreamWriter] = set()
+        #: the socket file at ``path`` is ours (only then does close() remove it)
+        self._bound = False
 
     async def start(self) -> None:
         if stat.S_ISSOCK(_lmode(self.path)):
@@ -79,6 +81,7 @@ class ControlServer:
         except BaseException:
             s.close()
             raise
+        self._bound = True
         self._server = await asyncio.start_unix_server(self._serve, sock=s, limit=MAX_LINE)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -130,8 +133,10 @@ class ControlServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
             self._server = None
-        with contextlib.suppress(OSError):
-            self.path.unlink()
+        if self._bound:
+            self._bound = False
+            with contextlib.suppress(OSError):
+                self.path.unlink()
 
 
 def _encode(ans: dict) -> bytes:
