@@ -193,13 +193,22 @@ def test_vxlan_builds_one_device_per_peer_and_routes_via_the_peers_derived_addre
     assert "odmvx0" not in ipr.links
 
 
-def test_routed_forwards_to_the_core_address_and_adds_no_upstream_rule():
+def test_routed_forwards_to_the_core_address_and_sends_upstream_by_the_main_table():
+    """No tunnel either way; the serving router's source rule for the moved
+    prefix looks in the main table (upstream leaves natively), which lets it
+    past the access link's source address validation."""
     ipr = FakeNetlink()
     b, p = _backend("routed", ipr)
     prefix = IPv6Network("2001:db8:1000:100::/56")
     b.forward(prefix, p)
     assert ipr.routes[(str(prefix), 254)]["gateway"] == "2001:db8:0:c0::2"
-    assert b.uplink(prefix, p) is False and ipr.rules == []
+    assert b.uplink(prefix, p) is True
+    assert ipr.rules == [{"family": 10, "src": "2001:db8:1000:100::", "src_len": 56,
+                          "table": 254, "priority": common.RULE_PRIORITY}]
+    b.remove_uplink(prefix, p)
+    assert ipr.calls[-1] == ("rule", "del", {"family": 10, "src": "2001:db8:1000:100::",
+                                             "src_len": 56, "table": 254,
+                                             "priority": common.RULE_PRIORITY})
 
 
 def test_ip6ip6_tunnel_carries_no_encapsulation_limit_option():

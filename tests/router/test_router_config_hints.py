@@ -8,10 +8,10 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from conftest import BASE_TOML
 
 from router.config import ConfigError
 from router.config.parse import parse_config
+from tests.router.conftest import BASE_TOML
 
 
 def _error(old: str, new: str) -> ConfigError:

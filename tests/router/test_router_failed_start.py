@@ -9,12 +9,12 @@ import asyncio
 import socket
 
 import pytest
-from conftest import BASE_TOML, make_config
 
 import odm.instance_lock as il
 from odm.safefile import UnsafePath
 from router.io.agent import RouterAgent
 from router.io.control import ControlServer
+from tests.router.conftest import BASE_TOML, make_config
 
 
 def _start_then_close(path, exc_type, match):
