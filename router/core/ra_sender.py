@@ -137,6 +137,7 @@ class RaSender:
         self._final_due: float | None = None
         self._last_bad: dict[str, float] = {}
         self._previous: RaSender | None = None
+        self._ceasing = False
 
     # ------------------------------------------------------------ prefixes
     def _from_config(self, p: RaPrefix, now: float) -> AdvertisedPrefix:
@@ -240,9 +241,13 @@ class RaSender:
         for net in stale:
             if net not in self.prefixes:
                 self.add_stale_prefix(net, now)
+        was_advertising = (old is not None and old.enabled and old._started
+                           and not old._stopping)
         if not self.enabled:
+            if was_advertising:
+                self._cease(now)
             return
-        if old is not None and old.enabled and old._started and not old._stopping:
+        if was_advertising:
             self._continue(old, now)
             return
         self._initial_left = self.timers.max_initial_rtr_advertisements
@@ -279,6 +284,15 @@ class RaSender:
                 self.prefixes[net] = replace(
                     ap, stale_until=now + self.cfg.stale_prefix_time)
 
+    def _cease(self, now: float) -> None:
+        """RFC 4861 §6.2.5: an interface that ceases to be an advertising
+        interface (AdvSendAdvertisements set to FALSE by a reload) sends
+        MAX_FINAL_RTR_ADVERTISEMENTS RAs with router lifetime 0, so hosts
+        stop using it as a default router at once; the agent goes on."""
+        self._ceasing = True
+        self._final_left = self.timers.max_final_rtr_advertisements
+        self._final_due = self._allowed(now)
+
     def _continue(self, old: RaSender, now: float) -> None:
         """Pacing after a reload. RFC 4861 §6.2.4: the initial fast RAs are
         for an interface that *becomes* an advertising interface; when the
@@ -307,6 +321,8 @@ class RaSender:
         self._stopping = True
         self._next_unsolicited = None
         self._rs_due = None
+        if self._ceasing:  # final RAs under way already: they end it
+            return
         if not (self.enabled and self._started):
             self._finish()
             return
@@ -394,7 +410,7 @@ class RaSender:
 
     def handle_timer(self, now: float) -> None:
         """Send whatever RA is due at ``now``."""
-        if self._stopping:
+        if self._stopping or self._ceasing:
             if self._final_due is not None and now >= self._final_due:
                 self._emit(now, final=True)
                 self.stats["ra-final-sent"] += 1
@@ -403,7 +419,9 @@ class RaSender:
                     self._final_due = self._allowed(now)
                 else:
                     self._final_due = None
-                    self._finish()
+                    self._ceasing = False
+                    if self._stopping:
+                        self._finish()
             return
         self._expire_stale(now)
         fire = False
@@ -431,7 +449,7 @@ class RaSender:
 
     def get_timer(self) -> float | None:
         """Monotonic time of the next RA, or None."""
-        if self._stopping:
+        if self._stopping or self._ceasing:
             return self._final_due
         ts = [t for t in (self._next_unsolicited, self._rs_due) if t is not None]
         stale = [ap.stale_until for ap in self.prefixes.values() if ap.stale_until is not None]

@@ -438,3 +438,32 @@ def test_reload_does_not_restart_a_decrementing_countdown():
     reload(r, make(prefix_extra=extra, seed=8))
     (a,) = r.s.advertised(r.t)
     assert (a["valid"], a["preferred"]) == (700, 200)
+
+
+def test_reload_that_stops_advertising_sends_the_final_ras_and_serves_on():
+    r = Run(make())
+    r.until(2000)
+    n = len(r.sent)
+    reload(r, make(send=False))  # RFC 4861 §6.2.5: ceases to be an advertising interface
+    r.until(r.t + 3600)
+    final = r.sent[n:]
+    assert [ra.router_lifetime for _, ra in final] == [0, 0, 0]
+    assert all(g >= 3 - 1e-9 for g in gaps([t for t, _ in final]))
+    assert r.s.next_event() is None and not r.s.finished  # the agent goes on
+    r.rs()
+    r.until(r.t + 10)
+    assert len(r.sent) == n + 3  # and answers no RS
+    r.s.shutdown(r.t)
+    assert r.s.finished and isinstance(r.s.next_event(), RaShutdownComplete)
+
+
+def test_shutdown_while_ceasing_ends_after_the_final_ras():
+    r = Run(make())
+    r.until(2000)
+    n = len(r.sent)
+    reload(r, make(send=False))
+    r.s.shutdown(r.t)
+    assert not r.s.finished
+    r.until(r.t + 20)
+    assert [ra.router_lifetime for _, ra in r.sent[n:]] == [0, 0, 0]
+    assert r.s.finished and isinstance(r.s.next_event(), RaShutdownComplete)
