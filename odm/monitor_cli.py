@@ -9,7 +9,9 @@ lifetimes; an RA that fails RFC 4861 §6.1.2 (hop limit not 255, source not
 link-local ...) or a PIO rule is shown with the violation, a malformed one
 with the codec's reason and offset. ``--json`` writes one JSON object per RA
 and line (JSON Lines) for scripts. Stops after ``--count`` RAs or
-``--timeout`` seconds (exit 0 if any RA was heard, 3 if none), or at Ctrl-C.
+``--timeout`` seconds (exit 0 if any RA was heard, 3 if none: then one line
+on stderr says so, as ``odm probe ra`` does; ``--json``'s stdout stays JSON
+Lines), or at Ctrl-C.
 """
 
 from __future__ import annotations
@@ -77,8 +79,9 @@ def ra_cmd(iface: str, netns: str | None, as_json: bool, pen: int, count: int | 
     from odm_wire.errors import WireFormatError
 
     info = _setup(iface, netns)
-    seen = 0
-    end = time.monotonic() + timeout if timeout is not None else None
+    seen = malformed = 0
+    start = time.monotonic()
+    end = start + timeout if timeout is not None else None
     try:
         with Icmp6Socket(info) as sock:
             while count is None or seen < count:
@@ -92,6 +95,7 @@ def ra_cmd(iface: str, netns: str | None, as_json: bool, pen: int, count: int | 
                 try:
                     ra = nd.decode_nd(raw)
                 except WireFormatError as exc:
+                    malformed += 1
                     msg = {"router": str(src), "malformed": exc.reason, "offset": exc.offset}
                     click.echo(json.dumps(msg) if as_json else
                                f"malformed RA from {src}: {exc.reason} at octet {exc.offset}")
@@ -108,4 +112,9 @@ def ra_cmd(iface: str, netns: str | None, as_json: bool, pen: int, count: int | 
         _fail(str(exc))
     except KeyboardInterrupt:
         pass
+    if not seen:
+        waited = timeout if end is not None and time.monotonic() >= end else (
+            round(time.monotonic() - start, 1))
+        click.echo(f"odm monitor: no Router Advertisement heard on {iface} in {waited:g} s"
+                   + (f" ({malformed} malformed datagram(s))" if malformed else ""), err=True)
     sys.exit(0 if seen else NO_RA)

@@ -260,15 +260,16 @@ def status_cmd(sock, config_path, as_json, limit) -> None:
     bindings = [b for i in st["interfaces"] for b in i["bindings"]]
     total = sum(i.get("binding-count", len(i["bindings"])) for i in st["interfaces"])
     t = Table(title=f"bindings ({total})")
+    # anchor and served-by as `odm router lease list` shows them, this router's
+    # id written out: after a move the anchor's row says who serves it now
     for col in ("interface", "prefix", "type", "DUID", "IAID", "via", "state", "preferred",
-                "valid", "anchor"):
+                "valid", "anchor", "served-by"):
         t.add_column(col)
     shown = bindings
     for b in shown:
         t.add_row(b["interface"], b["prefix"], b["mobility-type"], b["duid"], f"0x{b['iaid']:08x}",
                   b["client-ll"] or "-", b["state"], _life(b["preferred-left"]),
-                  _life(b["valid-left"]),
-                  b["anchor"] if b["anchor"] != st["router-id"] else "")
+                  _life(b["valid-left"]), b["anchor"], b["served-by"])
     _print(con, t)
     if len(shown) < total:
         con.print(f"… {total - len(shown)} more (--limit N or --json for more)")

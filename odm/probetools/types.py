@@ -39,12 +39,16 @@ class TypesResult:
 
     @property
     def exit_code(self) -> int:
-        from odm.probetools import EXIT_NO_ANSWER, EXIT_OK, EXIT_REFUSED
+        """As ``odm probe pd``'s: 0 a type was granted; 3 no DHCPv6 server
+        answered any exchange (whether or not a router sent RAs: the types
+        a network can grant are the server's to say); 4 only malformed
+        answers; 1 the server(s) answered and granted no type."""
+        from odm.probetools import EXIT_MALFORMED, EXIT_NO_ANSWER, EXIT_OK, EXIT_REFUSED
         if any(r.result == "granted" for r in self.rows):
             return EXIT_OK
-        if all(r.result in ("no-answer", "malformed") for r in self.rows) and not (
-                self.ra and self.ra.rows):
-            return EXIT_NO_ANSWER
+        if all(r.result in ("no-answer", "malformed") for r in self.rows):
+            return (EXIT_MALFORMED if any(r.result == "malformed" for r in self.rows)
+                    else EXIT_NO_ANSWER)
         return EXIT_REFUSED
 
 

@@ -92,6 +92,11 @@ def _parse_timers(t: RouterTable) -> TimerProfile:
     return prof
 
 
+#: why a SID, or the core's tunnel end, must be a routable unicast address
+_SID = "not an SRv6 SID (RFC 8986 §3.1: a SID is an address its locator routes)"
+_CORE = "not a tunnel end or next hop on the core network"
+
+
 def _parse_mobility(t: RouterTable) -> MobilityConfig:
     from router.dataplane import AUTO, NAMES
 
@@ -99,16 +104,16 @@ def _parse_mobility(t: RouterTable) -> MobilityConfig:
     if dataplane not in (AUTO, *NAMES):
         raise ConfigError(t.key("dataplane"), f"unknown data plane {dataplane!r} (one of "
                           f"{', '.join((AUTO, *NAMES))})")
-    sid = t.address("sid") if t.has("sid") else None
+    sid = t.unicast_address("sid", _SID) if t.has("sid") else None
     if dataplane == "srv6" and sid is None:
         raise ConfigError(t.key("sid"), "required by dataplane = \"srv6\" (this router's "
                           "End.DT6 SID)")
     core = t.str_("core_interface", required=True)
-    core_address = t.address("core_address") if t.has("core_address") else None
+    core_address = t.unicast_address("core_address", _CORE) if t.has("core_address") else None
     peers = []
     for p in t.tables("peer"):
         pid = p.str_("id", required=True)
-        psid = p.address("sid") if p.has("sid") else None
+        psid = p.unicast_address("sid", _SID) if p.has("sid") else None
         if psid is None:
             if dataplane == "srv6":
                 raise ConfigError(p.key("sid"), "required by dataplane = \"srv6\"")
@@ -116,10 +121,11 @@ def _parse_mobility(t: RouterTable) -> MobilityConfig:
                 raise ConfigError(p.key("sid_prefix"), "set without the peer's sid")
             sp = None
         else:
-            sp = p.network("sid_prefix") if p.has("sid_prefix") else IPv6Network(f"{psid}/128")
+            sp = (p.unicast_prefix("sid_prefix", _SID) if p.has("sid_prefix")
+                  else IPv6Network(f"{psid}/128"))
             if psid not in sp:
                 raise ConfigError(p.key("sid_prefix"), f"{sp} does not hold the peer's sid {psid}")
-        peers.append(MobilityPeer(pid, psid, sp, p.address("core_address")))
+        peers.append(MobilityPeer(pid, psid, sp, p.unicast_address("core_address", _CORE)))
         p.done()
     ids = [p.router_id for p in peers]
     for i, n in enumerate(ids):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from ipaddress import IPv6Network
+from ipaddress import IPv6Address, IPv6Network
 
 from odm.tomltable import Table
 from odm_wire.constants import INFINITY, MobilityType
@@ -75,6 +75,29 @@ class RouterTable(Table):
                               f"must be seconds 0..4294967295 or \"infinity\", not {v!r}")
         return v
 
+    def unicast_prefix(self, name: str, why: str) -> IPv6Network:
+        """The prefix ``name``, refused with the key named when it is not a
+        unicast prefix a router can route or advertise: one holding the
+        unspecified address ``::`` (``::/64``, ``::/0``) or the loopback
+        ``::1``, or inside the multicast (``ff00::/8``) or link-local
+        (``fe80::/10``) space (RFC 4291 §2.4, §2.5.2, §2.5.3, §2.5.6, §2.7).
+        ``why``: what such a prefix would be wrong for, with its RFC."""
+        net = self.network(name)
+        what = not_unicast(net)
+        if what:
+            raise ConfigError(self.key(name), f"{net} {what}: {why}")
+        return net
+
+    def unicast_address(self, name: str, why: str) -> IPv6Address:
+        """The address ``name``, refused when it is multicast or the
+        unspecified address (RFC 4291 §2.5.2, §2.7), as
+        :meth:`~odm.tomltable.Table.addresses` with ``unicast`` does; the
+        loopback (a one-machine test bed) and a link-local one are taken."""
+        a = self.address(name)
+        if a.is_multicast or a.is_unspecified:
+            raise ConfigError(self.key(name), f"{a} is not a unicast address: {why}")
+        return a
+
     def mobility_type(self, name: str) -> MobilityType | None:
         v = self.get(name)
         if v is None:
@@ -84,6 +107,25 @@ class RouterTable(Table):
         except ValueError:
             raise ConfigError(self.key(name), f"unknown mobility type {v!r} (fixed, "
                               "session-lasting, non-persistent, graceful-replacement)") from None
+
+
+_MULTICAST = IPv6Network("ff00::/8")
+_LINK_LOCAL = IPv6Network("fe80::/10")
+_LOOPBACK = IPv6Address("::1")
+
+
+def not_unicast(net: IPv6Network) -> str | None:
+    """Why ``net`` is not a unicast prefix (or address, as a /128) of global
+    use, in words, or None (see :meth:`RouterTable.unicast_prefix`)."""
+    if net.network_address.is_unspecified:
+        return "holds the unspecified address ::"
+    if _LOOPBACK in net:
+        return "holds the loopback address ::1"
+    if net.overlaps(_MULTICAST):
+        return "is multicast (ff00::/8)"
+    if net.overlaps(_LINK_LOCAL):
+        return "is link-local (fe80::/10)"
+    return None
 
 
 def ceil_int(x: float, lo: int = 1) -> int:
@@ -131,10 +173,8 @@ def _parse_ra(t: RouterTable, prof: TimerProfile, name: str,
                           f"({max_iv:g}) (RFC 4861 §6.2.1)")
     prefixes = []
     for p in t.tables("prefix", PREFIX_ALIASES):
-        net = p.network("prefix")
-        if net.is_link_local:
-            raise ConfigError(p.key("prefix"), "the link-local prefix is never advertised "
-                              "(RFC 4861 §4.6.2)")
+        net = p.unicast_prefix("prefix", "not an on-link prefix to advertise (RFC 4861 "
+                               "§4.6.2, RFC 4862 §5.5.3)")
         valid = p.lifetime("adv_valid_lifetime", ceil_int(2592000 * s))
         pref = p.lifetime("adv_preferred_lifetime", ceil_int(604800 * s))
         if pref > valid:
@@ -228,7 +268,8 @@ def _check_timers(t: RouterTable, pref: int, valid: int, t1: int | None, t2: int
 def _parse_pool(t: RouterTable, prof: TimerProfile) -> PdPool:
     s = prof.scale
     name = t.str_("name", required=True)
-    net = t.network("prefix")
+    net = t.unicast_prefix("prefix", "not a prefix to delegate (RFC 8415 §6.3: delegated "
+                           "prefixes are routed to the requesting router)")
     dl = t.int_("delegated_length", None, lo=1, hi=128)
     if dl is None:
         raise ConfigError(t.key("delegated_length"), "is required")
@@ -257,7 +298,8 @@ def _parse_reservation(t: RouterTable) -> Reservation:
     except ValueError as exc:
         raise ConfigError(t.key("duid"), str(exc)) from None
     r = Reservation(
-        duid=duid, prefix=t.network("prefix"),
+        duid=duid, prefix=t.unicast_prefix("prefix", "not a prefix to delegate (RFC 8415 "
+                                           "§6.3)"),
         iaid=t.int_("iaid", None, lo=0, hi=0xFFFFFFFF),
         mobility_type=t.mobility_type("mobility_type") or MobilityType.FIXED,
         preferred_lifetime=t.lifetime("preferred_lifetime", None),

@@ -33,7 +33,7 @@ import logging
 import random
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv6Address, IPv6Network
 
 from odm_sansio import Outgoing
@@ -136,6 +136,8 @@ class RaSender:
         self._final_left = 0
         self._final_due: float | None = None
         self._last_bad: dict[str, float] = {}
+        self._previous: RaSender | None = None
+        self._ceasing = False
 
     # ------------------------------------------------------------ prefixes
     def _from_config(self, p: RaPrefix, now: float) -> AdvertisedPrefix:
@@ -225,24 +227,91 @@ class RaSender:
     def start(self, now: float, stale: Iterable[IPv6Network] = ()) -> None:
         """Become an advertising interface at ``now``: the configured prefixes,
         plus ``stale`` ones (advertised before a restart, not configured any
-        more) withdrawn; the first RA is due at once."""
+        more) withdrawn; the first RA is due at once, and the next
+        MAX_INITIAL_RTR_ADVERTISEMENTS-1 come at the initial fast cadence
+        (RFC 4861 §6.2.4). After :meth:`take_over` (a reload) see there."""
         if self._started:
             return
         self._started = True
+        old, self._previous = self._previous, None
         for p in self.cfg.prefixes:
             self.prefixes[p.prefix] = self._from_config(p, now)
+        if old is not None:
+            self._keep_prefixes(old, now)
         for net in stale:
             if net not in self.prefixes:
                 self.add_stale_prefix(net, now)
+        was_advertising = (old is not None and old.enabled and old._started
+                           and not old._stopping)
         if not self.enabled:
+            if was_advertising:
+                self._cease(now)
+            return
+        if was_advertising:
+            self._continue(old, now)
             return
         self._initial_left = self.timers.max_initial_rtr_advertisements
         self._next_unsolicited = now
 
     def take_over(self, old: RaSender) -> None:
-        """Counters and RA pacing of the sender this one replaces (a reload)."""
+        """Continue the sender this one replaces (a reload; call before
+        :meth:`start`): its counters, the time of its last multicast RA (no
+        two closer than MIN_DELAY_BETWEEN_RAS, RFC 4861 §6.2.6), the
+        withdrawn prefixes it still announces, the countdown of a
+        DecrementLifetimes prefix whose configuration is unchanged, and —
+        at :meth:`start` — its pacing (:meth:`_continue`)."""
         self.stats.update(old.stats)
         self._last_mcast = old._last_mcast
+        self._previous = old
+
+    def _keep_prefixes(self, old: RaSender, now: float) -> None:
+        """Prefixes of ``old`` carried into this sender at a reload: a
+        configured one whose PIO configuration is unchanged keeps its
+        deadlines (a DecrementLifetimes countdown does not restart); one no
+        longer configured is withdrawn (0 lifetimes for
+        ``stale_prefix_time``, RFC 4861 §6.2.4's MAY), or stays withdrawn
+        until its own stale time."""
+        old._expire_stale(now)
+        was = {p.prefix: p for p in old.cfg.prefixes}
+        now_cfg = {p.prefix: p for p in self.cfg.prefixes}
+        for net, ap in old.prefixes.items():
+            if net in self.prefixes:
+                if ap.stale_until is None and was.get(net) == now_cfg.get(net):
+                    self.prefixes[net] = replace(ap)
+            elif ap.stale_until is not None:
+                self.prefixes[net] = replace(ap)
+            else:
+                self.prefixes[net] = replace(
+                    ap, stale_until=now + self.cfg.stale_prefix_time)
+
+    def _cease(self, now: float) -> None:
+        """RFC 4861 §6.2.5: an interface that ceases to be an advertising
+        interface (AdvSendAdvertisements set to FALSE by a reload) sends
+        MAX_FINAL_RTR_ADVERTISEMENTS RAs with router lifetime 0, so hosts
+        stop using it as a default router at once; the agent goes on."""
+        self._ceasing = True
+        self._final_left = self.timers.max_final_rtr_advertisements
+        self._final_due = self._allowed(now)
+
+    def _continue(self, old: RaSender, now: float) -> None:
+        """Pacing after a reload. RFC 4861 §6.2.4: the initial fast RAs are
+        for an interface that *becomes* an advertising interface; when the
+        information a router advertises changes it MAY send some too. So:
+        if the RA this sender would send now is the one ``old`` would have
+        sent, the reload changes nothing on the wire — ``old``'s schedule
+        goes on (its next unsolicited RA, capped at the new
+        MaxRtrAdvInterval; any RS answer still due; what is left of an
+        initial burst). If the content changed, the fast RAs begin, no
+        sooner than MIN_DELAY_BETWEEN_RAS after the last one (§6.2.6)."""
+        self._rs_due = old._rs_due
+        if [encode_nd(ra) for ra in old.build(now)] == [encode_nd(ra) for ra in self.build(now)]:
+            self._initial_left = old._initial_left
+            nxt = old._next_unsolicited
+            cap = now + self.cfg.max_rtr_adv_interval
+            self._next_unsolicited = cap if nxt is None else min(nxt, cap)
+            return
+        self._initial_left = self.timers.max_initial_rtr_advertisements
+        self._next_unsolicited = self._allowed(now)
 
     def shutdown(self, now: float) -> None:
         """Cease advertising (RFC 4861 §6.2.5): MAX_FINAL_RTR_ADVERTISEMENTS
@@ -252,6 +321,8 @@ class RaSender:
         self._stopping = True
         self._next_unsolicited = None
         self._rs_due = None
+        if self._ceasing:  # final RAs under way already: they end it
+            return
         if not (self.enabled and self._started):
             self._finish()
             return
@@ -339,7 +410,7 @@ class RaSender:
 
     def handle_timer(self, now: float) -> None:
         """Send whatever RA is due at ``now``."""
-        if self._stopping:
+        if self._stopping or self._ceasing:
             if self._final_due is not None and now >= self._final_due:
                 self._emit(now, final=True)
                 self.stats["ra-final-sent"] += 1
@@ -348,7 +419,9 @@ class RaSender:
                     self._final_due = self._allowed(now)
                 else:
                     self._final_due = None
-                    self._finish()
+                    self._ceasing = False
+                    if self._stopping:
+                        self._finish()
             return
         self._expire_stale(now)
         fire = False
@@ -376,7 +449,7 @@ class RaSender:
 
     def get_timer(self) -> float | None:
         """Monotonic time of the next RA, or None."""
-        if self._stopping:
+        if self._stopping or self._ceasing:
             return self._final_due
         ts = [t for t in (self._next_unsolicited, self._rs_due) if t is not None]
         stale = [ap.stale_until for ap in self.prefixes.values() if ap.stale_until is not None]

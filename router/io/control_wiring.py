@@ -120,8 +120,10 @@ class ControlWiring:
         """Re-read the configuration file and apply it in place (SIGHUP,
         ``config-reload``): a new core per interface under the new settings
         (pools, RAs, lifetimes, limits...), bindings read back from the store,
-        counters and RA pacing carried over, routes untouched; prefixes no
-        longer advertised go out once with lifetimes 0. A file that is not
+        counters carried over, routes untouched. RA pacing goes on where the
+        interface's RA is unchanged; where it changed, the initial fast RAs
+        (RFC 4861 §6.2.4, :meth:`RaSender._continue`), prefixes no longer
+        configured advertised with lifetimes 0. A file that is not
         valid, or that changes what only a restart can change, is refused and
         the agent runs on as before."""
         try:

@@ -274,3 +274,26 @@ def test_probe_types_table():
     net = Net((S1, server(1, set())))
     res = probe_types(net, net.clock, None, client_duid=ME, timeout=2.0)
     assert res.exit_code == EXIT_REFUSED
+
+
+def _ra_heard():
+    ra = RaNet([(nd.encode_nd(nd.RouterAdvertisement(router_lifetime=1800, options=(
+        nd.PrefixInformation(64, IPv6Address("2001:db8:a::"), 600, 300,
+                             mobility_type=MT.FIXED),))), S1, 255)])
+    return probe_ra(ra, ra.clock, mac=None, wait=0.5)
+
+
+def test_probe_types_exits_3_when_no_dhcpv6_server_answers_as_probe_pd():
+    for ra_res in (None, probe_ra(RaNet([]), RaNet([]).clock, mac=None, wait=0.5),
+                   _ra_heard()):  # an RA alone says nothing of what can be granted
+        net = Net()
+        res = probe_types(net, net.clock, ra_res, client_duid=ME, timeout=2.0)
+        assert [r.result for r in res.rows] == ["no-answer"] * 4
+        assert res.exit_code == EXIT_NO_ANSWER == run(Net(), timeout=2.0).exit_code
+
+
+def test_probe_types_exits_4_when_only_malformed_answers_came():
+    net = Net((S1, lambda m: [b"\x02\x00"]))
+    res = probe_types(net, net.clock, _ra_heard(), client_duid=ME, timeout=2.0)
+    assert {r.result for r in res.rows} == {"malformed"}
+    assert res.exit_code == EXIT_MALFORMED

@@ -341,3 +341,129 @@ def test_status_names_each_advertised_type_as_the_config_files_do():
     r = Run(make())
     (p,) = r.s.advertised(r.t)
     assert p["mobility-type"] == "session-lasting"
+
+
+# -- reload (RFC 4861 §6.2.4: the fast initial RAs are for an interface that
+# becomes an advertising one; MAY when what it advertises changes)
+
+def reload(r: Run, new: RaSender) -> None:
+    """What the agent's reload does: the new sender takes over, starts."""
+    new.take_over(r.s)
+    r.s = new
+    new.start(r.t)
+    r.until(r.t)
+
+
+def test_reload_with_unchanged_content_keeps_the_pacing():
+    r = Run(make())
+    r.until(2000)  # long past the initial burst
+    before = r.times()
+    nxt = r.s.get_timer()
+    assert nxt > r.t + 1
+    reload(r, make(seed=8))
+    assert r.times() == before  # no RA at the reload
+    assert r.s.get_timer() == nxt  # the old schedule goes on
+    r.until(r.t + 1200)
+    g = gaps(r.times()[len(before) - 1:])
+    assert g and all(198 <= x <= 600 for x in g), g
+    assert r.s.stats["ra-sent"] == len(r.sent)  # counters carried over
+
+
+def test_reload_in_the_initial_burst_goes_on_with_what_is_left_of_it():
+    r = Run(make())
+    r.until(100.5)
+    assert len(r.sent) == 1
+    reload(r, make(seed=8))
+    r.until(100 + 3600)
+    g = gaps(r.times())
+    assert all(3 <= x <= 16 for x in g[:2]) and all(198 <= x <= 600 for x in g[2:]), g
+
+
+@pytest.mark.parametrize("change", [
+    {"ra_extra": "adv_managed_flag = true"},                 # RA header
+    {"prefix_extra": "adv_preferred_lifetime = 86400"},      # PIO
+    {"ra_extra": 'rdnss = ["2001:db8::53"]'},                # an option
+])
+def test_reload_that_changes_what_is_advertised_sends_the_fast_ras(change):
+    r = Run(make())
+    r.until(2000)
+    n = len(r.sent)
+    reload(r, make(seed=8, **change))
+    r.until(r.t + 40)
+    new = r.times()[n:]
+    assert len(new) == 3 and new[0] == 2000.0, new  # at once, then the burst
+    assert all(3 <= x <= 16 for x in gaps(new)), gaps(new)
+
+
+def test_reload_only_changing_the_intervals_keeps_the_pacing_within_the_new_max():
+    r = Run(make())
+    r.until(2000)
+    n = len(r.sent)
+    reload(r, make(ra_extra="max_rtr_adv_interval = 30\nmin_rtr_adv_interval = 10\n"
+                            "adv_default_lifetime = 1800"))  # the RA itself unchanged
+    assert len(r.sent) == n and r.s.get_timer() <= 2030
+    r.until(2200)
+    assert all(10 <= x <= 30 for x in gaps(r.times()[n - 1:])[1:])
+
+
+def test_reload_withdraws_an_unconfigured_prefix_and_keeps_a_withdrawn_one():
+    c = parse_config(tomllib.loads("""
+[[interface]]
+name = "eth1"
+  [interface.ra]
+  adv_send_advertisements = true
+    [[interface.ra.prefix]]
+    prefix = "2001:db8:1::/64"
+    [[interface.ra.prefix]]
+    prefix = "2001:db8:2::/64"
+"""))
+    r = Run(RaSender(c.interfaces[0], c.timers, random.Random(1)))
+    r.until(2000)
+    reload(r, make())  # 2001:db8:2::/64 is gone from the file
+    _, ra = r.sent[-1]
+    assert r.sent[-1][0] == 2000.0
+    stale = {p.network: (p.valid_lifetime, p.preferred_lifetime) for p in ra.prefixes}
+    assert stale[str(P2)] == (0, 0) and stale[str(P1)] == (2592000, 604800)
+    reload(r, make(seed=9))  # unchanged: still withdrawn, no new burst
+    n = len(r.sent)
+    r.until(r.t + 2)
+    assert len(r.sent) == n
+    assert {a["prefix"]: a["stale"] for a in r.s.advertised(r.t)}[str(P2)]
+
+
+def test_reload_does_not_restart_a_decrementing_countdown():
+    extra = "adv_valid_lifetime = 1000\nadv_preferred_lifetime = 500\ndecrement_lifetimes = true"
+    r = Run(make(prefix_extra=extra))
+    r.until(400)
+    reload(r, make(prefix_extra=extra, seed=8))
+    (a,) = r.s.advertised(r.t)
+    assert (a["valid"], a["preferred"]) == (700, 200)
+
+
+def test_reload_that_stops_advertising_sends_the_final_ras_and_serves_on():
+    r = Run(make())
+    r.until(2000)
+    n = len(r.sent)
+    reload(r, make(send=False))  # RFC 4861 §6.2.5: ceases to be an advertising interface
+    r.until(r.t + 3600)
+    final = r.sent[n:]
+    assert [ra.router_lifetime for _, ra in final] == [0, 0, 0]
+    assert all(g >= 3 - 1e-9 for g in gaps([t for t, _ in final]))
+    assert r.s.next_event() is None and not r.s.finished  # the agent goes on
+    r.rs()
+    r.until(r.t + 10)
+    assert len(r.sent) == n + 3  # and answers no RS
+    r.s.shutdown(r.t)
+    assert r.s.finished and isinstance(r.s.next_event(), RaShutdownComplete)
+
+
+def test_shutdown_while_ceasing_ends_after_the_final_ras():
+    r = Run(make())
+    r.until(2000)
+    n = len(r.sent)
+    reload(r, make(send=False))
+    r.s.shutdown(r.t)
+    assert not r.s.finished
+    r.until(r.t + 20)
+    assert [ra.router_lifetime for _, ra in r.sent[n:]] == [0, 0, 0]
+    assert r.s.finished and isinstance(r.s.next_event(), RaShutdownComplete)
