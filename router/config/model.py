@@ -255,6 +255,10 @@ class InterfaceConfig:
     pd_allocator: str = "iterative"
     """Kea's name: ``iterative`` (consecutive prefixes) or ``random`` (a
     random free prefix; pools in a shared space are always random)"""
+    source_address_validation: bool = True
+    """forward a host's packet only from this link's prefixes (RA prefixes,
+    pools, reservations) or a prefix served here for its anchor: ingress
+    filtering, BCP 38 (:mod:`router.dataplane.savi`)"""
 
     def pools_for(self, t: MobilityType | None) -> tuple[PdPool, ...]:
         """The pools that serve type ``t``; ``None`` = the default pool for

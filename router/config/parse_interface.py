@@ -396,8 +396,9 @@ def parse_interface(t: RouterTable, prof: TimerProfile,
         default_pool = untyped[0].name if untyped else None
     elif default_pool not in seen:
         raise ConfigError(t.key("default_pool"), f"no pd_pool named {default_pool!r}")
+    savi = t.bool_("source_address_validation", True)
     t.done()
     return replace(InterfaceConfig(name=name), ra=ra, pools=pools, reservations=res,
                    offered_types=offered_t, default_pool=default_pool,
-                   pd_allocator=pd_allocator)
+                   pd_allocator=pd_allocator, source_address_validation=savi)
 

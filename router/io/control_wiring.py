@@ -156,6 +156,7 @@ class ControlWiring:
                 st.timer = st.timer_at = None
             st.core = core
         self.config = new
+        self._source_validation()  # the link's prefixes may have changed
         for st in self.ifaces.values():
             st.core.start(now, self._stale_ra_prefixes(st))
             self._kick(st)

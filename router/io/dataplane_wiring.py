@@ -98,7 +98,7 @@ class DataPlaneWiring:
 
         for ic in self.config.interfaces:
             try:
-                if getattr(ic, "source_address_validation", True):
+                if ic.source_address_validation:
                     self.nl.call(savi.install, self.nl.raw, ic.name, savi.allowed_prefixes(ic))
                 else:
                     self.nl.call(savi.remove, self.nl.raw, ic.name)

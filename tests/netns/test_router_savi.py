@@ -4,17 +4,20 @@ BCP 38 / RFC 2827 ingress filtering, the prefix-level check of SAVI, RFC 7039).
 In a lab (cn — ar1 — mh) the host sends UDP datagrams to cn from its
 NON_PERSISTENT address (a prefix of ar1's link: forwarded) and from an address
 no router gave it (the kind a host keeps using after a move, or an attacker
-forges: dropped by ar1). The router's stop takes its rules away."""
+forges: dropped by ar1). ``source_address_validation = false`` and a reload
+forward it again; the router's stop takes its rules away."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 from ipaddress import IPv6Address
 
 import pytest
 
-from lab.agents import AgentSettings, LabAgents, wait_for
+from lab.agents import ACCESS_IF, AgentSettings, LabAgents, wait_for
 from lab.config import HOST, HOST_IF
 from lab.nsutil import call_in_netns_thread
 from odm_wire.constants import MobilityType as MT
@@ -81,6 +84,21 @@ def test_the_access_router_forwards_only_sources_of_its_link(lab, tmp_path):
         assert _received(rx, 1.0) == {b"np"}
         log = agents.log_path("ar1").read_text()
         assert "source address validation on" in log, log[-2000:]
+
+        # turned off in the file and reloaded: the link forwards every source
+        cfg = agents.workdir / "ar1.toml"
+        text = cfg.read_text()
+        name_line = f'name = "{ACCESS_IF}"\n'
+        assert name_line in text
+        cfg.write_text(text.replace(name_line,
+                                    name_line + "source_address_validation = false\n", 1))
+        res = subprocess.run([sys.executable, "-m", "odm", "router", "reload", "--socket",
+                              str(agents.workdir / "ar1.sock")], capture_output=True,
+                             text=True, timeout=20, check=False)
+        assert res.returncode == 0, (res.stdout, res.stderr)
+        assert _rules(lab) == []
+        call_in_netns_thread(lab.netns(HOST), _send_from, FOREIGN, cn, b"foreign")
+        assert _received(rx, 1.0) == {b"foreign"}
     finally:
         rx.close()
         agents.stop_all()
