@@ -17,7 +17,8 @@ from dataplanes import dataplane_params
 from lab import Lab, LabConfig
 from lab.agents import AgentSettings, LabAgents, wait_for
 from odm_wire.constants import MobilityType as MT
-from router.dataplane.common import LINK_PREFIXES, RTPROT_ODM
+from router.dataplane import savi
+from router.dataplane.common import LINK_PREFIXES, RTPROT_ODM, RULE_PRIORITY
 
 pytestmark = [pytest.mark.netns]
 
@@ -49,9 +50,18 @@ def odm_links(lab: Lab, node: str) -> list[str]:
 
 
 def source_rules(lab: Lab, node: str) -> list[IPv6Network]:
+    """The moved prefixes' source rules (odm's RULE_PRIORITY; the access
+    link's source address validation rules are not these)."""
     with lab.iproute(node) as ipr:
         return [IPv6Network(f"{r.get_attr('FRA_SRC')}/{r['src_len']}")
-                for r in ipr.get_rules(family=10) if r.get_attr("FRA_SRC")]
+                for r in ipr.get_rules(family=10) if r.get_attr("FRA_SRC")
+                and r.get_attr("FRA_PRIORITY") == RULE_PRIORITY]
+
+
+def savi_rules(lab: Lab, node: str) -> list:
+    with lab.iproute(node) as ipr:
+        return [r for r in ipr.get_rules(family=10)
+                if r.get_attr("FRA_PRIORITY") in (savi.ALLOW_PRIORITY, savi.DROP_PRIORITY)]
 
 
 @pytest.mark.parametrize("dataplane", dataplane_params())
@@ -78,13 +88,14 @@ def test_session_lasting_is_forwarded_while_held_and_torn_down_on_last_close(
 
         lab.move("mh", "ar2")
         assert app.command("ping after-move", "echo", 10)["ok"]
-        # anchor ar1 forwards to ar2; ar2 routes to the host and (but for
-        # routed) sends the host's packets back to ar1 (source rule)
+        # anchor ar1 forwards to ar2; ar2 routes to the host and sends the
+        # host's packets back to ar1 (routed: out natively), by a source rule
+        # that also lets them past ar2's source address validation
         wait_for(lambda: odm_routes(lab, "ar1").get(prefix, {}).get("forwarded"), 5,
                  "the anchor's redirect")
         r2 = odm_routes(lab, "ar2")
         assert prefix in r2 and not r2[prefix]["forwarded"]
-        assert (prefix in source_rules(lab, "ar2")) == (dataplane != "routed")
+        assert prefix in source_rules(lab, "ar2")
         row = sqlite3.connect(agents.lease_db).execute(
             "SELECT anchor, served_by FROM bindings WHERE mobility_type = 2").fetchall()
         assert row == [("ar1", "ar2")]
@@ -131,6 +142,7 @@ def test_clean_shutdown_leaves_no_odm_route_rule_or_device(dataplane, lab_prefix
         for r in ("ar1", "ar2"):
             assert odm_routes(lab, r) == {}, r
             assert source_rules(lab, r) == [], r
+            assert savi_rules(lab, r) == [], r
             assert odm_links(lab, r) == [], r
     finally:
         lab.down()

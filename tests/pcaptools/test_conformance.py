@@ -166,7 +166,8 @@ def test_a_type_changed_in_the_routers_answers_fails_readably(tmp_path):
     assert not rep.ok
     step = rep.first_failure()
     assert step.what == "Solicit → Advertise"
-    path = ("Advertise/IA_PD[iaid=5433013]/IAPREFIX[P1=2001:db8:1f00::/56]/"
+    (iaid,) = [i for i, ia in s.host.pd.ias.items() if ia.mobility_type is MobilityType.FIXED]
+    path = (f"Advertise/IA_PD[iaid={iaid}]/IAPREFIX[P1=2001:db8:1f00::/56]/"
             "VENDOR_OPTS(odm)/MOBILITY_TYPE")
     assert step.difference == (path, "FIXED", "SESSION_LASTING")
     text = "\n".join(rep.lines())
