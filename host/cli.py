@@ -80,15 +80,10 @@ def check_config_cmd(config_file, as_json) -> None:
     from host.config import HostConfigError
     from host.config.parse import config_from_document
     from host.policy_file import PolicyError, load_policy
+    from odm.jsonout import config_refusal
     from odm.tomltable import read_toml
 
-    def refuse(key: str, reason: str) -> NoReturn:
-        if as_json:
-            click.echo(json.dumps({"ok": False, "key": key, "reason": reason}))
-        else:
-            click.echo(f"{config_file}: {key}: {reason}" if key else
-                       f"{config_file}: {reason}", err=True)
-        sys.exit(1)
+    refuse = config_refusal(config_file, as_json)
 
     try:
         cfg = config_from_document(read_toml(config_file))

@@ -7,11 +7,12 @@ prefix). Text output names types as RFC 8653 does (``SESSION_LASTING``)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from odm_wire.constants import MobilityType
 
-__all__ = ["dumps", "kebab", "type_json"]
+__all__ = ["config_refusal", "dumps", "kebab", "type_json"]
 
 
 def kebab(obj: Any) -> Any:
@@ -45,3 +46,21 @@ def type_json(t: Any) -> str | int | None:
 def dumps(obj: Any, indent: int | None = 2) -> str:
     """``json.dumps`` of :func:`kebab` of ``obj``."""
     return json.dumps(kebab(obj), indent=indent, default=str)
+
+
+def config_refusal(config_file: str, as_json: bool) -> Callable[[str, str], NoReturn]:
+    """How ``odm router|host check-config`` refuse a file: ``FILE: key:
+    reason`` on stderr (without a key when there is none), or
+    ``{"ok": false, "key", "reason"}`` with ``--json``; exit 1."""
+    import sys
+
+    import click
+
+    def refuse(key: str, reason: str) -> NoReturn:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "key": key, "reason": reason}))
+        else:
+            click.echo(f"{config_file}: {key}: {reason}" if key else
+                       f"{config_file}: {reason}", err=True)
+        sys.exit(1)
+    return refuse

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import NoReturn
 
 import click
 
@@ -91,15 +90,10 @@ def check_config_cmd(config_file, as_json) -> None:
     """Validate CONFIG_FILE; on error name the offending key and exit 1. A
     setting that is valid but does not do what it says is shown as a warning
     naming its key (exit 0), as the router logs it at start."""
+    from odm.jsonout import config_refusal
     from router.config import ConfigError, load_config
 
-    def refuse(key: str, reason: str) -> NoReturn:
-        if as_json:
-            click.echo(json.dumps({"ok": False, "key": key, "reason": reason}))
-        else:
-            click.echo(f"{config_file}: {key}: {reason}" if key else
-                       f"{config_file}: {reason}", err=True)
-        sys.exit(1)
+    refuse = config_refusal(config_file, as_json)
 
     try:
         cfg = load_config(config_file)

@@ -247,7 +247,7 @@ class RaSender:
             if was_advertising:
                 self._cease(now)
             return
-        if was_advertising:
+        if was_advertising and old is not None:
             self._continue(old, now)
             return
         self._initial_left = self.timers.max_initial_rtr_advertisements
