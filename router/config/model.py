@@ -257,8 +257,11 @@ class InterfaceConfig:
     random free prefix; pools in a shared space are always random)"""
     source_address_validation: bool = True
     """forward a host's packet only from this link's prefixes (RA prefixes,
-    pools, reservations) or a prefix served here for its anchor: ingress
-    filtering, BCP 38 (:mod:`router.dataplane.savi`)"""
+    pools, reservations, :attr:`source_prefixes`) or a prefix served here for
+    its anchor: ingress filtering, BCP 38 (:mod:`router.dataplane.savi`)"""
+    source_prefixes: tuple[IPv6Network, ...] = ()
+    """further source prefixes this link forwards: networks behind a router
+    on it that this router does not delegate (a relay's downstream links)"""
 
     def pools_for(self, t: MobilityType | None) -> tuple[PdPool, ...]:
         """The pools that serve type ``t``; ``None`` = the default pool for

@@ -16,7 +16,7 @@ import math
 from dataclasses import replace
 from ipaddress import IPv6Address, IPv6Network
 
-from odm.tomltable import Table
+from odm.tomltable import Table, ipv6_prefix
 from odm_wire.constants import INFINITY, MobilityType
 from router.config.model import (
     ConfigError,
@@ -87,6 +87,24 @@ class RouterTable(Table):
         if what:
             raise ConfigError(self.key(name), f"{net} {what}: {why}")
         return net
+
+    def unicast_prefixes(self, name: str, why: str) -> tuple[IPv6Network, ...]:
+        """A list of prefixes, each refused as :meth:`unicast_prefix` refuses
+        one; an error names the bad one's index."""
+        v = self.get(name, []) or []
+        if not isinstance(v, list):
+            raise ConfigError(self.key(name), f"must be a list of IPv6 prefixes, not {v!r}")
+        out = []
+        for i, s in enumerate(v):
+            try:
+                net = ipv6_prefix(s)
+            except ValueError as exc:
+                raise ConfigError(f"{self.key(name)}[{i}]", str(exc)) from None
+            what = not_unicast(net)
+            if what:
+                raise ConfigError(f"{self.key(name)}[{i}]", f"{net} {what}: {why}")
+            out.append(net)
+        return tuple(out)
 
     def unicast_address(self, name: str, why: str) -> IPv6Address:
         """The address ``name``, refused when it is multicast or the
@@ -397,8 +415,11 @@ def parse_interface(t: RouterTable, prof: TimerProfile,
     elif default_pool not in seen:
         raise ConfigError(t.key("default_pool"), f"no pd_pool named {default_pool!r}")
     savi = t.bool_("source_address_validation", True)
+    sources = t.unicast_prefixes("source_prefixes", "not a source prefix a host can "
+                                 "send from (RFC 4291 §2.5)")
     t.done()
     return replace(InterfaceConfig(name=name), ra=ra, pools=pools, reservations=res,
                    offered_types=offered_t, default_pool=default_pool,
-                   pd_allocator=pd_allocator, source_address_validation=savi)
+                   pd_allocator=pd_allocator, source_address_validation=savi,
+                   source_prefixes=sources)
 

@@ -47,10 +47,11 @@ _EEXIST, _ENOENT = 17, 2
 
 def allowed_prefixes(ic) -> list[IPv6Network]:
     """The source prefixes of the hosts of interface config ``ic``: its RA
-    prefixes, its pools' prefixes and its reserved prefixes (which may lie
-    outside every pool, as Kea's), each once, in config order."""
+    prefixes, its pools' prefixes, its reserved prefixes (which may lie
+    outside every pool, as Kea's) and its ``source_prefixes`` (networks
+    behind a router on the link), each once, in config order."""
     out = dict.fromkeys([*(p.prefix for p in ic.ra.prefixes), *(p.prefix for p in ic.pools),
-                         *(r.prefix for r in ic.reservations)])
+                         *(r.prefix for r in ic.reservations), *ic.source_prefixes])
     return list(out)
 
 
