@@ -300,15 +300,24 @@ class SqliteLeaseStore(LeaseStore):
             return str(v)
 
     def _private(self) -> None:
-        """The store and its side files mode 0600 (without following a symlink)."""
+        """The store and its side files mode 0600 (without following a symlink).
+
+        Through ``O_PATH`` descriptors: closing any other descriptor of a file
+        drops every POSIX lock this process holds on it (fcntl(2)), SQLite's
+        included — the next process to close the database then took itself
+        for its last user, checkpointed and deleted the ``-wal`` and ``-shm``
+        a running router still wrote to, and the routers sharing the file
+        went on apart (https://sqlite.org/howtocorrupt.html §2.2). The
+        kernel releases no lock when an ``O_PATH`` descriptor closes."""
         for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
             try:
-                fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                fd = os.open(p, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
             except FileNotFoundError:
                 continue
             try:
-                if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
-                    os.fchmod(fd, 0o600)
+                st = os.fstat(fd)
+                if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077:
+                    os.chmod(f"/proc/self/fd/{fd}", 0o600)
             finally:
                 os.close(fd)
 

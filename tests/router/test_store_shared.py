@@ -11,6 +11,7 @@ import re
 import threading
 import tomllib
 from ipaddress import IPv6Network
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -181,6 +182,42 @@ def test_routers_opening_a_new_shared_file_at_once_all_open_it(tmp_path):
         for p in procs:
             p.join(10)
         assert got == ["ok"] * 3, f"round {i}: {got}"
+
+
+def _read_and_close(path: str) -> None:
+    import sqlite3
+    db = sqlite3.connect(path)
+    db.execute("SELECT count(*) FROM meta").fetchall()
+    db.close()
+
+
+def test_another_process_closing_the_file_leaves_a_running_routers_wal(tmp_path):
+    """A router's open store keeps SQLite's locks: another process that
+    opens, reads and closes the shared file (a router stopping, an operator's
+    sqlite3) must not take itself for the last user and delete the ``-wal``
+    and ``-shm`` the router still writes to — the routers then went on apart,
+    a Reply's binding in a deleted file. The store's own mode check (and a
+    second store in the same process) used to close descriptors of the file,
+    which drops every POSIX lock of the process (fcntl(2))."""
+    from router.store import SqliteLeaseStore
+
+    path = tmp_path / "leases.sqlite3"
+    first = SqliteLeaseStore(path, synchronous="normal")
+    second = SqliteLeaseStore(path, synchronous="normal")  # another router, this process
+    try:
+        first.set_meta("probe", "1")
+        # a fresh process (spawn: a forked one shares SQLite's lock state)
+        ctx = multiprocessing.get_context("spawn")
+        p = ctx.Process(target=_read_and_close, args=(str(path),))
+        p.start()
+        p.join(30)
+        assert p.exitcode == 0
+        assert Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+        second.set_meta("probe", "2")
+        assert first.get_meta("probe") == "2"  # still one database
+    finally:
+        first.close()
+        second.close()
 
 
 def test_sqlite_file_of_a_newer_schema_is_refused(tmp_path):
