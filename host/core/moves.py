@@ -16,24 +16,25 @@ and the host obeys the lifetimes in its Reply** (there is no Reconfigure).
 ============================  ==========================  =====================================
 type (RFC 8653 §3.2)          on-link address (RA/SLAAC)  delegated prefix (DHCPv6-PD)
 ============================  ==========================  =====================================
-FIXED                         kept until its lifetimes    Rebind; the router extends it and keeps
-                              end (the new link's RA      it routed to the host ("valid for a
-                              may refresh it)             very long time ... moved")
-SESSION_LASTING               kept until its lifetimes    Rebind; the router extends it while a
-                              end                         socket uses it ("even across a move")
+FIXED                         deprecated (no new use),    Rebind; the router extends it and keeps
+                              kept until its valid        it routed to the host ("valid for a
+                              lifetime ends (the new      very long time ... moved")
+                              link's RA may refresh it)
+SESSION_LASTING               deprecated, kept until its  Rebind; the router extends it while a
+                              valid lifetime ends         socket uses it ("even across a move")
 NON_PERSISTENT                **dropped at once**: no     Rebind; the router answers lifetimes 0
                               router answers for it       ("no guarantee after a move"): the
                               after a move; the next RA   prefix is removed at once (PrefixRemoved
                               of this link forms it       "lifetime-0") and its address goes
                               again
-GRACEFUL_REPLACEMENT          kept until its lifetimes    Rebind; the router answers preferred 0
-                              end                         and a short valid lifetime next to a new
+GRACEFUL_REPLACEMENT          deprecated, kept until its  Rebind; the router answers preferred 0
+                              valid lifetime ends         and a short valid lifetime next to a new
                                                           prefix: deprecated (no new use), its
                                                           sockets told the deadline
                                                           (``graceful-deadline``), gone when
                                                           the valid lifetime ends
-untyped (legacy)              kept until its lifetimes    Rebind; the router decides (RFC 8415)
-                              end
+untyped (legacy)              deprecated, kept until its  Rebind; the router decides (RFC 8415)
+                              valid lifetime ends
 ============================  ==========================  =====================================
 
 Where each step happens: the on-link drop in :func:`link_changed` (here);
@@ -51,6 +52,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from host.core.events import AppNotification
 from odm_wire.constants import MobilityType
 
 __all__ = ["AFTER_MOVE", "AfterMove", "Delegated", "OnLink", "deprecation_notice",
@@ -62,8 +64,10 @@ class OnLink(enum.Enum):
 
     #: removed at once, its sockets told (``address-gone``, reason "moved")
     DROP = "drop"
-    #: kept until its RA lifetimes end, unless an RA of the new link refreshes it
-    KEEP = "keep"
+    #: deprecated (preferred lifetime 0: no new use, RFC 4862 §5.5.4; its
+    #: sockets told ``address-deprecated``) and kept until its valid lifetime
+    #: ends, unless an RA of the new link advertises its prefix again
+    DEPRECATE = "deprecate"
 
 
 class Delegated(enum.Enum):
@@ -86,16 +90,16 @@ class AfterMove:
 
 #: mobility type (None: untyped) → what a move does (module docstring)
 AFTER_MOVE: dict[MobilityType | None, AfterMove] = {
-    MobilityType.FIXED: AfterMove(OnLink.KEEP, Delegated.REBIND,
+    MobilityType.FIXED: AfterMove(OnLink.DEPRECATE, Delegated.REBIND,
                                   "extended, still routed to the host"),
-    MobilityType.SESSION_LASTING: AfterMove(OnLink.KEEP, Delegated.REBIND,
+    MobilityType.SESSION_LASTING: AfterMove(OnLink.DEPRECATE, Delegated.REBIND,
                                             "extended while a socket uses it"),
     MobilityType.NON_PERSISTENT: AfterMove(OnLink.DROP, Delegated.REBIND,
                                            "lifetimes 0: removed at once"),
     MobilityType.GRACEFUL_REPLACEMENT: AfterMove(
-        OnLink.KEEP, Delegated.REBIND,
+        OnLink.DEPRECATE, Delegated.REBIND,
         "preferred 0, a short valid lifetime: deprecated until it ends"),
-    None: AfterMove(OnLink.KEEP, Delegated.REBIND, "as the router decides"),
+    None: AfterMove(OnLink.DEPRECATE, Delegated.REBIND, "as the router decides"),
 }
 
 
@@ -127,7 +131,28 @@ def link_changed(core, now: float, address_gone) -> None:
         if row.on_link is OnLink.DROP and t is not None:
             for net in core.ra.forget_prefixes(t, heard_before=lost):
                 address_gone(net, "moved")
+        elif row.on_link is OnLink.DEPRECATE:
+            _deprecate_old_link(core, t, lost, now)
     core.pd.rebind_all(now, delay=core.config.move_rebind_delay)
+
+
+def _deprecate_old_link(core, t, heard_before: float | None, now: float) -> None:
+    """No new use of the on-link addresses of type ``t`` from the previous
+    link: their prefixes may not be on this one (RFC 6059: a new attachment
+    invalidates what the host learnt of the old link), and source address
+    selection (RFC 6724 rule 8, longest match) would still pick such an
+    address for a new connection that a router of this link drops as a
+    foreign source (BCP 38). Deprecated, not removed: a socket that uses one
+    goes on while it can, and an RA of this link that advertises the prefix
+    again makes it preferred again (RFC 4862 §5.5.3 e)."""
+    for net, p in core.ra.prefixes.items():
+        if p.mobility_type is not t or (heard_before is not None and p.heard_at >= heard_before):
+            continue
+        p.preferred_until = min(p.preferred_until, now)
+        a = core.addrs.deprecate(net, now)
+        if a is not None and a.refs:
+            core._events.append(AppNotification(tuple(sorted(a.refs)),
+                                                deprecation_notice(a, a.valid_until, now)))
 
 
 def link_lost(core, now: float) -> None:

@@ -8,7 +8,7 @@ from ipaddress import IPv6Address, IPv6Network
 import pytest
 from hosthelp import CLIENT, config, drain, pio, ra, rng
 
-from host.core.events import AddressRemoved
+from host.core.events import AddressRemoved, AddressUpdated, AppNotification
 from host.core.host import HostCore
 from host.core.moves import AFTER_MOVE, Delegated, OnLink
 from host.core.pd_model import ExchangeKind
@@ -36,6 +36,35 @@ def test_a_carrier_change_drops_the_on_link_address_as_its_row_says(t):
     dropped = AFTER_MOVE[t].on_link is OnLink.DROP
     assert [e.reason for e in gone] == (["moved"] if dropped else [])
     assert (IPv6Network("2001:db8:a1::/64") in c.addrs.by_prefix) is not dropped
+
+
+@pytest.mark.parametrize("t", [t for t in [*MT, None] if AFTER_MOVE[t].on_link is OnLink.DEPRECATE])
+def test_a_carrier_change_deprecates_the_kept_on_link_address_until_its_prefix_is_heard(t):
+    """The address of the link left gets no new use (preferred 0; a router of
+    the new link drops it as a foreign source, BCP 38), its socket is told;
+    an RA of the new link with the same prefix makes it preferred again."""
+    net = IPv6Network("2001:db8:a1::/64")
+    c = HostCore(config(legacy_pd=False), CLIENT, b"k", rng=rng())
+    c.start(0.0)
+    c.handle_datagram(ra([pio(str(net), t=t or 0)]), AR1, 0.0, kind="icmp6", hop_limit=255)
+    drain(c)
+    a = c.addrs.by_prefix[net]
+    c.address_ready(a.address, 0.5)
+    if t is not None:
+        c.setsc(1, 7, t, 0.6)
+    drain(c)
+    c.link_up(1.0)
+    evs = drain(c)
+    (upd,) = [e for e in evs if isinstance(e, AddressUpdated) and e.prefix == net]
+    assert upd.preferred_lifetime == 0 and upd.valid_lifetime > 0
+    assert c.addrs.by_prefix[net].deprecated
+    if t is not None:
+        (n,) = [e for e in evs if isinstance(e, AppNotification)]
+        assert n.owners == (7,) and n.message["event"] in ("address-deprecated",
+                                                          "graceful-deadline")
+    c.handle_datagram(ra([pio(str(net), t=t or 0)]), AR1, 2.0, kind="icmp6", hop_limit=255)
+    drain(c)
+    assert not c.addrs.by_prefix[net].deprecated
 
 
 def test_a_carrier_change_rebinds_every_delegated_prefix_with_the_move_kind():
