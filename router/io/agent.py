@@ -249,7 +249,6 @@ class RouterAgent(DataPlaneWiring, ControlWiring):
         self._started_at = time.time()
         for st in self.ifaces.values():
             self._restore_routes(st)
-        self._source_validation()
         self.loop.add_reader(self.routes.fileno(), self.routes.read_acks)
         self.control = ControlServer(cfg.control_socket, self._on_control)
         await self.control.start()
@@ -258,6 +257,7 @@ class RouterAgent(DataPlaneWiring, ControlWiring):
             st.core.start(now, self._stale_ra_prefixes(st))
             loop.add_reader(st.dhcp.fileno(), self._on_dhcp, st)
             loop.add_reader(st.icmp.fileno(), self._on_icmp, st)
+        self._source_validation()  # the prefixes a start withdraws (stale) included
         if cfg.mobility is not None:
             from router.dataplane.moves import Mobility
 

@@ -156,10 +156,10 @@ class ControlWiring:
                 st.timer = st.timer_at = None
             st.core = core
         self.config = new
-        self._source_validation()  # the link's prefixes may have changed
         for st in self.ifaces.values():
             st.core.start(now, self._stale_ra_prefixes(st))
             self._kick(st)
+        self._source_validation()  # the link's prefixes may have changed
         self.loaded_at = time.time()
         log.info("configuration reloaded from %s", self.config_path)
         return True, "Configuration successful."

@@ -97,9 +97,15 @@ class DataPlaneWiring:
         from router.dataplane import savi
 
         for ic in self.config.interfaces:
+            st = self.ifaces.get(ic.name)
+            # a prefix a reload took away is still withdrawn in the RAs (lifetime
+            # 0): hosts may keep its addresses up to two hours (RFC 4862 §5.5.3
+            # e), so it stays allowed until the next reload or restart
+            withdrawn = list(st.core.ra.prefixes) if st is not None else []
             try:
                 if ic.source_address_validation:
-                    self.nl.call(savi.install, self.nl.raw, ic.name, savi.allowed_prefixes(ic))
+                    self.nl.call(savi.install, self.nl.raw, ic.name,
+                                 list(dict.fromkeys([*savi.allowed_prefixes(ic), *withdrawn])))
                 else:
                     self.nl.call(savi.remove, self.nl.raw, ic.name)
             except Exception as exc:  # noqa: BLE001 - the link forwards as before

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from ipaddress import IPv6Address
 
 import pytest
@@ -61,6 +62,13 @@ def _received(sock: socket.socket, wait: float) -> set[bytes]:
     return got
 
 
+def _reload(agents) -> None:
+    res = subprocess.run([sys.executable, "-m", "odm", "router", "reload", "--socket",
+                          str(agents.workdir / "ar1.sock")], capture_output=True,
+                         text=True, timeout=20, check=False)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+
+
 def test_the_access_router_forwards_only_sources_of_its_link(lab, tmp_path):
     from pyroute2 import NetNS
     settings = AgentSettings(offered=(MT.NON_PERSISTENT,), boot_types=(MT.NON_PERSISTENT,),
@@ -85,17 +93,25 @@ def test_the_access_router_forwards_only_sources_of_its_link(lab, tmp_path):
         log = agents.log_path("ar1").read_text()
         assert "source address validation on" in log, log[-2000:]
 
-        # turned off in the file and reloaded: the link forwards every source
+        # renumbered: the new PIO allowed at once, the withdrawn one still (its
+        # hosts may keep their addresses up to two hours, RFC 4862 §5.5.3 e)
         cfg = agents.workdir / "ar1.toml"
         text = cfg.read_text()
+        old_pio = tomllib.loads(text)["interface"][0]["ra"]["prefix"][0]["prefix"]
+        new_pio = "2001:db8:a9::/64"
+        cfg.write_text(text.replace(f'"{old_pio}"', f'"{new_pio}"'))
+        _reload(agents)
+        allowed = {f"{r[3]}/{r[4]}" for r in _rules(lab) if r[0] == 32000}
+        assert {old_pio, new_pio} <= allowed, allowed
+        cfg.write_text(text)
+        _reload(agents)
+
+        # turned off in the file and reloaded: the link forwards every source
         name_line = f'name = "{ACCESS_IF}"\n'
         assert name_line in text
         cfg.write_text(text.replace(name_line,
                                     name_line + "source_address_validation = false\n", 1))
-        res = subprocess.run([sys.executable, "-m", "odm", "router", "reload", "--socket",
-                              str(agents.workdir / "ar1.sock")], capture_output=True,
-                             text=True, timeout=20, check=False)
-        assert res.returncode == 0, (res.stdout, res.stderr)
+        _reload(agents)
         assert _rules(lab) == []
         call_in_netns_thread(lab.netns(HOST), _send_from, FOREIGN, cn, b"foreign")
         assert _received(rx, 1.0) == {b"foreign"}
