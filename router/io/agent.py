@@ -247,6 +247,15 @@ class RouterAgent(DataPlaneWiring, ControlWiring):
         cfg = self.config
         loop = self.loop
         self._started_at = time.time()
+        # what a previous run that did not stop cleanly (SIGKILL, a crash) left
+        # in the kernel: routes of bindings it no longer holds, its moved
+        # prefixes' rules, tunnels; the bindings' own are made again below
+        try:
+            n = self.nl.call(dataplane_common.flush, self.nl.raw)
+            if n:
+                log.info("removed %d routes, rules and tunnels a previous run left", n)
+        except Exception as exc:  # noqa: BLE001 - serve on; the restore replaces routes
+            log.error("cannot remove what a previous run left: %s", exc)
         for st in self.ifaces.values():
             self._restore_routes(st)
         self.loop.add_reader(self.routes.fileno(), self.routes.read_acks)

@@ -119,3 +119,31 @@ def test_the_access_router_forwards_only_sources_of_its_link(lab, tmp_path):
         rx.close()
         agents.stop_all()
     assert _rules(lab) == []  # the router's stop took its filter away
+
+
+def test_a_start_removes_what_a_run_that_did_not_stop_left(lab, tmp_path):
+    """Routes and rules of a killed run (a route of a binding it no longer
+    holds, a moved prefix's rule, a validation rule of an interface now
+    without) are gone once the router has started again; the rest it makes
+    anew."""
+    from pyroute2 import NetNS
+
+    from router.dataplane.common import RTPROT_ODM, RULE_PRIORITY
+    left = "2001:db8:dead::"
+    with NetNS(lab.netns("ar1")) as n:
+        n.route("add", dst=f"{left}/56", type="unreachable", proto=RTPROT_ODM)
+        n.rule("add", family=10, src=left, src_len=56, table=1000, priority=RULE_PRIORITY)
+    agents = LabAgents(lab, tmp_path, AgentSettings(offered=(MT.NON_PERSISTENT,),
+                                                    boot_types=(), dataplane=None))
+    try:
+        agents.start_router("ar1")
+        wait_for((agents.workdir / "ar1.sock").exists, 15, "ar1's control socket")
+        wait_for(lambda: "removed 2 routes, rules and tunnels a previous run left"
+                 in agents.log_path("ar1").read_text(), 10, "ar1's start-up clean-up")
+        with NetNS(lab.netns("ar1")) as n:
+            assert not [r for r in n.get_routes(family=10) if r["proto"] == RTPROT_ODM]
+            assert not [r for r in n.get_rules(family=10)
+                        if r.get_attr("FRA_PRIORITY") == RULE_PRIORITY]
+        assert _rules(lab)  # its own validation rules, made after the clean-up
+    finally:
+        agents.stop_all()
