@@ -13,6 +13,8 @@ duration (retransmission times, MRD, delays, rate-limit window) by
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv6Address
@@ -225,8 +227,18 @@ class HostConfig:
         def bad(key: str, reason: str) -> HostConfigError:
             return HostConfigError(reason, f"host.{key}")
 
-        if not self.iface or len(self.iface) > 15:
-            raise bad("iface", f"{self.iface!r} is not an interface name")
+        if (not self.iface or len(self.iface) > 15 or self.iface in (".", "..")
+                or any(c in self.iface for c in "/: \t\n")):
+            raise bad("iface", f"{self.iface!r} is not an interface name (1-15 characters, "
+                      "no '/', ':' or space: the kernel's IFNAMSIZ and dev_valid_name)")
+        if Path(self.api_socket) == Path(""):
+            raise bad("api_socket", "is empty: give the path of the API socket")
+        seen = set()
+        for i, bt in enumerate(self.boot_types):
+            if bt in seen:
+                raise bad(f"boot_types[{i}]", f"{getattr(bt, 'cli_name', bt)} is named twice "
+                          "(one address of each type is acquired at start)")
+            seen.add(bt)
         if not 0 < self.pen < 2**32:
             raise bad("pen", f"{self.pen} is not a 32-bit enterprise number")
         if not 1 <= self.prefix_length_hint <= 128:
@@ -238,8 +250,8 @@ class HostConfig:
         for k in ("timer_scale", "setsc_timeout", "socket_poll_interval", "byte_poll_interval",
                   "rate_limit_interval", "address_max_age"):
             v = getattr(self, k)
-            if v is not None and not v > 0:
-                raise bad(k, f"must be > 0, not {v!r}")
+            if v is not None and not 0 < v < math.inf:
+                raise bad(k, f"must be a finite number > 0, not {v!r}")
         if not self.privacy_drain >= 0:
             raise bad("privacy_drain", f"must be >= 0, not {self.privacy_drain!r}")
         for k in ("rate_limit_count", "api_max_connections", "api_max_connections_per_uid",

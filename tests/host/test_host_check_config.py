@@ -41,7 +41,12 @@ def test_the_example_is_accepted_and_summarised():
     ('ifac = "mh0"', "host.ifac", "unknown key; did you mean 'iface'?"),
     ('timer_scale = "fast"', "host.timer_scale", "must be a number, not 'fast'"),
     # checked together after reading (HostConfig.validate): named the same way
-    ("timer_scale = -1", "host.timer_scale", "must be > 0"),
+    ("timer_scale = -1", "host.timer_scale", "must be a finite number > 0"),
+    ("timer_scale = inf", "host.timer_scale", "must be a finite number > 0, not inf"),
+    ("setsc_timeout = inf", "host.setsc_timeout", "must be a finite number > 0, not inf"),
+    ('api_socket = ""', "host.api_socket", "is empty"),
+    ('iface = "a/b"', "host.iface", "'a/b' is not an interface name"),
+    ('boot_types = ["fixed", "fixed"]', "host.boot_types[1]", "fixed is named twice"),
     ('iid = "weird"', "host.iid", "must be \"stable\" or \"random\", not 'weird'"),
     ('trusted_routers = ["fe80::1", "2001:db8::1"]', "host.trusted_routers[1]",
      "2001:db8::1 is not link-local"),
