@@ -14,7 +14,6 @@ duration (retransmission times, MRD, delays, rate-limit window) by
 from __future__ import annotations
 
 import math
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv6Address
