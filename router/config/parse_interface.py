@@ -129,6 +129,7 @@ class RouterTable(Table):
 
 _MULTICAST = IPv6Network("ff00::/8")
 _LINK_LOCAL = IPv6Network("fe80::/10")
+_V4_MAPPED = IPv6Network("::ffff:0:0/96")  # RFC 4291 §2.5.5.2
 _LOOPBACK = IPv6Address("::1")
 
 
@@ -143,6 +144,8 @@ def not_unicast(net: IPv6Network) -> str | None:
         return "is multicast (ff00::/8)"
     if net.overlaps(_LINK_LOCAL):
         return "is link-local (fe80::/10)"
+    if net.overlaps(_V4_MAPPED):
+        return "is IPv4-mapped (::ffff:0:0/96, never an IPv6 packet's address)"
     return None
 
 

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from router.config import ConfigError, parse_config
 
 NOT_UNICAST = ["ff02::/64", "ff00::/8", "::/64", "::/0", "::1/128", "fe80::/64",
-               "fe80::/10", "fe80:0:0:1::/64", "fc00::/6"]  # fc00::/6 holds fe80::/10
+               "fe80::/10", "fe80:0:0:1::/64", "fc00::/6",  # fc00::/6 holds fe80::/10
+               "::ffff:0:0/96", "::ffff:192.0.2.0/120"]
 
 
 def _doc(pio="2001:db8:1::/64", pool="2001:db8::/48", resv="2001:db8:0:100::/64",
@@ -73,7 +74,7 @@ def test_a_prefix_that_is_not_unicast_is_refused_naming_its_key(where, key, net)
     assert ei.value.key == key, str(ei.value)
     assert str(ei.value).startswith(key)
     assert any(w in str(ei.value) for w in ("multicast", "link-local", "unspecified",
-                                            "loopback")), str(ei.value)
+                                            "loopback", "IPv4-mapped")), str(ei.value)
 
 
 @pytest.mark.parametrize(("arg", "value", "key"), [
