@@ -20,7 +20,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
 from probe_netns import netns_ok, veth_pair
 
-from tests.netns.test_host_trusted_routers import _send_ra, _wait, start_host_agent
+from tests.netns.test_host_trusted_routers import (
+    _send_ra,
+    _wait,
+    router_link_local,
+    start_host_agent,
+)
 
 pytestmark = [pytest.mark.netns]
 
@@ -72,11 +77,7 @@ def test_kernel_slaac_addresses_and_onlink_routes_of_a_left_link_are_removed(tmp
 
     from lab.nsutil import ns_sysctls, run_in_netns
     with veth_pair() as pair:
-        with NetNS(pair.srv_ns) as n:
-            idx = n.link_lookup(ifname=pair.srv_if)[0]
-            router = next(a.get_attr("IFA_ADDRESS") for a in n.get_addr(
-                family=socket.AF_INET6, index=idx)
-                if a.get_attr("IFA_ADDRESS").startswith("fe80"))
+        idx, router = router_link_local(pair)
         autoconf = f"net.ipv6.conf.{pair.cli_if}.autoconf"
         run_in_netns(pair.cli_ns, ns_sysctls, {f"net.ipv6.conf.{pair.cli_if}.accept_ra": 1,
                                                autoconf: 1})

@@ -98,6 +98,17 @@ def start_host_agent(ns: str, tmp: Path) -> subprocess.Popen:
         log.close()
 
 
+def router_link_local(pair, skip: str | None = None) -> tuple[int, str]:
+    """(ifindex, link-local address) of the pair's server side, not ``skip``."""
+    from pyroute2 import NetNS
+    with NetNS(pair.srv_ns) as n:
+        idx = n.link_lookup(ifname=pair.srv_if)[0]
+        return idx, next(a.get_attr("IFA_ADDRESS") for a in n.get_addr(
+            family=socket.AF_INET6, index=idx)
+            if a.get_attr("IFA_ADDRESS").startswith("fe80")
+            and a.get_attr("IFA_ADDRESS") != skip)
+
+
 def test_a_rogue_ra_makes_no_kernel_route_when_trusted_routers_is_set(tmp_path):
     ok, why = netns_ok()
     if not ok:
@@ -106,13 +117,10 @@ def test_a_rogue_ra_makes_no_kernel_route_when_trusted_routers_is_set(tmp_path):
 
     from lab.nsutil import ns_sysctls, run_in_netns
     with veth_pair() as pair:
+        idx, _ = router_link_local(pair)
         with NetNS(pair.srv_ns) as n:
-            idx = n.link_lookup(ifname=pair.srv_if)[0]
             n.addr("add", index=idx, address=ROGUE, prefixlen=64, flags=0x02)
-            trusted = next(a.get_attr("IFA_ADDRESS") for a in n.get_addr(
-                family=socket.AF_INET6, index=idx)
-                if a.get_attr("IFA_ADDRESS").startswith("fe80") and
-                a.get_attr("IFA_ADDRESS") != ROGUE)
+        _, trusted = router_link_local(pair, skip=ROGUE)
         # a host as it comes: the kernel takes default routes from RAs
         run_in_netns(pair.cli_ns, ns_sysctls, {f"net.ipv6.conf.{pair.cli_if}.accept_ra": 1})
         _send_ra(pair.srv_ns, pair.srv_if, ROGUE)
