@@ -150,15 +150,16 @@ class Backend:
         carries packets from prefixes anchored at ``peer`` back to it."""
         raise NotImplementedError
 
-    def uplink(self, prefix: IPv6Network, peer: Peer) -> bool:
-        """At the serving router: packets from ``prefix`` go back to its anchor
-        ``peer``. Returns whether a rule was added. Idempotent."""
+    def uplink(self, prefix: IPv6Network, peer: Peer, iif: str | None = None) -> bool:
+        """At the serving router: packets from ``prefix`` (arriving on the
+        access interface ``iif``) go back to its anchor ``peer``. Returns
+        whether a rule was added. Idempotent."""
         self.uplink_route(peer)
-        common.add_source_rule(self.ipr, prefix, peer.table)
+        common.add_source_rule(self.ipr, prefix, peer.table, iif)
         return True
 
-    def remove_uplink(self, prefix: IPv6Network, peer: Peer) -> None:
-        common.remove_source_rule(self.ipr, prefix, peer.table)
+    def remove_uplink(self, prefix: IPv6Network, peer: Peer, iif: str | None = None) -> None:
+        common.remove_source_rule(self.ipr, prefix, peer.table, iif)
 
     def describe(self) -> dict:
         """JSON-ready facts for ``odm router status``."""

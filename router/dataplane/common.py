@@ -67,25 +67,34 @@ def remove_prefix_route(ipr, prefix) -> None:
             raise
 
 
-def add_source_rule(ipr, prefix, table: int) -> None:
-    """Packets *from* ``prefix`` are looked up in ``table`` (policy routing,
-    the serving router's upstream path back to the anchor). Idempotent."""
+def _source_rule(prefix, table: int, iif: str | None) -> dict:
     n = net(prefix)
+    rule = {"family": 10, "src": str(n.network_address), "src_len": n.prefixlen,
+            "table": table, "priority": RULE_PRIORITY}
+    if iif is not None:
+        rule["iifname"] = iif
+    return rule
+
+
+def add_source_rule(ipr, prefix, table: int, iif: str | None = None) -> None:
+    """Packets *from* ``prefix`` — arriving on ``iif``, the access interface
+    the host is on, when given — are looked up in ``table`` (policy routing,
+    the serving router's upstream path back to the anchor). With ``iif`` the
+    rule lets no other link, nor the core, send from the prefix past the
+    access link's source address validation (:mod:`router.dataplane.savi`).
+    Idempotent."""
     try:
-        ipr.rule("add", family=10, src=str(n.network_address), src_len=n.prefixlen,
-                 table=table, priority=RULE_PRIORITY)
+        ipr.rule("add", **_source_rule(prefix, table, iif))
     except NetlinkError as exc:
         if exc.code != EEXIST:
             raise
 
 
-def remove_source_rule(ipr, prefix, table: int) -> None:
+def remove_source_rule(ipr, prefix, table: int, iif: str | None = None) -> None:
     """Remove the ``from prefix`` rule (the table's default route stays for the
     other prefixes of the same anchor; :func:`flush` removes it)."""
-    n = net(prefix)
     try:
-        ipr.rule("del", family=10, src=str(n.network_address), src_len=n.prefixlen,
-                 table=table, priority=RULE_PRIORITY)
+        ipr.rule("del", **_source_rule(prefix, table, iif))
     except NetlinkError as exc:
         if exc.code not in (ENOENT, ESRCH):
             raise
@@ -100,9 +109,11 @@ def flush(ipr) -> int:
     for r in ipr.get_rules(family=10):
         if r.get("priority", r.get_attr("FRA_PRIORITY")) == RULE_PRIORITY:
             try:
+                iif = r.get_attr("FRA_IIFNAME")
                 ipr.rule("del", family=10, priority=RULE_PRIORITY,
                          table=r.get_attr("FRA_TABLE"),
-                         src=r.get_attr("FRA_SRC"), src_len=r["src_len"])
+                         src=r.get_attr("FRA_SRC"), src_len=r["src_len"],
+                         **({"iifname": iif} if iif else {}))
                 n += 1
             except NetlinkError:
                 pass

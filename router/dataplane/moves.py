@@ -151,6 +151,8 @@ class Mobility:
         self.redirected: dict[IPv6Network, str] = {}
         #: prefixes served here for another anchor: prefix -> anchor router id
         self.serving: dict[IPv6Network, str] = {}
+        #: the access interface each prefix served here came in on (its rule's iif)
+        self.serving_iif: dict[IPv6Network, str | None] = {}
         self.stats = {"redirects-added": 0, "redirects-removed": 0, "uplinks-added": 0,
                       "uplinks-removed": 0, "nudges-sent": 0, "nudges-received": 0,
                       "netlink-errors": 0, "polls": 0, "moves-notified": 0,
@@ -314,7 +316,7 @@ class Mobility:
                 return
             if ev.mobility_type is MobilityType.NON_PERSISTENT:
                 return
-            self._add_uplink(ev.prefix, ev.anchor)
+            self._add_uplink(ev.prefix, ev.anchor, ev.interface)
             self._nudge(ev.anchor, ev.prefix)
         elif isinstance(ev, (PrefixDelegated, PrefixRenewed)):
             if ev.prefix in self.redirected:
@@ -389,7 +391,7 @@ class Mobility:
             return
         for b in mine:
             if b.anchor != self.me and b.mobility_type is not MobilityType.NON_PERSISTENT:
-                self._add_uplink(b.prefix, b.anchor)
+                self._add_uplink(b.prefix, b.anchor, b.interface)
 
     # -- data plane -------------------------------------------------------------------
     def _peer(self, router_id: str | None) -> Peer | None:
@@ -426,14 +428,18 @@ class Mobility:
             self.stats["redirects-removed"] += 1
             log.info("mobility: %s ended; redirect removed", prefix)
 
-    def _add_uplink(self, prefix: IPv6Network, anchor: str) -> None:
+    def _add_uplink(self, prefix: IPv6Network, anchor: str, iif: str | None = None) -> None:
         peer = self._peer(anchor)
         if peer is None:
             log.warning("mobility: %s is anchored at %s, which is not a configured peer",
                         prefix, anchor)
             return
-        if self._netlink(self.backend.uplink, prefix, peer):
+        was = self.serving_iif.get(prefix)
+        if prefix in self.serving and was != iif:  # the host came in on another link
+            self._netlink(self.backend.remove_uplink, prefix, peer, was)
+        if self._netlink(self.backend.uplink, prefix, peer, iif):
             self.serving[prefix] = anchor
+            self.serving_iif[prefix] = iif
             self.stats["uplinks-added"] += 1
             log.info("mobility: %s of %s served here; upstream %s", prefix, anchor,
                      f"back to it ({self.backend.name})" if self.backend.overhead
@@ -441,8 +447,9 @@ class Mobility:
 
     def _remove_uplink(self, prefix: IPv6Network) -> None:
         anchor = self.serving.pop(prefix, None)
+        iif = self.serving_iif.pop(prefix, None)
         peer = self._peer(anchor)
-        if peer is not None and self._netlink(self.backend.remove_uplink, prefix, peer):
+        if peer is not None and self._netlink(self.backend.remove_uplink, prefix, peer, iif):
             self.stats["uplinks-removed"] += 1
             log.info("mobility: %s no longer served here for %s", prefix, anchor)
 

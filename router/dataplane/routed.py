@@ -39,13 +39,13 @@ class Routed(Backend):
     def uplink_route(self, peer: Peer) -> None:
         """Nothing: upstream leaves natively."""
 
-    def uplink(self, prefix, peer: Peer) -> bool:
+    def uplink(self, prefix, peer: Peer, iif: str | None = None) -> bool:
         """A source rule to the main table: the host's packets leave natively,
         and pass the access link's source address validation
         (:mod:`router.dataplane.savi`), which would drop a prefix of another
         anchor."""
-        common.add_source_rule(self.ipr, prefix, MAIN_TABLE)
+        common.add_source_rule(self.ipr, prefix, MAIN_TABLE, iif)
         return True
 
-    def remove_uplink(self, prefix, peer: Peer) -> None:
-        common.remove_source_rule(self.ipr, prefix, MAIN_TABLE)
+    def remove_uplink(self, prefix, peer: Peer, iif: str | None = None) -> None:
+        common.remove_source_rule(self.ipr, prefix, MAIN_TABLE, iif)

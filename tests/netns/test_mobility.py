@@ -15,7 +15,7 @@ import pytest
 from dataplanes import dataplane_params
 
 from lab import Lab, LabConfig
-from lab.agents import AgentSettings, LabAgents, wait_for
+from lab.agents import ACCESS_IF, AgentSettings, LabAgents, wait_for
 from odm_wire.constants import MobilityType as MT
 from router.dataplane import savi
 from router.dataplane.common import LINK_PREFIXES, RTPROT_ODM, RULE_PRIORITY
@@ -96,6 +96,9 @@ def test_session_lasting_is_forwarded_while_held_and_torn_down_on_last_close(
         r2 = odm_routes(lab, "ar2")
         assert prefix in r2 and not r2[prefix]["forwarded"]
         assert prefix in source_rules(lab, "ar2")
+        with lab.iproute("ar2") as ipr:  # from the host's access link only
+            assert {r.get_attr("FRA_IIFNAME") for r in ipr.get_rules(family=10)
+                    if r.get_attr("FRA_PRIORITY") == RULE_PRIORITY} == {ACCESS_IF}
         row = sqlite3.connect(agents.lease_db).execute(
             "SELECT anchor, served_by FROM bindings WHERE mobility_type = 2").fetchall()
         assert row == [("ar1", "ar2")]

@@ -202,13 +202,12 @@ def test_routed_forwards_to_the_core_address_and_sends_upstream_by_the_main_tabl
     prefix = IPv6Network("2001:db8:1000:100::/56")
     b.forward(prefix, p)
     assert ipr.routes[(str(prefix), 254)]["gateway"] == "2001:db8:0:c0::2"
-    assert b.uplink(prefix, p) is True
-    assert ipr.rules == [{"family": 10, "src": "2001:db8:1000:100::", "src_len": 56,
-                          "table": 254, "priority": common.RULE_PRIORITY}]
-    b.remove_uplink(prefix, p)
-    assert ipr.calls[-1] == ("rule", "del", {"family": 10, "src": "2001:db8:1000:100::",
-                                             "src_len": 56, "table": 254,
-                                             "priority": common.RULE_PRIORITY})
+    assert b.uplink(prefix, p, "acc0") is True
+    rule = {"family": 10, "src": "2001:db8:1000:100::", "src_len": 56, "table": 254,
+            "priority": common.RULE_PRIORITY, "iifname": "acc0"}  # from the host's link only
+    assert ipr.rules == [rule]
+    b.remove_uplink(prefix, p, "acc0")
+    assert ipr.calls[-1] == ("rule", "del", rule)
 
 
 def test_ip6ip6_tunnel_carries_no_encapsulation_limit_option():

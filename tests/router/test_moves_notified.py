@@ -58,7 +58,7 @@ class _Recorder(Backend):
     def uplink_route(self, peer) -> None:
         pass
 
-    def uplink(self, prefix, peer) -> bool:
+    def uplink(self, prefix, peer, iif=None) -> bool:
         return False
 
 
