@@ -17,7 +17,8 @@ from ipaddress import IPv6Address, IPv6Network
 from pyroute2 import NetlinkError
 
 __all__ = [
-    "LINK_PREFIXES", "RTPROT_ODM", "RULE_PRIORITY", "TABLE_BASE", "add_source_rule", "flush",
+    "LINK_PREFIXES", "MAIN_TABLE", "RTPROT_ODM", "RULE_PRIORITY", "TABLE_BASE",
+    "add_source_rule", "flush",
     "link_local_of", "remove_prefix_route", "remove_source_rule", "route_to_host",
 ]
 
@@ -26,6 +27,8 @@ __all__ = [
 TABLE_BASE = 1000
 #: Priority of the source rules (below the ``main`` rule at 32766).
 RULE_PRIORITY = 1000
+#: The kernel's ``main`` routing table (RT_TABLE_MAIN).
+MAIN_TABLE = 254
 #: ``proto`` value odm stamps on its routes so they can be found and flushed
 #: (RTPROT_STATIC is 4; 0x4f = 'O' for odm, unused by Linux and by routing daemons).
 RTPROT_ODM = 0x4F

@@ -23,8 +23,6 @@ from router.dataplane.base import Backend, Peer
 
 __all__ = ["Routed"]
 
-MAIN_TABLE = 254
-
 
 class Routed(Backend):
     name = "routed"
@@ -44,8 +42,8 @@ class Routed(Backend):
         and pass the access link's source address validation
         (:mod:`router.dataplane.savi`), which would drop a prefix of another
         anchor."""
-        common.add_source_rule(self.ipr, prefix, MAIN_TABLE, iif)
+        common.add_source_rule(self.ipr, prefix, common.MAIN_TABLE, iif)
         return True
 
     def remove_uplink(self, prefix, peer: Peer, iif: str | None = None) -> None:
-        common.remove_source_rule(self.ipr, prefix, MAIN_TABLE, iif)
+        common.remove_source_rule(self.ipr, prefix, common.MAIN_TABLE, iif)

@@ -32,6 +32,8 @@ from ipaddress import IPv6Network
 
 from pyroute2 import NetlinkError
 
+from router.dataplane import common
+
 __all__ = ["ALLOW_PRIORITY", "DROP_PRIORITY", "allowed_prefixes", "install", "remove"]
 
 log = logging.getLogger("router.agent")
@@ -40,7 +42,6 @@ log = logging.getLogger("router.agent")
 ALLOW_PRIORITY = 32000
 #: Priority of the ``iif IFACE blackhole`` rule.
 DROP_PRIORITY = 32001
-_MAIN = 254
 _BLACKHOLE = "FR_ACT_BLACKHOLE"
 _EEXIST, _ENOENT = 17, 2
 
@@ -72,7 +73,7 @@ def install(ipr, ifname: str, prefixes: Iterable[IPv6Network]) -> bool:
         nets = list(prefixes)
         for p in nets:
             _add(ipr, iifname=ifname, src=str(p.network_address), src_len=p.prefixlen,
-                 table=_MAIN, priority=ALLOW_PRIORITY)
+                 table=common.MAIN_TABLE, priority=ALLOW_PRIORITY)
         _add(ipr, iifname=ifname, action=_BLACKHOLE, priority=DROP_PRIORITY)
     except NetlinkError as exc:
         log.warning("%s: source address validation off (the kernel refused its policy "
